@@ -1,0 +1,193 @@
+//! One logged-in backend connection and the raw forwarding of its responses.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::wire::command::{COM_INIT_DB, COM_PING, COM_RESET_CONNECTION};
+use crate::wire::generic::{self, OkInfo};
+use crate::wire::packet::write_packet;
+use crate::wire::response::{Mode, Progress, ResponseTracker, Summary};
+use crate::wire::{PacketReader, WireError};
+
+use super::{connect, Flavor, Target};
+
+/// Forwarding failed. Which side failed decides what the session can still do.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The backend broke or misbehaved. `forwarded` tells whether any byte of its
+    /// response already reached the client (then the statement cannot be retried).
+    #[error("backend: {err}")]
+    Backend { err: WireError, forwarded: bool },
+    /// Writing to the client failed: the client is gone.
+    #[error("client: {0}")]
+    Client(std::io::Error),
+}
+
+#[derive(Debug)]
+pub struct BackendConn {
+    stream: TcpStream,
+    reader: PacketReader,
+    out: BytesMut,
+    pub flavor: Flavor,
+    /// Backend thread id, as `KILL` needs it.
+    pub connection_id: u32,
+    pub server_version: String,
+    /// The current database on the server side of this connection.
+    pub database: Option<String>,
+    /// Carries state a session set (variables, locks...): reset before another session uses it.
+    pub dirty: bool,
+    pub last_used: Instant,
+}
+
+impl BackendConn {
+    pub async fn connect(
+        target: &Target,
+        flavor: Flavor,
+        database: Option<&str>,
+        timeout: Duration,
+    ) -> Result<BackendConn, WireError> {
+        let fut = async {
+            let mut stream = TcpStream::connect(&target.address).await?;
+            stream.set_nodelay(true)?;
+            let mut reader = PacketReader::default();
+            let greeting = connect::login(&mut stream, &mut reader, target, flavor, database).await?;
+            Ok::<_, WireError>(BackendConn {
+                stream,
+                reader,
+                out: BytesMut::with_capacity(1024),
+                flavor,
+                connection_id: greeting.connection_id,
+                server_version: greeting.version,
+                database: database.map(str::to_string),
+                dirty: false,
+                last_used: Instant::now(),
+            })
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(WireError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} ms", timeout.as_millis()),
+            ))),
+        }
+    }
+
+    /// True when the server closed the connection or sent something unasked while
+    /// it sat idle, so it must not be used. Costs one non-blocking read.
+    pub fn is_broken(&self) -> bool {
+        if !self.reader.buf.is_empty() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// Sends one command packet (sequence 0), split as the protocol requires.
+    pub async fn send_command(&mut self, payload: &[u8]) -> Result<(), WireError> {
+        self.out.clear();
+        let mut seq = 0;
+        write_packet(&mut self.out, &mut seq, payload);
+        self.stream.write_all(&self.out).await?;
+        self.last_used = Instant::now();
+        Ok(())
+    }
+
+    /// Streams the response to the last command into `client` as it arrives. Bytes
+    /// pass unchanged; at most one read buffer of them is held at a time, and a slow
+    /// client slows the backend read (backpressure) instead of growing memory.
+    pub async fn forward<W: AsyncWrite + Unpin>(
+        &mut self,
+        client: &mut W,
+        mode: Mode,
+    ) -> Result<Summary, ForwardError> {
+        let mut tracker = ResponseTracker::new(mode, self.flavor.deprecate_eof());
+        let mut forwarded = false;
+        let backend_err = |err, forwarded| ForwardError::Backend { err, forwarded };
+        loop {
+            let (n, progress) = tracker
+                .feed(&self.reader.buf)
+                .map_err(|e| backend_err(e, forwarded))?;
+            if n > 0 {
+                client
+                    .write_all(&self.reader.buf[..n])
+                    .await
+                    .map_err(ForwardError::Client)?;
+                self.reader.buf.advance(n);
+                forwarded = true;
+            }
+            match progress {
+                Progress::Done => {
+                    if !self.reader.buf.is_empty() {
+                        return Err(backend_err(
+                            WireError::Protocol("backend sent bytes after the end of a response"),
+                            forwarded,
+                        ));
+                    }
+                    return Ok(tracker.summary);
+                }
+                Progress::LocalInfile => {
+                    return Err(backend_err(
+                        WireError::Protocol("backend asked for a local file, which shardgate did not allow"),
+                        forwarded,
+                    ))
+                }
+                Progress::NeedMore => {
+                    if self.reader.buf.capacity() - self.reader.buf.len() < 4096 {
+                        self.reader.buf.reserve(64 * 1024);
+                    }
+                    match self.stream.read_buf(&mut self.reader.buf).await {
+                        Ok(0) => return Err(backend_err(WireError::UnexpectedEof, forwarded)),
+                        Ok(_) => {}
+                        Err(e) => return Err(backend_err(WireError::Io(e), forwarded)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a command answered by one OK or ERR, for shardgate's own use.
+    async fn simple(&mut self, cmd: u8, arg: &[u8]) -> Result<OkInfo, WireError> {
+        let mut payload = Vec::with_capacity(1 + arg.len());
+        payload.push(cmd);
+        payload.extend_from_slice(arg);
+        self.send_command(&payload).await?;
+        let p = self
+            .reader
+            .read(&mut self.stream, 1 << 20)
+            .await?
+            .ok_or(WireError::UnexpectedEof)?;
+        match p.payload.first() {
+            Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
+            Some(0xFF) => Err(WireError::from_err_packet(&p.payload)),
+            _ => Err(WireError::Protocol("expected OK or ERR")),
+        }
+    }
+
+    pub async fn ping(&mut self) -> Result<(), WireError> {
+        self.simple(COM_PING, &[]).await.map(drop)
+    }
+
+    /// Makes `db` the connection's current database (COM_INIT_DB), if it is not already.
+    pub async fn use_database(&mut self, db: &str) -> Result<(), WireError> {
+        if self.database.as_deref() == Some(db) {
+            return Ok(());
+        }
+        self.simple(COM_INIT_DB, db.as_bytes()).await?;
+        self.database = Some(db.to_string());
+        Ok(())
+    }
+
+    /// Clears all session state on the server (COM_RESET_CONNECTION): variables,
+    /// temporary tables, locks, prepared statements, open transaction.
+    pub async fn reset(&mut self) -> Result<(), WireError> {
+        self.simple(COM_RESET_CONNECTION, &[]).await?;
+        self.dirty = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,28 @@
+//! Background upkeep of every pool: health checks of backends marked down (so replicas
+//! come back into rotation by themselves) and idle-connection maintenance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{BackendConn, Flavor, NodePools};
+
+/// Runs forever; spawn it once per set of pools.
+pub async fn run(nodes: Arc<Vec<NodePools>>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for node in nodes.iter() {
+            for pool in node.all_pools() {
+                if !pool.is_healthy() {
+                    let ok = match BackendConn::connect(&pool.target, Flavor::default(), None, pool.settings.connect_timeout).await {
+                        Ok(mut c) => c.ping().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    pool.set_healthy(ok);
+                }
+                pool.maintain().await;
+            }
+        }
+    }
+}

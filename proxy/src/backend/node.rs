@@ -1,0 +1,108 @@
+//! The pools of one data node (replication group) and the choice among them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rules::DataNode;
+
+use super::{Pool, PoolSettings, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Replica(usize),
+}
+
+pub struct NodePools {
+    pub name: String,
+    pub primary: Arc<Pool>,
+    pub replicas: Vec<Arc<Pool>>,
+    /// Replica indexes, each repeated by its weight, interleaved: the round-robin order.
+    schedule: Vec<usize>,
+    next: AtomicUsize,
+}
+
+impl NodePools {
+    pub fn new(node: &DataNode, settings: &PoolSettings) -> NodePools {
+        let target = |label: String, endpoint: &rules::Endpoint| Target {
+            label,
+            address: endpoint.to_string(),
+            user: node.user.clone(),
+            password: node.password.clone(),
+        };
+        let primary = Pool::new(
+            target(format!("{}/primary", node.name), &node.primary),
+            settings.clone(),
+        );
+        let replicas = node
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Pool::new(target(format!("{}/replica[{i}]", node.name), &r.endpoint), settings.clone()))
+            .collect();
+        let weights: Vec<u32> = node.replicas.iter().map(|r| r.weight).collect();
+        NodePools {
+            name: node.name.clone(),
+            primary,
+            replicas,
+            schedule: smooth_schedule(&weights),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next healthy replica in weighted round-robin order, or `None` when there is
+    /// none (reads then go to the primary).
+    pub fn pick_replica(&self) -> Option<usize> {
+        if self.schedule.is_empty() {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..self.schedule.len())
+            .map(|k| self.schedule[(start + k) % self.schedule.len()])
+            .find(|&i| self.replicas[i].is_healthy())
+    }
+
+    pub fn pool(&self, role: Role) -> &Arc<Pool> {
+        match role {
+            Role::Primary => &self.primary,
+            Role::Replica(i) => &self.replicas[i],
+        }
+    }
+
+    pub fn all_pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        std::iter::once(&self.primary).chain(self.replicas.iter())
+    }
+}
+
+/// Smooth weighted round robin (as nginx does it): weights 5,1,1 give
+/// a a b a c a a rather than a a a a a b c, so no replica gets a burst.
+fn smooth_schedule(weights: &[u32]) -> Vec<usize> {
+    let total: i64 = weights.iter().map(|&w| w as i64).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut out = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (c, &w) in current.iter_mut().zip(weights) {
+            *c += w as i64;
+        }
+        let Some((best, _)) = current.iter().enumerate().max_by_key(|(i, c)| (**c, -(*i as i64))) else {
+            break;
+        };
+        current[best] -= total;
+        out.push(best);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smooth_schedule;
+
+    #[test]
+    fn schedule_respects_weights_and_spreads() {
+        assert_eq!(smooth_schedule(&[5, 1, 1]), vec![0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(smooth_schedule(&[1, 1]), vec![0, 1]);
+        let s = smooth_schedule(&[1, 3]);
+        assert_eq!(s.iter().filter(|&&i| i == 1).count(), 3);
+        assert!(smooth_schedule(&[]).is_empty());
+    }
+}

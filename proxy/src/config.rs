@@ -1,0 +1,279 @@
+//! shardgate's own settings: the config file (`--config`) or the zero-config
+//! pass-through flags, turned into one validated [`Settings`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rules::{ClusterConfig, ConfigErrors, NodeConfig, Runtime, SchemaConfig};
+use serde::Deserialize;
+
+use crate::backend::PoolSettings;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8066";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    pool: PoolSection,
+    #[serde(default)]
+    users: Vec<UserConfig>,
+    #[serde(default)]
+    nodes: BTreeMap<String, NodeConfig>,
+    #[serde(default)]
+    schemas: BTreeMap<String, SchemaConfig>,
+    #[serde(default)]
+    passthrough_node: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerSection {
+    listen: String,
+    max_connections: usize,
+    max_allowed_packet: usize,
+    server_version: Option<String>,
+    worker_threads: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: DEFAULT_LISTEN.into(),
+            max_connections: 1000,
+            max_allowed_packet: 64 * 1024 * 1024,
+            server_version: None,
+            worker_threads: 1,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PoolSection {
+    min_idle: usize,
+    max_size: usize,
+    idle_timeout_ms: u64,
+    connect_timeout_ms: u64,
+    acquire_timeout_ms: u64,
+    health_check_interval_ms: u64,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        let p = PoolSettings::default();
+        PoolSection {
+            min_idle: p.min_idle,
+            max_size: p.max_size,
+            idle_timeout_ms: p.idle_timeout.as_millis() as u64,
+            connect_timeout_ms: p.connect_timeout.as_millis() as u64,
+            acquire_timeout_ms: p.acquire_timeout.as_millis() as u64,
+            health_check_interval_ms: 1000,
+        }
+    }
+}
+
+/// A front-end account: what clients log in to shardgate with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    #[serde(default)]
+    pub password: String,
+    /// Logical schemas this user may use; empty means all.
+    #[serde(default)]
+    pub schemas: Vec<String>,
+}
+
+/// Everything shardgate needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub max_connections: usize,
+    pub max_allowed_packet: usize,
+    pub server_version: Option<String>,
+    pub worker_threads: usize,
+    pub pool: PoolSettings,
+    pub health_interval: Duration,
+    pub users: Vec<UserConfig>,
+    pub runtime: Runtime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: invalid configuration:\n{errors}")]
+    Invalid { path: String, errors: ConfigErrors },
+}
+
+impl Settings {
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_toml(&text, &shown)
+    }
+
+    /// Parses and validates config text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let cluster = ClusterConfig {
+            nodes: file.nodes,
+            schemas: file.schemas,
+            passthrough_node: file.passthrough_node,
+        };
+        let mut errors = Vec::new();
+        let runtime = match Runtime::build(&cluster) {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                errors.extend(e.0);
+                None
+            }
+        };
+        let s = &file.server;
+        if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
+            errors.push(rules::ConfigError::new("server.listen", format!("`{}`: {e}; write it as ip:port", s.listen)));
+        }
+        if s.max_connections == 0 {
+            errors.push(rules::ConfigError::new("server.max_connections", "must be at least 1"));
+        }
+        if s.max_allowed_packet < 1024 || s.max_allowed_packet > 1 << 30 {
+            errors.push(rules::ConfigError::new("server.max_allowed_packet", "must be between 1024 and 1073741824 bytes"));
+        }
+        if s.worker_threads == 0 {
+            errors.push(rules::ConfigError::new("server.worker_threads", "must be at least 1"));
+        }
+        let p = &file.pool;
+        if p.max_size == 0 {
+            errors.push(rules::ConfigError::new("pool.max_size", "must be at least 1"));
+        }
+        if p.min_idle > p.max_size {
+            errors.push(rules::ConfigError::new("pool.min_idle", "must not exceed pool.max_size"));
+        }
+        for (key, v) in [
+            ("pool.connect_timeout_ms", p.connect_timeout_ms),
+            ("pool.acquire_timeout_ms", p.acquire_timeout_ms),
+            ("pool.health_check_interval_ms", p.health_check_interval_ms),
+        ] {
+            if v == 0 {
+                errors.push(rules::ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if file.users.is_empty() {
+            errors.push(rules::ConfigError::new("users", "no users: add at least one [[users]] with name and password"));
+        }
+        for (i, u) in file.users.iter().enumerate() {
+            if u.name.is_empty() {
+                errors.push(rules::ConfigError::new(format!("users[{i}].name"), "must not be empty"));
+            }
+            if file.users[..i].iter().any(|o| o.name == u.name) {
+                errors.push(rules::ConfigError::new(format!("users[{i}].name"), format!("user `{}` is defined twice", u.name)));
+            }
+            for sch in &u.schemas {
+                if !cluster.schemas.contains_key(sch) {
+                    errors.push(rules::ConfigError::new(
+                        format!("users[{i}].schemas"),
+                        format!("unknown schema `{sch}`"),
+                    ));
+                }
+            }
+        }
+        match runtime {
+            Some(runtime) if errors.is_empty() => Ok(Settings {
+                listen: s.listen.clone(),
+                max_connections: s.max_connections,
+                max_allowed_packet: s.max_allowed_packet,
+                server_version: s.server_version.clone(),
+                worker_threads: s.worker_threads,
+                pool: PoolSettings {
+                    min_idle: p.min_idle,
+                    max_size: p.max_size,
+                    idle_timeout: Duration::from_millis(p.idle_timeout_ms),
+                    connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+                    acquire_timeout: Duration::from_millis(p.acquire_timeout_ms),
+                },
+                health_interval: Duration::from_millis(p.health_check_interval_ms),
+                users: file.users,
+                runtime,
+            }),
+            _ => Err(ConfigError::Invalid {
+                path: origin.to_string(),
+                errors: ConfigErrors(errors),
+            }),
+        }
+    }
+
+    /// Zero-config pass-through: one node, every backend database visible under its
+    /// own name, clients log in with the backend's own credentials.
+    pub fn passthrough(
+        listen: &str,
+        primary: &str,
+        replicas: &[String],
+        user: &str,
+        password: &str,
+    ) -> Result<Settings, ConfigError> {
+        let mut text = String::new();
+        use std::fmt::Write;
+        let q = |s: &str| toml_string(s);
+        let _ = writeln!(text, "passthrough_node = \"default\"");
+        let _ = writeln!(text, "[server]\nlisten = {}", q(listen));
+        let _ = writeln!(text, "[[users]]\nname = {}\npassword = {}", q(user), q(password));
+        let _ = writeln!(text, "[nodes.default]\nprimary = {}\nuser = {}\npassword = {}", q(primary), q(user), q(password));
+        let reps: Vec<String> = replicas.iter().map(|r| q(r)).collect();
+        let _ = writeln!(text, "replicas = [{}]", reps.join(", "));
+        Self::from_toml(&text, "command line")
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passthrough_builds() {
+        let s = Settings::passthrough("127.0.0.1:0", "127.0.0.1:3306", &["127.0.0.1:3307".into()], "ro\"ot", "p\\w").unwrap();
+        assert_eq!(s.users[0].name, "ro\"ot");
+        assert_eq!(s.runtime.nodes[0].password, "p\\w");
+        assert_eq!(s.runtime.nodes[0].replicas.len(), 1);
+        assert!(s.runtime.passthrough.is_some());
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let err = Settings::from_toml("[server]\nlisten = \"nope\"\n", "my.toml").unwrap_err().to_string();
+        assert!(err.starts_with("my.toml: invalid configuration"), "{err}");
+        assert!(err.contains("server.listen"), "{err}");
+        assert!(err.contains("users: no users"), "{err}");
+        let err = Settings::from_toml("[server]\nlisten_addr = \"x\"\n", "my.toml").unwrap_err().to_string();
+        assert!(err.contains("my.toml") && err.contains("listen_addr"), "{err}");
+    }
+}

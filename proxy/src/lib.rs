@@ -1,0 +1,11 @@
+//! shardgate's network side: the MySQL wire protocol, client sessions, backend pools,
+//! and the local MariaDB sandbox behind `shardgate playground` and the tests.
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod config;
+pub mod playground;
+pub mod sandbox;
+pub mod server;
+pub mod session;
+pub mod wire;

@@ -1,0 +1,143 @@
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use proxy::config::{Settings, DEFAULT_LISTEN};
+
+/// shardgate: a MySQL sharding proxy.
+#[derive(Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a local sandbox (two MariaDB replication groups) with sample data, and
+    /// shardgate in front of it. Ctrl-C stops and removes everything.
+    Playground {
+        /// Where shardgate listens.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: String,
+    },
+    /// Validate a config file and exit.
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Config file (TOML). Without it, give --primary for pass-through mode.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Address to listen on (pass-through mode).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Backend primary, host:port (pass-through mode).
+    #[arg(long)]
+    primary: Option<String>,
+    /// Backend replica, host:port; repeat for more (pass-through mode).
+    #[arg(long)]
+    replica: Vec<String>,
+    /// User name, for clients and for the backend (pass-through mode).
+    #[arg(long)]
+    user: Option<String>,
+    /// Password, for clients and for the backend (pass-through mode).
+    #[arg(long, default_value = "")]
+    password: String,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
+    match (&args.config, &args.primary) {
+        (Some(_), Some(_)) => bail!("give either --config or --primary, not both"),
+        (Some(path), None) => Ok(Settings::from_file(path)?),
+        (None, Some(primary)) => {
+            let user = args.user.as_deref().context("--user is required with --primary")?;
+            let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+            Ok(Settings::passthrough(listen, primary, &args.replica, user, &args.password)?)
+        }
+        (None, None) => bail!(
+            "nothing to serve: give --config FILE, or --primary HOST:PORT --user U --password P \
+             (or run `shardgate playground`); see --help"
+        ),
+    }
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    };
+    Ok(rt)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Some(Command::CheckConfig { config }) => {
+            let s = Settings::from_file(&config)?;
+            println!(
+                "{}: ok ({} nodes, {} schemas, {} users)",
+                config.display(),
+                s.runtime.nodes.len(),
+                s.runtime.schemas.len(),
+                s.users.len()
+            );
+            Ok(())
+        }
+        Some(Command::Playground { listen }) => proxy::playground::run(&listen),
+        None => {
+            let settings = settings_from(&cli.serve)?;
+            let rt = runtime(settings.worker_threads)?;
+            rt.block_on(async move {
+                let listen = settings.listen.clone();
+                let (listener, shared) = proxy::server::bind(settings)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                tracing::info!(listen = %listener.local_addr()?, version = %shared.server_version, "shardgate ready");
+                tokio::select! {
+                    _ = proxy::server::serve(listener, shared) => {}
+                    _ = shutdown_signal() => tracing::info!("shutting down"),
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,111 @@
+//! The data listener: accepts client connections and runs a session for each.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::BytesMut;
+use rules::Runtime;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::backend::{health, BackendConn, Flavor, NodePools};
+use crate::config::Settings;
+use crate::session::Session;
+use crate::wire::generic::err_payload;
+use crate::wire::packet::write_packet;
+use crate::wire::SqlError;
+
+/// State every session shares. The runtime sits behind `ArcSwap` so a statement plans
+/// against one consistent snapshot while a new one can be swapped in.
+pub struct Shared {
+    pub settings: Settings,
+    pub runtime: ArcSwap<Runtime>,
+    pub nodes: Arc<Vec<NodePools>>,
+    pub server_version: String,
+    next_connection_id: AtomicU32,
+    connections: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn next_connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Version string clients see: the primary's own, so drivers enable what the backend
+/// really supports; a MySQL 8 look-alike when no backend answers at start.
+async fn discover_version(settings: &Settings, nodes: &[NodePools]) -> String {
+    if let Some(v) = &settings.server_version {
+        return v.clone();
+    }
+    if let Some(node) = nodes.first() {
+        let pool = &node.primary;
+        match BackendConn::connect(&pool.target, Flavor::default(), None, pool.settings.connect_timeout).await {
+            Ok(c) => return c.server_version,
+            Err(e) => tracing::warn!(backend = %pool.target.label, address = %pool.target.address, error = %e, "primary not reachable at start"),
+        }
+    }
+    "8.0.36-shardgate".to_string()
+}
+
+/// Binds the listener, then serves until the future is dropped.
+pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Shared>)> {
+    let listener = TcpListener::bind(&settings.listen).await?;
+    let nodes: Vec<NodePools> = settings
+        .runtime
+        .nodes
+        .iter()
+        .map(|n| NodePools::new(n, &settings.pool))
+        .collect();
+    let nodes = Arc::new(nodes);
+    let server_version = discover_version(&settings, &nodes).await;
+    tokio::spawn(health::run(nodes.clone(), settings.health_interval));
+    let shared = Arc::new(Shared {
+        runtime: ArcSwap::from_pointee(settings.runtime.clone()),
+        connections: Arc::new(Semaphore::new(settings.max_connections)),
+        next_connection_id: AtomicU32::new(1),
+        nodes,
+        server_version,
+        settings,
+    });
+    Ok((listener, shared))
+}
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let permit = match shared.connections.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                tokio::spawn(refuse(stream));
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            metrics::gauge!("shardgate_client_connections").increment(1.0);
+            let session = Session::new(shared, stream, peer);
+            session.run().await;
+            metrics::gauge!("shardgate_client_connections").decrement(1.0);
+            drop(permit);
+        });
+    }
+}
+
+/// Past `max_connections`: answer ER_CON_COUNT_ERROR in place of a greeting, as MySQL does.
+async fn refuse(mut stream: TcpStream) {
+    let mut out = BytesMut::new();
+    write_packet(&mut out, &mut 0, &err_payload(&SqlError::too_many_connections()));
+    let _ = stream.write_all(&out).await;
+}

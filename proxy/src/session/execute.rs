@@ -1,0 +1,296 @@
+//! Running a statement on a backend: choose the connection (held, replica, primary),
+//! bring its database in line, send, stream the answer back, then decide whether the
+//! session keeps the connection.
+
+use router::{PinReason, Statement, StatementKind};
+use rules::NodeId;
+
+use super::{Flow, Held, Session};
+use crate::backend::{ForwardError, Role};
+use crate::wire::response::{Mode, Summary};
+use crate::wire::{SqlError, WireError};
+
+/// Where and how one command runs.
+pub(super) struct Route {
+    pub node: NodeId,
+    pub database: Option<String>,
+    pub read_only: bool,
+    pub needs_previous: bool,
+    pub pin: Option<PinReason>,
+}
+
+/// Tries per statement when a connection turns out broken before the statement ran.
+const ATTEMPTS: usize = 3;
+
+impl Session {
+    pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        let sql = &payload[1..];
+        let stmt: Statement = match router::classify(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string())).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        if stmt.batch_changes_database {
+            let e = SqlError::unsupported(
+                "USE inside a multi-statement batch is not supported by shardgate yet; send USE as a statement of its own",
+            );
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        if let (StatementKind::Use, Some(db)) = (stmt.kind, &stmt.use_db) {
+            match self.select_database(db).await {
+                Ok(()) => self.send_ok(seq).await?,
+                Err(e) => self.send_err(seq, &e).await?,
+            }
+            return Ok(Flow::Continue);
+        }
+        if stmt.kind == StatementKind::Show && self.shared.runtime.load().passthrough.is_none() {
+            if let Some(pattern) = router::show_databases(sql) {
+                return self.show_logical_databases(pattern.as_deref(), seq).await;
+            }
+        }
+        let (node, database) = match self.placement(stmt.hints.node.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let route = Route {
+            node,
+            database,
+            read_only: stmt.read_only && !self.must_keep(),
+            needs_previous: stmt.needs_previous,
+            pin: stmt.pin,
+        };
+        let label = if route.read_only { "read" } else { "write" };
+        metrics::counter!("shardgate_statements_total", "class" => label).increment(1);
+        self.execute(payload, seq, route, Mode::Query).await
+    }
+
+    /// The node and physical database for the session's current database, or for the
+    /// node a `shardgate:node=NAME` hint names.
+    pub(super) fn placement(&self, hinted_node: Option<&str>) -> Result<(NodeId, Option<String>), SqlError> {
+        let rt = self.shared.runtime.load();
+        let p = rt
+            .placement(self.db.as_deref())
+            .ok_or_else(|| SqlError::unknown_database(self.db.as_deref().unwrap_or("")))?;
+        if let Some(name) = hinted_node {
+            let id = rt.nodes.iter().position(|n| n.name == name).ok_or_else(|| {
+                let known: Vec<&str> = rt.nodes.iter().map(|n| n.name.as_str()).collect();
+                SqlError::unsupported(format!(
+                    "shardgate hint names unknown data node `{name}`; known nodes: {}",
+                    known.join(", ")
+                ))
+            })?;
+            if id != p.node {
+                return Ok((id, rt.nodes[id].database.clone()));
+            }
+        }
+        Ok((p.node, p.database.map(str::to_string)))
+    }
+
+    /// Runs a command that needs the primary and no statement analysis.
+    pub(super) async fn forward_to_primary(&mut self, payload: &[u8], seq: u8, mode: Mode) -> std::io::Result<Flow> {
+        let (node, database) = match self.placement(None) {
+            Ok(p) => p,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let route = Route {
+            node,
+            database,
+            read_only: false,
+            needs_previous: false,
+            pin: None,
+        };
+        self.execute(payload, seq, route, mode).await
+    }
+
+    /// A connection for a statement on `node`: the held one when the session's state
+    /// lives there, else a replica for reads (weighted, skipping ones that are down),
+    /// else the primary. The flag says whether it was the held connection.
+    pub(super) async fn checkout(
+        &mut self,
+        node: NodeId,
+        read_only: bool,
+        needs_previous: bool,
+    ) -> Result<Held, SqlError> {
+        if let Some(h) = self.held.take() {
+            if h.node == node && (self.must_keep() || needs_previous) {
+                return Ok(h);
+            }
+            if self.must_keep() {
+                let names = (self.node_name(h.node), self.node_name(node));
+                self.held = Some(h);
+                return Err(SqlError::unsupported(format!(
+                    "not supported by shardgate yet: this session's transaction or session state lives on data node {}, \
+                     and the statement runs on {}; commit, or reset the connection, first",
+                    names.0, names.1
+                )));
+            }
+            let pool = self.shared.nodes[h.node].pool(h.role).clone();
+            pool.put(h.conn).await;
+        }
+        let shared = self.shared.clone();
+        let pools = &shared.nodes[node];
+        if read_only {
+            for _ in 0..pools.replicas.len() {
+                let Some(i) = pools.pick_replica() else { break };
+                match pools.replicas[i].get(self.flavor).await {
+                    Ok(conn) => {
+                        return Ok(Held {
+                            node,
+                            role: Role::Replica(i),
+                            conn,
+                        })
+                    }
+                    Err(e) => tracing::warn!(conn = self.id, error = %e, "replica unavailable; trying the next"),
+                }
+            }
+        }
+        match pools.primary.get(self.flavor).await {
+            Ok(conn) => Ok(Held {
+                node,
+                role: Role::Primary,
+                conn,
+            }),
+            Err(e) => Err(SqlError::backend_unavailable(format!(
+                "shardgate: data node {} has no usable primary: {e}; the statement was not run",
+                pools.name
+            ))),
+        }
+    }
+
+    fn node_name(&self, node: NodeId) -> String {
+        self.shared.nodes[node].name.clone()
+    }
+
+    /// Keeps `held` when the session's state needs it (or the client may ask about its
+    /// warnings next), else returns it to its pool.
+    pub(super) async fn keep_or_release(&mut self, held: Held, warnings: u16) {
+        if self.must_keep() || warnings > 0 {
+            self.held = Some(held);
+        } else {
+            let pool = self.shared.nodes[held.node].pool(held.role).clone();
+            pool.put(held.conn).await;
+        }
+    }
+
+    /// The held connection died: whatever state it carried is gone.
+    fn forget_connection_state(&mut self) {
+        if self.must_keep() {
+            tracing::warn!(conn = self.id, pins = ?self.pins, in_transaction = self.in_transaction, "backend connection with session state lost");
+        }
+        self.pins.clear();
+        self.in_transaction = false;
+        self.autocommit = true;
+    }
+
+    pub(super) async fn execute(&mut self, payload: &[u8], seq: u8, route: Route, mode: Mode) -> std::io::Result<Flow> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let was_held = self.held.is_some() && self.must_keep();
+            let mut held = match self.checkout(route.node, route.read_only, route.needs_previous).await {
+                Ok(h) => h,
+                Err(e) => {
+                    self.send_err(seq, &e).await?;
+                    return Ok(Flow::Continue);
+                }
+            };
+            let retry_ok = !was_held && attempt < ATTEMPTS;
+            if let Some(db) = &route.database {
+                match held.conn.use_database(db).await {
+                    Ok(()) => {}
+                    Err(WireError::Server { code, state, message }) => {
+                        self.keep_or_release(held, 0).await;
+                        let state = if state == "42000" { "42000" } else { "HY000" };
+                        self.send_err(seq, &SqlError::new(code, state, message)).await?;
+                        return Ok(Flow::Continue);
+                    }
+                    Err(e) => {
+                        drop(held);
+                        if retry_ok {
+                            continue;
+                        }
+                        return self.report_lost(seq, was_held, &e, false).await;
+                    }
+                }
+            }
+            if let Err(e) = held.conn.send_command(payload).await {
+                drop(held);
+                if retry_ok {
+                    continue;
+                }
+                return self.report_lost(seq, was_held, &e, false).await;
+            }
+            match held.conn.forward(&mut self.stream, mode).await {
+                Ok(summary) => {
+                    self.after_statement(held, &route, &summary).await;
+                    return Ok(Flow::Continue);
+                }
+                Err(ForwardError::Client(e)) => return Err(e),
+                Err(ForwardError::Backend { err, forwarded }) => {
+                    let role = held.role;
+                    drop(held);
+                    if forwarded {
+                        // Part of a response reached the client; the stream cannot be mended.
+                        tracing::warn!(conn = self.id, error = %err, "backend failed mid-response; closing client connection");
+                        return Ok(Flow::Close);
+                    }
+                    if route.read_only && retry_ok {
+                        tracing::info!(conn = self.id, ?role, error = %err, "read failed before any result; retrying");
+                        continue;
+                    }
+                    return self.report_lost(seq, was_held, &err, true).await;
+                }
+            }
+        }
+    }
+
+    async fn report_lost(&mut self, seq: u8, was_held: bool, err: &WireError, sent: bool) -> std::io::Result<Flow> {
+        let mut msg = format!("shardgate: lost the backend connection: {err}; ");
+        msg.push_str(if sent {
+            "the statement may or may not have taken effect"
+        } else {
+            "the statement was not run"
+        });
+        if was_held && self.must_keep() {
+            msg.push_str("; the open transaction and session state on that connection are gone");
+        }
+        self.forget_connection_state();
+        self.send_err(seq, &SqlError::backend_lost(msg)).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {
+        if let Some(status) = summary.status {
+            self.in_transaction = status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.autocommit = status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        }
+        // Pin even when the statement failed: part of a batch may have set state.
+        if let Some(pin) = route.pin {
+            self.pin(&mut held, pin);
+        }
+        if summary.ok.is_some_and(|ok| ok.last_insert_id != 0) {
+            self.pin(&mut held, PinReason::LastInsertId);
+        }
+        if !self.autocommit {
+            held.conn.dirty = true;
+        }
+        self.keep_or_release(held, summary.warnings).await;
+    }
+
+    fn pin(&mut self, held: &mut Held, reason: PinReason) {
+        held.conn.dirty = true;
+        if self.pins.insert(reason) {
+            metrics::counter!("shardgate_session_pins_total", "reason" => reason.as_str()).increment(1);
+            tracing::debug!(conn = self.id, reason = reason.as_str(), "session pinned to its backend connection");
+        }
+    }
+}

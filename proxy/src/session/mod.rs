@@ -1,0 +1,221 @@
+//! One client connection: login, then a loop of commands, each answered locally or
+//! run on a backend connection chosen by the router's classification.
+
+mod execute;
+mod local;
+mod login;
+mod prepared;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use router::PinReason;
+use rules::NodeId;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::backend::{Flavor, PooledConn, Role};
+use crate::config::UserConfig;
+use crate::server::Shared;
+use crate::wire::command::*;
+use crate::wire::generic::{eof_payload, err_payload, ok_payload};
+use crate::wire::packet::write_packet;
+use crate::wire::{PacketReader, SqlError, WireError};
+
+/// A backend connection the session keeps between statements.
+struct Held {
+    node: NodeId,
+    role: Role,
+    conn: PooledConn,
+}
+
+/// What to do after a command.
+enum Flow {
+    Continue,
+    /// Close the client connection (COM_QUIT, or the stream can no longer be trusted).
+    Close,
+}
+
+pub struct Session {
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    reader: PacketReader,
+    out: BytesMut,
+    id: u32,
+    peer: SocketAddr,
+    user: Option<UserConfig>,
+    capabilities: CapabilityFlags,
+    flavor: Flavor,
+    /// The database the client selected, as the client named it.
+    db: Option<String>,
+    held: Option<Held>,
+    /// Connection state that ties the session to `held`; shown in logs and metrics.
+    pins: BTreeSet<PinReason>,
+    in_transaction: bool,
+    autocommit: bool,
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Session {
+        let id = shared.next_connection_id();
+        Session {
+            shared,
+            stream,
+            reader: PacketReader::default(),
+            out: BytesMut::with_capacity(4096),
+            id,
+            peer,
+            user: None,
+            capabilities: CapabilityFlags::empty(),
+            flavor: Flavor::default(),
+            db: None,
+            held: None,
+            pins: BTreeSet::new(),
+            in_transaction: false,
+            autocommit: true,
+        }
+    }
+
+    pub async fn run(mut self) {
+        match self.login().await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::debug!(conn = self.id, peer = %self.peer, error = %e, "login failed");
+                return;
+            }
+        }
+        loop {
+            let max = self.shared.settings.max_allowed_packet;
+            let packet = match self.reader.read(&mut self.stream, max).await {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(WireError::TooLarge { .. }) => {
+                    let _ = self.send_err(1, &SqlError::packet_too_large(max)).await;
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(conn = self.id, error = %e, "client read failed");
+                    break;
+                }
+            };
+            let seq = packet.seq.wrapping_add(1);
+            let flow = self.dispatch(&packet.payload, seq).await;
+            match flow {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Close) => break,
+                Err(e) => {
+                    tracing::debug!(conn = self.id, error = %e, "client write failed");
+                    break;
+                }
+            }
+        }
+        self.release_held().await;
+    }
+
+    async fn dispatch(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        let Some(&cmd) = payload.first() else {
+            self.send_err(seq, &SqlError::unknown_command(0)).await?;
+            return Ok(Flow::Continue);
+        };
+        let body = &payload[1..];
+        match cmd {
+            COM_QUIT => Ok(Flow::Close),
+            COM_PING => {
+                self.send_ok(seq).await?;
+                Ok(Flow::Continue)
+            }
+            COM_QUERY => self.query(payload, seq).await,
+            COM_INIT_DB => {
+                let db = String::from_utf8_lossy(body).into_owned();
+                match self.select_database(&db).await {
+                    Ok(()) => self.send_ok(seq).await?,
+                    Err(e) => self.send_err(seq, &e).await?,
+                }
+                Ok(Flow::Continue)
+            }
+            COM_FIELD_LIST => self.forward_to_primary(payload, seq, crate::wire::response::Mode::FieldList).await,
+            COM_STATISTICS => self.forward_to_primary(payload, seq, crate::wire::response::Mode::Single).await,
+            COM_RESET_CONNECTION => {
+                self.reset_session().await;
+                self.send_ok(seq).await?;
+                Ok(Flow::Continue)
+            }
+            COM_SET_OPTION => self.set_option(payload, seq).await,
+            COM_STMT_PREPARE | COM_STMT_EXECUTE | COM_STMT_FETCH | COM_STMT_RESET | COM_STMT_CLOSE
+            | COM_STMT_SEND_LONG_DATA => self.prepared(cmd, payload, seq).await,
+            other => {
+                self.send_err(seq, &SqlError::unknown_command(other)).await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    fn status(&self) -> StatusFlags {
+        let mut s = StatusFlags::empty();
+        if self.autocommit {
+            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.in_transaction {
+            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        s
+    }
+
+    fn deprecate_eof(&self) -> bool {
+        self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    /// True while the session's state lives in its held connection.
+    fn must_keep(&self) -> bool {
+        !self.pins.is_empty() || self.in_transaction || !self.autocommit
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.write_all(&self.out).await?;
+        self.out.clear();
+        Ok(())
+    }
+
+    async fn send_ok(&mut self, mut seq: u8) -> std::io::Result<()> {
+        let p = ok_payload(0, 0, self.status(), 0);
+        write_packet(&mut self.out, &mut seq, &p);
+        self.flush().await
+    }
+
+    async fn send_eof(&mut self, mut seq: u8) -> std::io::Result<()> {
+        let p = eof_payload(self.deprecate_eof(), self.status(), 0);
+        write_packet(&mut self.out, &mut seq, &p);
+        self.flush().await
+    }
+
+    async fn send_err(&mut self, mut seq: u8, e: &SqlError) -> std::io::Result<()> {
+        metrics::counter!("shardgate_errors_total", "code" => e.code.to_string()).increment(1);
+        write_packet(&mut self.out, &mut seq, &err_payload(e));
+        self.flush().await
+    }
+
+    /// Gives the held connection back to its pool (reset there if it carries state).
+    async fn release_held(&mut self) {
+        if let Some(h) = self.held.take() {
+            let pool = self.shared.nodes[h.node].pool(h.role).clone();
+            pool.put(h.conn).await;
+        }
+    }
+
+    /// COM_RESET_CONNECTION: forget every piece of session state but the database.
+    async fn reset_session(&mut self) {
+        if let Some(mut h) = self.held.take() {
+            if h.conn.reset().await.is_ok() {
+                let pool = self.shared.nodes[h.node].pool(h.role).clone();
+                pool.put(h.conn).await;
+            }
+        }
+        self.pins.clear();
+        self.in_transaction = false;
+        self.autocommit = true;
+    }
+}

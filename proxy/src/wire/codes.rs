@@ -1,0 +1,86 @@
+//! MySQL error codes and SQLSTATEs shardgate sends itself. Codes are MySQL's own, so
+//! drivers and ORMs map them to the exceptions they already know.
+
+/// An error to send to a client as an ERR packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    pub code: u16,
+    pub state: &'static str,
+    pub message: String,
+}
+
+impl SqlError {
+    pub fn new(code: u16, state: &'static str, message: impl Into<String>) -> Self {
+        SqlError {
+            code,
+            state,
+            message: message.into(),
+        }
+    }
+
+    pub fn access_denied(user: &str, host: &str, with_password: bool) -> Self {
+        Self::new(
+            1045,
+            "28000",
+            format!(
+                "Access denied for user '{user}'@'{host}' (using password: {})",
+                if with_password { "YES" } else { "NO" }
+            ),
+        )
+    }
+
+    pub fn unknown_database(db: &str) -> Self {
+        Self::new(1049, "42000", format!("Unknown database '{db}'"))
+    }
+
+    pub fn db_access_denied(user: &str, host: &str, db: &str) -> Self {
+        Self::new(
+            1044,
+            "42000",
+            format!("Access denied for user '{user}'@'{host}' to database '{db}'"),
+        )
+    }
+
+    pub fn unknown_command(cmd: u8) -> Self {
+        Self::new(
+            1047,
+            "08S01",
+            format!("Unknown command 0x{cmd:02x}: shardgate does not support this protocol command"),
+        )
+    }
+
+    pub fn too_many_connections() -> Self {
+        Self::new(1040, "08004", "Too many connections")
+    }
+
+    pub fn packet_too_large(max: usize) -> Self {
+        Self::new(
+            1153,
+            "08S01",
+            format!("Got a packet bigger than 'max_allowed_packet' bytes ({max}); raise max_allowed_packet in shardgate's [server] config"),
+        )
+    }
+
+    pub fn no_database() -> Self {
+        Self::new(1046, "3D000", "No database selected")
+    }
+
+    /// The client gave something shardgate cannot act on (bad hint, unsupported use).
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(1235, "42000", message)
+    }
+
+    /// No connection to a backend could be made; the statement did not run.
+    pub fn backend_unavailable(message: impl Into<String>) -> Self {
+        Self::new(2003, "HY000", message)
+    }
+
+    /// A backend connection broke while a statement ran; it may or may not have taken effect.
+    pub fn backend_lost(message: impl Into<String>) -> Self {
+        Self::new(2013, "HY000", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(1105, "HY000", message)
+    }
+}

@@ -1,0 +1,410 @@
+//! Finds where a backend's response to one command ends, while its bytes are forwarded
+//! untouched. Only the first bytes of each packet are looked at (header byte, column
+//! count, status flags); rows are never decoded, and a packet larger than the buffer
+//! streams through in pieces.
+
+use mysql_common::constants::StatusFlags;
+
+use super::generic::{self, OkInfo, EOF, ERR, LOCAL_INFILE, OK};
+use super::lenenc;
+use super::packet::{payload_len, HEADER, MAX_PAYLOAD};
+use super::WireError;
+
+/// The shape of response the command that was sent expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// COM_QUERY and COM_STMT_EXECUTE: OK, ERR, LOCAL INFILE request, or result sets.
+    Query,
+    /// COM_STMT_PREPARE: statement OK, parameter and column definitions.
+    Prepare,
+    /// COM_STMT_FETCH: rows and an end marker.
+    Fetch,
+    /// COM_FIELD_LIST: column definitions and an end marker.
+    FieldList,
+    /// Commands answered by exactly one packet (COM_PING, COM_INIT_DB, COM_STATISTICS ...).
+    Single,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Start,
+    Columns(u64),
+    ColumnsEof,
+    Rows,
+    Params { params: u16, cols: u16 },
+    ParamsEof { cols: u16 },
+    PrepCols(u16),
+    PrepColsEof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    NeedMore,
+    /// The response is complete.
+    Done,
+    /// The server asked for a local file (0xFB); the caller must relay the client's data.
+    LocalInfile,
+}
+
+/// What the response said, for the session's bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Status flags of the last OK/EOF seen.
+    pub status: Option<StatusFlags>,
+    /// The last OK packet (affected rows, insert id, warnings).
+    pub ok: Option<OkInfo>,
+    /// Warnings from the last end-of-rows marker or OK.
+    pub warnings: u16,
+    /// The error code, when the response (or its last result) was an ERR.
+    pub error: Option<u16>,
+    /// Result sets seen (0 for a plain OK).
+    pub result_sets: u32,
+}
+
+#[derive(Debug)]
+pub struct ResponseTracker {
+    mode: Mode,
+    deprecate_eof: bool,
+    state: State,
+    /// Payload bytes of the current physical packet still to pass.
+    skip: usize,
+    /// The physical packet being passed is 16 MiB - 1 long, so another follows.
+    continued: bool,
+    finish: Option<Progress>,
+    pub summary: Summary,
+}
+
+/// Bytes of a packet inspected at most: enough for any OK/EOF status and column count.
+const INSPECT: usize = 32;
+
+impl ResponseTracker {
+    pub fn new(mode: Mode, deprecate_eof: bool) -> Self {
+        ResponseTracker {
+            mode,
+            deprecate_eof,
+            state: State::Start,
+            skip: 0,
+            continued: false,
+            finish: None,
+            summary: Summary::default(),
+        }
+    }
+
+    /// After a LOCAL INFILE exchange the server answers with OK or ERR.
+    pub fn resume_after_infile(&mut self) {
+        self.state = State::Start;
+        self.finish = None;
+    }
+
+    /// Consumes complete-enough bytes from the front of `buf`. Returns how many bytes may
+    /// be forwarded now and whether the response ended with them.
+    pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, Progress), WireError> {
+        let mut pos = 0;
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(buf.len() - pos);
+                pos += n;
+                self.skip -= n;
+                if self.skip > 0 {
+                    return Ok((pos, Progress::NeedMore));
+                }
+            }
+            if !self.continued {
+                if let Some(p) = self.finish {
+                    return Ok((pos, p));
+                }
+            }
+            let avail = buf.len() - pos;
+            if avail < HEADER {
+                return Ok((pos, Progress::NeedMore));
+            }
+            let len = payload_len(&buf[pos..]);
+            if !self.continued {
+                let need = len.min(INSPECT);
+                if avail - HEADER < need {
+                    return Ok((pos, Progress::NeedMore));
+                }
+                let head = &buf[pos + HEADER..pos + HEADER + need];
+                self.on_packet(head, len)?;
+            }
+            self.continued = len == MAX_PAYLOAD;
+            pos += HEADER;
+            self.skip = len;
+        }
+    }
+
+    fn end_marker(&self, head: &[u8], len: usize) -> bool {
+        head.first() == Some(&EOF) && if self.deprecate_eof { len < MAX_PAYLOAD } else { len < 9 }
+    }
+
+    fn read_end_marker(&mut self, head: &[u8]) {
+        if self.deprecate_eof {
+            if let Some(ok) = generic::parse_ok(head) {
+                self.summary.status = Some(ok.status);
+                self.summary.warnings = ok.warnings;
+            }
+        } else if let Some((warnings, status)) = generic::parse_eof(head) {
+            self.summary.status = Some(status);
+            self.summary.warnings = warnings;
+        }
+    }
+
+    fn more_results(&self) -> bool {
+        self.summary
+            .status
+            .is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
+    }
+
+    fn on_error(&mut self, head: &[u8]) {
+        self.summary.error = Some(match head.get(1..3) {
+            Some(c) => u16::from_le_bytes([c[0], c[1]]),
+            None => 0,
+        });
+        self.finish = Some(Progress::Done);
+    }
+
+    fn on_packet(&mut self, head: &[u8], len: usize) -> Result<(), WireError> {
+        let first = head.first().copied();
+        if self.mode == Mode::Single {
+            match first {
+                Some(OK) => self.on_ok(head),
+                Some(ERR) => self.on_error(head),
+                _ => {}
+            }
+            self.finish = Some(Progress::Done);
+            return Ok(());
+        }
+        match self.state {
+            State::Start => match (self.mode, first) {
+                (_, Some(ERR)) => self.on_error(head),
+                (Mode::Query, Some(OK)) => {
+                    self.on_ok(head);
+                    self.summary.error = None;
+                    if !self.more_results() {
+                        self.finish = Some(Progress::Done);
+                    }
+                }
+                (Mode::Query, Some(LOCAL_INFILE)) => self.finish = Some(Progress::LocalInfile),
+                (Mode::Query, _) => {
+                    let (n, _) = lenenc::read_int(head)
+                        .filter(|(n, _)| *n > 0)
+                        .ok_or(WireError::Protocol("bad column count in result set"))?;
+                    self.summary.result_sets += 1;
+                    self.summary.error = None;
+                    self.state = State::Columns(n);
+                }
+                (Mode::Prepare, Some(OK)) => {
+                    if head.len() < 9 {
+                        return Err(WireError::Protocol("short COM_STMT_PREPARE OK"));
+                    }
+                    let cols = u16::from_le_bytes([head[5], head[6]]);
+                    let params = u16::from_le_bytes([head[7], head[8]]);
+                    if params > 0 {
+                        self.state = State::Params { params, cols };
+                    } else {
+                        self.after_params(cols);
+                    }
+                }
+                (Mode::Prepare, _) => return Err(WireError::Protocol("bad COM_STMT_PREPARE answer")),
+                (Mode::Fetch, _) => {
+                    self.state = State::Rows;
+                    self.on_packet(head, len)?;
+                }
+                (Mode::FieldList, _) => {
+                    if self.end_marker(head, len) {
+                        self.read_end_marker(head);
+                        self.finish = Some(Progress::Done);
+                    }
+                }
+                (Mode::Single, _) => unreachable!("handled above"),
+            },
+            State::Columns(n) => {
+                if n > 1 {
+                    self.state = State::Columns(n - 1);
+                } else if self.deprecate_eof {
+                    self.state = State::Rows;
+                } else {
+                    self.state = State::ColumnsEof;
+                }
+            }
+            State::ColumnsEof => match first {
+                Some(EOF) => {
+                    self.read_end_marker(head);
+                    let cursor = self
+                        .summary
+                        .status
+                        .is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS));
+                    if cursor {
+                        self.finish = Some(Progress::Done);
+                    } else {
+                        self.state = State::Rows;
+                    }
+                }
+                Some(ERR) => self.on_error(head),
+                _ => return Err(WireError::Protocol("expected EOF after column definitions")),
+            },
+            State::Rows => {
+                if first == Some(ERR) {
+                    self.on_error(head);
+                } else if self.end_marker(head, len) {
+                    self.read_end_marker(head);
+                    if self.mode == Mode::Query && self.more_results() {
+                        self.state = State::Start;
+                    } else {
+                        self.finish = Some(Progress::Done);
+                    }
+                }
+            }
+            State::Params { params, cols } => {
+                if params > 1 {
+                    self.state = State::Params {
+                        params: params - 1,
+                        cols,
+                    };
+                } else if self.deprecate_eof {
+                    self.after_params(cols);
+                } else {
+                    self.state = State::ParamsEof { cols };
+                }
+            }
+            State::ParamsEof { cols } => self.after_params(cols),
+            State::PrepCols(n) => {
+                if n > 1 {
+                    self.state = State::PrepCols(n - 1);
+                } else if self.deprecate_eof {
+                    self.finish = Some(Progress::Done);
+                } else {
+                    self.state = State::PrepColsEof;
+                }
+            }
+            State::PrepColsEof => self.finish = Some(Progress::Done),
+        }
+        Ok(())
+    }
+
+    fn after_params(&mut self, cols: u16) {
+        if cols > 0 {
+            self.state = State::PrepCols(cols);
+        } else {
+            self.finish = Some(Progress::Done);
+        }
+    }
+
+    fn on_ok(&mut self, head: &[u8]) {
+        if let Some(ok) = generic::parse_ok(head) {
+            self.summary.status = Some(ok.status);
+            self.summary.warnings = ok.warnings;
+            self.summary.ok = Some(ok);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::packet::write_packet;
+    use bytes::BytesMut;
+
+    fn frame(packets: &[&[u8]]) -> BytesMut {
+        let mut out = BytesMut::new();
+        let mut seq = 1;
+        for p in packets {
+            write_packet(&mut out, &mut seq, p);
+        }
+        out
+    }
+
+    fn ok(status: u16) -> Vec<u8> {
+        generic::ok_payload(0, 0, StatusFlags::from_bits_truncate(status), 0).to_vec()
+    }
+
+    fn eof(deprecate: bool, status: u16) -> Vec<u8> {
+        generic::eof_payload(deprecate, StatusFlags::from_bits_truncate(status), 0).to_vec()
+    }
+
+    /// Feeds `bytes` in chunks of `step` and checks the tracker ends exactly at the end.
+    fn run(mode: Mode, deprecate: bool, bytes: &[u8], step: usize) -> Summary {
+        let mut t = ResponseTracker::new(mode, deprecate);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut passed = 0;
+        let mut input = bytes.chunks(step);
+        loop {
+            let (n, p) = t.feed(&buf).unwrap();
+            passed += n;
+            buf.drain(..n);
+            match p {
+                Progress::Done => break,
+                Progress::LocalInfile => panic!("unexpected infile"),
+                Progress::NeedMore => match input.next() {
+                    Some(c) => buf.extend_from_slice(c),
+                    None => panic!("tracker wanted more after {passed} of {} bytes", bytes.len()),
+                },
+            }
+        }
+        assert_eq!(passed, bytes.len());
+        assert!(buf.is_empty());
+        t.summary
+    }
+
+    #[test]
+    fn result_set_with_and_without_eof_in_every_chunking() {
+        for deprecate in [false, true] {
+            let col = b"\x03def\x00\x01t\x01t\x01a\x01a\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00";
+            let mut packets: Vec<Vec<u8>> = vec![vec![2], col.to_vec(), col.to_vec()];
+            if !deprecate {
+                packets.push(eof(false, 2));
+            }
+            packets.push(b"\x011\x012".to_vec());
+            packets.push(b"\xfb\x012".to_vec());
+            packets.push(eof(deprecate, 2));
+            let refs: Vec<&[u8]> = packets.iter().map(|p| &p[..]).collect();
+            let bytes = frame(&refs);
+            for step in [1, 2, 3, 5, 7, 64, 4096] {
+                let s = run(Mode::Query, deprecate, &bytes, step);
+                assert_eq!(s.result_sets, 1);
+                assert_eq!(s.status, Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT));
+            }
+        }
+    }
+
+    #[test]
+    fn multiple_results_and_errors() {
+        let more = 2 | 8;
+        let bytes = frame(&[&ok(more), &[1], b"\x03def", &eof(false, more), b"\x01x", &eof(false, 2)]);
+        let s = run(Mode::Query, false, &bytes, 3);
+        assert_eq!(s.result_sets, 1);
+        let err = generic::err_payload(&crate::wire::codes::SqlError::no_database());
+        let bytes = frame(&[&ok(more), &err]);
+        assert_eq!(run(Mode::Query, false, &bytes, 1).error, Some(1046));
+        let bytes = frame(&[&[1], b"\x03def", b"\x01x", &err]);
+        assert_eq!(run(Mode::Query, true, &bytes, 2).error, Some(1046));
+    }
+
+    #[test]
+    fn rows_larger_than_one_packet_stream_through() {
+        let big = vec![0xFCu8; 2 * MAX_PAYLOAD + 10];
+        let bytes = frame(&[&[1], b"\x03def", &big, &eof(true, 2)]);
+        run(Mode::Query, true, &bytes, 1 << 20);
+        // A row that is exactly one full packet is followed by an empty continuation.
+        let exact = vec![7u8; MAX_PAYLOAD];
+        let bytes = frame(&[&[1], b"\x03def", &exact, &eof(true, 2)]);
+        run(Mode::Query, true, &bytes, 1 << 20);
+    }
+
+    #[test]
+    fn prepare_and_single() {
+        let prep_ok = b"\x00\x01\x00\x00\x00\x01\x00\x02\x00\x00\x00\x00";
+        let bytes = frame(&[prep_ok, b"p1", b"p2", &eof(false, 2), b"c1", &eof(false, 2)]);
+        run(Mode::Prepare, false, &bytes, 1);
+        let bytes = frame(&[prep_ok, b"p1", b"p2", b"c1"]);
+        run(Mode::Prepare, true, &bytes, 1);
+        let bytes = frame(&[b"Uptime: 5  Threads: 1"]);
+        run(Mode::Single, true, &bytes, 4);
+    }
+
+    #[test]
+    fn garbage_column_count_is_an_error() {
+        let mut t = ResponseTracker::new(Mode::Query, true);
+        assert!(t.feed(&frame(&[&[0xFC]])).is_err());
+    }
+}

@@ -1,0 +1,404 @@
+//! Statement classification without a full parse: the first keyword after comments,
+//! plus a token scan for the few things that decide where a statement may run
+//! (locking reads, user variables, functions tied to one connection).
+//!
+//! Errs on the side of the primary: anything not known to be a plain read goes there.
+
+use crate::hint::{HintError, Hints};
+use crate::lexer::{Lexer, Token};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Replace,
+    /// CREATE / ALTER / DROP / TRUNCATE / RENAME.
+    Ddl,
+    /// BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, XA ...
+    Transaction,
+    Set,
+    Use,
+    Show,
+    /// Empty text or comments only.
+    Empty,
+    Other,
+}
+
+/// Why a session must keep using one backend connection: state that lives in that
+/// connection and cannot be rebuilt on another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PinReason {
+    SessionVariable,
+    UserVariable,
+    TemporaryTable,
+    TableLock,
+    NamedLock,
+    PreparedStatement,
+    FoundRows,
+    LastInsertId,
+}
+
+impl PinReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinReason::SessionVariable => "session_variable",
+            PinReason::UserVariable => "user_variable",
+            PinReason::TemporaryTable => "temporary_table",
+            PinReason::TableLock => "table_lock",
+            PinReason::NamedLock => "named_lock",
+            PinReason::PreparedStatement => "prepared_statement",
+            PinReason::FoundRows => "found_rows",
+            PinReason::LastInsertId => "last_insert_id",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub kind: StatementKind,
+    /// May run on a replica: an autocommit read that locks nothing and changes nothing.
+    pub read_only: bool,
+    /// Running this statement ties the session to its connection.
+    pub pin: Option<PinReason>,
+    /// Reads state the previous statement left in its connection (warnings, row counts).
+    pub needs_previous: bool,
+    pub hints: Hints,
+    /// The database of a `USE db` statement.
+    pub use_db: Option<String>,
+    /// A multi-statement batch with a `USE` in it: the database changes mid-batch.
+    pub batch_changes_database: bool,
+}
+
+/// Functions whose result depends on, or changes, state of one connection or the primary.
+const PRIMARY_FUNCTIONS: &[&[u8]] = &[
+    b"get_lock",
+    b"release_lock",
+    b"release_all_locks",
+    b"is_used_lock",
+    b"is_free_lock",
+    b"last_insert_id",
+    b"found_rows",
+    b"row_count",
+    b"nextval",
+    b"lastval",
+    b"setval",
+    b"master_pos_wait",
+    b"master_gtid_wait",
+    b"source_pos_wait",
+];
+
+fn eq(word: &[u8], kw: &[u8]) -> bool {
+    word.eq_ignore_ascii_case(kw)
+}
+
+/// Classifies one statement (or the first of a multi-statement batch, with the
+/// strictest routing of all of them).
+pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
+    let mut hints = Hints::default();
+    let mut tokens = Vec::with_capacity(16);
+    for t in Lexer::new(sql) {
+        match t {
+            Token::Comment(body) => hints.add_comment(body)?,
+            other => tokens.push(other),
+        }
+    }
+
+    // A batch: classify each statement and keep the strictest answer.
+    let mut parts = tokens.split(|t| *t == Token::Punct(b";")).filter(|p| !p.is_empty());
+    let first = match parts.next() {
+        Some(p) => p,
+        None => {
+            return Ok(Statement {
+                kind: StatementKind::Empty,
+                read_only: false,
+                pin: None,
+                needs_previous: false,
+                hints,
+                use_db: None,
+                batch_changes_database: false,
+            })
+        }
+    };
+    let mut stmt = classify_tokens(first, hints);
+    for part in parts {
+        let next = classify_tokens(part, Hints::default());
+        stmt.batch_changes_database |= stmt.kind == StatementKind::Use || next.kind == StatementKind::Use;
+        stmt.read_only &= next.read_only;
+        stmt.pin = stmt.pin.or(next.pin);
+        stmt.needs_previous |= next.needs_previous;
+        stmt.use_db = None;
+        if stmt.kind != next.kind {
+            stmt.kind = StatementKind::Other;
+        }
+    }
+    if stmt.hints.primary {
+        stmt.read_only = false;
+    }
+    Ok(stmt)
+}
+
+fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
+    let mut stmt = Statement {
+        kind: StatementKind::Other,
+        read_only: false,
+        pin: None,
+        needs_previous: false,
+        hints,
+        use_db: None,
+        batch_changes_database: false,
+    };
+    let first_word = tokens.iter().find_map(|t| match t {
+        Token::Word(w) => Some(*w),
+        _ => None,
+    });
+    let Some(first) = first_word else {
+        return stmt;
+    };
+    let second = tokens
+        .iter()
+        .filter_map(|t| match t {
+            Token::Word(w) => Some(*w),
+            _ => None,
+        })
+        .nth(1)
+        .unwrap_or(b"");
+
+    stmt.kind = match first.to_ascii_lowercase().as_slice() {
+        b"select" | b"with" | b"values" | b"table" => StatementKind::Select,
+        b"insert" => StatementKind::Insert,
+        b"update" => StatementKind::Update,
+        b"delete" => StatementKind::Delete,
+        b"replace" => StatementKind::Replace,
+        b"create" | b"alter" | b"drop" | b"truncate" | b"rename" => StatementKind::Ddl,
+        b"begin" | b"start" | b"commit" | b"rollback" | b"savepoint" | b"release" | b"xa" => {
+            StatementKind::Transaction
+        }
+        b"set" => StatementKind::Set,
+        b"use" => StatementKind::Use,
+        b"show" => StatementKind::Show,
+        _ => StatementKind::Other,
+    };
+
+    match stmt.kind {
+        StatementKind::Select => analyse_select(tokens, &mut stmt),
+        StatementKind::Set => {
+            let one_shot = eq(second, b"transaction")
+                || (tokens.iter().any(|t| matches!(t, Token::Word(w) if eq(w, b"transaction")))
+                    && !tokens.iter().any(|t| matches!(t, Token::Word(w) if eq(w, b"session") || eq(w, b"global"))));
+            if tokens.iter().any(|t| matches!(t, Token::UserVar(_))) {
+                stmt.pin = Some(PinReason::UserVariable);
+            } else if eq(second, b"statement") {
+                // SET STATEMENT ... FOR <stmt>: scoped to that one statement.
+            } else if !one_shot {
+                stmt.pin = Some(PinReason::SessionVariable);
+            }
+        }
+        StatementKind::Use => {
+            stmt.use_db = tokens.get(1).and_then(|t| match t {
+                Token::Word(w) | Token::Quoted(w) => {
+                    Some(String::from_utf8_lossy(w).replace("``", "`"))
+                }
+                _ => None,
+            });
+        }
+        StatementKind::Ddl => {
+            if eq(first, b"create") && eq(second, b"temporary") {
+                stmt.pin = Some(PinReason::TemporaryTable);
+            }
+        }
+        StatementKind::Show => {
+            let w = second.to_ascii_lowercase();
+            stmt.needs_previous = w == b"warnings" || w == b"errors" || w == b"count";
+        }
+        StatementKind::Other => {
+            if eq(first, b"lock") {
+                stmt.pin = Some(PinReason::TableLock);
+            } else if eq(first, b"prepare") {
+                stmt.pin = Some(PinReason::PreparedStatement);
+            } else if eq(first, b"get") && eq(second, b"diagnostics") {
+                stmt.needs_previous = true;
+            }
+        }
+        _ => {}
+    }
+    stmt
+}
+
+/// For `SHOW DATABASES` / `SHOW SCHEMAS` (optionally `LIKE 'pattern'`): `Some(pattern)`.
+pub fn show_databases(sql: &[u8]) -> Option<Option<String>> {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
+        .collect();
+    match tokens.as_slice() {
+        [Token::Word(s), Token::Word(d)] if eq(s, b"show") && (eq(d, b"databases") || eq(d, b"schemas")) => {
+            Some(None)
+        }
+        [Token::Word(s), Token::Word(d), Token::Word(l), Token::Str(p)]
+            if eq(s, b"show") && (eq(d, b"databases") || eq(d, b"schemas")) && eq(l, b"like") =>
+        {
+            let inner = &p[1..p.len().saturating_sub(1).max(1)];
+            Some(Some(String::from_utf8_lossy(inner).into_owned()))
+        }
+        _ => None,
+    }
+}
+
+fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
+    let mut read_only = true;
+    let mut prev: Option<Token<'_>> = None;
+    for (i, t) in tokens.iter().enumerate() {
+        match *t {
+            Token::Punct(b":=") => {
+                read_only = false;
+                stmt.pin = Some(PinReason::UserVariable);
+            }
+            Token::UserVar(_) if matches!(prev, Some(Token::Word(w)) if eq(w, b"into")) => {
+                read_only = false;
+                stmt.pin = Some(PinReason::UserVariable);
+            }
+            Token::SysVar(v) => {
+                let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
+                let name = name.strip_prefix(b"@@").unwrap_or(name);
+                if eq(name, b"warning_count")
+                    || eq(name, b"error_count")
+                    || eq(name, b"identity")
+                    || eq(name, b"last_insert_id")
+                {
+                    stmt.needs_previous = true;
+                    read_only = false;
+                }
+            }
+            Token::Word(w) => {
+                let next = tokens.get(i + 1);
+                if eq(w, b"sql_calc_found_rows") {
+                    read_only = false;
+                    stmt.pin = Some(PinReason::FoundRows);
+                } else if eq(w, b"update")
+                    && matches!(prev, Some(Token::Word(p)) if eq(p, b"for"))
+                {
+                    read_only = false;
+                } else if eq(w, b"share")
+                    && matches!(prev, Some(Token::Word(p)) if eq(p, b"for") || eq(p, b"in"))
+                {
+                    read_only = false;
+                } else if eq(w, b"into")
+                    && matches!(next, Some(Token::Word(n)) if eq(n, b"outfile") || eq(n, b"dumpfile"))
+                {
+                    read_only = false;
+                } else if matches!(next, Some(Token::Punct(b"(")))
+                    && PRIMARY_FUNCTIONS.iter().any(|f| eq(w, f))
+                {
+                    read_only = false;
+                    let lower = w.to_ascii_lowercase();
+                    if lower.ends_with(b"_lock") || lower == b"release_all_locks" {
+                        stmt.pin = stmt.pin.or(Some(PinReason::NamedLock));
+                    }
+                    if lower == b"found_rows" || lower == b"row_count" || lower == b"last_insert_id"
+                    {
+                        stmt.needs_previous = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        prev = Some(*t);
+    }
+    stmt.read_only = read_only;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(sql: &str) -> Statement {
+        classify(sql.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn plain_reads_may_use_replicas() {
+        for sql in [
+            "SELECT 1",
+            "select * from t where a = 'for update'",
+            "  /* x */ SELECT @@server_id",
+            "(SELECT a FROM t) UNION (SELECT b FROM u)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "SELECT `update` FROM t",
+        ] {
+            let s = c(sql);
+            assert_eq!(s.kind, StatementKind::Select, "{sql}");
+            assert!(s.read_only, "{sql}");
+        }
+    }
+
+    #[test]
+    fn locking_and_stateful_reads_need_the_primary() {
+        for sql in [
+            "SELECT * FROM t FOR UPDATE",
+            "SELECT * FROM t WHERE id=1 LOCK IN SHARE MODE",
+            "select * from t for share",
+            "SELECT GET_LOCK('x', 1)",
+            "SELECT LAST_INSERT_ID()",
+            "SELECT NEXTVAL(s)",
+            "SELECT @a := 1",
+            "SELECT a INTO @x FROM t",
+            "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1",
+            "/* shardgate:primary */ SELECT 1",
+            "SELECT 1; DELETE FROM t",
+        ] {
+            assert!(!c(sql).read_only, "{sql}");
+        }
+    }
+
+    #[test]
+    fn pins_for_connection_state() {
+        let cases = [
+            ("SET @x = 1", Some(PinReason::UserVariable)),
+            ("SET sql_mode = ''", Some(PinReason::SessionVariable)),
+            ("SET NAMES utf8mb4", Some(PinReason::SessionVariable)),
+            ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", None),
+            ("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", Some(PinReason::SessionVariable)),
+            ("SET STATEMENT max_statement_time=1 FOR SELECT 1", None),
+            ("CREATE TEMPORARY TABLE t (a int)", Some(PinReason::TemporaryTable)),
+            ("LOCK TABLES t READ", Some(PinReason::TableLock)),
+            ("PREPARE s FROM 'SELECT 1'", Some(PinReason::PreparedStatement)),
+            ("SELECT GET_LOCK('a', 0)", Some(PinReason::NamedLock)),
+            ("CREATE TABLE t (a int)", None),
+            ("INSERT INTO t VALUES (1)", None),
+        ];
+        for (sql, pin) in cases {
+            assert_eq!(c(sql).pin, pin, "{sql}");
+        }
+    }
+
+    #[test]
+    fn kinds_and_use() {
+        assert_eq!(c("insert into t values (1)").kind, StatementKind::Insert);
+        assert_eq!(c("/*!40101 SET NAMES utf8 */").kind, StatementKind::Set);
+        assert_eq!(c("START TRANSACTION").kind, StatementKind::Transaction);
+        assert_eq!(c("").kind, StatementKind::Empty);
+        assert_eq!(c("-- only a comment").kind, StatementKind::Empty);
+        assert_eq!(c("USE `my``db`").use_db.as_deref(), Some("my`db"));
+        assert_eq!(c("use shop;").use_db.as_deref(), Some("shop"));
+        assert!(c("SHOW WARNINGS").needs_previous);
+        assert!(c("USE a; SELECT 1").batch_changes_database);
+        assert_eq!(show_databases(b"show databases"), Some(None));
+        assert_eq!(show_databases(b"SHOW SCHEMAS LIKE 'a%';"), Some(Some("a%".into())));
+        assert_eq!(show_databases(b"SHOW DATABASES WHERE 1"), None);
+        assert!(c("SELECT ROW_COUNT()").needs_previous);
+    }
+
+    #[test]
+    fn hints_and_bad_hints() {
+        let s = c("SELECT /* shardgate:node=dn2 */ 1");
+        assert_eq!(s.hints.node.as_deref(), Some("dn2"));
+        assert!(classify(b"/* shardgate:bogus */ SELECT 1").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_classified() {
+        let s = classify(b"SELECT '\xff\xfe'").unwrap();
+        assert!(s.read_only);
+    }
+}

@@ -1,0 +1,216 @@
+//! A small MySQL tokenizer over raw bytes: enough to find keywords, identifiers and
+//! comments without a full parse. It never fails; malformed text yields best-effort
+//! tokens and the backend reports the real syntax error.
+
+/// One token. Strings and quoted identifiers keep their quotes in `text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// A bare word: keyword or unquoted identifier.
+    Word(&'a [u8]),
+    /// A backtick-quoted identifier, without the backticks (doubled backticks not undone).
+    Quoted(&'a [u8]),
+    /// A string literal with its quotes.
+    Str(&'a [u8]),
+    Number(&'a [u8]),
+    /// `@name` or `@'name'`.
+    UserVar(&'a [u8]),
+    /// `@@name`, `@@session.name`.
+    SysVar(&'a [u8]),
+    /// A `/* ... */`, `-- ...` or `# ...` comment's body (not `/*! */` code).
+    Comment(&'a [u8]),
+    /// Any other character or operator (`:=`, `(`, `;`, ...).
+    Punct(&'a [u8]),
+}
+
+pub struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    /// Inside `/*! ... */` or `/*M! ... */`: the closing `*/` is skipped as noise.
+    in_exec_comment: bool,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a [u8]) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            in_exec_comment: false,
+        }
+    }
+
+    fn peek(&self, off: usize) -> u8 {
+        self.src.get(self.pos + off).copied().unwrap_or(0)
+    }
+
+    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a [u8] {
+        let start = self.pos;
+        while self.pos < self.src.len() && f(self.src[self.pos]) {
+            self.pos += 1;
+        }
+        &self.src[start..self.pos]
+    }
+
+    /// Skips a quoted run starting at the opening quote; returns it with quotes.
+    fn quoted(&mut self, quote: u8) -> &'a [u8] {
+        let start = self.pos;
+        self.pos += 1;
+        while self.pos < self.src.len() {
+            let c = self.src[self.pos];
+            if c == b'\\' && quote != b'`' {
+                self.pos += 2;
+                continue;
+            }
+            self.pos += 1;
+            if c == quote {
+                if self.peek(0) == quote {
+                    self.pos += 1;
+                    continue;
+                }
+                break;
+            }
+        }
+        self.pos = self.pos.min(self.src.len());
+        &self.src[start..self.pos]
+    }
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        loop {
+            self.take_while(|c| c.is_ascii_whitespace());
+            if self.pos >= self.src.len() {
+                return None;
+            }
+            let c = self.peek(0);
+            match c {
+                b'/' if self.peek(1) == b'*' => {
+                    let is_exec = self.peek(2) == b'!'
+                        || (self.peek(2) == b'M' && self.peek(3) == b'!');
+                    if is_exec {
+                        self.pos += if self.peek(2) == b'M' { 4 } else { 3 };
+                        self.take_while(|c| c.is_ascii_digit());
+                        self.in_exec_comment = true;
+                        continue;
+                    }
+                    let start = self.pos + 2;
+                    let end = find(&self.src[start..], b"*/").map(|i| start + i);
+                    let (body, next) = match end {
+                        Some(e) => (&self.src[start..e], e + 2),
+                        None => (&self.src[start..], self.src.len()),
+                    };
+                    self.pos = next;
+                    return Some(Token::Comment(body));
+                }
+                b'*' if self.in_exec_comment && self.peek(1) == b'/' => {
+                    self.pos += 2;
+                    self.in_exec_comment = false;
+                    continue;
+                }
+                b'#' => {
+                    self.pos += 1;
+                    return Some(Token::Comment(self.take_while(|c| c != b'\n')));
+                }
+                b'-' if self.peek(1) == b'-'
+                    && (self.peek(2).is_ascii_whitespace() || self.pos + 2 == self.src.len()) =>
+                {
+                    self.pos += 2;
+                    return Some(Token::Comment(self.take_while(|c| c != b'\n')));
+                }
+                b'\'' | b'"' => return Some(Token::Str(self.quoted(c))),
+                b'`' => {
+                    let q = self.quoted(b'`');
+                    let inner = &q[1..q.len().saturating_sub(1).max(1)];
+                    return Some(Token::Quoted(inner));
+                }
+                b'@' => {
+                    let start = self.pos;
+                    if self.peek(1) == b'@' {
+                        self.pos += 2;
+                        self.take_while(|c| is_word_byte(c) || c == b'.');
+                        return Some(Token::SysVar(&self.src[start..self.pos]));
+                    }
+                    self.pos += 1;
+                    match self.peek(0) {
+                        q @ (b'\'' | b'"' | b'`') => {
+                            self.quoted(q);
+                        }
+                        _ => {
+                            self.take_while(|c| is_word_byte(c) || c == b'.');
+                        }
+                    }
+                    return Some(Token::UserVar(&self.src[start..self.pos]));
+                }
+                b'0'..=b'9' => {
+                    return Some(Token::Number(
+                        self.take_while(|c| c.is_ascii_alphanumeric() || c == b'.'),
+                    ))
+                }
+                _ if is_word_byte(c) => return Some(Token::Word(self.take_while(is_word_byte))),
+                b':' if self.peek(1) == b'=' => {
+                    self.pos += 2;
+                    return Some(Token::Punct(&self.src[self.pos - 2..self.pos]));
+                }
+                _ => {
+                    self.pos += 1;
+                    return Some(Token::Punct(&self.src[self.pos - 1..self.pos]));
+                }
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(sql: &str) -> Vec<String> {
+        Lexer::new(sql.as_bytes())
+            .map(|t| match t {
+                Token::Word(w) => format!("W:{}", String::from_utf8_lossy(w)),
+                Token::Quoted(w) => format!("Q:{}", String::from_utf8_lossy(w)),
+                Token::Str(w) => format!("S:{}", String::from_utf8_lossy(w)),
+                Token::Number(w) => format!("N:{}", String::from_utf8_lossy(w)),
+                Token::UserVar(w) => format!("U:{}", String::from_utf8_lossy(w)),
+                Token::SysVar(w) => format!("V:{}", String::from_utf8_lossy(w)),
+                Token::Comment(w) => format!("C:{}", String::from_utf8_lossy(w)),
+                Token::Punct(w) => format!("P:{}", String::from_utf8_lossy(w)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tokenizes_comments_strings_and_variables() {
+        assert_eq!(
+            words("/* hi */ SELECT 'a''b', `t``x`, @v, @@session.x -- end"),
+            [
+                "C: hi ", "W:SELECT", "S:'a''b'", "P:,", "Q:t``x", "P:,", "U:@v", "P:,",
+                "V:@@session.x", "C: end"
+            ]
+        );
+    }
+
+    #[test]
+    fn executable_comments_are_code() {
+        assert_eq!(
+            words("/*!40101 SET NAMES utf8 */;"),
+            ["W:SET", "W:NAMES", "W:utf8", "P:;"]
+        );
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        for s in [&b"'unterminated"[..], b"`", b"/*", b"@", b"\xff\xfe", b"--", b"@'x"] {
+            let _ = Lexer::new(s).count();
+        }
+    }
+}

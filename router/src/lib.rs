@@ -1,0 +1,12 @@
+//! SQL text → what shardgate must do with it.
+//!
+//! Pure: no sockets, no async. Works on the client's bytes (which need not be UTF-8) so
+//! routing never re-renders or re-encodes a statement it only has to forward.
+#![forbid(unsafe_code)]
+
+pub mod classify;
+pub mod hint;
+pub mod lexer;
+
+pub use classify::{classify, show_databases, PinReason, Statement, StatementKind};
+pub use hint::Hints;

@@ -1,0 +1,119 @@
+//! The TOML form of the cluster model, as DBAs write it. Unknown keys are rejected so a
+//! typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Data nodes and the logical schemas placed on them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Replication groups, by name.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeConfig>,
+    /// What clients see as databases, by name.
+    #[serde(default)]
+    pub schemas: BTreeMap<String, SchemaConfig>,
+    /// A node whose databases are all visible under their own names, for databases that
+    /// are not logical schemas. Makes shardgate a transparent proxy for that node.
+    #[serde(default)]
+    pub passthrough_node: Option<String>,
+}
+
+/// One replication group: a primary, its replicas, and how to log in to them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// `host:port` of the primary.
+    pub primary: String,
+    #[serde(default)]
+    pub replicas: Vec<ReplicaConfig>,
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+    /// Physical database on this node; defaults to the logical schema's name.
+    #[serde(default)]
+    pub database: Option<String>,
+}
+
+/// A replica, as `"host:port"` or `{ address = "host:port", weight = 2 }`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ReplicaConfig {
+    Address(String),
+    Weighted(WeightedReplica),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedReplica {
+    pub address: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl ReplicaConfig {
+    pub fn address(&self) -> &str {
+        match self {
+            ReplicaConfig::Address(a) => a,
+            ReplicaConfig::Weighted(w) => &w.address,
+        }
+    }
+
+    pub fn weight(&self) -> u32 {
+        match self {
+            ReplicaConfig::Address(_) => 1,
+            ReplicaConfig::Weighted(w) => w.weight,
+        }
+    }
+}
+
+/// A logical schema that lives whole on one node.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// The data node holding this schema's tables.
+    pub node: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_replica_forms() {
+        let cfg: ClusterConfig = toml::from_str(
+            r#"
+            [nodes.dn1]
+            primary = "127.0.0.1:3306"
+            replicas = ["127.0.0.1:3307", { address = "127.0.0.1:3308", weight = 3 }]
+            user = "u"
+            [schemas.app]
+            node = "dn1"
+            "#,
+        )
+        .unwrap();
+        let r = &cfg.nodes["dn1"].replicas;
+        assert_eq!((r[0].address(), r[0].weight()), ("127.0.0.1:3307", 1));
+        assert_eq!((r[1].address(), r[1].weight()), ("127.0.0.1:3308", 3));
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let err = toml::from_str::<ClusterConfig>(
+            r#"
+            [nodes.dn1]
+            primary = "127.0.0.1:3306"
+            user = "u"
+            pasword = "typo"
+            "#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("pasword"), "{err}");
+    }
+}
