@@ -146,23 +146,41 @@ impl Settings {
         };
         let s = &file.server;
         if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
-            errors.push(rules::ConfigError::new("server.listen", format!("`{}`: {e}; write it as ip:port", s.listen)));
+            errors.push(rules::ConfigError::new(
+                "server.listen",
+                format!("`{}`: {e}; write it as ip:port", s.listen),
+            ));
         }
         if s.max_connections == 0 {
-            errors.push(rules::ConfigError::new("server.max_connections", "must be at least 1"));
+            errors.push(rules::ConfigError::new(
+                "server.max_connections",
+                "must be at least 1",
+            ));
         }
         if s.max_allowed_packet < 1024 || s.max_allowed_packet > 1 << 30 {
-            errors.push(rules::ConfigError::new("server.max_allowed_packet", "must be between 1024 and 1073741824 bytes"));
+            errors.push(rules::ConfigError::new(
+                "server.max_allowed_packet",
+                "must be between 1024 and 1073741824 bytes",
+            ));
         }
         if s.worker_threads == 0 {
-            errors.push(rules::ConfigError::new("server.worker_threads", "must be at least 1"));
+            errors.push(rules::ConfigError::new(
+                "server.worker_threads",
+                "must be at least 1",
+            ));
         }
         let p = &file.pool;
         if p.max_size == 0 {
-            errors.push(rules::ConfigError::new("pool.max_size", "must be at least 1"));
+            errors.push(rules::ConfigError::new(
+                "pool.max_size",
+                "must be at least 1",
+            ));
         }
         if p.min_idle > p.max_size {
-            errors.push(rules::ConfigError::new("pool.min_idle", "must not exceed pool.max_size"));
+            errors.push(rules::ConfigError::new(
+                "pool.min_idle",
+                "must not exceed pool.max_size",
+            ));
         }
         for (key, v) in [
             ("pool.connect_timeout_ms", p.connect_timeout_ms),
@@ -174,14 +192,23 @@ impl Settings {
             }
         }
         if file.users.is_empty() {
-            errors.push(rules::ConfigError::new("users", "no users: add at least one [[users]] with name and password"));
+            errors.push(rules::ConfigError::new(
+                "users",
+                "no users: add at least one [[users]] with name and password",
+            ));
         }
         for (i, u) in file.users.iter().enumerate() {
             if u.name.is_empty() {
-                errors.push(rules::ConfigError::new(format!("users[{i}].name"), "must not be empty"));
+                errors.push(rules::ConfigError::new(
+                    format!("users[{i}].name"),
+                    "must not be empty",
+                ));
             }
             if file.users[..i].iter().any(|o| o.name == u.name) {
-                errors.push(rules::ConfigError::new(format!("users[{i}].name"), format!("user `{}` is defined twice", u.name)));
+                errors.push(rules::ConfigError::new(
+                    format!("users[{i}].name"),
+                    format!("user `{}` is defined twice", u.name),
+                ));
             }
             for sch in &u.schemas {
                 if !cluster.schemas.contains_key(sch) {
@@ -231,8 +258,19 @@ impl Settings {
         let q = |s: &str| toml_string(s);
         let _ = writeln!(text, "passthrough_node = \"default\"");
         let _ = writeln!(text, "[server]\nlisten = {}", q(listen));
-        let _ = writeln!(text, "[[users]]\nname = {}\npassword = {}", q(user), q(password));
-        let _ = writeln!(text, "[nodes.default]\nprimary = {}\nuser = {}\npassword = {}", q(primary), q(user), q(password));
+        let _ = writeln!(
+            text,
+            "[[users]]\nname = {}\npassword = {}",
+            q(user),
+            q(password)
+        );
+        let _ = writeln!(
+            text,
+            "[nodes.default]\nprimary = {}\nuser = {}\npassword = {}",
+            q(primary),
+            q(user),
+            q(password)
+        );
         let reps: Vec<String> = replicas.iter().map(|r| q(r)).collect();
         let _ = writeln!(text, "replicas = [{}]", reps.join(", "));
         Self::from_toml(&text, "command line")
@@ -260,7 +298,14 @@ mod tests {
 
     #[test]
     fn passthrough_builds() {
-        let s = Settings::passthrough("127.0.0.1:0", "127.0.0.1:3306", &["127.0.0.1:3307".into()], "ro\"ot", "p\\w").unwrap();
+        let s = Settings::passthrough(
+            "127.0.0.1:0",
+            "127.0.0.1:3306",
+            &["127.0.0.1:3307".into()],
+            "ro\"ot",
+            "p\\w",
+        )
+        .unwrap();
         assert_eq!(s.users[0].name, "ro\"ot");
         assert_eq!(s.runtime.nodes[0].password, "p\\w");
         assert_eq!(s.runtime.nodes[0].replicas.len(), 1);
@@ -269,11 +314,18 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_key() {
-        let err = Settings::from_toml("[server]\nlisten = \"nope\"\n", "my.toml").unwrap_err().to_string();
+        let err = Settings::from_toml("[server]\nlisten = \"nope\"\n", "my.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("my.toml: invalid configuration"), "{err}");
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("users: no users"), "{err}");
-        let err = Settings::from_toml("[server]\nlisten_addr = \"x\"\n", "my.toml").unwrap_err().to_string();
-        assert!(err.contains("my.toml") && err.contains("listen_addr"), "{err}");
+        let err = Settings::from_toml("[server]\nlisten_addr = \"x\"\n", "my.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("my.toml") && err.contains("listen_addr"),
+            "{err}"
+        );
     }
 }

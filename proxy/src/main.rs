@@ -57,7 +57,10 @@ struct ServeArgs {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -65,9 +68,18 @@ fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
         (Some(_), Some(_)) => bail!("give either --config or --primary, not both"),
         (Some(path), None) => Ok(Settings::from_file(path)?),
         (None, Some(primary)) => {
-            let user = args.user.as_deref().context("--user is required with --primary")?;
+            let user = args
+                .user
+                .as_deref()
+                .context("--user is required with --primary")?;
             let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-            Ok(Settings::passthrough(listen, primary, &args.replica, user, &args.password)?)
+            Ok(Settings::passthrough(
+                listen,
+                primary,
+                &args.replica,
+                user,
+                &args.password,
+            )?)
         }
         (None, None) => bail!(
             "nothing to serve: give --config FILE, or --primary HOST:PORT --user U --password P \
@@ -78,7 +90,9 @@ fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
 
 fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     let rt = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -112,32 +126,16 @@ fn main() -> anyhow::Result<()> {
                 let (listener, shared) = proxy::server::bind(settings)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
-                tracing::info!(listen = %listener.local_addr()?, version = %shared.server_version, "shardgate ready");
+                let addr = listener.local_addr()?;
+                tracing::info!(listen = %addr, version = %shared.server_version, "shardgate ready");
+                // On stdout so scripts that asked for port 0 learn the real one.
+                println!("shardgate listening on {addr}");
                 tokio::select! {
                     _ = proxy::server::serve(listener, shared) => {}
-                    _ = shutdown_signal() => tracing::info!("shutting down"),
+                    _ = proxy::server::shutdown_signal() => tracing::info!("shutting down"),
                 }
                 Ok(())
             })
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

@@ -42,9 +42,18 @@ async fn discover_version(settings: &Settings, nodes: &[NodePools]) -> String {
     }
     if let Some(node) = nodes.first() {
         let pool = &node.primary;
-        match BackendConn::connect(&pool.target, Flavor::default(), None, pool.settings.connect_timeout).await {
+        match BackendConn::connect(
+            &pool.target,
+            Flavor::default(),
+            None,
+            pool.settings.connect_timeout,
+        )
+        .await
+        {
             Ok(c) => return c.server_version,
-            Err(e) => tracing::warn!(backend = %pool.target.label, address = %pool.target.address, error = %e, "primary not reachable at start"),
+            Err(e) => {
+                tracing::warn!(backend = %pool.target.label, address = %pool.target.address, error = %e, "primary not reachable at start")
+            }
         }
     }
     "8.0.36-shardgate".to_string()
@@ -106,6 +115,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 /// Past `max_connections`: answer ER_CON_COUNT_ERROR in place of a greeting, as MySQL does.
 async fn refuse(mut stream: TcpStream) {
     let mut out = BytesMut::new();
-    write_packet(&mut out, &mut 0, &err_payload(&SqlError::too_many_connections()));
+    write_packet(
+        &mut out,
+        &mut 0,
+        &err_payload(&SqlError::too_many_connections()),
+    );
     let _ = stream.write_all(&out).await;
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
 }

@@ -106,7 +106,9 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
     }
 
     // A batch: classify each statement and keep the strictest answer.
-    let mut parts = tokens.split(|t| *t == Token::Punct(b";")).filter(|p| !p.is_empty());
+    let mut parts = tokens
+        .split(|t| *t == Token::Punct(b";"))
+        .filter(|p| !p.is_empty());
     let first = match parts.next() {
         Some(p) => p,
         None => {
@@ -124,7 +126,8 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
     let mut stmt = classify_tokens(first, hints);
     for part in parts {
         let next = classify_tokens(part, Hints::default());
-        stmt.batch_changes_database |= stmt.kind == StatementKind::Use || next.kind == StatementKind::Use;
+        stmt.batch_changes_database |=
+            stmt.kind == StatementKind::Use || next.kind == StatementKind::Use;
         stmt.read_only &= next.read_only;
         stmt.pin = stmt.pin.or(next.pin);
         stmt.needs_previous |= next.needs_previous;
@@ -185,8 +188,12 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         StatementKind::Select => analyse_select(tokens, &mut stmt),
         StatementKind::Set => {
             let one_shot = eq(second, b"transaction")
-                || (tokens.iter().any(|t| matches!(t, Token::Word(w) if eq(w, b"transaction")))
-                    && !tokens.iter().any(|t| matches!(t, Token::Word(w) if eq(w, b"session") || eq(w, b"global"))));
+                || (tokens
+                    .iter()
+                    .any(|t| matches!(t, Token::Word(w) if eq(w, b"transaction")))
+                    && !tokens.iter().any(
+                        |t| matches!(t, Token::Word(w) if eq(w, b"session") || eq(w, b"global")),
+                    ));
             if tokens.iter().any(|t| matches!(t, Token::UserVar(_))) {
                 stmt.pin = Some(PinReason::UserVariable);
             } else if eq(second, b"statement") {
@@ -203,10 +210,8 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 _ => None,
             });
         }
-        StatementKind::Ddl => {
-            if eq(first, b"create") && eq(second, b"temporary") {
-                stmt.pin = Some(PinReason::TemporaryTable);
-            }
+        StatementKind::Ddl if eq(first, b"create") && eq(second, b"temporary") => {
+            stmt.pin = Some(PinReason::TemporaryTable);
         }
         StatementKind::Show => {
             let w = second.to_ascii_lowercase();
@@ -232,7 +237,9 @@ pub fn show_databases(sql: &[u8]) -> Option<Option<String>> {
         .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
         .collect();
     match tokens.as_slice() {
-        [Token::Word(s), Token::Word(d)] if eq(s, b"show") && (eq(d, b"databases") || eq(d, b"schemas")) => {
+        [Token::Word(s), Token::Word(d)]
+            if eq(s, b"show") && (eq(d, b"databases") || eq(d, b"schemas")) =>
+        {
             Some(None)
         }
         [Token::Word(s), Token::Word(d), Token::Word(l), Token::Str(p)]
@@ -243,6 +250,15 @@ pub fn show_databases(sql: &[u8]) -> Option<Option<String>> {
         }
         _ => None,
     }
+}
+
+/// `FOR UPDATE`, `FOR SHARE` / `LOCK IN SHARE MODE`, `INTO OUTFILE|DUMPFILE`.
+fn locks_or_writes(w: &[u8], prev: Option<Token<'_>>, next: Option<&Token<'_>>) -> bool {
+    let prev_is = |kw: &[u8]| matches!(prev, Some(Token::Word(p)) if eq(p, kw));
+    let next_is = |kw: &[u8]| matches!(next, Some(Token::Word(n)) if eq(n, kw));
+    (eq(w, b"update") && prev_is(b"for"))
+        || (eq(w, b"share") && (prev_is(b"for") || prev_is(b"in")))
+        || (eq(w, b"into") && (next_is(b"outfile") || next_is(b"dumpfile")))
 }
 
 fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
@@ -275,17 +291,7 @@ fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
                 if eq(w, b"sql_calc_found_rows") {
                     read_only = false;
                     stmt.pin = Some(PinReason::FoundRows);
-                } else if eq(w, b"update")
-                    && matches!(prev, Some(Token::Word(p)) if eq(p, b"for"))
-                {
-                    read_only = false;
-                } else if eq(w, b"share")
-                    && matches!(prev, Some(Token::Word(p)) if eq(p, b"for") || eq(p, b"in"))
-                {
-                    read_only = false;
-                } else if eq(w, b"into")
-                    && matches!(next, Some(Token::Word(n)) if eq(n, b"outfile") || eq(n, b"dumpfile"))
-                {
+                } else if locks_or_writes(w, prev, next) {
                     read_only = false;
                 } else if matches!(next, Some(Token::Punct(b"(")))
                     && PRIMARY_FUNCTIONS.iter().any(|f| eq(w, f))
@@ -358,11 +364,20 @@ mod tests {
             ("SET sql_mode = ''", Some(PinReason::SessionVariable)),
             ("SET NAMES utf8mb4", Some(PinReason::SessionVariable)),
             ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", None),
-            ("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", Some(PinReason::SessionVariable)),
+            (
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                Some(PinReason::SessionVariable),
+            ),
             ("SET STATEMENT max_statement_time=1 FOR SELECT 1", None),
-            ("CREATE TEMPORARY TABLE t (a int)", Some(PinReason::TemporaryTable)),
+            (
+                "CREATE TEMPORARY TABLE t (a int)",
+                Some(PinReason::TemporaryTable),
+            ),
             ("LOCK TABLES t READ", Some(PinReason::TableLock)),
-            ("PREPARE s FROM 'SELECT 1'", Some(PinReason::PreparedStatement)),
+            (
+                "PREPARE s FROM 'SELECT 1'",
+                Some(PinReason::PreparedStatement),
+            ),
             ("SELECT GET_LOCK('a', 0)", Some(PinReason::NamedLock)),
             ("CREATE TABLE t (a int)", None),
             ("INSERT INTO t VALUES (1)", None),
@@ -384,7 +399,10 @@ mod tests {
         assert!(c("SHOW WARNINGS").needs_previous);
         assert!(c("USE a; SELECT 1").batch_changes_database);
         assert_eq!(show_databases(b"show databases"), Some(None));
-        assert_eq!(show_databases(b"SHOW SCHEMAS LIKE 'a%';"), Some(Some("a%".into())));
+        assert_eq!(
+            show_databases(b"SHOW SCHEMAS LIKE 'a%';"),
+            Some(Some("a%".into()))
+        );
         assert_eq!(show_databases(b"SHOW DATABASES WHERE 1"), None);
         assert!(c("SELECT ROW_COUNT()").needs_previous);
     }

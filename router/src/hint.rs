@@ -12,7 +12,9 @@ pub struct Hints {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown shardgate hint `{0}`; known hints are `shardgate:primary` and `shardgate:node=NAME`")]
+#[error(
+    "unknown shardgate hint `{0}`; known hints are `shardgate:primary` and `shardgate:node=NAME`"
+)]
 pub struct HintError(pub String);
 
 const PREFIX: &[u8] = b"shardgate:";

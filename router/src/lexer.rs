@@ -90,8 +90,8 @@ impl<'a> Iterator for Lexer<'a> {
             let c = self.peek(0);
             match c {
                 b'/' if self.peek(1) == b'*' => {
-                    let is_exec = self.peek(2) == b'!'
-                        || (self.peek(2) == b'M' && self.peek(3) == b'!');
+                    let is_exec =
+                        self.peek(2) == b'!' || (self.peek(2) == b'M' && self.peek(3) == b'!');
                     if is_exec {
                         self.pos += if self.peek(2) == b'M' { 4 } else { 3 };
                         self.take_while(|c| c.is_ascii_digit());
@@ -193,8 +193,16 @@ mod tests {
         assert_eq!(
             words("/* hi */ SELECT 'a''b', `t``x`, @v, @@session.x -- end"),
             [
-                "C: hi ", "W:SELECT", "S:'a''b'", "P:,", "Q:t``x", "P:,", "U:@v", "P:,",
-                "V:@@session.x", "C: end"
+                "C: hi ",
+                "W:SELECT",
+                "S:'a''b'",
+                "P:,",
+                "Q:t``x",
+                "P:,",
+                "U:@v",
+                "P:,",
+                "V:@@session.x",
+                "C: end"
             ]
         );
     }
@@ -209,7 +217,15 @@ mod tests {
 
     #[test]
     fn never_panics_on_garbage() {
-        for s in [&b"'unterminated"[..], b"`", b"/*", b"@", b"\xff\xfe", b"--", b"@'x"] {
+        for s in [
+            &b"'unterminated"[..],
+            b"`",
+            b"/*",
+            b"@",
+            b"\xff\xfe",
+            b"--",
+            b"@'x",
+        ] {
             let _ = Lexer::new(s).count();
         }
     }

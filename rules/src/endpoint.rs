@@ -76,7 +76,10 @@ mod tests {
         );
         assert_eq!(Endpoint::parse("db1").unwrap().port, 3306);
         assert_eq!(Endpoint::parse("[::1]:3310").unwrap().host, "::1");
-        assert_eq!(Endpoint::parse("[::1]:3310").unwrap().to_string(), "[::1]:3310");
+        assert_eq!(
+            Endpoint::parse("[::1]:3310").unwrap().to_string(),
+            "[::1]:3310"
+        );
     }
 
     #[test]

@@ -211,16 +211,14 @@ fn check_name(key: &str, name: &str, errors: &mut Vec<ConfigError>) {
     if name.is_empty() || name.len() > 64 || name.contains(['`', '/', '\\', '.', '\0']) {
         errors.push(ConfigError::new(
             key,
-            format!("`{name}` is not a usable name (1-64 characters, no backtick, slash, dot or NUL)"),
+            format!(
+                "`{name}` is not a usable name (1-64 characters, no backtick, slash, dot or NUL)"
+            ),
         ));
     }
 }
 
-fn unknown_node(
-    key: String,
-    name: &str,
-    known: &BTreeMap<String, NodeId>,
-) -> ConfigError {
+fn unknown_node(key: String, name: &str, known: &BTreeMap<String, NodeId>) -> ConfigError {
     let names: Vec<&str> = known.keys().map(String::as_str).collect();
     ConfigError::new(
         key,
@@ -256,9 +254,15 @@ mod tests {
         ))
         .unwrap();
         let app = rt.placement(Some("app")).unwrap();
-        assert_eq!((rt.nodes[app.node].name.as_str(), app.database), ("dn1", Some("app_0")));
+        assert_eq!(
+            (rt.nodes[app.node].name.as_str(), app.database),
+            ("dn1", Some("app_0"))
+        );
         let crm = rt.placement(Some("crm")).unwrap();
-        assert_eq!((rt.nodes[crm.node].name.as_str(), crm.database), ("dn2", Some("crm")));
+        assert_eq!(
+            (rt.nodes[crm.node].name.as_str(), crm.database),
+            ("dn2", Some("crm"))
+        );
         assert!(rt.placement(Some("other")).is_none());
     }
 
@@ -273,7 +277,10 @@ mod tests {
             "#,
         ))
         .unwrap();
-        assert_eq!(rt.placement(Some("anything")).unwrap().database, Some("anything"));
+        assert_eq!(
+            rt.placement(Some("anything")).unwrap().database,
+            Some("anything")
+        );
     }
 
     #[test]
@@ -301,6 +308,8 @@ mod tests {
                 "schemas",
             ]
         );
-        assert!(err.to_string().contains("unknown node `dn9`; defined nodes: dn1"));
+        assert!(err
+            .to_string()
+            .contains("unknown node `dn9`; defined nodes: dn1"));
     }
 }

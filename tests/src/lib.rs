@@ -1,1 +1,167 @@
+//! Helpers for the end-to-end tests: a shared MariaDB sandbox per test binary, the real
+//! `shardgate` binary started per test, and clients to talk to both.
 
+pub mod raw;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub use proxy::sandbox::{Sandbox, PASSWORD, USER};
+
+/// The `shardgate` binary next to the test executable (target/<profile>/shardgate),
+/// or `SHARDGATE_BIN`.
+pub fn shardgate_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SHARDGATE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let bin = profile_dir.join("shardgate");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build -p proxy` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running shardgate process, killed when dropped.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    _config: Option<tempfile::NamedTempFile>,
+}
+
+impl Proxy {
+    /// Pass-through mode in front of `primary` and `replicas`, with the sandbox account.
+    pub fn passthrough(primary: &str, replicas: &[String]) -> Proxy {
+        let mut cmd = Command::new(shardgate_bin());
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--primary")
+            .arg(primary)
+            .arg("--user")
+            .arg(USER)
+            .arg("--password")
+            .arg(PASSWORD);
+        for r in replicas {
+            cmd.arg("--replica").arg(r);
+        }
+        Self::spawn(cmd, None)
+    }
+
+    /// Config-file mode. `body` is the config without `[server]`, which is added.
+    pub fn with_config(body: &str) -> Proxy {
+        let text = format!("{body}\n[server]\nlisten = \"127.0.0.1:0\"\n");
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        let mut cmd = Command::new(shardgate_bin());
+        cmd.arg("--config").arg(file.path());
+        Self::spawn(cmd, Some(file))
+    }
+
+    /// Starts shardgate on port 0 and reads the port it got from its first stdout line.
+    fn spawn(mut cmd: Command, config: Option<tempfile::NamedTempFile>) -> Proxy {
+        let mut child = cmd
+            .env(
+                "SHARDGATE_LOG",
+                std::env::var("SHARDGATE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start shardgate");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("shardgate did not start: {line}\n{err}");
+            });
+        // Keep draining stderr so a chatty log never blocks the proxy.
+        if let Some(mut e) = child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = e.read_to_end(&mut sink);
+                if !sink.is_empty() {
+                    eprint!("{}", String::from_utf8_lossy(&sink));
+                }
+            });
+        }
+        Proxy {
+            child,
+            port,
+            _config: config,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn opts(&self, user: &str, password: &str, db: Option<&str>) -> mysql_async::Opts {
+        opts(self.port, user, password, db)
+    }
+
+    pub async fn conn(&self, db: Option<&str>) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.opts(USER, PASSWORD, db))
+            .await
+            .expect("connect through shardgate")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn opts(port: u16, user: &str, password: &str, db: Option<&str>) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+/// A direct connection to a sandbox server, bypassing shardgate.
+pub async fn direct(instance: &proxy::sandbox::Instance, db: Option<&str>) -> mysql_async::Conn {
+    mysql_async::Conn::new(opts(instance.port, USER, PASSWORD, db))
+        .await
+        .expect("direct connect")
+}
+
+/// Code of a server error, for assertions.
+pub fn error_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}

@@ -53,7 +53,8 @@ impl BackendConn {
             let mut stream = TcpStream::connect(&target.address).await?;
             stream.set_nodelay(true)?;
             let mut reader = PacketReader::default();
-            let greeting = connect::login(&mut stream, &mut reader, target, flavor, database).await?;
+            let greeting =
+                connect::login(&mut stream, &mut reader, target, flavor, database).await?;
             Ok::<_, WireError>(BackendConn {
                 stream,
                 reader,
@@ -133,7 +134,9 @@ impl BackendConn {
                 }
                 Progress::LocalInfile => {
                     return Err(backend_err(
-                        WireError::Protocol("backend asked for a local file, which shardgate did not allow"),
+                        WireError::Protocol(
+                            "backend asked for a local file, which shardgate did not allow",
+                        ),
                         forwarded,
                     ))
                 }

@@ -73,12 +73,18 @@ pub async fn login(
                     for (i, b) in pass.iter_mut().enumerate() {
                         *b ^= nonce[i % nonce.len().max(1)];
                     }
-                    let enc = mysql_common::crypto::encrypt(&pass, &p.payload[1..])
-                        .map_err(|e| WireError::Auth(format!("RSA encryption of the password failed: {e}")))?;
+                    let enc =
+                        mysql_common::crypto::encrypt(&pass, &p.payload[1..]).map_err(|e| {
+                            WireError::Auth(format!("RSA encryption of the password failed: {e}"))
+                        })?;
                     send(stream, &mut seq, &enc).await?;
                 }
             },
-            _ => return Err(WireError::Protocol("unexpected packet during backend login")),
+            _ => {
+                return Err(WireError::Protocol(
+                    "unexpected packet during backend login",
+                ))
+            }
         }
     }
 }

@@ -15,7 +15,14 @@ pub async fn run(nodes: Arc<Vec<NodePools>>, interval: Duration) {
         for node in nodes.iter() {
             for pool in node.all_pools() {
                 if !pool.is_healthy() {
-                    let ok = match BackendConn::connect(&pool.target, Flavor::default(), None, pool.settings.connect_timeout).await {
+                    let ok = match BackendConn::connect(
+                        &pool.target,
+                        Flavor::default(),
+                        None,
+                        pool.settings.connect_timeout,
+                    )
+                    .await
+                    {
                         Ok(mut c) => c.ping().await.is_ok(),
                         Err(_) => false,
                     };

@@ -22,7 +22,8 @@ pub struct Flavor {
 
 impl Flavor {
     pub fn deprecate_eof(&self) -> bool {
-        self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+        self.capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 }
 

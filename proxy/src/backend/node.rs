@@ -38,7 +38,12 @@ impl NodePools {
             .replicas
             .iter()
             .enumerate()
-            .map(|(i, r)| Pool::new(target(format!("{}/replica[{i}]", node.name), &r.endpoint), settings.clone()))
+            .map(|(i, r)| {
+                Pool::new(
+                    target(format!("{}/replica[{i}]", node.name), &r.endpoint),
+                    settings.clone(),
+                )
+            })
             .collect();
         let weights: Vec<u32> = node.replicas.iter().map(|r| r.weight).collect();
         NodePools {
@@ -84,7 +89,11 @@ fn smooth_schedule(weights: &[u32]) -> Vec<usize> {
         for (c, &w) in current.iter_mut().zip(weights) {
             *c += w as i64;
         }
-        let Some((best, _)) = current.iter().enumerate().max_by_key(|(i, c)| (**c, -(*i as i64))) else {
+        let Some((best, _)) = current
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, c)| (**c, -(*i as i64)))
+        else {
             break;
         };
         current[best] -= total;

@@ -170,7 +170,8 @@ impl Pool {
                 });
             }
         }
-        match BackendConn::connect(&self.target, flavor, None, self.settings.connect_timeout).await {
+        match BackendConn::connect(&self.target, flavor, None, self.settings.connect_timeout).await
+        {
             Ok(conn) => {
                 self.set_healthy(true);
                 metrics::counter!("shardgate_backend_connects_total", "backend" => self.target.label.clone()).increment(1);
@@ -231,7 +232,14 @@ impl Pool {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 break;
             };
-            match BackendConn::connect(&self.target, Flavor::default(), None, self.settings.connect_timeout).await {
+            match BackendConn::connect(
+                &self.target,
+                Flavor::default(),
+                None,
+                self.settings.connect_timeout,
+            )
+            .await
+            {
                 Ok(conn) => {
                     self.set_healthy(true);
                     self.idle

@@ -28,7 +28,8 @@ impl Session {
         let stmt: Statement = match router::classify(sql) {
             Ok(s) => s,
             Err(e) => {
-                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string())).await?;
+                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
+                    .await?;
                 return Ok(Flow::Continue);
             }
         };
@@ -72,19 +73,26 @@ impl Session {
 
     /// The node and physical database for the session's current database, or for the
     /// node a `shardgate:node=NAME` hint names.
-    pub(super) fn placement(&self, hinted_node: Option<&str>) -> Result<(NodeId, Option<String>), SqlError> {
+    pub(super) fn placement(
+        &self,
+        hinted_node: Option<&str>,
+    ) -> Result<(NodeId, Option<String>), SqlError> {
         let rt = self.shared.runtime.load();
         let p = rt
             .placement(self.db.as_deref())
             .ok_or_else(|| SqlError::unknown_database(self.db.as_deref().unwrap_or("")))?;
         if let Some(name) = hinted_node {
-            let id = rt.nodes.iter().position(|n| n.name == name).ok_or_else(|| {
-                let known: Vec<&str> = rt.nodes.iter().map(|n| n.name.as_str()).collect();
-                SqlError::unsupported(format!(
-                    "shardgate hint names unknown data node `{name}`; known nodes: {}",
-                    known.join(", ")
-                ))
-            })?;
+            let id = rt
+                .nodes
+                .iter()
+                .position(|n| n.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = rt.nodes.iter().map(|n| n.name.as_str()).collect();
+                    SqlError::unsupported(format!(
+                        "shardgate hint names unknown data node `{name}`; known nodes: {}",
+                        known.join(", ")
+                    ))
+                })?;
             if id != p.node {
                 return Ok((id, rt.nodes[id].database.clone()));
             }
@@ -93,7 +101,12 @@ impl Session {
     }
 
     /// Runs a command that needs the primary and no statement analysis.
-    pub(super) async fn forward_to_primary(&mut self, payload: &[u8], seq: u8, mode: Mode) -> std::io::Result<Flow> {
+    pub(super) async fn forward_to_primary(
+        &mut self,
+        payload: &[u8],
+        seq: u8,
+        mode: Mode,
+    ) -> std::io::Result<Flow> {
         let (node, database) = match self.placement(None) {
             Ok(p) => p,
             Err(e) => {
@@ -149,7 +162,9 @@ impl Session {
                             conn,
                         })
                     }
-                    Err(e) => tracing::warn!(conn = self.id, error = %e, "replica unavailable; trying the next"),
+                    Err(e) => {
+                        tracing::warn!(conn = self.id, error = %e, "replica unavailable; trying the next")
+                    }
                 }
             }
         }
@@ -191,12 +206,21 @@ impl Session {
         self.autocommit = true;
     }
 
-    pub(super) async fn execute(&mut self, payload: &[u8], seq: u8, route: Route, mode: Mode) -> std::io::Result<Flow> {
+    pub(super) async fn execute(
+        &mut self,
+        payload: &[u8],
+        seq: u8,
+        route: Route,
+        mode: Mode,
+    ) -> std::io::Result<Flow> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let was_held = self.held.is_some() && self.must_keep();
-            let mut held = match self.checkout(route.node, route.read_only, route.needs_previous).await {
+            let mut held = match self
+                .checkout(route.node, route.read_only, route.needs_previous)
+                .await
+            {
                 Ok(h) => h,
                 Err(e) => {
                     self.send_err(seq, &e).await?;
@@ -207,10 +231,15 @@ impl Session {
             if let Some(db) = &route.database {
                 match held.conn.use_database(db).await {
                     Ok(()) => {}
-                    Err(WireError::Server { code, state, message }) => {
+                    Err(WireError::Server {
+                        code,
+                        state,
+                        message,
+                    }) => {
                         self.keep_or_release(held, 0).await;
                         let state = if state == "42000" { "42000" } else { "HY000" };
-                        self.send_err(seq, &SqlError::new(code, state, message)).await?;
+                        self.send_err(seq, &SqlError::new(code, state, message))
+                            .await?;
                         return Ok(Flow::Continue);
                     }
                     Err(e) => {
@@ -253,7 +282,13 @@ impl Session {
         }
     }
 
-    async fn report_lost(&mut self, seq: u8, was_held: bool, err: &WireError, sent: bool) -> std::io::Result<Flow> {
+    async fn report_lost(
+        &mut self,
+        seq: u8,
+        was_held: bool,
+        err: &WireError,
+        sent: bool,
+    ) -> std::io::Result<Flow> {
         let mut msg = format!("shardgate: lost the backend connection: {err}; ");
         msg.push_str(if sent {
             "the statement may or may not have taken effect"
@@ -270,8 +305,10 @@ impl Session {
 
     async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {
         if let Some(status) = summary.status {
-            self.in_transaction = status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
-            self.autocommit = status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+            self.in_transaction =
+                status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.autocommit =
+                status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_AUTOCOMMIT);
         }
         // Pin even when the statement failed: part of a batch may have set state.
         if let Some(pin) = route.pin {
@@ -289,8 +326,13 @@ impl Session {
     fn pin(&mut self, held: &mut Held, reason: PinReason) {
         held.conn.dirty = true;
         if self.pins.insert(reason) {
-            metrics::counter!("shardgate_session_pins_total", "reason" => reason.as_str()).increment(1);
-            tracing::debug!(conn = self.id, reason = reason.as_str(), "session pinned to its backend connection");
+            metrics::counter!("shardgate_session_pins_total", "reason" => reason.as_str())
+                .increment(1);
+            tracing::debug!(
+                conn = self.id,
+                reason = reason.as_str(),
+                "session pinned to its backend connection"
+            );
         }
     }
 }

@@ -4,18 +4,25 @@
 use bytes::BytesMut;
 
 use super::{Flow, Session};
-use crate::wire::resultset::{write_result_set, LocalColumn};
 use crate::wire::response::Mode;
+use crate::wire::resultset::{write_result_set, LocalColumn};
 use crate::wire::{SqlError, WireError};
 use mysql_common::constants::CapabilityFlags;
 
 impl Session {
     /// Makes `db` the session's database, if the user may use it and it exists.
     pub(super) async fn select_database(&mut self, db: &str) -> Result<(), SqlError> {
-        let user = self.user.as_ref().map(|u| (u.name.clone(), u.schemas.clone()));
+        let user = self
+            .user
+            .as_ref()
+            .map(|u| (u.name.clone(), u.schemas.clone()));
         let (name, allowed) = user.unwrap_or_default();
         if !allowed.is_empty() && !allowed.iter().any(|s| s == db) {
-            return Err(SqlError::db_access_denied(&name, &self.peer.ip().to_string(), db));
+            return Err(SqlError::db_access_denied(
+                &name,
+                &self.peer.ip().to_string(),
+                db,
+            ));
         }
         let runtime = self.shared.runtime.load();
         if runtime.is_known_database(db) {
@@ -35,7 +42,11 @@ impl Session {
                 self.keep_or_release(held, 0).await;
                 Ok(())
             }
-            Err(WireError::Server { code, state, message }) => {
+            Err(WireError::Server {
+                code,
+                state,
+                message,
+            }) => {
                 self.keep_or_release(held, 0).await;
                 let state: &'static str = match state.as_str() {
                     "42000" => "42000",
@@ -51,8 +62,16 @@ impl Session {
 
     /// `SHOW DATABASES [LIKE 'pattern']` in a config with logical schemas and no
     /// passthrough node: the logical schemas this user may see.
-    pub(super) async fn show_logical_databases(&mut self, pattern: Option<&str>, seq: u8) -> std::io::Result<Flow> {
-        let allowed = self.user.as_ref().map(|u| u.schemas.clone()).unwrap_or_default();
+    pub(super) async fn show_logical_databases(
+        &mut self,
+        pattern: Option<&str>,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let allowed = self
+            .user
+            .as_ref()
+            .map(|u| u.schemas.clone())
+            .unwrap_or_default();
         let runtime = self.shared.runtime.load();
         let mut rows = vec![vec![Some("information_schema".to_string())]];
         rows.extend(
@@ -63,7 +82,10 @@ impl Session {
                 .map(|s| vec![Some(s.clone())]),
         );
         if let Some(p) = pattern {
-            rows.retain(|r| r[0].as_deref().is_some_and(|name| like(p.as_bytes(), name.as_bytes())));
+            rows.retain(|r| {
+                r[0].as_deref()
+                    .is_some_and(|name| like(p.as_bytes(), name.as_bytes()))
+            });
         }
         let header = match pattern {
             Some(p) => format!("Database ({p})"),
@@ -97,13 +119,20 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        self.capabilities.set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
-        self.flavor.capabilities.set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
+        self.capabilities
+            .set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
+        self.flavor
+            .capabilities
+            .set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
         if self.must_keep() && self.held.is_some() {
             // The held connection keeps serving this session: switch it too.
             let flow = self.forward_to_primary(payload, seq, Mode::Single).await;
             if let Some(h) = &mut self.held {
-                h.conn.conn.flavor.capabilities.set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
+                h.conn
+                    .conn
+                    .flavor
+                    .capabilities
+                    .set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
             }
             return flow;
         }
@@ -120,9 +149,13 @@ fn like(pattern: &[u8], text: &[u8]) -> bool {
         Some((b'%', rest)) => (0..=text.len()).any(|i| like(rest, &text[i..])),
         Some((b'_', rest)) => !text.is_empty() && like(rest, &text[1..]),
         Some((b'\\', rest)) if !rest.is_empty() => {
-            !text.is_empty() && text[0].eq_ignore_ascii_case(&rest[0]) && like(&rest[1..], &text[1..])
+            !text.is_empty()
+                && text[0].eq_ignore_ascii_case(&rest[0])
+                && like(&rest[1..], &text[1..])
         }
-        Some((c, rest)) => !text.is_empty() && text[0].eq_ignore_ascii_case(c) && like(rest, &text[1..]),
+        Some((c, rest)) => {
+            !text.is_empty() && text[0].eq_ignore_ascii_case(c) && like(rest, &text[1..])
+        }
     }
 }
 

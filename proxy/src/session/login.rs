@@ -26,7 +26,8 @@ impl Session {
             Ok(h) => h,
             Err(e) => {
                 let msg = format!("Bad handshake: {e}");
-                self.send_err(seq, &SqlError::new(1043, "08S01", msg)).await?;
+                self.send_err(seq, &SqlError::new(1043, "08S01", msg))
+                    .await?;
                 return Ok(false);
             }
         };
@@ -34,7 +35,11 @@ impl Session {
         let mut response = hello.auth_response.clone();
         let plugin_is_native = hello.plugin.as_deref().is_none_or(|p| p == NATIVE_PASSWORD);
         if !plugin_is_native {
-            write_packet(&mut self.out, &mut seq, &handshake::auth_switch_request(&scramble));
+            write_packet(
+                &mut self.out,
+                &mut seq,
+                &handshake::auth_switch_request(&scramble),
+            );
             self.flush().await?;
             let Some(p) = self.reader.read(&mut self.stream, MAX_LOGIN_PACKET).await? else {
                 return Ok(false);
@@ -65,7 +70,10 @@ impl Session {
             capabilities: hello.capabilities & handshake::backend_visible_capabilities(),
             collation: hello.collation,
         };
-        if !self.capabilities.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+        if !self
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_PROTOCOL_41)
+        {
             return Ok(false);
         }
         if let Some(db) = &hello.database {

@@ -137,18 +137,29 @@ impl Session {
                 }
                 Ok(Flow::Continue)
             }
-            COM_FIELD_LIST => self.forward_to_primary(payload, seq, crate::wire::response::Mode::FieldList).await,
-            COM_STATISTICS => self.forward_to_primary(payload, seq, crate::wire::response::Mode::Single).await,
+            COM_FIELD_LIST => {
+                self.forward_to_primary(payload, seq, crate::wire::response::Mode::FieldList)
+                    .await
+            }
+            COM_STATISTICS => {
+                self.forward_to_primary(payload, seq, crate::wire::response::Mode::Single)
+                    .await
+            }
             COM_RESET_CONNECTION => {
                 self.reset_session().await;
                 self.send_ok(seq).await?;
                 Ok(Flow::Continue)
             }
             COM_SET_OPTION => self.set_option(payload, seq).await,
-            COM_STMT_PREPARE | COM_STMT_EXECUTE | COM_STMT_FETCH | COM_STMT_RESET | COM_STMT_CLOSE
+            COM_STMT_PREPARE
+            | COM_STMT_EXECUTE
+            | COM_STMT_FETCH
+            | COM_STMT_RESET
+            | COM_STMT_CLOSE
             | COM_STMT_SEND_LONG_DATA => self.prepared(cmd, payload, seq).await,
             other => {
-                self.send_err(seq, &SqlError::unknown_command(other)).await?;
+                self.send_err(seq, &SqlError::unknown_command(other))
+                    .await?;
                 Ok(Flow::Continue)
             }
         }
@@ -166,7 +177,8 @@ impl Session {
     }
 
     fn deprecate_eof(&self) -> bool {
-        self.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+        self.capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
     /// True while the session's state lives in its held connection.

@@ -11,8 +11,14 @@ use crate::wire::response::Mode;
 use crate::wire::SqlError;
 
 impl Session {
-    pub(super) async fn prepared(&mut self, cmd: u8, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
-        let has_statements = self.pins.contains(&PinReason::PreparedStatement) && self.held.is_some();
+    pub(super) async fn prepared(
+        &mut self,
+        cmd: u8,
+        payload: &[u8],
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let has_statements =
+            self.pins.contains(&PinReason::PreparedStatement) && self.held.is_some();
         let mode = match cmd {
             COM_STMT_PREPARE => Mode::Prepare,
             COM_STMT_EXECUTE => Mode::Query,
@@ -31,8 +37,14 @@ impl Session {
             }
         };
         if cmd != COM_STMT_PREPARE && !has_statements {
-            let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            let e = SqlError::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to shardgate"));
+            let id = payload
+                .get(1..5)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let e = SqlError::new(
+                1243,
+                "HY000",
+                format!("Unknown prepared statement handler ({id}) given to shardgate"),
+            );
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }

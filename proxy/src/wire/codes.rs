@@ -45,7 +45,9 @@ impl SqlError {
         Self::new(
             1047,
             "08S01",
-            format!("Unknown command 0x{cmd:02x}: shardgate does not support this protocol command"),
+            format!(
+                "Unknown command 0x{cmd:02x}: shardgate does not support this protocol command"
+            ),
         )
     }
 

@@ -12,7 +12,12 @@ pub const EOF: u8 = 0xFE;
 pub const ERR: u8 = 0xFF;
 pub const LOCAL_INFILE: u8 = 0xFB;
 
-pub fn ok_payload(affected: u64, last_insert_id: u64, status: StatusFlags, warnings: u16) -> BytesMut {
+pub fn ok_payload(
+    affected: u64,
+    last_insert_id: u64,
+    status: StatusFlags,
+    warnings: u16,
+) -> BytesMut {
     let mut b = BytesMut::with_capacity(16);
     b.put_u8(OK);
     lenenc::put_int(&mut b, affected);

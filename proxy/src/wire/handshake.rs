@@ -93,10 +93,14 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello, WireError> {
     }
     let caps = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
     if caps & CapabilityFlags::CLIENT_PROTOCOL_41.bits() == 0 {
-        return Err(WireError::Protocol("clients older than protocol 4.1 are not supported"));
+        return Err(WireError::Protocol(
+            "clients older than protocol 4.1 are not supported",
+        ));
     }
     if payload.len() == 32 && caps & CapabilityFlags::CLIENT_SSL.bits() != 0 {
-        return Err(WireError::Protocol("TLS requested but shardgate has no TLS configured"));
+        return Err(WireError::Protocol(
+            "TLS requested but shardgate has no TLS configured",
+        ));
     }
     let hello: HandshakeResponse<'_> = ParseBuf(payload)
         .parse(())
@@ -133,9 +137,12 @@ pub fn verify_native(scramble: &[u8; 20], password: &str, response: &[u8]) -> bo
     let expected: Vec<u8> = if password.is_empty() {
         Vec::new()
     } else {
-        mysql_common::auth::plugins::mysql_native_password::scramble_native(scramble, password.as_bytes())
-            .map(|s| s.to_vec())
-            .unwrap_or_default()
+        mysql_common::auth::plugins::mysql_native_password::scramble_native(
+            scramble,
+            password.as_bytes(),
+        )
+        .map(|s| s.to_vec())
+        .unwrap_or_default()
     };
     if expected.len() != response.len() {
         return false;
@@ -276,6 +283,8 @@ mod tests {
         assert_eq!(c.database.as_deref(), Some("shop"));
         assert_eq!(c.collation, 8);
         assert_eq!(c.auth_response, vec![1; 20]);
-        assert!(c.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF));
+        assert!(c
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF));
     }
 }

@@ -50,7 +50,16 @@ mod tests {
 
     #[test]
     fn ints_roundtrip_at_every_width() {
-        for v in [0, 250, 251, 0xFFFF, 0x1_0000, 0xFF_FFFF, 0x100_0000, u64::MAX] {
+        for v in [
+            0,
+            250,
+            251,
+            0xFFFF,
+            0x1_0000,
+            0xFF_FFFF,
+            0x100_0000,
+            u64::MAX,
+        ] {
             let mut b = BytesMut::new();
             put_int(&mut b, v);
             assert_eq!(read_int(&b), Some((v, b.len())));

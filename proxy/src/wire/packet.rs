@@ -142,7 +142,15 @@ mod tests {
 
     #[tokio::test]
     async fn frames_small_large_and_exact_multiples() {
-        for len in [0, 1, 1000, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 1, 2 * MAX_PAYLOAD] {
+        for len in [
+            0,
+            1,
+            1000,
+            MAX_PAYLOAD - 1,
+            MAX_PAYLOAD,
+            MAX_PAYLOAD + 1,
+            2 * MAX_PAYLOAD,
+        ] {
             roundtrip(len).await;
         }
     }

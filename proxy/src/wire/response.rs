@@ -134,7 +134,12 @@ impl ResponseTracker {
     }
 
     fn end_marker(&self, head: &[u8], len: usize) -> bool {
-        head.first() == Some(&EOF) && if self.deprecate_eof { len < MAX_PAYLOAD } else { len < 9 }
+        head.first() == Some(&EOF)
+            && if self.deprecate_eof {
+                len < MAX_PAYLOAD
+            } else {
+                len < 9
+            }
     }
 
     fn read_end_marker(&mut self, head: &[u8]) {
@@ -205,7 +210,9 @@ impl ResponseTracker {
                         self.after_params(cols);
                     }
                 }
-                (Mode::Prepare, _) => return Err(WireError::Protocol("bad COM_STMT_PREPARE answer")),
+                (Mode::Prepare, _) => {
+                    return Err(WireError::Protocol("bad COM_STMT_PREPARE answer"))
+                }
                 (Mode::Fetch, _) => {
                     self.state = State::Rows;
                     self.on_packet(head, len)?;
@@ -337,7 +344,10 @@ mod tests {
                 Progress::LocalInfile => panic!("unexpected infile"),
                 Progress::NeedMore => match input.next() {
                     Some(c) => buf.extend_from_slice(c),
-                    None => panic!("tracker wanted more after {passed} of {} bytes", bytes.len()),
+                    None => panic!(
+                        "tracker wanted more after {passed} of {} bytes",
+                        bytes.len()
+                    ),
                 },
             }
         }
@@ -370,7 +380,14 @@ mod tests {
     #[test]
     fn multiple_results_and_errors() {
         let more = 2 | 8;
-        let bytes = frame(&[&ok(more), &[1], b"\x03def", &eof(false, more), b"\x01x", &eof(false, 2)]);
+        let bytes = frame(&[
+            &ok(more),
+            &[1],
+            b"\x03def",
+            &eof(false, more),
+            b"\x01x",
+            &eof(false, 2),
+        ]);
         let s = run(Mode::Query, false, &bytes, 3);
         assert_eq!(s.result_sets, 1);
         let err = generic::err_payload(&crate::wire::codes::SqlError::no_database());

@@ -1,0 +1,120 @@
+//! A deliberately small blocking MySQL client speaking raw packets, for what real
+//! drivers will not send: unknown commands, invalid UTF-8, exact packet sizes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use mysql_common::constants::CapabilityFlags;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
+use mysql_common::proto::MySerialize;
+
+pub struct RawClient {
+    stream: TcpStream,
+}
+
+impl RawClient {
+    /// Logs in with mysql_native_password, no DEPRECATE_EOF (classic EOF packets).
+    pub fn connect(
+        addr: &str,
+        user: &str,
+        password: &str,
+    ) -> std::io::Result<(RawClient, Vec<u8>)> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut c = RawClient { stream };
+        let (_, greeting) = c.read_packet()?;
+        let hs: HandshakePacket<'_> = ParseBuf(&greeting)
+            .parse(())
+            .map_err(std::io::Error::other)?;
+        let nonce = hs.nonce();
+        let scramble = mysql_common::auth::plugins::mysql_native_password::scramble_native(
+            &nonce[..20],
+            password.as_bytes(),
+        )
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_LONG_PASSWORD
+            | CapabilityFlags::CLIENT_TRANSACTIONS
+            | CapabilityFlags::CLIENT_MULTI_RESULTS
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+        let resp = HandshakeResponse::new(
+            Some(scramble),
+            (8, 0, 0),
+            Some(user.as_bytes()),
+            None::<&[u8]>,
+            Some(AuthPlugin::MysqlNativePassword),
+            caps,
+            None,
+            1 << 30,
+        );
+        let mut buf = Vec::new();
+        resp.serialize(&mut buf);
+        c.write_packet(1, &buf)?;
+        let (_, answer) = c.read_packet()?;
+        Ok((c, answer))
+    }
+
+    pub fn write_packet(&mut self, seq: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(payload.len() + 8);
+        let mut seq = seq;
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(0xFF_FFFF);
+            out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+            out.push(seq);
+            seq = seq.wrapping_add(1);
+            out.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if n < 0xFF_FFFF {
+                break;
+            }
+        }
+        self.stream.write_all(&out)
+    }
+
+    /// Reads one physical packet.
+    pub fn read_packet(&mut self) -> std::io::Result<(u8, Vec<u8>)> {
+        let mut h = [0u8; 4];
+        self.stream.read_exact(&mut h)?;
+        let len = h[0] as usize | (h[1] as usize) << 8 | (h[2] as usize) << 16;
+        let mut p = vec![0u8; len];
+        self.stream.read_exact(&mut p)?;
+        Ok((h[3], p))
+    }
+
+    /// Sends a command and reads its whole response: returns the first packet, and
+    /// for a result set the text rows (each as raw packet bytes).
+    pub fn command(&mut self, payload: &[u8]) -> std::io::Result<(Vec<u8>, Vec<Vec<u8>>)> {
+        self.write_packet(0, payload)?;
+        let (_, first) = self.read_packet()?;
+        if matches!(first.first(), Some(0x00) | Some(0xFF)) || payload.first() != Some(&0x03) {
+            return Ok((first, Vec::new()));
+        }
+        let cols = first[0] as usize;
+        for _ in 0..cols {
+            self.read_packet()?;
+        }
+        let (_, eof) = self.read_packet()?;
+        assert_eq!(eof[0], 0xFE, "EOF after column definitions");
+        let mut rows = Vec::new();
+        loop {
+            let (_, p) = self.read_packet()?;
+            if p.first() == Some(&0xFE) && p.len() < 9 {
+                return Ok((first, rows));
+            }
+            if p.first() == Some(&0xFF) {
+                return Ok((p, rows));
+            }
+            rows.push(p);
+        }
+    }
+}
+
+/// The error code of an ERR packet.
+pub fn err_code(p: &[u8]) -> Option<u16> {
+    (p.first() == Some(&0xFF) && p.len() >= 3).then(|| u16::from_le_bytes([p[1], p[2]]))
+}

@@ -1,0 +1,593 @@
+//! The foundation end to end: login, round trips, read/write split, hints, metadata
+//! fidelity, the mysql CLI, raw protocol edge cases — all through the real binary
+//! against one shared sandbox (a primary and two replicas).
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row, Value};
+use tests::raw::{err_code, RawClient};
+use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[2]).expect("start the MariaDB sandbox"))
+}
+
+fn primary_id() -> u32 {
+    sandbox().groups[0].primary.server_id
+}
+
+fn replica_ids() -> Vec<u32> {
+    sandbox().groups[0]
+        .replicas
+        .iter()
+        .map(|r| r.server_id)
+        .collect()
+}
+
+fn passthrough() -> Proxy {
+    let g = &sandbox().groups[0];
+    let replicas: Vec<String> = g.replicas.iter().map(|r| r.address()).collect();
+    Proxy::passthrough(&g.primary.address(), &replicas)
+}
+
+/// A database of the test's own, created on the primary and replicated.
+async fn fresh_db(proxy: &Proxy, name: &str) -> Conn {
+    let mut c = proxy.conn(None).await;
+    c.query_drop(format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    c.query_drop(format!("USE {name}")).await.unwrap();
+    // Replicas must know the database before reads can use it there.
+    sandbox().sync().unwrap();
+    c
+}
+
+async fn server_id(c: &mut Conn, sql: &str) -> u32 {
+    c.query_first::<u32, _>(sql).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn login_accepts_good_and_rejects_bad_passwords() {
+    let proxy = passthrough();
+    let mut c = proxy.conn(None).await;
+    assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
+    c.disconnect().await.unwrap();
+
+    for (user, pass) in [(USER, "wrong"), ("nobody", PASSWORD), (USER, "")] {
+        let err = Conn::new(proxy.opts(user, pass, None)).await.unwrap_err();
+        assert_eq!(error_code(&err), Some(1045), "{user}/{pass}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains("Access denied"), "{msg}");
+    }
+}
+
+#[tokio::test]
+async fn crud_and_ddl_round_trip() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_crud").await;
+    c.query_drop(
+        "CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20), qty INT)",
+    )
+    .await
+    .unwrap();
+    c.query_drop("INSERT INTO items (name, qty) VALUES ('a', 1), ('b', 2), ('c', 3)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 3);
+    assert_eq!(c.last_insert_id(), Some(1));
+    c.query_drop("UPDATE items SET qty = qty * 10 WHERE qty >= 2")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    c.query_drop("DELETE FROM items WHERE name = 'a'")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    c.query_drop("ALTER TABLE items ADD COLUMN note TEXT")
+        .await
+        .unwrap();
+
+    // Read your write on the primary at once, and on a replica once replicated.
+    let rows: Vec<(String, i32, Option<String>)> = c
+        .query("/* shardgate:primary */ SELECT name, qty, note FROM items ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("b".into(), 20, None), ("c".into(), 30, None)]);
+    sandbox().sync().unwrap();
+    let rows: Vec<(String, i32)> = c
+        .query("SELECT name, qty FROM items ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("b".into(), 20), ("c".into(), 30)]);
+
+    c.query_drop("DROP TABLE items").await.unwrap();
+    let err = c
+        .query_drop("/* shardgate:primary */ SELECT * FROM items")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1146));
+}
+
+#[tokio::test]
+async fn reads_go_to_replicas_and_everything_else_to_the_primary() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_split").await;
+    let (primary, replicas) = (primary_id(), replica_ids());
+
+    for _ in 0..4 {
+        let id = server_id(&mut c, "SELECT @@server_id").await;
+        assert!(replicas.contains(&id), "plain read answered by {id}");
+    }
+    assert_eq!(
+        server_id(&mut c, "/* shardgate:primary */ SELECT @@server_id").await,
+        primary
+    );
+    assert_eq!(
+        server_id(&mut c, "SELECT @@server_id FROM DUAL FOR UPDATE").await,
+        primary
+    );
+    assert_eq!(
+        server_id(&mut c, "SELECT @@server_id FROM DUAL LOCK IN SHARE MODE").await,
+        primary
+    );
+
+    c.query_drop("CREATE TABLE w (v INT)").await.unwrap();
+    c.query_drop("INSERT INTO w VALUES (@@server_id)")
+        .await
+        .unwrap();
+    sandbox().sync().unwrap();
+    assert_eq!(
+        c.query_first::<u32, _>("SELECT v FROM w").await.unwrap(),
+        Some(primary)
+    );
+
+    // Inside a transaction every statement, reads included, runs on the primary.
+    c.query_drop("BEGIN").await.unwrap();
+    assert_eq!(server_id(&mut c, "SELECT @@server_id").await, primary);
+    c.query_drop("INSERT INTO w VALUES (2)").await.unwrap();
+    assert_eq!(
+        c.query_first::<i64, _>("SELECT COUNT(*) FROM w")
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert!(replicas.contains(&server_id(&mut c, "SELECT @@server_id").await));
+    assert_eq!(
+        c.query_first::<i64, _>("/* shardgate:primary */ SELECT COUNT(*) FROM w")
+            .await
+            .unwrap(),
+        Some(1)
+    );
+
+    // mysql_async's own transaction API (START TRANSACTION ... COMMIT).
+    let mut tx = c.start_transaction(Default::default()).await.unwrap();
+    assert_eq!(
+        tx.query_first::<u32, _>("SELECT @@server_id")
+            .await
+            .unwrap(),
+        Some(primary)
+    );
+    tx.commit().await.unwrap();
+
+    // autocommit off makes every statement part of a transaction.
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    assert_eq!(server_id(&mut c, "SELECT @@server_id").await, primary);
+}
+
+#[tokio::test]
+async fn weighted_round_robin_spreads_reads_by_weight() {
+    let g = &sandbox().groups[0];
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nreplicas = [{{ address = \"{}\", weight = 1 }}, {{ address = \"{}\", weight = 3 }}]\n\
+         user = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
+        g.primary.address(),
+        g.replicas[0].address(),
+        g.replicas[1].address()
+    ));
+    let mut c = proxy.conn(None).await;
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    for _ in 0..80 {
+        *seen
+            .entry(server_id(&mut c, "SELECT @@server_id").await)
+            .or_default() += 1;
+    }
+    let light = seen.get(&g.replicas[0].server_id).copied().unwrap_or(0);
+    let heavy = seen.get(&g.replicas[1].server_id).copied().unwrap_or(0);
+    assert_eq!(light + heavy, 80, "primary answered reads: {seen:?}");
+    assert!(
+        (16..=24).contains(&light) && (56..=64).contains(&heavy),
+        "{seen:?}"
+    );
+}
+
+const TYPES_TABLE: &str = "CREATE TABLE types (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ti TINYINT, si SMALLINT UNSIGNED, mi MEDIUMINT, i INT NOT NULL DEFAULT 0,
+    d DECIMAL(12,4), f FLOAT, db DOUBLE, b BIT(5), yr YEAR,
+    dt DATE, tm TIME(3), dtm DATETIME(6), ts TIMESTAMP NULL,
+    c CHAR(3) CHARACTER SET latin1, vc VARCHAR(100), vb VARBINARY(10), bl BLOB, tx LONGTEXT,
+    e ENUM('x','y'), st SET('a','b'), js JSON, u UUID, ip INET6, g POINT
+)";
+
+const TYPES_ROW: &str = "INSERT INTO types VALUES (NULL, -5, 65535, -8388608, 7, 12345678.1234, 1.5, -2.25e100,
+    b'10101', 2024, '2024-02-29', '-838:59:59.999', '2024-12-31 23:59:59.999999', '2038-01-19 03:14:07',
+    'abc', 'héllo wörld ✓', x'00ff10', x'deadbeef', REPEAT('long ', 1000), 'y', 'a,b', '{\"k\": [1, 2]}',
+    '123e4567-e89b-12d3-a456-426614174000', '::1', ST_PointFromText('POINT(1 2)'))";
+
+fn describe(columns: &[mysql_async::Column]) -> Vec<String> {
+    columns.iter().map(|c| format!("{c:?}")).collect()
+}
+
+#[tokio::test]
+async fn column_metadata_and_values_match_a_direct_connection() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_types").await;
+    c.query_drop(TYPES_TABLE).await.unwrap();
+    c.query_drop(TYPES_ROW).await.unwrap();
+    c.query_drop(TYPES_ROW).await.unwrap();
+    sandbox().sync().unwrap();
+
+    // The proxy reads from a replica; compare with that same server directly. (A new
+    // connection: `c` inserted with AUTO_INCREMENT, which pins it to the primary.)
+    let mut c = proxy.conn(Some("t_types")).await;
+    let id = server_id(&mut c, "SELECT @@server_id").await;
+    let g = &sandbox().groups[0];
+    let replica = g.replicas.iter().find(|r| r.server_id == id).unwrap();
+    let mut d = direct(replica, Some("t_types")).await;
+
+    for sql in [
+        "SELECT * FROM types ORDER BY id",
+        "SELECT id, i + 1 AS x, CONCAT(vc, '!') AS y, NULL AS z FROM types",
+    ] {
+        let via: Vec<Row> = c.query(sql).await.unwrap();
+        let straight: Vec<Row> = d.query(sql).await.unwrap();
+        assert_eq!(via.len(), 2);
+        assert_eq!(
+            describe(&via[0].columns()),
+            describe(&straight[0].columns()),
+            "{sql}"
+        );
+        let values =
+            |rows: &[Row]| -> Vec<Vec<Value>> { rows.iter().map(|r| r.clone().unwrap()).collect() };
+        assert_eq!(values(&via), values(&straight), "{sql}");
+    }
+
+    // Binary protocol: prepared statements with parameters.
+    let sql = "SELECT * FROM types WHERE id = ? AND i = ?";
+    let via: Vec<Row> = c.exec(sql, (1u64, 7i32)).await.unwrap();
+    let straight: Vec<Row> = d.exec(sql, (1u64, 7i32)).await.unwrap();
+    assert_eq!(via.len(), 1);
+    assert_eq!(
+        describe(&via[0].columns()),
+        describe(&straight[0].columns())
+    );
+    assert_eq!(via[0].clone().unwrap(), straight[0].clone().unwrap());
+}
+
+fn cli(port: u16, args: &[&str], sql: &str) -> (bool, String, String) {
+    let out = Command::new(&sandbox().binaries().client)
+        .arg("--no-defaults")
+        .arg("-h127.0.0.1")
+        .arg(format!("-P{port}"))
+        .arg(format!("-u{USER}"))
+        .arg(format!("-p{PASSWORD}"))
+        .args(args)
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .expect("run the mariadb client");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn mysql_cli_sees_what_a_direct_connection_sees() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_cli").await;
+    c.query_drop(TYPES_TABLE).await.unwrap();
+    c.query_drop(TYPES_ROW).await.unwrap();
+    sandbox().sync().unwrap();
+    let primary = &sandbox().groups[0].primary;
+
+    let sql = "SELECT id, ti, d, dt, dtm, c, vc, HEX(vb), e, st, js, u, ip FROM types; \
+               SHOW COLUMNS FROM types; SELECT COUNT(*) AS n FROM types";
+    for mode in [
+        &["--table", "t_cli"][..],
+        &["--batch", "t_cli"][..],
+        &["--xml", "t_cli"][..],
+    ] {
+        let (ok, via, err) = cli(proxy.port, mode, sql);
+        assert!(ok, "{err}");
+        let (ok, straight, err) = cli(primary.port, mode, sql);
+        assert!(ok, "{err}");
+        assert_eq!(via, straight, "mode {mode:?}");
+    }
+
+    // Interactive-style use: the client's own commands and an error.
+    let (ok, out, _) = cli(
+        proxy.port,
+        &["--batch", "--skip-column-names", "-c"],
+        "/* shardgate:primary */ SELECT @@server_id",
+    );
+    assert!(ok);
+    assert_eq!(out.trim(), primary.server_id.to_string());
+    let (ok, _, err) = cli(proxy.port, &["t_cli"], "SELECT * FROM no_such_table");
+    assert!(!ok);
+    assert!(err.contains("ERROR 1146"), "{err}");
+    let (ok, out, err) = cli(
+        proxy.port,
+        &["--batch"],
+        "USE t_cli; SELECT DATABASE();\nstatus",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("t_cli"), "{out}");
+}
+
+#[tokio::test]
+async fn protocol_edge_cases_keep_the_session() {
+    let proxy = passthrough();
+    let (mut raw, ok) = RawClient::connect(&proxy.addr(), USER, PASSWORD).unwrap();
+    assert_eq!(ok[0], 0x00, "login OK");
+
+    // An unknown command: 1047, and the connection stays usable.
+    let (p, _) = raw.command(&[0x20, 1, 2, 3]).unwrap();
+    assert_eq!(err_code(&p), Some(1047));
+    let (p, _) = raw.command(&[0x0e]).unwrap();
+    assert_eq!(p[0], 0x00, "ping after unknown command");
+
+    // Query text that is not UTF-8 reaches MariaDB, which answers; the session goes on.
+    let (p, rows) = raw.command(b"\x03SELECT HEX('a\xff\xfe') AS h").unwrap();
+    assert_ne!(p[0], 0xFF, "{:?}", String::from_utf8_lossy(&p));
+    assert_eq!(rows.len(), 1);
+    let (p, _) = raw.command(b"\x03SELECT 1 /* \xc3\x28 broken */").unwrap();
+    assert_ne!(p[0], 0xFF);
+
+    // A bad hint is a clear error, not a silent fallback.
+    let (p, _) = raw
+        .command(b"\x03/* shardgate:primray */ SELECT 1")
+        .unwrap();
+    assert_eq!(err_code(&p), Some(1064));
+    assert!(String::from_utf8_lossy(&p).contains("primray"));
+
+    // Unknown database: 1049, session survives.
+    let (p, _) = raw.command(b"\x02no_such_db").unwrap();
+    assert_eq!(err_code(&p), Some(1049));
+    let (p, rows) = raw.command(b"\x03SELECT 42").unwrap();
+    assert_eq!((p[0], rows.len()), (1, 1));
+
+    // Empty query: MariaDB's own error comes back.
+    let (p, _) = raw.command(b"\x03").unwrap();
+    assert_eq!(err_code(&p), Some(1065));
+}
+
+#[tokio::test]
+async fn large_packets_cross_in_both_directions() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_large").await;
+    c.query_drop("CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .unwrap();
+    // 20 MiB: more than one 16 MiB packet each way.
+    let big: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    c.exec_drop("INSERT INTO blobs VALUES (1, ?)", (big.clone(),))
+        .await
+        .unwrap();
+    let back: Vec<u8> = c
+        .query_first("/* shardgate:primary */ SELECT b FROM blobs WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(back == big, "blob changed on the way");
+
+    // A COM_QUERY of exactly 16 MiB - 1 bytes (command byte included) is followed by an
+    // empty packet; the proxy must re-frame it identically.
+    let prefix = b"\x03INSERT INTO blobs VALUES (2, '";
+    let suffix = b"')";
+    let fill = 0xFF_FFFF - prefix.len() - suffix.len();
+    let mut q = prefix.to_vec();
+    q.extend(std::iter::repeat_n(b'z', fill));
+    q.extend_from_slice(suffix);
+    assert_eq!(q.len(), 0xFF_FFFF);
+    let (mut raw, _) = RawClient::connect(&proxy.addr(), USER, PASSWORD).unwrap();
+    raw.command(b"\x02t_large").unwrap();
+    let (p, _) = raw.command(&q).unwrap();
+    assert_eq!(p[0], 0x00, "{}", String::from_utf8_lossy(&p));
+    let n: Option<i64> = c
+        .query_first("/* shardgate:primary */ SELECT LENGTH(b) FROM blobs WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(fill as i64));
+}
+
+#[tokio::test]
+async fn session_state_stays_with_its_session() {
+    let proxy = passthrough();
+    let mut a = fresh_db(&proxy, "t_state").await;
+    let mut b = proxy.conn(Some("t_state")).await;
+
+    a.query_drop("SET @secret = 41").await.unwrap();
+    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.query_first::<i64, _>("SELECT @secret + 1").await.unwrap(),
+        Some(42)
+    );
+    assert_eq!(
+        a.query_first::<String, _>("SELECT @@sql_mode")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ANSI_QUOTES")
+    );
+
+    // Many statements from another client, sharing the backend pools, never see it.
+    for _ in 0..20 {
+        assert_eq!(
+            b.query_first::<Option<i64>, _>("SELECT @secret")
+                .await
+                .unwrap(),
+            Some(None)
+        );
+        assert_ne!(
+            b.query_first::<String, _>("/* shardgate:primary */ SELECT @@sql_mode")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("ANSI_QUOTES")
+        );
+    }
+
+    // LAST_INSERT_ID() answers for this session's own insert.
+    a.query_drop("CREATE TABLE seq (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO seq (v) VALUES (1), (2)")
+        .await
+        .unwrap();
+    b.query_drop("INSERT INTO seq (v) VALUES (3)")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.query_first::<i64, _>("SELECT LAST_INSERT_ID()")
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        b.query_first::<i64, _>("SELECT LAST_INSERT_ID()")
+            .await
+            .unwrap(),
+        Some(3)
+    );
+
+    // Warnings are read from the connection that produced them.
+    b.query_drop("SELECT CAST('12abc' AS SIGNED)")
+        .await
+        .unwrap();
+    let warnings: Vec<(String, u32, String)> = b.query("SHOW WARNINGS").await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, 1292);
+
+    // After COM_RESET_CONNECTION the variable is gone.
+    a.reset().await.unwrap();
+    assert_eq!(
+        a.query_first::<Option<i64>, _>("SELECT @secret")
+            .await
+            .unwrap(),
+        Some(None)
+    );
+}
+
+#[tokio::test]
+async fn many_clients_share_the_pools() {
+    let proxy = passthrough();
+    let mut setup = fresh_db(&proxy, "t_many").await;
+    setup
+        .query_drop("CREATE TABLE hits (client INT, n INT)")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for client in 0..24 {
+        let opts = proxy.opts(USER, PASSWORD, Some("t_many"));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.unwrap();
+            for n in 0..25 {
+                c.exec_drop("INSERT INTO hits VALUES (?, ?)", (client, n))
+                    .await
+                    .unwrap();
+                let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+                assert_eq!(one, Some(1));
+                if n % 5 == 0 {
+                    c.query_drop("BEGIN").await.unwrap();
+                    let mine: Option<i64> = c
+                        .exec_first("SELECT COUNT(*) FROM hits WHERE client = ?", (client,))
+                        .await
+                        .unwrap();
+                    assert_eq!(mine, Some(n as i64 + 1));
+                    c.query_drop("COMMIT").await.unwrap();
+                }
+            }
+            c.disconnect().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total: Option<i64> = setup
+        .query_first("/* shardgate:primary */ SELECT COUNT(*) FROM hits")
+        .await
+        .unwrap();
+    assert_eq!(total, Some(24 * 25));
+}
+
+#[tokio::test]
+async fn logical_schemas_map_to_physical_databases() {
+    let g = &sandbox().groups[0];
+    {
+        let mut d = direct(&g.primary, None).await;
+        d.query_drop("CREATE DATABASE IF NOT EXISTS app_phys")
+            .await
+            .unwrap();
+        d.query_drop("CREATE TABLE IF NOT EXISTS app_phys.t (v VARCHAR(10))")
+            .await
+            .unwrap();
+        d.query_drop("DELETE FROM app_phys.t").await.unwrap();
+        d.query_drop("INSERT INTO app_phys.t VALUES ('physical')")
+            .await
+            .unwrap();
+    }
+    sandbox().sync().unwrap();
+    let proxy = Proxy::with_config(&format!(
+        "[[users]]\nname = \"app\"\npassword = \"pw\"\n\
+         [[users]]\nname = \"limited\"\npassword = \"pw\"\nschemas = [\"app\"]\n\
+         [nodes.dn1]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\ndatabase = \"app_phys\"\n\
+         [schemas.app]\nnode = \"dn1\"\n[schemas.other]\nnode = \"dn1\"\n",
+        g.primary.address(),
+        g.replicas[0].address()
+    ));
+    let mut c = Conn::new(proxy.opts("app", "pw", Some("app")))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.query_first::<String, _>("SELECT v FROM t")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("physical")
+    );
+    let dbs: Vec<String> = c.query("SHOW DATABASES").await.unwrap();
+    assert_eq!(dbs, ["information_schema", "app", "other"]);
+    let dbs: Vec<String> = c.query("SHOW DATABASES LIKE 'ap%'").await.unwrap();
+    assert_eq!(dbs, ["app"]);
+
+    let err = c.query_drop("USE app_phys").await.unwrap_err();
+    assert_eq!(
+        error_code(&err),
+        Some(1049),
+        "physical names are not visible"
+    );
+    assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
+
+    let err = Conn::new(proxy.opts("limited", "pw", Some("other")))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1044));
+    let mut l = Conn::new(proxy.opts("limited", "pw", Some("app")))
+        .await
+        .unwrap();
+    let err = l.query_drop("USE other").await.unwrap_err();
+    assert_eq!(error_code(&err), Some(1044));
+}
