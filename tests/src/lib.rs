@@ -63,9 +63,14 @@ impl Proxy {
         Self::spawn(cmd, None)
     }
 
-    /// Config-file mode. `body` is the config without `[server]`, which is added.
+    /// Config-file mode. `server.listen` is set to port 0 (in the body's `[server]`
+    /// table if it has one).
     pub fn with_config(body: &str) -> Proxy {
-        let text = format!("{body}\n[server]\nlisten = \"127.0.0.1:0\"\n");
+        let listen = "listen = \"127.0.0.1:0\"\n";
+        let text = match body.find("[server]\n") {
+            Some(i) => format!("{}{listen}{}", &body[..i + 9], &body[i + 9..]),
+            None => format!("{body}\n[server]\n{listen}"),
+        };
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
         let mut cmd = Command::new(shardgate_bin());

@@ -21,6 +21,17 @@ impl RawClient {
         user: &str,
         password: &str,
     ) -> std::io::Result<(RawClient, Vec<u8>)> {
+        Self::connect_as(addr, user, password, false)
+    }
+
+    /// Like [`connect`](Self::connect); with `sha2` the client first offers a
+    /// caching_sha2_password answer, as MySQL 8 clients do, and follows an auth switch.
+    pub fn connect_as(
+        addr: &str,
+        user: &str,
+        password: &str,
+        sha2: bool,
+    ) -> std::io::Result<(RawClient, Vec<u8>)> {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut c = RawClient { stream };
@@ -29,12 +40,27 @@ impl RawClient {
             .parse(())
             .map_err(std::io::Error::other)?;
         let nonce = hs.nonce();
-        let scramble = mysql_common::auth::plugins::mysql_native_password::scramble_native(
-            &nonce[..20],
-            password.as_bytes(),
-        )
-        .map(|s| s.to_vec())
-        .unwrap_or_default();
+        let native = |nonce: &[u8]| {
+            mysql_common::auth::plugins::mysql_native_password::scramble_native(
+                &nonce[..20],
+                password.as_bytes(),
+            )
+            .map(|s| s.to_vec())
+            .unwrap_or_default()
+        };
+        let (scramble, plugin) = if sha2 {
+            let mut n = [0u8; 20];
+            n.copy_from_slice(&nonce[..20]);
+            let s = mysql_common::auth::plugins::caching_sha2_password::scramble_sha256(
+                &n,
+                password.as_bytes(),
+            )
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+            (s, AuthPlugin::CachingSha2Password)
+        } else {
+            (native(&nonce), AuthPlugin::MysqlNativePassword)
+        };
         let caps = CapabilityFlags::CLIENT_PROTOCOL_41
             | CapabilityFlags::CLIENT_SECURE_CONNECTION
             | CapabilityFlags::CLIENT_LONG_PASSWORD
@@ -46,7 +72,7 @@ impl RawClient {
             (8, 0, 0),
             Some(user.as_bytes()),
             None::<&[u8]>,
-            Some(AuthPlugin::MysqlNativePassword),
+            Some(plugin),
             caps,
             None,
             1 << 30,
@@ -54,7 +80,16 @@ impl RawClient {
         let mut buf = Vec::new();
         resp.serialize(&mut buf);
         c.write_packet(1, &buf)?;
-        let (_, answer) = c.read_packet()?;
+        let (seq, mut answer) = c.read_packet()?;
+        if answer.first() == Some(&0xFE) {
+            // Auth switch: plugin name, NUL, a new nonce ending in NUL.
+            let body = &answer[1..];
+            let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
+            assert_eq!(&body[..end], b"mysql_native_password", "switch target");
+            let new_nonce = body[end + 1..].to_vec();
+            c.write_packet(seq.wrapping_add(1), &native(&new_nonce))?;
+            answer = c.read_packet()?.1;
+        }
         Ok((c, answer))
     }
 

@@ -69,6 +69,35 @@ async fn login_accepts_good_and_rejects_bad_passwords() {
 }
 
 #[tokio::test]
+async fn clients_offering_caching_sha2_are_switched_to_native_password() {
+    let proxy = passthrough();
+    let (mut raw, ok) = RawClient::connect_as(&proxy.addr(), USER, PASSWORD, true).unwrap();
+    assert_eq!(ok[0], 0x00, "{}", String::from_utf8_lossy(&ok));
+    let (_, rows) = raw.command(b"\x03SELECT 1").unwrap();
+    assert_eq!(rows.len(), 1);
+    let (_, bad) = RawClient::connect_as(&proxy.addr(), USER, "nope", true).unwrap();
+    assert_eq!(err_code(&bad), Some(1045));
+}
+
+#[tokio::test]
+async fn packets_over_max_allowed_packet_get_1153() {
+    let g = &sandbox().groups[0];
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [server]\nmax_allowed_packet = 1048576\n",
+        g.primary.address()
+    ));
+    let (mut raw, _) = RawClient::connect(&proxy.addr(), USER, PASSWORD).unwrap();
+    let mut q = b"\x03SELECT '".to_vec();
+    q.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+    q.push(b'\'');
+    let (p, _) = raw.command(&q).unwrap();
+    assert_eq!(err_code(&p), Some(1153));
+    assert!(String::from_utf8_lossy(&p).contains("max_allowed_packet"));
+}
+
+#[tokio::test]
 async fn crud_and_ddl_round_trip() {
     let proxy = passthrough();
     let mut c = fresh_db(&proxy, "t_crud").await;

@@ -95,6 +95,7 @@ impl Session {
                 Ok(None) => break,
                 Err(WireError::TooLarge { .. }) => {
                     let _ = self.send_err(1, &SqlError::packet_too_large(max)).await;
+                    self.linger().await;
                     break;
                 }
                 Err(e) => {
@@ -161,6 +162,21 @@ impl Session {
                 self.send_err(seq, &SqlError::unknown_command(other))
                     .await?;
                 Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Closes our side, then discards what the client is still sending for a moment:
+    /// closing a socket with unread input sends a reset, which can destroy the error
+    /// packet before the client reads it.
+    async fn linger(&mut self) {
+        use tokio::io::AsyncReadExt;
+        let _ = self.stream.shutdown().await;
+        let mut sink = vec![0u8; 64 * 1024];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
+            if n == 0 {
+                break;
             }
         }
     }
