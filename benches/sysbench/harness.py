@@ -1,0 +1,264 @@
+"""sysbench harness: MariaDB direct vs an HAProxy `mode tcp` relay vs shardgate.
+
+Every target talks to the same MariaDB primary, so the comparison is what each proxy
+costs. Runs are interleaved (A B C A B C ...) and repeated; the table shows medians,
+ratios, p95 latency, proxy CPU time per query (user+sys from /proc) and shardgate's
+peak RSS. Speed targets live here, never in tests.
+"""
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+USER = PASSWORD = "sandbox"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid, key="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_line(proc, pattern, timeout):
+    deadline = time.time() + timeout
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(pattern, line)
+        if m:
+            return m, lines
+    raise RuntimeError("".join(lines) or f"no output matching {pattern}")
+
+
+class Targets:
+    def __init__(self, args, work):
+        self.procs = []
+        self.work = work
+        log("starting the sandbox (shardgate playground) ...")
+        pg = self.spawn([args.shardgate, "playground", "--listen", "127.0.0.1:0"])
+        text = ""
+        deadline = time.time() + 180
+        while "Press Ctrl-C" not in text and time.time() < deadline:
+            line = pg.stdout.readline()
+            if not line:
+                raise RuntimeError("playground exited:\n" + text)
+            text += line
+        m = re.search(r"data node dn1: primary 127\.0\.0\.1:(\d+)", text)
+        self.primary = int(m.group(1))
+
+        cfg = os.path.join(work, "haproxy.cfg")
+        hport = free_port()
+        with open(cfg, "w") as f:
+            f.write(
+                "global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+                "  timeout client 1h\n  timeout server 1h\n"
+                f"listen mysql\n  bind 127.0.0.1:{hport}\n  server db 127.0.0.1:{self.primary}\n"
+            )
+        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        self.haproxy = self.spawn([haproxy, "-f", cfg, "-db"])
+        self.haproxy_port = hport
+
+        sg = self.spawn(
+            [args.shardgate, "--listen", "127.0.0.1:0", "--primary", f"127.0.0.1:{self.primary}",
+             "--user", USER, "--password", PASSWORD],
+            env={**os.environ, "SHARDGATE_LOG": "warn"},
+        )
+        m, _ = wait_line(sg, r"listening on 127\.0\.0\.1:(\d+)", 30)
+        self.shardgate = sg
+        self.shardgate_port = int(m.group(1))
+        wait_port(self.haproxy_port)
+
+    def spawn(self, cmd, env=None):
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.procs.append(p)
+        return p
+
+    def all(self):
+        return [
+            ("direct", self.primary, None),
+            ("haproxy", self.haproxy_port, self.haproxy.pid),
+            ("shardgate", self.shardgate_port, self.shardgate.pid),
+        ]
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port):
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def sysbench(test, port, threads, mode, seconds, action="run", table_size=10000):
+    cmd = [
+        "sysbench", test, "--mysql-host=127.0.0.1", f"--mysql-port={port}",
+        f"--mysql-user={USER}", f"--mysql-password={PASSWORD}", "--mysql-db=sbtest",
+        "--tables=4", f"--table-size={table_size}", f"--threads={threads}",
+        f"--time={seconds}", f"--db-ps-mode={mode}", "--percentile=95", action,
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def parse(out):
+    q = re.search(r"queries:\s+(\d+)\s+\((\d+\.\d+) per sec", out)
+    p95 = re.search(r"95th percentile:\s+(\d+\.\d+)", out)
+    errs = re.search(r"ignored errors:\s+(\d+)", out)
+    return int(q.group(1)), float(q.group(2)), float(p95.group(1)), int(errs.group(1)) if errs else 0
+
+
+def idle_connections_rss(port, pid, count):
+    """Opens `count` logged-in idle client connections; returns VmRSS (KiB) with them open."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port))
+            greeting = read_packet(s)
+            # protocol 10: version NUL, conn id, 8 bytes scramble, filler, ... 12 more bytes.
+            end = greeting.index(b"\0", 1)
+            pos = end + 1 + 4
+            nonce = greeting[pos:pos + 8]
+            pos += 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10
+            nonce += greeting[pos:pos + 12]
+            h1 = hashlib.sha1(PASSWORD.encode()).digest()
+            h2 = hashlib.sha1(nonce + hashlib.sha1(h1).digest()).digest()
+            token = bytes(a ^ b for a, b in zip(h1, h2))
+            caps = 0x00000200 | 0x00008000 | 0x00080000 | 0x00000001
+            body = struct.pack("<IIB23x", caps, 1 << 24, 45) + USER.encode() + b"\0"
+            body += bytes([len(token)]) + token + b"mysql_native_password\0"
+            s.sendall(struct.pack("<I", len(body))[:3] + b"\x01" + body)
+            ok = read_packet(s)
+            if ok[0] != 0:
+                raise RuntimeError(f"login failed: {ok!r}")
+            socks.append(s)
+        time.sleep(1)
+        return rss_kib(pid)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def read_packet(s):
+    head = recv_exact(s, 4)
+    return recv_exact(s, head[0] | head[1] << 8 | head[2] << 16)
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise RuntimeError("connection closed")
+        buf += chunk
+    return buf
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shardgate", required=True)
+    ap.add_argument("--tests", default="oltp_point_select,oltp_read_only,oltp_read_write")
+    ap.add_argument("--threads", default="1,8,32")
+    ap.add_argument("--modes", default="auto,disable")
+    ap.add_argument("--time", type=int, default=10, help="seconds per run")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per target and cell")
+    ap.add_argument("--idle", type=int, default=1000, help="idle connections for the RSS check")
+    ap.add_argument("--quick", action="store_true", help="point_select and read_write, 8 threads, 5 s, 2 repeats")
+    args = ap.parse_args()
+    if args.quick:
+        args.tests, args.threads, args.time, args.repeat = "oltp_point_select,oltp_read_write", "8", 5, 2
+
+    work = tempfile.mkdtemp(prefix="shardgate-bench-")
+    targets = Targets(args, work)
+    try:
+        subprocess.run(
+            ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{targets.primary}", f"-u{USER}", f"-p{PASSWORD}",
+             "-e", "CREATE DATABASE IF NOT EXISTS sbtest"], check=True)
+        log("preparing sbtest (4 tables x 10000 rows) ...")
+        sysbench("oltp_read_write", targets.primary, 4, "disable", 1, action="prepare")
+        rows = []
+        sg_pid = targets.shardgate.pid
+        for test in args.tests.split(","):
+            for threads in [int(t) for t in args.threads.split(",")]:
+                for mode in args.modes.split(","):
+                    results = {name: [] for name, _, _ in targets.all()}
+                    for rep in range(args.repeat):
+                        for name, port, pid in targets.all():
+                            cpu0 = cpu_seconds(pid) if pid else 0
+                            out = sysbench(test, port, threads, mode, args.time)
+                            queries, qps, p95, errs = parse(out)
+                            cpu = (cpu_seconds(pid) - cpu0) if pid else 0
+                            results[name].append((qps, p95, cpu * 1e6 / max(queries, 1), errs))
+                            log(f"{test} t={threads} ps={mode} #{rep + 1} {name}: {qps:.0f} qps p95 {p95} ms")
+                    med = {n: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
+                               statistics.median(r[2] for r in v), sum(r[3] for r in v)) for n, v in results.items()}
+                    rows.append((test, threads, mode, med))
+        idle_rss = idle_connections_rss(targets.shardgate_port, sg_pid, args.idle) if args.idle else 0
+        peak = rss_kib(sg_pid, "VmHWM")
+    finally:
+        targets.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("| test | threads | ps-mode | direct qps | haproxy qps | shardgate qps | sg/direct | sg/haproxy "
+          "| p95 ms direct / haproxy / sg | CPU µs/query haproxy / sg | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for test, threads, mode, m in rows:
+        d, h, s = m["direct"], m["haproxy"], m["shardgate"]
+        errors = d[3] + h[3] + s[3]
+        print(f"| {test} | {threads} | {mode} | {d[0]:.0f} | {h[0]:.0f} | {s[0]:.0f} | {s[0] / d[0]:.2f} "
+              f"| {s[0] / h[0]:.2f} | {d[1]:.2f} / {h[1]:.2f} / {s[1]:.2f} | {h[2]:.1f} / {s[2]:.1f} | {errors} |")
+    print("| sharded oltp_point_select | | | | | not yet | | | | | |")
+    print()
+    print(f"shardgate peak RSS: {peak / 1024:.1f} MiB; with {args.idle} idle client connections: "
+          f"{idle_rss / 1024:.1f} MiB")
+    print(f"({args.repeat} interleaved runs of {args.time} s per cell, medians; "
+          f"{os.cpu_count()} CPUs; sysbench 4 tables x 10000 rows)")
+
+
+if __name__ == "__main__":
+    main()
