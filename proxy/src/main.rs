@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Password, for clients and for the backend (pass-through mode).
     #[arg(long, default_value = "")]
     password: String,
+    /// Worker threads (pass-through mode; `server.worker_threads` in a config file).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 fn init_logging() {
