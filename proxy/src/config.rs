@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rules::{ClusterConfig, ConfigErrors, NodeConfig, Runtime, SchemaConfig};
+use rules::{ClusterConfig, ConfigErrors, NodeConfig, RuleConfig, Runtime, SchemaConfig};
 use serde::Deserialize;
 
 use crate::backend::PoolSettings;
@@ -27,6 +27,8 @@ struct FileConfig {
     schemas: BTreeMap<String, SchemaConfig>,
     #[serde(default)]
     passthrough_node: Option<String>,
+    #[serde(default)]
+    rules: BTreeMap<String, RuleConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +137,7 @@ impl Settings {
             nodes: file.nodes,
             schemas: file.schemas,
             passthrough_node: file.passthrough_node,
+            rules: file.rules,
         };
         let mut errors = Vec::new();
         let runtime = match Runtime::build(&cluster) {

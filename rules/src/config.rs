@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::rule_config::RuleConfig;
+
 /// Data nodes and the logical schemas placed on them.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +21,9 @@ pub struct ClusterConfig {
     /// are not logical schemas. Makes shardgate a transparent proxy for that node.
     #[serde(default)]
     pub passthrough_node: Option<String>,
+    /// Shard rules, by name; tables refer to them.
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleConfig>,
 }
 
 /// One replication group: a primary, its replicas, and how to log in to them.
@@ -73,12 +78,74 @@ impl ReplicaConfig {
     }
 }
 
-/// A logical schema that lives whole on one node.
+/// A logical schema: a default node for its unconfigured tables, plus configured tables.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaConfig {
-    /// The data node holding this schema's tables.
+    /// The data node holding tables that are not configured (single tables).
     pub node: String,
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableConfig>,
+    /// Binding groups: sharded tables placed alike, so joins on the key stay in a shard.
+    #[serde(default)]
+    pub binding: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKindConfig {
+    /// Rows split over shards by a rule on one column.
+    Sharded,
+    /// A full copy on every node: writes go to all, reads to one.
+    Broadcast,
+    /// Lives on one node.
+    Single,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub kind: TableKindConfig,
+    /// Sharded: the shard column.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Sharded: the rule's name.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Sharded: nodes holding shards. Broadcast: nodes holding copies (default: all).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Sharded: physical tables per node (rule shards = nodes × this).
+    #[serde(default)]
+    pub tables_per_node: Option<u32>,
+    /// Sharded: physical table name; `{table}`, `{shard}`, `{shard:04}`, `{suffix}`.
+    #[serde(default)]
+    pub naming: Option<String>,
+    /// Sharded: `round_robin` (shard i on node i mod n, the default) or `block`.
+    #[serde(default)]
+    pub placement: Option<String>,
+    /// Single: the node (default: the schema's node).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Sharded: generate this column's values when an INSERT omits them.
+    #[serde(default)]
+    pub global_id: Option<GlobalIdConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalIdConfig {
+    pub column: String,
+    /// Only `snowflake` for now: 41 bits of milliseconds, 10 of worker, 12 of sequence.
+    #[serde(default = "snowflake")]
+    pub generator: String,
+    /// This shardgate instance's worker id, 0-1023; unique per instance.
+    #[serde(default)]
+    pub worker_id: u16,
+}
+
+fn snowflake() -> String {
+    "snowflake".into()
 }
 
 #[cfg(test)]

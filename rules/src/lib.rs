@@ -4,12 +4,25 @@
 //! an admin change before it is applied, and backs unit tests without a server.
 #![forbid(unsafe_code)]
 
+pub mod algorithm;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod hash;
+pub mod preview;
+pub mod rule_config;
 pub mod runtime;
+pub mod table;
+pub mod value;
 
-pub use config::{ClusterConfig, NodeConfig, ReplicaConfig, SchemaConfig};
+pub use algorithm::{Algorithm, RuleError, ShardSet};
+pub use config::{
+    ClusterConfig, GlobalIdConfig, NodeConfig, ReplicaConfig, SchemaConfig, TableConfig,
+    TableKindConfig,
+};
 pub use endpoint::Endpoint;
 pub use error::{ConfigError, ConfigErrors};
+pub use rule_config::RuleConfig;
 pub use runtime::{DataNode, LogicalSchema, NodeId, Replica, Runtime};
+pub use table::{ShardLocation, ShardedTable, Table, TableKind};
+pub use value::Value;

@@ -1,0 +1,465 @@
+//! The TOML form of shard rules (`[rules.NAME]`) and its validation into an
+//! [`Algorithm`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use crate::algorithm::{
+    parse_datetime, Algorithm, DateRule, DateUnit, HashMod, IntDates, IntervalUnit, JavaType, Jump,
+    ListRule, Modulo, MycatMurmur, RangeRule, SsHashMod, SsInterval,
+};
+use crate::error::ConfigError;
+use crate::value::Value;
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(tag = "algorithm", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RuleConfig {
+    /// Integer modulo.
+    Mod { shards: u32 },
+    /// murmur3_32 of the canonical key mod shards; any key type.
+    HashMod {
+        shards: u32,
+        #[serde(default)]
+        case_insensitive: bool,
+    },
+    /// Jump consistent hash; any key type.
+    Jump {
+        shards: u32,
+        #[serde(default)]
+        case_insensitive: bool,
+    },
+    /// Mycat PartitionByMurmurHash.
+    Murmur {
+        shards: u32,
+        #[serde(default)]
+        seed: i32,
+        #[serde(default = "default_virtual_buckets")]
+        virtual_bucket_times: u32,
+        /// Shard index (as text) → weight.
+        #[serde(default)]
+        weights: BTreeMap<String, u32>,
+    },
+    /// Integer ranges: shard i holds [boundaries[i], boundaries[i+1]).
+    Range {
+        boundaries: Vec<i64>,
+        /// Values below the first boundary go to shard 0 (else they are refused).
+        #[serde(default)]
+        open_below: bool,
+        /// Values at or above the last boundary go to the last shard (else refused).
+        #[serde(default)]
+        open_above: bool,
+    },
+    /// Value → shard map.
+    List {
+        shards: u32,
+        values: BTreeMap<String, u32>,
+        #[serde(default)]
+        default: Option<u32>,
+        #[serde(default)]
+        case_insensitive: bool,
+    },
+    /// Calendar buckets from a start date.
+    Date {
+        unit: String,
+        start: String,
+        #[serde(default)]
+        end: Option<String>,
+        #[serde(default)]
+        time_zone: Option<String>,
+        shards: u32,
+        /// How integer values read: `numeric` (20240131), `epoch_seconds`, `epoch_millis`.
+        #[serde(default)]
+        integers: Option<String>,
+        #[serde(default)]
+        suffix_pattern: Option<String>,
+    },
+    /// ShardingSphere MOD.
+    SsMod { sharding_count: u32 },
+    /// ShardingSphere HASH_MOD.
+    SsHashMod {
+        sharding_count: u32,
+        /// `long` (default), `integer` or `string`.
+        #[serde(default)]
+        java_type: Option<String>,
+    },
+    /// ShardingSphere INTERVAL.
+    SsInterval {
+        datetime_lower: String,
+        datetime_upper: String,
+        datetime_interval_unit: String,
+        #[serde(default = "one")]
+        datetime_interval_amount: u32,
+        sharding_suffix_pattern: String,
+    },
+}
+
+fn default_virtual_buckets() -> u32 {
+    160
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Most shards a rule may have: plans list shards, and sets of them must stay small.
+pub const MAX_SHARDS: u32 = 65_536;
+
+impl RuleConfig {
+    /// Validates and builds the algorithm; every problem becomes an error under `key`.
+    pub fn build(&self, key: &str) -> Result<Algorithm, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let err = |field: &str, msg: String| ConfigError::new(format!("{key}.{field}"), msg);
+        let check_shards = |field: &str, n: u32, errors: &mut Vec<ConfigError>| {
+            if n == 0 || n > MAX_SHARDS {
+                errors.push(err(field, format!("must be between 1 and {MAX_SHARDS}")));
+            }
+        };
+        let algorithm = match self {
+            RuleConfig::Mod { shards } => {
+                check_shards("shards", *shards, &mut errors);
+                Algorithm::Mod(Modulo { shards: *shards })
+            }
+            RuleConfig::SsMod { sharding_count } => {
+                check_shards("sharding_count", *sharding_count, &mut errors);
+                Algorithm::SsMod(Modulo {
+                    shards: *sharding_count,
+                })
+            }
+            RuleConfig::HashMod {
+                shards,
+                case_insensitive,
+            } => {
+                check_shards("shards", *shards, &mut errors);
+                Algorithm::HashMod(HashMod {
+                    shards: *shards,
+                    case_insensitive: *case_insensitive,
+                })
+            }
+            RuleConfig::Jump {
+                shards,
+                case_insensitive,
+            } => {
+                check_shards("shards", *shards, &mut errors);
+                Algorithm::Jump(Jump {
+                    shards: *shards,
+                    case_insensitive: *case_insensitive,
+                })
+            }
+            RuleConfig::Murmur {
+                shards,
+                seed,
+                virtual_bucket_times,
+                weights,
+            } => {
+                check_shards("shards", *shards, &mut errors);
+                if *virtual_bucket_times == 0 || *virtual_bucket_times > 10_000 {
+                    errors.push(err(
+                        "virtual_bucket_times",
+                        "must be between 1 and 10000".into(),
+                    ));
+                }
+                let mut w = vec![1u32; (*shards).min(MAX_SHARDS) as usize];
+                for (idx, weight) in weights {
+                    match idx.parse::<u32>() {
+                        Ok(i) if i < *shards => {
+                            if *weight == 0 || *weight > 100 {
+                                errors.push(err(
+                                    &format!("weights.{idx}"),
+                                    "weight must be between 1 and 100".into(),
+                                ));
+                            }
+                            w[i as usize] = *weight;
+                        }
+                        _ => errors.push(err(
+                            &format!("weights.{idx}"),
+                            format!("`{idx}` is not a shard index below {shards}"),
+                        )),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                Algorithm::Murmur(MycatMurmur::new(*shards, *seed, *virtual_bucket_times, &w))
+            }
+            RuleConfig::Range {
+                boundaries,
+                open_below,
+                open_above,
+            } => {
+                if boundaries.len() < 2 {
+                    errors.push(err(
+                        "boundaries",
+                        "needs at least two boundaries (one shard)".into(),
+                    ));
+                } else if boundaries.len() as u64 - 1 > MAX_SHARDS as u64 {
+                    errors.push(err("boundaries", format!("at most {MAX_SHARDS} shards")));
+                }
+                for pair in boundaries.windows(2) {
+                    if pair[1] <= pair[0] {
+                        errors.push(err(
+                            "boundaries",
+                            format!(
+                                "must be strictly increasing: {} is followed by {} (ranges would overlap or be empty)",
+                                pair[0], pair[1]
+                            ),
+                        ));
+                        break;
+                    }
+                }
+                Algorithm::Range(RangeRule {
+                    boundaries: boundaries.iter().map(|b| *b as i128).collect(),
+                    open_below: *open_below,
+                    open_above: *open_above,
+                })
+            }
+            RuleConfig::List {
+                shards,
+                values,
+                default,
+                case_insensitive,
+            } => {
+                check_shards("shards", *shards, &mut errors);
+                let mut map = HashMap::new();
+                let mut seen: HashMap<Vec<u8>, &str> = HashMap::new();
+                for (k, s) in values {
+                    if *s >= *shards {
+                        errors.push(err(
+                            &format!("values.{k}"),
+                            format!("shard {s} is not below shards = {shards}"),
+                        ));
+                    }
+                    let v = Value::number(k).unwrap_or_else(|| Value::text(k.clone()));
+                    let canon = v.canonical(*case_insensitive).into_owned();
+                    if let Some(other) = seen.insert(canon.clone(), k) {
+                        errors.push(err(
+                            &format!("values.{k}"),
+                            format!("`{k}` and `{other}` are the same key"),
+                        ));
+                    }
+                    map.insert(canon, *s);
+                }
+                if let Some(d) = default {
+                    if *d >= *shards {
+                        errors.push(err(
+                            "default",
+                            format!("shard {d} is not below shards = {shards}"),
+                        ));
+                    }
+                }
+                Algorithm::List(ListRule {
+                    shards: *shards,
+                    map,
+                    default: *default,
+                    case_insensitive: *case_insensitive,
+                })
+            }
+            RuleConfig::Date {
+                unit,
+                start,
+                end,
+                time_zone,
+                shards,
+                integers,
+                suffix_pattern,
+            } => {
+                check_shards("shards", *shards, &mut errors);
+                let unit = match unit.as_str() {
+                    "day" => DateUnit::Day,
+                    "week" => DateUnit::Week,
+                    "month" => DateUnit::Month,
+                    "quarter" => DateUnit::Quarter,
+                    "year" => DateUnit::Year,
+                    other => {
+                        errors.push(err(
+                            "unit",
+                            format!("`{other}`: use day, week, month, quarter or year"),
+                        ));
+                        DateUnit::Day
+                    }
+                };
+                let tz = match time_zone {
+                    None => {
+                        errors.push(err(
+                            "time_zone",
+                            "required: buckets are calendar periods in a time zone; e.g. \"UTC\" or \"Europe/Berlin\"".into(),
+                        ));
+                        jiff::tz::TimeZone::UTC
+                    }
+                    Some(name) => jiff::tz::TimeZone::get(name).unwrap_or_else(|_| {
+                        errors.push(err("time_zone", format!("unknown time zone `{name}`")));
+                        jiff::tz::TimeZone::UTC
+                    }),
+                };
+                let ints = match integers.as_deref() {
+                    None | Some("numeric") => IntDates::Numeric,
+                    Some("epoch_seconds") => IntDates::EpochSeconds,
+                    Some("epoch_millis") => IntDates::EpochMillis,
+                    Some(other) => {
+                        errors.push(err(
+                            "integers",
+                            format!("`{other}`: use numeric, epoch_seconds or epoch_millis"),
+                        ));
+                        IntDates::Numeric
+                    }
+                };
+                let start_c = match parse_datetime(start) {
+                    Some((c, None)) if c.nanos_of_day == 0 => c,
+                    _ => {
+                        errors.push(err(
+                            "start",
+                            format!("`{start}`: write a date as YYYY-MM-DD"),
+                        ));
+                        crate::algorithm::Civil {
+                            days: 0,
+                            nanos_of_day: 0,
+                        }
+                    }
+                };
+                let mut rule = DateRule {
+                    unit,
+                    start: start_c,
+                    shards: *shards,
+                    wrap: end.is_some(),
+                    tz,
+                    ints,
+                    suffix_pattern: suffix_pattern.clone(),
+                };
+                let (_, m, d) = crate::algorithm::date_parts(start_c);
+                let aligned = match unit {
+                    DateUnit::Day | DateUnit::Week => true,
+                    DateUnit::Month => d == 1,
+                    DateUnit::Quarter => d == 1 && (m - 1) % 3 == 0,
+                    DateUnit::Year => d == 1 && m == 1,
+                };
+                if !aligned {
+                    errors.push(err(
+                        "start",
+                        format!("`{start}` is not the first day of a {}", unit_name(unit)),
+                    ));
+                }
+                if let Some(end) = end {
+                    match parse_datetime(end) {
+                        Some((c, None)) if c.nanos_of_day == 0 && c.days >= start_c.days => {
+                            let count = rule.bucket(c) + 1;
+                            if count != *shards as i64 {
+                                errors.push(err(
+                                    "shards",
+                                    format!("{start} to {end} spans {count} {}s, so shards must be {count}", unit_name(unit)),
+                                ));
+                            }
+                        }
+                        _ => errors.push(err(
+                            "end",
+                            format!("`{end}`: write a date (YYYY-MM-DD) not before start"),
+                        )),
+                    }
+                }
+                rule.wrap = end.is_some();
+                Algorithm::Date(rule)
+            }
+            RuleConfig::SsHashMod {
+                sharding_count,
+                java_type,
+            } => {
+                check_shards("sharding_count", *sharding_count, &mut errors);
+                let java_type = match java_type.as_deref() {
+                    None | Some("long") => JavaType::Long,
+                    Some("integer") => JavaType::Integer,
+                    Some("string") => JavaType::String,
+                    Some(other) => {
+                        errors.push(err(
+                            "java_type",
+                            format!("`{other}`: use long, integer or string"),
+                        ));
+                        JavaType::Long
+                    }
+                };
+                Algorithm::SsHashMod(SsHashMod {
+                    shards: *sharding_count,
+                    java_type,
+                })
+            }
+            RuleConfig::SsInterval {
+                datetime_lower,
+                datetime_upper,
+                datetime_interval_unit,
+                datetime_interval_amount,
+                sharding_suffix_pattern,
+            } => {
+                let unit = match datetime_interval_unit.to_ascii_uppercase().as_str() {
+                    "HOURS" => IntervalUnit::Hours,
+                    "DAYS" => IntervalUnit::Days,
+                    "MONTHS" => IntervalUnit::Months,
+                    "YEARS" => IntervalUnit::Years,
+                    other => {
+                        errors.push(err(
+                            "datetime_interval_unit",
+                            format!("`{other}`: use HOURS, DAYS, MONTHS or YEARS"),
+                        ));
+                        IntervalUnit::Days
+                    }
+                };
+                let parse =
+                    |field: &str, text: &str, errors: &mut Vec<ConfigError>| match parse_datetime(
+                        text,
+                    ) {
+                        Some((c, None)) => c,
+                        _ => {
+                            errors.push(err(field, format!("`{text}`: write yyyy-MM-dd HH:mm:ss")));
+                            crate::algorithm::Civil {
+                                days: 0,
+                                nanos_of_day: 0,
+                            }
+                        }
+                    };
+                let lower = parse("datetime_lower", datetime_lower, &mut errors);
+                let upper = parse("datetime_upper", datetime_upper, &mut errors);
+                if upper < lower {
+                    errors.push(err("datetime_upper", "is before datetime_lower".into()));
+                }
+                if *datetime_interval_amount == 0 {
+                    errors.push(err("datetime_interval_amount", "must be at least 1".into()));
+                }
+                let (_, _, d) = crate::algorithm::date_parts(lower);
+                if matches!(unit, IntervalUnit::Months | IntervalUnit::Years)
+                    && (d != 1 || lower.nanos_of_day != 0)
+                {
+                    errors.push(err(
+                        "datetime_lower",
+                        "with MONTHS or YEARS, start at the first instant of a month (yyyy-MM-01 00:00:00)".into(),
+                    ));
+                }
+                let rule = SsInterval {
+                    lower,
+                    upper,
+                    unit,
+                    amount: (*datetime_interval_amount).max(1),
+                    suffix_pattern: sharding_suffix_pattern.clone(),
+                };
+                if errors.is_empty() && rule.shards() > MAX_SHARDS {
+                    errors.push(err(
+                        "datetime_upper",
+                        format!("more than {MAX_SHARDS} intervals"),
+                    ));
+                }
+                Algorithm::SsInterval(rule)
+            }
+        };
+        if errors.is_empty() {
+            Ok(algorithm)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn unit_name(u: DateUnit) -> &'static str {
+    match u {
+        DateUnit::Day => "day",
+        DateUnit::Week => "week",
+        DateUnit::Month => "month",
+        DateUnit::Quarter => "quarter",
+        DateUnit::Year => "year",
+    }
+}
