@@ -89,3 +89,21 @@ fn a_missing_file_and_no_arguments_are_explained() {
     assert!(!ok);
     assert!(out.contains("--user is required"), "{out}");
 }
+
+#[test]
+fn sharded_tables_validate_but_are_not_served_yet() {
+    let f = config(&format!(
+        "{GOOD}\n[rules.r]\nalgorithm = \"mod\"\nshards = 2\n\
+         [schemas.shop.tables.orders]\nkind = \"sharded\"\ncolumn = \"id\"\nrule = \"r\"\nnodes = [\"dn1\"]\ntables_per_node = 2\n"
+    ));
+    let path = f.path().to_str().unwrap();
+    let (ok, out) = shardgate(&["check-config", "--config", path]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("cannot route statements on schemas.shop.tables.orders yet"),
+        "{out}"
+    );
+    let (ok, out) = shardgate(&["--config", path]);
+    assert!(!ok);
+    assert!(out.contains("schemas.shop.tables.orders"), "{out}");
+}
