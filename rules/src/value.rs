@@ -47,7 +47,9 @@ impl Value {
     }
 
     /// The canonical bytes hashed for placement. `fold_case` applies the comparison of
-    /// case-insensitive, PAD SPACE collations (`'Abc '` = `'abc'`).
+    /// case-insensitive, PAD SPACE collations (`'Abc '` = `'abc'`) by full Unicode
+    /// uppercasing; collations with other equalities (general_ci's `'ß'` = `'s'`) are
+    /// not modelled.
     pub fn canonical(&self, fold_case: bool) -> Cow<'_, [u8]> {
         let mut buf = [0u8; 40];
         match self.canonical_in(fold_case, &mut buf) {
@@ -69,7 +71,9 @@ impl Value {
                 }
                 let trimmed = t.trim_end_matches(' ');
                 if fold_case {
-                    Cow::Owned(trimmed.to_lowercase().into_bytes())
+                    // Full Unicode uppercase: 'ß' = 'SS' and 'µ' = 'Μ', as MySQL's
+                    // unicode/0900 case-insensitive collations compare them.
+                    Cow::Owned(trimmed.to_uppercase().into_bytes())
                 } else {
                     Cow::Borrowed(trimmed.as_bytes())
                 }
@@ -219,8 +223,12 @@ mod tests {
             Value::text("ab").canonical(true)
         );
         assert_eq!(
-            Value::text("Straße").canonical(true).as_ref(),
-            "straße".as_bytes()
+            Value::text("Straße").canonical(true),
+            Value::text("STRASSE").canonical(true)
+        );
+        assert_eq!(
+            Value::text("µ").canonical(true),
+            Value::text("Μ").canonical(true)
         );
     }
 }

@@ -99,9 +99,24 @@ proptest! {
             let shard = rule.shard_of(&Value::text(s.clone())).unwrap();
             prop_assert!(shard < rule.shards());
             if ci && !spec.contains("murmur") && !spec.contains("ss_hash") {
-                prop_assert_eq!(rule.shard_of(&Value::text(s.to_uppercase())).unwrap(),
-                                rule.shard_of(&Value::text(s.to_lowercase())).unwrap());
+                prop_assert_eq!(rule.shard_of(&Value::text(s.to_uppercase())).unwrap(), shard);
             }
+        }
+    }
+
+    #[test]
+    fn ascii_case_and_trailing_spaces_do_not_move_ci_keys(n in 1u32..50, s in "[a-zA-Z0-9_]{0,30}",
+                                                          flips in proptest::collection::vec(any::<bool>(), 30),
+                                                          pad in 0usize..3) {
+        let flipped: String = s.chars().zip(flips.iter().cycle()).map(|(c, f)| {
+            if *f { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }
+        }).collect::<String>() + &" ".repeat(pad);
+        for spec in [
+            format!("algorithm = \"hash_mod\"\nshards = {n}\ncase_insensitive = true"),
+            format!("algorithm = \"jump\"\nshards = {n}\ncase_insensitive = true"),
+        ] {
+            let rule = build(&spec);
+            prop_assert_eq!(rule.shard_of(&Value::text(s.clone())).unwrap(), rule.shard_of(&Value::text(flipped.clone())).unwrap());
         }
     }
 
