@@ -7,6 +7,8 @@
 pub mod classify;
 pub mod hint;
 pub mod lexer;
+pub mod plan;
 
 pub use classify::{classify, show_databases, PinReason, Statement, StatementKind};
 pub use hint::Hints;
+pub use plan::{plan, Merge, Plan, RouteError, Target};

@@ -1,0 +1,449 @@
+//! SQL text + the runtime model → a routing plan: which data nodes run which physical
+//! SQL, and how their answers combine.
+//!
+//! Only statements that name configured tables are parsed; others run unchanged on the
+//! schema's node. Physical SQL is the client's text with table names spliced in, so
+//! comments, hints and formatting reach the backend byte for byte.
+
+mod keys;
+mod refs;
+mod rewrite;
+mod spans;
+mod values;
+
+use rules::runtime::LogicalSchema;
+use rules::{NodeId, RuleError, Runtime, ShardSet, TableKind};
+use sqlparser::ast::{Expr, SetExpr, Statement};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::lexer::{Lexer, Token};
+
+/// One statement for one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub node: NodeId,
+    /// Shard number, for statements on a sharded table.
+    pub shard: Option<u32>,
+    pub sql: String,
+}
+
+/// How the answers of several targets become one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// One target: its answer, forwarded as is.
+    Single,
+    /// Writes on several targets: one OK with the summed affected rows.
+    SumAffected,
+    /// Reads on several targets: one result set, the rows of each in turn.
+    Concat,
+    /// Broadcast reads: any one target answers (the plan lists one).
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    /// Must run on primaries.
+    pub write: bool,
+    /// No shard key narrowed a sharded table: every shard runs it.
+    pub scatter: bool,
+    pub merge: Merge,
+    /// INSERT without the global-id column: the executor must generate it.
+    pub fill_global_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error(
+        "statement on sharded schema `{0}` is not valid UTF-8; shardgate must parse it to route it"
+    )]
+    NotUtf8(String),
+    #[error("shardgate could not parse the statement to route it: {0}")]
+    Parse(String),
+    #[error("not supported by shardgate yet: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// True when `sql` may name a configured table of `schema` (cheap lexical check).
+pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema) -> bool {
+    if schema.tables.is_empty() {
+        return false;
+    }
+    Lexer::new(sql).any(|t| match t {
+        Token::Word(w) | Token::Quoted(w) => std::str::from_utf8(w)
+            .map(|w| schema.tables.keys().any(|k| k.eq_ignore_ascii_case(w)))
+            .unwrap_or(false),
+        _ => false,
+    })
+}
+
+/// Plans `sql` in `schema`. `Ok(None)`: no configured table is named, so the statement
+/// runs unchanged on the schema's node.
+pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<Plan>, RouteError> {
+    if !mentions_configured_table(sql, schema) {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
+    let statements =
+        Parser::parse_sql(&MySqlDialect {}, text).map_err(|e| RouteError::Parse(e.to_string()))?;
+    let [statement] = statements.as_slice() else {
+        return Err(RouteError::Unsupported(
+            "several statements in one query on a sharded schema; send them one at a time".into(),
+        ));
+    };
+    let offsets = spans::Offsets::new(text);
+    let refs = refs::collect(statement, &offsets);
+    if refs.unlocated {
+        return Err(RouteError::Unsupported(
+            "a table reference whose position could not be found".into(),
+        ));
+    }
+    // Configured tables of this schema that the statement names.
+    let named: Vec<&refs::TableRef> = refs
+        .tables
+        .iter()
+        .filter(|t| {
+            t.schema.as_deref().is_none_or(|s| s == schema.name)
+                && schema.tables.contains_key(&t.name)
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let write = !matches!(statement, Statement::Query(_));
+    let sharded: Vec<&str> = dedup(named.iter().filter_map(
+        |t| match schema.tables[&t.name].kind {
+            TableKind::Sharded(_) => Some(t.name.as_str()),
+            _ => None,
+        },
+    ));
+
+    if sharded.is_empty() {
+        return plan_unsharded(text, statement, schema, rt, &named, &refs, write).map(Some);
+    }
+    if !bound_together(schema, &sharded) {
+        return Err(RouteError::Unsupported(format!(
+            "a statement joining sharded tables {} that are not in one binding group",
+            sharded.join(", ")
+        )));
+    }
+    if refs.queries > 1 {
+        return Err(RouteError::Unsupported(
+            "subqueries on sharded tables".into(),
+        ));
+    }
+    let lead = sharded[0];
+    let TableKind::Sharded(table) = &schema.tables[lead].kind else {
+        unreachable!("filtered to sharded tables above")
+    };
+    let aliases: Vec<String> = refs
+        .aliases
+        .iter()
+        .filter(|(t, _)| sharded.contains(&t.as_str()))
+        .map(|(_, a)| a.clone())
+        .collect();
+    let key_tables: Vec<&str> = sharded
+        .iter()
+        .copied()
+        .chain(aliases.iter().map(String::as_str))
+        .collect();
+    let key = keys::KeyColumn {
+        column: &table.column,
+        tables: &key_tables,
+    };
+
+    let mut fill_global_id = None;
+    let (shards, inserts) = match statement {
+        Statement::Query(q) => {
+            let SetExpr::Select(select) = q.body.as_ref() else {
+                return Err(RouteError::Unsupported(
+                    "UNION or VALUES over sharded tables".into(),
+                ));
+            };
+            let shards = shards_where(select.selection.as_ref(), &key, table)?;
+            if shards.len() > 1 {
+                check_mergeable(q, select)?;
+            }
+            (shards, None)
+        }
+        Statement::Update(u) => {
+            for a in &u.assignments {
+                if let sqlparser::ast::AssignmentTarget::ColumnName(name) = &a.target {
+                    if name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case(&table.column))
+                    {
+                        return Err(RouteError::Invalid(format!(
+                            "UPDATE may not change the shard column `{}` of `{lead}`: rows would stay on the wrong shard; delete and re-insert them",
+                            table.column
+                        )));
+                    }
+                }
+            }
+            let shards = shards_where(u.selection.as_ref(), &key, table)?;
+            if shards.len() > 1 && (!u.order_by.is_empty() || u.limit.is_some()) {
+                return Err(RouteError::Unsupported(
+                    "UPDATE ... ORDER BY/LIMIT over several shards".into(),
+                ));
+            }
+            (shards, None)
+        }
+        Statement::Delete(d) => {
+            let shards = shards_where(d.selection.as_ref(), &key, table)?;
+            if shards.len() > 1 && (!d.order_by.is_empty() || d.limit.is_some()) {
+                return Err(RouteError::Unsupported(
+                    "DELETE ... ORDER BY/LIMIT over several shards".into(),
+                ));
+            }
+            (shards, None)
+        }
+        Statement::Insert(ins) => {
+            let split = values::split_insert(text, ins, lead, table)?;
+            if split.missing_key {
+                match &table.global_id {
+                    Some(g) if g.column.eq_ignore_ascii_case(&table.column) => {
+                        return Err(RouteError::Unsupported(format!(
+                            "INSERT into `{lead}` without its shard column `{}`, which the global id fills: generating it is not built yet",
+                            table.column
+                        )));
+                    }
+                    _ => {
+                        return Err(RouteError::Invalid(format!(
+                            "INSERT into sharded table `{lead}` must give its shard column `{}`",
+                            table.column
+                        )))
+                    }
+                }
+            }
+            if let Some(g) = &table.global_id {
+                if !split.has_column(&g.column) {
+                    fill_global_id = Some(g.column.clone());
+                }
+            }
+            let shards: ShardSet = split.rows.keys().copied().collect();
+            (shards, Some(split))
+        }
+        Statement::CreateTable(_)
+        | Statement::AlterTable(_)
+        | Statement::Drop { .. }
+        | Statement::Truncate(_) => (ShardSet::all(table.algorithm.shards()), None),
+        other => {
+            return Err(RouteError::Unsupported(format!(
+                "{} on sharded table `{lead}`",
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("this statement")
+            )))
+        }
+    };
+
+    let scatter =
+        shards.len() == table.algorithm.shards() as usize && shards.len() > 1 && inserts.is_none();
+    let mut targets = Vec::with_capacity(shards.len());
+    for shard in shards.iter() {
+        let loc = &table.shards[shard as usize];
+        let node = loc.node;
+        let rows = inserts
+            .as_ref()
+            .and_then(|split| split.rows_edit(text, shard));
+        let sql = rewrite::for_shard(text, schema, rt, node, Some(shard), &refs, rows)?;
+        targets.push(Target {
+            node,
+            shard: Some(shard),
+            sql,
+        });
+    }
+    let merge = match (targets.len(), write) {
+        (1, _) => Merge::Single,
+        (_, true) => Merge::SumAffected,
+        (_, false) => Merge::Concat,
+    };
+    Ok(Some(Plan {
+        targets,
+        write,
+        scatter,
+        merge,
+        fill_global_id,
+    }))
+}
+
+fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = Vec::new();
+    for s in it {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+    v
+}
+
+fn bound_together(schema: &LogicalSchema, sharded: &[&str]) -> bool {
+    sharded.len() == 1
+        || schema
+            .bindings
+            .iter()
+            .any(|g| sharded.iter().all(|t| g.iter().any(|b| b == t)))
+}
+
+fn shards_where(
+    selection: Option<&Expr>,
+    key: &keys::KeyColumn<'_>,
+    table: &rules::ShardedTable,
+) -> Result<ShardSet, RouteError> {
+    let all = ShardSet::all(table.algorithm.shards());
+    match selection {
+        None => Ok(all),
+        Some(e) => Ok(keys::shards(e, key, &table.algorithm)?.unwrap_or(all)),
+    }
+}
+
+/// A multi-shard SELECT is answered by concatenating shard results; refuse what that
+/// would answer wrongly until the merge step exists.
+fn check_mergeable(
+    q: &sqlparser::ast::Query,
+    select: &sqlparser::ast::Select,
+) -> Result<(), RouteError> {
+    let why = if q.order_by.is_some() {
+        Some("ORDER BY")
+    } else if q.limit_clause.is_some() {
+        Some("LIMIT")
+    } else if select.distinct.is_some() {
+        Some("DISTINCT")
+    } else if select.having.is_some() {
+        Some("HAVING")
+    } else if !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+    {
+        Some("GROUP BY")
+    } else if select.projection.iter().any(has_aggregate) {
+        Some("aggregate functions")
+    } else {
+        None
+    };
+    match why {
+        Some(w) => Err(RouteError::Unsupported(format!(
+            "{w} over several shards (merging shard results is not built yet); add a shard-key condition"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn has_aggregate(item: &sqlparser::ast::SelectItem) -> bool {
+    use sqlparser::ast::{SelectItem, Visit, Visitor};
+    struct Agg(bool);
+    impl Visitor for Agg {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let name = f.name.to_string().to_ascii_lowercase();
+                if matches!(
+                    name.as_str(),
+                    "count"
+                        | "sum"
+                        | "min"
+                        | "max"
+                        | "avg"
+                        | "group_concat"
+                        | "std"
+                        | "stddev"
+                        | "variance"
+                        | "bit_and"
+                        | "bit_or"
+                        | "bit_xor"
+                        | "json_arrayagg"
+                        | "json_objectagg"
+                ) {
+                    self.0 = true;
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut a = Agg(false);
+    match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+            let _ = e.visit(&mut a);
+        }
+        _ => {}
+    }
+    a.0
+}
+
+/// Statements on broadcast and single tables only.
+fn plan_unsharded(
+    text: &str,
+    statement: &Statement,
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    named: &[&refs::TableRef],
+    refs: &refs::Refs,
+    write: bool,
+) -> Result<Plan, RouteError> {
+    // Nodes where every named table exists.
+    let mut nodes: Option<Vec<NodeId>> = None;
+    let mut broadcast_only = true;
+    for t in named {
+        let here: Vec<NodeId> = match &schema.tables[&t.name].kind {
+            TableKind::Broadcast { nodes } => nodes.clone(),
+            TableKind::Single { node } => {
+                broadcast_only = false;
+                vec![*node]
+            }
+            TableKind::Sharded(_) => unreachable!("no sharded tables here"),
+        };
+        nodes = Some(match nodes {
+            None => here,
+            Some(prev) => prev.into_iter().filter(|n| here.contains(n)).collect(),
+        });
+    }
+    // Unconfigured tables live on the schema's node.
+    let unconfigured = refs.tables.iter().any(|t| {
+        t.schema.as_deref().is_none_or(|s| s == schema.name) && !schema.tables.contains_key(&t.name)
+    });
+    let mut nodes = nodes.unwrap_or_default();
+    if unconfigured {
+        broadcast_only = false;
+        nodes.retain(|n| *n == schema.node);
+    }
+    if nodes.is_empty() {
+        return Err(RouteError::Unsupported(
+            "a statement over tables that live on different nodes (a cross-node join)".into(),
+        ));
+    }
+    let chosen: Vec<NodeId> = if write && broadcast_only {
+        nodes
+    } else if nodes.contains(&schema.node) {
+        vec![schema.node]
+    } else {
+        vec![nodes[0]]
+    };
+    let _ = statement;
+    let mut targets = Vec::new();
+    for node in &chosen {
+        targets.push(Target {
+            node: *node,
+            shard: None,
+            sql: rewrite::for_shard(text, schema, rt, *node, None, refs, None)?,
+        });
+    }
+    let merge = match (targets.len(), write) {
+        (1, false) if broadcast_only => Merge::Any,
+        (1, _) => Merge::Single,
+        _ => Merge::SumAffected,
+    };
+    Ok(Plan {
+        targets,
+        write,
+        scatter: false,
+        merge,
+        fill_global_id: None,
+    })
+}

@@ -1,0 +1,140 @@
+//! Finds every table a statement names, with the byte ranges of the name and of any
+//! schema qualifier, and the aliases of table factors.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Statement, TableFactor, Visit, Visitor};
+
+use super::spans::Offsets;
+
+/// One mention of a table in relation position (FROM, JOIN, INSERT INTO, UPDATE ...).
+#[derive(Debug, Clone)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub name: String,
+    /// Byte range of the table identifier (quotes included).
+    pub name_range: (usize, usize),
+    /// Byte range of the schema qualifier, when written.
+    pub schema_range: Option<(usize, usize)>,
+}
+
+/// A `table.column` or `schema.table.column` reference in an expression.
+#[derive(Debug, Clone)]
+pub struct QualifiedColumn {
+    pub schema: Option<String>,
+    pub table: String,
+    pub table_range: (usize, usize),
+    pub schema_range: Option<(usize, usize)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Refs {
+    pub tables: Vec<TableRef>,
+    /// (table name, alias) of every table factor.
+    pub aliases: Vec<(String, String)>,
+    pub qualified: Vec<QualifiedColumn>,
+    /// Subqueries (nested queries) seen: their tables are in `tables` too.
+    pub queries: usize,
+    /// A span could not be turned into bytes: rewriting would be unsafe.
+    pub unlocated: bool,
+}
+
+struct Collector<'a> {
+    offsets: &'a Offsets<'a>,
+    refs: Refs,
+}
+
+fn ident_parts(name: &ObjectName) -> Vec<&sqlparser::ast::Ident> {
+    name.0
+        .iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Visitor for Collector<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _q: &sqlparser::ast::Query) -> ControlFlow<()> {
+        self.refs.queries += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+        let parts = ident_parts(relation);
+        let (schema, table) = match parts.as_slice() {
+            [t] => (None, *t),
+            [s, t] => (Some(*s), *t),
+            _ => {
+                self.refs.unlocated = true;
+                return ControlFlow::Continue(());
+            }
+        };
+        let name_range = self.offsets.range(table.span);
+        let schema_range = schema.map(|s| self.offsets.range(s.span));
+        match (name_range, schema_range) {
+            (Some(name_range), None) | (Some(name_range), Some(Some(_))) => {
+                self.refs.tables.push(TableRef {
+                    schema: schema.map(|s| s.value.clone()),
+                    name: table.value.clone(),
+                    name_range,
+                    schema_range: schema_range.flatten(),
+                });
+            }
+            _ => self.refs.unlocated = true,
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            alias: Some(alias),
+            ..
+        } = factor
+        {
+            if let Some(t) = ident_parts(name).last() {
+                self.refs
+                    .aliases
+                    .push((t.value.clone(), alias.name.value.clone()));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = expr {
+            let (schema, table) = match parts.as_slice() {
+                [t, _col] => (None, t),
+                [s, t, _col] => (Some(s), t),
+                _ => return ControlFlow::Continue(()),
+            };
+            match (
+                self.offsets.range(table.span),
+                schema.map(|s| self.offsets.range(s.span)),
+            ) {
+                (Some(table_range), None) | (Some(table_range), Some(Some(_))) => {
+                    self.refs.qualified.push(QualifiedColumn {
+                        schema: schema.map(|s| s.value.clone()),
+                        table: table.value.clone(),
+                        table_range,
+                        schema_range: schema.and_then(|s| self.offsets.range(s.span)),
+                    })
+                }
+                _ => self.refs.unlocated = true,
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+pub fn collect(statement: &Statement, offsets: &Offsets<'_>) -> Refs {
+    let mut c = Collector {
+        offsets,
+        refs: Refs::default(),
+    };
+    let _ = statement.visit(&mut c);
+    c.refs
+}

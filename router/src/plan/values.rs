@@ -1,0 +1,164 @@
+//! INSERT on a sharded table: each row goes to its shard, so a multi-row INSERT becomes
+//! one INSERT per shard holding only that shard's rows (cut from the client's text).
+
+use std::collections::BTreeMap;
+
+use rules::ShardedTable;
+use sqlparser::ast::{AssignmentTarget, Insert, ObjectName, OnInsert, SetExpr};
+
+use super::keys::literal;
+use super::rewrite::Edit;
+use super::spans::Offsets;
+use super::RouteError;
+
+pub struct InsertSplit {
+    pub columns: Vec<String>,
+    /// Shard → byte ranges of its rows, in the client's order.
+    pub rows: BTreeMap<u32, Vec<(usize, usize)>>,
+    /// Byte range covering every row; `None` for `INSERT ... SET` (one row, kept whole).
+    span: Option<(usize, usize)>,
+    pub missing_key: bool,
+    text_len: usize,
+}
+
+impl InsertSplit {
+    pub fn has_column(&self, c: &str) -> bool {
+        self.columns.iter().any(|x| x.eq_ignore_ascii_case(c))
+    }
+
+    /// The edit that keeps only `shard`'s rows.
+    pub fn rows_edit(&self, text: &str, shard: u32) -> Option<Edit> {
+        let (start, end) = self.span?;
+        let rows = self.rows.get(&shard)?;
+        let joined: Vec<&str> = rows.iter().map(|(a, b)| &text[*a..*b]).collect();
+        debug_assert!(end <= self.text_len);
+        Some(Edit {
+            start,
+            end,
+            text: joined.join(", "),
+        })
+    }
+}
+
+fn last_name(n: &ObjectName) -> String {
+    n.0.last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_default()
+}
+
+pub fn split_insert(
+    text: &str,
+    ins: &Insert,
+    table_name: &str,
+    table: &ShardedTable,
+) -> Result<InsertSplit, RouteError> {
+    let offsets = Offsets::new(text);
+    let key = &table.column;
+    if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &ins.on {
+        for a in assignments {
+            if let AssignmentTarget::ColumnName(n) = &a.target {
+                if last_name(n).eq_ignore_ascii_case(key) {
+                    return Err(RouteError::Invalid(format!(
+                        "ON DUPLICATE KEY UPDATE may not change the shard column `{key}` of `{table_name}`"
+                    )));
+                }
+            }
+        }
+    }
+    let place = |v: &sqlparser::ast::Expr| -> Result<u32, RouteError> {
+        let value = literal(v).ok_or_else(|| {
+            RouteError::Unsupported(format!(
+                "an INSERT whose shard column `{key}` is not a literal (expressions and parameters are not routed yet)"
+            ))
+        })?;
+        Ok(table.algorithm.shard_of(&value)?)
+    };
+
+    // INSERT ... SET a = 1, b = 2
+    if !ins.assignments.is_empty() {
+        let mut columns = Vec::new();
+        let mut shard = None;
+        for a in &ins.assignments {
+            if let AssignmentTarget::ColumnName(n) = &a.target {
+                let c = last_name(n);
+                if c.eq_ignore_ascii_case(key) {
+                    shard = Some(place(&a.value)?);
+                }
+                columns.push(c);
+            }
+        }
+        let mut rows = BTreeMap::new();
+        if let Some(s) = shard {
+            rows.insert(s, vec![(0, text.len())]);
+        }
+        return Ok(InsertSplit {
+            columns,
+            rows,
+            span: None,
+            missing_key: shard.is_none(),
+            text_len: text.len(),
+        });
+    }
+
+    let Some(source) = &ins.source else {
+        return Err(RouteError::Unsupported(
+            "this INSERT form on a sharded table".into(),
+        ));
+    };
+    let SetExpr::Values(values) = source.body.as_ref() else {
+        return Err(RouteError::Unsupported(format!(
+            "INSERT ... SELECT into sharded table `{table_name}`"
+        )));
+    };
+    if values.explicit_row {
+        return Err(RouteError::Unsupported(
+            "INSERT ... VALUES ROW(...) on a sharded table".into(),
+        ));
+    }
+    let columns: Vec<String> = ins.columns.iter().map(last_name).collect();
+    if columns.is_empty() {
+        return Err(RouteError::Invalid(format!(
+            "INSERT into sharded table `{table_name}` must list its columns, so shardgate can find `{key}`"
+        )));
+    }
+    let Some(idx) = columns.iter().position(|c| c.eq_ignore_ascii_case(key)) else {
+        return Ok(InsertSplit {
+            columns,
+            rows: BTreeMap::new(),
+            span: None,
+            missing_key: true,
+            text_len: text.len(),
+        });
+    };
+    let mut rows: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
+    let mut first = None;
+    let mut last = None;
+    for row in &values.rows {
+        let v = row.content.get(idx).ok_or_else(|| {
+            RouteError::Invalid("a VALUES row has fewer values than columns".into())
+        })?;
+        let shard = place(v)?;
+        let start = offsets.byte(row.opening_token.0.span.start);
+        let end = offsets.byte(row.closing_token.0.span.end);
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(RouteError::Unsupported(
+                "a VALUES row whose position could not be found".into(),
+            ));
+        };
+        first.get_or_insert(start);
+        last = Some(end);
+        rows.entry(shard).or_default().push((start, end));
+    }
+    let span = match (first, last) {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    Ok(InsertSplit {
+        columns,
+        rows,
+        span,
+        missing_key: false,
+        text_len: text.len(),
+    })
+}

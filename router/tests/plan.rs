@@ -1,0 +1,438 @@
+//! Table-driven routing tests: SQL in, targets (node, physical SQL) out.
+
+use router::{plan, Merge, RouteError};
+use rules::{ClusterConfig, Runtime};
+
+const CONFIG: &str = r#"
+[nodes.dn1]
+primary = "10.0.0.1:3306"
+user = "u"
+[nodes.dn2]
+primary = "10.0.0.2:3306"
+user = "u"
+database = "shop_b"
+
+[rules.by_user]
+algorithm = "mod"
+shards = 4
+
+[rules.by_month]
+algorithm = "date"
+unit = "month"
+start = "2024-01-01"
+time_zone = "UTC"
+shards = 4
+suffix_pattern = "yyyyMM"
+
+[rules.by_range]
+algorithm = "range"
+boundaries = [0, 1000, 2000]
+
+[schemas.shop]
+node = "dn1"
+binding = [["orders", "order_items"]]
+
+[schemas.shop.tables.orders]
+kind = "sharded"
+column = "user_id"
+rule = "by_user"
+nodes = ["dn1", "dn2"]
+tables_per_node = 2
+global_id = { column = "id" }
+
+[schemas.shop.tables.order_items]
+kind = "sharded"
+column = "user_id"
+rule = "by_user"
+nodes = ["dn1", "dn2"]
+tables_per_node = 2
+
+[schemas.shop.tables.events]
+kind = "sharded"
+column = "created_at"
+rule = "by_month"
+nodes = ["dn1", "dn2"]
+tables_per_node = 2
+
+[schemas.shop.tables.accounts]
+kind = "sharded"
+column = "id"
+rule = "by_range"
+nodes = ["dn1", "dn2"]
+
+[schemas.shop.tables.countries]
+kind = "broadcast"
+
+[schemas.shop.tables.audit]
+kind = "single"
+node = "dn2"
+"#;
+
+fn runtime() -> Runtime {
+    let cfg: ClusterConfig = toml::from_str(CONFIG).unwrap();
+    Runtime::build(&cfg).unwrap()
+}
+
+/// (node name, physical SQL) of each target, the merge, and whether it writes.
+type Routed = (Vec<(String, String)>, Merge, bool);
+
+fn route(sql: &str) -> Result<Option<Routed>, RouteError> {
+    let rt = runtime();
+    let schema = &rt.schemas["shop"];
+    Ok(plan(sql.as_bytes(), schema, &rt)?.map(|p| {
+        (
+            p.targets
+                .iter()
+                .map(|t| (rt.nodes[t.node].name.clone(), t.sql.clone()))
+                .collect(),
+            p.merge,
+            p.write,
+        )
+    }))
+}
+
+fn one(sql: &str) -> (String, String) {
+    let (targets, merge, _) = route(sql)
+        .unwrap()
+        .unwrap_or_else(|| panic!("not planned: {sql}"));
+    assert_eq!(targets.len(), 1, "{sql}: {targets:?}");
+    assert_eq!(merge, Merge::Single);
+    targets.into_iter().next().unwrap()
+}
+
+fn t(node: &str, sql: &str) -> (String, String) {
+    (node.to_string(), sql.to_string())
+}
+
+#[test]
+fn point_queries_go_to_one_shard() {
+    // mod 4 over [dn1, dn2] round robin: shard 0 dn1, 1 dn2, 2 dn1, 3 dn2.
+    let cases = [
+        (
+            "SELECT * FROM orders WHERE user_id = 5",
+            t("dn2", "SELECT * FROM `orders_0001` WHERE user_id = 5"),
+        ),
+        (
+            "select * from orders where user_id=6",
+            t("dn1", "select * from `orders_0002` where user_id=6"),
+        ),
+        (
+            "SELECT * FROM `orders` WHERE `user_id` = '7'",
+            t("dn2", "SELECT * FROM `orders_0003` WHERE `user_id` = '7'"),
+        ),
+        (
+            "SELECT o.id FROM orders o WHERE o.user_id = 4",
+            t(
+                "dn1",
+                "SELECT o.id FROM `orders_0000` o WHERE o.user_id = 4",
+            ),
+        ),
+        (
+            "SELECT orders.id FROM orders WHERE orders.user_id = 4",
+            t(
+                "dn1",
+                "SELECT `orders_0000`.id FROM `orders_0000` WHERE `orders_0000`.user_id = 4",
+            ),
+        ),
+        (
+            "SELECT * FROM shop.orders WHERE user_id = 1",
+            t(
+                "dn2",
+                "SELECT * FROM `shop_b`.`orders_0001` WHERE user_id = 1",
+            ),
+        ),
+        (
+            "SELECT * FROM orders WHERE 5 = user_id",
+            t("dn2", "SELECT * FROM `orders_0001` WHERE 5 = user_id"),
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id = -3",
+            t("dn2", "SELECT * FROM `orders_0001` WHERE user_id = -3"),
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id = 5 AND status = 'paid'",
+            t(
+                "dn2",
+                "SELECT * FROM `orders_0001` WHERE user_id = 5 AND status = 'paid'",
+            ),
+        ),
+        (
+            "SELECT * FROM orders WHERE (user_id = 5 OR user_id = 9) AND id > 3",
+            t(
+                "dn2",
+                "SELECT * FROM `orders_0001` WHERE (user_id = 5 OR user_id = 9) AND id > 3",
+            ),
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id IN (1, 5, 9)",
+            t(
+                "dn2",
+                "SELECT * FROM `orders_0001` WHERE user_id IN (1, 5, 9)",
+            ),
+        ),
+        (
+            "/* keep me */ SELECT * FROM orders WHERE user_id = 2 FOR UPDATE",
+            t(
+                "dn1",
+                "/* keep me */ SELECT * FROM `orders_0002` WHERE user_id = 2 FOR UPDATE",
+            ),
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id BETWEEN 8 AND 8",
+            t(
+                "dn1",
+                "SELECT * FROM `orders_0000` WHERE user_id BETWEEN 8 AND 8",
+            ),
+        ),
+        (
+            "SELECT * FROM orders\nWHERE\n  user_id = 3",
+            t("dn2", "SELECT * FROM `orders_0003`\nWHERE\n  user_id = 3"),
+        ),
+        (
+            "SELECT * FROM events WHERE created_at = '2024-03-05 10:00:00'",
+            t(
+                "dn1",
+                "SELECT * FROM `events_202403` WHERE created_at = '2024-03-05 10:00:00'",
+            ),
+        ),
+        (
+            "SELECT * FROM accounts WHERE id = 1500",
+            t("dn2", "SELECT * FROM `accounts` WHERE id = 1500"),
+        ),
+    ];
+    for (sql, expected) in cases {
+        assert_eq!(one(sql), expected, "{sql}");
+    }
+}
+
+#[test]
+fn key_sets_union_and_scatter() {
+    let (targets, merge, write) = route("SELECT * FROM orders WHERE user_id IN (1, 2)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        targets,
+        [
+            t("dn2", "SELECT * FROM `orders_0001` WHERE user_id IN (1, 2)"),
+            t("dn1", "SELECT * FROM `orders_0002` WHERE user_id IN (1, 2)"),
+        ]
+    );
+    assert_eq!((merge, write), (Merge::Concat, false));
+
+    let (targets, _, _) = route("SELECT * FROM orders WHERE status = 'new'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(targets.len(), 4, "no key: every shard");
+    let (targets, _, _) = route("SELECT * FROM orders WHERE user_id = 1 OR status = 'x'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        targets.len(),
+        4,
+        "OR with a non-key condition cannot narrow"
+    );
+    let (targets, _, _) =
+        route("SELECT * FROM events WHERE created_at BETWEEN '2024-01-20' AND '2024-02-10'")
+            .unwrap()
+            .unwrap();
+    let tables: Vec<&str> = targets
+        .iter()
+        .map(|(_, s)| s.split('`').nth(1).unwrap())
+        .collect();
+    assert_eq!(tables, ["events_202401", "events_202402"]);
+    let (targets, _, _) = route("SELECT * FROM accounts WHERE id >= 1000")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        targets,
+        vec![t("dn2", "SELECT * FROM `accounts` WHERE id >= 1000")]
+    );
+}
+
+#[test]
+fn writes_are_routed_and_split() {
+    let (targets, merge, write) = route(
+        "INSERT INTO orders (id, user_id, amount) VALUES (1, 5, 9.5), (2, 6, 1), (3, 9, 2) ON DUPLICATE KEY UPDATE amount = VALUES(amount)",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((merge, write), (Merge::SumAffected, true));
+    assert_eq!(
+        targets,
+        [
+            t("dn2", "INSERT INTO `orders_0001` (id, user_id, amount) VALUES (1, 5, 9.5), (3, 9, 2) ON DUPLICATE KEY UPDATE amount = VALUES(amount)"),
+            t("dn1", "INSERT INTO `orders_0002` (id, user_id, amount) VALUES (2, 6, 1) ON DUPLICATE KEY UPDATE amount = VALUES(amount)"),
+        ]
+    );
+    assert_eq!(
+        one("INSERT INTO orders SET id = 1, user_id = 3, amount = 2"),
+        t(
+            "dn2",
+            "INSERT INTO `orders_0003` SET id = 1, user_id = 3, amount = 2"
+        )
+    );
+    assert_eq!(
+        one("INSERT INTO shop.orders (user_id, id) VALUES ('12', 1)"),
+        t(
+            "dn1",
+            "INSERT INTO `shop`.`orders_0000` (user_id, id) VALUES ('12', 1)"
+        )
+    );
+    assert_eq!(
+        one("UPDATE orders SET amount = amount + 1 WHERE user_id = 2 AND id = 7"),
+        t(
+            "dn1",
+            "UPDATE `orders_0002` SET amount = amount + 1 WHERE user_id = 2 AND id = 7"
+        )
+    );
+    assert_eq!(
+        one("DELETE FROM orders WHERE user_id = 1"),
+        t("dn2", "DELETE FROM `orders_0001` WHERE user_id = 1")
+    );
+    let (targets, merge, _) = route("DELETE FROM orders WHERE status = 'old'")
+        .unwrap()
+        .unwrap();
+    assert_eq!((targets.len(), merge), (4, Merge::SumAffected));
+}
+
+#[test]
+fn ddl_fans_out_to_every_physical_table() {
+    let (targets, _, write) = route("ALTER TABLE orders ADD COLUMN note TEXT")
+        .unwrap()
+        .unwrap();
+    assert!(write);
+    assert_eq!(
+        targets,
+        [
+            t("dn1", "ALTER TABLE `orders_0000` ADD COLUMN note TEXT"),
+            t("dn2", "ALTER TABLE `orders_0001` ADD COLUMN note TEXT"),
+            t("dn1", "ALTER TABLE `orders_0002` ADD COLUMN note TEXT"),
+            t("dn2", "ALTER TABLE `orders_0003` ADD COLUMN note TEXT"),
+        ]
+    );
+    let (targets, _, _) = route("CREATE TABLE events (id INT, created_at DATETIME)")
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|(_, s)| s.split('`').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "events_202401",
+            "events_202402",
+            "events_202403",
+            "events_202404"
+        ]
+    );
+    let (targets, _, _) = route("CREATE TABLE countries (code CHAR(2) PRIMARY KEY)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(targets.len(), 2, "broadcast DDL on every node");
+}
+
+#[test]
+fn broadcast_single_and_binding_tables() {
+    let (targets, merge, _) = route("SELECT * FROM countries").unwrap().unwrap();
+    assert_eq!(
+        (targets, merge),
+        (vec![t("dn1", "SELECT * FROM countries")], Merge::Any)
+    );
+    let (targets, merge, write) = route("INSERT INTO countries VALUES ('FR', 'France')")
+        .unwrap()
+        .unwrap();
+    assert_eq!(targets.len(), 2);
+    assert_eq!((merge, write), (Merge::SumAffected, true));
+    assert_eq!(
+        one("SELECT * FROM audit WHERE id = 1"),
+        t("dn2", "SELECT * FROM audit WHERE id = 1")
+    );
+    assert_eq!(
+        one("SELECT * FROM shop.audit"),
+        t("dn2", "SELECT * FROM `shop_b`.audit")
+    );
+    // A sharded table joined with a broadcast table or its binding partner stays in one shard.
+    assert_eq!(
+        one("SELECT o.id, c.name FROM orders o JOIN countries c ON c.code = o.country WHERE o.user_id = 6"),
+        t("dn1", "SELECT o.id, c.name FROM `orders_0002` o JOIN countries c ON c.code = o.country WHERE o.user_id = 6")
+    );
+    assert_eq!(
+        one("SELECT * FROM orders o JOIN order_items i ON i.order_id = o.id AND i.user_id = o.user_id WHERE o.user_id = 3"),
+        t("dn2", "SELECT * FROM `orders_0003` o JOIN `order_items_0003` i ON i.order_id = o.id AND i.user_id = o.user_id WHERE o.user_id = 3")
+    );
+    // Statements naming no configured table are not planned: they run as they are.
+    assert_eq!(route("SELECT * FROM customers WHERE id = 1").unwrap(), None);
+    assert_eq!(route("SELECT 1").unwrap(), None);
+}
+
+#[test]
+fn what_cannot_be_answered_right_is_refused() {
+    let unsupported = [
+        "SELECT * FROM orders ORDER BY id LIMIT 10",
+        "SELECT COUNT(*) FROM orders",
+        "SELECT DISTINCT status FROM orders",
+        "SELECT status, COUNT(*) FROM orders GROUP BY status",
+        "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.user_id = 1",
+        "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM orders WHERE id = 1)",
+        "SELECT * FROM orders WHERE user_id = 1; SELECT 2",
+        "SELECT * FROM audit JOIN countries ON 1 = 1 JOIN customers ON 1 = 1",
+        "INSERT INTO orders (id, user_id) SELECT id, user_id FROM orders WHERE user_id = 1",
+        "DELETE FROM orders WHERE status = 'x' LIMIT 10",
+    ];
+    for sql in unsupported {
+        match route(sql) {
+            Err(RouteError::Unsupported(_)) => {}
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    let invalid = [
+        (
+            "UPDATE orders SET user_id = 3 WHERE user_id = 2",
+            "shard column `user_id`",
+        ),
+        (
+            "INSERT INTO orders VALUES (1, 2, 3)",
+            "must list its columns",
+        ),
+        (
+            "INSERT INTO order_items (id, amount) VALUES (1, 2)",
+            "must give its shard column `user_id`",
+        ),
+        (
+            "INSERT INTO orders (id, user_id) VALUES (1, 2) ON DUPLICATE KEY UPDATE user_id = 4",
+            "ON DUPLICATE KEY UPDATE",
+        ),
+    ];
+    for (sql, text) in invalid {
+        match route(sql) {
+            Err(RouteError::Invalid(m)) => assert!(m.contains(text), "{sql}: {m}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        route("INSERT INTO accounts (id) VALUES (5000)"),
+        Err(RouteError::Rule(_))
+    ));
+    assert!(matches!(
+        route("SELEC * FROM orders"),
+        Err(RouteError::Parse(_))
+    ));
+    let rt = runtime();
+    assert!(matches!(
+        plan(
+            b"SELECT * FROM orders WHERE c = '\xff\xfe'",
+            &rt.schemas["shop"],
+            &rt
+        ),
+        Err(RouteError::NotUtf8(_))
+    ));
+    assert!(matches!(
+        plan(
+            b"SELECT * FROM orders WHERE c = '\xff'\xff",
+            &rt.schemas["shop"],
+            &rt
+        ),
+        Err(RouteError::NotUtf8(_))
+    ));
+}
