@@ -247,23 +247,6 @@ impl Settings {
         }
     }
 
-    /// Tables whose statements shardgate cannot route yet (sharded, broadcast, and single
-    /// tables off their schema's node), as `schema.table` keys. Serving a config with
-    /// any would run their statements on the wrong node, so it is refused.
-    pub fn unroutable_tables(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (sname, schema) in &self.runtime.schemas {
-            for (tname, table) in &schema.tables {
-                let routable =
-                    matches!(table.kind, rules::TableKind::Single { node } if node == schema.node);
-                if !routable {
-                    out.push(format!("schemas.{sname}.tables.{tname}"));
-                }
-            }
-        }
-        out
-    }
-
     /// Zero-config pass-through: one node, every backend database visible under its
     /// own name, clients log in with the backend's own credentials.
     pub fn passthrough(

@@ -111,14 +111,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::CheckConfig { config }) => {
             let s = Settings::from_file(&config)?;
-            let unroutable = s.unroutable_tables();
-            if !unroutable.is_empty() {
-                println!(
-                    "note: the rules are valid, but this version cannot route statements on {} yet, \
-                     so it will not serve this config",
-                    unroutable.join(", ")
-                );
-            }
             println!(
                 "{}: ok ({} nodes, {} schemas, {} users)",
                 config.display(),
@@ -131,14 +123,6 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Playground { listen }) => proxy::playground::run(&listen),
         None => {
             let settings = settings_from(&cli.serve)?;
-            let unroutable = settings.unroutable_tables();
-            anyhow::ensure!(
-                unroutable.is_empty(),
-                "this version validates sharded and broadcast tables but cannot route statements on them yet \
-                 ({}); serving would run those statements on the wrong node, so shardgate stops. Remove them \
-                 to serve the rest, or use `shardgate check-config` to validate",
-                unroutable.join(", ")
-            );
             let rt = runtime(settings.worker_threads)?;
             rt.block_on(async move {
                 let listen = settings.listen.clone();

@@ -231,6 +231,19 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
     stmt
 }
 
+/// For `EXPLAIN SHARDING <sql>`: the byte offset where `<sql>` starts.
+pub fn explain_sharding(sql: &[u8]) -> Option<usize> {
+    let mut lexer = Lexer::new(sql);
+    let mut words = lexer.by_ref().filter(|t| !matches!(t, Token::Comment(_)));
+    match (words.next(), words.next()) {
+        (Some(Token::Word(e)), Some(Token::Word(s))) if eq(e, b"explain") && eq(s, b"sharding") => {
+            let end = s.as_ptr() as usize + s.len() - sql.as_ptr() as usize;
+            Some(end)
+        }
+        _ => None,
+    }
+}
+
 /// For `SHOW DATABASES` / `SHOW SCHEMAS` (optionally `LIKE 'pattern'`): `Some(pattern)`.
 pub fn show_databases(sql: &[u8]) -> Option<Option<String>> {
     let tokens: Vec<Token<'_>> = Lexer::new(sql)
@@ -404,6 +417,9 @@ mod tests {
             Some(Some("a%".into()))
         );
         assert_eq!(show_databases(b"SHOW DATABASES WHERE 1"), None);
+        let q = b"/* x */ explain  sharding SELECT 1";
+        assert_eq!(&q[explain_sharding(q).unwrap()..], b" SELECT 1");
+        assert_eq!(explain_sharding(b"EXPLAIN SELECT 1"), None);
         assert!(c("SELECT ROW_COUNT()").needs_previous);
     }
 

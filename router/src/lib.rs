@@ -9,6 +9,8 @@ pub mod hint;
 pub mod lexer;
 pub mod plan;
 
-pub use classify::{classify, show_databases, PinReason, Statement, StatementKind};
+pub use classify::{
+    classify, explain_sharding, show_databases, PinReason, Statement, StatementKind,
+};
 pub use hint::Hints;
 pub use plan::{plan, Merge, Plan, RouteError, Target};

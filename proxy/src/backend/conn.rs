@@ -14,6 +14,9 @@ use crate::wire::{PacketReader, WireError};
 
 use super::{connect, Flavor, Target};
 
+/// Largest response packet accepted when packets are read whole (1 GiB, MySQL's limit).
+const MAX_RESPONSE_PACKET: usize = 1 << 30;
+
 /// Forwarding failed. Which side failed decides what the session can still do.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
@@ -169,6 +172,32 @@ impl BackendConn {
             Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
             Some(0xFF) => Err(WireError::from_err_packet(&p.payload)),
             _ => Err(WireError::Protocol("expected OK or ERR")),
+        }
+    }
+
+    /// Reads one whole logical packet of a response, for callers that must look at or
+    /// change each packet (merging several shards' results). Holds one packet at a time.
+    pub async fn read_packet(&mut self) -> Result<crate::wire::Packet, WireError> {
+        self.reader
+            .read(&mut self.stream, MAX_RESPONSE_PACKET)
+            .await?
+            .ok_or(WireError::UnexpectedEof)
+    }
+
+    /// Runs a statement whose answer must be a single OK or ERR (multi-shard writes,
+    /// transaction control), without forwarding anything.
+    pub async fn execute_ok(&mut self, sql: &[u8]) -> Result<OkInfo, WireError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(crate::wire::command::COM_QUERY);
+        payload.extend_from_slice(sql);
+        self.send_command(&payload).await?;
+        let p = self.read_packet().await?;
+        match p.payload.first() {
+            Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
+            Some(0xFF) => Err(WireError::from_err_packet(&p.payload)),
+            _ => Err(WireError::Protocol(
+                "a statement that should write returned rows",
+            )),
         }
     }
 

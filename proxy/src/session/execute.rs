@@ -25,6 +25,9 @@ const ATTEMPTS: usize = 3;
 impl Session {
     pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
         let sql = &payload[1..];
+        if let Some(at) = router::explain_sharding(sql) {
+            return self.explain_sharding(&sql[at..], seq).await;
+        }
         let stmt: Statement = match router::classify(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -50,6 +53,27 @@ impl Session {
         if stmt.kind == StatementKind::Show && self.shared.runtime.load().passthrough.is_none() {
             if let Some(pattern) = router::show_databases(sql) {
                 return self.show_logical_databases(pattern.as_deref(), seq).await;
+            }
+        }
+        if stmt.hints.node.is_none() {
+            if let Some(db) = self.db.clone() {
+                let rt = self.shared.runtime.load_full();
+                if let Some(schema) = rt.schemas.get(&db) {
+                    if !schema.tables.is_empty() {
+                        match router::plan(sql, schema, &rt) {
+                            Ok(Some(plan)) => {
+                                return self
+                                    .run_plan(plan, stmt.read_only, rt.clone(), &db, seq)
+                                    .await
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                                return Ok(Flow::Continue);
+                            }
+                        }
+                    }
+                }
             }
         }
         let (node, database) = match self.placement(stmt.hints.node.as_deref()) {
@@ -181,7 +205,7 @@ impl Session {
         }
     }
 
-    fn node_name(&self, node: NodeId) -> String {
+    pub(super) fn node_name(&self, node: NodeId) -> String {
         self.shared.nodes[node].name.clone()
     }
 

@@ -5,6 +5,7 @@ mod execute;
 mod local;
 mod login;
 mod prepared;
+mod sharded;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

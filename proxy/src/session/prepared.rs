@@ -48,6 +48,22 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
+        if cmd == COM_STMT_PREPARE {
+            if let Some(db) = &self.db {
+                let rt = self.shared.runtime.load();
+                if let Some(schema) = rt.schemas.get(db) {
+                    if router::plan::mentions_configured_table(&payload[1..], schema) {
+                        let e = SqlError::unsupported(
+                            "not supported by shardgate yet: server-side prepared statements on sharded, broadcast or \
+                             single tables; use the text protocol (e.g. useServerPrepStmts=false, --db-ps-mode=disable)",
+                        );
+                        drop(rt);
+                        self.send_err(seq, &e).await?;
+                        return Ok(Flow::Continue);
+                    }
+                }
+            }
+        }
         let (node, database) = match self.placement(None) {
             Ok(p) => p,
             Err(e) => {

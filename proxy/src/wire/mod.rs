@@ -2,6 +2,7 @@
 //! packets, performs handshakes and tracks where responses end.
 
 pub mod codes;
+pub mod coldef;
 pub mod command;
 pub mod generic;
 pub mod handshake;

@@ -1,0 +1,598 @@
+//! Running routed plans: statements on sharded, broadcast and single tables.
+//!
+//! Single-target reads and multi-shard reads stream packet by packet: one result set
+//! whose column definitions come from the first shard (renamed to logical names) and
+//! whose rows are each shard's in turn, with sequence ids renumbered. Multi-target
+//! writes run in a transaction per node and commit only when every target succeeded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mysql_common::constants::StatusFlags;
+use router::{Merge, Plan, RouteError};
+use rules::runtime::LogicalSchema;
+use rules::{NodeId, Runtime, TableKind};
+use tokio::io::AsyncWriteExt;
+
+use super::{Flow, Held, Session};
+use crate::wire::coldef;
+use crate::wire::generic::{self, ok_payload};
+use crate::wire::lenenc;
+use crate::wire::packet::write_packet;
+use crate::wire::{SqlError, WireError};
+
+/// Physical → logical names for column metadata.
+struct Renames {
+    schemas: Vec<(String, String)>,
+    tables: Vec<(String, String)>,
+}
+
+impl Renames {
+    fn new(rt: &Runtime, schema: &LogicalSchema, plan: &Plan) -> Renames {
+        let mut schemas = Vec::new();
+        for t in &plan.targets {
+            let physical = rt.nodes[t.node]
+                .database
+                .clone()
+                .unwrap_or_else(|| schema.name.clone());
+            if physical != schema.name && !schemas.iter().any(|(p, _)| *p == physical) {
+                schemas.push((physical, schema.name.clone()));
+            }
+        }
+        let mut tables = Vec::new();
+        for (name, table) in &schema.tables {
+            if let TableKind::Sharded(s) = &table.kind {
+                for t in &plan.targets {
+                    if let Some(loc) = t.shard.and_then(|i| s.shards.get(i as usize)) {
+                        if loc.table != *name {
+                            tables.push((loc.table.clone(), name.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        Renames { schemas, tables }
+    }
+
+    fn apply(&self, payload: &[u8]) -> Option<BytesMut> {
+        let find = |list: &[(String, String)], v: &[u8]| {
+            list.iter()
+                .find(|(p, _)| p.as_bytes() == v)
+                .map(|(_, l)| l.clone())
+        };
+        coldef::rename(
+            payload,
+            |s| find(&self.schemas, s),
+            |t| find(&self.tables, t),
+        )
+    }
+}
+
+pub(super) fn route_error(e: &RouteError) -> SqlError {
+    match e {
+        RouteError::Unsupported(_) => SqlError::unsupported(e.to_string()),
+        RouteError::Parse(_) | RouteError::NotUtf8(_) => {
+            SqlError::new(1064, "42000", e.to_string())
+        }
+        RouteError::Rule(_) => {
+            SqlError::new(1526, "HY000", format!("{e}: no shard holds this value"))
+        }
+        RouteError::Invalid(_) => SqlError::new(1105, "HY000", e.to_string()),
+    }
+}
+
+fn physical_database(rt: &Runtime, schema: &LogicalSchema, node: NodeId) -> String {
+    rt.nodes[node]
+        .database
+        .clone()
+        .unwrap_or_else(|| schema.name.clone())
+}
+
+impl Session {
+    pub(super) async fn run_plan(
+        &mut self,
+        plan: Plan,
+        read_only: bool,
+        rt: Arc<Runtime>,
+        schema_name: &str,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let Some(schema) = rt.schemas.get(schema_name) else {
+            self.send_err(seq, &SqlError::unknown_database(schema_name))
+                .await?;
+            return Ok(Flow::Continue);
+        };
+        if self.must_keep() {
+            if let Some(h) = &self.held {
+                if let Some(t) = plan.targets.iter().find(|t| t.node != h.node) {
+                    let e = SqlError::unsupported(format!(
+                        "not supported by shardgate yet: this transaction runs on data node {}, and the statement also needs {}; \
+                         commit first, or keep a transaction's statements on one node",
+                        self.node_name(h.node),
+                        self.node_name(t.node)
+                    ));
+                    self.send_err(seq, &e).await?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+        let label = if plan.targets.len() > 1 {
+            "multi"
+        } else {
+            "single"
+        };
+        metrics::counter!("shardgate_routed_statements_total", "targets" => label).increment(1);
+        if plan.write && plan.targets.len() > 1 {
+            return self.run_multi_write(&plan, &rt, schema, seq).await;
+        }
+        let renames = Renames::new(&rt, schema, &plan);
+        let read_only = read_only && !plan.write && !self.must_keep();
+        self.run_streamed(&plan, read_only, &rt, schema, &renames, seq)
+            .await
+    }
+
+    /// `EXPLAIN SHARDING <sql>`: the plan as rows, nothing run.
+    pub(super) async fn explain_sharding(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
+        use crate::wire::resultset::{write_result_set, LocalColumn};
+        let sql = sql.trim_ascii_start();
+        let rt = self.shared.runtime.load_full();
+        let Some(db) = self.db.clone() else {
+            self.send_err(seq, &SqlError::no_database()).await?;
+            return Ok(Flow::Continue);
+        };
+        let Some(schema) = rt.schemas.get(&db) else {
+            let e = SqlError::unsupported(format!(
+                "EXPLAIN SHARDING needs a logical schema; `{db}` is passed through as is"
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        };
+        let stmt = match router::classify(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
+                    .await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let rows: Vec<Vec<Option<String>>> = match router::plan(sql, schema, &rt) {
+            Err(e) => {
+                self.send_err(seq, &route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+            Ok(None) => vec![vec![
+                Some(rt.nodes[schema.node].name.clone()),
+                None,
+                Some(if stmt.read_only { "read" } else { "write" }.to_string()),
+                Some("single".to_string()),
+                Some(String::from_utf8_lossy(sql).trim().to_string()),
+            ]],
+            Ok(Some(plan)) => {
+                let merge = match plan.merge {
+                    Merge::Single => "single",
+                    Merge::SumAffected => "sum affected rows",
+                    Merge::Concat => "concatenate rows",
+                    Merge::Any => "any one node",
+                };
+                let kind = if plan.write {
+                    "write"
+                } else if stmt.read_only {
+                    "read"
+                } else {
+                    "read (primary)"
+                };
+                plan.targets
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            Some(rt.nodes[t.node].name.clone()),
+                            t.shard.map(|s| s.to_string()),
+                            Some(kind.to_string()),
+                            Some(merge.to_string()),
+                            Some(t.sql.clone()),
+                        ]
+                    })
+                    .collect()
+            }
+        };
+        let columns = ["node", "shard", "kind", "merge", "sql"].map(LocalColumn::text);
+        let mut out = BytesMut::new();
+        let mut seq = seq;
+        write_result_set(
+            &mut out,
+            &mut seq,
+            self.deprecate_eof(),
+            self.status(),
+            "plan",
+            &columns,
+            &rows,
+        );
+        self.stream.write_all(&out).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Reads (one or several targets) and single-target writes.
+    async fn run_streamed(
+        &mut self,
+        plan: &Plan,
+        read_only: bool,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+        renames: &Renames,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let mut seq = seq;
+        let mut header_sent = false;
+        let last = plan.targets.len() - 1;
+        let deprecate = self.deprecate_eof();
+        for (i, target) in plan.targets.iter().enumerate() {
+            let mut held = match self.checkout(target.node, read_only, false).await {
+                Ok(h) => h,
+                Err(e) => return self.fail(seq, header_sent, &e).await,
+            };
+            let db = physical_database(rt, schema, target.node);
+            let mut payload = Vec::with_capacity(1 + target.sql.len());
+            payload.push(crate::wire::command::COM_QUERY);
+            payload.extend_from_slice(target.sql.as_bytes());
+            let sent = match held.conn.use_database(&db).await {
+                Ok(()) => held.conn.send_command(&payload).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                if let WireError::Server {
+                    code,
+                    state,
+                    message,
+                } = &e
+                {
+                    self.keep_or_release(held, 0).await;
+                    let state = if state == "42000" { "42000" } else { "HY000" };
+                    return self
+                        .fail(
+                            seq,
+                            header_sent,
+                            &SqlError::new(*code, state, message.clone()),
+                        )
+                        .await;
+                }
+                self.forget_if_held_lost(&held);
+                return self
+                    .fail(
+                        seq,
+                        header_sent,
+                        &SqlError::backend_lost(format!(
+                            "shardgate: {e}; the statement was not run"
+                        )),
+                    )
+                    .await;
+            }
+            match self
+                .relay_one(&mut held, &mut seq, i == 0, i == last, deprecate, renames)
+                .await
+            {
+                Ok(Relayed::Done { status, warnings }) => {
+                    self.note_status(status);
+                    self.keep_or_release(held, warnings).await;
+                    if !header_sent && i == 0 && plan.merge == Merge::Single {
+                        return Ok(Flow::Continue);
+                    }
+                    header_sent = true;
+                }
+                Ok(Relayed::Error) => {
+                    self.keep_or_release(held, 0).await;
+                    return Ok(Flow::Continue);
+                }
+                Err(RelayError::Client(e)) => return Err(e),
+                Err(RelayError::Backend(e, forwarded)) => {
+                    self.forget_if_held_lost(&held);
+                    drop(held);
+                    if forwarded || header_sent {
+                        tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
+                        return Ok(Flow::Close);
+                    }
+                    return self
+                        .fail(
+                            seq,
+                            false,
+                            &SqlError::backend_lost(format!(
+                                "shardgate: lost the backend connection: {e}"
+                            )),
+                        )
+                        .await;
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Sends an error: as the whole answer, or to end a result set already begun.
+    async fn fail(&mut self, seq: u8, _header_sent: bool, e: &SqlError) -> std::io::Result<Flow> {
+        self.send_err(seq, e).await?;
+        Ok(Flow::Continue)
+    }
+
+    fn forget_if_held_lost(&mut self, _held: &Held) {
+        if self.must_keep() {
+            self.pins.clear();
+            self.in_transaction = false;
+            self.autocommit = true;
+        }
+    }
+
+    fn note_status(&mut self, status: Option<StatusFlags>) {
+        if let Some(s) = status {
+            self.in_transaction = s.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.autocommit = s.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        }
+    }
+
+    /// Streams one target's answer. The first target contributes the column
+    /// definitions, the last the end marker; rows come from all.
+    async fn relay_one(
+        &mut self,
+        held: &mut Held,
+        seq: &mut u8,
+        first: bool,
+        last: bool,
+        deprecate: bool,
+        renames: &Renames,
+    ) -> Result<Relayed, RelayError> {
+        let mut out = BytesMut::with_capacity(16 * 1024);
+        let mut forwarded = false;
+        let backend = |e, f| RelayError::Backend(e, f);
+        let head = held
+            .conn
+            .read_packet()
+            .await
+            .map_err(|e| backend(e, false))?;
+        match head.payload.first() {
+            Some(0xFF) => {
+                write_packet(&mut out, seq, &head.payload);
+                self.stream
+                    .write_all(&out)
+                    .await
+                    .map_err(RelayError::Client)?;
+                return Ok(Relayed::Error);
+            }
+            Some(0x00) => {
+                let ok = generic::parse_ok(&head.payload);
+                write_packet(&mut out, seq, &head.payload);
+                self.stream
+                    .write_all(&out)
+                    .await
+                    .map_err(RelayError::Client)?;
+                return Ok(Relayed::Done {
+                    status: ok.map(|o| o.status),
+                    warnings: ok.map_or(0, |o| o.warnings),
+                });
+            }
+            _ => {}
+        }
+        let (columns, _) = lenenc::read_int(&head.payload)
+            .ok_or(backend(WireError::Protocol("bad column count"), false))?;
+        if first {
+            write_packet(&mut out, seq, &head.payload);
+        }
+        for _ in 0..columns {
+            let p = held
+                .conn
+                .read_packet()
+                .await
+                .map_err(|e| backend(e, forwarded))?;
+            if first {
+                match renames.apply(&p.payload) {
+                    Some(renamed) => write_packet(&mut out, seq, &renamed),
+                    None => write_packet(&mut out, seq, &p.payload),
+                }
+            }
+        }
+        if !deprecate {
+            let p = held
+                .conn
+                .read_packet()
+                .await
+                .map_err(|e| backend(e, forwarded))?;
+            if first {
+                write_packet(&mut out, seq, &p.payload);
+            }
+        }
+        loop {
+            let p = held
+                .conn
+                .read_packet()
+                .await
+                .map_err(|e| backend(e, forwarded))?;
+            let len = p.payload.len();
+            match p.payload.first() {
+                Some(0xFF) => {
+                    write_packet(&mut out, seq, &p.payload);
+                    self.stream
+                        .write_all(&out)
+                        .await
+                        .map_err(RelayError::Client)?;
+                    return Ok(Relayed::Error);
+                }
+                Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
+                    let (status, warnings) = if deprecate {
+                        generic::parse_ok(&p.payload)
+                            .map_or((None, 0), |o| (Some(o.status), o.warnings))
+                    } else {
+                        generic::parse_eof(&p.payload).map_or((None, 0), |(w, s)| (Some(s), w))
+                    };
+                    if last {
+                        write_packet(&mut out, seq, &p.payload);
+                    }
+                    if !out.is_empty() {
+                        self.stream
+                            .write_all(&out)
+                            .await
+                            .map_err(RelayError::Client)?;
+                    }
+                    return Ok(Relayed::Done { status, warnings });
+                }
+                _ => {
+                    write_packet(&mut out, seq, &p.payload);
+                    if out.len() >= 16 * 1024 {
+                        self.stream
+                            .write_all(&out)
+                            .await
+                            .map_err(RelayError::Client)?;
+                        out.clear();
+                        forwarded = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes on several targets: a transaction per node (or a savepoint inside the
+    /// client's transaction), committed only when every target succeeded.
+    async fn run_multi_write(
+        &mut self,
+        plan: &Plan,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let in_client_txn = self.must_keep();
+        let mut conns: BTreeMap<NodeId, Held> = BTreeMap::new();
+        let mut affected = 0u64;
+        let mut last_insert_id = 0u64;
+        let mut warnings = 0u16;
+        let mut failure: Option<SqlError> = None;
+        for target in &plan.targets {
+            if let std::collections::btree_map::Entry::Vacant(slot) = conns.entry(target.node) {
+                let mut held = match self.checkout(target.node, false, false).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let db = physical_database(rt, schema, target.node);
+                let open: &[u8] = if in_client_txn {
+                    b"SAVEPOINT shardgate_stmt"
+                } else {
+                    b"START TRANSACTION"
+                };
+                let r = match held.conn.use_database(&db).await {
+                    Ok(()) => held.conn.execute_ok(open).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = r {
+                    failure = Some(wire_to_sql(&e, false));
+                    break;
+                }
+                slot.insert(held);
+            }
+            let Some(held) = conns.get_mut(&target.node) else {
+                break;
+            };
+            match held.conn.execute_ok(target.sql.as_bytes()).await {
+                Ok(ok) => {
+                    affected += ok.affected;
+                    if last_insert_id == 0 {
+                        last_insert_id = ok.last_insert_id;
+                    }
+                    warnings = warnings.saturating_add(ok.warnings);
+                }
+                Err(e) => {
+                    failure = Some(wire_to_sql(&e, true));
+                    break;
+                }
+            }
+        }
+        let finish: &[u8] = match (&failure, in_client_txn) {
+            (None, true) => b"RELEASE SAVEPOINT shardgate_stmt",
+            (None, false) => b"COMMIT",
+            (Some(_), true) => b"ROLLBACK TO SAVEPOINT shardgate_stmt",
+            (Some(_), false) => b"ROLLBACK",
+        };
+        let mut committed = Vec::new();
+        let mut commit_failed = Vec::new();
+        for (node, mut held) in std::mem::take(&mut conns) {
+            match held.conn.execute_ok(finish).await {
+                Ok(ok) => {
+                    committed.push(self.node_name(node));
+                    if in_client_txn {
+                        self.note_status(Some(ok.status));
+                    }
+                    self.keep_or_release(held, 0).await;
+                }
+                Err(e) => {
+                    commit_failed.push(format!("{}: {e}", self.node_name(node)));
+                    drop(held);
+                }
+            }
+        }
+        if !commit_failed.is_empty() && failure.is_none() {
+            let msg =
+                format!(
+                "shardgate: the write committed on {} but failed on {}; the shards now disagree",
+                if committed.is_empty() { "no node".to_string() } else { committed.join(", ") },
+                commit_failed.join("; ")
+            );
+            self.send_err(seq, &SqlError::new(1180, "HY000", msg))
+                .await?;
+            return Ok(Flow::Continue);
+        }
+        if let Some(e) = failure {
+            let mut e = e;
+            e.message
+                .push_str(" (shardgate rolled back the statement on every shard)");
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        let mut out = BytesMut::new();
+        let mut seq = seq;
+        write_packet(
+            &mut out,
+            &mut seq,
+            &ok_payload(affected, last_insert_id, self.status(), warnings),
+        );
+        self.stream.write_all(&out).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+enum Relayed {
+    Done {
+        status: Option<StatusFlags>,
+        warnings: u16,
+    },
+    /// The backend answered with an error, already sent on.
+    Error,
+}
+
+enum RelayError {
+    Client(std::io::Error),
+    Backend(WireError, bool),
+}
+
+fn wire_to_sql(e: &WireError, sent: bool) -> SqlError {
+    match e {
+        WireError::Server {
+            code,
+            state,
+            message,
+        } => {
+            let state = match state.as_str() {
+                "23000" => "23000",
+                "42000" => "42000",
+                "42S02" => "42S02",
+                "42S22" => "42S22",
+                _ => "HY000",
+            };
+            SqlError::new(*code, state, message.clone())
+        }
+        other => SqlError::backend_lost(format!(
+            "shardgate: lost a backend connection during a multi-shard write: {other}{}",
+            if sent {
+                ""
+            } else {
+                "; the statement was not run"
+            }
+        )),
+    }
+}

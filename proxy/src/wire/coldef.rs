@@ -1,0 +1,74 @@
+//! Column definitions (Protocol::ColumnDefinition41) with their schema and table names
+//! replaced, so a result from a physical table `orders_0003` in database `shop_b`
+//! reaches the client as `orders` in `shop`.
+
+use bytes::{BufMut, BytesMut};
+
+use super::lenenc;
+
+/// Positions among the six length-encoded strings that open a column definition
+/// (catalog, schema, table, org_table, name, org_name).
+const SCHEMA: usize = 1;
+const TABLE: usize = 2;
+const ORG_TABLE: usize = 3;
+
+/// Rewrites the schema and table fields through `rename_schema` / `rename_table`
+/// (which return `None` to keep a name). `None` when the packet is not a well-formed
+/// column definition.
+pub fn rename(
+    payload: &[u8],
+    rename_schema: impl Fn(&[u8]) -> Option<String>,
+    rename_table: impl Fn(&[u8]) -> Option<String>,
+) -> Option<BytesMut> {
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(6);
+    let mut pos = 0;
+    for _ in 0..6 {
+        let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
+        let start = pos + n;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        fields.push(payload.get(start..end)?);
+        pos = end;
+    }
+    let rest = &payload[pos..];
+    let mut out = BytesMut::with_capacity(payload.len() + 16);
+    for (i, f) in fields.iter().enumerate() {
+        let renamed = match i {
+            SCHEMA => rename_schema(f),
+            TABLE | ORG_TABLE => rename_table(f),
+            _ => None,
+        };
+        match renamed {
+            Some(r) => lenenc::put_str(&mut out, r.as_bytes()),
+            None => lenenc::put_str(&mut out, f),
+        }
+    }
+    out.put_slice(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_schema_and_tables_only() {
+        let mut p = BytesMut::new();
+        for s in ["def", "shop_b", "o", "orders_0003", "id", "id"] {
+            lenenc::put_str(&mut p, s.as_bytes());
+        }
+        p.put_slice(&[0x0c, 63, 0, 20, 0, 0, 0, 8, 3, 0x42, 0, 0, 0]);
+        let out = rename(
+            &p,
+            |s| (s == b"shop_b").then(|| "shop".to_string()),
+            |t| (t == b"orders_0003").then(|| "orders".to_string()),
+        )
+        .unwrap();
+        let mut expected = BytesMut::new();
+        for s in ["def", "shop", "o", "orders", "id", "id"] {
+            lenenc::put_str(&mut expected, s.as_bytes());
+        }
+        expected.put_slice(&[0x0c, 63, 0, 20, 0, 0, 0, 8, 3, 0x42, 0, 0, 0]);
+        assert_eq!(out, expected);
+        assert!(rename(&[0x05, b'a'], |_| None, |_| None).is_none());
+    }
+}

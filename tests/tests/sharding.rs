@@ -1,0 +1,269 @@
+//! Sharded, broadcast and single tables end to end: two replication groups, a logical
+//! schema whose `orders` is split over four physical tables, checked against what each
+//! MariaDB server really holds.
+
+use std::sync::OnceLock;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
+use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[1, 1]).expect("start the MariaDB sandbox"))
+}
+
+/// shardgate with schema `db` (created on both primaries) sharded as in the README.
+async fn proxy(db: &str) -> Proxy {
+    let s = sandbox();
+    for g in &s.groups {
+        let mut c = direct(&g.primary, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    s.sync().unwrap();
+    let (g1, g2) = (&s.groups[0], &s.groups[1]);
+    Proxy::with_config(&format!(
+        "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn2]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\
+         [schemas.{db}]\nnode = \"dn1\"\n\
+         [schemas.{db}.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\
+         [schemas.{db}.tables.countries]\nkind = \"broadcast\"\n\
+         [schemas.{db}.tables.audit]\nkind = \"single\"\nnode = \"dn2\"\n",
+        g1.primary.address(),
+        g1.replicas[0].address(),
+        g2.primary.address(),
+        g2.replicas[0].address(),
+    ))
+}
+
+async fn setup(db: &str) -> (Proxy, Conn) {
+    let p = proxy(db).await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL, amount DECIMAL(10,2), note VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop("CREATE TABLE countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40))")
+        .await
+        .unwrap();
+    c.query_drop("CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40))")
+        .await
+        .unwrap();
+    (p, c)
+}
+
+/// Rows of a physical table, read straight from a group's primary.
+async fn physical_ids(group: usize, db: &str, table: &str) -> Vec<i32> {
+    let mut d = direct(&sandbox().groups[group].primary, Some(db)).await;
+    d.query(format!("SELECT id FROM {table} ORDER BY id"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rows_land_on_their_shards_and_read_back() {
+    let db = "sh_rows";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO orders (id, user_id, amount) VALUES (1, 1, 10), (2, 2, 20), (3, 3, 30), (4, 4, 40), (5, 5, 50), (6, 6, 60)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 6);
+
+    // mod 4, round robin over dn1, dn2: shard 0 and 2 on dn1, 1 and 3 on dn2.
+    assert_eq!(physical_ids(0, db, "orders_0000").await, [4]);
+    assert_eq!(physical_ids(1, db, "orders_0001").await, [1, 5]);
+    assert_eq!(physical_ids(0, db, "orders_0002").await, [2, 6]);
+    assert_eq!(physical_ids(1, db, "orders_0003").await, [3]);
+
+    let row: Option<(i32, String)> = c
+        .query_first("/* shardgate:primary */ SELECT id, amount FROM orders WHERE user_id = 5")
+        .await
+        .unwrap();
+    assert_eq!(row, Some((5, "50.00".into())));
+    sandbox().sync().unwrap();
+    // Reads go to the shard's replica; the client sees logical names in the metadata.
+    let rows: Vec<Row> = c
+        .query("SELECT @@server_id, id FROM orders WHERE user_id IN (1, 5)")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let server: u32 = rows[0].get(0).unwrap();
+    assert_eq!(server, sandbox().groups[1].replicas[0].server_id);
+    let cols = rows[0].columns();
+    assert_eq!(cols[1].table_str(), "orders");
+    assert_eq!(cols[1].org_table_str(), "orders");
+    assert_eq!(cols[1].schema_str(), db);
+
+    // No shard key: every shard answers, one result set.
+    let mut all: Vec<i32> = c.query("SELECT id FROM orders").await.unwrap();
+    all.sort();
+    assert_eq!(all, [1, 2, 3, 4, 5, 6]);
+    let some: Vec<i32> = c
+        .query("SELECT id FROM orders WHERE amount > 1000")
+        .await
+        .unwrap();
+    assert!(some.is_empty());
+
+    c.query_drop("UPDATE orders SET note = 'vip' WHERE user_id = 2")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    c.query_drop("UPDATE orders SET note = 'all' WHERE amount >= 30")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 4, "summed over shards");
+    c.query_drop("DELETE FROM orders WHERE user_id IN (3, 4)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    let n: Vec<i32> = c
+        .query("/* shardgate:primary */ SELECT id FROM orders")
+        .await
+        .unwrap();
+    assert_eq!(n.len(), 4);
+}
+
+#[tokio::test]
+async fn multi_shard_writes_are_all_or_nothing() {
+    let db = "sh_atomic";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (10, 1)")
+        .await
+        .unwrap();
+    // Row for shard 2 is new, row for shard 1 collides with id 10: nothing may stay.
+    let err = c
+        .query_drop("INSERT INTO orders (id, user_id) VALUES (11, 2), (10, 5)")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1062), "{err}");
+    assert!(err.to_string().contains("rolled back"), "{err}");
+    assert!(
+        physical_ids(0, db, "orders_0002").await.is_empty(),
+        "shard 2 kept a row of a failed statement"
+    );
+
+    // Inside a transaction, a failing statement over two shards of one node (0 and 2
+    // live on dn1) rolls back to its start, and the transaction goes on.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (20, 2)")
+        .await
+        .unwrap();
+    let err = c
+        .query_drop("INSERT INTO orders (id, user_id) VALUES (21, 4), (20, 6)")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1062), "{err}");
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (22, 8)")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(physical_ids(0, db, "orders_0002").await, [20]);
+    assert_eq!(
+        physical_ids(0, db, "orders_0000").await,
+        [22],
+        "21 was rolled back with its statement"
+    );
+}
+
+#[tokio::test]
+async fn broadcast_and_single_tables() {
+    let db = "sh_bcast";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO countries VALUES ('FR', 'France'), ('JP', 'Japan')")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 4, "two rows on each of two nodes");
+    for g in 0..2 {
+        let mut d = direct(&sandbox().groups[g].primary, Some(db)).await;
+        let n: Option<i64> = d
+            .query_first("SELECT COUNT(*) FROM countries")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(2), "group {g}");
+    }
+    let name: Option<String> = c
+        .query_first("/* shardgate:primary */ SELECT name FROM countries WHERE code = 'JP'")
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("Japan"));
+    c.query_drop("INSERT INTO audit (what) VALUES ('x')")
+        .await
+        .unwrap();
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    let n: Option<i64> = d2.query_first("SELECT COUNT(*) FROM audit").await.unwrap();
+    assert_eq!(n, Some(1));
+    let mut d1 = direct(&sandbox().groups[0].primary, Some(db)).await;
+    let err = d1.query_drop("SELECT * FROM audit").await.unwrap_err();
+    assert_eq!(error_code(&err), Some(1146), "audit lives on dn2 only");
+}
+
+#[tokio::test]
+async fn what_cannot_be_answered_right_gets_a_clear_error() {
+    let db = "sh_errors";
+    let (_p, mut c) = setup(db).await;
+    for (sql, code) in [
+        ("SELECT id FROM orders ORDER BY id LIMIT 2", 1235),
+        ("SELECT COUNT(*) FROM orders", 1235),
+        ("UPDATE orders SET user_id = 2 WHERE user_id = 1", 1105),
+        ("INSERT INTO orders VALUES (1, 2, 3, 'x')", 1105),
+        ("SELEC id FROM orders", 1064),
+    ] {
+        let err = c.query_drop(sql).await.unwrap_err();
+        assert_eq!(error_code(&err), Some(code), "{sql}: {err}");
+    }
+    // The session survives every one of them.
+    assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
+    // Prepared statements on sharded tables are refused, not misrouted.
+    let err = c
+        .exec_drop("SELECT id FROM orders WHERE user_id = ?", (1,))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1235));
+    // A transaction may not spread over two nodes.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 2)")
+        .await
+        .unwrap();
+    let err = c
+        .query_drop("INSERT INTO orders (id, user_id) VALUES (2, 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1235), "{err}");
+    c.query_drop("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test]
+async fn explain_sharding_shows_the_plan() {
+    let db = "sh_explain";
+    let (_p, mut c) = setup(db).await;
+    let rows: Vec<(String, Option<String>, String, String, String)> = c
+        .query("EXPLAIN SHARDING SELECT * FROM orders WHERE user_id IN (1, 2)")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (
+                "dn2".into(),
+                Some("1".into()),
+                "read".into(),
+                "concatenate rows".into(),
+                "SELECT * FROM `orders_0001` WHERE user_id IN (1, 2)".into()
+            ),
+            (
+                "dn1".into(),
+                Some("2".into()),
+                "read".into(),
+                "concatenate rows".into(),
+                "SELECT * FROM `orders_0002` WHERE user_id IN (1, 2)".into()
+            ),
+        ]
+    );
+    let rows: Vec<(String, Option<String>, String, String, String)> =
+        c.query("EXPLAIN SHARDING SELECT 1").await.unwrap();
+    assert_eq!(rows[0].0, "dn1");
+}
