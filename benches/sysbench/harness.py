@@ -20,6 +20,7 @@ import tempfile
 import time
 
 USER = PASSWORD = "sandbox"
+SHARDED_DB = "sbtest_sharded"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -70,6 +71,8 @@ class Targets:
             text += line
         m = re.search(r"data node dn1: primary 127\.0\.0\.1:(\d+)", text)
         self.primary = int(m.group(1))
+        m = re.search(r"data node dn2: primary 127\.0\.0\.1:(\d+)", text)
+        self.primary2 = int(m.group(1))
 
         cfg = os.path.join(work, "haproxy.cfg")
         hport = free_port()
@@ -92,6 +95,22 @@ class Targets:
         self.shardgate = sg
         self.shardgate_port = int(m.group(1))
         wait_port(self.haproxy_port)
+
+        # shardgate with sbtest1..4 sharded by id (mod 2) over both groups' primaries.
+        tables = "".join(
+            f'[schemas.{SHARDED_DB}.tables.sbtest{i}]\nkind = "sharded"\ncolumn = "id"\nrule = "by_id"\n'
+            f'nodes = ["dn1", "dn2"]\n' for i in range(1, 5))
+        sharded_cfg = os.path.join(work, "sharded.toml")
+        with open(sharded_cfg, "w") as f:
+            f.write(
+                f'[server]\nlisten = "127.0.0.1:0"\n[[users]]\nname = "{USER}"\npassword = "{PASSWORD}"\n'
+                f'[nodes.dn1]\nprimary = "127.0.0.1:{self.primary}"\nuser = "{USER}"\npassword = "{PASSWORD}"\n'
+                f'[nodes.dn2]\nprimary = "127.0.0.1:{self.primary2}"\nuser = "{USER}"\npassword = "{PASSWORD}"\n'
+                f'[rules.by_id]\nalgorithm = "mod"\nshards = 2\n[schemas.{SHARDED_DB}]\nnode = "dn1"\n{tables}')
+        sh = self.spawn([args.shardgate, "--config", sharded_cfg], env={**os.environ, "SHARDGATE_LOG": "warn"})
+        m, _ = wait_line(sh, r"listening on 127\.0\.0\.1:(\d+)", 30)
+        self.sharded = sh
+        self.sharded_port = int(m.group(1))
 
     def spawn(self, cmd, env=None):
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -133,10 +152,10 @@ def wait_port(port):
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def sysbench(test, port, threads, mode, seconds, action="run", table_size=10000):
+def sysbench(test, port, threads, mode, seconds, action="run", table_size=10000, db="sbtest", extra=()):
     cmd = [
         "sysbench", test, "--mysql-host=127.0.0.1", f"--mysql-port={port}",
-        f"--mysql-user={USER}", f"--mysql-password={PASSWORD}", "--mysql-db=sbtest",
+        f"--mysql-user={USER}", f"--mysql-password={PASSWORD}", f"--mysql-db={db}", *extra,
         "--tables=4", f"--table-size={table_size}", f"--threads={threads}",
         f"--time={seconds}", f"--db-ps-mode={mode}", "--percentile=95", action,
     ]
@@ -221,6 +240,14 @@ def main():
              "-e", "CREATE DATABASE IF NOT EXISTS sbtest"], check=True)
         log("preparing sbtest (4 tables x 10000 rows) ...")
         sysbench("oltp_read_write", targets.primary, 4, "disable", 1, action="prepare")
+        for port in (targets.primary, targets.primary2):
+            subprocess.run(
+                ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{port}", f"-u{USER}", f"-p{PASSWORD}",
+                 "-e", f"CREATE DATABASE IF NOT EXISTS {SHARDED_DB}"], check=True)
+        log("preparing the sharded sbtest through shardgate (ids split over two nodes) ...")
+        sysbench("oltp_point_select", targets.sharded_port, 1, "disable", 1, action="prepare",
+                 db=SHARDED_DB, extra=("--auto_inc=off",))
+        sharded_rows = []
         rows = []
         sg_pid = targets.shardgate.pid
         for test in args.tests.split(","):
@@ -238,6 +265,18 @@ def main():
                     med = {n: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
                                statistics.median(r[2] for r in v), sum(r[3] for r in v)) for n, v in results.items()}
                     rows.append((test, threads, mode, med))
+                    if test == "oltp_point_select" and mode == "disable":
+                        # Sharded vs pass-through, interleaved, in the same conditions.
+                        pair = {"pass-through": [], "sharded": []}
+                        for rep in range(args.repeat):
+                            for name, port, db in (("pass-through", targets.shardgate_port, "sbtest"),
+                                                   ("sharded", targets.sharded_port, SHARDED_DB)):
+                                out = sysbench(test, port, threads, mode, args.time, db=db)
+                                _, qps, p95, errs = parse(out)
+                                pair[name].append((qps, p95, errs))
+                                log(f"{test} t={threads} ps={mode} #{rep + 1} shardgate {name}: {qps:.0f} qps p95 {p95} ms")
+                        sharded_rows.append((threads, {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+                                                           sum(x[2] for x in v)) for n, v in pair.items()}))
         idle_rss = idle_connections_rss(targets.shardgate_port, sg_pid, args.idle) if args.idle else 0
         peak = rss_kib(sg_pid, "VmHWM")
     finally:
@@ -252,8 +291,16 @@ def main():
         errors = d[3] + h[3] + s[3]
         print(f"| {test} | {threads} | {mode} | {d[0]:.0f} | {h[0]:.0f} | {s[0]:.0f} | {s[0] / d[0]:.2f} "
               f"| {s[0] / h[0]:.2f} | {d[1]:.2f} / {h[1]:.2f} / {s[1]:.2f} | {h[2]:.1f} / {s[2]:.1f} | {errors} |")
-    print("| sharded oltp_point_select | | | | | not yet | | | | | |")
     print()
+    if sharded_rows:
+        print("Sharded `oltp_point_select` (ps-mode disable; sbtest1..4 sharded by id over two nodes) vs pass-through:")
+        print()
+        print("| threads | pass-through qps | sharded qps | sharded/pass-through | p95 ms pass-through / sharded | errors |")
+        print("|---|---|---|---|---|---|")
+        for threads, m in sharded_rows:
+            a, b = m["pass-through"], m["sharded"]
+            print(f"| {threads} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {a[1]:.2f} / {b[1]:.2f} | {a[2] + b[2]} |")
+        print()
     print(f"shardgate peak RSS: {peak / 1024:.1f} MiB; with {args.idle} idle client connections: "
           f"{idle_rss / 1024:.1f} MiB")
     print(f"({args.repeat} interleaved runs of {args.time} s per cell, medians; "

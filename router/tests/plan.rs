@@ -326,6 +326,17 @@ fn ddl_fans_out_to_every_physical_table() {
             "events_202404"
         ]
     );
+    let (targets, _, _) = route("CREATE INDEX k_1 ON orders(amount)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        targets[3],
+        t("dn2", "CREATE INDEX k_1 ON `orders_0003`(amount)")
+    );
+    let (targets, _, _) = route("DROP TABLE IF EXISTS orders").unwrap().unwrap();
+    assert_eq!(targets[0], t("dn1", "DROP TABLE IF EXISTS `orders_0000`"));
+    let (targets, _, _) = route("TRUNCATE TABLE orders").unwrap().unwrap();
+    assert_eq!(targets.len(), 4);
     let (targets, _, _) = route("CREATE TABLE countries (code CHAR(2) PRIMARY KEY)")
         .unwrap()
         .unwrap();

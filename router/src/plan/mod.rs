@@ -231,6 +231,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
             (shards, Some(split))
         }
         Statement::CreateTable(_)
+        | Statement::CreateIndex(_)
         | Statement::AlterTable(_)
         | Statement::Drop { .. }
         | Statement::Truncate(_) => (ShardSet::all(table.algorithm.shards()), None),

@@ -136,5 +136,16 @@ pub fn collect(statement: &Statement, offsets: &Offsets<'_>) -> Refs {
         refs: Refs::default(),
     };
     let _ = statement.visit(&mut c);
+    // DROP TABLE names are not visited as relations by sqlparser.
+    if let Statement::Drop {
+        object_type: sqlparser::ast::ObjectType::Table,
+        names,
+        ..
+    } = statement
+    {
+        for n in names {
+            let _ = c.pre_visit_relation(n);
+        }
+    }
     c.refs
 }
