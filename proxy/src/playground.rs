@@ -11,11 +11,17 @@ use crate::sandbox::{Sandbox, PASSWORD, USER};
 pub const APP_USER: &str = "app";
 pub const APP_PASSWORD: &str = "app";
 
-const SHOP: &str = "CREATE DATABASE shop;
+/// Run on both primaries: `shop` exists on both nodes, `products` is a broadcast table.
+const SHOP_EVERYWHERE: &str = "CREATE DATABASE shop;
 CREATE TABLE shop.products (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, price DECIMAL(10,2) NOT NULL);
-INSERT INTO shop.products VALUES (1,'teapot',24.50),(2,'mug',7.90),(3,'kettle',39.00);
-CREATE TABLE shop.orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, product_id INT NOT NULL, qty INT NOT NULL, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP);
-INSERT INTO shop.orders (product_id, qty) VALUES (1,2),(2,6),(3,1);";
+INSERT INTO shop.products VALUES (1,'teapot',24.50),(2,'mug',7.90),(3,'kettle',39.00);";
+
+/// `orders` is sharded by user_id over 4 physical tables (mod 4, round robin: shards 0
+/// and 2 on dn1, 1 and 3 on dn2); created through shardgate's own routing below.
+const ORDERS: &[&str] = &[
+    "CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id INT NOT NULL, product_id INT NOT NULL, qty INT NOT NULL)",
+    "INSERT INTO orders (id, user_id, product_id, qty) VALUES (1, 1, 1, 2), (2, 2, 2, 6), (3, 3, 3, 1), (4, 4, 1, 1), (5, 5, 2, 3), (6, 6, 3, 2)",
+];
 
 const CRM: &str = "CREATE DATABASE crm;
 CREATE TABLE crm.customers (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, city VARCHAR(64));
@@ -48,7 +54,12 @@ pub fn config_for(sandbox: &Sandbox, listen: &str) -> String {
     }
     let _ = writeln!(
         t,
-        "[schemas.shop]\nnode = \"dn1\"\n\n[schemas.crm]\nnode = \"dn2\""
+        "[rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\n\
+         [schemas.shop]\nnode = \"dn1\"\n\n\
+         [schemas.shop.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\n\
+         nodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\n\
+         [schemas.shop.tables.products]\nkind = \"broadcast\"\n\n\
+         [schemas.crm]\nnode = \"dn2\""
     );
     t
 }
@@ -56,7 +67,8 @@ pub fn config_for(sandbox: &Sandbox, listen: &str) -> String {
 pub fn run(listen: &str) -> anyhow::Result<()> {
     eprintln!("starting MariaDB: 2 replication groups, each a primary and a replica ...");
     let sandbox = Sandbox::start(&[1, 1])?;
-    sandbox.exec(&sandbox.groups[0].primary, SHOP)?;
+    sandbox.exec(&sandbox.groups[0].primary, SHOP_EVERYWHERE)?;
+    sandbox.exec(&sandbox.groups[1].primary, SHOP_EVERYWHERE)?;
     sandbox.exec(&sandbox.groups[1].primary, CRM)?;
     sandbox.sync()?;
     let text = config_for(&sandbox, listen);
@@ -72,6 +84,8 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        let server = tokio::spawn(crate::server::serve(listener, shared));
+        load_orders(addr).await?;
         println!("\nshardgate playground is running.\n");
         for (i, g) in sandbox.groups.iter().enumerate() {
             println!(
@@ -83,7 +97,8 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
                 g.replicas[0].server_id
             );
         }
-        println!("  logical schemas: shop (on dn1), crm (on dn2)");
+        println!("  logical schemas: shop (default node dn1), crm (on dn2)");
+        println!("  shop.orders is sharded by user_id (mod 4) over dn1 and dn2; shop.products is on both");
         println!("  config: {}\n", path.display());
         println!(
             "Connect with:\n\n  mysql -h {} -P {} -u {APP_USER} -p{APP_PASSWORD} shop\n",
@@ -92,10 +107,13 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         );
         println!("Try:  SELECT @@server_id;   -- a replica answers reads");
         println!("      /* shardgate:primary */ SELECT @@server_id;");
-        println!("      SELECT * FROM products;  USE crm;  SELECT * FROM customers;\n");
+        println!("      SELECT * FROM orders WHERE user_id = 5;   -- one shard");
+        println!("      SELECT * FROM orders;                     -- every shard, one result");
+        println!("      EXPLAIN SHARDING SELECT * FROM orders WHERE user_id IN (1, 2);");
+        println!("      USE crm;  SELECT * FROM customers;\n");
         println!("Press Ctrl-C to stop; the sandbox is removed.");
         tokio::select! {
-            _ = crate::server::serve(listener, shared) => {}
+            _ = server => {}
             _ = crate::server::shutdown_signal() => {}
         }
         Ok(())
@@ -103,4 +121,30 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
     eprintln!("stopping; removing the sandbox ...");
     drop(sandbox);
     result
+}
+
+/// Creates and fills the sharded `orders` table through shardgate itself, as a client
+/// would: the DDL fans out to every shard and the rows land on theirs.
+async fn load_orders(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    use crate::backend::{BackendConn, Flavor, Target};
+    let target = Target {
+        label: "playground".into(),
+        address: addr.to_string(),
+        user: APP_USER.into(),
+        password: APP_PASSWORD.into(),
+    };
+    let mut conn = BackendConn::connect(
+        &target,
+        Flavor::default(),
+        Some("shop"),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .context("connecting to the playground's shardgate")?;
+    for sql in ORDERS {
+        conn.execute_ok(sql.as_bytes())
+            .await
+            .with_context(|| format!("running {sql}"))?;
+    }
+    Ok(())
 }
