@@ -25,5 +25,39 @@ fn classify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, classify);
+criterion_group!(benches, classify, plan);
 criterion_main!(benches);
+
+const SHARDED: &str = r#"
+[nodes.dn1]
+primary = "127.0.0.1:3306"
+user = "u"
+[nodes.dn2]
+primary = "127.0.0.1:3307"
+user = "u"
+[rules.by_id]
+algorithm = "mod"
+shards = 2
+[schemas.sbtest]
+node = "dn1"
+[schemas.sbtest.tables.sbtest1]
+kind = "sharded"
+column = "id"
+rule = "by_id"
+nodes = ["dn1", "dn2"]
+"#;
+
+fn plan(c: &mut Criterion) {
+    let cfg: rules::ClusterConfig = toml::from_str(SHARDED).unwrap();
+    let rt = rules::Runtime::build(&cfg).unwrap();
+    let schema = &rt.schemas["sbtest"];
+    let mut g = c.benchmark_group("route");
+    for (name, sql) in [
+        ("plan sharded point select (uncached)", "SELECT c FROM sbtest1 WHERE id=4913"),
+        ("plan sharded 3-row insert (uncached)", "INSERT INTO sbtest1 (id, k, c, pad) VALUES (1, 2, 'a', 'b'), (2, 3, 'c', 'd'), (3, 4, 'e', 'f')"),
+        ("plan statement naming no configured table", "SELECT c FROM other WHERE id=4913"),
+    ] {
+        g.bench_function(name, |b| b.iter(|| black_box(router::plan(black_box(sql.as_bytes()), schema, &rt).unwrap())));
+    }
+    g.finish();
+}

@@ -69,6 +69,21 @@ pub struct Statement {
     pub use_db: Option<String>,
     /// A multi-statement batch with a `USE` in it: the database changes mid-batch.
     pub batch_changes_database: bool,
+    /// What a transaction-control statement does.
+    pub transaction: Option<TxnOp>,
+}
+
+/// Transaction control that shardgate acts on itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOp {
+    /// `BEGIN`, `START TRANSACTION [READ ONLY|READ WRITE|WITH CONSISTENT SNAPSHOT]`.
+    Begin,
+    /// `COMMIT [WORK]`.
+    Commit,
+    /// `ROLLBACK [WORK]` (not `ROLLBACK TO SAVEPOINT`).
+    Rollback,
+    /// Savepoints, XA, `COMMIT AND CHAIN` ...: forwarded as they are.
+    Other,
 }
 
 /// Functions whose result depends on, or changes, state of one connection or the primary.
@@ -120,6 +135,7 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
                 hints,
                 use_db: None,
                 batch_changes_database: false,
+                transaction: None,
             })
         }
     };
@@ -128,6 +144,7 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
         let next = classify_tokens(part, Hints::default());
         stmt.batch_changes_database |=
             stmt.kind == StatementKind::Use || next.kind == StatementKind::Use;
+        stmt.transaction = stmt.transaction.or(next.transaction).map(|_| TxnOp::Other);
         stmt.read_only &= next.read_only;
         stmt.pin = stmt.pin.or(next.pin);
         stmt.needs_previous |= next.needs_previous;
@@ -151,6 +168,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         hints,
         use_db: None,
         batch_changes_database: false,
+        transaction: None,
     };
     let first_word = tokens.iter().find_map(|t| match t {
         Token::Word(w) => Some(*w),
@@ -201,6 +219,24 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
             } else if !one_shot {
                 stmt.pin = Some(PinReason::SessionVariable);
             }
+        }
+        StatementKind::Transaction => {
+            let words: Vec<&[u8]> = tokens
+                .iter()
+                .filter_map(|t| match t {
+                    Token::Word(w) => Some(*w),
+                    _ => None,
+                })
+                .collect();
+            let only =
+                |allowed: &[&[u8]]| words[1..].iter().all(|w| allowed.iter().any(|a| eq(w, a)));
+            stmt.transaction = Some(match first.to_ascii_lowercase().as_slice() {
+                b"begin" if only(&[b"work"]) => TxnOp::Begin,
+                b"start" if eq(second, b"transaction") => TxnOp::Begin,
+                b"commit" if only(&[b"work"]) => TxnOp::Commit,
+                b"rollback" if only(&[b"work"]) => TxnOp::Rollback,
+                _ => TxnOp::Other,
+            });
         }
         StatementKind::Use => {
             stmt.use_db = tokens.get(1).and_then(|t| match t {
@@ -411,6 +447,17 @@ mod tests {
         assert_eq!(c("use shop;").use_db.as_deref(), Some("shop"));
         assert!(c("SHOW WARNINGS").needs_previous);
         assert!(c("USE a; SELECT 1").batch_changes_database);
+        assert_eq!(c("BEGIN").transaction, Some(TxnOp::Begin));
+        assert_eq!(
+            c("start transaction read only").transaction,
+            Some(TxnOp::Begin)
+        );
+        assert_eq!(c("COMMIT WORK").transaction, Some(TxnOp::Commit));
+        assert_eq!(c("rollback").transaction, Some(TxnOp::Rollback));
+        assert_eq!(c("ROLLBACK TO SAVEPOINT a").transaction, Some(TxnOp::Other));
+        assert_eq!(c("COMMIT AND CHAIN").transaction, Some(TxnOp::Other));
+        assert_eq!(c("XA START 'x'").transaction, Some(TxnOp::Other));
+        assert_eq!(c("SELECT 1").transaction, None);
         assert_eq!(show_databases(b"show databases"), Some(None));
         assert_eq!(
             show_databases(b"SHOW SCHEMAS LIKE 'a%';"),

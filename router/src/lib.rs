@@ -10,7 +10,7 @@ pub mod lexer;
 pub mod plan;
 
 pub use classify::{
-    classify, explain_sharding, show_databases, PinReason, Statement, StatementKind,
+    classify, explain_sharding, show_databases, PinReason, Statement, StatementKind, TxnOp,
 };
 pub use hint::Hints;
 pub use plan::{plan, Merge, Plan, RouteError, Target};

@@ -193,6 +193,9 @@ async fn broadcast_and_single_tables() {
     c.query_drop("INSERT INTO audit (what) VALUES ('x')")
         .await
         .unwrap();
+    // LAST_INSERT_ID() names no table, yet must come from the node that inserted.
+    let id: Option<i64> = c.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(id, Some(1));
     let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
     let n: Option<i64> = d2.query_first("SELECT COUNT(*) FROM audit").await.unwrap();
     assert_eq!(n, Some(1));
@@ -234,6 +237,48 @@ async fn what_cannot_be_answered_right_gets_a_clear_error() {
         .unwrap_err();
     assert_eq!(error_code(&err), Some(1235), "{err}");
     c.query_drop("ROLLBACK").await.unwrap();
+    assert!(
+        physical_ids(0, db, "orders_0002").await.is_empty(),
+        "rolled back"
+    );
+}
+
+#[tokio::test]
+async fn transactions_start_on_the_node_of_their_first_statement() {
+    let db = "sh_txn";
+    let (_p, mut c) = setup(db).await;
+    // user 1 is on shard 1, on dn2, not the schema's default node.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 5)")
+        .await
+        .unwrap();
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM orders WHERE user_id IN (1, 5)")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2), "the transaction sees its own rows");
+    assert!(
+        physical_ids(1, db, "orders_0001").await.is_empty(),
+        "not visible before COMMIT"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(physical_ids(1, db, "orders_0001").await, [1, 2]);
+
+    c.query_drop("START TRANSACTION").await.unwrap();
+    c.query_drop("UPDATE orders SET note = 'x' WHERE user_id = 1")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    let note: Option<Option<String>> = c
+        .query_first("/* shardgate:primary */ SELECT note FROM orders WHERE user_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(note, Some(None));
+
+    // A transaction that runs nothing ends without touching any node.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! bring its database in line, send, stream the answer back, then decide whether the
 //! session keeps the connection.
 
-use router::{PinReason, Statement, StatementKind};
+use router::{PinReason, Statement, StatementKind, TxnOp};
 use rules::NodeId;
 
 use super::{Flow, Held, Session};
@@ -55,6 +55,21 @@ impl Session {
                 return self.show_logical_databases(pattern.as_deref(), seq).await;
             }
         }
+        match stmt.transaction {
+            Some(TxnOp::Begin) if !self.must_keep() => {
+                self.release_held().await;
+                self.pending_begin = Some(sql.to_vec());
+                self.send_ok(seq).await?;
+                return Ok(Flow::Continue);
+            }
+            Some(TxnOp::Commit | TxnOp::Rollback) if self.pending_begin.is_some() => {
+                // Nothing ran in the transaction: there is nothing to end on any node.
+                self.pending_begin = None;
+                self.send_ok(seq).await?;
+                return Ok(Flow::Continue);
+            }
+            _ => {}
+        }
         if stmt.hints.node.is_none() {
             if let Some(db) = self.db.clone() {
                 let rt = self.shared.runtime.load_full();
@@ -76,13 +91,34 @@ impl Session {
                 }
             }
         }
-        let (node, database) = match self.placement(stmt.hints.node.as_deref()) {
+        let (mut node, mut database) = match self.placement(stmt.hints.node.as_deref()) {
             Ok(p) => p,
             Err(e) => {
                 self.send_err(seq, &e).await?;
                 return Ok(Flow::Continue);
             }
         };
+        // Statements about the session's own state (transaction control, SET, warnings,
+        // LAST_INSERT_ID ...) belong to the connection holding that state.
+        let about_session = stmt.transaction.is_some()
+            || stmt.kind == StatementKind::Set
+            || stmt.needs_previous
+            || stmt.pin.is_some();
+        if let Some(h) = &self.held {
+            if self.must_keep() && h.node != node && about_session && stmt.hints.node.is_none() {
+                let rt = self.shared.runtime.load();
+                database = match self.db.as_deref().and_then(|d| rt.schemas.get(d)) {
+                    Some(s) => Some(
+                        rt.nodes[h.node]
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| s.name.clone()),
+                    ),
+                    None => database,
+                };
+                node = h.node;
+            }
+        }
         let route = Route {
             node,
             database,
@@ -173,6 +209,36 @@ impl Session {
             let pool = self.shared.nodes[h.node].pool(h.role).clone();
             pool.put(h.conn).await;
         }
+        let held = self.fresh_connection(node, read_only).await?;
+        self.begin_if_pending(held).await
+    }
+
+    /// Opens the transaction a deferred `BEGIN` asked for, on the connection that runs
+    /// the transaction's first statement.
+    async fn begin_if_pending(&mut self, mut held: Held) -> Result<Held, SqlError> {
+        let Some(begin) = self.pending_begin.take() else {
+            return Ok(held);
+        };
+        match held.conn.execute_ok(&begin).await {
+            Ok(ok) => {
+                self.in_transaction = ok.status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
+                Ok(held)
+            }
+            Err(WireError::Server { code, state, message }) => {
+                let state = if state == "42000" { "42000" } else { "HY000" };
+                let pool = self.shared.nodes[held.node].pool(held.role).clone();
+                pool.put(held.conn).await;
+                Err(SqlError::new(code, state, message))
+            }
+            Err(e) => Err(SqlError::backend_lost(format!(
+                "shardgate: lost the backend connection while starting the transaction: {e}; nothing was run"
+            ))),
+        }
+    }
+
+    /// A pooled connection: a replica for reads (weighted, skipping ones that are
+    /// down), else the primary.
+    async fn fresh_connection(&mut self, node: NodeId, read_only: bool) -> Result<Held, SqlError> {
         let shared = self.shared.clone();
         let pools = &shared.nodes[node];
         if read_only {
@@ -228,6 +294,7 @@ impl Session {
         self.pins.clear();
         self.in_transaction = false;
         self.autocommit = true;
+        self.pending_begin = None;
     }
 
     pub(super) async fn execute(
@@ -347,7 +414,7 @@ impl Session {
         self.keep_or_release(held, summary.warnings).await;
     }
 
-    fn pin(&mut self, held: &mut Held, reason: PinReason) {
+    pub(super) fn pin(&mut self, held: &mut Held, reason: PinReason) {
         held.conn.dirty = true;
         if self.pins.insert(reason) {
             metrics::counter!("shardgate_session_pins_total", "reason" => reason.as_str())

@@ -57,6 +57,9 @@ pub struct Session {
     pins: BTreeSet<PinReason>,
     in_transaction: bool,
     autocommit: bool,
+    /// A `BEGIN` not yet sent: it opens the transaction on the node of the
+    /// transaction's first statement, so that node need not be known at `BEGIN`.
+    pending_begin: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -77,6 +80,7 @@ impl Session {
             pins: BTreeSet::new(),
             in_transaction: false,
             autocommit: true,
+            pending_begin: None,
         }
     }
 
@@ -187,7 +191,7 @@ impl Session {
         if self.autocommit {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         }
-        if self.in_transaction {
+        if self.in_transaction || self.pending_begin.is_some() {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS;
         }
         s
@@ -200,7 +204,10 @@ impl Session {
 
     /// True while the session's state lives in its held connection.
     fn must_keep(&self) -> bool {
-        !self.pins.is_empty() || self.in_transaction || !self.autocommit
+        !self.pins.is_empty()
+            || self.in_transaction
+            || !self.autocommit
+            || self.pending_begin.is_some()
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -246,5 +253,6 @@ impl Session {
         self.pins.clear();
         self.in_transaction = false;
         self.autocommit = true;
+        self.pending_begin = None;
     }
 }

@@ -104,6 +104,17 @@ impl Session {
             return Ok(Flow::Continue);
         };
         if self.must_keep() {
+            let first = plan.targets[0].node;
+            if let Some(t) = plan.targets.iter().find(|t| t.node != first) {
+                let e = SqlError::unsupported(format!(
+                    "not supported by shardgate yet: a statement in a transaction that touches data nodes {} and {}; \
+                     a transaction must stay on one node",
+                    self.node_name(first),
+                    self.node_name(t.node)
+                ));
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
             if let Some(h) = &self.held {
                 if let Some(t) = plan.targets.iter().find(|t| t.node != h.node) {
                     let e = SqlError::unsupported(format!(
@@ -271,8 +282,16 @@ impl Session {
                 .relay_one(&mut held, &mut seq, i == 0, i == last, deprecate, renames)
                 .await
             {
-                Ok(Relayed::Done { status, warnings }) => {
+                Ok(Relayed::Done {
+                    status,
+                    warnings,
+                    insert_id,
+                }) => {
                     self.note_status(status);
+                    if insert_id != 0 {
+                        // LAST_INSERT_ID() must be answered by this connection.
+                        self.pin(&mut held, router::PinReason::LastInsertId);
+                    }
                     self.keep_or_release(held, warnings).await;
                     if !header_sent && i == 0 && plan.merge == Merge::Single {
                         return Ok(Flow::Continue);
@@ -365,6 +384,7 @@ impl Session {
                 return Ok(Relayed::Done {
                     status: ok.map(|o| o.status),
                     warnings: ok.map_or(0, |o| o.warnings),
+                    insert_id: ok.map_or(0, |o| o.last_insert_id),
                 });
             }
             _ => {}
@@ -429,7 +449,11 @@ impl Session {
                             .await
                             .map_err(RelayError::Client)?;
                     }
-                    return Ok(Relayed::Done { status, warnings });
+                    return Ok(Relayed::Done {
+                        status,
+                        warnings,
+                        insert_id: 0,
+                    });
                 }
                 _ => {
                     write_packet(&mut out, seq, &p.payload);
@@ -560,6 +584,7 @@ enum Relayed {
     Done {
         status: Option<StatusFlags>,
         warnings: u16,
+        insert_id: u64,
     },
     /// The backend answered with an error, already sent on.
     Error,
