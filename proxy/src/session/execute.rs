@@ -167,6 +167,18 @@ impl Session {
         seq: u8,
         mode: Mode,
     ) -> std::io::Result<Flow> {
+        self.forward_pinned(payload, seq, mode, None).await
+    }
+
+    /// Like [`forward_to_primary`](Self::forward_to_primary), pinning the session for
+    /// `pin` (prepared statements).
+    pub(super) async fn forward_pinned(
+        &mut self,
+        payload: &[u8],
+        seq: u8,
+        mode: Mode,
+        pin: Option<PinReason>,
+    ) -> std::io::Result<Flow> {
         let (node, database) = match self.placement(None) {
             Ok(p) => p,
             Err(e) => {
@@ -179,7 +191,7 @@ impl Session {
             database,
             read_only: false,
             needs_previous: false,
-            pin: None,
+            pin,
         };
         self.execute(payload, seq, route, mode).await
     }
@@ -221,18 +233,17 @@ impl Session {
         };
         match held.conn.execute_ok(&begin).await {
             Ok(ok) => {
-                self.in_transaction = ok.status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
+                self.in_transaction = ok
+                    .status
+                    .contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
                 Ok(held)
             }
-            Err(WireError::Server { code, state, message }) => {
-                let state = if state == "42000" { "42000" } else { "HY000" };
+            Err(e @ WireError::Server { .. }) => {
                 let pool = self.shared.nodes[held.node].pool(held.role).clone();
                 pool.put(held.conn).await;
-                Err(SqlError::new(code, state, message))
+                Err(e.to_client(""))
             }
-            Err(e) => Err(SqlError::backend_lost(format!(
-                "shardgate: lost the backend connection while starting the transaction: {e}; nothing was run"
-            ))),
+            Err(e) => Err(e.to_client("while starting the transaction (nothing was run)")),
         }
     }
 
@@ -322,15 +333,9 @@ impl Session {
             if let Some(db) = &route.database {
                 match held.conn.use_database(db).await {
                     Ok(()) => {}
-                    Err(WireError::Server {
-                        code,
-                        state,
-                        message,
-                    }) => {
+                    Err(e @ WireError::Server { .. }) => {
                         self.keep_or_release(held, 0).await;
-                        let state = if state == "42000" { "42000" } else { "HY000" };
-                        self.send_err(seq, &SqlError::new(code, state, message))
-                            .await?;
+                        self.send_err(seq, &e.to_client("")).await?;
                         return Ok(Flow::Continue);
                     }
                     Err(e) => {

@@ -42,17 +42,9 @@ impl Session {
                 self.keep_or_release(held, 0).await;
                 Ok(())
             }
-            Err(WireError::Server {
-                code,
-                state,
-                message,
-            }) => {
+            Err(e @ WireError::Server { .. }) => {
                 self.keep_or_release(held, 0).await;
-                let state: &'static str = match state.as_str() {
-                    "42000" => "42000",
-                    _ => "HY000",
-                };
-                Err(SqlError::new(code, state, message))
+                Err(e.to_client(""))
             }
             Err(e) => Err(SqlError::backend_lost(format!(
                 "shardgate: backend connection failed while selecting database `{db}`: {e}"

@@ -4,7 +4,6 @@
 
 use router::PinReason;
 
-use super::execute::Route;
 use super::{Flow, Session};
 use crate::wire::command::*;
 use crate::wire::response::Mode;
@@ -64,20 +63,7 @@ impl Session {
                 }
             }
         }
-        let (node, database) = match self.placement(None) {
-            Ok(p) => p,
-            Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
-            }
-        };
-        let route = Route {
-            node,
-            database,
-            read_only: false,
-            needs_previous: false,
-            pin: Some(PinReason::PreparedStatement),
-        };
-        self.execute(payload, seq, route, mode).await
+        self.forward_pinned(payload, seq, mode, Some(PinReason::PreparedStatement))
+            .await
     }
 }

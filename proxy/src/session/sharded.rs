@@ -251,21 +251,9 @@ impl Session {
                 Err(e) => Err(e),
             };
             if let Err(e) = sent {
-                if let WireError::Server {
-                    code,
-                    state,
-                    message,
-                } = &e
-                {
+                if let WireError::Server { .. } = &e {
                     self.keep_or_release(held, 0).await;
-                    let state = if state == "42000" { "42000" } else { "HY000" };
-                    return self
-                        .fail(
-                            seq,
-                            header_sent,
-                            &SqlError::new(*code, state, message.clone()),
-                        )
-                        .await;
+                    return self.fail(seq, header_sent, &e.to_client("")).await;
                 }
                 self.forget_if_held_lost(&held);
                 return self
@@ -505,7 +493,7 @@ impl Session {
                     Err(e) => Err(e),
                 };
                 if let Err(e) = r {
-                    failure = Some(wire_to_sql(&e, false));
+                    failure = Some(e.to_client("during a multi-shard write (nothing was run)"));
                     break;
                 }
                 slot.insert(held);
@@ -522,7 +510,7 @@ impl Session {
                     warnings = warnings.saturating_add(ok.warnings);
                 }
                 Err(e) => {
-                    failure = Some(wire_to_sql(&e, true));
+                    failure = Some(e.to_client("during a multi-shard write"));
                     break;
                 }
             }
@@ -593,31 +581,4 @@ enum Relayed {
 enum RelayError {
     Client(std::io::Error),
     Backend(WireError, bool),
-}
-
-fn wire_to_sql(e: &WireError, sent: bool) -> SqlError {
-    match e {
-        WireError::Server {
-            code,
-            state,
-            message,
-        } => {
-            let state = match state.as_str() {
-                "23000" => "23000",
-                "42000" => "42000",
-                "42S02" => "42S02",
-                "42S22" => "42S22",
-                _ => "HY000",
-            };
-            SqlError::new(*code, state, message.clone())
-        }
-        other => SqlError::backend_lost(format!(
-            "shardgate: lost a backend connection during a multi-shard write: {other}{}",
-            if sent {
-                ""
-            } else {
-                "; the statement was not run"
-            }
-        )),
-    }
 }

@@ -5,15 +5,15 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlError {
     pub code: u16,
-    pub state: &'static str,
+    pub state: String,
     pub message: String,
 }
 
 impl SqlError {
-    pub fn new(code: u16, state: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: u16, state: &str, message: impl Into<String>) -> Self {
         SqlError {
             code,
-            state,
+            state: state.to_string(),
             message: message.into(),
         }
     }

@@ -35,6 +35,22 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// The error for a client: a backend's own error passes on with its code and
+    /// SQLSTATE; anything else means the backend connection broke, and `context`
+    /// says what was being done.
+    pub fn to_client(&self, context: &str) -> SqlError {
+        match self {
+            WireError::Server {
+                code,
+                state,
+                message,
+            } => SqlError::new(*code, state, message.clone()),
+            other => SqlError::backend_lost(format!(
+                "shardgate: lost the backend connection {context}: {other}"
+            )),
+        }
+    }
+
     /// An ERR packet received where the protocol allows one.
     pub fn from_err_packet(payload: &[u8]) -> WireError {
         match generic::parse_err(payload) {
