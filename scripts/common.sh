@@ -26,6 +26,14 @@ ensure_mariadb() {
   fi
 }
 
+# The client tests run PyMySQL and mysql-connector-python from a virtualenv.
+ensure_python_venv() {
+  if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "installing python3 and python3-venv ..."
+    apt_install python3 python3-venv
+  fi
+}
+
 ensure_cargo() {
   if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust (https://rustup.rs) and run this again" >&2
