@@ -133,10 +133,13 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!(listen = %addr, version = %shared.server_version, "shardgate ready");
                 // On stdout so scripts that asked for port 0 learn the real one.
                 println!("shardgate listening on {addr}");
-                tokio::select! {
-                    _ = proxy::server::serve(listener, shared) => {}
-                    _ = proxy::server::shutdown_signal() => tracing::info!("shutting down"),
-                }
+                let server = tokio::spawn(proxy::server::serve(listener, shared.clone()));
+                proxy::server::shutdown_signal().await;
+                tracing::info!(
+                    "shutting down: refusing new connections, finishing statements in flight"
+                );
+                shared.drain(std::time::Duration::from_secs(30)).await;
+                let _ = server.await;
                 Ok(())
             })
         }

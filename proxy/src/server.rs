@@ -26,11 +26,35 @@ pub struct Shared {
     pub server_version: String,
     next_connection_id: AtomicU32,
     connections: Arc<Semaphore>,
+    /// Flips to true on shutdown: idle sessions close, busy ones finish their statement.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
     pub fn next_connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Resolves when shutdown begins.
+    pub fn shutdown_signalled(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stops taking connections and commands, then waits (up to `grace`) until every
+    /// session has finished its statement in flight and closed.
+    pub async fn drain(&self, grace: std::time::Duration) {
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.connections.available_permits() < self.settings.max_connections {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    open = self.settings.max_connections - self.connections.available_permits(),
+                    "grace period over; closing sessions still running"
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -75,6 +99,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
         runtime: ArcSwap::from_pointee(settings.runtime.clone()),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         next_connection_id: AtomicU32::new(1),
+        shutdown: tokio::sync::watch::channel(false).0,
         nodes,
         server_version,
         settings,
@@ -82,9 +107,15 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
     Ok((listener, shared))
 }
 
+/// Accepts until shutdown begins; then the listener closes and new clients are refused.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut stop = shared.shutdown_signalled();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

@@ -98,6 +98,55 @@ async fn packets_over_max_allowed_packet_get_1153() {
 }
 
 #[tokio::test]
+async fn connections_past_max_connections_get_1040() {
+    let g = &sandbox().groups[0];
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [server]\nmax_connections = 2\n",
+        g.primary.address()
+    ));
+    let mut a = proxy.conn(None).await;
+    let _b = proxy.conn(None).await;
+    let err = Conn::new(proxy.opts(USER, PASSWORD, None))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1040), "{err}");
+    assert_eq!(a.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
+    a.disconnect().await.unwrap();
+    // A freed slot is usable again.
+    let mut c = proxy.conn(None).await;
+    assert_eq!(c.query_first::<i64, _>("SELECT 2").await.unwrap(), Some(2));
+}
+
+#[tokio::test]
+async fn sigterm_finishes_statements_in_flight_and_refuses_new_clients() {
+    let mut proxy = passthrough();
+    let mut busy = proxy.conn(None).await;
+    let mut idle = proxy.conn(None).await;
+    assert_eq!(
+        idle.query_first::<i64, _>("SELECT 1").await.unwrap(),
+        Some(1)
+    );
+    let slow = tokio::spawn(async move {
+        let r: Option<i64> = busy
+            .query_first("/* shardgate:primary */ SELECT SLEEP(1) + 7")
+            .await
+            .unwrap();
+        r
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    proxy.terminate();
+    // The statement in flight completes with its result.
+    assert_eq!(slow.await.unwrap(), Some(7));
+    let status = proxy.wait_exit(std::time::Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    // Idle sessions were closed and the port no longer accepts clients.
+    assert!(idle.query_drop("SELECT 1").await.is_err());
+    assert!(Conn::new(proxy.opts(USER, PASSWORD, None)).await.is_err());
+}
+
+#[tokio::test]
 async fn crud_and_ddl_round_trip() {
     let proxy = passthrough();
     let mut c = fresh_db(&proxy, "t_crud").await;

@@ -93,9 +93,19 @@ impl Session {
                 return;
             }
         }
+        let mut stop = self.shared.shutdown_signalled();
         loop {
+            if *stop.borrow() {
+                break;
+            }
             let max = self.shared.settings.max_allowed_packet;
-            let packet = match self.reader.read(&mut self.stream, max).await {
+            // Between commands, shutdown closes the session; a command already read
+            // runs to its end first.
+            let read = tokio::select! {
+                r = self.reader.read(&mut self.stream, max) => r,
+                _ = stop.changed() => break,
+            };
+            let packet = match read {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(WireError::TooLarge { .. }) => {
