@@ -233,9 +233,7 @@ impl Session {
         };
         match held.conn.execute_ok(&begin).await {
             Ok(ok) => {
-                self.in_transaction = ok
-                    .status
-                    .contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
+                self.note_status(Some(ok.status));
                 Ok(held)
             }
             Err(e @ WireError::Server { .. }) => {
@@ -298,7 +296,7 @@ impl Session {
     }
 
     /// The held connection died: whatever state it carried is gone.
-    fn forget_connection_state(&mut self) {
+    pub(super) fn forget_connection_state(&mut self) {
         if self.must_keep() {
             tracing::warn!(conn = self.id, pins = ?self.pins, in_transaction = self.in_transaction, "backend connection with session state lost");
         }
@@ -400,12 +398,7 @@ impl Session {
     }
 
     async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {
-        if let Some(status) = summary.status {
-            self.in_transaction =
-                status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS);
-            self.autocommit =
-                status.contains(mysql_common::constants::StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        }
+        self.note_status(summary.status);
         // Pin even when the statement failed: part of a batch may have set state.
         if let Some(pin) = route.pin {
             self.pin(&mut held, pin);

@@ -207,6 +207,14 @@ impl Session {
         s
     }
 
+    /// Takes transaction and autocommit state from a backend's status flags.
+    fn note_status(&mut self, status: Option<StatusFlags>) {
+        if let Some(s) = status {
+            self.in_transaction = s.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.autocommit = s.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        }
+    }
+
     fn deprecate_eof(&self) -> bool {
         self.capabilities
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)

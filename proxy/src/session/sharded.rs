@@ -240,7 +240,7 @@ impl Session {
         for (i, target) in plan.targets.iter().enumerate() {
             let mut held = match self.checkout(target.node, read_only, false).await {
                 Ok(h) => h,
-                Err(e) => return self.fail(seq, header_sent, &e).await,
+                Err(e) => return self.reply_err(seq, &e).await,
             };
             let db = physical_database(rt, schema, target.node);
             let mut payload = Vec::with_capacity(1 + target.sql.len());
@@ -253,17 +253,11 @@ impl Session {
             if let Err(e) = sent {
                 if let WireError::Server { .. } = &e {
                     self.keep_or_release(held, 0).await;
-                    return self.fail(seq, header_sent, &e.to_client("")).await;
+                    return self.reply_err(seq, &e.to_client("")).await;
                 }
-                self.forget_if_held_lost(&held);
+                self.forget_connection_state();
                 return self
-                    .fail(
-                        seq,
-                        header_sent,
-                        &SqlError::backend_lost(format!(
-                            "shardgate: {e}; the statement was not run"
-                        )),
-                    )
+                    .reply_err(seq, &e.to_client("(the statement was not run)"))
                     .await;
             }
             match self
@@ -292,20 +286,14 @@ impl Session {
                 }
                 Err(RelayError::Client(e)) => return Err(e),
                 Err(RelayError::Backend(e, forwarded)) => {
-                    self.forget_if_held_lost(&held);
+                    self.forget_connection_state();
                     drop(held);
                     if forwarded || header_sent {
                         tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
                         return Ok(Flow::Close);
                     }
                     return self
-                        .fail(
-                            seq,
-                            false,
-                            &SqlError::backend_lost(format!(
-                                "shardgate: lost the backend connection: {e}"
-                            )),
-                        )
+                        .reply_err(seq, &e.to_client("(the statement may or may not have run)"))
                         .await;
                 }
             }
@@ -313,25 +301,11 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// Sends an error: as the whole answer, or to end a result set already begun.
-    async fn fail(&mut self, seq: u8, _header_sent: bool, e: &SqlError) -> std::io::Result<Flow> {
+    /// Sends an error: as the whole answer, or to end a result set already begun
+    /// (an ERR packet may take the place of the end-of-rows marker).
+    async fn reply_err(&mut self, seq: u8, e: &SqlError) -> std::io::Result<Flow> {
         self.send_err(seq, e).await?;
         Ok(Flow::Continue)
-    }
-
-    fn forget_if_held_lost(&mut self, _held: &Held) {
-        if self.must_keep() {
-            self.pins.clear();
-            self.in_transaction = false;
-            self.autocommit = true;
-        }
-    }
-
-    fn note_status(&mut self, status: Option<StatusFlags>) {
-        if let Some(s) = status {
-            self.in_transaction = s.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
-            self.autocommit = s.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        }
     }
 
     /// Streams one target's answer. The first target contributes the column

@@ -124,7 +124,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
     ));
 
     if sharded.is_empty() {
-        return plan_unsharded(text, statement, schema, rt, &named, &refs, write).map(Some);
+        return plan_unsharded(text, schema, rt, &named, &refs, write).map(Some);
     }
     if !bound_together(schema, &sharded) {
         return Err(RouteError::Unsupported(format!(
@@ -381,7 +381,6 @@ fn has_aggregate(item: &sqlparser::ast::SelectItem) -> bool {
 /// Statements on broadcast and single tables only.
 fn plan_unsharded(
     text: &str,
-    statement: &Statement,
     schema: &LogicalSchema,
     rt: &Runtime,
     named: &[&refs::TableRef],
@@ -426,7 +425,6 @@ fn plan_unsharded(
     } else {
         vec![nodes[0]]
     };
-    let _ = statement;
     let mut targets = Vec::new();
     for node in &chosen {
         targets.push(Target {
