@@ -8,6 +8,7 @@ pub mod classify;
 pub mod hint;
 pub mod lexer;
 pub mod plan;
+pub mod show;
 
 pub use classify::{
     classify, explain_sharding, show_databases, PinReason, Statement, StatementKind, TxnOp,

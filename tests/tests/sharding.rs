@@ -312,3 +312,36 @@ async fn explain_sharding_shows_the_plan() {
         c.query("EXPLAIN SHARDING SELECT 1").await.unwrap();
     assert_eq!(rows[0].0, "dn1");
 }
+
+#[tokio::test]
+async fn show_statements_use_logical_names() {
+    let db = "sh_show";
+    let (_p, mut c) = setup(db).await;
+    let mut d1 = direct(&sandbox().groups[0].primary, Some(db)).await;
+    d1.query_drop("CREATE TABLE plain (id INT)").await.unwrap();
+
+    let tables: Vec<String> = c.query("SHOW TABLES").await.unwrap();
+    assert_eq!(tables, ["audit", "countries", "orders", "plain"]);
+    let full: Vec<(String, String)> = c.query("SHOW FULL TABLES LIKE 'o%'").await.unwrap();
+    assert_eq!(full, [("orders".to_string(), "BASE TABLE".to_string())]);
+
+    let columns: Vec<Row> = c.query("DESCRIBE orders").await.unwrap();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|r| r.get::<String, _>(0).unwrap())
+        .collect();
+    assert_eq!(names, ["id", "user_id", "amount", "note"]);
+    let columns: Vec<Row> = c.query("SHOW COLUMNS FROM `orders`").await.unwrap();
+    assert_eq!(columns.len(), 4);
+
+    let (name, create): (String, String) = c
+        .query_first("SHOW CREATE TABLE orders")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(name, "orders");
+    assert!(create.starts_with("CREATE TABLE `orders` ("), "{create}");
+    assert!(!create.contains("orders_0"), "{create}");
+    let err = c.query_drop("SHOW CREATE TABLE nope").await.unwrap_err();
+    assert_eq!(error_code(&err), Some(1146));
+}

@@ -201,6 +201,89 @@ impl BackendConn {
         }
     }
 
+    /// Runs a query for shardgate's own use and collects its (small) text result:
+    /// column names and rows. Not for client data, which is streamed, never collected.
+    pub async fn query_rows(
+        &mut self,
+        sql: &[u8],
+    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(crate::wire::command::COM_QUERY);
+        payload.extend_from_slice(sql);
+        self.send_command(&payload).await?;
+        let head = self.read_packet().await?;
+        match head.payload.first() {
+            Some(0xFF) => return Err(WireError::from_err_packet(&head.payload)),
+            Some(0x00) => return Ok((Vec::new(), Vec::new())),
+            _ => {}
+        }
+        let (n, _) = crate::wire::lenenc::read_int(&head.payload)
+            .ok_or(WireError::Protocol("bad column count"))?;
+        let mut names = Vec::new();
+        for _ in 0..n {
+            let def = self.read_packet().await?;
+            // catalog, schema, table, org_table, name: the fifth string is the name.
+            let mut pos = 0;
+            let mut name = Vec::new();
+            for i in 0..5 {
+                let (len, w) =
+                    crate::wire::lenenc::read_int(def.payload.get(pos..).unwrap_or_default())
+                        .ok_or(WireError::Protocol("bad column definition"))?;
+                let start = pos + w;
+                let end = start + len as usize;
+                if i == 4 {
+                    name = def
+                        .payload
+                        .get(start..end)
+                        .ok_or(WireError::Protocol("bad column definition"))?
+                        .to_vec();
+                }
+                pos = end;
+            }
+            names.push(String::from_utf8_lossy(&name).into_owned());
+        }
+        if !self.flavor.deprecate_eof() {
+            self.read_packet().await?;
+        }
+        let mut rows = Vec::new();
+        loop {
+            let p = self.read_packet().await?;
+            match p.payload.first() {
+                Some(0xFF) => return Err(WireError::from_err_packet(&p.payload)),
+                Some(0xFE)
+                    if p.payload.len() < 0xFF_FFFF
+                        && (self.flavor.deprecate_eof() || p.payload.len() < 9) =>
+                {
+                    break
+                }
+                _ => {}
+            }
+            let mut row = Vec::with_capacity(names.len());
+            let mut pos = 0;
+            for _ in 0..names.len() {
+                if p.payload.get(pos) == Some(&0xFB) {
+                    row.push(None);
+                    pos += 1;
+                    continue;
+                }
+                let (len, w) =
+                    crate::wire::lenenc::read_int(p.payload.get(pos..).unwrap_or_default())
+                        .ok_or(WireError::Protocol("bad row"))?;
+                let start = pos + w;
+                let end = start + len as usize;
+                row.push(Some(
+                    p.payload
+                        .get(start..end)
+                        .ok_or(WireError::Protocol("bad row"))?
+                        .to_vec(),
+                ));
+                pos = end;
+            }
+            rows.push(row);
+        }
+        Ok((names, rows))
+    }
+
     pub async fn ping(&mut self) -> Result<(), WireError> {
         self.simple(COM_PING, &[]).await.map(drop)
     }

@@ -75,6 +75,11 @@ impl Session {
                 let rt = self.shared.runtime.load_full();
                 if let Some(schema) = rt.schemas.get(&db) {
                     if !schema.tables.is_empty() {
+                        if let Some(show) = router::show::parse(sql) {
+                            if let Some(flow) = self.show(sql, show, rt.clone(), &db, seq).await {
+                                return flow;
+                            }
+                        }
                         match router::plan(sql, schema, &rt) {
                             Ok(Some(plan)) => {
                                 return self

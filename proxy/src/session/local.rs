@@ -135,7 +135,7 @@ impl Session {
 }
 
 /// SQL `LIKE` with `%`, `_` and backslash escapes, ASCII case-insensitive.
-fn like(pattern: &[u8], text: &[u8]) -> bool {
+pub(super) fn like(pattern: &[u8], text: &[u8]) -> bool {
     match pattern.split_first() {
         None => text.is_empty(),
         Some((b'%', rest)) => (0..=text.len()).any(|i| like(rest, &text[i..])),

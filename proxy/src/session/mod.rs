@@ -6,6 +6,7 @@ mod local;
 mod login;
 mod prepared;
 mod sharded;
+mod show;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -1,0 +1,248 @@
+//! SHOW / DESCRIBE on a schema with configured tables: logical table names in, logical
+//! table names out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use router::show::{Show, TableAt};
+use rules::runtime::LogicalSchema;
+use rules::{NodeId, Runtime, TableKind};
+use tokio::io::AsyncWriteExt;
+
+use super::execute::Route;
+use super::{Flow, Session};
+use crate::wire::response::Mode;
+use crate::wire::resultset::{write_result_set, LocalColumn};
+use crate::wire::SqlError;
+
+/// Where a configured table can be looked at: a node and the physical name there.
+fn sample_location(schema: &LogicalSchema, name: &str) -> Option<(NodeId, String)> {
+    match &schema.tables.get(name)?.kind {
+        TableKind::Sharded(s) => s.shards.first().map(|l| (l.node, l.table.clone())),
+        TableKind::Broadcast { nodes } => nodes.first().map(|n| (*n, name.to_string())),
+        TableKind::Single { node } => Some((*node, name.to_string())),
+    }
+}
+
+fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+impl Session {
+    /// Answers `show` if it is about this schema's tables; `None` leaves the statement
+    /// to the normal path.
+    pub(super) async fn show(
+        &mut self,
+        sql: &[u8],
+        show: Show,
+        rt: Arc<Runtime>,
+        db: &str,
+        seq: u8,
+    ) -> Option<std::io::Result<Flow>> {
+        let schema = rt.schemas.get(db)?;
+        match show {
+            Show::Tables { full, pattern } => Some(
+                self.show_tables(schema, &rt, full, pattern.as_deref(), seq)
+                    .await,
+            ),
+            Show::Columns(t) | Show::Index(t) => {
+                let (node, physical) = sample_location(schema, &t.name)?;
+                let sql = splice(sql, &t, &physical);
+                let mut payload = vec![crate::wire::command::COM_QUERY];
+                payload.extend_from_slice(&sql);
+                let route = Route {
+                    node,
+                    database: Some(
+                        rt.nodes[node]
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| schema.name.clone()),
+                    ),
+                    read_only: false,
+                    needs_previous: false,
+                    pin: None,
+                };
+                Some(self.execute(&payload, seq, route, Mode::Query).await)
+            }
+            Show::CreateTable(t) => {
+                let (node, physical) = sample_location(schema, &t.name)?;
+                Some(
+                    self.show_create(schema, &rt, &t, node, &physical, sql, seq)
+                        .await,
+                )
+            }
+        }
+    }
+
+    async fn show_tables(
+        &mut self,
+        schema: &LogicalSchema,
+        rt: &Runtime,
+        full: bool,
+        pattern: Option<&str>,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        // Physical tables of every configured table, hidden from the listing.
+        let mut hidden = std::collections::BTreeSet::new();
+        for (name, table) in &schema.tables {
+            hidden.insert(name.clone());
+            if let TableKind::Sharded(s) = &table.kind {
+                hidden.extend(s.shards.iter().map(|l| l.table.clone()));
+            }
+        }
+        let db = rt.nodes[schema.node]
+            .database
+            .clone()
+            .unwrap_or_else(|| schema.name.clone());
+        let mut held = match self.checkout(schema.node, false, false).await {
+            Ok(h) => h,
+            Err(e) => return self.send_err(seq, &e).await.map(|_| Flow::Continue),
+        };
+        let listed = match held.conn.use_database(&db).await {
+            Ok(()) => held.conn.query_rows(b"SHOW FULL TABLES").await,
+            Err(e) => Err(e),
+        };
+        let (_, rows) = match listed {
+            Ok(r) => {
+                self.keep_or_release(held, 0).await;
+                r
+            }
+            Err(e) => {
+                drop(held);
+                return self
+                    .send_err(seq, &e.to_client("while listing tables"))
+                    .await
+                    .map(|_| Flow::Continue);
+            }
+        };
+        let mut tables: BTreeMap<String, String> = BTreeMap::new();
+        for row in rows {
+            let name = row
+                .first()
+                .cloned()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let kind = row
+                .get(1)
+                .cloned()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            if !hidden.contains(&name) {
+                tables.insert(name, kind);
+            }
+        }
+        for name in schema.tables.keys() {
+            tables.insert(name.clone(), "BASE TABLE".into());
+        }
+        let mut header = format!("Tables_in_{}", schema.name);
+        if let Some(p) = pattern {
+            header.push_str(&format!(" ({p})"));
+            tables.retain(|name, _| super::local::like(p.as_bytes(), name.as_bytes()));
+        }
+        let mut columns = vec![LocalColumn::text(&header)];
+        if full {
+            columns.push(LocalColumn::text("Table_type"));
+        }
+        let rows: Vec<Vec<Option<String>>> = tables
+            .into_iter()
+            .map(|(n, k)| {
+                if full {
+                    vec![Some(n), Some(k)]
+                } else {
+                    vec![Some(n)]
+                }
+            })
+            .collect();
+        let mut out = BytesMut::new();
+        let mut seq = seq;
+        write_result_set(
+            &mut out,
+            &mut seq,
+            self.deprecate_eof(),
+            self.status(),
+            "TABLE_NAMES",
+            &columns,
+            &rows,
+        );
+        self.stream.write_all(&out).await?;
+        Ok(Flow::Continue)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn show_create(
+        &mut self,
+        schema: &LogicalSchema,
+        rt: &Runtime,
+        t: &TableAt,
+        node: NodeId,
+        physical: &str,
+        sql: &[u8],
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let db = rt.nodes[node]
+            .database
+            .clone()
+            .unwrap_or_else(|| schema.name.clone());
+        let mut held = match self.checkout(node, false, false).await {
+            Ok(h) => h,
+            Err(e) => return self.send_err(seq, &e).await.map(|_| Flow::Continue),
+        };
+        let answer = match held.conn.use_database(&db).await {
+            Ok(()) => held.conn.query_rows(&splice(sql, t, physical)).await,
+            Err(e) => Err(e),
+        };
+        let (names, rows) = match answer {
+            Ok(r) => {
+                self.keep_or_release(held, 0).await;
+                r
+            }
+            Err(e) => {
+                return self
+                    .send_err(seq, &e.to_client(""))
+                    .await
+                    .map(|_| Flow::Continue);
+            }
+        };
+        let Some(row) = rows.into_iter().next() else {
+            let e = SqlError::new(
+                1146,
+                "42S02",
+                format!("Table '{}.{}' doesn't exist", schema.name, t.name),
+            );
+            return self.send_err(seq, &e).await.map(|_| Flow::Continue);
+        };
+        let text = |i: usize| {
+            row.get(i)
+                .cloned()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let create = text(1).map(|c| c.replacen(&quote(physical), &quote(&t.name), 1));
+        let columns: Vec<LocalColumn> =
+            names.iter().take(2).map(|n| LocalColumn::text(n)).collect();
+        let mut out = BytesMut::new();
+        let mut seq = seq;
+        write_result_set(
+            &mut out,
+            &mut seq,
+            self.deprecate_eof(),
+            self.status(),
+            "",
+            &columns,
+            &[vec![Some(t.name.clone()), create]],
+        );
+        self.stream.write_all(&out).await?;
+        Ok(Flow::Continue)
+    }
+}
+
+fn splice(sql: &[u8], t: &TableAt, physical: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sql.len() + physical.len());
+    out.extend_from_slice(&sql[..t.start]);
+    out.extend_from_slice(quote(physical).as_bytes());
+    out.extend_from_slice(&sql[t.end..]);
+    out
+}
