@@ -59,5 +59,18 @@ fn plan(c: &mut Criterion) {
     ] {
         g.bench_function(name, |b| b.iter(|| black_box(router::plan(black_box(sql.as_bytes()), schema, &rt).unwrap())));
     }
+    let rt = std::sync::Arc::new(rt);
+    let cache = router::PlanCache::new(1000);
+    let sql = b"SELECT c FROM sbtest1 WHERE id=4913";
+    cache.plan(sql, &rt.schemas["sbtest"], &rt).unwrap();
+    g.bench_function("plan sharded point select (cached)", |b| {
+        b.iter(|| {
+            black_box(
+                cache
+                    .plan(black_box(sql), &rt.schemas["sbtest"], &rt)
+                    .unwrap(),
+            )
+        })
+    });
     g.finish();
 }

@@ -17,6 +17,9 @@ use crate::wire::generic::err_payload;
 use crate::wire::packet::write_packet;
 use crate::wire::SqlError;
 
+/// Statements whose plans are kept, per logical schema.
+const PLAN_CACHE_PER_SCHEMA: usize = 10_000;
+
 /// State every session shares. The runtime sits behind `ArcSwap` so a statement plans
 /// against one consistent snapshot while a new one can be swapped in.
 pub struct Shared {
@@ -28,6 +31,7 @@ pub struct Shared {
     connections: Arc<Semaphore>,
     /// Flips to true on shutdown: idle sessions close, busy ones finish their statement.
     shutdown: tokio::sync::watch::Sender<bool>,
+    pub plans: router::PlanCache,
 }
 
 impl Shared {
@@ -100,6 +104,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         next_connection_id: AtomicU32::new(1),
         shutdown: tokio::sync::watch::channel(false).0,
+        plans: router::PlanCache::new(PLAN_CACHE_PER_SCHEMA),
         nodes,
         server_version,
         settings,

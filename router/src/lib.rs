@@ -14,4 +14,4 @@ pub use classify::{
     classify, explain_sharding, show_databases, PinReason, Statement, StatementKind, TxnOp,
 };
 pub use hint::Hints;
-pub use plan::{plan, Merge, Plan, RouteError, Target};
+pub use plan::{plan, Merge, Plan, PlanCache, RouteError, Target};

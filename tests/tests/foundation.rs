@@ -130,12 +130,12 @@ async fn sigterm_finishes_statements_in_flight_and_refuses_new_clients() {
     );
     let slow = tokio::spawn(async move {
         let r: Option<i64> = busy
-            .query_first("/* shardgate:primary */ SELECT SLEEP(1) + 7")
+            .query_first("/* shardgate:primary */ SELECT SLEEP(2) + 7")
             .await
             .unwrap();
         r
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     proxy.terminate();
     // The statement in flight completes with its result.
     assert_eq!(slow.await.unwrap(), Some(7));

@@ -80,13 +80,14 @@ impl Session {
                                 return flow;
                             }
                         }
-                        match router::plan(sql, schema, &rt) {
-                            Ok(Some(plan)) => {
-                                return self
-                                    .run_plan(plan, stmt.read_only, rt.clone(), &db, seq)
-                                    .await
+                        match self.shared.plans.plan(sql, schema, &rt) {
+                            Ok(cached) => {
+                                if let Some(plan) = cached.as_ref() {
+                                    return self
+                                        .run_plan(plan, stmt.read_only, rt.clone(), &db, seq)
+                                        .await;
+                                }
                             }
-                            Ok(None) => {}
                             Err(e) => {
                                 self.send_err(seq, &super::sharded::route_error(&e)).await?;
                                 return Ok(Flow::Continue);

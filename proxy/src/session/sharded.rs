@@ -92,7 +92,7 @@ fn physical_database(rt: &Runtime, schema: &LogicalSchema, node: NodeId) -> Stri
 impl Session {
     pub(super) async fn run_plan(
         &mut self,
-        plan: Plan,
+        plan: &Plan,
         read_only: bool,
         rt: Arc<Runtime>,
         schema_name: &str,
@@ -135,11 +135,11 @@ impl Session {
         };
         metrics::counter!("shardgate_routed_statements_total", "targets" => label).increment(1);
         if plan.write && plan.targets.len() > 1 {
-            return self.run_multi_write(&plan, &rt, schema, seq).await;
+            return self.run_multi_write(plan, &rt, schema, seq).await;
         }
-        let renames = Renames::new(&rt, schema, &plan);
+        let renames = Renames::new(&rt, schema, plan);
         let read_only = read_only && !plan.write && !self.must_keep();
-        self.run_streamed(&plan, read_only, &rt, schema, &renames, seq)
+        self.run_streamed(plan, read_only, &rt, schema, &renames, seq)
             .await
     }
 

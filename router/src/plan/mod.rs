@@ -5,6 +5,7 @@
 //! schema's node. Physical SQL is the client's text with table names spliced in, so
 //! comments, hints and formatting reach the backend byte for byte.
 
+mod cache;
 mod keys;
 mod refs;
 mod rewrite;
@@ -18,6 +19,8 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::lexer::{Lexer, Token};
+
+pub use cache::{Cached, PlanCache};
 
 /// One statement for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,122 @@
+//! Plans by statement text, so an application repeating a statement pays for parsing
+//! once. Tied to one runtime snapshot: a new snapshot (a rule change) empties it.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use rules::runtime::LogicalSchema;
+use rules::Runtime;
+
+use super::{plan, Plan, RouteError};
+
+/// `None` inside means "no configured table named": run unchanged.
+pub type Cached = Arc<Option<Plan>>;
+
+pub struct PlanCache {
+    per_schema: usize,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// The snapshot the entries were planned against. Held, so that no later
+    /// snapshot can be allocated at its address and pass for it.
+    runtime: Option<Arc<Runtime>>,
+    schemas: HashMap<String, LruCache<Box<[u8]>, Cached>>,
+}
+
+impl PlanCache {
+    /// Holds up to `per_schema` statements for each logical schema.
+    pub fn new(per_schema: usize) -> PlanCache {
+        PlanCache {
+            per_schema: per_schema.max(1),
+            inner: Mutex::new(Inner {
+                runtime: None,
+                schemas: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The plan for `sql`, from the cache when this snapshot planned it before.
+    /// Errors are not cached: they are cheap to find again and rare.
+    pub fn plan(
+        &self,
+        sql: &[u8],
+        schema: &LogicalSchema,
+        rt: &Arc<Runtime>,
+    ) -> Result<Cached, RouteError> {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if !inner.runtime.as_ref().is_some_and(|r| Arc::ptr_eq(r, rt)) {
+                inner.schemas.clear();
+                inner.runtime = Some(rt.clone());
+            }
+            if let Some(hit) = inner.schemas.get_mut(&schema.name).and_then(|c| c.get(sql)) {
+                return Ok(hit.clone());
+            }
+        }
+        let planned: Cached = Arc::new(plan(sql, schema, rt)?);
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.runtime.as_ref().is_some_and(|r| Arc::ptr_eq(r, rt)) {
+            let cap = NonZeroUsize::new(self.per_schema).unwrap_or(NonZeroUsize::MIN);
+            inner
+                .schemas
+                .entry(schema.name.clone())
+                .or_insert_with(|| LruCache::new(cap))
+                .put(sql.into(), planned.clone());
+        }
+        Ok(planned)
+    }
+
+    pub fn len(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.schemas.values().map(|c| c.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::ClusterConfig;
+
+    fn runtime(shards: u32) -> Arc<Runtime> {
+        let text = format!(
+            "[nodes.dn1]\nprimary = \"h:1\"\nuser = \"u\"\n[nodes.dn2]\nprimary = \"h:2\"\nuser = \"u\"\n\
+             [rules.r]\nalgorithm = \"mod\"\nshards = {shards}\n[schemas.s]\nnode = \"dn1\"\n\
+             [schemas.s.tables.t]\nkind = \"sharded\"\ncolumn = \"id\"\nrule = \"r\"\nnodes = [\"dn1\", \"dn2\"]\n\
+             tables_per_node = {}\n",
+            shards / 2
+        );
+        let cfg: ClusterConfig = toml::from_str(&text).unwrap();
+        Arc::new(Runtime::build(&cfg).unwrap())
+    }
+
+    #[test]
+    fn hits_evicts_and_follows_the_runtime() {
+        let cache = PlanCache::new(2);
+        let rt = runtime(2);
+        let s = &rt.schemas["s"];
+        let a = cache.plan(b"SELECT * FROM t WHERE id = 1", s, &rt).unwrap();
+        let again = cache.plan(b"SELECT * FROM t WHERE id = 1", s, &rt).unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "second lookup is a hit");
+        cache.plan(b"SELECT * FROM t WHERE id = 2", s, &rt).unwrap();
+        cache.plan(b"SELECT * FROM t WHERE id = 3", s, &rt).unwrap();
+        assert_eq!(cache.len(), 2, "least recently used entry evicted");
+        assert!(cache.plan(b"SELEC nonsense FROM t", s, &rt).is_err());
+        assert_eq!(cache.len(), 2, "errors are not cached");
+
+        // A new snapshot with 4 shards: the old plans must not be reused.
+        let rt4 = runtime(4);
+        let p = cache
+            .plan(b"SELECT * FROM t WHERE id = 1", &rt4.schemas["s"], &rt4)
+            .unwrap();
+        assert_eq!(cache.len(), 1);
+        let target = &p.as_ref().as_ref().unwrap().targets[0];
+        assert!(target.sql.contains("t_0001"), "{}", target.sql);
+    }
+}
