@@ -11,6 +11,10 @@ use rules::Runtime;
 
 use super::{plan, Plan, RouteError};
 
+/// Longer statements (bulk INSERTs and the like) are planned but not kept: the cache's
+/// memory stays bounded by entries × this size, whatever clients send.
+pub const MAX_CACHED_STATEMENT: usize = 4096;
+
 /// `None` inside means "no configured table named": run unchanged.
 pub type Cached = Arc<Option<Plan>>;
 
@@ -46,6 +50,9 @@ impl PlanCache {
         schema: &LogicalSchema,
         rt: &Arc<Runtime>,
     ) -> Result<Cached, RouteError> {
+        if sql.len() > MAX_CACHED_STATEMENT {
+            return Ok(Arc::new(plan(sql, schema, rt)?));
+        }
         {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             if !inner.runtime.as_ref().is_some_and(|r| Arc::ptr_eq(r, rt)) {
@@ -109,6 +116,12 @@ mod tests {
         assert_eq!(cache.len(), 2, "least recently used entry evicted");
         assert!(cache.plan(b"SELEC nonsense FROM t", s, &rt).is_err());
         assert_eq!(cache.len(), 2, "errors are not cached");
+        let long = format!(
+            "SELECT * FROM t WHERE id = 1 /* {} */",
+            "x".repeat(MAX_CACHED_STATEMENT)
+        );
+        assert!(cache.plan(long.as_bytes(), s, &rt).unwrap().is_some());
+        assert_eq!(cache.len(), 2, "long statements are not kept");
 
         // A new snapshot with 4 shards: the old plans must not be reused.
         let rt4 = runtime(4);
