@@ -103,6 +103,11 @@ impl Session {
                 .await?;
             return Ok(Flow::Continue);
         };
+        if plan.targets.is_empty() {
+            let e = SqlError::internal("shardgate planned the statement onto no shard");
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
         if self.must_keep() {
             let first = plan.targets[0].node;
             if let Some(t) = plan.targets.iter().find(|t| t.node != first) {
