@@ -39,6 +39,8 @@ struct ServerSection {
     max_allowed_packet: usize,
     server_version: Option<String>,
     worker_threads: usize,
+    /// Close client connections idle this long (MySQL's wait_timeout); 0 = never.
+    client_idle_timeout_ms: u64,
 }
 
 impl Default for ServerSection {
@@ -49,6 +51,7 @@ impl Default for ServerSection {
             max_allowed_packet: 64 * 1024 * 1024,
             server_version: None,
             worker_threads: 1,
+            client_idle_timeout_ms: 28_800_000,
         }
     }
 }
@@ -98,6 +101,8 @@ pub struct Settings {
     pub max_allowed_packet: usize,
     pub server_version: Option<String>,
     pub worker_threads: usize,
+    /// `None`: idle clients are never closed.
+    pub client_idle_timeout: Option<Duration>,
     pub pool: PoolSettings,
     pub health_interval: Duration,
     pub users: Vec<UserConfig>,
@@ -229,6 +234,8 @@ impl Settings {
                 max_allowed_packet: s.max_allowed_packet,
                 server_version: s.server_version.clone(),
                 worker_threads: s.worker_threads,
+                client_idle_timeout: (s.client_idle_timeout_ms > 0)
+                    .then(|| Duration::from_millis(s.client_idle_timeout_ms)),
                 pool: PoolSettings {
                     min_idle: p.min_idle,
                     max_size: p.max_size,

@@ -120,6 +120,33 @@ async fn connections_past_max_connections_get_1040() {
 }
 
 #[tokio::test]
+async fn idle_clients_are_closed_after_the_idle_timeout() {
+    let g = &sandbox().groups[0];
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [server]\nclient_idle_timeout_ms = 700\n",
+        g.primary.address()
+    ));
+    let mut c = proxy.conn(None).await;
+    for _ in 0..3 {
+        // Busy clients stay connected however long they live.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(
+        c.query_drop("SELECT 1").await.is_err(),
+        "idle connection still open"
+    );
+    let mut fresh = proxy.conn(None).await;
+    assert_eq!(
+        fresh.query_first::<i64, _>("SELECT 2").await.unwrap(),
+        Some(2)
+    );
+}
+
+#[tokio::test]
 async fn sigterm_finishes_statements_in_flight_and_refuses_new_clients() {
     let mut proxy = passthrough();
     let mut busy = proxy.conn(None).await;

@@ -63,6 +63,14 @@ pub struct Session {
     pending_begin: Option<Vec<u8>>,
 }
 
+/// Sleeps for `d`, or forever when there is no limit.
+async fn sleep_or_never(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Session {
     pub fn new(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Session {
         let id = shared.next_connection_id();
@@ -102,9 +110,14 @@ impl Session {
             let max = self.shared.settings.max_allowed_packet;
             // Between commands, shutdown closes the session; a command already read
             // runs to its end first.
+            let idle = self.shared.settings.client_idle_timeout;
             let read = tokio::select! {
                 r = self.reader.read(&mut self.stream, max) => r,
                 _ = stop.changed() => break,
+                _ = sleep_or_never(idle) => {
+                    tracing::info!(conn = self.id, peer = %self.peer, "closing idle client connection");
+                    break;
+                }
             };
             let packet = match read {
                 Ok(Some(p)) => p,
