@@ -134,7 +134,7 @@ async fn idle_clients_are_closed_after_the_idle_timeout() {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(
         c.query_drop("SELECT 1").await.is_err(),
         "idle connection still open"
