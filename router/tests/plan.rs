@@ -447,3 +447,25 @@ fn what_cannot_be_answered_right_is_refused() {
         Err(RouteError::NotUtf8(_))
     ));
 }
+
+#[test]
+fn inserts_without_the_global_id_column_ask_for_it() {
+    let rt = runtime();
+    let schema = &rt.schemas["shop"];
+    let p = plan(
+        b"INSERT INTO orders (user_id, amount) VALUES (1, 2)",
+        schema,
+        &rt,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(p.fill_global_id.as_deref(), Some("id"));
+    let p = plan(
+        b"INSERT INTO orders (id, user_id) VALUES (7, 1)",
+        schema,
+        &rt,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(p.fill_global_id, None);
+}

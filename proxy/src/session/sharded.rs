@@ -108,6 +108,13 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
+        if let Some(column) = &plan.fill_global_id {
+            let e = SqlError::unsupported(format!(
+                "not supported by shardgate yet: generating global id column `{column}`; give its values in the INSERT"
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
         if self.must_keep() {
             let first = plan.targets[0].node;
             if let Some(t) = plan.targets.iter().find(|t| t.node != first) {
