@@ -86,6 +86,8 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let server = tokio::spawn(crate::server::serve(listener, shared));
         load_orders(addr).await?;
+        // Replicas answer reads: let them catch up before anyone reads.
+        sandbox.sync()?;
         println!("\nshardgate playground is running.\n");
         for (i, g) in sandbox.groups.iter().enumerate() {
             println!(

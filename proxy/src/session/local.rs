@@ -1,11 +1,9 @@
 //! Commands shardgate answers from its own state: USE, SHOW DATABASES of logical
 //! schemas, COM_SET_OPTION.
 
-use bytes::BytesMut;
-
 use super::{Flow, Session};
 use crate::wire::response::Mode;
-use crate::wire::resultset::{write_result_set, LocalColumn};
+use crate::wire::resultset::LocalColumn;
 use crate::wire::{SqlError, WireError};
 use mysql_common::constants::CapabilityFlags;
 
@@ -83,20 +81,8 @@ impl Session {
             Some(p) => format!("Database ({p})"),
             None => "Database".to_string(),
         };
-        let mut seq = seq;
-        let mut out = BytesMut::new();
-        write_result_set(
-            &mut out,
-            &mut seq,
-            self.deprecate_eof(),
-            self.status(),
-            "SCHEMATA",
-            &[LocalColumn::text(&header)],
-            &rows,
-        );
-        self.out.extend_from_slice(&out);
-        self.flush().await?;
-        Ok(Flow::Continue)
+        self.send_result_set(seq, "SCHEMATA", &[LocalColumn::text(&header)], &rows)
+            .await
     }
 
     /// COM_SET_OPTION: multi-statements on or off. Changes the flavor of backend

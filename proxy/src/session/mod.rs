@@ -260,6 +260,28 @@ impl Session {
         self.flush().await
     }
 
+    /// Answers with a result set shardgate built itself.
+    async fn send_result_set(
+        &mut self,
+        mut seq: u8,
+        table: &str,
+        columns: &[crate::wire::resultset::LocalColumn],
+        rows: &[Vec<Option<String>>],
+    ) -> std::io::Result<Flow> {
+        let (deprecate, status) = (self.deprecate_eof(), self.status());
+        crate::wire::resultset::write_result_set(
+            &mut self.out,
+            &mut seq,
+            deprecate,
+            status,
+            table,
+            columns,
+            rows,
+        );
+        self.flush().await?;
+        Ok(Flow::Continue)
+    }
+
     async fn send_err(&mut self, mut seq: u8, e: &SqlError) -> std::io::Result<()> {
         metrics::counter!("shardgate_errors_total", "code" => e.code.to_string()).increment(1);
         write_packet(&mut self.out, &mut seq, &err_payload(e));

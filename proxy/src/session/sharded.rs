@@ -157,7 +157,7 @@ impl Session {
 
     /// `EXPLAIN SHARDING <sql>`: the plan as rows, nothing run.
     pub(super) async fn explain_sharding(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
-        use crate::wire::resultset::{write_result_set, LocalColumn};
+        use crate::wire::resultset::LocalColumn;
         let sql = sql.trim_ascii_start();
         let rt = self.shared.runtime.load_full();
         let Some(db) = self.db.clone() else {
@@ -220,19 +220,7 @@ impl Session {
             }
         };
         let columns = ["node", "shard", "kind", "merge", "sql"].map(LocalColumn::text);
-        let mut out = BytesMut::new();
-        let mut seq = seq;
-        write_result_set(
-            &mut out,
-            &mut seq,
-            self.deprecate_eof(),
-            self.status(),
-            "plan",
-            &columns,
-            &rows,
-        );
-        self.stream.write_all(&out).await?;
-        Ok(Flow::Continue)
+        self.send_result_set(seq, "plan", &columns, &rows).await
     }
 
     /// Reads (one or several targets) and single-target writes.

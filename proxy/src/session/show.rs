@@ -4,16 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use router::show::{Show, TableAt};
 use rules::runtime::LogicalSchema;
 use rules::{NodeId, Runtime, TableKind};
-use tokio::io::AsyncWriteExt;
 
 use super::execute::Route;
 use super::{Flow, Session};
 use crate::wire::response::Mode;
-use crate::wire::resultset::{write_result_set, LocalColumn};
+use crate::wire::resultset::LocalColumn;
 use crate::wire::SqlError;
 
 /// Where a configured table can be looked at: a node and the physical name there.
@@ -156,19 +154,8 @@ impl Session {
                 }
             })
             .collect();
-        let mut out = BytesMut::new();
-        let mut seq = seq;
-        write_result_set(
-            &mut out,
-            &mut seq,
-            self.deprecate_eof(),
-            self.status(),
-            "TABLE_NAMES",
-            &columns,
-            &rows,
-        );
-        self.stream.write_all(&out).await?;
-        Ok(Flow::Continue)
+        self.send_result_set(seq, "TABLE_NAMES", &columns, &rows)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -223,19 +210,8 @@ impl Session {
         let create = text(1).map(|c| c.replacen(&quote(physical), &quote(&t.name), 1));
         let columns: Vec<LocalColumn> =
             names.iter().take(2).map(|n| LocalColumn::text(n)).collect();
-        let mut out = BytesMut::new();
-        let mut seq = seq;
-        write_result_set(
-            &mut out,
-            &mut seq,
-            self.deprecate_eof(),
-            self.status(),
-            "",
-            &columns,
-            &[vec![Some(t.name.clone()), create]],
-        );
-        self.stream.write_all(&out).await?;
-        Ok(Flow::Continue)
+        self.send_result_set(seq, "", &columns, &[vec![Some(t.name.clone()), create]])
+            .await
     }
 }
 
