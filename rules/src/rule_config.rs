@@ -325,7 +325,7 @@ impl RuleConfig {
                     ints,
                     suffix_pattern: suffix_pattern.clone(),
                 };
-                let (_, m, d) = crate::algorithm::date_parts(start_c);
+                let (_, m, d) = crate::algorithm::civil_from_days(start_c.days);
                 let aligned = match unit {
                     DateUnit::Day | DateUnit::Week => true,
                     DateUnit::Month => d == 1,
@@ -421,7 +421,7 @@ impl RuleConfig {
                 if *datetime_interval_amount == 0 {
                     errors.push(err("datetime_interval_amount", "must be at least 1".into()));
                 }
-                let (_, _, d) = crate::algorithm::date_parts(lower);
+                let (_, _, d) = crate::algorithm::civil_from_days(lower.days);
                 if matches!(unit, IntervalUnit::Months | IntervalUnit::Years)
                     && (d != 1 || lower.nanos_of_day != 0)
                 {
@@ -430,13 +430,13 @@ impl RuleConfig {
                         "with MONTHS or YEARS, start at the first instant of a month (yyyy-MM-01 00:00:00)".into(),
                     ));
                 }
-                let rule = SsInterval {
+                let rule = SsInterval::new(
                     lower,
                     upper,
                     unit,
-                    amount: (*datetime_interval_amount).max(1),
-                    suffix_pattern: sharding_suffix_pattern.clone(),
-                };
+                    *datetime_interval_amount,
+                    sharding_suffix_pattern.clone(),
+                );
                 if errors.is_empty() && rule.shards() > MAX_SHARDS {
                     errors.push(err(
                         "datetime_upper",

@@ -75,7 +75,9 @@ impl Session {
                 let rt = self.shared.runtime.load_full();
                 if let Some(schema) = rt.schemas.get(&db) {
                     if !schema.tables.is_empty() {
-                        if let Some(show) = router::show::parse(sql) {
+                        let maybe_show =
+                            matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
+                        if let Some(show) = maybe_show.then(|| router::show::parse(sql)).flatten() {
                             if let Some(flow) = self.show(sql, show, rt.clone(), &db, seq).await {
                                 return flow;
                             }

@@ -329,20 +329,12 @@ impl Session {
             .map_err(|e| backend(e, false))?;
         match head.payload.first() {
             Some(0xFF) => {
-                write_packet(&mut out, seq, &head.payload);
-                self.stream
-                    .write_all(&out)
-                    .await
-                    .map_err(RelayError::Client)?;
+                self.send_last(&mut out, seq, &head.payload).await?;
                 return Ok(Relayed::Error);
             }
             Some(0x00) => {
                 let ok = generic::parse_ok(&head.payload);
-                write_packet(&mut out, seq, &head.payload);
-                self.stream
-                    .write_all(&out)
-                    .await
-                    .map_err(RelayError::Client)?;
+                self.send_last(&mut out, seq, &head.payload).await?;
                 return Ok(Relayed::Done {
                     status: ok.map(|o| o.status),
                     warnings: ok.map_or(0, |o| o.warnings),
@@ -388,11 +380,7 @@ impl Session {
             let len = p.payload.len();
             match p.payload.first() {
                 Some(0xFF) => {
-                    write_packet(&mut out, seq, &p.payload);
-                    self.stream
-                        .write_all(&out)
-                        .await
-                        .map_err(RelayError::Client)?;
+                    self.send_last(&mut out, seq, &p.payload).await?;
                     return Ok(Relayed::Error);
                 }
                 Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
@@ -430,6 +418,17 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Appends the packet that ends this target's answer and sends what is buffered.
+    async fn send_last(
+        &mut self,
+        out: &mut BytesMut,
+        seq: &mut u8,
+        payload: &[u8],
+    ) -> Result<(), RelayError> {
+        write_packet(out, seq, payload);
+        self.stream.write_all(out).await.map_err(RelayError::Client)
     }
 
     /// Writes on several targets: a transaction per node (or a savepoint inside the

@@ -80,11 +80,6 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     )
 }
 
-/// Year, month and day of a wall-clock time.
-pub fn date_parts(c: Civil) -> (i64, u32, u32) {
-    civil_from_days(c.days)
-}
-
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,

@@ -15,12 +15,7 @@ mod shardset;
 
 use std::ops::Bound;
 
-pub use date::{date_parts, parse_datetime, Civil, DateRule, DateUnit, IntDates};
-
-/// Year, month and day of a day number counted from 1970-01-01.
-pub fn civil_from_days_pub(days: i64) -> (i64, u32, u32) {
-    date::civil_from_days(days)
-}
+pub use date::{civil_from_days, parse_datetime, Civil, DateRule, DateUnit, IntDates};
 pub use hashing::{HashMod, Jump};
 pub use list::ListRule;
 pub use modulo::Modulo;

@@ -62,6 +62,8 @@ pub struct SsInterval {
     pub unit: IntervalUnit,
     pub amount: u32,
     pub suffix_pattern: String,
+    /// Intervals starting at or before `upper`, counted once at build.
+    shards: u32,
 }
 
 const NANOS_PER_HOUR: i128 = 3_600_000_000_000;
@@ -92,8 +94,27 @@ impl SsInterval {
         }
     }
 
+    pub fn new(
+        lower: Civil,
+        upper: Civil,
+        unit: IntervalUnit,
+        amount: u32,
+        suffix_pattern: String,
+    ) -> Self {
+        let mut rule = SsInterval {
+            lower,
+            upper,
+            unit,
+            amount: amount.max(1),
+            suffix_pattern,
+            shards: 0,
+        };
+        rule.shards = u32::try_from((rule.bucket(upper) + 1).max(0)).unwrap_or(u32::MAX);
+        rule
+    }
+
     pub fn shards(&self) -> u32 {
-        (self.bucket(self.upper) + 1) as u32
+        self.shards
     }
 
     fn civil(&self, v: &Value) -> Result<Civil, RuleError> {
