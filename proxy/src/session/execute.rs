@@ -71,30 +71,32 @@ impl Session {
             _ => {}
         }
         if stmt.hints.node.is_none() {
-            if let Some(db) = self.db.clone() {
-                let rt = self.shared.runtime.load_full();
-                if let Some(schema) = rt.schemas.get(&db) {
-                    if !schema.tables.is_empty() {
-                        let maybe_show =
-                            matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
-                        if let Some(show) = maybe_show.then(|| router::show::parse(sql)).flatten() {
-                            if let Some(flow) = self.show(sql, show, rt.clone(), &db, seq).await {
-                                return flow;
-                            }
+            let rt = self.shared.runtime.load_full();
+            // Borrow the schema from the snapshot, not the session: no copy per statement.
+            let configured = self
+                .db
+                .as_deref()
+                .and_then(|d| rt.schemas.get(d))
+                .filter(|s| !s.tables.is_empty());
+            if let Some(schema) = configured {
+                let db = schema.name.as_str();
+                let maybe_show = matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
+                if let Some(show) = maybe_show.then(|| router::show::parse(sql)).flatten() {
+                    if let Some(flow) = self.show(sql, show, rt.clone(), db, seq).await {
+                        return flow;
+                    }
+                }
+                match self.shared.plans.plan(sql, schema, &rt) {
+                    Ok(cached) => {
+                        if let Some(plan) = cached.as_ref() {
+                            return self
+                                .run_plan(plan, stmt.read_only, rt.clone(), db, seq)
+                                .await;
                         }
-                        match self.shared.plans.plan(sql, schema, &rt) {
-                            Ok(cached) => {
-                                if let Some(plan) = cached.as_ref() {
-                                    return self
-                                        .run_plan(plan, stmt.read_only, rt.clone(), &db, seq)
-                                        .await;
-                                }
-                            }
-                            Err(e) => {
-                                self.send_err(seq, &super::sharded::route_error(&e)).await?;
-                                return Ok(Flow::Continue);
-                            }
-                        }
+                    }
+                    Err(e) => {
+                        self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                        return Ok(Flow::Continue);
                     }
                 }
             }
