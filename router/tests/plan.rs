@@ -380,10 +380,15 @@ fn broadcast_single_and_binding_tables() {
 #[test]
 fn what_cannot_be_answered_right_is_refused() {
     let unsupported = [
-        "SELECT * FROM orders ORDER BY id LIMIT 10",
-        "SELECT COUNT(*) FROM orders",
-        "SELECT DISTINCT status FROM orders",
-        "SELECT status, COUNT(*) FROM orders GROUP BY status",
+        "SELECT status, GROUP_CONCAT(id) FROM orders GROUP BY status",
+        "SELECT COUNT(DISTINCT status) FROM orders",
+        "SELECT SUM(amount) + 1 FROM orders",
+        "SELECT *, COUNT(*) FROM orders",
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders",
+        "SELECT status FROM orders GROUP BY status WITH ROLLUP",
+        "SELECT DISTINCT status FROM orders ORDER BY id",
+        "SELECT * FROM orders ORDER BY 2",
+        "SELECT * FROM orders LIMIT ?",
         "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.user_id = 1",
         "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM orders WHERE id = 1)",
         "SELECT * FROM orders WHERE user_id = 1; SELECT 2",

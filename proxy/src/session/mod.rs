@@ -4,6 +4,7 @@
 mod execute;
 mod local;
 mod login;
+mod merged;
 mod prepared;
 mod sharded;
 mod show;

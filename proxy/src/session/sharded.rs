@@ -23,7 +23,7 @@ use crate::wire::packet::write_packet;
 use crate::wire::{SqlError, WireError};
 
 /// Physical → logical names for column metadata.
-struct Renames {
+pub(super) struct Renames {
     schemas: Vec<(String, String)>,
     tables: Vec<(String, String)>,
 }
@@ -55,7 +55,7 @@ impl Renames {
         Renames { schemas, tables }
     }
 
-    fn apply(&self, payload: &[u8]) -> Option<BytesMut> {
+    pub(super) fn apply(&self, payload: &[u8]) -> Option<BytesMut> {
         let find = |list: &[(String, String)], v: &[u8]| {
             list.iter()
                 .find(|(p, _)| p.as_bytes() == v)
@@ -82,7 +82,7 @@ pub(super) fn route_error(e: &RouteError) -> SqlError {
     }
 }
 
-fn physical_database(rt: &Runtime, schema: &LogicalSchema, node: NodeId) -> String {
+pub(super) fn physical_database(rt: &Runtime, schema: &LogicalSchema, node: NodeId) -> String {
     rt.nodes[node]
         .database
         .clone()
@@ -151,6 +151,11 @@ impl Session {
         }
         let renames = Renames::new(&rt, schema, plan);
         let read_only = read_only && !plan.write && !self.must_keep();
+        if let Merge::Combine(spec) = &plan.merge {
+            return self
+                .run_merge(plan, spec, read_only, &rt, schema, &renames, seq)
+                .await;
+        }
         self.run_streamed(plan, read_only, &rt, schema, &renames, seq)
             .await
     }
@@ -192,11 +197,12 @@ impl Session {
                 Some(String::from_utf8_lossy(sql).trim().to_string()),
             ]],
             Ok(Some(plan)) => {
-                let merge = match plan.merge {
-                    Merge::Single => "single",
-                    Merge::SumAffected => "sum affected rows",
-                    Merge::Concat => "concatenate rows",
-                    Merge::Any => "any one node",
+                let merge = match &plan.merge {
+                    Merge::Single => "single".to_string(),
+                    Merge::SumAffected => "sum affected rows".to_string(),
+                    Merge::Concat => "concatenate rows".to_string(),
+                    Merge::Any => "any one node".to_string(),
+                    Merge::Combine(spec) => spec.describe(),
                 };
                 let kind = if plan.write {
                     "write"

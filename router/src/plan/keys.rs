@@ -17,7 +17,7 @@ pub struct KeyColumn<'a> {
 }
 
 impl KeyColumn<'_> {
-    fn is_key(&self, e: &Expr) -> bool {
+    pub fn is_key(&self, e: &Expr) -> bool {
         match e {
             Expr::Identifier(i) => i.value.eq_ignore_ascii_case(self.column),
             Expr::CompoundIdentifier(parts) => match parts.as_slice() {

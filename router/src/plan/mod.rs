@@ -6,7 +6,9 @@
 //! comments, hints and formatting reach the backend byte for byte.
 
 mod cache;
+mod clauses;
 mod keys;
+mod merge;
 mod refs;
 mod rewrite;
 mod spans;
@@ -21,6 +23,7 @@ use sqlparser::parser::Parser;
 use crate::lexer::{Lexer, Token};
 
 pub use cache::{Cached, PlanCache};
+pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
 
 /// One statement for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +35,7 @@ pub struct Target {
 }
 
 /// How the answers of several targets become one answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Merge {
     /// One target: its answer, forwarded as is.
     Single,
@@ -42,6 +45,8 @@ pub enum Merge {
     Concat,
     /// Broadcast reads: any one target answers (the plan lists one).
     Any,
+    /// Reads on several targets that need ordering, limiting or combining.
+    Combine(Box<MergeSpec>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +166,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
     };
 
     let mut fill_global_id = None;
+    let mut combine = None;
     let (shards, inserts) = match statement {
         Statement::Query(q) => {
             let SetExpr::Select(select) = q.body.as_ref() else {
@@ -170,7 +176,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
             };
             let shards = shards_where(select.selection.as_ref(), &key, table)?;
             if shards.len() > 1 {
-                check_mergeable(q, select)?;
+                combine = merge::plan(text, q, select, &key)?;
             }
             (shards, None)
         }
@@ -256,20 +262,27 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
     for shard in shards.iter() {
         let loc = &table.shards[shard as usize];
         let node = loc.node;
-        let rows = inserts
+        let rows: Vec<rewrite::Splice> = inserts
             .as_ref()
-            .and_then(|split| split.rows_edit(text, shard));
-        let sql = rewrite::for_shard(text, schema, rt, node, Some(shard), &refs, rows)?;
+            .and_then(|split| split.rows_edit(shard))
+            .into_iter()
+            .collect();
+        let splices = match &combine {
+            Some((_, s)) => s.as_slice(),
+            None => rows.as_slice(),
+        };
+        let sql = rewrite::for_shard(text, schema, rt, node, Some(shard), &refs, splices)?;
         targets.push(Target {
             node,
             shard: Some(shard),
             sql,
         });
     }
-    let merge = match (targets.len(), write) {
-        (1, _) => Merge::Single,
-        (_, true) => Merge::SumAffected,
-        (_, false) => Merge::Concat,
+    let merge = match (targets.len(), write, combine) {
+        (1, _, _) => Merge::Single,
+        (_, true, _) => Merge::SumAffected,
+        (_, false, Some((spec, _))) => Merge::Combine(Box::new(spec)),
+        (_, false, None) => Merge::Concat,
     };
     Ok(Some(Plan {
         targets,
@@ -308,77 +321,6 @@ fn shards_where(
         None => Ok(all),
         Some(e) => Ok(keys::shards(e, key, &table.algorithm)?.unwrap_or(all)),
     }
-}
-
-/// A multi-shard SELECT is answered by concatenating shard results; refuse what that
-/// would answer wrongly until the merge step exists.
-fn check_mergeable(
-    q: &sqlparser::ast::Query,
-    select: &sqlparser::ast::Select,
-) -> Result<(), RouteError> {
-    let why = if q.order_by.is_some() {
-        Some("ORDER BY")
-    } else if q.limit_clause.is_some() {
-        Some("LIMIT")
-    } else if select.distinct.is_some() {
-        Some("DISTINCT")
-    } else if select.having.is_some() {
-        Some("HAVING")
-    } else if !matches!(&select.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
-    {
-        Some("GROUP BY")
-    } else if select.projection.iter().any(has_aggregate) {
-        Some("aggregate functions")
-    } else {
-        None
-    };
-    match why {
-        Some(w) => Err(RouteError::Unsupported(format!(
-            "{w} over several shards (merging shard results is not built yet); add a shard-key condition"
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn has_aggregate(item: &sqlparser::ast::SelectItem) -> bool {
-    use sqlparser::ast::{SelectItem, Visit, Visitor};
-    struct Agg(bool);
-    impl Visitor for Agg {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
-            if let Expr::Function(f) = e {
-                let name = f.name.to_string().to_ascii_lowercase();
-                if matches!(
-                    name.as_str(),
-                    "count"
-                        | "sum"
-                        | "min"
-                        | "max"
-                        | "avg"
-                        | "group_concat"
-                        | "std"
-                        | "stddev"
-                        | "variance"
-                        | "bit_and"
-                        | "bit_or"
-                        | "bit_xor"
-                        | "json_arrayagg"
-                        | "json_objectagg"
-                ) {
-                    self.0 = true;
-                }
-            }
-            std::ops::ControlFlow::Continue(())
-        }
-    }
-    let mut a = Agg(false);
-    match item {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-            let _ = e.visit(&mut a);
-        }
-        _ => {}
-    }
-    a.0
 }
 
 /// Statements on broadcast and single tables only.
@@ -433,7 +375,7 @@ fn plan_unsharded(
         targets.push(Target {
             node: *node,
             shard: None,
-            sql: rewrite::for_shard(text, schema, rt, *node, None, refs, None)?,
+            sql: rewrite::for_shard(text, schema, rt, *node, None, refs, &[])?,
         });
     }
     let merge = match (targets.len(), write) {

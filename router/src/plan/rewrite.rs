@@ -26,8 +26,25 @@ pub fn physical_database(schema: &LogicalSchema, rt: &Runtime, node: NodeId) -> 
         .unwrap_or_else(|| schema.name.clone())
 }
 
+/// Part of the text a splice puts in: literal SQL, or a range of the client's text
+/// (which gets the same name replacements as the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Lit(String),
+    Src((usize, usize)),
+}
+
+/// Replace `text[start..end]` with pieces. Name replacements inside the range are
+/// dropped; a piece that copies client text carries its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splice {
+    pub start: usize,
+    pub end: usize,
+    pub pieces: Vec<Piece>,
+}
+
 /// The text for `shard` on `node`: sharded table names → that shard's physical table,
-/// schema qualifiers → the node's physical database, plus `extra` edits.
+/// schema qualifiers → the node's physical database, plus the `splices`.
 pub fn for_shard(
     text: &str,
     schema: &LogicalSchema,
@@ -35,7 +52,7 @@ pub fn for_shard(
     node: NodeId,
     shard: Option<u32>,
     refs: &Refs,
-    extra: Option<Edit>,
+    splices: &[Splice],
 ) -> Result<String, RouteError> {
     let db = quote(&physical_database(schema, rt, node));
     let mut edits: Vec<Edit> = Vec::new();
@@ -87,8 +104,42 @@ pub fn for_shard(
             });
         }
     }
-    if let Some(e) = extra {
-        edits.push(e);
+    if splices.is_empty() {
+        return apply(text, edits);
+    }
+    let names = edits.clone();
+    edits.retain(|e| {
+        !splices
+            .iter()
+            .any(|s| s.start < s.end && e.start >= s.start && e.end <= s.end)
+    });
+    for s in splices {
+        let mut out = String::new();
+        for p in &s.pieces {
+            match p {
+                Piece::Lit(l) => out.push_str(l),
+                Piece::Src((a, b)) => {
+                    let inner: Vec<Edit> = names
+                        .iter()
+                        .filter(|e| e.start >= *a && e.end <= *b)
+                        .map(|e| Edit {
+                            start: e.start - a,
+                            end: e.end - a,
+                            text: e.text.clone(),
+                        })
+                        .collect();
+                    let src = text
+                        .get(*a..*b)
+                        .ok_or_else(|| RouteError::Unsupported("a misplaced splice".into()))?;
+                    out.push_str(&apply(src, inner)?);
+                }
+            }
+        }
+        edits.push(Edit {
+            start: s.start,
+            end: s.end,
+            text: out,
+        });
     }
     apply(text, edits)
 }

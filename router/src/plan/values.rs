@@ -7,7 +7,7 @@ use rules::ShardedTable;
 use sqlparser::ast::{AssignmentTarget, Insert, ObjectName, OnInsert, SetExpr};
 
 use super::keys::literal;
-use super::rewrite::Edit;
+use super::rewrite::{Piece, Splice};
 use super::spans::Offsets;
 use super::RouteError;
 
@@ -27,16 +27,18 @@ impl InsertSplit {
     }
 
     /// The edit that keeps only `shard`'s rows.
-    pub fn rows_edit(&self, text: &str, shard: u32) -> Option<Edit> {
+    pub fn rows_edit(&self, shard: u32) -> Option<Splice> {
         let (start, end) = self.span?;
         let rows = self.rows.get(&shard)?;
-        let joined: Vec<&str> = rows.iter().map(|(a, b)| &text[*a..*b]).collect();
         debug_assert!(end <= self.text_len);
-        Some(Edit {
-            start,
-            end,
-            text: joined.join(", "),
-        })
+        let mut pieces = Vec::with_capacity(rows.len() * 2);
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                pieces.push(Piece::Lit(", ".into()));
+            }
+            pieces.push(Piece::Src(*r));
+        }
+        Some(Splice { start, end, pieces })
     }
 }
 

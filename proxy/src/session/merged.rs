@@ -1,0 +1,349 @@
+//! Multi-shard reads with a merge step (ORDER BY, LIMIT, aggregates, GROUP BY,
+//! DISTINCT): every shard's query runs at once on its own connection, and the
+//! merger takes rows from them one at a time, so a shard is read only as fast as the
+//! client takes the answer.
+//!
+//! Inside a transaction the session has one connection per node, which cannot carry
+//! two results at once; there each shard's result is read in turn into memory,
+//! bounded by [`TXN_BUFFER_LIMIT`].
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use mysql_common::constants::StatusFlags;
+use router::plan::MergeSpec;
+use router::Plan;
+use rules::runtime::LogicalSchema;
+use rules::Runtime;
+use tokio::io::AsyncWriteExt;
+
+use super::sharded::{physical_database, Renames};
+use super::{Flow, Held, Session};
+use crate::merge::{ColumnInfo, MergeError, Merger, Row};
+use crate::wire::generic::{self, eof_payload};
+use crate::wire::packet::write_packet;
+use crate::wire::{lenenc, SqlError, WireError};
+
+/// Most bytes of shard rows held while merging inside a transaction.
+const TXN_BUFFER_LIMIT: usize = 64 * 1024 * 1024;
+
+/// One shard's answer being read.
+struct Source {
+    held: Option<Held>,
+    buffered: VecDeque<Row>,
+    finished: bool,
+    warnings: u16,
+}
+
+enum Failure {
+    /// An answer for the client (before or in place of the end of the rows).
+    Sql(SqlError),
+    /// The backend connection broke.
+    Lost(WireError),
+}
+
+impl From<MergeError> for Failure {
+    fn from(e: MergeError) -> Self {
+        let code = match e {
+            MergeError::EnumKey | MergeError::TooManyGroups => 1235,
+            MergeError::Arith(_) => 1690,
+            MergeError::ColumnMismatch(..) => 1105,
+        };
+        let state = if code == 1235 { "42000" } else { "HY000" };
+        Failure::Sql(SqlError::new(code, state, e.to_string()))
+    }
+}
+
+fn backend(e: WireError) -> Failure {
+    match e {
+        WireError::Server { .. } => Failure::Sql(e.to_client("")),
+        other => Failure::Lost(other),
+    }
+}
+
+/// Reads the next row of a result; `Ok(None)` at its end, with the warnings count.
+async fn next_row(
+    held: &mut Held,
+    width: usize,
+    deprecate: bool,
+) -> Result<Result<Row, (u16, Option<StatusFlags>)>, Failure> {
+    let p = held.conn.read_packet().await.map_err(backend)?;
+    let len = p.payload.len();
+    match p.payload.first() {
+        Some(0xFF) => Err(Failure::Sql(WireError::from_err_packet(&p.payload).to_client(""))),
+        Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
+            let end = if deprecate {
+                generic::parse_ok(&p.payload).map(|o| (o.warnings, Some(o.status)))
+            } else {
+                generic::parse_eof(&p.payload).map(|(w, s)| (w, Some(s)))
+            };
+            Ok(Err(end.unwrap_or((0, None))))
+        }
+        _ => Row::parse(p.payload, width)
+            .map(Ok)
+            .ok_or(Failure::Lost(WireError::Protocol("malformed row from a shard"))),
+    }
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_merge(
+        &mut self,
+        plan: &Plan,
+        spec: &MergeSpec,
+        read_only: bool,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+        renames: &Renames,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let mut seq = seq;
+        let mut sources: Vec<Source> = Vec::with_capacity(plan.targets.len());
+        let mut header_sent = false;
+        let result = self
+            .merge_into_client(
+                plan,
+                spec,
+                read_only,
+                rt,
+                schema,
+                renames,
+                &mut seq,
+                &mut sources,
+                &mut header_sent,
+            )
+            .await;
+        let failure = result.err();
+        // Connections go back only when their answer was read to the end.
+        let mut warnings = 0u16;
+        for s in sources {
+            warnings = warnings.saturating_add(s.warnings);
+            if let Some(held) = s.held {
+                if s.finished {
+                    self.keep_or_release(held, s.warnings).await;
+                }
+            }
+        }
+        match failure {
+            None => {
+                let mut out = BytesMut::new();
+                let end = eof_payload(self.deprecate_eof(), self.status(), warnings);
+                write_packet(&mut out, &mut seq, &end);
+                self.stream.write_all(&out).await?;
+                Ok(Flow::Continue)
+            }
+            Some(Failure::Sql(e)) => {
+                self.send_err(seq, &e).await?;
+                Ok(Flow::Continue)
+            }
+            Some(Failure::Lost(e)) if !header_sent => {
+                self.forget_connection_state();
+                self.send_err(seq, &e.to_client("(the statement may or may not have run)"))
+                    .await?;
+                Ok(Flow::Continue)
+            }
+            Some(Failure::Lost(e)) => {
+                self.forget_connection_state();
+                tracing::warn!(conn = self.id, error = %e, "shard failed mid-merge; closing client connection");
+                Ok(Flow::Close)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_into_client(
+        &mut self,
+        plan: &Plan,
+        spec: &MergeSpec,
+        read_only: bool,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+        renames: &Renames,
+        seq: &mut u8,
+        sources: &mut Vec<Source>,
+        header_sent: &mut bool,
+    ) -> Result<(), Failure> {
+        let deprecate = self.deprecate_eof();
+        let in_txn = self.must_keep();
+        let mut defs: Vec<Bytes> = Vec::new();
+        let mut buffered_bytes = 0usize;
+        for target in &plan.targets {
+            let mut held = self
+                .checkout(target.node, read_only, false)
+                .await
+                .map_err(Failure::Sql)?;
+            let db = physical_database(rt, schema, target.node);
+            let mut payload = Vec::with_capacity(1 + target.sql.len());
+            payload.push(crate::wire::command::COM_QUERY);
+            payload.extend_from_slice(target.sql.as_bytes());
+            let started = match held.conn.use_database(&db).await {
+                Ok(()) => held.conn.send_command(&payload).await,
+                Err(e) => Err(e),
+            };
+            let head = match started {
+                Ok(()) => held.conn.read_packet().await,
+                Err(e) => Err(e),
+            };
+            let head = match head {
+                Ok(h) => h,
+                Err(e) => {
+                    if matches!(e, WireError::Server { .. }) {
+                        self.keep_or_release(held, 0).await;
+                    }
+                    return Err(backend(e));
+                }
+            };
+            let columns = match head.payload.first() {
+                Some(0xFF) => {
+                    self.keep_or_release(held, 0).await;
+                    return Err(backend(WireError::from_err_packet(&head.payload)));
+                }
+                Some(0x00) => {
+                    self.keep_or_release(held, 0).await;
+                    return Err(Failure::Sql(SqlError::internal(
+                        "a shard answered a merged SELECT without rows",
+                    )));
+                }
+                _ => lenenc::read_int(&head.payload)
+                    .map(|(n, _)| n as usize)
+                    .ok_or(Failure::Lost(WireError::Protocol("bad column count")))?,
+            };
+            let mut these = Vec::with_capacity(columns);
+            for _ in 0..columns {
+                these.push(held.conn.read_packet().await.map_err(backend)?.payload);
+            }
+            if !deprecate {
+                held.conn.read_packet().await.map_err(backend)?;
+            }
+            if defs.is_empty() {
+                defs = these;
+            } else if defs.len() != columns {
+                return Err(MergeError::ColumnMismatch(defs.len(), columns).into());
+            }
+            let mut source = Source {
+                held: Some(held),
+                buffered: VecDeque::new(),
+                finished: false,
+                warnings: 0,
+            };
+            if in_txn {
+                // One connection per node: read this shard's rows before the next.
+                let Some(mut held) = source.held.take() else {
+                    continue;
+                };
+                loop {
+                    match next_row(&mut held, columns, deprecate).await {
+                        Ok(Ok(row)) => {
+                            buffered_bytes += row.encode(columns).len();
+                            source.buffered.push_back(row);
+                            if buffered_bytes > TXN_BUFFER_LIMIT {
+                                return Err(Failure::Sql(SqlError::unsupported(format!(
+                                    "not supported by shardgate yet: a merged multi-shard result over {} MiB inside a transaction; \
+                                     narrow it with a shard-key condition, or run it outside the transaction",
+                                    TXN_BUFFER_LIMIT >> 20
+                                ))));
+                            }
+                        }
+                        Ok(Err((warnings, status))) => {
+                            source.warnings = warnings;
+                            self.note_status(status);
+                            break;
+                        }
+                        Err(f) => {
+                            if matches!(f, Failure::Sql(_)) {
+                                self.keep_or_release(held, 0).await;
+                            }
+                            return Err(f);
+                        }
+                    }
+                }
+                source.finished = true;
+                self.keep_or_release(held, 0).await;
+            }
+            sources.push(source);
+        }
+        let infos: Vec<ColumnInfo> = defs
+            .iter()
+            .map(|d| {
+                ColumnInfo::parse(d).ok_or(Failure::Lost(WireError::Protocol(
+                    "bad column definition from a shard",
+                )))
+            })
+            .collect::<Result<_, _>>()?;
+        let width = infos.len();
+        let mut merger = Merger::new(spec, infos)?;
+
+        let mut out = BytesMut::with_capacity(16 * 1024);
+        let mut count = BytesMut::new();
+        lenenc::put_int(&mut count, merger.visible() as u64);
+        write_packet(&mut out, seq, &count);
+        for d in defs.iter().take(merger.visible()) {
+            match renames.apply(d) {
+                Some(renamed) => write_packet(&mut out, seq, &renamed),
+                None => write_packet(&mut out, seq, d),
+            }
+        }
+        if !deprecate {
+            let eof = eof_payload(false, self.status(), 0);
+            write_packet(&mut out, seq, &eof);
+        }
+
+        let mut heads: Vec<Option<Row>> = Vec::with_capacity(sources.len());
+        for s in sources.iter_mut() {
+            heads.push(pull(s, width, deprecate).await?);
+        }
+        let mut rows = Vec::new();
+        while !merger.done() {
+            let Some(i) = merger.pick(&heads) else { break };
+            let Some(row) = heads[i].take() else { break };
+            heads[i] = pull(&mut sources[i], width, deprecate).await?;
+            merger.push(row, &mut rows)?;
+            for r in rows.drain(..) {
+                write_packet(&mut out, seq, &r);
+            }
+            if out.len() >= 16 * 1024 {
+                self.stream.write_all(&out).await.map_err(client_gone)?;
+                *header_sent = true;
+                out.clear();
+            }
+        }
+        merger.finish(&mut rows)?;
+        for r in rows.drain(..) {
+            write_packet(&mut out, seq, &r);
+        }
+        // LIMIT reached early: read the rest so the connections can be reused.
+        for s in sources.iter_mut() {
+            while pull(s, width, deprecate).await?.is_some() {}
+        }
+        if !out.is_empty() {
+            self.stream.write_all(&out).await.map_err(client_gone)?;
+            *header_sent = true;
+        }
+        Ok(())
+    }
+}
+
+fn client_gone(e: std::io::Error) -> Failure {
+    Failure::Lost(WireError::Io(e))
+}
+
+/// The next row of a source, from its buffer or its connection.
+async fn pull(s: &mut Source, width: usize, deprecate: bool) -> Result<Option<Row>, Failure> {
+    if let Some(r) = s.buffered.pop_front() {
+        return Ok(Some(r));
+    }
+    if s.finished {
+        return Ok(None);
+    }
+    let Some(held) = s.held.as_mut() else {
+        return Ok(None);
+    };
+    match next_row(held, width, deprecate).await? {
+        Ok(row) => Ok(Some(row)),
+        Err((warnings, _)) => {
+            s.warnings = warnings;
+            s.finished = true;
+            Ok(None)
+        }
+    }
+}
