@@ -474,3 +474,124 @@ fn inserts_without_the_global_id_column_ask_for_it() {
     .unwrap();
     assert_eq!(p.fill_global_id, None);
 }
+
+#[test]
+fn prepared_statements_route_per_execution() {
+    use router::plan::prepare;
+    use rules::Value;
+    let rt = runtime();
+    let schema = &rt.schemas["shop"];
+    let nodes = |p: &router::plan::Prepared, params: &[Value]| -> Vec<(String, String)> {
+        p.targets(params)
+            .unwrap()
+            .iter()
+            .map(|t| (rt.nodes[t.node].name.clone(), t.sql.clone()))
+            .collect()
+    };
+    // (statement, parameters, expected targets)
+    let cases: Vec<(&str, Vec<Value>, Vec<(String, String)>)> = vec![
+        (
+            "SELECT * FROM orders WHERE user_id = ?",
+            vec![Value::Int(5)],
+            vec![t("dn2", "SELECT * FROM `orders_0001` WHERE user_id = ?")],
+        ),
+        (
+            "SELECT id FROM orders WHERE note = ? AND user_id = ? ORDER BY id LIMIT ?",
+            vec![Value::text("x"), Value::Int(6), Value::Int(10)],
+            vec![t(
+                "dn1",
+                "SELECT id FROM `orders_0002` WHERE note = ? AND user_id = ? ORDER BY id LIMIT ?",
+            )],
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id IN (?, ?)",
+            vec![Value::Int(1), Value::Int(5)],
+            vec![t(
+                "dn2",
+                "SELECT * FROM `orders_0001` WHERE user_id IN (?, ?)",
+            )],
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id = 3",
+            vec![],
+            vec![t("dn2", "SELECT * FROM `orders_0003` WHERE user_id = 3")],
+        ),
+        (
+            "UPDATE orders SET note = ? WHERE user_id = ?",
+            vec![Value::text("a"), Value::text("8")],
+            vec![t(
+                "dn1",
+                "UPDATE `orders_0000` SET note = ? WHERE user_id = ?",
+            )],
+        ),
+        (
+            "DELETE FROM orders WHERE user_id = ?",
+            vec![Value::Int(7)],
+            vec![t("dn2", "DELETE FROM `orders_0003` WHERE user_id = ?")],
+        ),
+        (
+            "INSERT INTO orders (id, user_id, note) VALUES (?, ?, ?)",
+            vec![Value::Int(1), Value::Int(2), Value::text("n")],
+            vec![t(
+                "dn1",
+                "INSERT INTO `orders_0002` (id, user_id, note) VALUES (?, ?, ?)",
+            )],
+        ),
+        (
+            "INSERT INTO orders SET id = ?, user_id = ?",
+            vec![Value::Int(1), Value::Int(3)],
+            vec![t(
+                "dn2",
+                "INSERT INTO `orders_0003` SET id = ?, user_id = ?",
+            )],
+        ),
+        (
+            "SELECT * FROM countries WHERE code = ?",
+            vec![Value::text("DE")],
+            vec![t("dn1", "SELECT * FROM countries WHERE code = ?")],
+        ),
+    ];
+    for (sql, params, want) in cases {
+        let p = prepare(sql.as_bytes(), schema, &rt)
+            .unwrap()
+            .unwrap_or_else(|| panic!("not planned: {sql}"));
+        assert_eq!(nodes(&p, &params), want, "{sql}");
+    }
+    // Rows of one execution on different shards, and unbound parameters.
+    let p = prepare(
+        b"INSERT INTO orders (id, user_id) VALUES (?, ?), (?, ?)",
+        schema,
+        &rt,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(p.params, 4);
+    let same = [Value::Int(1), Value::Int(1), Value::Int(2), Value::Int(5)];
+    assert_eq!(p.targets(&same).unwrap().len(), 1, "1 and 5 share shard 1");
+    let split = [Value::Int(1), Value::Int(1), Value::Int(2), Value::Int(2)];
+    assert!(matches!(p.targets(&split), Err(RouteError::Unsupported(_))));
+    assert!(p.targets(&[Value::Int(1)]).is_err());
+    // No key parameter: every shard.
+    let p = prepare(b"SELECT * FROM orders WHERE note = ?", schema, &rt)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.targets(&[Value::text("x")]).unwrap().len(), 4);
+    // A range over a range rule.
+    let p = prepare(
+        b"SELECT * FROM accounts WHERE id BETWEEN ? AND ?",
+        schema,
+        &rt,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        p.targets(&[Value::Int(10), Value::Int(20)]).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        p.targets(&[Value::Int(10), Value::Int(1500)])
+            .unwrap()
+            .len(),
+        2
+    );
+}

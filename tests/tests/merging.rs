@@ -40,7 +40,12 @@ fn rows() -> Vec<String> {
             let price = format!("{}", ((i * 13) % 40) as f64 * 0.25);
             let note = notes[(i as usize * 7) % notes.len()];
             let day = format!("'2024-{:02}-{:02}'", i % 12 + 1, i % 28 + 1);
-            let t = format!("'{}{:02}:{:02}:00'", if i % 5 == 0 { "-" } else { "" }, (i * 3) % 40, i % 60);
+            let t = format!(
+                "'{}{:02}:{:02}:00'",
+                if i % 5 == 0 { "-" } else { "" },
+                (i * 3) % 40,
+                i % 60
+            );
             let kind = ["'x'", "'b'", "'a'"][(i % 3) as usize];
             format!("({i}, {user}, {amount}, {qty}, {price}, {note}, {day}, {t}, {kind})")
         })
@@ -90,7 +95,9 @@ async fn fixture(db: &str) -> Fixture {
         .await
         .unwrap();
     oracle
-        .query_drop(format!("INSERT INTO oracle_orders {columns} VALUES {values}"))
+        .query_drop(format!(
+            "INSERT INTO oracle_orders {columns} VALUES {values}"
+        ))
         .await
         .unwrap();
     Fixture {
@@ -129,10 +136,7 @@ fn fold(v: &Value) -> Value {
 }
 
 async fn answer(c: &mut Conn, sql: &str) -> Vec<Vec<Value>> {
-    let rows: Vec<mysql_async::Row> = c
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.into_iter().map(|r| r.unwrap()).collect()
 }
 
@@ -234,10 +238,24 @@ async fn merged_answers_match_mariadb() {
     f.sharded.query_drop("BEGIN").await.unwrap();
     let dn1 = "user_id IN (2, 4, 6, 8, 10, 12, 14)";
     for (sql, check) in [
-        (format!("SELECT id, note FROM orders WHERE {dn1} ORDER BY note DESC, id LIMIT 3, 9"), Ordered),
-        (format!("SELECT COUNT(*), SUM(amount), AVG(price) FROM orders WHERE {dn1}"), Ordered),
-        (format!("SELECT qty, COUNT(*) FROM orders WHERE {dn1} GROUP BY qty HAVING COUNT(*) > 1"), Ordered),
-        (format!("SELECT DISTINCT note FROM orders WHERE {dn1}"), AnyOrderCi),
+        (
+            format!("SELECT id, note FROM orders WHERE {dn1} ORDER BY note DESC, id LIMIT 3, 9"),
+            Ordered,
+        ),
+        (
+            format!("SELECT COUNT(*), SUM(amount), AVG(price) FROM orders WHERE {dn1}"),
+            Ordered,
+        ),
+        (
+            format!(
+                "SELECT qty, COUNT(*) FROM orders WHERE {dn1} GROUP BY qty HAVING COUNT(*) > 1"
+            ),
+            Ordered,
+        ),
+        (
+            format!("SELECT DISTINCT note FROM orders WHERE {dn1}"),
+            AnyOrderCi,
+        ),
     ] {
         compare(&mut f, &sql, check).await;
     }
@@ -260,7 +278,10 @@ async fn merges_that_would_be_wrong_are_refused() {
             Ok(()) => panic!("{sql} must be refused"),
         };
         assert_eq!(error_code(&e), Some(1235), "{sql}: {e}");
-        assert!(e.to_string().contains("not supported by shardgate yet"), "{sql}: {e}");
+        assert!(
+            e.to_string().contains("not supported by shardgate yet"),
+            "{sql}: {e}"
+        );
     }
     // The session goes on.
     let n: Option<i64> = f
@@ -278,5 +299,9 @@ async fn merges_that_would_be_wrong_are_refused() {
     assert_eq!(plan.len(), 4);
     assert!(plan[0].3.contains("aggregate COUNT"), "{:?}", plan[0]);
     assert!(plan[0].3.contains("limit 2"), "{:?}", plan[0]);
-    assert!(!plan[0].4.contains("LIMIT"), "groups must reach the merge whole: {:?}", plan[0]);
+    assert!(
+        !plan[0].4.contains("LIMIT"),
+        "groups must reach the merge whole: {:?}",
+        plan[0]
+    );
 }

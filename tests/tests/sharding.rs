@@ -128,6 +128,117 @@ async fn rows_land_on_their_shards_and_read_back() {
 }
 
 #[tokio::test]
+async fn prepared_statements_are_routed_by_their_parameters() {
+    let db = "sh_prepared";
+    let (_p, mut c) = setup(db).await;
+    let insert = c
+        .prep("INSERT INTO orders (id, user_id, amount, note) VALUES (?, ?, ?, ?)")
+        .await
+        .unwrap();
+    for (id, user) in [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)] {
+        c.exec_drop(&insert, (id, user, format!("{id}.50"), format!("n{id}")))
+            .await
+            .unwrap();
+        assert_eq!(c.affected_rows(), 1);
+    }
+    // Every row is on its shard, as with the text protocol.
+    assert_eq!(physical_ids(0, db, "orders_0000").await, [4]);
+    assert_eq!(physical_ids(1, db, "orders_0001").await, [1, 5]);
+    assert_eq!(physical_ids(0, db, "orders_0002").await, [2, 6]);
+    assert_eq!(physical_ids(1, db, "orders_0003").await, [3]);
+
+    // Reads with binary rows, NULL parameters and logical names in the metadata.
+    let select = c
+        .prep("/* shardgate:primary */ SELECT id, amount, note FROM orders WHERE user_id IN (?, ?) AND (note = ? OR ? IS NULL) ORDER BY id")
+        .await
+        .unwrap();
+    let rows: Vec<mysql_async::Row> = c
+        .exec(&select, (1, 5, None::<String>, None::<String>))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].columns()[0].table_str(), "orders");
+    assert_eq!(rows[0].columns()[0].schema_str(), db);
+    let got: Vec<(i32, String, String)> =
+        rows.into_iter().map(|r| mysql_async::from_row(r)).collect();
+    assert_eq!(
+        got,
+        [
+            (1, "1.50".into(), "n1".into()),
+            (5, "5.50".into(), "n5".into())
+        ]
+    );
+    let one: Vec<(i32, String, String)> = c.exec(&select, (5, 5, "n5", "n5")).await.unwrap();
+    assert_eq!(one, [(5, "5.50".into(), "n5".into())]);
+    // The same statement, other parameters: another shard, no new PREPARE needed.
+    let two: Vec<(i32, String, String)> = c
+        .exec(&select, (2, 2, None::<String>, None::<String>))
+        .await
+        .unwrap();
+    assert_eq!(two, [(2, "2.50".into(), "n2".into())]);
+
+    let update = c
+        .prep("UPDATE orders SET note = ? WHERE user_id = ?")
+        .await
+        .unwrap();
+    c.exec_drop(&update, ("vip", 6)).await.unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    c.exec_drop("DELETE FROM orders WHERE user_id = ?", (4,))
+        .await
+        .unwrap();
+    assert!(physical_ids(0, db, "orders_0000").await.is_empty());
+
+    // Rows bound to different shards in one execution are refused, and nothing runs.
+    let err = c
+        .exec_drop(
+            "INSERT INTO orders (id, user_id) VALUES (?, ?), (?, ?)",
+            (20, 1, 21, 2),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1235), "{err}");
+    assert_eq!(physical_ids(1, db, "orders_0001").await, [1, 5]);
+    // A key the rule cannot read might match rows anywhere: every shard runs it, in
+    // one transaction per node, and the server's error rolls all of them back.
+    let err = c
+        .exec_drop(&update, ("x", "not a number"))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1292), "{err}");
+    assert!(err.to_string().contains("rolled back"), "{err}");
+    // A prepared write over every shard: affected rows are summed.
+    c.exec_drop("UPDATE orders SET note = ? WHERE amount > ?", ("big", 2))
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 4);
+
+    // Broadcast tables take prepared statements too.
+    c.exec_drop(
+        "INSERT INTO countries (code, name) VALUES (?, ?)",
+        ("DE", "Germany"),
+    )
+    .await
+    .unwrap();
+    let name: Option<String> = c
+        .exec_first(
+            "/* shardgate:primary */ SELECT name FROM countries WHERE code = ?",
+            ("DE",),
+        )
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("Germany"));
+    // In a transaction, prepared executions stay on the transaction's node.
+    c.query_drop("BEGIN").await.unwrap();
+    c.exec_drop(&update, ("t", 2)).await.unwrap();
+    let err = c.exec_drop(&update, ("t", 1)).await.unwrap_err();
+    assert_eq!(error_code(&err), Some(1235), "{err}");
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.close(insert).await.unwrap();
+    c.close(select).await.unwrap();
+    c.close(update).await.unwrap();
+}
+
+#[tokio::test]
 async fn multi_shard_writes_are_all_or_nothing() {
     let db = "sh_atomic";
     let (_p, mut c) = setup(db).await;
@@ -209,7 +320,10 @@ async fn what_cannot_be_answered_right_gets_a_clear_error() {
     let db = "sh_errors";
     let (_p, mut c) = setup(db).await;
     for (sql, code) in [
-        ("SELECT id, GROUP_CONCAT(note) FROM orders GROUP BY id", 1235),
+        (
+            "SELECT id, GROUP_CONCAT(note) FROM orders GROUP BY id",
+            1235,
+        ),
         ("SELECT SUM(amount) / COUNT(*) FROM orders", 1235),
         ("UPDATE orders SET user_id = 2 WHERE user_id = 1", 1105),
         ("INSERT INTO orders VALUES (1, 2, 3, 'x')", 1105),
@@ -220,12 +334,13 @@ async fn what_cannot_be_answered_right_gets_a_clear_error() {
     }
     // The session survives every one of them.
     assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
-    // Prepared statements on sharded tables are refused, not misrouted.
+    // A prepared statement whose execution would need several shards is refused, not
+    // misrouted.
     let err = c
-        .exec_drop("SELECT id FROM orders WHERE user_id = ?", (1,))
+        .exec_drop("SELECT id FROM orders WHERE note = ?", ("x",))
         .await
         .unwrap_err();
-    assert_eq!(error_code(&err), Some(1235));
+    assert_eq!(error_code(&err), Some(1235), "{err}");
     // A transaction may not spread over two nodes.
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 2)")

@@ -1,21 +1,46 @@
 //! One logged-in backend connection and the raw forwarding of its responses.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::wire::command::{COM_INIT_DB, COM_PING, COM_RESET_CONNECTION};
+use crate::wire::command::{
+    COM_INIT_DB, COM_PING, COM_RESET_CONNECTION, COM_STMT_CLOSE, COM_STMT_PREPARE,
+};
 use crate::wire::generic::{self, OkInfo};
 use crate::wire::packet::write_packet;
 use crate::wire::response::{Mode, Progress, ResponseTracker, Summary};
+use crate::wire::stmt::PrepareOk;
 use crate::wire::{PacketReader, WireError};
 
 use super::{connect, Flavor, Target};
 
 /// Largest response packet accepted when packets are read whole (1 GiB, MySQL's limit).
 const MAX_RESPONSE_PACKET: usize = 1 << 30;
+
+/// Statements one connection keeps prepared for shardgate's routed prepared
+/// statements. Past this they are all closed, so many clients preparing many
+/// statements never exhaust the server's `max_prepared_stmt_count`.
+const MAX_STATEMENTS: usize = 256;
+
+/// A statement prepared on this connection.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendStmt {
+    pub id: u32,
+    pub params: u16,
+    pub columns: u16,
+}
+
+/// A fresh prepare's full answer: the statement and its metadata packets.
+pub struct Prepared {
+    pub stmt: BackendStmt,
+    pub warnings: u16,
+    pub param_defs: Vec<Bytes>,
+    pub column_defs: Vec<Bytes>,
+}
 
 /// Forwarding failed. Which side failed decides what the session can still do.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +68,8 @@ pub struct BackendConn {
     /// Carries state a session set (variables, locks...): reset before another session uses it.
     pub dirty: bool,
     pub last_used: Instant,
+    /// Physical SQL → statement prepared on this connection.
+    statements: HashMap<String, BackendStmt>,
 }
 
 impl BackendConn {
@@ -68,6 +95,7 @@ impl BackendConn {
                 database: database.map(str::to_string),
                 dirty: false,
                 last_used: Instant::now(),
+                statements: HashMap::new(),
             })
         };
         match tokio::time::timeout(timeout, fut).await {
@@ -302,7 +330,66 @@ impl BackendConn {
     /// temporary tables, locks, prepared statements, open transaction.
     pub async fn reset(&mut self) -> Result<(), WireError> {
         self.simple(COM_RESET_CONNECTION, &[]).await?;
+        self.statements.clear();
         self.dirty = false;
         Ok(())
+    }
+
+    /// The statement for `sql` on this connection, prepared now if it is not yet.
+    pub async fn statement(&mut self, sql: &str) -> Result<BackendStmt, WireError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(*s);
+        }
+        Ok(self.prepare(sql).await?.stmt)
+    }
+
+    /// Prepares `sql` (COM_STMT_PREPARE) and reads the whole answer.
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, WireError> {
+        if self.statements.len() >= MAX_STATEMENTS {
+            for (_, s) in std::mem::take(&mut self.statements) {
+                let mut close = vec![COM_STMT_CLOSE];
+                close.extend_from_slice(&s.id.to_le_bytes());
+                self.send_command(&close).await?;
+            }
+        }
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_STMT_PREPARE);
+        payload.extend_from_slice(sql.as_bytes());
+        self.send_command(&payload).await?;
+        let head = self.read_packet().await?;
+        if head.payload.first() == Some(&0xFF) {
+            return Err(WireError::from_err_packet(&head.payload));
+        }
+        let ok = PrepareOk::parse(&head.payload)
+            .ok_or(WireError::Protocol("malformed COM_STMT_PREPARE answer"))?;
+        let mut read_defs = async |n: u16| -> Result<Vec<Bytes>, WireError> {
+            let mut defs = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                defs.push(self.read_packet().await?.payload);
+            }
+            if n > 0 && !self.flavor.deprecate_eof() {
+                self.read_packet().await?;
+            }
+            Ok(defs)
+        };
+        let param_defs = read_defs(ok.params).await?;
+        let column_defs = read_defs(ok.columns).await?;
+        let stmt = BackendStmt {
+            id: ok.id,
+            params: ok.params,
+            columns: ok.columns,
+        };
+        self.statements.insert(sql.to_string(), stmt);
+        Ok(Prepared {
+            stmt,
+            warnings: ok.warnings,
+            param_defs,
+            column_defs,
+        })
+    }
+
+    /// Forgets a statement the server no longer knows (it answered "unknown handler").
+    pub fn forget_statement(&mut self, sql: &str) {
+        self.statements.remove(sql);
     }
 }

@@ -321,10 +321,7 @@ fn eval(m: &Merger<'_>, c: &Cond, row: &Row) -> Option<bool> {
 
 fn operand(m: &Merger<'_>, o: &Operand, row: &Row) -> (Option<Vec<u8>>, Kind) {
     match o {
-        Operand::Col(c) => (
-            row.get(m.idx(*c)).map(<[u8]>::to_vec),
-            m.info(*c).kind,
-        ),
+        Operand::Col(c) => (row.get(m.idx(*c)).map(<[u8]>::to_vec), m.info(*c).kind),
         Operand::Number(n) => {
             let kind = if n.contains(['e', 'E']) {
                 Kind::Float

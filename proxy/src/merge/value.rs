@@ -144,7 +144,15 @@ fn compare_exact(a: &[u8], b: &[u8]) -> Ordering {
     let (nb, ib, fb) = split_number(b);
     let zero = |i: &[u8], f: &[u8]| i.is_empty() && f.iter().all(|d| *d == b'0');
     let (za, zb) = (zero(ia, fa), zero(ib, fb));
-    let sign = |neg: bool, z: bool| if z { 0 } else if neg { -1 } else { 1 };
+    let sign = |neg: bool, z: bool| {
+        if z {
+            0
+        } else if neg {
+            -1
+        } else {
+            1
+        }
+    };
     let (sa, sb) = (sign(na, za), sign(nb, zb));
     if sa != sb {
         return sa.cmp(&sb);
@@ -246,7 +254,11 @@ impl Decimal {
         let target = scale + 1;
         let num = if target >= self.scale {
             self.mantissa
-                .checked_mul(10i128.checked_pow(target - self.scale).ok_or(ArithError::Overflow)?)
+                .checked_mul(
+                    10i128
+                        .checked_pow(target - self.scale)
+                        .ok_or(ArithError::Overflow)?,
+                )
                 .ok_or(ArithError::Overflow)?
         } else {
             self.mantissa / 10i128.pow(self.scale - target)

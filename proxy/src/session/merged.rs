@@ -70,7 +70,9 @@ async fn next_row(
     let p = held.conn.read_packet().await.map_err(backend)?;
     let len = p.payload.len();
     match p.payload.first() {
-        Some(0xFF) => Err(Failure::Sql(WireError::from_err_packet(&p.payload).to_client(""))),
+        Some(0xFF) => Err(Failure::Sql(
+            WireError::from_err_packet(&p.payload).to_client(""),
+        )),
         Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
             let end = if deprecate {
                 generic::parse_ok(&p.payload).map(|o| (o.warnings, Some(o.status)))
@@ -81,7 +83,9 @@ async fn next_row(
         }
         _ => Row::parse(p.payload, width)
             .map(Ok)
-            .ok_or(Failure::Lost(WireError::Protocol("malformed row from a shard"))),
+            .ok_or(Failure::Lost(WireError::Protocol(
+                "malformed row from a shard",
+            ))),
     }
 }
 

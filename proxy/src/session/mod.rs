@@ -6,6 +6,7 @@ mod local;
 mod login;
 mod merged;
 mod prepared;
+mod routed;
 mod sharded;
 mod show;
 
@@ -62,6 +63,8 @@ pub struct Session {
     /// A `BEGIN` not yet sent: it opens the transaction on the node of the
     /// transaction's first statement, so that node need not be known at `BEGIN`.
     pending_begin: Option<Vec<u8>>,
+    /// Prepared statements on configured tables, which shardgate routes itself.
+    routed: routed::RoutedStatements,
 }
 
 /// Sleeps for `d`, or forever when there is no limit.
@@ -91,6 +94,7 @@ impl Session {
             in_transaction: false,
             autocommit: true,
             pending_begin: None,
+            routed: routed::RoutedStatements::default(),
         }
     }
 
@@ -309,5 +313,6 @@ impl Session {
         self.in_transaction = false;
         self.autocommit = true;
         self.pending_begin = None;
+        self.routed.clear();
     }
 }

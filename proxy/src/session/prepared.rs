@@ -1,6 +1,6 @@
-//! Server-side prepared statements (binary protocol). For now the session is pinned to
-//! the primary connection that prepared them, so statement ids stay valid; routing each
-//! EXECUTE by its parameters comes with the router.
+//! Server-side prepared statements (binary protocol). Statements on configured tables
+//! are routed per execution (see `routed`); others are passed through, and the session
+//! is pinned to the primary connection that prepared them, so their ids stay valid.
 
 use router::PinReason;
 
@@ -16,6 +16,15 @@ impl Session {
         payload: &[u8],
         seq: u8,
     ) -> std::io::Result<Flow> {
+        if cmd == COM_STMT_PREPARE {
+            if let Some(flow) = self.prepare_routed(&payload[1..], seq).await? {
+                return Ok(flow);
+            }
+        } else if crate::wire::stmt::statement_id(payload)
+            .is_some_and(|id| self.routed.contains(id))
+        {
+            return self.routed_command(cmd, payload, seq).await;
+        }
         let has_statements =
             self.pins.contains(&PinReason::PreparedStatement) && self.held.is_some();
         let mode = match cmd {
@@ -46,22 +55,6 @@ impl Session {
             );
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
-        }
-        if cmd == COM_STMT_PREPARE {
-            if let Some(db) = &self.db {
-                let rt = self.shared.runtime.load();
-                if let Some(schema) = rt.schemas.get(db) {
-                    if router::plan::mentions_configured_table(&payload[1..], schema) {
-                        let e = SqlError::unsupported(
-                            "not supported by shardgate yet: server-side prepared statements on sharded, broadcast or \
-                             single tables; use the text protocol (e.g. useServerPrepStmts=false, --db-ps-mode=disable)",
-                        );
-                        drop(rt);
-                        self.send_err(seq, &e).await?;
-                        return Ok(Flow::Continue);
-                    }
-                }
-            }
         }
         self.forward_pinned(payload, seq, mode, Some(PinReason::PreparedStatement))
             .await

@@ -29,7 +29,7 @@ pub(super) struct Renames {
 }
 
 impl Renames {
-    fn new(rt: &Runtime, schema: &LogicalSchema, plan: &Plan) -> Renames {
+    pub(super) fn new(rt: &Runtime, schema: &LogicalSchema, plan: &Plan) -> Renames {
         let mut schemas = Vec::new();
         for t in &plan.targets {
             let physical = rt.nodes[t.node]
@@ -115,30 +115,10 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
-        if self.must_keep() {
-            let first = plan.targets[0].node;
-            if let Some(t) = plan.targets.iter().find(|t| t.node != first) {
-                let e = SqlError::unsupported(format!(
-                    "not supported by shardgate yet: a statement in a transaction that touches data nodes {} and {}; \
-                     a transaction must stay on one node",
-                    self.node_name(first),
-                    self.node_name(t.node)
-                ));
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
-            }
-            if let Some(h) = &self.held {
-                if let Some(t) = plan.targets.iter().find(|t| t.node != h.node) {
-                    let e = SqlError::unsupported(format!(
-                        "not supported by shardgate yet: this transaction runs on data node {}, and the statement also needs {}; \
-                         commit first, or keep a transaction's statements on one node",
-                        self.node_name(h.node),
-                        self.node_name(t.node)
-                    ));
-                    self.send_err(seq, &e).await?;
-                    return Ok(Flow::Continue);
-                }
-            }
+        let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
+        if let Some(e) = self.transaction_conflict(&nodes) {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
         }
         let label = if plan.targets.len() > 1 {
             "multi"
@@ -147,7 +127,8 @@ impl Session {
         };
         metrics::counter!("shardgate_routed_statements_total", "targets" => label).increment(1);
         if plan.write && plan.targets.len() > 1 {
-            return self.run_multi_write(plan, &rt, schema, seq).await;
+            let targets: Vec<&router::Target> = plan.targets.iter().collect();
+            return self.run_multi_write(&targets, None, &rt, schema, seq).await;
         }
         let renames = Renames::new(&rt, schema, plan);
         let read_only = read_only && !plan.write && !self.must_keep();
@@ -158,6 +139,31 @@ impl Session {
         }
         self.run_streamed(plan, read_only, &rt, schema, &renames, seq)
             .await
+    }
+
+    /// A transaction stays on one node: the error for a statement that would leave it.
+    pub(super) fn transaction_conflict(&self, nodes: &[NodeId]) -> Option<SqlError> {
+        if !self.must_keep() {
+            return None;
+        }
+        let first = *nodes.first()?;
+        if let Some(other) = nodes.iter().find(|n| **n != first) {
+            return Some(SqlError::unsupported(format!(
+                "not supported by shardgate yet: a statement in a transaction that touches data nodes {} and {}; \
+                 a transaction must stay on one node",
+                self.node_name(first),
+                self.node_name(*other)
+            )));
+        }
+        let h = self.held.as_ref()?;
+        (h.node != first).then(|| {
+            SqlError::unsupported(format!(
+                "not supported by shardgate yet: this transaction runs on data node {}, and the statement also needs {}; \
+                 commit first, or keep a transaction's statements on one node",
+                self.node_name(h.node),
+                self.node_name(first)
+            ))
+        })
     }
 
     /// `EXPLAIN SHARDING <sql>`: the plan as rows, nothing run.
@@ -316,7 +322,7 @@ impl Session {
 
     /// Streams one target's answer. The first target contributes the column
     /// definitions, the last the end marker; rows come from all.
-    async fn relay_one(
+    pub(super) async fn relay_one(
         &mut self,
         held: &mut Held,
         seq: &mut u8,
@@ -439,9 +445,10 @@ impl Session {
 
     /// Writes on several targets: a transaction per node (or a savepoint inside the
     /// client's transaction), committed only when every target succeeded.
-    async fn run_multi_write(
+    pub(super) async fn run_multi_write(
         &mut self,
-        plan: &Plan,
+        targets: &[&router::Target],
+        binary: Option<&BinaryExecution<'_>>,
         rt: &Runtime,
         schema: &LogicalSchema,
         seq: u8,
@@ -452,7 +459,7 @@ impl Session {
         let mut last_insert_id = 0u64;
         let mut warnings = 0u16;
         let mut failure: Option<SqlError> = None;
-        for target in &plan.targets {
+        for target in targets {
             if let std::collections::btree_map::Entry::Vacant(slot) = conns.entry(target.node) {
                 let mut held = match self.checkout(target.node, false, false).await {
                     Ok(h) => h,
@@ -480,7 +487,11 @@ impl Session {
             let Some(held) = conns.get_mut(&target.node) else {
                 break;
             };
-            match held.conn.execute_ok(target.sql.as_bytes()).await {
+            let done = match binary {
+                None => held.conn.execute_ok(target.sql.as_bytes()).await,
+                Some(b) => b.run(held, &target.sql).await,
+            };
+            match done {
                 Ok(ok) => {
                     affected += ok.affected;
                     if last_insert_id == 0 {
@@ -547,7 +558,49 @@ impl Session {
     }
 }
 
-enum Relayed {
+/// A prepared statement's execution, to be run on several connections.
+pub(super) struct BinaryExecution<'a> {
+    pub exec: crate::wire::stmt::Execute<'a>,
+    pub types: &'a [u8],
+    pub long_data: &'a [(u16, Vec<u8>)],
+}
+
+impl BinaryExecution<'_> {
+    /// Prepares `sql` on the connection if needed, sends the long data and the
+    /// execution, and reads the answer, which must be an OK.
+    pub async fn send(&self, held: &mut Held, sql: &str) -> Result<(), WireError> {
+        use crate::wire::command::COM_STMT_SEND_LONG_DATA;
+        let backend = held.conn.statement(sql).await?;
+        for (param, data) in self.long_data {
+            let mut p = Vec::with_capacity(7 + data.len());
+            p.push(COM_STMT_SEND_LONG_DATA);
+            p.extend_from_slice(&backend.id.to_le_bytes());
+            p.extend_from_slice(&param.to_le_bytes());
+            p.extend_from_slice(data);
+            held.conn.send_command(&p).await?;
+        }
+        held.conn
+            .send_command(&self.exec.encode_for(backend.id, self.types))
+            .await
+    }
+
+    async fn run(&self, held: &mut Held, sql: &str) -> Result<generic::OkInfo, WireError> {
+        self.send(held, sql).await?;
+        let p = held.conn.read_packet().await?;
+        match p.payload.first() {
+            Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
+            Some(0xFF) => {
+                held.conn.forget_statement(sql);
+                Err(WireError::from_err_packet(&p.payload))
+            }
+            _ => Err(WireError::Protocol(
+                "a statement that should write returned rows",
+            )),
+        }
+    }
+}
+
+pub(super) enum Relayed {
     Done {
         status: Option<StatusFlags>,
         warnings: u16,
@@ -557,7 +610,7 @@ enum Relayed {
     Error,
 }
 
-enum RelayError {
+pub(super) enum RelayError {
     Client(std::io::Error),
     Backend(WireError, bool),
 }

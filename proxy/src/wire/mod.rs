@@ -10,6 +10,7 @@ pub mod lenenc;
 pub mod packet;
 pub mod response;
 pub mod resultset;
+pub mod stmt;
 
 pub use codes::SqlError;
 pub use packet::{Packet, PacketReader};

@@ -98,7 +98,9 @@ enum Kind {
 /// `None` when the text does not have the shape of one plain SELECT.
 pub fn find(text: &str) -> Option<Clauses> {
     let toks = tokens(text);
-    let select = toks.iter().position(|t| t.depth == 0 && is_word(t, "SELECT"))?;
+    let select = toks
+        .iter()
+        .position(|t| t.depth == 0 && is_word(t, "SELECT"))?;
     if select != 0 {
         return None;
     }

@@ -8,7 +8,7 @@ use std::ops::Bound;
 use rules::{Algorithm, RuleError, ShardSet, Value};
 use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value as SqlValue};
 
-use super::RouteError;
+use super::spans::Offsets;
 
 pub struct KeyColumn<'a> {
     pub column: &'a str,
@@ -81,39 +81,108 @@ fn range(alg: &Algorithm, low: Bound<&Value>, high: Bound<&Value>) -> Option<Sha
     }
 }
 
-pub fn shards(
-    e: &Expr,
-    key: &KeyColumn<'_>,
-    alg: &Algorithm,
-) -> Result<Option<ShardSet>, RouteError> {
-    Ok(match e {
-        Expr::Nested(inner) => shards(inner, key, alg)?,
-        Expr::BinaryOp { left, op, right } => match op {
-            BinaryOperator::And => match (shards(left, key, alg)?, shards(right, key, alg)?) {
-                (Some(a), Some(b)) => {
-                    let both = a.intersection(&b);
-                    Some(if both.is_empty() {
-                        ShardSet::one(0)
-                    } else {
-                        both
-                    })
-                }
-                (a, None) => a,
-                (None, b) => b,
-            },
-            BinaryOperator::Or => match (shards(left, key, alg)?, shards(right, key, alg)?) {
-                (Some(a), Some(b)) => Some(a.union(&b)),
+/// A value in a key condition: written in the statement, or a `?` parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Lit(Value),
+    Param(usize),
+}
+
+/// The byte offsets of the statement's `?` placeholders, in order: parameter `n` is
+/// the `n`-th.
+#[derive(Debug, Default)]
+pub struct Params {
+    starts: Vec<usize>,
+}
+
+impl Params {
+    pub fn new(text: &str) -> Params {
+        let base = text.as_ptr() as usize;
+        let starts = crate::lexer::Lexer::new(text.as_bytes())
+            .filter_map(|t| match t {
+                crate::lexer::Token::Punct(p) if p == b"?" => Some(p.as_ptr() as usize - base),
                 _ => None,
-            },
+            })
+            .collect();
+        Params { starts }
+    }
+
+    pub fn count(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn index(&self, e: &Expr, offsets: &Offsets<'_>) -> Option<usize> {
+        let Expr::Value(v) = e else { return None };
+        if !matches!(&v.value, SqlValue::Placeholder(p) if p == "?") {
+            return None;
+        }
+        let at = offsets.byte(v.span.start)?;
+        self.starts.binary_search(&at).ok()
+    }
+}
+
+/// Where parameters may stand for values (prepared statements).
+pub struct Context<'a> {
+    pub params: Option<&'a Params>,
+    pub offsets: &'a Offsets<'a>,
+}
+
+impl Context<'_> {
+    pub fn operand(&self, e: &Expr) -> Option<Operand> {
+        if let Some(v) = literal(e) {
+            return Some(Operand::Lit(v));
+        }
+        let inner = match e {
+            Expr::Nested(inner) => inner,
+            other => other,
+        };
+        self.params?.index(inner, self.offsets).map(Operand::Param)
+    }
+}
+
+/// A WHERE clause reduced to what matters for routing, so that a prepared statement
+/// is routed per execution without looking at SQL again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyExpr {
+    And(Box<KeyExpr>, Box<KeyExpr>),
+    Or(Box<KeyExpr>, Box<KeyExpr>),
+    Point(Operand),
+    In(Vec<Operand>),
+    Range(Bound<Operand>, Bound<Operand>),
+    /// Says nothing about the shard key.
+    Unknown,
+}
+
+impl KeyExpr {
+    pub fn has_params(&self) -> bool {
+        let p = |o: &Operand| matches!(o, Operand::Param(_));
+        let b = |x: &Bound<Operand>| matches!(x, Bound::Included(o) | Bound::Excluded(o) if p(o));
+        match self {
+            KeyExpr::And(a, c) | KeyExpr::Or(a, c) => a.has_params() || c.has_params(),
+            KeyExpr::Point(o) => p(o),
+            KeyExpr::In(list) => list.iter().any(p),
+            KeyExpr::Range(l, h) => b(l) || b(h),
+            KeyExpr::Unknown => false,
+        }
+    }
+}
+
+pub fn compile(e: &Expr, key: &KeyColumn<'_>, cx: &Context<'_>) -> KeyExpr {
+    let boxed = |e: &Expr| Box::new(compile(e, key, cx));
+    match e {
+        Expr::Nested(inner) => compile(inner, key, cx),
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And => KeyExpr::And(boxed(left), boxed(right)),
+            BinaryOperator::Or => KeyExpr::Or(boxed(left), boxed(right)),
             BinaryOperator::Eq | BinaryOperator::Spaceship => {
                 let v = if key.is_key(left) {
-                    literal(right)
+                    cx.operand(right)
                 } else if key.is_key(right) {
-                    literal(left)
+                    cx.operand(left)
                 } else {
                     None
                 };
-                v.and_then(|v| point(alg, &v))
+                v.map_or(KeyExpr::Unknown, KeyExpr::Point)
             }
             BinaryOperator::Lt
             | BinaryOperator::LtEq
@@ -121,7 +190,7 @@ pub fn shards(
             | BinaryOperator::GtEq => {
                 // Normalise to `key OP value`.
                 let (v, op) = if key.is_key(left) {
-                    (literal(right), op.clone())
+                    (cx.operand(right), op.clone())
                 } else if key.is_key(right) {
                     let flipped = match op {
                         BinaryOperator::Lt => BinaryOperator::Gt,
@@ -129,45 +198,96 @@ pub fn shards(
                         BinaryOperator::Gt => BinaryOperator::Lt,
                         _ => BinaryOperator::LtEq,
                     };
-                    (literal(left), flipped)
+                    (cx.operand(left), flipped)
                 } else {
                     (None, op.clone())
                 };
                 match v {
-                    Some(v) if v != Value::Null => match op {
-                        BinaryOperator::Lt => range(alg, Bound::Unbounded, Bound::Excluded(&v)),
-                        BinaryOperator::LtEq => range(alg, Bound::Unbounded, Bound::Included(&v)),
-                        BinaryOperator::Gt => range(alg, Bound::Excluded(&v), Bound::Unbounded),
-                        _ => range(alg, Bound::Included(&v), Bound::Unbounded),
+                    Some(v) => match op {
+                        BinaryOperator::Lt => KeyExpr::Range(Bound::Unbounded, Bound::Excluded(v)),
+                        BinaryOperator::LtEq => {
+                            KeyExpr::Range(Bound::Unbounded, Bound::Included(v))
+                        }
+                        BinaryOperator::Gt => KeyExpr::Range(Bound::Excluded(v), Bound::Unbounded),
+                        _ => KeyExpr::Range(Bound::Included(v), Bound::Unbounded),
                     },
-                    _ => None,
+                    None => KeyExpr::Unknown,
                 }
             }
-            _ => None,
+            _ => KeyExpr::Unknown,
         },
         Expr::InList {
             expr,
             list,
             negated: false,
-        } if key.is_key(expr) => {
-            let mut set = ShardSet::empty();
-            for item in list {
-                match literal(item).and_then(|v| point(alg, &v)) {
-                    Some(s) => set = set.union(&s),
-                    None => return Ok(None),
-                }
-            }
-            Some(set)
-        }
+        } if key.is_key(expr) => list
+            .iter()
+            .map(|i| cx.operand(i))
+            .collect::<Option<Vec<_>>>()
+            .map_or(KeyExpr::Unknown, KeyExpr::In),
         Expr::Between {
             expr,
             negated: false,
             low,
             high,
-        } if key.is_key(expr) => match (literal(low), literal(high)) {
-            (Some(l), Some(h)) => range(alg, Bound::Included(&l), Bound::Included(&h)),
+        } if key.is_key(expr) => match (cx.operand(low), cx.operand(high)) {
+            (Some(l), Some(h)) => KeyExpr::Range(Bound::Included(l), Bound::Included(h)),
+            _ => KeyExpr::Unknown,
+        },
+        _ => KeyExpr::Unknown,
+    }
+}
+
+fn resolve<'v>(o: &'v Operand, params: &'v [Value]) -> Option<&'v Value> {
+    match o {
+        Operand::Lit(v) => Some(v),
+        Operand::Param(i) => params.get(*i),
+    }
+}
+
+fn bound<'v>(x: &'v Bound<Operand>, params: &'v [Value]) -> Option<Bound<&'v Value>> {
+    Some(match x {
+        Bound::Included(o) => Bound::Included(resolve(o, params)?),
+        Bound::Excluded(o) => Bound::Excluded(resolve(o, params)?),
+        Bound::Unbounded => Bound::Unbounded,
+    })
+}
+
+/// The shards a reduced condition can touch; `None`: not narrowed (every shard).
+pub fn eval(k: &KeyExpr, alg: &Algorithm, params: &[Value]) -> Option<ShardSet> {
+    match k {
+        KeyExpr::And(a, b) => match (eval(a, alg, params), eval(b, alg, params)) {
+            (Some(a), Some(b)) => {
+                let both = a.intersection(&b);
+                Some(if both.is_empty() {
+                    ShardSet::one(0)
+                } else {
+                    both
+                })
+            }
+            (a, None) => a,
+            (None, b) => b,
+        },
+        KeyExpr::Or(a, b) => match (eval(a, alg, params), eval(b, alg, params)) {
+            (Some(a), Some(b)) => Some(a.union(&b)),
             _ => None,
         },
-        _ => None,
-    })
+        KeyExpr::Point(o) => point(alg, resolve(o, params)?),
+        KeyExpr::In(list) => {
+            let mut set = ShardSet::empty();
+            for o in list {
+                set = set.union(&point(alg, resolve(o, params)?)?);
+            }
+            Some(set)
+        }
+        KeyExpr::Range(low, high) => {
+            let (l, h) = (bound(low, params)?, bound(high, params)?);
+            let is_null = |x: &Bound<&Value>| matches!(x, Bound::Included(v) | Bound::Excluded(v) if **v == Value::Null);
+            if is_null(&l) || is_null(&h) {
+                return None;
+            }
+            range(alg, l, h)
+        }
+        KeyExpr::Unknown => None,
+    }
 }

@@ -620,9 +620,7 @@ pub fn plan(
         return Err(unsupported("window functions"));
     }
     let aggregating_items = select.projection.iter().any(|i| match i {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-            has_aggregate(e)
-        }
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => has_aggregate(e),
         _ => false,
     });
     let group_exprs: &[Expr] = match &select.group_by {
@@ -756,7 +754,10 @@ pub fn plan(
             let i = b.find_item(e)?.ok_or_else(|| {
                 unsupported("SELECT DISTINCT ordered by a column that is not selected")
             })?;
-            order.push(Key { desc: *desc, ..keys[i] });
+            order.push(Key {
+                desc: *desc,
+                ..keys[i]
+            });
         }
         for k in &keys {
             if !order.iter().any(|o| o.value == k.value) {
@@ -808,13 +809,10 @@ pub fn plan(
         let mut wanted = Vec::new();
         for ((e, desc), r) in order_exprs.iter().zip(&order_ranges) {
             let key = if let Some(i) = b.find_item(e)? {
-                let found = b
-                    .aggregates
-                    .iter()
-                    .find_map(|a| match a {
-                        Agg::Min(k) | Agg::Max(k) if k.value == Col::Visible(i) => Some(*k),
-                        _ => None,
-                    });
+                let found = b.aggregates.iter().find_map(|a| match a {
+                    Agg::Min(k) | Agg::Max(k) if k.value == Col::Visible(i) => Some(*k),
+                    _ => None,
+                });
                 match found {
                     Some(k) => Key { desc: *desc, ..k },
                     None if aggregate(e)?.is_some() => Key {
@@ -835,9 +833,11 @@ pub fn plan(
                         desc: *desc,
                     },
                 }
-            } else if let Some(k) = keys.iter().zip(group_exprs).find_map(|(k, g)| {
-                (norm(g) == norm(e)).then_some(*k)
-            }) {
+            } else if let Some(k) = keys
+                .iter()
+                .zip(group_exprs)
+                .find_map(|(k, g)| (norm(g) == norm(e)).then_some(*k))
+            {
                 Key { desc: *desc, ..k }
             } else {
                 return Err(unsupported(&format!(
@@ -849,7 +849,10 @@ pub fn plan(
         if keys.is_empty() {
             // One group: ORDER BY has nothing to order.
             (keys, Vec::new(), Vec::new(), having)
-        } else if wanted.iter().all(|w| keys.iter().any(|k| k.value == w.value)) {
+        } else if wanted
+            .iter()
+            .all(|w| keys.iter().any(|k| k.value == w.value))
+        {
             let mut order = wanted;
             for k in &keys {
                 if !order.iter().any(|o| o.value == k.value) {

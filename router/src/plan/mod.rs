@@ -23,6 +23,7 @@ use sqlparser::parser::Parser;
 use crate::lexer::{Lexer, Token};
 
 pub use cache::{Cached, PlanCache};
+pub use keys::{KeyExpr, Operand as KeyOperand};
 pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
 
 /// One statement for one node.
@@ -90,13 +91,93 @@ pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema) -> bool {
     })
 }
 
+/// How a prepared statement picks its targets at each execution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing {
+    /// The plan's targets, whatever the parameters.
+    Fixed,
+    /// The shards the WHERE clause allows for the bound parameters; the plan has one
+    /// target per shard, in shard order.
+    Where(KeyExpr),
+    /// INSERT rows whose shard values are parameters (or literals).
+    Rows(Vec<KeyOperand>),
+}
+
+/// A statement prepared once, routed per execution without parsing.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub plan: Plan,
+    pub routing: Routing,
+    algorithm: Option<std::sync::Arc<rules::Algorithm>>,
+    /// Number of `?` parameters.
+    pub params: usize,
+}
+
+impl Prepared {
+    /// The targets for one execution's parameters.
+    pub fn targets(&self, params: &[rules::Value]) -> Result<Vec<&Target>, RouteError> {
+        let by_shard = |set: ShardSet| -> Vec<&Target> {
+            set.iter()
+                .filter_map(|s| self.plan.targets.get(s as usize))
+                .collect()
+        };
+        match (&self.routing, &self.algorithm) {
+            (Routing::Fixed, _) | (_, None) => Ok(self.plan.targets.iter().collect()),
+            (Routing::Where(k), Some(alg)) => Ok(match keys::eval(k, alg, params) {
+                Some(set) => by_shard(set),
+                None => self.plan.targets.iter().collect(),
+            }),
+            (Routing::Rows(rows), Some(alg)) => {
+                let mut set = ShardSet::empty();
+                for r in rows {
+                    let v = match r {
+                        KeyOperand::Lit(v) => v,
+                        KeyOperand::Param(i) => params.get(*i).ok_or_else(|| {
+                            RouteError::Invalid(format!("parameter {} was not bound", i + 1))
+                        })?,
+                    };
+                    set = set.union(&ShardSet::one(alg.shard_of(v)?));
+                }
+                // Each target holds every row: only one shard may run it.
+                if set.len() > 1 {
+                    return Err(RouteError::Unsupported(
+                        "a prepared INSERT whose rows belong to different shards in one execution; \
+                         insert them one execution per shard, or as text"
+                            .into(),
+                    ));
+                }
+                Ok(by_shard(set))
+            }
+        }
+    }
+}
+
 /// Plans `sql` in `schema`. `Ok(None)`: no configured table is named, so the statement
 /// runs unchanged on the schema's node.
 pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<Plan>, RouteError> {
+    Ok(plan_with(sql, schema, rt, false)?.map(|p| p.plan))
+}
+
+/// Plans a statement to prepare: `?` parameters may stand for shard-key values.
+pub fn prepare(
+    sql: &[u8],
+    schema: &LogicalSchema,
+    rt: &Runtime,
+) -> Result<Option<Prepared>, RouteError> {
+    plan_with(sql, schema, rt, true)
+}
+
+fn plan_with(
+    sql: &[u8],
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    prepared: bool,
+) -> Result<Option<Prepared>, RouteError> {
     if !mentions_configured_table(sql, schema) {
         return Ok(None);
     }
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
+    let params = prepared.then(|| keys::Params::new(text));
     let statements =
         Parser::parse_sql(&MySqlDialect {}, text).map_err(|e| RouteError::Parse(e.to_string()))?;
     let [statement] = statements.as_slice() else {
@@ -132,7 +213,12 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
     ));
 
     if sharded.is_empty() {
-        return plan_unsharded(text, schema, rt, &named, &refs, write).map(Some);
+        return Ok(Some(Prepared {
+            plan: plan_unsharded(text, schema, rt, &named, &refs, write)?,
+            routing: Routing::Fixed,
+            algorithm: None,
+            params: params.as_ref().map_or(0, keys::Params::count),
+        }));
     }
     if !bound_together(schema, &sharded) {
         return Err(RouteError::Unsupported(format!(
@@ -164,6 +250,22 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
         column: &table.column,
         tables: &key_tables,
     };
+    let cx = keys::Context {
+        params: params.as_ref(),
+        offsets: &offsets,
+    };
+    let mut routing = Routing::Fixed;
+    // The shards a WHERE clause allows; with parameters, all until execution.
+    let mut shards_where = |selection: Option<&Expr>| -> ShardSet {
+        let all = ShardSet::all(table.algorithm.shards());
+        let Some(e) = selection else { return all };
+        let k = keys::compile(e, &key, &cx);
+        if k.has_params() {
+            routing = Routing::Where(k);
+            return all;
+        }
+        keys::eval(&k, &table.algorithm, &[]).unwrap_or(all)
+    };
 
     let mut fill_global_id = None;
     let mut combine = None;
@@ -174,8 +276,10 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
                     "UNION or VALUES over sharded tables".into(),
                 ));
             };
-            let shards = shards_where(select.selection.as_ref(), &key, table)?;
-            if shards.len() > 1 {
+            let shards = shards_where(select.selection.as_ref());
+            // A prepared statement runs on one shard per execution (several are
+            // refused by the executor), so it needs no merge.
+            if shards.len() > 1 && !prepared {
                 combine = merge::plan(text, q, select, &key)?;
             }
             (shards, None)
@@ -196,7 +300,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
                     }
                 }
             }
-            let shards = shards_where(u.selection.as_ref(), &key, table)?;
+            let shards = shards_where(u.selection.as_ref());
             if shards.len() > 1 && (!u.order_by.is_empty() || u.limit.is_some()) {
                 return Err(RouteError::Unsupported(
                     "UPDATE ... ORDER BY/LIMIT over several shards".into(),
@@ -205,7 +309,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
             (shards, None)
         }
         Statement::Delete(d) => {
-            let shards = shards_where(d.selection.as_ref(), &key, table)?;
+            let shards = shards_where(d.selection.as_ref());
             if shards.len() > 1 && (!d.order_by.is_empty() || d.limit.is_some()) {
                 return Err(RouteError::Unsupported(
                     "DELETE ... ORDER BY/LIMIT over several shards".into(),
@@ -214,7 +318,7 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
             (shards, None)
         }
         Statement::Insert(ins) => {
-            let split = values::split_insert(text, ins, lead, table)?;
+            let split = values::split_insert(text, ins, lead, table, &cx)?;
             if split.missing_key {
                 match &table.global_id {
                     Some(g) if g.column.eq_ignore_ascii_case(&table.column) => {
@@ -236,8 +340,15 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
                     fill_global_id = Some(g.column.clone());
                 }
             }
-            let shards: ShardSet = split.rows.keys().copied().collect();
-            (shards, Some(split))
+            if !split.param_keys.is_empty() {
+                // Rows go where their parameters say: the whole statement is kept,
+                // and every row of one execution must land on one shard.
+                routing = Routing::Rows(split.param_keys);
+                (ShardSet::all(table.algorithm.shards()), None)
+            } else {
+                let shards: ShardSet = split.rows.keys().copied().collect();
+                (shards, Some(split))
+            }
         }
         Statement::CreateTable(_)
         | Statement::CreateIndex(_)
@@ -284,12 +395,17 @@ pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<P
         (_, false, Some((spec, _))) => Merge::Combine(Box::new(spec)),
         (_, false, None) => Merge::Concat,
     };
-    Ok(Some(Plan {
-        targets,
-        write,
-        scatter,
-        merge,
-        fill_global_id,
+    Ok(Some(Prepared {
+        plan: Plan {
+            targets,
+            write,
+            scatter,
+            merge,
+            fill_global_id,
+        },
+        routing,
+        algorithm: Some(table.algorithm.clone()),
+        params: params.as_ref().map_or(0, keys::Params::count),
     }))
 }
 
@@ -309,18 +425,6 @@ fn bound_together(schema: &LogicalSchema, sharded: &[&str]) -> bool {
             .bindings
             .iter()
             .any(|g| sharded.iter().all(|t| g.iter().any(|b| b == t)))
-}
-
-fn shards_where(
-    selection: Option<&Expr>,
-    key: &keys::KeyColumn<'_>,
-    table: &rules::ShardedTable,
-) -> Result<ShardSet, RouteError> {
-    let all = ShardSet::all(table.algorithm.shards());
-    match selection {
-        None => Ok(all),
-        Some(e) => Ok(keys::shards(e, key, &table.algorithm)?.unwrap_or(all)),
-    }
 }
 
 /// Statements on broadcast and single tables only.

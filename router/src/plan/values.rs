@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rules::ShardedTable;
 use sqlparser::ast::{AssignmentTarget, Insert, ObjectName, OnInsert, SetExpr};
 
-use super::keys::literal;
+use super::keys::{Context, Operand};
 use super::rewrite::{Piece, Splice};
 use super::spans::Offsets;
 use super::RouteError;
@@ -18,6 +18,9 @@ pub struct InsertSplit {
     /// Byte range covering every row; `None` for `INSERT ... SET` (one row, kept whole).
     span: Option<(usize, usize)>,
     pub missing_key: bool,
+    /// Every row's shard value when some are `?` parameters (routed at each
+    /// execution); empty otherwise.
+    pub param_keys: Vec<Operand>,
     text_len: usize,
 }
 
@@ -49,13 +52,23 @@ fn last_name(n: &ObjectName) -> String {
         .unwrap_or_default()
 }
 
+fn only_params(keys: Vec<Operand>) -> Vec<Operand> {
+    if keys.iter().any(|k| matches!(k, Operand::Param(_))) {
+        keys
+    } else {
+        Vec::new()
+    }
+}
+
 pub fn split_insert(
     text: &str,
     ins: &Insert,
     table_name: &str,
     table: &ShardedTable,
+    cx: &Context<'_>,
 ) -> Result<InsertSplit, RouteError> {
     let offsets = Offsets::new(text);
+    let mut param_keys = Vec::new();
     let key = &table.column;
     if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &ins.on {
         for a in assignments {
@@ -68,24 +81,35 @@ pub fn split_insert(
             }
         }
     }
-    let place = |v: &sqlparser::ast::Expr| -> Result<u32, RouteError> {
-        let value = literal(v).ok_or_else(|| {
-            RouteError::Unsupported(format!(
-                "an INSERT whose shard column `{key}` is not a literal (expressions and parameters are not routed yet)"
-            ))
-        })?;
-        Ok(table.algorithm.shard_of(&value)?)
+    // The row's shard, or `None` when a parameter decides it at execution.
+    let mut place = |v: &sqlparser::ast::Expr| -> Result<Option<u32>, RouteError> {
+        match cx.operand(v) {
+            Some(Operand::Lit(value)) => {
+                let shard = table.algorithm.shard_of(&value)?;
+                param_keys.push(Operand::Lit(value));
+                Ok(Some(shard))
+            }
+            Some(p @ Operand::Param(_)) => {
+                param_keys.push(p);
+                Ok(None)
+            }
+            None => Err(RouteError::Unsupported(format!(
+                "an INSERT whose shard column `{key}` is neither a literal nor a parameter"
+            ))),
+        }
     };
 
     // INSERT ... SET a = 1, b = 2
     if !ins.assignments.is_empty() {
         let mut columns = Vec::new();
         let mut shard = None;
+        let mut has_key = false;
         for a in &ins.assignments {
             if let AssignmentTarget::ColumnName(n) = &a.target {
                 let c = last_name(n);
                 if c.eq_ignore_ascii_case(key) {
-                    shard = Some(place(&a.value)?);
+                    shard = place(&a.value)?;
+                    has_key = true;
                 }
                 columns.push(c);
             }
@@ -98,7 +122,8 @@ pub fn split_insert(
             columns,
             rows,
             span: None,
-            missing_key: shard.is_none(),
+            missing_key: !has_key,
+            param_keys: only_params(param_keys),
             text_len: text.len(),
         });
     }
@@ -130,6 +155,7 @@ pub fn split_insert(
             rows: BTreeMap::new(),
             span: None,
             missing_key: true,
+            param_keys,
             text_len: text.len(),
         });
     };
@@ -150,7 +176,9 @@ pub fn split_insert(
         };
         first.get_or_insert(start);
         last = Some(end);
-        rows.entry(shard).or_default().push((start, end));
+        if let Some(shard) = shard {
+            rows.entry(shard).or_default().push((start, end));
+        }
     }
     let span = match (first, last) {
         (Some(a), Some(b)) => Some((a, b)),
@@ -161,6 +189,7 @@ pub fn split_insert(
         rows,
         span,
         missing_key: false,
+        param_keys: only_params(param_keys),
         text_len: text.len(),
     })
 }

@@ -1,0 +1,428 @@
+//! Prepared statements on sharded, broadcast and single tables.
+//!
+//! The client's statement lives in shardgate: it is analysed once at PREPARE, and
+//! each EXECUTE is routed by its bound parameters to one shard. There the physical
+//! statement is prepared lazily on whichever pooled connection runs it (connections
+//! remember what they prepared), so no session is pinned and no backend handle
+//! outlives its connection's bound.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use router::plan::Prepared;
+use rules::{Runtime, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::sharded::{
+    physical_database, route_error, BinaryExecution, RelayError, Relayed, Renames,
+};
+use super::{Flow, Session};
+use crate::wire::command::*;
+use crate::wire::generic::eof_payload;
+use crate::wire::packet::write_packet;
+use crate::wire::stmt::{self, Execute, Param, PrepareOk};
+use crate::wire::{SqlError, WireError};
+
+/// Ids of routed statements start here, far above the small per-connection ids a
+/// backend hands out for pass-through statements, so the two never meet.
+pub(super) const FIRST_ROUTED_ID: u32 = 1 << 30;
+
+/// A client's prepared statement that shardgate routes.
+pub(super) struct RoutedStmt {
+    sql: String,
+    schema: String,
+    /// The rules the plan was made with: a rule change re-plans at the next EXECUTE.
+    runtime: Arc<Runtime>,
+    prepared: Arc<Prepared>,
+    read_only: bool,
+    params: u16,
+    /// Parameter types from the last execution that sent them.
+    types: Option<Vec<u8>>,
+    /// COM_STMT_SEND_LONG_DATA chunks (parameter, bytes), replayed before EXECUTE.
+    long_data: Vec<(u16, Vec<u8>)>,
+    long_data_bytes: usize,
+}
+
+#[derive(Default)]
+pub(super) struct RoutedStatements {
+    map: HashMap<u32, RoutedStmt>,
+    next: u32,
+}
+
+impl RoutedStatements {
+    pub(super) fn contains(&self, id: u32) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
+fn to_value(p: &Param<'_>) -> Value {
+    match p {
+        Param::Null => Value::Null,
+        Param::Int(i) => Value::Int(*i),
+        Param::Float(f) => Value::number(&f.to_string()).unwrap_or(Value::Null),
+        Param::Decimal(d) => std::str::from_utf8(d)
+            .ok()
+            .and_then(Value::number)
+            .unwrap_or_else(|| Value::text(String::from_utf8_lossy(d).into_owned())),
+        Param::Bytes(b) => Value::text(String::from_utf8_lossy(b).into_owned()),
+        Param::Temporal(s) => Value::text(s.clone()),
+    }
+}
+
+impl Session {
+    /// COM_STMT_PREPARE of a statement that names configured tables. `None`: it does
+    /// not (the caller passes it through).
+    pub(super) async fn prepare_routed(
+        &mut self,
+        sql: &[u8],
+        seq: u8,
+    ) -> std::io::Result<Option<Flow>> {
+        let Some(db) = self.db.clone() else {
+            return Ok(None);
+        };
+        let rt = self.shared.runtime.load_full();
+        let Some(schema) = rt.schemas.get(&db).filter(|s| !s.tables.is_empty()) else {
+            return Ok(None);
+        };
+        let prepared = match router::plan::prepare(sql, schema, &rt) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.send_err(seq, &route_error(&e)).await?;
+                return Ok(Some(Flow::Continue));
+            }
+        };
+        if let Some(column) = &prepared.plan.fill_global_id {
+            let e = SqlError::unsupported(format!(
+                "not supported by shardgate yet: generating global id column `{column}`; give its values in the INSERT"
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Some(Flow::Continue));
+        }
+        let read_only = router::classify(sql).is_ok_and(|s| s.read_only);
+        // The metadata comes from preparing one target's statement.
+        let target = &prepared.plan.targets[0];
+        let mut held = match self.checkout(target.node, false, false).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Some(Flow::Continue));
+            }
+        };
+        let database = physical_database(&rt, schema, target.node);
+        let answer = match held.conn.use_database(&database).await {
+            Ok(()) => held.conn.prepare(&target.sql).await,
+            Err(e) => Err(e),
+        };
+        let answer = match answer {
+            Ok(a) => {
+                self.keep_or_release(held, 0).await;
+                a
+            }
+            Err(e) => {
+                if matches!(e, WireError::Server { .. }) {
+                    self.keep_or_release(held, 0).await;
+                } else {
+                    self.forget_connection_state();
+                }
+                self.send_err(seq, &e.to_client("(while preparing)"))
+                    .await?;
+                return Ok(Some(Flow::Continue));
+            }
+        };
+        if usize::from(answer.stmt.params) != prepared.params {
+            let e = SqlError::internal(format!(
+                "shardgate counted {} parameters where the server counts {}; the statement cannot be routed safely",
+                prepared.params, answer.stmt.params
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Some(Flow::Continue));
+        }
+        let renames = Renames::new(&rt, schema, &prepared.plan);
+        let statements = &mut self.routed;
+        let id = FIRST_ROUTED_ID + statements.next;
+        statements.next = statements.next.wrapping_add(1) % FIRST_ROUTED_ID;
+        statements.map.insert(
+            id,
+            RoutedStmt {
+                sql: String::from_utf8_lossy(sql).into_owned(),
+                schema: db,
+                runtime: rt.clone(),
+                prepared: Arc::new(prepared),
+                read_only,
+                params: answer.stmt.params,
+                types: None,
+                long_data: Vec::new(),
+                long_data_bytes: 0,
+            },
+        );
+        let mut out = BytesMut::new();
+        let mut seq = seq;
+        let ok = PrepareOk {
+            id,
+            columns: answer.stmt.columns,
+            params: answer.stmt.params,
+            warnings: answer.warnings,
+        };
+        write_packet(&mut out, &mut seq, &ok.encode());
+        let deprecate = self.deprecate_eof();
+        for defs in [&answer.param_defs, &answer.column_defs] {
+            for d in defs {
+                let renamed = renames.apply(d);
+                write_packet(&mut out, &mut seq, renamed.as_deref().unwrap_or(d));
+            }
+            if !defs.is_empty() && !deprecate {
+                write_packet(&mut out, &mut seq, &eof_payload(false, self.status(), 0));
+            }
+        }
+        self.stream.write_all(&out).await?;
+        Ok(Some(Flow::Continue))
+    }
+
+    /// COM_STMT_EXECUTE, SEND_LONG_DATA, RESET, CLOSE and FETCH of a routed statement.
+    pub(super) async fn routed_command(
+        &mut self,
+        cmd: u8,
+        payload: &[u8],
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let Some(id) = stmt::statement_id(payload) else {
+            return Ok(Flow::Continue);
+        };
+        match cmd {
+            COM_STMT_CLOSE => {
+                self.routed.map.remove(&id);
+                Ok(Flow::Continue)
+            }
+            COM_STMT_RESET => {
+                if let Some(s) = self.routed.map.get_mut(&id) {
+                    s.long_data.clear();
+                    s.long_data_bytes = 0;
+                }
+                self.send_ok(seq).await?;
+                Ok(Flow::Continue)
+            }
+            COM_STMT_SEND_LONG_DATA => {
+                let max = self.shared.settings.max_allowed_packet;
+                if let (Some(s), Some(param), Some(data)) = (
+                    self.routed.map.get_mut(&id),
+                    payload.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]])),
+                    payload.get(7..),
+                ) {
+                    // Over the limit the chunk is dropped and EXECUTE reports it.
+                    s.long_data_bytes = s.long_data_bytes.saturating_add(data.len());
+                    if s.long_data_bytes <= max {
+                        s.long_data.push((param, data.to_vec()));
+                    }
+                }
+                Ok(Flow::Continue)
+            }
+            COM_STMT_FETCH => {
+                let e = SqlError::unsupported(
+                    "not supported by shardgate yet: cursors on prepared statements over sharded tables",
+                );
+                self.send_err(seq, &e).await?;
+                Ok(Flow::Continue)
+            }
+            _ => match self.execute_routed(id, payload, seq).await {
+                Ok(flow) => Ok(flow),
+                Err(RelayError::Client(e)) => Err(e),
+                Err(RelayError::Backend(e, forwarded)) => {
+                    self.forget_connection_state();
+                    if forwarded {
+                        tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
+                        return Ok(Flow::Close);
+                    }
+                    self.send_err(seq, &e.to_client("(the statement may or may not have run)"))
+                        .await?;
+                    Ok(Flow::Continue)
+                }
+            },
+        }
+    }
+
+    async fn execute_routed(
+        &mut self,
+        id: u32,
+        payload: &[u8],
+        seq: u8,
+    ) -> Result<Flow, RelayError> {
+        let client = RelayError::Client;
+        let max = self.shared.settings.max_allowed_packet;
+        let Some(s) = self.routed.map.get_mut(&id) else {
+            return Ok(Flow::Continue);
+        };
+        let exec = match Execute::parse(payload, usize::from(s.params)) {
+            Ok(e) => e,
+            Err(e) => {
+                let e = SqlError::new(
+                    1210,
+                    "HY000",
+                    format!("Incorrect arguments to mysqld_stmt_execute: {e}"),
+                );
+                self.send_err(seq, &e).await.map_err(client)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        if let Some(t) = exec.types {
+            s.types = Some(t.to_vec());
+        }
+        let problem = if exec.flags & 0x0F != 0 {
+            Some(SqlError::unsupported(
+                "not supported by shardgate yet: cursors on prepared statements over sharded tables",
+            ))
+        } else if s.params > 0 && s.types.is_none() {
+            Some(SqlError::new(
+                1210,
+                "HY000",
+                "Incorrect arguments to mysqld_stmt_execute: no parameter types were ever sent",
+            ))
+        } else if s.long_data_bytes > max {
+            Some(SqlError::packet_too_large(max))
+        } else {
+            None
+        };
+        if let Some(e) = problem {
+            s.long_data.clear();
+            s.long_data_bytes = 0;
+            self.send_err(seq, &e).await.map_err(client)?;
+            return Ok(Flow::Continue);
+        }
+        let types = s.types.clone().unwrap_or_default();
+        // Rules changed since PREPARE: plan again, with the same text.
+        let rt = self.shared.runtime.load_full();
+        if !Arc::ptr_eq(&rt, &s.runtime) {
+            let fresh = rt
+                .schemas
+                .get(&s.schema)
+                .map(|schema| router::plan::prepare(s.sql.as_bytes(), schema, &rt));
+            match fresh {
+                Some(Ok(Some(p))) if p.params == usize::from(s.params) => {
+                    s.prepared = Arc::new(p);
+                    s.runtime = rt.clone();
+                }
+                Some(Err(e)) => {
+                    self.send_err(seq, &route_error(&e)).await.map_err(client)?;
+                    return Ok(Flow::Continue);
+                }
+                _ => {
+                    let e = SqlError::new(
+                        1615,
+                        "HY000",
+                        "Prepared statement needs to be re-prepared: shardgate's rules for its tables changed",
+                    );
+                    self.send_err(seq, &e).await.map_err(client)?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+        let prepared = s.prepared.clone();
+        let (read_only, schema_name) = (s.read_only, s.schema.clone());
+        let long_data = std::mem::take(&mut s.long_data);
+        s.long_data_bytes = 0;
+
+        let values: Vec<Value> =
+            match stmt::decode_params(usize::from(s.params), exec.nulls, &types, exec.values) {
+                Ok(p) => p.iter().map(to_value).collect(),
+                Err(e) => {
+                    let e = SqlError::new(
+                        1210,
+                        "HY000",
+                        format!("Incorrect arguments to mysqld_stmt_execute: {e}"),
+                    );
+                    self.send_err(seq, &e).await.map_err(client)?;
+                    return Ok(Flow::Continue);
+                }
+            };
+        let targets = match prepared.targets(&values) {
+            Ok(t) => t,
+            Err(e) => {
+                self.send_err(seq, &route_error(&e)).await.map_err(client)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let binary = BinaryExecution {
+            exec,
+            types: &types,
+            long_data: &long_data,
+        };
+        if prepared.plan.write && targets.len() > 1 {
+            let Some(schema) = rt.schemas.get(&schema_name) else {
+                return Ok(Flow::Continue);
+            };
+            return self
+                .run_multi_write(&targets, Some(&binary), &rt, schema, seq)
+                .await
+                .map_err(client);
+        }
+        let [target] = targets.as_slice() else {
+            let e = SqlError::unsupported(format!(
+                "not supported by shardgate yet: a prepared statement whose execution runs on {} shards; \
+                 bind the shard key to one value, or send this statement as text",
+                targets.len()
+            ));
+            self.send_err(seq, &e).await.map_err(client)?;
+            return Ok(Flow::Continue);
+        };
+        if let Some(e) = self.transaction_conflict(&[target.node]) {
+            self.send_err(seq, &e).await.map_err(client)?;
+            return Ok(Flow::Continue);
+        }
+        let Some(schema) = rt.schemas.get(&schema_name) else {
+            self.send_err(seq, &SqlError::unknown_database(&schema_name))
+                .await
+                .map_err(client)?;
+            return Ok(Flow::Continue);
+        };
+        let label = if prepared.plan.write { "write" } else { "read" };
+        metrics::counter!("shardgate_routed_executions_total", "class" => label).increment(1);
+        let read_only = read_only && !prepared.plan.write && !self.must_keep();
+        let mut held = match self.checkout(target.node, read_only, false).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.send_err(seq, &e).await.map_err(client)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let database = physical_database(&rt, schema, target.node);
+        let ready = match held.conn.use_database(&database).await {
+            Ok(()) => binary.send(&mut held, &target.sql).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
+            if let WireError::Server { .. } = &e {
+                held.conn.forget_statement(&target.sql);
+                self.keep_or_release(held, 0).await;
+                self.send_err(seq, &e.to_client("")).await.map_err(client)?;
+                return Ok(Flow::Continue);
+            }
+            return Err(RelayError::Backend(e, false));
+        }
+        let renames = Renames::new(&rt, schema, &prepared.plan);
+        let mut seq = seq;
+        let deprecate = self.deprecate_eof();
+        match self
+            .relay_one(&mut held, &mut seq, true, true, deprecate, &renames)
+            .await?
+        {
+            Relayed::Done {
+                status,
+                warnings,
+                insert_id,
+            } => {
+                self.note_status(status);
+                if insert_id != 0 {
+                    self.pin(&mut held, router::PinReason::LastInsertId);
+                }
+                self.keep_or_release(held, warnings).await;
+            }
+            Relayed::Error => self.keep_or_release(held, 0).await,
+        }
+        Ok(Flow::Continue)
+    }
+}
