@@ -475,6 +475,8 @@ fn inserts_without_the_global_id_column_ask_for_it() {
     assert_eq!(p.fill_global_id, None);
 }
 
+type Routed1 = Vec<(String, String)>;
+
 #[test]
 fn prepared_statements_route_per_execution() {
     use router::plan::prepare;
@@ -489,7 +491,7 @@ fn prepared_statements_route_per_execution() {
             .collect()
     };
     // (statement, parameters, expected targets)
-    let cases: Vec<(&str, Vec<Value>, Vec<(String, String)>)> = vec![
+    let cases: Vec<(&str, Vec<Value>, Routed1)> = vec![
         (
             "SELECT * FROM orders WHERE user_id = ?",
             vec![Value::Int(5)],
