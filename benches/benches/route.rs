@@ -65,16 +65,21 @@ fn plan(c: &mut Criterion) {
     cache.plan(sql, &rt.schemas["sbtest"], &rt).unwrap();
     // A prepared point SELECT: each EXECUTE is parsed, its parameters decoded and
     // routed, with no SQL looked at.
-    let prepared = router::plan::prepare(b"SELECT c FROM sbtest1 WHERE id=?", &rt.schemas["sbtest"], &rt)
-        .unwrap()
-        .unwrap();
+    let prepared = router::plan::prepare(
+        b"SELECT c FROM sbtest1 WHERE id=?",
+        &rt.schemas["sbtest"],
+        &rt,
+    )
+    .unwrap()
+    .unwrap();
     let mut execute = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0x08, 0];
     execute.extend_from_slice(&4913i64.to_le_bytes());
     g.bench_function("route prepared EXECUTE (point select)", |b| {
         b.iter(|| {
             let exec = proxy::wire::stmt::Execute::parse(black_box(&execute), 1).unwrap();
             let types = exec.types.unwrap();
-            let params = proxy::wire::stmt::decode_params(1, exec.nulls, types, exec.values).unwrap();
+            let params =
+                proxy::wire::stmt::decode_params(1, exec.nulls, types, exec.values).unwrap();
             let values: Vec<rules::Value> = params
                 .iter()
                 .map(|p| match p {

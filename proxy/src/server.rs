@@ -32,6 +32,7 @@ pub struct Shared {
     /// Flips to true on shutdown: idle sessions close, busy ones finish their statement.
     shutdown: tokio::sync::watch::Sender<bool>,
     pub plans: router::PlanCache,
+    pub ids: crate::ids::IdGenerator,
 }
 
 impl Shared {
@@ -100,6 +101,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
     let server_version = discover_version(&settings, &nodes).await;
     tokio::spawn(health::run(nodes.clone(), settings.health_interval));
     let shared = Arc::new(Shared {
+        ids: crate::ids::IdGenerator::default(),
         runtime: ArcSwap::from_pointee(settings.runtime.clone()),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         next_connection_id: AtomicU32::new(1),

@@ -457,14 +457,29 @@ fn what_cannot_be_answered_right_is_refused() {
 fn inserts_without_the_global_id_column_ask_for_it() {
     let rt = runtime();
     let schema = &rt.schemas["shop"];
-    let p = plan(
-        b"INSERT INTO orders (user_id, amount) VALUES (1, 2)",
-        schema,
-        &rt,
-    )
-    .unwrap()
-    .unwrap();
-    assert_eq!(p.fill_global_id.as_deref(), Some("id"));
+    let sql = "INSERT /* keep */ INTO orders (user_id, `amount`) VALUES (1, 2), (6, (3))";
+    let p = plan(sql.as_bytes(), schema, &rt).unwrap().unwrap();
+    assert!(p.targets.is_empty(), "planned again once the ids are in");
+    let fill = p.fill_global_id.unwrap();
+    assert_eq!((fill.column.as_str(), fill.rows()), ("id", 2));
+    let filled = fill.apply(sql, &[101, 102]).unwrap();
+    assert_eq!(
+        filled,
+        "INSERT /* keep */ INTO orders (user_id, `amount`, `id`) VALUES (1, 2, 101), (6, (3), 102)"
+    );
+    let (targets, merge, _) = route(&filled).unwrap().unwrap();
+    assert_eq!(merge, Merge::SumAffected);
+    assert_eq!(
+        targets,
+        [
+            t("dn2", "INSERT /* keep */ INTO `orders_0001` (user_id, `amount`, `id`) VALUES (1, 2, 101)"),
+            t("dn1", "INSERT /* keep */ INTO `orders_0002` (user_id, `amount`, `id`) VALUES (6, (3), 102)"),
+        ]
+    );
+    assert!(matches!(
+        plan(b"INSERT INTO orders SET user_id = 1", schema, &rt),
+        Err(RouteError::Unsupported(_))
+    ));
     let p = plan(
         b"INSERT INTO orders (id, user_id) VALUES (7, 1)",
         schema,

@@ -32,6 +32,7 @@ async fn proxy(db: &str) -> Proxy {
          [rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\
          [schemas.{db}]\nnode = \"dn1\"\n\
          [schemas.{db}.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\
+         global_id = {{ column = \"id\", worker_id = 7 }}\n\
          [schemas.{db}.tables.countries]\nkind = \"broadcast\"\n\
          [schemas.{db}.tables.audit]\nkind = \"single\"\nnode = \"dn2\"\n",
         g1.primary.address(),
@@ -236,6 +237,44 @@ async fn prepared_statements_are_routed_by_their_parameters() {
     c.close(insert).await.unwrap();
     c.close(select).await.unwrap();
     c.close(update).await.unwrap();
+}
+
+#[tokio::test]
+async fn global_ids_are_generated_when_an_insert_omits_them() {
+    let db = "sh_ids";
+    let (_p, mut c) = setup(db).await;
+    // orders.id is INT in setup(): a snowflake needs BIGINT.
+    c.query_drop("ALTER TABLE orders MODIFY id BIGINT NOT NULL")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO orders (user_id, amount) VALUES (1, 10), (2, 20), (5, 50)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 3);
+    let first = c
+        .last_insert_id()
+        .expect("the first generated id is the insert id");
+    let rows: Vec<(i64, i32)> = c
+        .query("/* shardgate:primary */ SELECT id, user_id FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].0 as u64, first);
+    // In row order, increasing, from worker 7.
+    assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), [1, 2, 5]);
+    assert!(rows.iter().all(|(id, _)| (id >> 12) & 0x3ff == 7));
+    // The rows are on their shards.
+    let d0: Vec<i64> = direct(&sandbox().groups[1].primary, Some(db))
+        .await
+        .query("SELECT user_id FROM orders_0001 ORDER BY user_id")
+        .await
+        .unwrap();
+    assert_eq!(d0, [1, 5]);
+    // Each INSERT gets new ids.
+    c.query_drop("INSERT INTO orders (user_id) VALUES (1)")
+        .await
+        .unwrap();
+    assert!(c.last_insert_id().unwrap() > rows[2].0 as u64);
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ impl Session {
                     Ok(cached) => {
                         if let Some(plan) = cached.as_ref() {
                             return self
-                                .run_plan(plan, stmt.read_only, rt.clone(), db, seq)
+                                .run_plan(plan, sql, stmt.read_only, rt.clone(), db, seq)
                                 .await;
                         }
                     }

@@ -97,9 +97,11 @@ impl Session {
                 return Ok(Some(Flow::Continue));
             }
         };
-        if let Some(column) = &prepared.plan.fill_global_id {
+        if let Some(fill) = &prepared.plan.fill_global_id {
             let e = SqlError::unsupported(format!(
-                "not supported by shardgate yet: generating global id column `{column}`; give its values in the INSERT"
+                "not supported by shardgate yet: generating global id column `{}` in a prepared INSERT; \
+                 bind its values, or send the INSERT as text",
+                fill.column
             ));
             self.send_err(seq, &e).await?;
             return Ok(Some(Flow::Continue));
@@ -356,7 +358,7 @@ impl Session {
                 return Ok(Flow::Continue);
             };
             return self
-                .run_multi_write(&targets, Some(&binary), &rt, schema, seq)
+                .run_multi_write(&targets, Some(&binary), None, &rt, schema, seq)
                 .await
                 .map_err(client);
         }

@@ -93,6 +93,7 @@ impl Session {
     pub(super) async fn run_plan(
         &mut self,
         plan: &Plan,
+        sql: &[u8],
         read_only: bool,
         rt: Arc<Runtime>,
         schema_name: &str,
@@ -103,15 +104,11 @@ impl Session {
                 .await?;
             return Ok(Flow::Continue);
         };
+        if let Some(fill) = &plan.fill_global_id {
+            return self.insert_with_ids(fill, sql, &rt, schema, seq).await;
+        }
         if plan.targets.is_empty() {
             let e = SqlError::internal("shardgate planned the statement onto no shard");
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
-        }
-        if let Some(column) = &plan.fill_global_id {
-            let e = SqlError::unsupported(format!(
-                "not supported by shardgate yet: generating global id column `{column}`; give its values in the INSERT"
-            ));
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
@@ -128,7 +125,9 @@ impl Session {
         metrics::counter!("shardgate_routed_statements_total", "targets" => label).increment(1);
         if plan.write && plan.targets.len() > 1 {
             let targets: Vec<&router::Target> = plan.targets.iter().collect();
-            return self.run_multi_write(&targets, None, &rt, schema, seq).await;
+            return self
+                .run_multi_write(&targets, None, None, &rt, schema, seq)
+                .await;
         }
         let renames = Renames::new(&rt, schema, plan);
         let read_only = read_only && !plan.write && !self.must_keep();
@@ -138,6 +137,47 @@ impl Session {
                 .await;
         }
         self.run_streamed(plan, read_only, &rt, schema, &renames, seq)
+            .await
+    }
+
+    /// An INSERT that omits the global id column: generate the ids, write them into
+    /// the statement, and run that. The client learns the first id as the insert id,
+    /// as with AUTO_INCREMENT.
+    async fn insert_with_ids(
+        &mut self,
+        fill: &router::plan::FillIds,
+        sql: &[u8],
+        rt: &Arc<Runtime>,
+        schema: &LogicalSchema,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let ids = self.shared.ids.take(fill.worker_id, fill.rows());
+        let planned = std::str::from_utf8(sql)
+            .map_err(|_| RouteError::NotUtf8(schema.name.clone()))
+            .and_then(|text| fill.apply(text, &ids))
+            .and_then(|text| router::plan(text.as_bytes(), schema, rt));
+        let plan = match planned {
+            Ok(Some(p)) if p.fill_global_id.is_none() && !p.targets.is_empty() => p,
+            Ok(_) => {
+                let e =
+                    SqlError::internal("shardgate could not plan the INSERT with generated ids");
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+            Err(e) => {
+                self.send_err(seq, &route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
+        if let Some(e) = self.transaction_conflict(&nodes) {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        metrics::counter!("shardgate_generated_ids_total").increment(ids.len() as u64);
+        let targets: Vec<&router::Target> = plan.targets.iter().collect();
+        let first = ids.first().map(|i| *i as u64);
+        self.run_multi_write(&targets, None, first, rt, schema, seq)
             .await
     }
 
@@ -449,6 +489,7 @@ impl Session {
         &mut self,
         targets: &[&router::Target],
         binary: Option<&BinaryExecution<'_>>,
+        insert_id: Option<u64>,
         rt: &Runtime,
         schema: &LogicalSchema,
         seq: u8,
@@ -551,7 +592,12 @@ impl Session {
         write_packet(
             &mut out,
             &mut seq,
-            &ok_payload(affected, last_insert_id, self.status(), warnings),
+            &ok_payload(
+                affected,
+                insert_id.unwrap_or(last_insert_id),
+                self.status(),
+                warnings,
+            ),
         );
         self.stream.write_all(&out).await?;
         Ok(Flow::Continue)

@@ -58,8 +58,9 @@ pub struct Plan {
     /// No shard key narrowed a sharded table: every shard runs it.
     pub scatter: bool,
     pub merge: Merge,
-    /// INSERT without the global-id column: the executor must generate it.
-    pub fill_global_id: Option<String>,
+    /// INSERT without the global-id column: the executor generates the ids, adds
+    /// them with [`FillIds::apply`] and plans the result (this plan has no targets).
+    pub fill_global_id: Option<FillIds>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +90,43 @@ pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema) -> bool {
             .unwrap_or(false),
         _ => false,
     })
+}
+
+/// Where generated global ids go into an INSERT's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillIds {
+    pub column: String,
+    pub worker_id: u16,
+    /// Just after the last listed column.
+    column_at: usize,
+    /// Each row's closing parenthesis.
+    row_ends: Vec<usize>,
+}
+
+impl FillIds {
+    pub fn rows(&self) -> usize {
+        self.row_ends.len()
+    }
+
+    /// The INSERT with the id column and one id per row added.
+    pub fn apply(&self, sql: &str, ids: &[i64]) -> Result<String, RouteError> {
+        if ids.len() != self.row_ends.len() {
+            return Err(RouteError::Invalid("wrong number of generated ids".into()));
+        }
+        let mut edits = vec![rewrite::Edit {
+            start: self.column_at,
+            end: self.column_at,
+            text: format!(", `{}`", self.column.replace('`', "``")),
+        }];
+        for (at, id) in self.row_ends.iter().zip(ids) {
+            edits.push(rewrite::Edit {
+                start: *at,
+                end: *at,
+                text: format!(", {id}"),
+            });
+        }
+        rewrite::apply(sql, edits)
+    }
 }
 
 /// How a prepared statement picks its targets at each execution.
@@ -267,7 +305,6 @@ fn plan_with(
         keys::eval(&k, &table.algorithm, &[]).unwrap_or(all)
     };
 
-    let mut fill_global_id = None;
     let mut combine = None;
     let (shards, inserts) = match statement {
         Statement::Query(q) => {
@@ -318,27 +355,28 @@ fn plan_with(
             (shards, None)
         }
         Statement::Insert(ins) => {
-            let split = values::split_insert(text, ins, lead, table, &cx)?;
-            if split.missing_key {
-                match &table.global_id {
-                    Some(g) if g.column.eq_ignore_ascii_case(&table.column) => {
-                        return Err(RouteError::Unsupported(format!(
-                            "INSERT into `{lead}` without its shard column `{}`, which the global id fills: generating it is not built yet",
-                            table.column
-                        )));
-                    }
-                    _ => {
-                        return Err(RouteError::Invalid(format!(
-                            "INSERT into sharded table `{lead}` must give its shard column `{}`",
-                            table.column
-                        )))
-                    }
+            if let Some(g) = &table.global_id {
+                if let Some(fill) = values::fill_spec(ins, g, &offsets, text)? {
+                    return Ok(Some(Prepared {
+                        plan: Plan {
+                            targets: Vec::new(),
+                            write: true,
+                            scatter: false,
+                            merge: Merge::Single,
+                            fill_global_id: Some(fill),
+                        },
+                        routing: Routing::Fixed,
+                        algorithm: None,
+                        params: params.as_ref().map_or(0, keys::Params::count),
+                    }));
                 }
             }
-            if let Some(g) = &table.global_id {
-                if !split.has_column(&g.column) {
-                    fill_global_id = Some(g.column.clone());
-                }
+            let split = values::split_insert(text, ins, lead, table, &cx)?;
+            if split.missing_key {
+                return Err(RouteError::Invalid(format!(
+                    "INSERT into sharded table `{lead}` must give its shard column `{}`",
+                    table.column
+                )));
             }
             if !split.param_keys.is_empty() {
                 // Rows go where their parameters say: the whole statement is kept,
@@ -401,7 +439,7 @@ fn plan_with(
             write,
             scatter,
             merge,
-            fill_global_id,
+            fill_global_id: None,
         },
         routing,
         algorithm: Some(table.algorithm.clone()),

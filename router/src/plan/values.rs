@@ -12,7 +12,6 @@ use super::spans::Offsets;
 use super::RouteError;
 
 pub struct InsertSplit {
-    pub columns: Vec<String>,
     /// Shard → byte ranges of its rows, in the client's order.
     pub rows: BTreeMap<u32, Vec<(usize, usize)>>,
     /// Byte range covering every row; `None` for `INSERT ... SET` (one row, kept whole).
@@ -25,10 +24,6 @@ pub struct InsertSplit {
 }
 
 impl InsertSplit {
-    pub fn has_column(&self, c: &str) -> bool {
-        self.columns.iter().any(|x| x.eq_ignore_ascii_case(c))
-    }
-
     /// The edit that keeps only `shard`'s rows.
     pub fn rows_edit(&self, shard: u32) -> Option<Splice> {
         let (start, end) = self.span?;
@@ -50,6 +45,64 @@ fn last_name(n: &ObjectName) -> String {
         .and_then(|p| p.as_ident())
         .map(|i| i.value.clone())
         .unwrap_or_default()
+}
+
+/// Where a global id column missing from an INSERT goes; `None` when it is listed.
+pub fn fill_spec(
+    ins: &Insert,
+    g: &rules::table::GlobalId,
+    offsets: &Offsets<'_>,
+    text: &str,
+) -> Result<Option<super::FillIds>, RouteError> {
+    let listed = ins
+        .columns
+        .iter()
+        .map(last_name)
+        .chain(ins.assignments.iter().filter_map(|a| match &a.target {
+            AssignmentTarget::ColumnName(n) => Some(last_name(n)),
+            _ => None,
+        }))
+        .any(|c| c.eq_ignore_ascii_case(&g.column));
+    // Without a column list nothing says what is missing: the INSERT is refused
+    // for that reason instead.
+    if listed || (ins.columns.is_empty() && ins.assignments.is_empty()) {
+        return Ok(None);
+    }
+    let unsupported = |what: &str| {
+        RouteError::Unsupported(format!(
+            "generating global id column `{}` for {what}; list the column with its values",
+            g.column
+        ))
+    };
+    let values = match ins.source.as_ref().map(|s| s.body.as_ref()) {
+        Some(SetExpr::Values(v)) if !ins.columns.is_empty() && !v.explicit_row => v,
+        _ => return Err(unsupported("an INSERT without a column list and VALUES")),
+    };
+    let Some(last) = ins
+        .columns
+        .last()
+        .and_then(|c| c.0.last())
+        .and_then(|p| p.as_ident())
+    else {
+        return Err(unsupported("this INSERT"));
+    };
+    let column_at = offsets
+        .byte(last.span.end)
+        .ok_or_else(|| unsupported("an INSERT whose columns could not be located"))?;
+    let mut row_ends = Vec::with_capacity(values.rows.len());
+    for row in &values.rows {
+        let at = offsets
+            .byte(row.closing_token.0.span.start)
+            .filter(|a| text.as_bytes().get(*a) == Some(&b')'))
+            .ok_or_else(|| unsupported("an INSERT whose rows could not be located"))?;
+        row_ends.push(at);
+    }
+    Ok(Some(super::FillIds {
+        column: g.column.clone(),
+        worker_id: g.worker_id,
+        column_at,
+        row_ends,
+    }))
 }
 
 fn only_params(keys: Vec<Operand>) -> Vec<Operand> {
@@ -119,7 +172,6 @@ pub fn split_insert(
             rows.insert(s, vec![(0, text.len())]);
         }
         return Ok(InsertSplit {
-            columns,
             rows,
             span: None,
             missing_key: !has_key,
@@ -151,7 +203,6 @@ pub fn split_insert(
     }
     let Some(idx) = columns.iter().position(|c| c.eq_ignore_ascii_case(key)) else {
         return Ok(InsertSplit {
-            columns,
             rows: BTreeMap::new(),
             span: None,
             missing_key: true,
@@ -185,7 +236,6 @@ pub fn split_insert(
         _ => None,
     };
     Ok(InsertSplit {
-        columns,
         rows,
         span,
         missing_key: false,
