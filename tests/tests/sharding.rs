@@ -160,8 +160,7 @@ async fn prepared_statements_are_routed_by_their_parameters() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].columns()[0].table_str(), "orders");
     assert_eq!(rows[0].columns()[0].schema_str(), db);
-    let got: Vec<(i32, String, String)> =
-        rows.into_iter().map(|r| mysql_async::from_row(r)).collect();
+    let got: Vec<(i32, String, String)> = rows.into_iter().map(mysql_async::from_row).collect();
     assert_eq!(
         got,
         [
