@@ -4,6 +4,7 @@
 //! routing never re-renders or re-encodes a statement it only has to forward.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod classify;
 pub mod hint;
 pub mod lexer;

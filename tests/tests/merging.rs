@@ -62,15 +62,19 @@ async fn fixture(db: &str) -> Fixture {
     let s = sandbox();
     for g in &s.groups {
         let mut c = direct(&g.primary, None).await;
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        for name in [db.to_string(), format!("{db}_a")] {
+            c.query_drop(format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .unwrap();
+            c.query_drop(format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+        }
     }
     let (g1, g2) = (&s.groups[0], &s.groups[1]);
     let proxy = Proxy::with_config(&format!(
         "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
-         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\ndatabase = \"{db}_a\"\n\
          [nodes.dn2]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\
          [schemas.{db}]\nnode = \"dn1\"\n\
@@ -290,6 +294,24 @@ async fn merges_that_would_be_wrong_are_refused() {
         .await
         .unwrap();
     assert_eq!(n, Some(160));
+    // The catalog speaks of the logical schema and table, although dn1 keeps them in
+    // `mg_refuse_a` as `orders_0000` and `orders_0002`.
+    let current: Option<String> = f.sharded.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(current.as_deref(), Some("mg_refuse"));
+    let tables: Vec<(String, String)> = f
+        .sharded
+        .query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = 'mg_refuse' ORDER BY table_name")
+        .await
+        .unwrap();
+    assert_eq!(tables, [("mg_refuse".to_string(), "orders".to_string())]);
+    let columns: Vec<(String, String)> = f
+        .sharded
+        .query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'orders' ORDER BY ordinal_position")
+        .await
+        .unwrap();
+    assert_eq!(columns.len(), 9, "{columns:?}");
+    assert!(columns.iter().all(|(t, _)| t == "orders"));
+    assert_eq!(columns[1].1, "user_id");
     // EXPLAIN SHARDING names the merge steps.
     let plan: Vec<(String, Option<String>, String, String, String)> = f
         .sharded

@@ -70,6 +70,22 @@ impl Session {
             }
             _ => {}
         }
+        if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
+            let rt = self.shared.runtime.load_full();
+            if rt.passthrough.is_none() && sql.len() < 64 {
+                if let Some(column) = router::catalog::select_database(sql) {
+                    return self.answer_database(&column, seq).await;
+                }
+            }
+            let mentions_catalog = sql
+                .windows(18)
+                .any(|w| w.eq_ignore_ascii_case(b"information_schema"));
+            if mentions_catalog {
+                if let Some(q) = router::catalog::information_schema(sql, &rt, self.db.as_deref()) {
+                    return self.run_catalog(q, seq).await;
+                }
+            }
+        }
         if stmt.hints.node.is_none() {
             let rt = self.shared.runtime.load_full();
             // Borrow the schema from the snapshot, not the session: no copy per statement.

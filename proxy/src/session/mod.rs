@@ -1,6 +1,7 @@
 //! One client connection: login, then a loop of commands, each answered locally or
 //! run on a backend connection chosen by the router's classification.
 
+mod catalog;
 mod execute;
 mod local;
 mod login;
