@@ -393,7 +393,7 @@ fn what_cannot_be_answered_right_is_refused() {
         "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM orders WHERE id = 1)",
         "SELECT * FROM orders WHERE user_id = 1; SELECT 2",
         "SELECT * FROM audit JOIN countries ON 1 = 1 JOIN customers ON 1 = 1",
-        "INSERT INTO orders (id, user_id) SELECT id, user_id FROM orders WHERE user_id = 1",
+        "INSERT INTO orders (id, user_id) SELECT id, 3 FROM orders WHERE user_id = 1",
         "DELETE FROM orders WHERE status = 'x' LIMIT 10",
     ];
     for sql in unsupported {

@@ -251,6 +251,38 @@ fn strip_words(text: &str, toks: &[Tok<'_>], r: &mut Range, words: &[&str]) {
     }
 }
 
+/// The parts of `a UNION ALL b UNION ALL c`, without parentheses around a part.
+pub fn union_all_parts(text: &str) -> Vec<&str> {
+    let toks = tokens(text);
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        if t.depth == 0 && is_word(t, "UNION") {
+            parts.push(&text[start..t.start]);
+            // skip ALL
+            i += 1;
+            start = toks.get(i).map_or(
+                text.len(),
+                |n| if is_word(n, "ALL") { n.end } else { n.start },
+            );
+        }
+        i += 1;
+    }
+    parts.push(&text[start..]);
+    parts
+        .into_iter()
+        .map(|p| {
+            let p = p.trim().trim_end_matches(';').trim();
+            match p.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+                Some(inner) => inner.trim(),
+                None => p,
+            }
+        })
+        .collect()
+}
+
 /// The expression part of a select item: `expr [AS] alias` → `expr`.
 pub fn without_alias(text: &str, item: Range) -> Range {
     let toks = tokens(&text[..item.1]);

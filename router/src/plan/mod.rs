@@ -264,7 +264,7 @@ fn plan_with(
             sharded.join(", ")
         )));
     }
-    if refs.queries > 1 {
+    if refs.queries > 1 + parenthesized_union_parts(statement) {
         return Err(RouteError::Unsupported(
             "subqueries on sharded tables".into(),
         ));
@@ -307,10 +307,35 @@ fn plan_with(
 
     let mut combine = None;
     let (shards, inserts) = match statement {
+        Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) => {
+            if params.as_ref().is_some_and(|p| p.count() > 0) {
+                return Err(RouteError::Unsupported(
+                    "a prepared UNION over sharded tables".into(),
+                ));
+            }
+            let mut parts = Vec::new();
+            let all = union_parts(q.body.as_ref(), &mut parts)?;
+            let sets: Vec<ShardSet> = parts
+                .iter()
+                .map(|s| shards_where(s.selection.as_ref()))
+                .collect();
+            let one = sets.iter().all(|s| s.len() == 1 && *s == sets[0]);
+            if one {
+                // Every part on the same shard: the server runs the whole UNION.
+                (sets[0].clone(), None)
+            } else if all && !prepared && q.order_by.is_none() && q.limit_clause.is_none() {
+                return plan_union_all(text, schema, rt).map(Some);
+            } else {
+                return Err(RouteError::Unsupported(
+                    "UNION over several shards (only UNION ALL without ORDER BY/LIMIT, or parts on one shard)"
+                        .into(),
+                ));
+            }
+        }
         Statement::Query(q) => {
             let SetExpr::Select(select) = q.body.as_ref() else {
                 return Err(RouteError::Unsupported(
-                    "UNION or VALUES over sharded tables".into(),
+                    "VALUES or TABLE over sharded tables".into(),
                 ));
             };
             let shards = shards_where(select.selection.as_ref());
@@ -371,21 +396,43 @@ fn plan_with(
                     }));
                 }
             }
-            let split = values::split_insert(text, ins, lead, table, &cx)?;
-            if split.missing_key {
-                return Err(RouteError::Invalid(format!(
-                    "INSERT into sharded table `{lead}` must give its shard column `{}`",
-                    table.column
-                )));
-            }
-            if !split.param_keys.is_empty() {
-                // Rows go where their parameters say: the whole statement is kept,
-                // and every row of one execution must land on one shard.
-                routing = Routing::Rows(split.param_keys);
-                (ShardSet::all(table.algorithm.shards()), None)
+            if let Some(SetExpr::Select(source)) = ins.source.as_ref().map(|s| s.body.as_ref()) {
+                insert_select_shards(ins, source, &key, lead)?;
+                let shards = shards_where(source.selection.as_ref());
+                let limited = ins
+                    .source
+                    .as_ref()
+                    .is_some_and(|q| q.limit_clause.is_some() || q.order_by.is_some());
+                let aggregated = source.projection.iter().any(|i| match i {
+                    sqlparser::ast::SelectItem::UnnamedExpr(e)
+                    | sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                        merge::has_aggregate(e)
+                    }
+                    _ => false,
+                });
+                if shards.len() > 1 && (limited || aggregated) {
+                    return Err(RouteError::Unsupported(format!(
+                        "INSERT ... SELECT into `{lead}` over several shards with LIMIT, ORDER BY or aggregates"
+                    )));
+                }
+                (shards, None)
             } else {
-                let shards: ShardSet = split.rows.keys().copied().collect();
-                (shards, Some(split))
+                let split = values::split_insert(text, ins, lead, table, &cx)?;
+                if split.missing_key {
+                    return Err(RouteError::Invalid(format!(
+                        "INSERT into sharded table `{lead}` must give its shard column `{}`",
+                        table.column
+                    )));
+                }
+                if !split.param_keys.is_empty() {
+                    // Rows go where their parameters say: the whole statement is kept,
+                    // and every row of one execution must land on one shard.
+                    routing = Routing::Rows(split.param_keys);
+                    (ShardSet::all(table.algorithm.shards()), None)
+                } else {
+                    let shards: ShardSet = split.rows.keys().copied().collect();
+                    (shards, Some(split))
+                }
             }
         }
         Statement::CreateTable(_)
@@ -445,6 +492,144 @@ fn plan_with(
         algorithm: Some(table.algorithm.clone()),
         params: params.as_ref().map_or(0, keys::Params::count),
     }))
+}
+
+/// INSERT ... SELECT between tables of one binding group works shard by shard when
+/// the shard column is copied from the source's shard column, so every row lands on
+/// the shard it was read from.
+fn insert_select_shards(
+    ins: &sqlparser::ast::Insert,
+    source: &sqlparser::ast::Select,
+    key: &keys::KeyColumn<'_>,
+    lead: &str,
+) -> Result<(), RouteError> {
+    use sqlparser::ast::SelectItem;
+    let refuse = |why: &str| {
+        RouteError::Unsupported(format!(
+            "INSERT ... SELECT into sharded table `{lead}` {why}"
+        ))
+    };
+    let idx = ins
+        .columns
+        .iter()
+        .position(|c| {
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(key.column))
+        })
+        .ok_or_else(|| {
+            refuse(&format!(
+                "must list its columns, the shard column `{}` among them",
+                key.column
+            ))
+        })?;
+    let copied = match source.projection.get(idx) {
+        Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
+            key.is_key(e)
+        }
+        _ => false,
+    };
+    if !copied {
+        return Err(refuse(&format!(
+            "unless the shard column `{}` is copied from the source's shard column (rows would change shards)",
+            key.column
+        )));
+    }
+    let grouped =
+        !matches!(&source.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if grouped || source.having.is_some() {
+        return Err(refuse("with GROUP BY or HAVING"));
+    }
+    Ok(())
+}
+
+/// `(SELECT ...) UNION (SELECT ...)`: parts in parentheses are queries of their own
+/// to the parser, but not subqueries.
+fn parenthesized_union_parts(statement: &Statement) -> usize {
+    fn count(body: &SetExpr) -> usize {
+        match body {
+            SetExpr::Query(q) => 1 + count(q.body.as_ref()),
+            SetExpr::SetOperation { left, right, .. } => count(left) + count(right),
+            _ => 0,
+        }
+    }
+    match statement {
+        Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) => {
+            count(q.body.as_ref())
+        }
+        _ => 0,
+    }
+}
+
+/// The SELECTs of a UNION; true when every UNION is UNION ALL.
+fn union_parts<'q>(
+    body: &'q SetExpr,
+    out: &mut Vec<&'q sqlparser::ast::Select>,
+) -> Result<bool, RouteError> {
+    use sqlparser::ast::{SetOperator, SetQuantifier};
+    match body {
+        SetExpr::Select(s) => {
+            out.push(s);
+            Ok(true)
+        }
+        SetExpr::Query(q) if q.order_by.is_none() && q.limit_clause.is_none() => {
+            union_parts(q.body.as_ref(), out)
+        }
+        SetExpr::SetOperation {
+            left,
+            op: SetOperator::Union,
+            set_quantifier,
+            right,
+        } => {
+            let l = union_parts(left, out)?;
+            let r = union_parts(right, out)?;
+            Ok(l && r && matches!(set_quantifier, SetQuantifier::All))
+        }
+        _ => Err(RouteError::Unsupported(
+            "INTERSECT, EXCEPT or a part with its own ORDER BY/LIMIT over sharded tables".into(),
+        )),
+    }
+}
+
+/// UNION ALL whose parts go to different shards: each part is planned on its own,
+/// and the answer is their rows one part after another.
+fn plan_union_all(
+    text: &str,
+    schema: &LogicalSchema,
+    rt: &Runtime,
+) -> Result<Prepared, RouteError> {
+    let mut targets = Vec::new();
+    for part in clauses::union_all_parts(text) {
+        let planned = plan_with(part.as_bytes(), schema, rt, false)?;
+        match planned {
+            Some(p) if matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) => {
+                targets.extend(p.plan.targets)
+            }
+            Some(_) => {
+                return Err(RouteError::Unsupported(
+                    "a UNION ALL part that needs merging (ORDER BY, LIMIT, aggregates) over several shards"
+                        .into(),
+                ))
+            }
+            None => targets.push(Target {
+                node: schema.node,
+                shard: None,
+                sql: part.to_string(),
+            }),
+        }
+    }
+    Ok(Prepared {
+        plan: Plan {
+            targets,
+            write: false,
+            scatter: false,
+            merge: Merge::Concat,
+            fill_global_id: None,
+        },
+        routing: Routing::Fixed,
+        algorithm: None,
+        params: 0,
+    })
 }
 
 fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
