@@ -265,7 +265,7 @@ def main():
                     med = {n: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
                                statistics.median(r[2] for r in v), sum(r[3] for r in v)) for n, v in results.items()}
                     rows.append((test, threads, mode, med))
-                    if test == "oltp_point_select" and mode == "disable":
+                    if test == "oltp_point_select":
                         # Sharded vs pass-through, interleaved, in the same conditions.
                         pair = {"pass-through": [], "sharded": []}
                         for rep in range(args.repeat):
@@ -275,7 +275,7 @@ def main():
                                 _, qps, p95, errs = parse(out)
                                 pair[name].append((qps, p95, errs))
                                 log(f"{test} t={threads} ps={mode} #{rep + 1} shardgate {name}: {qps:.0f} qps p95 {p95} ms")
-                        sharded_rows.append((threads, {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+                        sharded_rows.append((threads, mode, {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
                                                            sum(x[2] for x in v)) for n, v in pair.items()}))
         idle_rss = idle_connections_rss(targets.shardgate_port, sg_pid, args.idle) if args.idle else 0
         peak = rss_kib(sg_pid, "VmHWM")
@@ -293,13 +293,13 @@ def main():
               f"| {s[0] / h[0]:.2f} | {d[1]:.2f} / {h[1]:.2f} / {s[1]:.2f} | {h[2]:.1f} / {s[2]:.1f} | {errors} |")
     print()
     if sharded_rows:
-        print("Sharded `oltp_point_select` (ps-mode disable; sbtest1..4 sharded by id over two nodes) vs pass-through:")
+        print("Sharded `oltp_point_select` (sbtest1..4 sharded by id over two nodes) vs pass-through:")
         print()
-        print("| threads | pass-through qps | sharded qps | sharded/pass-through | p95 ms pass-through / sharded | errors |")
-        print("|---|---|---|---|---|---|")
-        for threads, m in sharded_rows:
+        print("| threads | ps-mode | pass-through qps | sharded qps | sharded/pass-through | p95 ms pass-through / sharded | errors |")
+        print("|---|---|---|---|---|---|---|")
+        for threads, mode, m in sharded_rows:
             a, b = m["pass-through"], m["sharded"]
-            print(f"| {threads} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {a[1]:.2f} / {b[1]:.2f} | {a[2] + b[2]} |")
+            print(f"| {threads} | {mode} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {a[1]:.2f} / {b[1]:.2f} | {a[2] + b[2]} |")
         print()
     print(f"shardgate peak RSS: {peak / 1024:.1f} MiB; with {args.idle} idle client connections: "
           f"{idle_rss / 1024:.1f} MiB")
