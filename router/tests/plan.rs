@@ -381,7 +381,7 @@ fn broadcast_single_and_binding_tables() {
 fn what_cannot_be_answered_right_is_refused() {
     let unsupported = [
         "SELECT status, GROUP_CONCAT(id) FROM orders GROUP BY status",
-        "SELECT COUNT(DISTINCT status) FROM orders",
+        "SELECT COUNT(DISTINCT status), COUNT(DISTINCT id) FROM orders",
         "SELECT SUM(amount) + 1 FROM orders",
         "SELECT *, COUNT(*) FROM orders",
         "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders",

@@ -629,6 +629,7 @@ fn merges_are_planned() {
         ("SELECT note, COUNT(*) c FROM orders GROUP BY note ORDER BY c DESC LIMIT 3", "merge sorted on 1 key(s); combine groups of 1 key(s); aggregate COUNT; sort on 1 key(s); limit 3; drop 1 helper column(s)"),
         ("SELECT DISTINCT note FROM orders", "merge sorted on 1 key(s); combine groups of 1 key(s); drop 1 helper column(s)"),
         ("SELECT COUNT(DISTINCT user_id) FROM orders", "concatenate rows; combine into one row; aggregate COUNT"),
+        ("SELECT COUNT(DISTINCT note) FROM orders", "merge sorted on 1 key(s); combine into one row; aggregate COUNT(DISTINCT); drop 2 helper column(s)"),
         ("SELECT id FROM orders WHERE user_id IN (1, 2) ORDER BY id", "merge sorted on 1 key(s); drop 1 helper column(s)"),
     ] {
         let shards = if sql.contains("IN (1, 2)") { 2 } else { 4 };
@@ -656,7 +657,7 @@ fn what_cannot_be_answered_right_is_refused() {
         "DELETE FROM orders WHERE note = 'x' LIMIT 10",
         "UPDATE orders SET note = 'a' ORDER BY id LIMIT 1",
         "SELECT note, GROUP_CONCAT(id) FROM orders GROUP BY note",
-        "SELECT COUNT(DISTINCT note) FROM orders",
+        "SELECT COUNT(DISTINCT note), COUNT(DISTINCT id) FROM orders",
         "SELECT SUM(amount) + 1 FROM orders",
         "SELECT *, COUNT(*) FROM orders",
         "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders",

@@ -202,6 +202,17 @@ impl<'a> Merger<'a> {
                         }
                     }
                 }
+                Agg::CountDistinct { count, value } => {
+                    // Rows come ordered by the value within the group: a new value
+                    // counts, the same value from another shard does not.
+                    if self.cmp_key(&value, cur, next) != Ordering::Equal {
+                        self.add(cur, next, count, Kind::Exact)?;
+                        for c in std::iter::once(value.value).chain(value.weight) {
+                            let i = self.idx(c);
+                            cur.set(i, next.get(i).map(Bytes::copy_from_slice));
+                        }
+                    }
+                }
                 Agg::Avg { sum, count, .. } => {
                     self.add(cur, next, sum, self.info(sum).kind)?;
                     self.add(cur, next, count, Kind::Exact)?;

@@ -303,7 +303,21 @@ pub fn call_argument(text: &str, expr: Range) -> Option<Range> {
     let s = &text[expr.0..expr.1];
     let open = s.find('(')?;
     let close = s.rfind(')')?;
-    (close > open).then(|| trim(text, expr.0 + open + 1, expr.0 + close))
+    if close <= open {
+        return None;
+    }
+    let (a, b) = trim(text, expr.0 + open + 1, expr.0 + close);
+    // `COUNT(DISTINCT x)`: the argument is `x`.
+    for word in ["DISTINCT", "ALL"] {
+        let inner = &text[a..b];
+        if inner.len() > word.len()
+            && inner[..word.len()].eq_ignore_ascii_case(word)
+            && inner.as_bytes()[word.len()].is_ascii_whitespace()
+        {
+            return Some(trim(text, a + word.len(), b));
+        }
+    }
+    Some((a, b))
 }
 
 #[cfg(test)]
@@ -347,6 +361,10 @@ mod tests {
         assert_eq!(&sql[b.0..b.1], "b");
         let arg = call_argument(sql, a).unwrap();
         assert_eq!(&sql[arg.0..arg.1], "o.amount");
+        let sql = "SELECT COUNT( DISTINCT  x) FROM t";
+        let c = find(sql).unwrap();
+        let arg = call_argument(sql, c.items[0]).unwrap();
+        assert_eq!(&sql[arg.0..arg.1], "x");
         assert_eq!(c.tail, sql.len());
         assert!(find("(SELECT 1 FROM t)").is_none());
     }

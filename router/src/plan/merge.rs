@@ -58,6 +58,12 @@ pub enum Agg {
     Sum(Col),
     Min(Key),
     Max(Key),
+    /// COUNT(DISTINCT x): shards group by x too and send their rows ordered by it, so
+    /// the merge counts each x once however many shards have it.
+    CountDistinct {
+        count: Col,
+        value: Key,
+    },
     /// The AVG column keeps the server's type and scale; shards also send SUM and COUNT.
     Avg {
         avg: Col,
@@ -138,6 +144,7 @@ impl MergeSpec {
                         Agg::Sum(_) => "SUM",
                         Agg::Min(_) => "MIN",
                         Agg::Max(_) => "MAX",
+                        Agg::CountDistinct { .. } => "COUNT(DISTINCT)",
                         Agg::Avg { .. } => "AVG",
                     })
                     .collect();
@@ -179,6 +186,8 @@ struct Builder<'a> {
     hidden: Vec<Vec<Piece>>,
     aggregates: Vec<Agg>,
     key: &'a KeyColumn<'a>,
+    /// The argument of COUNT(DISTINCT x) (normalized, as text pieces, as a key).
+    distinct_arg: Option<(String, Vec<Piece>, Key)>,
 }
 
 fn unsupported(what: &str) -> RouteError {
@@ -409,12 +418,38 @@ impl<'a> Builder<'a> {
             return Err(RouteError::Invalid("not an aggregate".into()));
         };
         let on_key = argument.is_some_and(|a| self.key.is_key(a));
-        if distinct && !on_key && matches!(name, AggName::Count | AggName::Sum | AggName::Avg) {
+        if distinct && !on_key && matches!(name, AggName::Sum | AggName::Avg) {
             return Err(unsupported(
-                "COUNT/SUM/AVG(DISTINCT ...) of a column other than the shard key",
+                "SUM/AVG(DISTINCT ...) of a column other than the shard key",
             ));
         }
         let agg = match name {
+            AggName::Count if distinct && !on_key => {
+                let (Some(argument), Some(arg)) = (argument, arg) else {
+                    return Err(unsupported("COUNT(DISTINCT ...) of several expressions"));
+                };
+                let n = norm(argument);
+                let value = match &self.distinct_arg {
+                    Some((seen, _, key)) if *seen == n => *key,
+                    Some(_) => {
+                        return Err(unsupported(
+                            "COUNT(DISTINCT ...) of two different expressions",
+                        ))
+                    }
+                    None => {
+                        let value = self.hide(arg.clone());
+                        let weight = Some(self.weight(arg.clone()));
+                        let key = Key {
+                            value,
+                            weight,
+                            desc: false,
+                        };
+                        self.distinct_arg = Some((n, arg, key));
+                        key
+                    }
+                };
+                Agg::CountDistinct { count: col, value }
+            }
             AggName::Count => Agg::Count(col),
             AggName::Sum => Agg::Sum(col),
             AggName::Min | AggName::Max => {
@@ -706,6 +741,7 @@ pub fn plan(
         hidden: Vec::new(),
         aggregates: Vec::new(),
         key,
+        distinct_arg: None,
     };
     let mut splices = Vec::new();
 
@@ -846,25 +882,62 @@ pub fn plan(
             };
             wanted.push(key);
         }
+        // COUNT(DISTINCT x): within each group, rows come ordered by x.
+        let sub: Vec<Key> = b.distinct_arg.iter().map(|(_, _, k)| *k).collect();
         if keys.is_empty() {
             // One group: ORDER BY has nothing to order.
-            (keys, Vec::new(), Vec::new(), having)
+            (keys, sub, Vec::new(), having)
         } else if wanted
             .iter()
             .all(|w| keys.iter().any(|k| k.value == w.value))
         {
             let mut order = wanted;
-            for k in &keys {
+            for k in keys.iter().chain(&sub) {
                 if !order.iter().any(|o| o.value == k.value) {
                     order.push(*k);
                 }
             }
             (keys.clone(), order, Vec::new(), having)
         } else {
-            (keys.clone(), keys, wanted, having)
+            let order = keys.iter().chain(&sub).copied().collect();
+            (keys.clone(), order, wanted, having)
         }
     };
 
+    // COUNT(DISTINCT x): shards group by x as well, so each sends every x once.
+    if let Some((_, arg, _)) = &b.distinct_arg {
+        match &b.clauses.group {
+            Some((_, items)) => {
+                let at = items.last().map_or(0, |r| r.1);
+                let mut pieces = vec![Piece::Lit(", ".into())];
+                pieces.extend(arg.iter().cloned());
+                splices.push(Splice {
+                    start: at,
+                    end: at,
+                    pieces,
+                });
+            }
+            None => {
+                let at = [
+                    b.clauses.having.map(|r| r.0),
+                    b.clauses.order.as_ref().map(|(r, _)| r.0),
+                    b.clauses.limit.map(|r| r.0),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(b.clauses.tail);
+                let mut pieces = vec![Piece::Lit(" GROUP BY ".into())];
+                pieces.extend(arg.iter().cloned());
+                pieces.push(Piece::Lit(" ".into()));
+                splices.push(Splice {
+                    start: at,
+                    end: at,
+                    pieces,
+                });
+            }
+        }
+    }
     // Shards order by the merge keys, keep every group whole (no HAVING, no LIMIT).
     let order_text = b.order_by_text(&order);
     match (&b.clauses.order, b.clauses.limit) {
