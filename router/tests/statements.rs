@@ -464,6 +464,31 @@ fn writes_split_and_route() {
             )],
         );
     }
+    // MySQL 8's row alias, and locking reads.
+    c.expect(
+        "INSERT INTO orders (id, user_id, note) VALUES (1, 5, 'n') AS new ON DUPLICATE KEY UPDATE note = new.note",
+        &[("dn2", format!("INSERT INTO {} (id, user_id, note) VALUES (1, 5, 'n') AS new ON DUPLICATE KEY UPDATE note = new.note", orders(1)))],
+    );
+    c.expect(
+        "SELECT * FROM orders WHERE user_id = 6 LOCK IN SHARE MODE",
+        &[(
+            "dn1",
+            format!(
+                "SELECT * FROM {} WHERE user_id = 6 LOCK IN SHARE MODE",
+                orders(2)
+            ),
+        )],
+    );
+    c.expect(
+        "SELECT * FROM orders WHERE user_id = 6 FOR SHARE SKIP LOCKED",
+        &[(
+            "dn1",
+            format!(
+                "SELECT * FROM {} WHERE user_id = 6 FOR SHARE SKIP LOCKED",
+                orders(2)
+            ),
+        )],
+    );
     // Multi-row INSERT: one statement per shard, with only its rows, in order.
     c.expect(
         "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2), (3, 5), (4, 6), (5, 3)",

@@ -216,8 +216,9 @@ fn plan_with(
     }
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
     let params = prepared.then(|| keys::Params::new(text));
-    let statements =
-        Parser::parse_sql(&MySqlDialect {}, text).map_err(|e| RouteError::Parse(e.to_string()))?;
+    let masked = mask_lock_in_share_mode(text);
+    let statements = Parser::parse_sql(&MySqlDialect {}, masked.as_deref().unwrap_or(text))
+        .map_err(|e| RouteError::Parse(e.to_string()))?;
     let [statement] = statements.as_slice() else {
         return Err(RouteError::Unsupported(
             "several statements in one query on a sharded schema; send them one at a time".into(),
@@ -630,6 +631,32 @@ fn plan_union_all(
         algorithm: None,
         params: 0,
     })
+}
+
+/// sqlparser does not know MySQL's older `LOCK IN SHARE MODE`. For analysis only, it
+/// becomes `FOR SHARE` padded to the same length, so every position stays valid; the
+/// physical SQL is still cut from the client's own text.
+fn mask_lock_in_share_mode(text: &str) -> Option<String> {
+    let base = text.as_ptr() as usize;
+    let words: Vec<(&[u8], usize)> = Lexer::new(text.as_bytes())
+        .filter_map(|t| match t {
+            Token::Word(w) => Some((w, w.as_ptr() as usize - base)),
+            _ => None,
+        })
+        .collect();
+    let at = words.windows(4).find(|w| {
+        ["LOCK", "IN", "SHARE", "MODE"]
+            .iter()
+            .zip(w.iter())
+            .all(|(k, (x, _))| x.eq_ignore_ascii_case(k.as_bytes()))
+    })?;
+    let (start, end) = (at[0].1, at[3].1 + at[3].0.len());
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str("FOR SHARE");
+    out.extend(std::iter::repeat_n(' ', end - start - "FOR SHARE".len()));
+    out.push_str(&text[end..]);
+    Some(out)
 }
 
 fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
