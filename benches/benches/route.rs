@@ -79,7 +79,8 @@ fn plan(c: &mut Criterion) {
             let exec = proxy::wire::stmt::Execute::parse(black_box(&execute), 1).unwrap();
             let types = exec.types.unwrap();
             let params =
-                proxy::wire::stmt::decode_params(1, exec.nulls, types, exec.values).unwrap();
+                proxy::wire::stmt::decode_params(1, exec.nulls, types, exec.values, |_| false)
+                    .unwrap();
             let values: Vec<rules::Value> = params
                 .iter()
                 .map(|p| match p {

@@ -696,3 +696,47 @@ async fn logical_schemas_map_to_physical_databases() {
     let err = l.query_drop("USE other").await.unwrap_err();
     assert_eq!(error_code(&err), Some(1044));
 }
+
+#[tokio::test]
+async fn prepared_statements_pin_nothing_and_survive_connection_reuse() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_prep_free").await;
+    c.query_drop("CREATE TABLE p (id INT PRIMARY KEY, v VARCHAR(10))")
+        .await
+        .unwrap();
+    let insert = c.prep("INSERT INTO p VALUES (?, ?)").await.unwrap();
+    let read = c
+        .prep("SELECT @@server_id, v FROM p WHERE id = ?")
+        .await
+        .unwrap();
+    for id in 0..20 {
+        c.exec_drop(&insert, (id, format!("v{id}"))).await.unwrap();
+    }
+    sandbox().sync().unwrap();
+    // A prepared read is a read like any other: it goes to a replica, because
+    // preparing pinned nothing. Other clients use the same pooled connections in
+    // between, so the statement is prepared again wherever it lands.
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(proxy.conn(Some("t_prep_free")).await);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for id in 0..20 {
+        for _ in 0..2 {
+            let (server, v): (u32, String) = c.exec_first(&read, (id,)).await.unwrap().unwrap();
+            assert_eq!(v, format!("v{id}"));
+            seen.insert(server);
+        }
+        let o = &mut others[id as usize % 4];
+        let n: Option<i64> = o.query_first("SELECT COUNT(*) FROM p").await.unwrap();
+        assert_eq!(n, Some(20));
+    }
+    assert!(seen.iter().all(|s| replica_ids().contains(s)), "{seen:?}");
+    assert_eq!(seen.len(), 2, "both replicas served: {seen:?}");
+    // Statements that leave state on their connection still pin it.
+    c.exec_drop("SET @x = ?", (5,)).await.unwrap();
+    let x: Option<i64> = c.query_first("SELECT @x").await.unwrap();
+    assert_eq!(x, Some(5));
+    c.close(insert).await.unwrap();
+    c.close(read).await.unwrap();
+}

@@ -31,7 +31,11 @@ pub(super) const FIRST_ROUTED_ID: u32 = 1 << 30;
 /// A client's prepared statement that shardgate routes.
 pub(super) struct RoutedStmt {
     sql: String,
-    schema: String,
+    /// The logical schema of a statement on configured tables; `None` for others,
+    /// which run where the session's database lives.
+    schema: Option<String>,
+    /// The physical database of a statement on no configured table.
+    database: Option<String>,
     /// The rules the plan was made with: a rule change re-plans at the next EXECUTE.
     runtime: Arc<Runtime>,
     prepared: Arc<Prepared>,
@@ -71,6 +75,8 @@ fn to_value(p: &Param<'_>) -> Value {
             .unwrap_or_else(|| Value::text(String::from_utf8_lossy(d).into_owned())),
         Param::Bytes(b) => Value::text(String::from_utf8_lossy(b).into_owned()),
         Param::Temporal(s) => Value::text(s.clone()),
+        // Unknown until the server has it: routes like a value no rule reads.
+        Param::LongData => Value::text(String::new()),
     }
 }
 
@@ -82,19 +88,48 @@ impl Session {
         sql: &[u8],
         seq: u8,
     ) -> std::io::Result<Option<Flow>> {
-        let Some(db) = self.db.clone() else {
-            return Ok(None);
-        };
         let rt = self.shared.runtime.load_full();
-        let Some(schema) = rt.schemas.get(&db).filter(|s| !s.tables.is_empty()) else {
-            return Ok(None);
-        };
-        let prepared = match router::plan::prepare(sql, schema, &rt) {
-            Ok(Some(p)) => p,
-            Ok(None) => return Ok(None),
-            Err(e) => {
+        let configured = self
+            .db
+            .as_deref()
+            .and_then(|d| rt.schemas.get(d))
+            .filter(|s| !s.tables.is_empty());
+        let planned = match configured.map(|schema| router::plan::prepare(sql, schema, &rt)) {
+            Some(Ok(p)) => p,
+            None => None,
+            Some(Err(e)) => {
                 self.send_err(seq, &route_error(&e)).await?;
                 return Ok(Some(Flow::Continue));
+            }
+        };
+        let (prepared, schema_name, plain_db) = match planned {
+            Some(p) => (p, configured.map(|s| s.name.clone()), None),
+            None => {
+                // No configured table: the session's node, like a text statement.
+                // Statements that leave state on the connection keep the old way
+                // (pinned), and so do CALLs, whose several results need it.
+                let Ok(stmt) = router::classify(sql) else {
+                    return Ok(None);
+                };
+                use router::StatementKind as K;
+                let plain = matches!(
+                    stmt.kind,
+                    K::Select | K::Insert | K::Update | K::Delete | K::Replace
+                );
+                if !plain || stmt.pin.is_some() || stmt.needs_previous || stmt.hints.node.is_some()
+                {
+                    return Ok(None);
+                }
+                let Ok((node, database)) = self.placement(None) else {
+                    return Ok(None);
+                };
+                let target = router::Target {
+                    node,
+                    shard: None,
+                    sql: String::from_utf8_lossy(sql).into_owned(),
+                };
+                let write = !stmt.read_only;
+                (router::plan::Prepared::fixed(target, write), None, database)
             }
         };
         if let Some(fill) = &prepared.plan.fill_global_id {
@@ -116,8 +151,16 @@ impl Session {
                 return Ok(Some(Flow::Continue));
             }
         };
-        let database = physical_database(&rt, schema, target.node);
-        let answer = match held.conn.use_database(&database).await {
+        let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
+        let database = match schema {
+            Some(schema) => Some(physical_database(&rt, schema, target.node)),
+            None => plain_db.clone(),
+        };
+        let answer = match &database {
+            Some(db) => held.conn.use_database(db).await,
+            None => Ok(()),
+        };
+        let answer = match answer {
             Ok(()) => held.conn.prepare(&target.sql).await,
             Err(e) => Err(e),
         };
@@ -137,7 +180,7 @@ impl Session {
                 return Ok(Some(Flow::Continue));
             }
         };
-        if usize::from(answer.stmt.params) != prepared.params {
+        if schema.is_some() && usize::from(answer.stmt.params) != prepared.params {
             let e = SqlError::internal(format!(
                 "shardgate counted {} parameters where the server counts {}; the statement cannot be routed safely",
                 prepared.params, answer.stmt.params
@@ -145,7 +188,10 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Some(Flow::Continue));
         }
-        let renames = Renames::new(&rt, schema, &prepared.plan);
+        let renames = match schema {
+            Some(schema) => Renames::new(&rt, schema, &prepared.plan),
+            None => Renames::none(),
+        };
         let statements = &mut self.routed;
         let id = FIRST_ROUTED_ID + statements.next;
         statements.next = statements.next.wrapping_add(1) % FIRST_ROUTED_ID;
@@ -153,7 +199,8 @@ impl Session {
             id,
             RoutedStmt {
                 sql: String::from_utf8_lossy(sql).into_owned(),
-                schema: db,
+                schema: schema_name,
+                database: plain_db,
                 runtime: rt.clone(),
                 prepared: Arc::new(prepared),
                 read_only,
@@ -276,7 +323,8 @@ impl Session {
         }
         let problem = if exec.flags & 0x0F != 0 {
             Some(SqlError::unsupported(
-                "not supported by shardgate yet: cursors on prepared statements over sharded tables",
+                "not supported by shardgate yet: cursors on prepared statements (COM_STMT_FETCH); \
+                 fetch the whole result instead (e.g. useCursorFetch=false)",
             ))
         } else if s.params > 0 && s.types.is_none() {
             Some(SqlError::new(
@@ -298,10 +346,11 @@ impl Session {
         let types = s.types.clone().unwrap_or_default();
         // Rules changed since PREPARE: plan again, with the same text.
         let rt = self.shared.runtime.load_full();
-        if !Arc::ptr_eq(&rt, &s.runtime) {
-            let fresh = rt
-                .schemas
-                .get(&s.schema)
+        if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_some() {
+            let fresh = s
+                .schema
+                .as_deref()
+                .and_then(|name| rt.schemas.get(name))
                 .map(|schema| router::plan::prepare(s.sql.as_bytes(), schema, &rt));
             match fresh {
                 Some(Ok(Some(p))) if p.params == usize::from(s.params) => {
@@ -325,22 +374,28 @@ impl Session {
         }
         let prepared = s.prepared.clone();
         let (read_only, schema_name) = (s.read_only, s.schema.clone());
+        let plain_db = s.database.clone();
         let long_data = std::mem::take(&mut s.long_data);
         s.long_data_bytes = 0;
 
-        let values: Vec<Value> =
-            match stmt::decode_params(usize::from(s.params), exec.nulls, &types, exec.values) {
-                Ok(p) => p.iter().map(to_value).collect(),
-                Err(e) => {
-                    let e = SqlError::new(
-                        1210,
-                        "HY000",
-                        format!("Incorrect arguments to mysqld_stmt_execute: {e}"),
-                    );
-                    self.send_err(seq, &e).await.map_err(client)?;
-                    return Ok(Flow::Continue);
-                }
-            };
+        let values: Vec<Value> = match stmt::decode_params(
+            usize::from(s.params),
+            exec.nulls,
+            &types,
+            exec.values,
+            |i| long_data.iter().any(|(p, _)| usize::from(*p) == i),
+        ) {
+            Ok(p) => p.iter().map(to_value).collect(),
+            Err(e) => {
+                let e = SqlError::new(
+                    1210,
+                    "HY000",
+                    format!("Incorrect arguments to mysqld_stmt_execute: {e}"),
+                );
+                self.send_err(seq, &e).await.map_err(client)?;
+                return Ok(Flow::Continue);
+            }
+        };
         let targets = match prepared.targets(&values) {
             Ok(t) => t,
             Err(e) => {
@@ -353,10 +408,13 @@ impl Session {
             types: &types,
             long_data: &long_data,
         };
-        if prepared.plan.write && targets.len() > 1 {
-            let Some(schema) = rt.schemas.get(&schema_name) else {
-                return Ok(Flow::Continue);
-            };
+        let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
+        if schema_name.is_some() && schema.is_none() {
+            let e = SqlError::unknown_database(schema_name.as_deref().unwrap_or(""));
+            self.send_err(seq, &e).await.map_err(client)?;
+            return Ok(Flow::Continue);
+        }
+        if let (true, Some(schema)) = (prepared.plan.write && targets.len() > 1, schema) {
             return self
                 .run_multi_write(&targets, Some(&binary), None, &rt, schema, seq)
                 .await
@@ -375,12 +433,6 @@ impl Session {
             self.send_err(seq, &e).await.map_err(client)?;
             return Ok(Flow::Continue);
         }
-        let Some(schema) = rt.schemas.get(&schema_name) else {
-            self.send_err(seq, &SqlError::unknown_database(&schema_name))
-                .await
-                .map_err(client)?;
-            return Ok(Flow::Continue);
-        };
         let label = if prepared.plan.write { "write" } else { "read" };
         metrics::counter!("shardgate_routed_executions_total", "class" => label).increment(1);
         let read_only = read_only && !prepared.plan.write && !self.must_keep();
@@ -391,8 +443,15 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        let database = physical_database(&rt, schema, target.node);
-        let ready = match held.conn.use_database(&database).await {
+        let database = match schema {
+            Some(schema) => Some(physical_database(&rt, schema, target.node)),
+            None => plain_db,
+        };
+        let ready = match &database {
+            Some(db) => held.conn.use_database(db).await,
+            None => Ok(()),
+        };
+        let ready = match ready {
             Ok(()) => binary.send(&mut held, &target.sql).await,
             Err(e) => Err(e),
         };
@@ -405,7 +464,10 @@ impl Session {
             }
             return Err(RelayError::Backend(e, false));
         }
-        let renames = Renames::new(&rt, schema, &prepared.plan);
+        let renames = match schema {
+            Some(schema) => Renames::new(&rt, schema, &prepared.plan),
+            None => Renames::none(),
+        };
         let mut seq = seq;
         let deprecate = self.deprecate_eof();
         match self

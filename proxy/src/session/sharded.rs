@@ -55,7 +55,18 @@ impl Renames {
         Renames { schemas, tables }
     }
 
+    /// No renaming: statements on no configured table.
+    pub(super) fn none() -> Renames {
+        Renames {
+            schemas: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
+
     pub(super) fn apply(&self, payload: &[u8]) -> Option<BytesMut> {
+        if self.schemas.is_empty() && self.tables.is_empty() {
+            return None;
+        }
         let find = |list: &[(String, String)], v: &[u8]| {
             list.iter()
                 .find(|(p, _)| p.as_bytes() == v)

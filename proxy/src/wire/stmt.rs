@@ -126,6 +126,8 @@ pub enum Param<'a> {
     Bytes(&'a [u8]),
     /// Dates and times, rendered as MySQL prints them.
     Temporal(String),
+    /// Sent before with COM_STMT_SEND_LONG_DATA: the execution carries no value.
+    LongData,
 }
 
 /// Column type codes a parameter may be sent as.
@@ -147,12 +149,14 @@ mod ty {
     pub const NEWDECIMAL: u8 = 0xf6;
 }
 
-/// Decodes every parameter of an execution, given the types in force.
+/// Decodes every parameter of an execution, given the types in force. `long` tells
+/// which parameters were sent as long data (their values are not in the packet).
 pub fn decode_params<'a>(
     params: usize,
     nulls: &[u8],
     types: &[u8],
     values: &'a [u8],
+    long: impl Fn(usize) -> bool,
 ) -> Result<Vec<Param<'a>>, WireError> {
     let bad = || WireError::Protocol("malformed parameter value in COM_STMT_EXECUTE");
     let mut out = Vec::with_capacity(params);
@@ -166,6 +170,10 @@ pub fn decode_params<'a>(
         let unsigned = types.get(2 * i + 1).is_some_and(|f| f & 0x80 != 0);
         if null || t == ty::NULL {
             out.push(Param::Null);
+            continue;
+        }
+        if long(i) {
+            out.push(Param::LongData);
             continue;
         }
         let int = |b: &[u8]| -> i128 {
@@ -312,7 +320,7 @@ mod tests {
             0,
         ];
         let nulls = [0b0100_0000u8];
-        let p = decode_params(7, &nulls, &types, &v).unwrap();
+        let p = decode_params(7, &nulls, &types, &v, |_| false).unwrap();
         assert_eq!(
             p,
             [
@@ -325,7 +333,11 @@ mod tests {
                 Param::Null,
             ]
         );
-        assert!(decode_params(1, &[0], &[ty::LONGLONG, 0], &[1, 2]).is_err());
+        assert!(decode_params(1, &[0], &[ty::LONGLONG, 0], &[1, 2], |_| false).is_err());
+        assert_eq!(
+            decode_params(1, &[0], &[0xfb, 0], &[], |i| i == 0).unwrap(),
+            [Param::LongData]
+        );
     }
 
     #[test]

@@ -152,6 +152,22 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// A statement on no configured table: one target, whatever the parameters.
+    pub fn fixed(target: Target, write: bool) -> Prepared {
+        Prepared {
+            plan: Plan {
+                targets: vec![target],
+                write,
+                scatter: false,
+                merge: Merge::Single,
+                fill_global_id: None,
+            },
+            routing: Routing::Fixed,
+            algorithm: None,
+            params: 0,
+        }
+    }
+
     /// The targets for one execution's parameters.
     pub fn targets(&self, params: &[rules::Value]) -> Result<Vec<&Target>, RouteError> {
         let by_shard = |set: ShardSet| -> Vec<&Target> {
