@@ -71,6 +71,9 @@ pub struct Statement {
     pub batch_changes_database: bool,
     /// What a transaction-control statement does.
     pub transaction: Option<TxnOp>,
+    /// A `SET` of session variables only: shardgate remembers it and repeats it on
+    /// whichever connection runs the session's next statement, instead of pinning.
+    pub replayable: bool,
 }
 
 /// Transaction control that shardgate acts on itself.
@@ -136,6 +139,7 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
                 use_db: None,
                 batch_changes_database: false,
                 transaction: None,
+                replayable: false,
             })
         }
     };
@@ -169,6 +173,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         use_db: None,
         batch_changes_database: false,
         transaction: None,
+        replayable: false,
     };
     let first_word = tokens.iter().find_map(|t| match t {
         Token::Word(w) => Some(*w),
@@ -212,12 +217,41 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                     && !tokens.iter().any(
                         |t| matches!(t, Token::Word(w) if eq(w, b"session") || eq(w, b"global")),
                     ));
+            let word = |w: &[u8]| {
+                tokens
+                    .iter()
+                    .any(|t| matches!(t, Token::Word(x) if eq(x, w)))
+            };
+            let global = tokens.iter().any(|t| match t {
+                Token::SysVar(v) => v.len() > 9 && eq(&v[..9], b"@@global."),
+                _ => false,
+            });
             if tokens.iter().any(|t| matches!(t, Token::UserVar(_))) {
                 stmt.pin = Some(PinReason::UserVariable);
             } else if eq(second, b"statement") {
                 // SET STATEMENT ... FOR <stmt>: scoped to that one statement.
             } else if !one_shot {
-                stmt.pin = Some(PinReason::SessionVariable);
+                // Plain session variables can be set again on another connection;
+                // autocommit (a transaction's state), roles, passwords and anything
+                // computed by a query cannot.
+                // One statement only: a batch's other results would not be read.
+                let batch = tokens
+                    .iter()
+                    .position(|t| *t == Token::Punct(b";"))
+                    .is_some_and(|i| i + 1 < tokens.len());
+                let replayable = !global
+                    && !batch
+                    && !word(b"global")
+                    && !word(b"autocommit")
+                    && !word(b"select")
+                    && !eq(second, b"password")
+                    && !eq(second, b"role")
+                    && !eq(second, b"default");
+                if replayable {
+                    stmt.replayable = true;
+                } else {
+                    stmt.pin = Some(PinReason::SessionVariable);
+                }
             }
         }
         StatementKind::Transaction => {
@@ -410,13 +444,24 @@ mod tests {
     fn pins_for_connection_state() {
         let cases = [
             ("SET @x = 1", Some(PinReason::UserVariable)),
-            ("SET sql_mode = ''", Some(PinReason::SessionVariable)),
-            ("SET NAMES utf8mb4", Some(PinReason::SessionVariable)),
+            ("SET sql_mode = ''", None),
+            ("SET NAMES utf8mb4", None),
             ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", None),
             (
                 "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                None,
+            ),
+            ("SET autocommit = 0", Some(PinReason::SessionVariable)),
+            (
+                "SET GLOBAL max_connections = 10",
                 Some(PinReason::SessionVariable),
             ),
+            ("SET @@global.x = 1", Some(PinReason::SessionVariable)),
+            (
+                "SET time_zone = (SELECT '+00:00')",
+                Some(PinReason::SessionVariable),
+            ),
+            ("SET PASSWORD = 'x'", Some(PinReason::SessionVariable)),
             ("SET STATEMENT max_statement_time=1 FOR SELECT 1", None),
             (
                 "CREATE TEMPORARY TABLE t (a int)",
@@ -433,6 +478,23 @@ mod tests {
         ];
         for (sql, pin) in cases {
             assert_eq!(c(sql).pin, pin, "{sql}");
+        }
+        for sql in [
+            "SET sql_mode = 'ANSI'",
+            "SET NAMES latin1",
+            "SET @@session.time_zone = '+01:00', SESSION wait_timeout = 10",
+            "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "SET CHARACTER SET utf8mb4",
+        ] {
+            assert!(c(sql).replayable, "{sql}");
+        }
+        for sql in [
+            "SET @x = 1",
+            "SET TRANSACTION READ ONLY",
+            "SET autocommit=1",
+            "SELECT 1",
+        ] {
+            assert!(!c(sql).replayable, "{sql}");
         }
     }
 

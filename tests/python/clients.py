@@ -85,6 +85,25 @@ def pymysql_session_state_stays_private():
 
 
 @check
+def pymysql_settings_replayed_and_private():
+    a = pymysql_conn(autocommit=True)
+    b = pymysql_conn(autocommit=True)
+    with a.cursor() as cur:
+        cur.execute("SET SESSION time_zone = '+03:00'")
+        cur.execute("SET sql_mode = 'ANSI_QUOTES'")
+    for _ in range(10):
+        with a.cursor() as cur:
+            cur.execute("SELECT @@time_zone, @@sql_mode")
+            assert cur.fetchone() == ("+03:00", "ANSI_QUOTES")
+        with b.cursor() as cur:
+            cur.execute("SELECT @@time_zone, @@sql_mode")
+            tz, mode = cur.fetchone()
+            assert tz != "+03:00" and mode != "ANSI_QUOTES", (tz, mode)
+    a.close()
+    b.close()
+
+
+@check
 def pymysql_bad_password_is_1045():
     try:
         pymysql.connect(host=HOST, port=PORT, user=USER, password="wrong", database=DB)

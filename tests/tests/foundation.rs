@@ -740,3 +740,60 @@ async fn prepared_statements_pin_nothing_and_survive_connection_reuse() {
     c.close(insert).await.unwrap();
     c.close(read).await.unwrap();
 }
+
+#[tokio::test]
+async fn session_settings_are_replayed_not_pinned() {
+    let proxy = passthrough();
+    let mut a = fresh_db(&proxy, "t_replay").await;
+    let mut b = proxy.conn(Some("t_replay")).await;
+    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    a.query_drop("SET time_zone = '+05:00', @@session.div_precision_increment = 7")
+        .await
+        .unwrap();
+    a.query_drop("SET NAMES latin1").await.unwrap();
+    for _ in 0..10 {
+        // Reads still go to replicas: nothing pinned the session to the primary, and
+        // each connection it lands on gets its settings first.
+        let row: Option<(u32, String, String, String)> = a
+            .query_first("SELECT @@server_id, @@sql_mode, @@time_zone, 1 / 3")
+            .await
+            .unwrap();
+        let (server, mode, tz, third) = row.unwrap();
+        assert!(replica_ids().contains(&server), "{server}");
+        assert_eq!((mode.as_str(), tz.as_str()), ("ANSI_QUOTES", "+05:00"));
+        assert_eq!(third, "0.3333333");
+        // SET NAMES changed the bytes on the wire: é comes back in latin1.
+        let e: Option<Vec<u8>> = a.query_first("SELECT _utf8mb4'é'").await.unwrap();
+        assert_eq!(e, Some(vec![0xE9]));
+        // Another client on the same pools sees none of it.
+        let row: Option<(String, String)> = b
+            .query_first("SELECT @@sql_mode, @@time_zone")
+            .await
+            .unwrap();
+        let (mode, tz) = row.unwrap();
+        assert_ne!(mode, "ANSI_QUOTES");
+        assert_ne!(tz, "+05:00");
+    }
+    // A transaction isolation level set for the session holds in its transactions.
+    a.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        .await
+        .unwrap();
+    a.query_drop("BEGIN").await.unwrap();
+    let level: Option<String> = a.query_first("SELECT @@tx_isolation").await.unwrap();
+    assert_eq!(level.as_deref(), Some("SERIALIZABLE"));
+    a.query_drop("COMMIT").await.unwrap();
+    // A bad setting is the server's error, and nothing is remembered.
+    let e = a
+        .query_drop("SET sql_mode = 'NO_SUCH_MODE'")
+        .await
+        .unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1231));
+    let mode: Option<String> = a.query_first("SELECT @@sql_mode").await.unwrap();
+    assert_eq!(mode.as_deref(), Some("ANSI_QUOTES"));
+    // COM_RESET_CONNECTION forgets the settings.
+    a.reset().await.unwrap();
+    let tz: Option<String> = a.query_first("SELECT @@time_zone").await.unwrap();
+    assert_ne!(tz.as_deref(), Some("+05:00"));
+}

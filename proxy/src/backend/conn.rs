@@ -70,6 +70,8 @@ pub struct BackendConn {
     pub last_used: Instant,
     /// Physical SQL → statement prepared on this connection.
     statements: HashMap<String, BackendStmt>,
+    /// Whose replayed session settings this connection carries: (session, generation).
+    pub session_state: Option<(u32, u64)>,
 }
 
 impl BackendConn {
@@ -96,6 +98,7 @@ impl BackendConn {
                 dirty: false,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
+                session_state: None,
             })
         };
         match tokio::time::timeout(timeout, fut).await {
@@ -331,6 +334,7 @@ impl BackendConn {
     pub async fn reset(&mut self) -> Result<(), WireError> {
         self.simple(COM_RESET_CONNECTION, &[]).await?;
         self.statements.clear();
+        self.session_state = None;
         self.dirty = false;
         Ok(())
     }

@@ -22,6 +22,9 @@ pub(super) struct Route {
 /// Tries per statement when a connection turns out broken before the statement ran.
 const ATTEMPTS: usize = 3;
 
+/// Session `SET`s remembered for replay; past this the session is pinned instead.
+const MAX_REPLAYED_SETS: usize = 32;
+
 impl Session {
     pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
         let sql = &payload[1..];
@@ -54,6 +57,9 @@ impl Session {
             if let Some(pattern) = router::show_databases(sql) {
                 return self.show_logical_databases(pattern.as_deref(), seq).await;
             }
+        }
+        if stmt.replayable && stmt.hints.node.is_none() {
+            return self.set_session_state(sql, seq).await;
         }
         match stmt.transaction {
             Some(TxnOp::Begin) if !self.must_keep() => {
@@ -248,7 +254,102 @@ impl Session {
             pool.put(h.conn).await;
         }
         let held = self.fresh_connection(node, read_only).await?;
+        let held = self.restore_session_state(held).await?;
         self.begin_if_pending(held).await
+    }
+
+    /// Repeats the session's `SET`s on a connection that does not carry them yet. The
+    /// connection is then dirty: it is reset before another session gets it.
+    async fn restore_session_state(&mut self, mut held: Held) -> Result<Held, SqlError> {
+        let current = Some((self.id, self.replay_gen));
+        if self.replay.is_empty() || held.conn.session_state == current {
+            return Ok(held);
+        }
+        held.conn.dirty = true;
+        for sql in &self.replay {
+            match held.conn.execute_ok(sql).await {
+                Ok(_) => {}
+                Err(e @ WireError::Server { .. }) => {
+                    let pool = self.shared.nodes[held.node].pool(held.role).clone();
+                    pool.put(held.conn).await;
+                    return Err(e.to_client(
+                        "while restoring this session's settings on another connection",
+                    ));
+                }
+                Err(e) => {
+                    return Err(
+                        e.to_client("while restoring this session's settings (nothing was run)")
+                    )
+                }
+            }
+        }
+        held.conn.session_state = current;
+        metrics::counter!("shardgate_session_state_replays_total").increment(1);
+        Ok(held)
+    }
+
+    /// A `SET` of session variables: run it, then remember it for the connections
+    /// that run the session's later statements (nothing is pinned).
+    pub(super) async fn set_session_state(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
+        let (node, database) = match self.placement(None) {
+            Ok(p) => p,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let mut held = match self.checkout(node, false, false).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let ran = match &database {
+            Some(db) => held.conn.use_database(db).await,
+            None => Ok(()),
+        };
+        let ran = match ran {
+            Ok(()) => held.conn.execute_ok(sql).await,
+            Err(e) => Err(e),
+        };
+        match ran {
+            Ok(ok) => {
+                if self.replay.len() >= MAX_REPLAYED_SETS {
+                    // A session that keeps setting things: keep its connection instead.
+                    self.pin(&mut held, PinReason::SessionVariable);
+                } else {
+                    self.replay.push(sql.to_vec());
+                    self.replay_gen += 1;
+                    held.conn.dirty = true;
+                    held.conn.session_state = Some((self.id, self.replay_gen));
+                }
+                self.note_status(Some(ok.status));
+                let mut seq = seq;
+                let p = crate::wire::generic::ok_payload(
+                    ok.affected,
+                    ok.last_insert_id,
+                    self.status(),
+                    ok.warnings,
+                );
+                crate::wire::packet::write_packet(&mut self.out, &mut seq, &p);
+                self.flush().await?;
+                self.keep_or_release(held, ok.warnings).await;
+            }
+            Err(e @ WireError::Server { .. }) => {
+                self.keep_or_release(held, 0).await;
+                self.send_err(seq, &e.to_client("")).await?;
+            }
+            Err(e) => {
+                self.forget_connection_state();
+                self.send_err(
+                    seq,
+                    &e.to_client("(the setting may or may not have been applied)"),
+                )
+                .await?;
+            }
+        }
+        Ok(Flow::Continue)
     }
 
     /// Opens the transaction a deferred `BEGIN` asked for, on the connection that runs

@@ -66,6 +66,10 @@ pub struct Session {
     pending_begin: Option<Vec<u8>>,
     /// Prepared statements on configured tables, which shardgate routes itself.
     routed: routed::RoutedStatements,
+    /// Session `SET`s, repeated on each connection that runs the session's statements.
+    replay: Vec<Vec<u8>>,
+    /// Changes whenever `replay` does, so a connection knows whether it is current.
+    replay_gen: u64,
 }
 
 /// Sleeps for `d`, or forever when there is no limit.
@@ -96,6 +100,8 @@ impl Session {
             autocommit: true,
             pending_begin: None,
             routed: routed::RoutedStatements::default(),
+            replay: Vec::new(),
+            replay_gen: 0,
         }
     }
 
@@ -315,5 +321,7 @@ impl Session {
         self.autocommit = true;
         self.pending_begin = None;
         self.routed.clear();
+        self.replay.clear();
+        self.replay_gen += 1;
     }
 }
