@@ -41,6 +41,8 @@ struct ServerSection {
     worker_threads: usize,
     /// Close client connections idle this long (MySQL's wait_timeout); 0 = never.
     client_idle_timeout_ms: u64,
+    /// Stop (KILL QUERY on the backend) a statement running longer; 0 = never.
+    statement_timeout_ms: u64,
 }
 
 impl Default for ServerSection {
@@ -52,6 +54,7 @@ impl Default for ServerSection {
             server_version: None,
             worker_threads: 1,
             client_idle_timeout_ms: 28_800_000,
+            statement_timeout_ms: 0,
         }
     }
 }
@@ -103,6 +106,8 @@ pub struct Settings {
     pub worker_threads: usize,
     /// `None`: idle clients are never closed.
     pub client_idle_timeout: Option<Duration>,
+    /// `None`: statements may run as long as they like.
+    pub statement_timeout: Option<Duration>,
     pub pool: PoolSettings,
     pub health_interval: Duration,
     pub users: Vec<UserConfig>,
@@ -236,6 +241,8 @@ impl Settings {
                 worker_threads: s.worker_threads,
                 client_idle_timeout: (s.client_idle_timeout_ms > 0)
                     .then(|| Duration::from_millis(s.client_idle_timeout_ms)),
+                statement_timeout: (s.statement_timeout_ms > 0)
+                    .then(|| Duration::from_millis(s.statement_timeout_ms)),
                 pool: PoolSettings {
                     min_idle: p.min_idle,
                     max_size: p.max_size,

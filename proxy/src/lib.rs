@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod control;
 pub mod ids;
 pub mod merge;
 pub mod playground;

@@ -33,11 +33,32 @@ pub struct Shared {
     shutdown: tokio::sync::watch::Sender<bool>,
     pub plans: router::PlanCache,
     pub ids: crate::ids::IdGenerator,
+    pub sessions: crate::control::Sessions,
 }
 
 impl Shared {
     pub fn next_connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Stops the statement running on backend thread `r` (KILL QUERY), from a
+    /// connection of the same server.
+    pub async fn kill_query(&self, r: crate::control::Running) -> Result<(), String> {
+        let pools = self.nodes.get(r.node).ok_or("no such node")?;
+        let pool = pools.pool(r.role).clone();
+        let mut conn = pool
+            .get(crate::backend::Flavor::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let sql = format!("KILL QUERY {}", r.thread);
+        let done = conn.execute_ok(sql.as_bytes()).await;
+        pool.put(conn).await;
+        match done {
+            Ok(_) => Ok(()),
+            // The statement ended meanwhile: nothing to stop.
+            Err(crate::wire::WireError::Server { code: 1094, .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Resolves when shutdown begins.
@@ -102,6 +123,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
     tokio::spawn(health::run(nodes.clone(), settings.health_interval));
     let shared = Arc::new(Shared {
         ids: crate::ids::IdGenerator::default(),
+        sessions: crate::control::Sessions::default(),
         runtime: ArcSwap::from_pointee(settings.runtime.clone()),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         next_connection_id: AtomicU32::new(1),

@@ -10,9 +10,18 @@ fn eq(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// `SELECT DATABASE()` / `SELECT SCHEMA()`, with an optional alias: the column name
-/// to answer with.
-pub fn select_database(sql: &[u8]) -> Option<String> {
+/// A function of the session that shardgate answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFn {
+    /// `DATABASE()`, `SCHEMA()`: the logical schema.
+    Database,
+    /// `CONNECTION_ID()`: shardgate's id, the one `KILL` takes.
+    ConnectionId,
+}
+
+/// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()`, with an optional alias: the
+/// function and the column name to answer with.
+pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
     let tokens: Vec<Token<'_>> = Lexer::new(sql)
         .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
         .collect();
@@ -25,17 +34,47 @@ pub fn select_database(sql: &[u8]) -> Option<String> {
     let [Token::Word(s), Token::Word(f), Token::Punct(b"("), Token::Punct(b")")] = head else {
         return None;
     };
-    if !eq(s, b"select") || !(eq(f, b"database") || eq(f, b"schema")) {
+    if !eq(s, b"select") {
         return None;
     }
-    match alias {
-        None => Some(format!("{}()", String::from_utf8_lossy(f))),
-        Some(Token::Word(a) | Token::Quoted(a)) => Some(String::from_utf8_lossy(a).into_owned()),
+    let function = if eq(f, b"database") || eq(f, b"schema") {
+        SessionFn::Database
+    } else if eq(f, b"connection_id") {
+        SessionFn::ConnectionId
+    } else {
+        return None;
+    };
+    let column = match alias {
+        None => format!("{}()", String::from_utf8_lossy(f)),
+        Some(Token::Word(a) | Token::Quoted(a)) => String::from_utf8_lossy(a).into_owned(),
         Some(Token::Str(a)) => {
-            Some(String::from_utf8_lossy(&a[1..a.len().saturating_sub(1).max(1)]).into_owned())
+            String::from_utf8_lossy(&a[1..a.len().saturating_sub(1).max(1)]).into_owned()
         }
-        Some(_) => None,
+        Some(_) => return None,
+    };
+    Some((function, column))
+}
+
+/// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
+pub fn kill(sql: &[u8]) -> Option<(bool, u64)> {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
+        .collect();
+    let (first, rest) = tokens.split_first()?;
+    if !matches!(first, Token::Word(w) if eq(w, b"kill")) {
+        return None;
     }
+    let mut query = false;
+    let mut id = None;
+    for t in rest {
+        match t {
+            Token::Word(w) if eq(w, b"hard") || eq(w, b"soft") || eq(w, b"connection") => {}
+            Token::Word(w) if eq(w, b"query") => query = true,
+            Token::Number(n) if id.is_none() => id = std::str::from_utf8(n).ok()?.parse().ok(),
+            _ => return None,
+        }
+    }
+    Some((query, id?))
 }
 
 /// The text inside a string literal's quotes.
@@ -130,20 +169,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognises_select_database() {
+    fn recognises_session_functions() {
+        let f = |s: &str| session_function(s.as_bytes());
         assert_eq!(
-            select_database(b"SELECT DATABASE()").as_deref(),
-            Some("DATABASE()")
+            f("SELECT DATABASE()"),
+            Some((SessionFn::Database, "DATABASE()".into()))
         );
         assert_eq!(
-            select_database(b"select schema() ;").as_deref(),
-            Some("schema()")
+            f("select schema() ;"),
+            Some((SessionFn::Database, "schema()".into()))
         );
         assert_eq!(
-            select_database(b"SELECT DATABASE() AS db").as_deref(),
-            Some("db")
+            f("SELECT DATABASE() AS db"),
+            Some((SessionFn::Database, "db".into()))
         );
-        assert_eq!(select_database(b"SELECT DATABASE(), 1"), None);
-        assert_eq!(select_database(b"SELECT DATABASE() FROM t"), None);
+        assert_eq!(
+            f("SELECT CONNECTION_ID()"),
+            Some((SessionFn::ConnectionId, "CONNECTION_ID()".into()))
+        );
+        assert_eq!(f("SELECT DATABASE(), 1"), None);
+        assert_eq!(f("SELECT DATABASE() FROM t"), None);
+        assert_eq!(f("SELECT USER()"), None);
+    }
+
+    #[test]
+    fn recognises_kill() {
+        assert_eq!(kill(b"KILL 12"), Some((false, 12)));
+        assert_eq!(kill(b"kill query 7;"), Some((true, 7)));
+        assert_eq!(kill(b"KILL HARD CONNECTION 3"), Some((false, 3)));
+        assert_eq!(kill(b"KILL QUERY ID 3"), None);
+        assert_eq!(kill(b"KILL USER bob"), None);
+        assert_eq!(kill(b"SELECT 1"), None);
     }
 }

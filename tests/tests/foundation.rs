@@ -797,3 +797,73 @@ async fn session_settings_are_replayed_not_pinned() {
     let tz: Option<String> = a.query_first("SELECT @@time_zone").await.unwrap();
     assert_ne!(tz.as_deref(), Some("+05:00"));
 }
+
+#[tokio::test]
+async fn kill_uses_shardgate_ids_and_reaches_the_backend() {
+    let proxy = passthrough();
+    let mut a = proxy.conn(None).await;
+    let mut b = proxy.conn(None).await;
+    // CONNECTION_ID() is shardgate's id, the one in the handshake.
+    let id: u32 = a
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(id, a.id());
+    assert_ne!(id, b.id());
+
+    // KILL QUERY stops the statement on the backend; the session goes on.
+    let sleeper = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let r: Result<Option<i64>, _> = a
+            .query_first("/* shardgate:primary */ SELECT SLEEP(20)")
+            .await;
+        (a, r, started.elapsed())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    b.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (mut a, r, took) = sleeper.await.unwrap();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    match r {
+        Ok(v) => assert_eq!(v, Some(1), "SLEEP reports the interruption"),
+        Err(e) => assert_eq!(tests::error_code(&e), Some(1317), "{e}"),
+    }
+    assert_eq!(a.query_first::<i64, _>("SELECT 2").await.unwrap(), Some(2));
+
+    // Unknown ids, and KILL CONNECTION, which closes the session.
+    let e = b.query_drop("KILL 999999").await.unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1094));
+    b.query_drop(format!("KILL CONNECTION {id}")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        a.query_drop("SELECT 1").await.is_err(),
+        "the killed session is closed"
+    );
+    assert_eq!(b.query_first::<i64, _>("SELECT 3").await.unwrap(), Some(3));
+}
+
+#[tokio::test]
+async fn statement_timeout_stops_long_statements() {
+    let g = &sandbox().groups[0];
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n[server]\nstatement_timeout_ms = 700\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
+        g.primary.address()
+    ));
+    let mut c = proxy.conn(None).await;
+    let started = std::time::Instant::now();
+    let r: Result<Option<i64>, _> = c.query_first("SELECT SLEEP(10)").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    match r {
+        Ok(v) => assert_eq!(v, Some(1)),
+        Err(e) => assert_eq!(tests::error_code(&e), Some(1317), "{e}"),
+    }
+    // Short statements are untouched, and the session goes on.
+    assert_eq!(
+        c.query_first::<i64, _>("SELECT SLEEP(0.1) + 5")
+            .await
+            .unwrap(),
+        Some(5)
+    );
+}

@@ -58,6 +58,11 @@ impl Session {
                 return self.show_logical_databases(pattern.as_deref(), seq).await;
             }
         }
+        if stmt.kind == StatementKind::Other {
+            if let Some((query_only, id)) = router::catalog::kill(sql) {
+                return self.kill(query_only, id, seq).await;
+            }
+        }
         if stmt.replayable && stmt.hints.node.is_none() {
             return self.set_session_state(sql, seq).await;
         }
@@ -78,9 +83,19 @@ impl Session {
         }
         if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
             let rt = self.shared.runtime.load_full();
-            if rt.passthrough.is_none() && sql.len() < 64 {
-                if let Some(column) = router::catalog::select_database(sql) {
-                    return self.answer_database(&column, seq).await;
+            if sql.len() < 64 {
+                // CONNECTION_ID() is always shardgate's (KILL takes it); DATABASE() is
+                // answered here when databases are logical.
+                match router::catalog::session_function(sql) {
+                    Some((router::catalog::SessionFn::ConnectionId, column)) => {
+                        return self.answer_connection_id(&column, seq).await;
+                    }
+                    Some((router::catalog::SessionFn::Database, column))
+                        if rt.passthrough.is_none() =>
+                    {
+                        return self.answer_database(&column, seq).await;
+                    }
+                    _ => {}
                 }
             }
             let mentions_catalog = sql
@@ -239,6 +254,7 @@ impl Session {
     ) -> Result<Held, SqlError> {
         if let Some(h) = self.held.take() {
             if h.node == node && (self.must_keep() || needs_previous) {
+                self.control.set_running(Some(self.running_on(&h)));
                 return Ok(h);
             }
             if self.must_keep() {
@@ -250,10 +266,12 @@ impl Session {
                     names.0, names.1
                 )));
             }
+            self.control.clear_if(self.running_on(&h));
             let pool = self.shared.nodes[h.node].pool(h.role).clone();
             pool.put(h.conn).await;
         }
         let held = self.fresh_connection(node, read_only).await?;
+        self.control.set_running(Some(self.running_on(&held)));
         let held = self.restore_session_state(held).await?;
         self.begin_if_pending(held).await
     }
@@ -417,6 +435,7 @@ impl Session {
         if self.must_keep() || warnings > 0 {
             self.held = Some(held);
         } else {
+            self.control.clear_if(self.running_on(&held));
             let pool = self.shared.nodes[held.node].pool(held.role).clone();
             pool.put(held.conn).await;
         }

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod execute;
+mod kill;
 mod local;
 mod login;
 mod merged;
@@ -70,6 +71,8 @@ pub struct Session {
     replay: Vec<Vec<u8>>,
     /// Changes whenever `replay` does, so a connection knows whether it is current.
     replay_gen: u64,
+    /// What KILL from other sessions acts on.
+    control: Arc<crate::control::SessionControl>,
 }
 
 /// Sleeps for `d`, or forever when there is no limit.
@@ -102,6 +105,7 @@ impl Session {
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
             replay_gen: 0,
+            control: Arc::new(crate::control::SessionControl::new(String::new())),
         }
     }
 
@@ -114,9 +118,23 @@ impl Session {
                 return;
             }
         }
+        let user = self
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default();
+        self.control = Arc::new(crate::control::SessionControl::new(user));
+        self.shared.sessions.insert(self.id, self.control.clone());
+        self.serve().await;
+        self.shared.sessions.remove(self.id);
+        self.release_held().await;
+    }
+
+    async fn serve(&mut self) {
         let mut stop = self.shared.shutdown_signalled();
+        let control = self.control.clone();
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || control.is_killed() {
                 break;
             }
             let max = self.shared.settings.max_allowed_packet;
@@ -126,6 +144,10 @@ impl Session {
             let read = tokio::select! {
                 r = self.reader.read(&mut self.stream, max) => r,
                 _ = stop.changed() => break,
+                _ = control.killed() => {
+                    tracing::info!(conn = self.id, "connection killed");
+                    break;
+                }
                 _ = sleep_or_never(idle) => {
                     tracing::info!(conn = self.id, peer = %self.peer, "closing idle client connection");
                     break;
@@ -145,7 +167,24 @@ impl Session {
                 }
             };
             let seq = packet.seq.wrapping_add(1);
-            let flow = self.dispatch(&packet.payload, seq).await;
+            let flow = match self.shared.settings.statement_timeout {
+                None => self.dispatch(&packet.payload, seq).await,
+                Some(limit) => {
+                    // Past the limit, the statement's backend query is killed: the
+                    // client gets the server's "interrupted" error.
+                    let (shared, control) = (self.shared.clone(), control.clone());
+                    let timer = tokio::spawn(async move {
+                        tokio::time::sleep(limit).await;
+                        if let Some(r) = control.running() {
+                            metrics::counter!("shardgate_statement_timeouts_total").increment(1);
+                            let _ = shared.kill_query(r).await;
+                        }
+                    });
+                    let flow = self.dispatch(&packet.payload, seq).await;
+                    timer.abort();
+                    flow
+                }
+            };
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Close) => break,
@@ -171,6 +210,12 @@ impl Session {
                 Ok(Flow::Continue)
             }
             COM_QUERY => self.query(payload, seq).await,
+            COM_PROCESS_KILL => {
+                let id = body
+                    .get(..4)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                self.kill(false, u64::from(id), seq).await
+            }
             COM_INIT_DB => {
                 let db = String::from_utf8_lossy(body).into_owned();
                 match self.select_database(&db).await {
@@ -303,6 +348,7 @@ impl Session {
     /// Gives the held connection back to its pool (reset there if it carries state).
     async fn release_held(&mut self) {
         if let Some(h) = self.held.take() {
+            self.control.clear_if(self.running_on(&h));
             let pool = self.shared.nodes[h.node].pool(h.role).clone();
             pool.put(h.conn).await;
         }

@@ -21,6 +21,13 @@ impl LocalColumn {
             kind: ColumnType::MYSQL_TYPE_VAR_STRING,
         }
     }
+
+    pub fn integer(name: &str) -> Self {
+        LocalColumn {
+            name: name.to_string(),
+            kind: ColumnType::MYSQL_TYPE_LONGLONG,
+        }
+    }
 }
 
 const UTF8MB4_GENERAL_CI: u16 = 45;

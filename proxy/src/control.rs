@@ -1,0 +1,155 @@
+//! What other sessions may do to a session: `KILL QUERY` stops the statement it runs on
+//! a backend, `KILL CONNECTION` closes it. Ids are shardgate's own connection ids, the
+//! ones clients see in the handshake and from `CONNECTION_ID()`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rules::NodeId;
+
+use crate::backend::Role;
+
+/// A session as other sessions see it.
+pub struct SessionControl {
+    pub user: String,
+    /// The backend connection serving the session: node, role and thread id packed
+    /// by [`pack`]; 0 when it has none.
+    running: AtomicU64,
+    killed: AtomicBool,
+    kill: tokio::sync::Notify,
+}
+
+/// Where a backend statement runs: the server and the thread to kill there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Running {
+    pub node: NodeId,
+    pub role: Role,
+    pub thread: u32,
+}
+
+fn pack(r: Running) -> u64 {
+    let role = match r.role {
+        Role::Primary => 1u64,
+        Role::Replica(i) => 2 + i as u64,
+    };
+    ((r.node as u64) << 48) | ((role & 0xffff) << 32) | u64::from(r.thread)
+}
+
+fn unpack(v: u64) -> Option<Running> {
+    if v == 0 {
+        return None;
+    }
+    let role = match (v >> 32) & 0xffff {
+        1 => Role::Primary,
+        n => Role::Replica((n - 2) as usize),
+    };
+    Some(Running {
+        node: (v >> 48) as NodeId,
+        role,
+        thread: v as u32,
+    })
+}
+
+impl SessionControl {
+    pub fn new(user: String) -> SessionControl {
+        SessionControl {
+            user,
+            running: AtomicU64::new(0),
+            killed: AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn set_running(&self, r: Option<Running>) {
+        self.running.store(r.map_or(0, pack), Ordering::Release);
+    }
+
+    /// Clears the record if it still names `r` (the connection left the session).
+    pub fn clear_if(&self, r: Running) {
+        let _ = self
+            .running
+            .compare_exchange(pack(r), 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    pub fn running(&self) -> Option<Running> {
+        unpack(self.running.load(Ordering::Acquire))
+    }
+
+    /// Asks the session to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the session is asked to close.
+    pub async fn killed(&self) {
+        if self.is_killed() {
+            return;
+        }
+        self.kill.notified().await;
+    }
+}
+
+/// Every live session, by connection id.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<u32, Arc<SessionControl>>>,
+}
+
+impl Sessions {
+    pub fn insert(&self, id: u32, c: Arc<SessionControl>) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, c);
+    }
+
+    pub fn remove(&self, id: u32) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    pub fn get(&self, id: u32) -> Option<Arc<SessionControl>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_packs_and_clears() {
+        let c = SessionControl::new("u".into());
+        assert_eq!(c.running(), None);
+        let r = Running {
+            node: 3,
+            role: Role::Replica(1),
+            thread: 4_000_000_000,
+        };
+        c.set_running(Some(r));
+        assert_eq!(c.running(), Some(r));
+        c.clear_if(Running { thread: 5, ..r });
+        assert_eq!(c.running(), Some(r), "another connection's release");
+        c.clear_if(r);
+        assert_eq!(c.running(), None);
+        let p = Running {
+            node: 0,
+            role: Role::Primary,
+            thread: 1,
+        };
+        c.set_running(Some(p));
+        assert_eq!(c.running(), Some(p));
+    }
+}

@@ -1,0 +1,72 @@
+//! `KILL [QUERY|CONNECTION] id`, COM_PROCESS_KILL and `CONNECTION_ID()`, with ids
+//! that are shardgate's own connection ids.
+
+use super::{Flow, Session};
+use crate::control::Running;
+use crate::wire::resultset::LocalColumn;
+use crate::wire::SqlError;
+
+impl Session {
+    pub(super) async fn answer_connection_id(
+        &mut self,
+        column: &str,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let rows = vec![vec![Some(self.id.to_string())]];
+        let columns = [LocalColumn::integer(column)];
+        self.send_result_set(seq, "", &columns, &rows).await
+    }
+
+    pub(super) async fn kill(
+        &mut self,
+        query_only: bool,
+        id: u64,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let target = u32::try_from(id)
+            .ok()
+            .and_then(|i| self.shared.sessions.get(i));
+        let Some(target) = target else {
+            let e = SqlError::new(1094, "HY000", format!("Unknown thread id: {id}"));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        };
+        let me = self.user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
+        if target.user != me {
+            let e = SqlError::new(1095, "HY000", format!("You are not owner of thread {id}"));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        if u64::from(self.id) == id {
+            if query_only {
+                // Nothing of this session runs while it reads its own KILL QUERY.
+                self.send_ok(seq).await?;
+                return Ok(Flow::Continue);
+            }
+            let e = SqlError::new(1927, "70100", "Connection was killed");
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Close);
+        }
+        if let Some(r) = target.running() {
+            if let Err(e) = self.shared.kill_query(r).await {
+                tracing::warn!(conn = self.id, target = id, error = %e, "KILL QUERY on the backend failed");
+            }
+        }
+        if !query_only {
+            target.kill();
+        }
+        metrics::counter!("shardgate_kills_total", "what" => if query_only { "query" } else { "connection" })
+            .increment(1);
+        self.send_ok(seq).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// The backend connection now serving this session, for KILL and timeouts.
+    pub(super) fn running_on(&self, held: &super::Held) -> Running {
+        Running {
+            node: held.node,
+            role: held.role,
+            thread: held.conn.connection_id,
+        }
+    }
+}
