@@ -7,6 +7,7 @@ usage: clients.py HOST PORT USER PASSWORD DATABASE
 
 import datetime
 import decimal
+import os
 import sys
 import traceback
 
@@ -101,6 +102,24 @@ def pymysql_settings_replayed_and_private():
             assert tz != "+03:00" and mode != "ANSI_QUOTES", (tz, mode)
     a.close()
     b.close()
+
+
+@check
+def pymysql_load_data_local_infile():
+    import tempfile
+    a = pymysql_conn(autocommit=True, local_infile=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        for i in range(1000):
+            f.write(f"{i},v{i}\n")
+        path = f.name
+    with a.cursor() as cur:
+        cur.execute("CREATE TABLE py_infile (id INT PRIMARY KEY, v VARCHAR(10))")
+        cur.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE py_infile FIELDS TERMINATED BY ','")
+        assert cur.rowcount == 1000, cur.rowcount
+        cur.execute("/* shardgate:primary */ SELECT COUNT(*), MAX(id) FROM py_infile")
+        assert cur.fetchone() == (1000, 999)
+    os.unlink(path)
+    a.close()
 
 
 @check

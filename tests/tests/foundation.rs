@@ -867,3 +867,44 @@ async fn statement_timeout_stops_long_statements() {
         Some(5)
     );
 }
+
+#[tokio::test]
+async fn load_data_local_infile_is_relayed_to_the_primary() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_infile").await;
+    c.query_drop("CREATE TABLE imported (id INT PRIMARY KEY, name VARCHAR(20))")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.csv");
+    // 30,000 rows: several packets of file data.
+    let body: String = (0..30_000).map(|i| format!("{i},name-{i}\n")).collect();
+    std::fs::write(&file, body).unwrap();
+    let port = proxy.port;
+    let sql = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE imported FIELDS TERMINATED BY ','; SELECT /* shardgate:primary */ COUNT(*), MAX(name) FROM imported",
+        file.display()
+    );
+    let (ok, out, err) = cli(
+        port,
+        &["--local-infile=1", "--comments", "-N", "-D", "t_infile"],
+        &sql,
+    );
+    assert!(ok, "{err}");
+    // (the CLI keeps the routing hint only with --comments)
+    assert_eq!(out.trim(), "30000\tname-9999");
+    // A file the client refuses to send (local-infile off) is the client's error, and
+    // the session is still in step.
+    let (ok, _, err) = cli(
+        port,
+        &["--local-infile=0", "--comments", "-D", "t_infile"],
+        &sql,
+    );
+    assert!(!ok);
+    assert!(err.contains("ERROR"), "{err}");
+    let n: Option<i64> = c
+        .query_first("/* shardgate:primary */ SELECT COUNT(*) FROM imported")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(30_000));
+}

@@ -133,6 +133,16 @@ impl BackendConn {
         Ok(())
     }
 
+    /// Sends a packet that continues an exchange (LOCAL INFILE data) with the client's
+    /// own sequence id.
+    pub async fn send_packet(&mut self, seq: u8, payload: &[u8]) -> Result<(), WireError> {
+        self.out.clear();
+        let mut seq = seq;
+        write_packet(&mut self.out, &mut seq, payload);
+        self.stream.write_all(&self.out).await?;
+        Ok(())
+    }
+
     /// Streams the response to the last command into `client` as it arrives. Bytes
     /// pass unchanged; at most one read buffer of them is held at a time, and a slow
     /// client slows the backend read (backpressure) instead of growing memory.
@@ -167,12 +177,15 @@ impl BackendConn {
                     return Ok(tracker.summary);
                 }
                 Progress::LocalInfile => {
-                    return Err(backend_err(
-                        WireError::Protocol(
-                            "backend asked for a local file, which shardgate did not allow",
-                        ),
-                        forwarded,
-                    ))
+                    if !self.reader.buf.is_empty() {
+                        return Err(backend_err(
+                            WireError::Protocol("backend sent bytes after a LOCAL INFILE request"),
+                            forwarded,
+                        ));
+                    }
+                    let mut summary = tracker.summary;
+                    summary.local_infile = true;
+                    return Ok(summary);
                 }
                 Progress::NeedMore => {
                     if self.reader.buf.capacity() - self.reader.buf.len() < 4096 {

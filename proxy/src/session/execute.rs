@@ -498,7 +498,27 @@ impl Session {
                 }
                 return self.report_lost(seq, was_held, &e, false).await;
             }
-            match held.conn.forward(&mut self.stream, mode).await {
+            let mut result = held.conn.forward(&mut self.stream, mode).await;
+            // LOAD DATA LOCAL INFILE: the client's file goes to the backend, packet by
+            // packet with the client's sequence ids, up to the empty packet that ends it.
+            while matches!(&result, Ok(s) if s.local_infile) {
+                let max = self.shared.settings.max_allowed_packet;
+                loop {
+                    let packet = match self.reader.read(&mut self.stream, max).await {
+                        Ok(Some(p)) => p,
+                        Ok(None) | Err(_) => return Ok(Flow::Close),
+                    };
+                    if let Err(e) = held.conn.send_packet(packet.seq, &packet.payload).await {
+                        tracing::warn!(conn = self.id, error = %e, "backend failed during LOCAL INFILE");
+                        return Ok(Flow::Close);
+                    }
+                    if packet.payload.is_empty() {
+                        break;
+                    }
+                }
+                result = held.conn.forward(&mut self.stream, Mode::Query).await;
+            }
+            match result {
                 Ok(summary) => {
                     self.after_statement(held, &route, &summary).await;
                     return Ok(Flow::Continue);

@@ -14,7 +14,7 @@ pub const NATIVE_PASSWORD: &str = "mysql_native_password";
 pub const CACHING_SHA2: &str = "caching_sha2_password";
 
 /// Capabilities shardgate offers clients. Not offered (yet): SSL, compression,
-/// session tracking, LOCAL INFILE.
+/// session tracking.
 pub fn server_capabilities() -> CapabilityFlags {
     CapabilityFlags::CLIENT_LONG_PASSWORD
         | CapabilityFlags::CLIENT_FOUND_ROWS
@@ -34,6 +34,7 @@ pub fn server_capabilities() -> CapabilityFlags {
         | CapabilityFlags::CLIENT_CONNECT_ATTRS
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
         | CapabilityFlags::CLIENT_DEPRECATE_EOF
+        | CapabilityFlags::CLIENT_LOCAL_FILES
 }
 
 /// Client capabilities that change what a backend sends or accepts; backend
@@ -43,6 +44,8 @@ pub fn backend_visible_capabilities() -> CapabilityFlags {
         | CapabilityFlags::CLIENT_IGNORE_SPACE
         | CapabilityFlags::CLIENT_MULTI_STATEMENTS
         | CapabilityFlags::CLIENT_DEPRECATE_EOF
+        // The backend asks for local files only of connections that allow it.
+        | CapabilityFlags::CLIENT_LOCAL_FILES
 }
 
 /// 20 random printable bytes: no NUL, which would end the scramble early in some clients.

@@ -59,6 +59,9 @@ pub struct Summary {
     pub error: Option<u16>,
     /// Result sets seen (0 for a plain OK).
     pub result_sets: u32,
+    /// The response stopped at a LOCAL INFILE request: the client's file data must
+    /// go to the backend, and the rest of the response follows.
+    pub local_infile: bool,
 }
 
 #[derive(Debug)]
