@@ -161,6 +161,35 @@ def connector_pure_python():
 
 
 @check
+def connector_change_user_and_kill():
+    c = connector(True, autocommit=True)
+    cur = c.cursor()
+    cur.execute("SET @gone = 1")
+    cur.execute("SELECT CONNECTION_ID()")
+    (cid,) = cur.fetchone()
+    assert cid == c.connection_id, (cid, c.connection_id)
+    cur.close()
+    c.cmd_change_user(username=USER, password=PASSWORD, database=DB)
+    cur = c.cursor()
+    cur.execute("SELECT @gone, DATABASE(), CONNECTION_ID()")
+    assert cur.fetchone() == (None, DB, cid)
+    cur.close()
+    # Another client kills this one's connection by shardgate's id.
+    k = pymysql_conn(autocommit=True)
+    with k.cursor() as kc:
+        kc.execute(f"KILL {cid}")
+    k.close()
+    try:
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        cur.fetchall()
+    except mysql.connector.Error:
+        pass
+    else:
+        raise AssertionError("a killed connection still answered")
+
+
+@check
 def connector_bad_password_is_1045():
     try:
         mysql.connector.connect(host=HOST, port=PORT, user=USER, password="wrong", use_pure=True)

@@ -908,3 +908,65 @@ async fn load_data_local_infile_is_relayed_to_the_primary() {
         .unwrap();
     assert_eq!(n, Some(30_000));
 }
+
+#[tokio::test]
+async fn change_user_logs_in_again_and_forgets_the_session() {
+    let g = &sandbox().groups[0];
+    let replicas: Vec<String> = g
+        .replicas
+        .iter()
+        .map(|r| format!("\"{}\"", r.address()))
+        .collect();
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [[users]]\nname = \"other\"\npassword = \"other-pw\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nreplicas = [{}]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
+        g.primary.address(),
+        replicas.join(", ")
+    ));
+    let mut c = proxy.conn(None).await;
+    c.query_drop("SET @left_behind = 1").await.unwrap();
+    c.query_drop("SET time_zone = '+07:00'").await.unwrap();
+    let id = c.id();
+    c.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some("other".into()))
+            .with_pass(Some("other-pw".into()))
+            .with_db_name(Some("mysql".into())),
+    )
+    .await
+    .unwrap();
+    // Same connection, new session: nothing of the old one remains.
+    assert_eq!(
+        c.query_first::<u32, _>("SELECT CONNECTION_ID()")
+            .await
+            .unwrap(),
+        Some(id)
+    );
+    let row: Option<(Option<i64>, String, String)> = c
+        .query_first("SELECT @left_behind, @@time_zone, DATABASE()")
+        .await
+        .unwrap();
+    let (var, tz, db) = row.unwrap();
+    assert_eq!(var, None);
+    assert_ne!(tz, "+07:00");
+    assert_eq!(db, "mysql");
+    // KILL now checks against the new user.
+    let mut first_user = proxy.conn(None).await;
+    let e = first_user
+        .query_drop(format!("KILL QUERY {id}"))
+        .await
+        .unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1095));
+    // A wrong password fails the change and closes the connection.
+    let e = c
+        .change_user(
+            mysql_async::ChangeUserOpts::default()
+                .with_user(Some(USER.into()))
+                .with_pass(Some("wrong".into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1045), "{e}");
+}

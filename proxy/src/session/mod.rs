@@ -2,6 +2,7 @@
 //! run on a backend connection chosen by the router's classification.
 
 mod catalog;
+mod change_user;
 mod execute;
 mod kill;
 mod local;
@@ -132,8 +133,9 @@ impl Session {
 
     async fn serve(&mut self) {
         let mut stop = self.shared.shutdown_signalled();
-        let control = self.control.clone();
         loop {
+            // Fetched each time: COM_CHANGE_USER gives the session a new one.
+            let control = self.control.clone();
             if *stop.borrow() || control.is_killed() {
                 break;
             }
@@ -141,13 +143,15 @@ impl Session {
             // Between commands, shutdown closes the session; a command already read
             // runs to its end first.
             let idle = self.shared.settings.client_idle_timeout;
+            // Biased: a KILL that came first wins over a command arriving after it.
             let read = tokio::select! {
-                r = self.reader.read(&mut self.stream, max) => r,
-                _ = stop.changed() => break,
+                biased;
                 _ = control.killed() => {
                     tracing::info!(conn = self.id, "connection killed");
                     break;
                 }
+                _ = stop.changed() => break,
+                r = self.reader.read(&mut self.stream, max) => r,
                 _ = sleep_or_never(idle) => {
                     tracing::info!(conn = self.id, peer = %self.peer, "closing idle client connection");
                     break;
@@ -210,6 +214,7 @@ impl Session {
                 Ok(Flow::Continue)
             }
             COM_QUERY => self.query(payload, seq).await,
+            COM_CHANGE_USER => self.change_user(payload, seq).await,
             COM_PROCESS_KILL => {
                 let id = body
                     .get(..4)

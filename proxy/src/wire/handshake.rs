@@ -123,6 +123,46 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello, WireError> {
     })
 }
 
+/// What a client sent in COM_CHANGE_USER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeUser {
+    pub user: String,
+    pub database: Option<String>,
+    /// Present when the client sent one (the packet's optional tail).
+    pub collation: Option<u8>,
+}
+
+/// Parses COM_CHANGE_USER (the command byte included). The auth data is skipped:
+/// shardgate always answers with an auth switch and a fresh scramble.
+pub fn parse_change_user(p: &[u8], caps: CapabilityFlags) -> Result<ChangeUser, WireError> {
+    let bad = || WireError::Protocol("malformed COM_CHANGE_USER");
+    let mut pos = 1;
+    let nul = |from: usize| {
+        p.get(from..)
+            .and_then(|s| s.iter().position(|b| *b == 0))
+            .map(|i| from + i)
+    };
+    let end = nul(pos).ok_or_else(bad)?;
+    let user = String::from_utf8_lossy(&p[pos..end]).into_owned();
+    pos = end + 1;
+    if caps.contains(CapabilityFlags::CLIENT_SECURE_CONNECTION) {
+        let len = *p.get(pos).ok_or_else(bad)? as usize;
+        pos += 1 + len;
+    } else {
+        pos = nul(pos).ok_or_else(bad)? + 1;
+    }
+    let end = nul(pos).ok_or_else(bad)?;
+    let database =
+        Some(String::from_utf8_lossy(&p[pos..end]).into_owned()).filter(|d| !d.is_empty());
+    pos = end + 1;
+    let collation = p.get(pos).copied();
+    Ok(ChangeUser {
+        user,
+        database,
+        collation,
+    })
+}
+
 /// Asks the client to answer the scramble with `mysql_native_password`.
 pub fn auth_switch_request(scramble: &[u8; 20]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + NATIVE_PASSWORD.len() + 22);

@@ -1,0 +1,79 @@
+//! COM_CHANGE_USER: log in again as another user on the same connection. Everything
+//! of the old session goes (as with COM_RESET_CONNECTION); a failed attempt closes
+//! the connection, as MySQL does.
+
+use super::{Flow, Session};
+use crate::backend::Flavor;
+use crate::wire::handshake;
+use crate::wire::packet::write_packet;
+use crate::wire::SqlError;
+
+const MAX_AUTH_PACKET: usize = 64 * 1024;
+
+impl Session {
+    pub(super) async fn change_user(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        let request = match handshake::parse_change_user(payload, self.capabilities) {
+            Ok(r) => r,
+            Err(e) => {
+                self.send_err(
+                    seq,
+                    &SqlError::new(1043, "08S01", format!("Bad handshake: {e}")),
+                )
+                .await?;
+                return Ok(Flow::Close);
+            }
+        };
+        // The client answers a fresh scramble, whatever it computed before.
+        let scramble = handshake::new_scramble();
+        let mut seq = seq;
+        write_packet(
+            &mut self.out,
+            &mut seq,
+            &handshake::auth_switch_request(&scramble),
+        );
+        self.flush().await?;
+        let answer = match self.reader.read(&mut self.stream, MAX_AUTH_PACKET).await {
+            Ok(Some(p)) => p,
+            _ => return Ok(Flow::Close),
+        };
+        let mut seq = answer.seq.wrapping_add(1);
+        let user = self
+            .shared
+            .settings
+            .users
+            .iter()
+            .find(|u| u.name == request.user)
+            .filter(|u| handshake::verify_native(&scramble, &u.password, &answer.payload))
+            .cloned();
+        let Some(user) = user else {
+            metrics::counter!("shardgate_login_failures_total").increment(1);
+            let host = self.peer.ip().to_string();
+            let e = SqlError::access_denied(&request.user, &host, !answer.payload.is_empty());
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Close);
+        };
+        self.reset_session().await;
+        self.db = None;
+        if let Some(c) = request.collation {
+            self.flavor = Flavor {
+                collation: c,
+                ..self.flavor
+            };
+        }
+        self.user = Some(user.clone());
+        self.shared.sessions.remove(self.id);
+        self.control = std::sync::Arc::new(crate::control::SessionControl::new(user.name.clone()));
+        self.shared.sessions.insert(self.id, self.control.clone());
+        if let Some(db) = &request.database {
+            if let Err(e) = self.select_database(db).await {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        }
+        let ok = crate::wire::generic::ok_payload(0, 0, self.status(), 0);
+        write_packet(&mut self.out, &mut seq, &ok);
+        self.flush().await?;
+        tracing::debug!(conn = self.id, user = %user.name, "changed user");
+        Ok(Flow::Continue)
+    }
+}
