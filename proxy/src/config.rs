@@ -29,6 +29,16 @@ struct FileConfig {
     passthrough_node: Option<String>,
     #[serde(default)]
     rules: BTreeMap<String, RuleConfig>,
+    #[serde(default)]
+    tls: Option<TlsSection>,
+}
+
+/// TLS for clients: a PEM certificate chain and its private key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +104,9 @@ pub struct UserConfig {
     /// Logical schemas this user may use; empty means all.
     #[serde(default)]
     pub schemas: Vec<String>,
+    /// Refuse this user's logins that do not use TLS.
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 /// Everything shardgate needs to run, validated.
@@ -112,6 +125,8 @@ pub struct Settings {
     pub health_interval: Duration,
     pub users: Vec<UserConfig>,
     pub runtime: Runtime,
+    /// Offered to clients when configured.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +219,22 @@ impl Settings {
                 errors.push(rules::ConfigError::new(key, "must be at least 1"));
             }
         }
+        let tls = match &file.tls {
+            None => None,
+            Some(t) => match crate::tls::server_config(&t.cert, &t.key) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(rules::ConfigError::new("tls", e));
+                    None
+                }
+            },
+        };
+        if file.tls.is_none() && file.users.iter().any(|u| u.require_tls) {
+            errors.push(rules::ConfigError::new(
+                "users",
+                "a user has require_tls, but there is no [tls] section with cert and key",
+            ));
+        }
         if file.users.is_empty() {
             errors.push(rules::ConfigError::new(
                 "users",
@@ -253,6 +284,7 @@ impl Settings {
                 health_interval: Duration::from_millis(p.health_check_interval_ms),
                 users: file.users,
                 runtime,
+                tls,
             }),
             _ => Err(ConfigError::Invalid {
                 path: origin.to_string(),

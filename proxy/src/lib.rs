@@ -11,4 +11,5 @@ pub mod playground;
 pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod wire;

@@ -55,6 +55,39 @@ pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
     Some((function, column))
 }
 
+/// The statement with every `CONNECTION_ID()` call replaced by `id`, shardgate's own
+/// connection id (the backend's would name a pooled connection). `None`: no call.
+pub fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
+    if !sql
+        .windows(13)
+        .any(|w| w.eq_ignore_ascii_case(b"connection_id"))
+    {
+        return None;
+    }
+    let base = sql.as_ptr() as usize;
+    let tokens: Vec<Token<'_>> = Lexer::new(sql).collect();
+    let mut out = Vec::with_capacity(sql.len());
+    let mut pos = 0;
+    let mut found = false;
+    for w in tokens.windows(3) {
+        if let [Token::Word(f), Token::Punct(b"("), Token::Punct(close @ b")")] = w {
+            if eq(f, b"connection_id") {
+                let start = f.as_ptr() as usize - base;
+                let end = close.as_ptr() as usize - base + 1;
+                out.extend_from_slice(&sql[pos..start]);
+                out.extend_from_slice(id.to_string().as_bytes());
+                pos = end;
+                found = true;
+            }
+        }
+    }
+    if !found {
+        return None;
+    }
+    out.extend_from_slice(&sql[pos..]);
+    Some(out)
+}
+
 /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
 pub fn kill(sql: &[u8]) -> Option<(bool, u64)> {
     let tokens: Vec<Token<'_>> = Lexer::new(sql)
@@ -190,6 +223,20 @@ mod tests {
         assert_eq!(f("SELECT DATABASE(), 1"), None);
         assert_eq!(f("SELECT DATABASE() FROM t"), None);
         assert_eq!(f("SELECT USER()"), None);
+    }
+
+    #[test]
+    fn replaces_connection_id_calls() {
+        let r = |s: &str| {
+            replace_connection_id(s.as_bytes(), 42).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(
+            r("SELECT @a, CONNECTION_ID(), connection_id ( ) FROM t WHERE x = 'CONNECTION_ID()'")
+                .as_deref(),
+            Some("SELECT @a, 42, 42 FROM t WHERE x = 'CONNECTION_ID()'")
+        );
+        assert_eq!(r("SELECT connection_id FROM t"), None);
+        assert_eq!(r("SELECT 1"), None);
     }
 
     #[test]

@@ -190,6 +190,16 @@ def connector_change_user_and_kill():
 
 
 @check
+def connector_caching_sha2_fast_path_without_tls():
+    c = connector(True, auth_plugin="caching_sha2_password")
+    cur = c.cursor()
+    cur.execute("SELECT 40 + 2")
+    assert cur.fetchall() == [(42,)]
+    cur.close()
+    c.close()
+
+
+@check
 def connector_bad_password_is_1045():
     try:
         mysql.connector.connect(host=HOST, port=PORT, user=USER, password="wrong", use_pure=True)

@@ -72,3 +72,115 @@ async fn pymysql_and_mysql_connector_work_through_shardgate() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains(" passed, 0 failed"), "{text}");
 }
+
+/// A self-signed certificate for 127.0.0.1, made with the openssl CLI.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ])
+        .output()
+        .expect("run openssl (Debian: apt-get install openssl)")
+        .status;
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+#[tokio::test]
+async fn tls_and_caching_sha2_with_three_clients() {
+    let python = python_env();
+    let sandbox = Sandbox::start(&[0]).expect("start the MariaDB sandbox");
+    let g = &sandbox.groups[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n\
+         [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [[users]]\nname = \"secure\"\npassword = \"s3cret\"\nrequire_tls = true\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
+        cert.display(),
+        key.display(),
+        g.primary.address()
+    ));
+    let mut c = proxy.conn(None).await;
+    c.query_drop("CREATE DATABASE py_tls").await.unwrap();
+
+    // The mariadb CLI: TLS verified against our certificate; the TLS-only user is
+    // refused without it.
+    let cli = |args: &[&str]| {
+        let out = Command::new(&sandbox.binaries().client)
+            .arg("--no-defaults")
+            .arg("-h127.0.0.1")
+            .arg(format!("-P{}", proxy.port))
+            .args(args)
+            .output()
+            .expect("run the mariadb client");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let ca = format!("--ssl-ca={}", cert.display());
+    let (ok, text) = cli(&[
+        "-usecure",
+        "-ps3cret",
+        "--ssl",
+        "--ssl-verify-server-cert",
+        &ca,
+        "-N",
+        "-e",
+        "SELECT 6 * 7",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "42");
+    let (ok, text) = cli(&["-usecure", "-ps3cret", "--skip-ssl", "-e", "SELECT 1"]);
+    assert!(!ok);
+    assert!(text.contains("1045"), "{text}");
+    // Without TLS configured in the client, an ordinary user still logs in.
+    let (ok, text) = cli(&[
+        &format!("-u{USER}"),
+        &format!("-p{PASSWORD}"),
+        "--skip-ssl",
+        "-N",
+        "-e",
+        "SELECT 1",
+    ]);
+    assert!(ok, "{text}");
+
+    // PyMySQL and mysql-connector-python over TLS, and caching_sha2_password.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join("tls.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args([
+            "127.0.0.1",
+            &proxy.port.to_string(),
+            "secure",
+            "s3cret",
+            "py_tls",
+        ])
+        .arg(&cert)
+        .output()
+        .expect("run tls.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+}

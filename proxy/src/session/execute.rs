@@ -27,6 +27,14 @@ const MAX_REPLAYED_SETS: usize = 32;
 
 impl Session {
     pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        // CONNECTION_ID() must give shardgate's id (the one KILL takes), wherever it is.
+        let rewritten = router::catalog::replace_connection_id(&payload[1..], self.id).map(|sql| {
+            let mut p = Vec::with_capacity(1 + sql.len());
+            p.push(payload[0]);
+            p.extend_from_slice(&sql);
+            p
+        });
+        let payload = rewritten.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
         if let Some(at) = router::explain_sharding(sql) {
             return self.explain_sharding(&sql[at..], seq).await;

@@ -2,11 +2,13 @@
 
 use mysql_common::constants::CapabilityFlags;
 
+use tokio::io::AsyncReadExt;
+
 use super::Session;
 use crate::backend::Flavor;
-use crate::wire::handshake::{self, NATIVE_PASSWORD};
-use crate::wire::packet::write_packet;
-use crate::wire::{SqlError, WireError};
+use crate::wire::handshake::{self, CACHING_SHA2, NATIVE_PASSWORD};
+use crate::wire::packet::{payload_len, write_packet, HEADER};
+use crate::wire::{Packet, SqlError, WireError};
 
 const MAX_LOGIN_PACKET: usize = 64 * 1024;
 
@@ -14,13 +16,41 @@ impl Session {
     /// Returns `Ok(true)` when the client is logged in and commands may follow.
     pub(super) async fn login(&mut self) -> Result<bool, WireError> {
         let scramble = handshake::new_scramble();
-        let greeting = handshake::server_greeting(self.id, &scramble, &self.shared.server_version);
+        let tls = self.shared.settings.tls.clone();
+        let greeting = handshake::server_greeting(
+            self.id,
+            &scramble,
+            &self.shared.server_version,
+            tls.is_some(),
+        );
         write_packet(&mut self.out, &mut 0, &greeting);
         self.flush().await?;
 
-        let Some(p) = self.reader.read(&mut self.stream, MAX_LOGIN_PACKET).await? else {
+        let Some(mut p) = self.first_packet().await? else {
             return Ok(false);
         };
+        // A 32-byte answer with CLIENT_SSL asks for TLS; the real answer follows over it.
+        let caps = p
+            .payload
+            .get(..4)
+            .map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let asks_tls = p.payload.len() == 32 && caps & CapabilityFlags::CLIENT_SSL.bits() != 0;
+        if asks_tls {
+            let Some(config) = tls else {
+                let e = SqlError::new(
+                    1043,
+                    "08S01",
+                    "Bad handshake: TLS requested, but shardgate has no [tls] configured",
+                );
+                self.send_err(p.seq.wrapping_add(1), &e).await?;
+                return Ok(false);
+            };
+            self.stream.start_tls(config).await?;
+            let Some(next) = self.reader.read(&mut self.stream, MAX_LOGIN_PACKET).await? else {
+                return Ok(false);
+            };
+            p = next;
+        }
         let mut seq = p.seq.wrapping_add(1);
         let hello = match handshake::parse_client_hello(&p.payload) {
             Ok(h) => h,
@@ -33,8 +63,9 @@ impl Session {
         };
 
         let mut response = hello.auth_response.clone();
-        let plugin_is_native = hello.plugin.as_deref().is_none_or(|p| p == NATIVE_PASSWORD);
-        if !plugin_is_native {
+        let plugin = hello.plugin.as_deref().unwrap_or(NATIVE_PASSWORD);
+        let sha2 = plugin == CACHING_SHA2;
+        if plugin != NATIVE_PASSWORD && !sha2 {
             write_packet(
                 &mut self.out,
                 &mut seq,
@@ -55,7 +86,13 @@ impl Session {
             .users
             .iter()
             .find(|u| u.name == hello.user)
-            .filter(|u| handshake::verify_native(&scramble, &u.password, &response))
+            .filter(|u| {
+                if sha2 {
+                    handshake::verify_caching_sha2(&scramble, &u.password, &response)
+                } else {
+                    handshake::verify_native(&scramble, &u.password, &response)
+                }
+            })
             .cloned();
         let Some(user) = user else {
             tracing::info!(conn = self.id, peer = %self.peer, user = %hello.user, "access denied");
@@ -64,6 +101,15 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(false);
         };
+        if user.require_tls && !self.stream.is_tls() {
+            tracing::info!(conn = self.id, peer = %self.peer, user = %hello.user, "login without TLS refused");
+            let e = SqlError::access_denied(&hello.user, &host, true);
+            self.send_err(seq, &e).await?;
+            return Ok(false);
+        }
+        if sha2 {
+            write_packet(&mut self.out, &mut seq, &handshake::FAST_AUTH_SUCCESS);
+        }
         self.user = Some(user);
         self.capabilities = hello.capabilities;
         self.flavor = Flavor {
@@ -83,7 +129,35 @@ impl Session {
             }
         }
         self.send_ok(seq).await?;
-        tracing::debug!(conn = self.id, peer = %self.peer, user = %hello.user, "logged in");
+        tracing::debug!(conn = self.id, peer = %self.peer, user = %hello.user, tls = self.stream.is_tls(), "logged in");
         Ok(true)
+    }
+
+    /// The client's first packet, read exactly: a TLS handshake may follow it at once,
+    /// and those bytes must reach TLS, not the packet reader.
+    async fn first_packet(&mut self) -> Result<Option<Packet>, WireError> {
+        let Some(tcp) = self.stream.tcp() else {
+            return Ok(None);
+        };
+        let mut header = [0u8; HEADER];
+        if let Err(e) = tcp.read_exact(&mut header).await {
+            return match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Ok(None),
+                _ => Err(e.into()),
+            };
+        }
+        let len = payload_len(&header);
+        if len > MAX_LOGIN_PACKET {
+            return Err(WireError::TooLarge {
+                len,
+                max: MAX_LOGIN_PACKET,
+            });
+        }
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await?;
+        Ok(Some(Packet {
+            seq: header[3],
+            payload: payload.into(),
+        }))
     }
 }

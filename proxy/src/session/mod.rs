@@ -48,7 +48,7 @@ enum Flow {
 
 pub struct Session {
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: crate::tls::ClientStream,
     reader: PacketReader,
     out: BytesMut,
     id: u32,
@@ -89,7 +89,7 @@ impl Session {
         let id = shared.next_connection_id();
         Session {
             shared,
-            stream,
+            stream: crate::tls::ClientStream::Plain(stream),
             reader: PacketReader::default(),
             out: BytesMut::with_capacity(4096),
             id,

@@ -58,7 +58,8 @@ pub fn new_scramble() -> [u8; 20] {
     s
 }
 
-pub fn server_greeting(conn_id: u32, scramble: &[u8; 20], version: &str) -> Vec<u8> {
+/// The first packet of the connection. With `tls`, CLIENT_SSL is offered.
+pub fn server_greeting(conn_id: u32, scramble: &[u8; 20], version: &str, tls: bool) -> Vec<u8> {
     let mut part1 = [0u8; 8];
     part1.copy_from_slice(&scramble[..8]);
     let mut part2 = scramble[8..].to_vec();
@@ -69,7 +70,11 @@ pub fn server_greeting(conn_id: u32, scramble: &[u8; 20], version: &str) -> Vec<
         conn_id,
         part1,
         Some(part2),
-        server_capabilities(),
+        if tls {
+            server_capabilities() | CapabilityFlags::CLIENT_SSL
+        } else {
+            server_capabilities()
+        },
         45,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         Some(NATIVE_PASSWORD.as_bytes()),
@@ -98,11 +103,6 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello, WireError> {
     if caps & CapabilityFlags::CLIENT_PROTOCOL_41.bits() == 0 {
         return Err(WireError::Protocol(
             "clients older than protocol 4.1 are not supported",
-        ));
-    }
-    if payload.len() == 32 && caps & CapabilityFlags::CLIENT_SSL.bits() != 0 {
-        return Err(WireError::Protocol(
-            "TLS requested but shardgate has no TLS configured",
         ));
     }
     let hello: HandshakeResponse<'_> = ParseBuf(payload)
@@ -187,6 +187,37 @@ pub fn verify_native(scramble: &[u8; 20], password: &str, response: &[u8]) -> bo
         .map(|s| s.to_vec())
         .unwrap_or_default()
     };
+    same_bytes(&expected, response)
+}
+
+/// Checks a `caching_sha2_password` fast-path answer. shardgate holds the cleartext
+/// password, so it can always check the scramble itself: the "cache" a MySQL server
+/// needs for this is never cold, and full authentication is never asked for.
+pub fn verify_caching_sha2(scramble: &[u8; 20], password: &str, response: &[u8]) -> bool {
+    let expected: Vec<u8> = if password.is_empty() {
+        Vec::new()
+    } else {
+        mysql_common::auth::plugins::caching_sha2_password::scramble_sha256(
+            scramble,
+            password.as_bytes(),
+        )
+        .map(|s| s.to_vec())
+        .unwrap_or_default()
+    };
+    // Clients may end an empty answer with a NUL.
+    let response = if expected.is_empty() && response == [0] {
+        &[][..]
+    } else {
+        response
+    };
+    same_bytes(&expected, response)
+}
+
+/// caching_sha2_password's "fast authentication succeeded" (AuthMoreData 0x03).
+pub const FAST_AUTH_SUCCESS: [u8; 2] = [0x01, 0x03];
+
+/// Equality in time independent of where the bytes differ.
+fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
     if expected.len() != response.len() {
         return false;
     }
@@ -307,7 +338,7 @@ mod tests {
     #[test]
     fn greeting_and_hello_parse_back() {
         let s = new_scramble();
-        let g = server_greeting(42, &s, "10.11.6-MariaDB-shardgate");
+        let g = server_greeting(42, &s, "10.11.6-MariaDB-shardgate", false);
         let parsed = parse_server_greeting(&g).unwrap();
         assert_eq!(parsed.connection_id, 42);
         assert_eq!(&parsed.nonce[..20], &s[..]);

@@ -1,0 +1,76 @@
+"""TLS and caching_sha2_password through shardgate with PyMySQL and
+mysql-connector-python.
+
+usage: tls.py HOST PORT USER PASSWORD DATABASE CA_CERT   (USER must have require_tls)
+"""
+import sys
+import traceback
+
+import mysql.connector
+import pymysql
+
+HOST, PORT, USER, PASSWORD, DB, CA = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+results = []
+
+
+def check(fn):
+    try:
+        fn()
+        results.append((fn.__name__, None))
+    except Exception:
+        results.append((fn.__name__, traceback.format_exc()))
+    return fn
+
+
+@check
+def pymysql_over_verified_tls():
+    c = pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, database=DB,
+                        ssl={"ca": CA, "check_hostname": True})
+    with c.cursor() as cur:
+        cur.execute("SELECT 6 * 7, DATABASE()")
+        assert cur.fetchone() == (42, DB)
+    c.close()
+
+
+@check
+def pymysql_without_tls_is_refused_for_a_tls_only_user():
+    # (PyMySQL switches to TLS by itself when the server offers it.)
+    try:
+        pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, database=DB,
+                        ssl_disabled=True)
+    except pymysql.err.OperationalError as e:
+        assert e.args[0] == 1045, e.args
+    else:
+        raise AssertionError("a require_tls user logged in without TLS")
+
+
+@check
+def connector_caching_sha2_over_tls():
+    c = mysql.connector.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, database=DB,
+                                use_pure=True, ssl_ca=CA, ssl_verify_cert=True,
+                                auth_plugin="caching_sha2_password")
+    cur = c.cursor()
+    cur.execute("SELECT 1 + 1")
+    assert cur.fetchall() == [(2,)]
+    cur.close()
+    c.close()
+
+
+@check
+def connector_caching_sha2_wrong_password_is_1045():
+    try:
+        mysql.connector.connect(host=HOST, port=PORT, user=USER, password="wrong", database=DB,
+                                use_pure=True, ssl_ca=CA, auth_plugin="caching_sha2_password")
+    except mysql.connector.Error as e:
+        assert e.errno == 1045, e
+    else:
+        raise AssertionError("a wrong caching_sha2 password was accepted")
+
+
+failed = [(n, tb) for n, tb in results if tb]
+for n, tb in results:
+    print(("FAIL " if tb else "ok   ") + n)
+for n, tb in failed:
+    print(f"--- {n}\n{tb}")
+print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)
