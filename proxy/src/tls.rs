@@ -1,5 +1,6 @@
 //! TLS for client connections: the certificate and key from the config, and the
-//! stream type a session reads and writes whether or not the client switched to TLS.
+//! stream type a session reads and writes whether or not the client switched to TLS
+//! or compression.
 
 use std::io;
 use std::path::Path;
@@ -39,7 +40,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
 pub enum ClientStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
-    /// Only while switching to TLS.
+    /// The compressed protocol over either of the above.
+    Zlib(Box<crate::wire::compress::Compressed<ClientStream>>),
+    /// Only while switching.
     Switching,
 }
 
@@ -54,8 +57,20 @@ impl ClientStream {
         Ok(())
     }
 
+    /// From now on, packets travel compressed (CLIENT_COMPRESS, after login).
+    pub fn start_compression(&mut self, max_packet: usize) {
+        let inner = std::mem::replace(self, ClientStream::Switching);
+        *self = ClientStream::Zlib(Box::new(crate::wire::compress::Compressed::new(
+            inner, max_packet,
+        )));
+    }
+
     pub fn is_tls(&self) -> bool {
-        matches!(self, ClientStream::Tls(_))
+        match self {
+            ClientStream::Tls(_) => true,
+            ClientStream::Zlib(z) => z.get_ref().is_tls(),
+            _ => false,
+        }
     }
 
     /// The plain socket, for reads that must not take more than asked for.
@@ -83,6 +98,7 @@ impl AsyncRead for ClientStream {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -97,6 +113,7 @@ impl AsyncWrite for ClientStream {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -105,6 +122,7 @@ impl AsyncWrite for ClientStream {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_flush(cx),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -113,6 +131,7 @@ impl AsyncWrite for ClientStream {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -125,6 +144,7 @@ impl AsyncWrite for ClientStream {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -133,7 +153,7 @@ impl AsyncWrite for ClientStream {
         match self {
             ClientStream::Plain(s) => s.is_write_vectored(),
             ClientStream::Tls(s) => s.is_write_vectored(),
-            ClientStream::Switching => false,
+            ClientStream::Zlib(_) | ClientStream::Switching => false,
         }
     }
 }

@@ -200,6 +200,21 @@ def connector_caching_sha2_fast_path_without_tls():
 
 
 @check
+def connector_compressed_protocol():
+    c = connector(True, compress=True, autocommit=True)
+    cur = c.cursor()
+    cur.execute("SELECT REPEAT('xyz', 1000000), 7")
+    v, n = cur.fetchone()
+    assert len(v) == 3_000_000 and n == 7
+    cur.close()
+    cur = c.cursor(prepared=True)
+    cur.execute("SELECT %s + 1", (41,))
+    assert cur.fetchall() == [(42,)]
+    cur.close()
+    c.close()
+
+
+@check
 def connector_bad_password_is_1045():
     try:
         mysql.connector.connect(host=HOST, port=PORT, user=USER, password="wrong", use_pure=True)

@@ -12,6 +12,8 @@ use mysql_common::proto::MySerialize;
 
 pub struct RawClient {
     stream: TcpStream,
+    /// The server answered a caching_sha2 login with "fast authentication succeeded".
+    pub fast_auth: bool,
 }
 
 impl RawClient {
@@ -34,7 +36,10 @@ impl RawClient {
     ) -> std::io::Result<(RawClient, Vec<u8>)> {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut c = RawClient { stream };
+        let mut c = RawClient {
+            stream,
+            fast_auth: false,
+        };
         let (_, greeting) = c.read_packet()?;
         let hs: HandshakePacket<'_> = ParseBuf(&greeting)
             .parse(())
@@ -88,6 +93,10 @@ impl RawClient {
             assert_eq!(&body[..end], b"mysql_native_password", "switch target");
             let new_nonce = body[end + 1..].to_vec();
             c.write_packet(seq.wrapping_add(1), &native(&new_nonce))?;
+            answer = c.read_packet()?.1;
+        }
+        if answer == [0x01, 0x03] {
+            c.fast_auth = true;
             answer = c.read_packet()?.1;
         }
         Ok((c, answer))

@@ -69,10 +69,14 @@ async fn login_accepts_good_and_rejects_bad_passwords() {
 }
 
 #[tokio::test]
-async fn clients_offering_caching_sha2_are_switched_to_native_password() {
+async fn caching_sha2_logins_take_the_fast_path() {
     let proxy = passthrough();
     let (mut raw, ok) = RawClient::connect_as(&proxy.addr(), USER, PASSWORD, true).unwrap();
     assert_eq!(ok[0], 0x00, "{}", String::from_utf8_lossy(&ok));
+    assert!(
+        raw.fast_auth,
+        "no auth switch, fast authentication succeeded"
+    );
     let (_, rows) = raw.command(b"\x03SELECT 1").unwrap();
     assert_eq!(rows.len(), 1);
     let (_, bad) = RawClient::connect_as(&proxy.addr(), USER, "nope", true).unwrap();
@@ -969,4 +973,55 @@ async fn change_user_logs_in_again_and_forgets_the_session() {
         .await
         .unwrap_err();
     assert_eq!(tests::error_code(&e), Some(1045), "{e}");
+}
+
+#[tokio::test]
+async fn compressed_protocol_with_the_cli_and_mysql_async() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_zlib").await;
+    c.query_drop("CREATE TABLE z (id INT PRIMARY KEY, v LONGTEXT, b LONGBLOB)")
+        .await
+        .unwrap();
+    // The CLI with --compress: a 6 MB value, a multi-statement batch, an error.
+    let sql = "INSERT INTO z (id, v) VALUES (1, REPEAT('ab', 3000000)); \
+               SELECT /* shardgate:primary */ LENGTH(v), MD5(v) = MD5(REPEAT('ab', 3000000)) FROM z; \
+               SELECT /* shardgate:primary */ v FROM z WHERE id = 1";
+    let (ok, out, err) = cli(
+        proxy.port,
+        &["--compress", "--comments", "-N", "-D", "t_zlib"],
+        sql,
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "6000000\t1");
+    assert_eq!(lines[1].len(), 6_000_000);
+    let (ok, _, err) = cli(
+        proxy.port,
+        &["--compress", "-D", "t_zlib"],
+        "SELECT * FROM no_such",
+    );
+    assert!(!ok && err.contains("1146"), "{err}");
+
+    // mysql_async with compression: text and binary protocol, large packets.
+    let opts = mysql_async::OptsBuilder::from_opts(proxy.opts(USER, PASSWORD, Some("t_zlib")))
+        .compression(mysql_async::Compression::fast());
+    let mut z = mysql_async::Conn::new(opts).await.unwrap();
+    let big: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    z.exec_drop("INSERT INTO z (id, b) VALUES (2, ?)", (big.clone(),))
+        .await
+        .unwrap();
+    let back: Vec<u8> = z
+        .query_first("/* shardgate:primary */ SELECT b FROM z WHERE id = 2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(back == big, "value changed through the compressed protocol");
+    let n: Option<i64> = z
+        .exec_first(
+            "/* shardgate:primary */ SELECT COUNT(*) FROM z WHERE id > ?",
+            (0,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
 }

@@ -129,6 +129,10 @@ impl Session {
             }
         }
         self.send_ok(seq).await?;
+        if self.capabilities.contains(CapabilityFlags::CLIENT_COMPRESS) {
+            let max = self.shared.settings.max_allowed_packet;
+            self.stream.start_compression(max);
+        }
         tracing::debug!(conn = self.id, peer = %self.peer, user = %hello.user, tls = self.stream.is_tls(), "logged in");
         Ok(true)
     }

@@ -13,8 +13,8 @@ use super::WireError;
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
 pub const CACHING_SHA2: &str = "caching_sha2_password";
 
-/// Capabilities shardgate offers clients. Not offered (yet): SSL, compression,
-/// session tracking.
+/// Capabilities shardgate offers clients (SSL is added when TLS is configured). Not
+/// offered: session tracking.
 pub fn server_capabilities() -> CapabilityFlags {
     CapabilityFlags::CLIENT_LONG_PASSWORD
         | CapabilityFlags::CLIENT_FOUND_ROWS
@@ -35,6 +35,7 @@ pub fn server_capabilities() -> CapabilityFlags {
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
         | CapabilityFlags::CLIENT_DEPRECATE_EOF
         | CapabilityFlags::CLIENT_LOCAL_FILES
+        | CapabilityFlags::CLIENT_COMPRESS
 }
 
 /// Client capabilities that change what a backend sends or accepts; backend

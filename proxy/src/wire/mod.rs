@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod coldef;
 pub mod command;
+pub mod compress;
 pub mod generic;
 pub mod handshake;
 pub mod lenenc;
