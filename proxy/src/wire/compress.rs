@@ -112,10 +112,7 @@ impl<S> Compressed<S> {
         self.held.extend_from_slice(buf);
         let mut frame_start = 0;
         let mut pos = 0;
-        loop {
-            let Some(header) = self.held.get(pos..pos + 4) else {
-                break;
-            };
+        while let Some(header) = self.held.get(pos..pos + 4) {
             let end = pos + 4 + len3(header);
             if end > self.held.len() {
                 break;
