@@ -18,6 +18,8 @@ pub struct SessionControl {
     running: AtomicU64,
     killed: AtomicBool,
     kill: tokio::sync::Notify,
+    /// Why the session is pinned to its connection, for SHOW SHARDGATE SESSIONS.
+    pins: Mutex<Vec<&'static str>>,
 }
 
 /// Where a backend statement runs: the server and the thread to kill there.
@@ -58,7 +60,16 @@ impl SessionControl {
             running: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
+            pins: Mutex::new(Vec::new()),
         }
+    }
+
+    pub fn set_pins(&self, pins: Vec<&'static str>) {
+        *self.pins.lock().unwrap_or_else(|p| p.into_inner()) = pins;
+    }
+
+    pub fn pins(&self) -> Vec<&'static str> {
+        self.pins.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_running(&self, r: Option<Running>) {
@@ -114,6 +125,19 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+    }
+
+    /// Every session, by id.
+    pub fn list(&self) -> Vec<(u32, Arc<SessionControl>)> {
+        let mut v: Vec<(u32, Arc<SessionControl>)> = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, c)| (*id, c.clone()))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
     }
 
     pub fn get(&self, id: u32) -> Option<Arc<SessionControl>> {

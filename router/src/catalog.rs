@@ -88,6 +88,15 @@ pub fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `SHOW SHARDGATE SESSIONS`: shardgate's own process list.
+pub fn show_sessions(sql: &[u8]) -> bool {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
+        .collect();
+    matches!(tokens.as_slice(), [Token::Word(a), Token::Word(b), Token::Word(c)]
+        if eq(a, b"show") && eq(b, b"shardgate") && eq(c, b"sessions"))
+}
+
 /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
 pub fn kill(sql: &[u8]) -> Option<(bool, u64)> {
     let tokens: Vec<Token<'_>> = Lexer::new(sql)

@@ -1025,3 +1025,28 @@ async fn compressed_protocol_with_the_cli_and_mysql_async() {
         .unwrap();
     assert_eq!(n, Some(2));
 }
+
+#[tokio::test]
+async fn show_shardgate_sessions_tells_why_a_session_is_pinned() {
+    let proxy = passthrough();
+    let mut a = proxy.conn(None).await;
+    let mut b = proxy.conn(None).await;
+    a.query_drop("SET @x = 1").await.unwrap();
+    let rows: Vec<(u32, String, String, Option<String>)> =
+        b.query("SHOW SHARDGATE SESSIONS").await.unwrap();
+    let mine = rows.iter().find(|r| r.0 == a.id()).expect("a is listed");
+    assert_eq!(mine.1, USER);
+    assert!(mine.2.contains("user_variable"), "{mine:?}");
+    assert!(
+        mine.3.as_deref().is_some_and(|s| s.contains("primary")),
+        "a pinned session keeps its primary connection: {mine:?}"
+    );
+    let other = rows.iter().find(|r| r.0 == b.id()).expect("b is listed");
+    assert_eq!(other.2, "", "b is not pinned");
+    // COM_RESET_CONNECTION unpins.
+    a.reset().await.unwrap();
+    let rows: Vec<(u32, String, String, Option<String>)> =
+        b.query("SHOW SHARDGATE SESSIONS").await.unwrap();
+    let mine = rows.iter().find(|r| r.0 == a.id()).unwrap();
+    assert_eq!(mine.2, "");
+}

@@ -71,6 +71,9 @@ impl Session {
                 return self.kill(query_only, id, seq).await;
             }
         }
+        if stmt.kind == StatementKind::Show && router::catalog::show_sessions(sql) {
+            return self.show_sessions(seq).await;
+        }
         if stmt.replayable && stmt.hints.node.is_none() {
             return self.set_session_state(sql, seq).await;
         }
@@ -455,6 +458,7 @@ impl Session {
             tracing::warn!(conn = self.id, pins = ?self.pins, in_transaction = self.in_transaction, "backend connection with session state lost");
         }
         self.pins.clear();
+        self.control.set_pins(Vec::new());
         self.in_transaction = false;
         self.autocommit = true;
         self.pending_begin = None;
@@ -589,6 +593,8 @@ impl Session {
     pub(super) fn pin(&mut self, held: &mut Held, reason: PinReason) {
         held.conn.dirty = true;
         if self.pins.insert(reason) {
+            self.control
+                .set_pins(self.pins.iter().map(|p| p.as_str()).collect());
             metrics::counter!("shardgate_session_pins_total", "reason" => reason.as_str())
                 .increment(1);
             tracing::debug!(

@@ -61,6 +61,49 @@ impl Session {
         Ok(Flow::Continue)
     }
 
+    /// `SHOW SHARDGATE SESSIONS`: this user's sessions, with why each is pinned and
+    /// which backend connection serves it now.
+    pub(super) async fn show_sessions(&mut self, seq: u8) -> std::io::Result<Flow> {
+        let me = self
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default();
+        let rows: Vec<Vec<Option<String>>> = self
+            .shared
+            .sessions
+            .list()
+            .into_iter()
+            .filter(|(_, c)| c.user == me)
+            .map(|(id, c)| {
+                let backend = c.running().map(|r| {
+                    let node = self.node_name(r.node);
+                    match r.role {
+                        crate::backend::Role::Primary => {
+                            format!("{node} primary, thread {}", r.thread)
+                        }
+                        crate::backend::Role::Replica(i) => {
+                            format!("{node} replica {i}, thread {}", r.thread)
+                        }
+                    }
+                });
+                vec![
+                    Some(id.to_string()),
+                    Some(c.user.clone()),
+                    Some(c.pins().join(",")),
+                    backend,
+                ]
+            })
+            .collect();
+        let columns = [
+            LocalColumn::integer("Id"),
+            LocalColumn::text("User"),
+            LocalColumn::text("Pinned_by"),
+            LocalColumn::text("Backend"),
+        ];
+        self.send_result_set(seq, "", &columns, &rows).await
+    }
+
     /// The backend connection now serving this session, for KILL and timeouts.
     pub(super) fn running_on(&self, held: &super::Held) -> Running {
         Running {

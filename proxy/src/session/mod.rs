@@ -368,6 +368,7 @@ impl Session {
             }
         }
         self.pins.clear();
+        self.control.set_pins(Vec::new());
         self.in_transaction = false;
         self.autocommit = true;
         self.pending_begin = None;
