@@ -10,6 +10,19 @@ fn eq(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// True when `sql` contains `<before>_<after>` in any case. Runs on every statement,
+/// so it looks only around underscores: one pass, no allocation.
+pub fn contains_word(sql: &[u8], before: &[u8], after: &[u8]) -> bool {
+    sql.iter().enumerate().any(|(i, b)| {
+        *b == b'_'
+            && i >= before.len()
+            && sql[i - before.len()..i].eq_ignore_ascii_case(before)
+            && sql
+                .get(i + 1..i + 1 + after.len())
+                .is_some_and(|a| a.eq_ignore_ascii_case(after))
+    })
+}
+
 /// A function of the session that shardgate answers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionFn {
@@ -58,10 +71,7 @@ pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
 /// The statement with every `CONNECTION_ID()` call replaced by `id`, shardgate's own
 /// connection id (the backend's would name a pooled connection). `None`: no call.
 pub fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
-    if !sql
-        .windows(13)
-        .any(|w| w.eq_ignore_ascii_case(b"connection_id"))
-    {
+    if !contains_word(sql, b"connection", b"id") {
         return None;
     }
     let base = sql.as_ptr() as usize;

@@ -6,6 +6,8 @@
 
 use std::cmp::Ordering;
 
+use crate::wire::coltype as ty;
+
 /// How a column's values compare, from its column definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -21,27 +23,6 @@ pub enum Kind {
     Collated,
     /// ENUM and SET sort by their internal numbers, which the text does not carry.
     Enum,
-}
-
-/// Column type codes (Protocol::ColumnType).
-mod ty {
-    pub const DECIMAL: u8 = 0x00;
-    pub const TINY: u8 = 0x01;
-    pub const SHORT: u8 = 0x02;
-    pub const LONG: u8 = 0x03;
-    pub const FLOAT: u8 = 0x04;
-    pub const DOUBLE: u8 = 0x05;
-    pub const TIMESTAMP: u8 = 0x07;
-    pub const LONGLONG: u8 = 0x08;
-    pub const INT24: u8 = 0x09;
-    pub const DATE: u8 = 0x0a;
-    pub const TIME: u8 = 0x0b;
-    pub const DATETIME: u8 = 0x0c;
-    pub const YEAR: u8 = 0x0d;
-    pub const NEWDATE: u8 = 0x0e;
-    pub const NEWDECIMAL: u8 = 0xf6;
-    pub const ENUM: u8 = 0xf7;
-    pub const SET: u8 = 0xf8;
 }
 
 const BINARY_CHARSET: u16 = 63;

@@ -94,7 +94,7 @@ impl Session {
         }
         if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
             let rt = self.shared.runtime.load_full();
-            if sql.len() < 64 {
+            if sql.len() < 64 && sql.contains(&b'(') {
                 // CONNECTION_ID() is always shardgate's (KILL takes it); DATABASE() is
                 // answered here when databases are logical.
                 match router::catalog::session_function(sql) {
@@ -109,9 +109,7 @@ impl Session {
                     _ => {}
                 }
             }
-            let mentions_catalog = sql
-                .windows(18)
-                .any(|w| w.eq_ignore_ascii_case(b"information_schema"));
+            let mentions_catalog = router::catalog::contains_word(sql, b"information", b"schema");
             if mentions_catalog {
                 if let Some(q) = router::catalog::information_schema(sql, &rt, self.db.as_deref()) {
                     return self.run_catalog(q, seq).await;
@@ -121,11 +119,7 @@ impl Session {
         if stmt.hints.node.is_none() {
             let rt = self.shared.runtime.load_full();
             // Borrow the schema from the snapshot, not the session: no copy per statement.
-            let configured = self
-                .db
-                .as_deref()
-                .and_then(|d| rt.schemas.get(d))
-                .filter(|s| !s.tables.is_empty());
+            let configured = self.configured_schema(&rt);
             if let Some(schema) = configured {
                 let db = schema.name.as_str();
                 let maybe_show = matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
@@ -187,6 +181,18 @@ impl Session {
         let label = if route.read_only { "read" } else { "write" };
         metrics::counter!("shardgate_statements_total", "class" => label).increment(1);
         self.execute(payload, seq, route, Mode::Query).await
+    }
+
+    /// The session's database when it is a logical schema with configured tables
+    /// (statements there are planned).
+    pub(super) fn configured_schema<'r>(
+        &self,
+        rt: &'r rules::Runtime,
+    ) -> Option<&'r rules::runtime::LogicalSchema> {
+        self.db
+            .as_deref()
+            .and_then(|d| rt.schemas.get(d))
+            .filter(|s| !s.tables.is_empty())
     }
 
     /// The node and physical database for the session's current database, or for the

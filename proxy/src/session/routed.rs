@@ -89,11 +89,7 @@ impl Session {
         seq: u8,
     ) -> std::io::Result<Option<Flow>> {
         let rt = self.shared.runtime.load_full();
-        let configured = self
-            .db
-            .as_deref()
-            .and_then(|d| rt.schemas.get(d))
-            .filter(|s| !s.tables.is_empty());
+        let configured = self.configured_schema(&rt);
         let planned = match configured.map(|schema| router::plan::prepare(sql, schema, &rt)) {
             Some(Ok(p)) => p,
             None => None,
@@ -309,11 +305,7 @@ impl Session {
         let exec = match Execute::parse(payload, usize::from(s.params)) {
             Ok(e) => e,
             Err(e) => {
-                let e = SqlError::new(
-                    1210,
-                    "HY000",
-                    format!("Incorrect arguments to mysqld_stmt_execute: {e}"),
-                );
+                let e = SqlError::bad_execute(e);
                 self.send_err(seq, &e).await.map_err(client)?;
                 return Ok(Flow::Continue);
             }
@@ -327,11 +319,7 @@ impl Session {
                  fetch the whole result instead (e.g. useCursorFetch=false)",
             ))
         } else if s.params > 0 && s.types.is_none() {
-            Some(SqlError::new(
-                1210,
-                "HY000",
-                "Incorrect arguments to mysqld_stmt_execute: no parameter types were ever sent",
-            ))
+            Some(SqlError::bad_execute("no parameter types were ever sent"))
         } else if s.long_data_bytes > max {
             Some(SqlError::packet_too_large(max))
         } else {
@@ -387,11 +375,7 @@ impl Session {
         ) {
             Ok(p) => p.iter().map(to_value).collect(),
             Err(e) => {
-                let e = SqlError::new(
-                    1210,
-                    "HY000",
-                    format!("Incorrect arguments to mysqld_stmt_execute: {e}"),
-                );
+                let e = SqlError::bad_execute(e);
                 self.send_err(seq, &e).await.map_err(client)?;
                 return Ok(Flow::Continue);
             }

@@ -85,4 +85,13 @@ impl SqlError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(1105, "HY000", message)
     }
+
+    /// A COM_STMT_EXECUTE shardgate could not read (ER_WRONG_ARGUMENTS).
+    pub fn bad_execute(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            1210,
+            "HY000",
+            format!("Incorrect arguments to mysqld_stmt_execute: {detail}"),
+        )
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod coldef;
+pub mod coltype;
 pub mod command;
 pub mod compress;
 pub mod generic;

@@ -3,6 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 
+use super::coltype as ty;
 use super::{lenenc, WireError};
 
 /// The first packet of a successful COM_STMT_PREPARE answer.
@@ -128,25 +129,6 @@ pub enum Param<'a> {
     Temporal(String),
     /// Sent before with COM_STMT_SEND_LONG_DATA: the execution carries no value.
     LongData,
-}
-
-/// Column type codes a parameter may be sent as.
-mod ty {
-    pub const DECIMAL: u8 = 0x00;
-    pub const TINY: u8 = 0x01;
-    pub const SHORT: u8 = 0x02;
-    pub const LONG: u8 = 0x03;
-    pub const FLOAT: u8 = 0x04;
-    pub const DOUBLE: u8 = 0x05;
-    pub const NULL: u8 = 0x06;
-    pub const TIMESTAMP: u8 = 0x07;
-    pub const LONGLONG: u8 = 0x08;
-    pub const INT24: u8 = 0x09;
-    pub const DATE: u8 = 0x0a;
-    pub const TIME: u8 = 0x0b;
-    pub const DATETIME: u8 = 0x0c;
-    pub const YEAR: u8 = 0x0d;
-    pub const NEWDECIMAL: u8 = 0xf6;
 }
 
 /// Decodes every parameter of an execution, given the types in force. `long` tells

@@ -265,43 +265,34 @@ const AGGREGATES: &[&str] = &[
     "json_objectagg",
 ];
 
-/// True when `e` calls a window function: it would see one shard's rows only.
-fn has_window(e: &Expr) -> bool {
-    struct Find(bool);
-    impl Visitor for Find {
+/// True when some function call inside `e` satisfies `pred`.
+fn calls(e: &Expr, pred: impl Fn(&sqlparser::ast::Function) -> bool) -> bool {
+    struct Find<P>(P, bool);
+    impl<P: Fn(&sqlparser::ast::Function) -> bool> Visitor for Find<P> {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
-            if matches!(e, Expr::Function(f) if f.over.is_some()) {
-                self.0 = true;
+            if matches!(e, Expr::Function(f) if (self.0)(f)) {
+                self.1 = true;
                 return std::ops::ControlFlow::Break(());
             }
             std::ops::ControlFlow::Continue(())
         }
     }
-    let mut f = Find(false);
+    let mut f = Find(pred, false);
     let _ = e.visit(&mut f);
-    f.0
+    f.1
+}
+
+/// True when `e` calls a window function: it would see one shard's rows only.
+fn has_window(e: &Expr) -> bool {
+    calls(e, |f| f.over.is_some())
 }
 
 /// True when `e` calls an aggregate anywhere inside.
 pub fn has_aggregate(e: &Expr) -> bool {
-    struct Find(bool);
-    impl Visitor for Find {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
-            if let Expr::Function(f) = e {
-                let name = f.name.to_string().to_ascii_lowercase();
-                if AGGREGATES.contains(&name.as_str()) && f.over.is_none() {
-                    self.0 = true;
-                    return std::ops::ControlFlow::Break(());
-                }
-            }
-            std::ops::ControlFlow::Continue(())
-        }
-    }
-    let mut f = Find(false);
-    let _ = e.visit(&mut f);
-    f.0
+    calls(e, |f| {
+        f.over.is_none() && AGGREGATES.contains(&f.name.to_string().to_ascii_lowercase().as_str())
+    })
 }
 
 fn is_numeric_literal(e: &Expr) -> bool {
