@@ -106,6 +106,29 @@ impl SessionControl {
     }
 }
 
+/// caching_sha2_password's server-side cache: who logged in since start. A user not
+/// in it gets full authentication (over TLS), as with MySQL after a restart.
+#[derive(Default)]
+pub struct Sha2Cache {
+    users: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Sha2Cache {
+    pub fn contains(&self, user: &str) -> bool {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(user)
+    }
+
+    pub fn insert(&self, user: &str) {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.to_string());
+    }
+}
+
 /// Every live session, by connection id.
 #[derive(Default)]
 pub struct Sessions {

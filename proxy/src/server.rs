@@ -34,6 +34,8 @@ pub struct Shared {
     pub plans: router::PlanCache,
     pub ids: crate::ids::IdGenerator,
     pub sessions: crate::control::Sessions,
+    /// Users who passed caching_sha2_password authentication since start.
+    pub sha2_cache: crate::control::Sha2Cache,
 }
 
 impl Shared {
@@ -124,6 +126,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
     let shared = Arc::new(Shared {
         ids: crate::ids::IdGenerator::default(),
         sessions: crate::control::Sessions::default(),
+        sha2_cache: crate::control::Sha2Cache::default(),
         runtime: ArcSwap::from_pointee(settings.runtime.clone()),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         next_connection_id: AtomicU32::new(1),

@@ -113,6 +113,7 @@ async fn tls_and_caching_sha2_with_three_clients() {
          [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
          [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [[users]]\nname = \"secure\"\npassword = \"s3cret\"\nrequire_tls = true\n\
+         [[users]]\nname = \"sha2\"\npassword = \"sha2-pw\"\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         cert.display(),
         key.display(),
@@ -153,6 +154,45 @@ async fn tls_and_caching_sha2_with_three_clients() {
     let (ok, text) = cli(&["-usecure", "-ps3cret", "--skip-ssl", "-e", "SELECT 1"]);
     assert!(!ok);
     assert!(text.contains("1045"), "{text}");
+    // caching_sha2_password from the CLI: the first login of a user since start is a
+    // full authentication (the password over TLS), the next ones the fast path; a
+    // wrong password fails either way.
+    for _ in 0..2 {
+        let (ok, text) = cli(&[
+            "-usha2",
+            "-psha2-pw",
+            "--default-auth=caching_sha2_password",
+            "--ssl",
+            &ca,
+            "-N",
+            "-e",
+            "SELECT 'in'",
+        ]);
+        assert!(ok, "{text}");
+        assert_eq!(text.trim(), "in");
+    }
+    let (ok, text) = cli(&[
+        "-usha2",
+        "-pnope",
+        "--default-auth=caching_sha2_password",
+        "--ssl",
+        &ca,
+        "-e",
+        "SELECT 1",
+    ]);
+    assert!(!ok && text.contains("1045"), "{text}");
+    // Without TLS: the fast path (libmariadb is switched to caching_sha2 first).
+    let (ok, text) = cli(&[
+        "-usha2",
+        "-psha2-pw",
+        "--default-auth=caching_sha2_password",
+        "--skip-ssl",
+        "-N",
+        "-e",
+        "SELECT 'plain'",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "plain");
     // Without TLS configured in the client, an ordinary user still logs in.
     let (ok, text) = cli(&[
         &format!("-u{USER}"),

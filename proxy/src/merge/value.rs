@@ -242,7 +242,10 @@ impl Decimal {
                 )
                 .ok_or(ArithError::Overflow)?
         } else {
-            self.mantissa / 10i128.pow(self.scale - target)
+            self.mantissa
+                / 10i128
+                    .checked_pow(self.scale - target)
+                    .ok_or(ArithError::Overflow)?
         };
         let q = num / count;
         let rounded = if q >= 0 { (q + 5) / 10 } else { (q - 5) / 10 };

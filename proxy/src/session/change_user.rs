@@ -29,7 +29,7 @@ impl Session {
         write_packet(
             &mut self.out,
             &mut seq,
-            &handshake::auth_switch_request(&scramble),
+            &handshake::auth_switch_request(handshake::NATIVE_PASSWORD, &scramble),
         );
         self.flush().await?;
         let answer = match self.reader.read(&mut self.stream, MAX_AUTH_PACKET).await {

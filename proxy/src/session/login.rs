@@ -65,11 +65,21 @@ impl Session {
         let mut response = hello.auth_response.clone();
         let plugin = hello.plugin.as_deref().unwrap_or(NATIVE_PASSWORD);
         let sha2 = plugin == CACHING_SHA2;
-        if plugin != NATIVE_PASSWORD && !sha2 {
+        // Other plugins switch to native; a caching_sha2 client that sent no scramble
+        // (it waits for the server to name its plugin, as libmariadb does when the
+        // greeting named another) is switched to caching_sha2.
+        let switch_to = if plugin != NATIVE_PASSWORD && !sha2 {
+            Some(NATIVE_PASSWORD)
+        } else if sha2 && response.is_empty() {
+            Some(CACHING_SHA2)
+        } else {
+            None
+        };
+        if let Some(target) = switch_to {
             write_packet(
                 &mut self.out,
                 &mut seq,
-                &handshake::auth_switch_request(&scramble),
+                &handshake::auth_switch_request(target, &scramble),
             );
             self.flush().await?;
             let Some(p) = self.reader.read(&mut self.stream, MAX_LOGIN_PACKET).await? else {
@@ -80,20 +90,34 @@ impl Session {
         }
 
         let host = self.peer.ip().to_string();
-        let user = self
+        let known = self
             .shared
             .settings
             .users
             .iter()
             .find(|u| u.name == hello.user)
-            .filter(|u| {
-                if sha2 {
-                    handshake::verify_caching_sha2(&scramble, &u.password, &response)
-                } else {
-                    handshake::verify_native(&scramble, &u.password, &response)
-                }
-            })
             .cloned();
+        // caching_sha2_password as MySQL runs it: a user not seen since start gets full
+        // authentication, which over TLS means the password itself. Without TLS,
+        // where MySQL would need RSA, shardgate checks the scramble itself (it knows
+        // the password), so the client sees the fast path.
+        let full_auth =
+            sha2 && self.stream.is_tls() && !self.shared.sha2_cache.contains(&hello.user);
+        let verified = match &known {
+            None => false,
+            Some(u) if full_auth => {
+                write_packet(&mut self.out, &mut seq, &handshake::PERFORM_FULL_AUTH);
+                self.flush().await?;
+                let Some(p) = self.reader.read(&mut self.stream, MAX_LOGIN_PACKET).await? else {
+                    return Ok(false);
+                };
+                seq = p.seq.wrapping_add(1);
+                handshake::verify_cleartext(&u.password, &p.payload)
+            }
+            Some(u) if sha2 => handshake::verify_caching_sha2(&scramble, &u.password, &response),
+            Some(u) => handshake::verify_native(&scramble, &u.password, &response),
+        };
+        let user = known.filter(|_| verified);
         let Some(user) = user else {
             tracing::info!(conn = self.id, peer = %self.peer, user = %hello.user, "access denied");
             metrics::counter!("shardgate_login_failures_total").increment(1);
@@ -108,7 +132,10 @@ impl Session {
             return Ok(false);
         }
         if sha2 {
-            write_packet(&mut self.out, &mut seq, &handshake::FAST_AUTH_SUCCESS);
+            self.shared.sha2_cache.insert(&user.name);
+            if !full_auth {
+                write_packet(&mut self.out, &mut seq, &handshake::FAST_AUTH_SUCCESS);
+            }
         }
         self.user = Some(user);
         self.capabilities = hello.capabilities;

@@ -164,11 +164,11 @@ pub fn parse_change_user(p: &[u8], caps: CapabilityFlags) -> Result<ChangeUser, 
     })
 }
 
-/// Asks the client to answer the scramble with `mysql_native_password`.
-pub fn auth_switch_request(scramble: &[u8; 20]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + NATIVE_PASSWORD.len() + 22);
+/// Asks the client to answer the scramble with `plugin`.
+pub fn auth_switch_request(plugin: &str, scramble: &[u8; 20]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + plugin.len() + 22);
     out.push(0xFE);
-    out.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    out.extend_from_slice(plugin.as_bytes());
     out.push(0);
     out.extend_from_slice(scramble);
     out.push(0);
@@ -216,6 +216,16 @@ pub fn verify_caching_sha2(scramble: &[u8; 20], password: &str, response: &[u8])
 
 /// caching_sha2_password's "fast authentication succeeded" (AuthMoreData 0x03).
 pub const FAST_AUTH_SUCCESS: [u8; 2] = [0x01, 0x03];
+
+/// caching_sha2_password's "perform full authentication" (AuthMoreData 0x04).
+pub const PERFORM_FULL_AUTH: [u8; 2] = [0x01, 0x04];
+
+/// Checks the cleartext password a client sends in full authentication (over TLS),
+/// NUL-terminated.
+pub fn verify_cleartext(password: &str, sent: &[u8]) -> bool {
+    let sent = sent.strip_suffix(&[0]).unwrap_or(sent);
+    same_bytes(password.as_bytes(), sent)
+}
 
 /// Equality in time independent of where the bytes differ.
 fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
