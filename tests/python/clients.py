@@ -123,6 +123,20 @@ def pymysql_load_data_local_infile():
 
 
 @check
+def pymysql_stored_procedure_results():
+    a = pymysql_conn(autocommit=True)
+    with a.cursor() as cur:
+        cur.execute("CREATE PROCEDURE py_two(IN n INT) BEGIN SELECT n; SELECT n * 2, 'y'; END")
+        cur.execute("CALL py_two(21)")
+        assert cur.fetchall() == ((21,),)
+        assert cur.nextset()
+        assert cur.fetchall() == ((42, "y"),)
+        cur.execute("SELECT 3")
+        assert cur.fetchall() == ((3,),)
+    a.close()
+
+
+@check
 def pymysql_bad_password_is_1045():
     try:
         pymysql.connect(host=HOST, port=PORT, user=USER, password="wrong", database=DB)

@@ -3,11 +3,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use mysql_async::prelude::*;
 use tests::{Proxy, Sandbox, PASSWORD, USER};
 
+/// One sandbox for this binary's tests.
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[1]).expect("start the MariaDB sandbox"))
+}
+
+/// The virtualenv's python, made once per run (the tests of this binary share it).
 fn python_env() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(make_python_env).clone()
+}
+
+fn make_python_env() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("target")
@@ -44,7 +57,7 @@ fn python_env() -> PathBuf {
 #[tokio::test]
 async fn pymysql_and_mysql_connector_work_through_shardgate() {
     let python = python_env();
-    let sandbox = Sandbox::start(&[1]).expect("start the MariaDB sandbox");
+    let sandbox = sandbox();
     let g = &sandbox.groups[0];
     let proxy = Proxy::passthrough(&g.primary.address(), &[g.replicas[0].address()]);
     let mut c = proxy.conn(None).await;
@@ -104,7 +117,7 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
 #[tokio::test]
 async fn tls_and_caching_sha2_with_three_clients() {
     let python = python_env();
-    let sandbox = Sandbox::start(&[0]).expect("start the MariaDB sandbox");
+    let sandbox = sandbox();
     let g = &sandbox.groups[0];
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path());

@@ -1050,3 +1050,58 @@ async fn show_shardgate_sessions_tells_why_a_session_is_pinned() {
     let mine = rows.iter().find(|r| r.0 == a.id()).unwrap();
     assert_eq!(mine.2, "");
 }
+
+#[tokio::test]
+async fn stored_procedures_return_all_their_results() {
+    let proxy = passthrough();
+    let mut c = fresh_db(&proxy, "t_call").await;
+    c.query_drop(
+        "CREATE PROCEDURE two_results(IN n INT) BEGIN SELECT n AS a; SELECT n + 1 AS b, 'x' AS c; END",
+    )
+    .await
+    .unwrap();
+    // Text protocol: two result sets and the CALL's own OK.
+    let mut r = c.query_iter("CALL two_results(41)").await.unwrap();
+    let first: Vec<i64> = r.collect().await.unwrap();
+    let second: Vec<(i64, String)> = r.collect().await.unwrap();
+    drop(r);
+    assert_eq!(first, [41]);
+    assert_eq!(second, [(42, "x".into())]);
+    // Binary protocol.
+    let mut r = c.exec_iter("CALL two_results(?)", (1,)).await.unwrap();
+    let first: Vec<i64> = r.collect().await.unwrap();
+    let second: Vec<(i64, String)> = r.collect().await.unwrap();
+    drop(r);
+    assert_eq!((first, second), (vec![1], vec![(2, "x".into())]));
+    // The mariadb CLI prints both.
+    let (ok, out, err) = cli(proxy.port, &["-N", "-D", "t_call"], "CALL two_results(7)");
+    assert!(ok, "{err}");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["7", "8", "x"]);
+    // The session is in step afterwards.
+    assert_eq!(c.query_first::<i64, _>("SELECT 5").await.unwrap(), Some(5));
+}
+
+#[tokio::test]
+async fn cursor_requests_are_refused_cleanly() {
+    let proxy = passthrough();
+    let (mut raw, _) = RawClient::connect(&proxy.addr(), USER, PASSWORD).unwrap();
+    let (ok, _) = raw.command(b"\x16SELECT ? + 1").unwrap();
+    assert_eq!(ok[0], 0x00, "prepared");
+    let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    // One parameter definition and one column definition, each followed by EOF.
+    for _ in 0..4 {
+        raw.read_packet().unwrap();
+    }
+    let mut exec = vec![0x17];
+    exec.extend_from_slice(&id.to_le_bytes());
+    exec.push(0x01); // CURSOR_TYPE_READ_ONLY
+    exec.extend_from_slice(&1u32.to_le_bytes());
+    exec.extend_from_slice(&[0x00, 0x01, 0x08, 0x00]);
+    exec.extend_from_slice(&41i64.to_le_bytes());
+    let (p, _) = raw.command(&exec).unwrap();
+    assert_eq!(err_code(&p), Some(1235), "{}", String::from_utf8_lossy(&p));
+    // Without the cursor flag the same statement runs.
+    exec[5] = 0;
+    let (p, _) = raw.command(&exec).unwrap();
+    assert_eq!(p[0], 1, "one column");
+}
