@@ -1105,3 +1105,39 @@ async fn cursor_requests_are_refused_cleanly() {
     let (p, _) = raw.command(&exec).unwrap();
     assert_eq!(p[0], 1, "one column");
 }
+
+#[tokio::test]
+async fn the_same_prepared_text_in_two_databases_stays_apart() {
+    let proxy = passthrough();
+    let mut setup = proxy.conn(None).await;
+    for (db, v) in [("t_prep_a", 1), ("t_prep_b", 2)] {
+        setup
+            .query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        setup
+            .query_drop(format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+        setup
+            .query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY, v INT)"))
+            .await
+            .unwrap();
+        setup
+            .query_drop(format!("INSERT INTO {db}.t VALUES (1, {v})"))
+            .await
+            .unwrap();
+    }
+    sandbox().sync().unwrap();
+    let mut a = proxy.conn(Some("t_prep_a")).await;
+    let mut b = proxy.conn(Some("t_prep_b")).await;
+    // Both sessions share pooled connections; the statement prepared for one
+    // database must never answer for the other.
+    // On the primary, so both sessions draw from one pool.
+    let sql = "/* shardgate:primary */ SELECT v FROM t WHERE id = ?";
+    for _ in 0..20 {
+        let va: Option<i64> = a.exec_first(sql, (1,)).await.unwrap();
+        let vb: Option<i64> = b.exec_first(sql, (1,)).await.unwrap();
+        assert_eq!((va, vb), (Some(1), Some(2)));
+    }
+}

@@ -333,3 +333,44 @@ async fn merges_that_would_be_wrong_are_refused() {
         plan[0]
     );
 }
+
+/// (Not a merge: this binary's sandbox is the one no other test prepares statements
+/// on, so the server's statement count is this test's alone.)
+#[tokio::test]
+async fn backend_statement_handles_stay_bounded() {
+    let g = &sandbox().groups[0];
+    let mut root = direct(&g.primary, None).await;
+    root.query_drop("SET GLOBAL max_prepared_stmt_count = 300")
+        .await
+        .unwrap();
+    let proxy = Proxy::passthrough(&g.primary.address(), &[]);
+    let mut c = proxy.conn(None).await;
+    // 600 different statements from one client: without a bound, the backend
+    // connection would hold 600 and the server would refuse the 301st (1461).
+    let mut failures = Vec::new();
+    for i in 0..600 {
+        let sql = format!("SELECT ? + {i}");
+        match c.exec_first::<i64, _, _>(sql.as_str(), (1,)).await {
+            Ok(v) => assert_eq!(v, Some(1 + i)),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    let count: Option<(String, u64)> = root
+        .query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")
+        .await
+        .unwrap();
+    root.query_drop("SET GLOBAL max_prepared_stmt_count = DEFAULT")
+        .await
+        .unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let (_, count) = count.unwrap();
+    assert!(
+        count <= 256 + 8,
+        "{count} statements prepared on the server"
+    );
+}

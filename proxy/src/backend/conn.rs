@@ -68,8 +68,10 @@ pub struct BackendConn {
     /// Carries state a session set (variables, locks...): reset before another session uses it.
     pub dirty: bool,
     pub last_used: Instant,
-    /// Physical SQL → statement prepared on this connection.
-    statements: HashMap<String, BackendStmt>,
+    /// Current database → physical SQL → statement prepared on this connection. The
+    /// database is part of the key: unqualified names were resolved in it.
+    statements: HashMap<Option<String>, HashMap<String, BackendStmt>>,
+    statement_count: usize,
     /// Whose replayed session settings this connection carries: (session, generation).
     pub session_state: Option<(u32, u64)>,
 }
@@ -98,6 +100,7 @@ impl BackendConn {
                 dirty: false,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
+                statement_count: 0,
                 session_state: None,
             })
         };
@@ -347,6 +350,7 @@ impl BackendConn {
     pub async fn reset(&mut self) -> Result<(), WireError> {
         self.simple(COM_RESET_CONNECTION, &[]).await?;
         self.statements.clear();
+        self.statement_count = 0;
         self.session_state = None;
         self.dirty = false;
         Ok(())
@@ -354,7 +358,7 @@ impl BackendConn {
 
     /// The statement for `sql` on this connection, prepared now if it is not yet.
     pub async fn statement(&mut self, sql: &str) -> Result<BackendStmt, WireError> {
-        if let Some(s) = self.statements.get(sql) {
+        if let Some(s) = self.statements.get(&self.database).and_then(|m| m.get(sql)) {
             return Ok(*s);
         }
         Ok(self.prepare(sql).await?.stmt)
@@ -362,8 +366,10 @@ impl BackendConn {
 
     /// Prepares `sql` (COM_STMT_PREPARE) and reads the whole answer.
     pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, WireError> {
-        if self.statements.len() >= MAX_STATEMENTS {
-            for (_, s) in std::mem::take(&mut self.statements) {
+        if self.statement_count >= MAX_STATEMENTS {
+            let all = std::mem::take(&mut self.statements);
+            self.statement_count = 0;
+            for s in all.into_values().flat_map(HashMap::into_values) {
                 let mut close = vec![COM_STMT_CLOSE];
                 close.extend_from_slice(&s.id.to_le_bytes());
                 self.send_command(&close).await?;
@@ -396,7 +402,16 @@ impl BackendConn {
             params: ok.params,
             columns: ok.columns,
         };
-        self.statements.insert(sql.to_string(), stmt);
+        let here = self.statements.entry(self.database.clone()).or_default();
+        match here.insert(sql.to_string(), stmt) {
+            None => self.statement_count += 1,
+            Some(old) => {
+                // Prepared again (for its metadata): the old handle is not needed.
+                let mut close = vec![COM_STMT_CLOSE];
+                close.extend_from_slice(&old.id.to_le_bytes());
+                self.send_command(&close).await?;
+            }
+        }
         Ok(Prepared {
             stmt,
             warnings: ok.warnings,
@@ -407,6 +422,10 @@ impl BackendConn {
 
     /// Forgets a statement the server no longer knows (it answered "unknown handler").
     pub fn forget_statement(&mut self, sql: &str) {
-        self.statements.remove(sql);
+        if let Some(m) = self.statements.get_mut(&self.database) {
+            if m.remove(sql).is_some() {
+                self.statement_count -= 1;
+            }
+        }
     }
 }
