@@ -24,6 +24,10 @@ use crate::wire::generic::{self, eof_payload};
 use crate::wire::packet::write_packet;
 use crate::wire::{lenenc, SqlError, WireError};
 
+/// Rows read and dropped from a shard after LIMIT was reached, before its
+/// connection is closed instead.
+const DRAIN_LIMIT: usize = 1024;
+
 /// Most bytes of shard rows held while merging inside a transaction.
 const TXN_BUFFER_LIMIT: usize = 64 * 1024 * 1024;
 
@@ -101,6 +105,7 @@ impl Session {
         renames: &Renames,
         seq: u8,
     ) -> std::io::Result<Flow> {
+        let start_seq = seq;
         let mut seq = seq;
         let mut sources: Vec<Source> = Vec::with_capacity(plan.targets.len());
         let mut header_sent = false;
@@ -118,6 +123,10 @@ impl Session {
             )
             .await;
         let failure = result.err();
+        if failure.is_some() && !header_sent {
+            // Nothing reached the client: the error is the whole answer.
+            seq = start_seq;
+        }
         // Connections go back only when their answer was read to the end.
         let mut warnings = 0u16;
         for s in sources {
@@ -315,9 +324,14 @@ impl Session {
         for r in rows.drain(..) {
             write_packet(&mut out, seq, &r);
         }
-        // LIMIT reached early: read the rest so the connections can be reused.
+        // LIMIT reached early: a short rest is read so the connection can be reused;
+        // a long one is not worth it, and the connection is closed instead (which
+        // also stops the query on the server).
         for s in sources.iter_mut() {
-            while pull(s, width, deprecate).await?.is_some() {}
+            let mut left = DRAIN_LIMIT;
+            while left > 0 && pull(s, width, deprecate).await?.is_some() {
+                left -= 1;
+            }
         }
         if !out.is_empty() {
             self.stream.write_all(&out).await.map_err(client_gone)?;
