@@ -9,11 +9,15 @@ use lru::LruCache;
 use rules::runtime::LogicalSchema;
 use rules::Runtime;
 
-use super::{plan, Plan, RouteError};
+use super::template::{self, Lifted};
+use super::{plan, prepare, Plan, Prepared, RouteError};
 
 /// Longer statements (bulk INSERTs and the like) are planned but not kept: the cache's
 /// memory stays bounded by entries × this size, whatever clients send.
 pub const MAX_CACHED_STATEMENT: usize = 4096;
+
+/// A statement shape's plan; `None` when the shape cannot be planned as a template.
+type Template = Option<Arc<Prepared>>;
 
 /// `None` inside means "no configured table named": run unchanged.
 pub type Cached = Arc<Option<Plan>>;
@@ -28,6 +32,9 @@ struct Inner {
     /// snapshot can be allocated at its address and pass for it.
     runtime: Option<Arc<Runtime>>,
     schemas: HashMap<String, LruCache<Box<[u8]>, Cached>>,
+    /// Statements with their literals lifted out → their template's plan (`None`:
+    /// the template cannot be planned; such statements are planned in full).
+    templates: HashMap<String, LruCache<Box<[u8]>, Template>>,
 }
 
 impl PlanCache {
@@ -38,6 +45,7 @@ impl PlanCache {
             inner: Mutex::new(Inner {
                 runtime: None,
                 schemas: HashMap::new(),
+                templates: HashMap::new(),
             }),
         }
     }
@@ -57,10 +65,16 @@ impl PlanCache {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             if !inner.runtime.as_ref().is_some_and(|r| Arc::ptr_eq(r, rt)) {
                 inner.schemas.clear();
+                inner.templates.clear();
                 inner.runtime = Some(rt.clone());
             }
             if let Some(hit) = inner.schemas.get_mut(&schema.name).and_then(|c| c.get(sql)) {
                 return Ok(hit.clone());
+            }
+        }
+        if let Some(lifted) = template::lift(sql) {
+            if let Some(p) = self.templated(&lifted, schema, rt) {
+                return Ok(Arc::new(Some(p)));
             }
         }
         let planned: Cached = Arc::new(plan(sql, schema, rt)?);
@@ -74,6 +88,43 @@ impl PlanCache {
                 .put(sql.into(), planned.clone());
         }
         Ok(planned)
+    }
+
+    /// The plan of a statement from its template, planned on first sight. `None`: the
+    /// statement must be planned in full.
+    fn templated(
+        &self,
+        lifted: &Lifted<'_>,
+        schema: &LogicalSchema,
+        rt: &Arc<Runtime>,
+    ) -> Option<Plan> {
+        let cap = NonZeroUsize::new(self.per_schema).unwrap_or(NonZeroUsize::MIN);
+        let known = {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner
+                .templates
+                .get_mut(&schema.name)
+                .and_then(|c| c.get(lifted.key.as_slice()).cloned())
+        };
+        let template = match known {
+            Some(t) => t,
+            None => {
+                let t = prepare(&lifted.key, schema, rt)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new);
+                let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+                if inner.runtime.as_ref().is_some_and(|r| Arc::ptr_eq(r, rt)) {
+                    inner
+                        .templates
+                        .entry(schema.name.clone())
+                        .or_insert_with(|| LruCache::new(cap))
+                        .put(lifted.key.as_slice().into(), t.clone());
+                }
+                t
+            }
+        };
+        template::instantiate(template.as_deref()?, lifted)
     }
 
     pub fn len(&self) -> usize {
@@ -108,28 +159,63 @@ mod tests {
         let cache = PlanCache::new(2);
         let rt = runtime(2);
         let s = &rt.schemas["s"];
-        let a = cache.plan(b"SELECT * FROM t WHERE id = 1", s, &rt).unwrap();
-        let again = cache.plan(b"SELECT * FROM t WHERE id = 1", s, &rt).unwrap();
+        // No liftable literal (a negative number stays in the text): exact-text cache.
+        let a = cache
+            .plan(b"SELECT * FROM t WHERE id = -1", s, &rt)
+            .unwrap();
+        let again = cache
+            .plan(b"SELECT * FROM t WHERE id = -1", s, &rt)
+            .unwrap();
         assert!(Arc::ptr_eq(&a, &again), "second lookup is a hit");
-        cache.plan(b"SELECT * FROM t WHERE id = 2", s, &rt).unwrap();
-        cache.plan(b"SELECT * FROM t WHERE id = 3", s, &rt).unwrap();
+        cache
+            .plan(b"SELECT * FROM t WHERE id = -2", s, &rt)
+            .unwrap();
+        cache
+            .plan(b"SELECT * FROM t WHERE id = -3", s, &rt)
+            .unwrap();
         assert_eq!(cache.len(), 2, "least recently used entry evicted");
         assert!(cache.plan(b"SELEC nonsense FROM t", s, &rt).is_err());
         assert_eq!(cache.len(), 2, "errors are not cached");
         let long = format!(
-            "SELECT * FROM t WHERE id = 1 /* {} */",
+            "SELECT * FROM t WHERE id = -1 /* {} */",
             "x".repeat(MAX_CACHED_STATEMENT)
         );
         assert!(cache.plan(long.as_bytes(), s, &rt).unwrap().is_some());
         assert_eq!(cache.len(), 2, "long statements are not kept");
+
+        // Literals lifted: one template serves every value, and each statement gets
+        // its own literal back in its physical text.
+        for id in [1, 2, 3, 4, 5] {
+            let p = cache
+                .plan(
+                    format!("SELECT * FROM t WHERE id = {id}").as_bytes(),
+                    s,
+                    &rt,
+                )
+                .unwrap();
+            let t = &p.as_ref().as_ref().unwrap().targets;
+            assert_eq!(t.len(), 1);
+            assert_eq!(t[0].sql, format!("SELECT * FROM `t` WHERE id = {id}"));
+            assert_eq!(t[0].shard, Some(id % 2));
+        }
+        assert_eq!(
+            cache.len(),
+            2,
+            "templated statements are not kept one by one"
+        );
 
         // A new snapshot with 4 shards: the old plans must not be reused.
         let rt4 = runtime(4);
         let p = cache
             .plan(b"SELECT * FROM t WHERE id = 1", &rt4.schemas["s"], &rt4)
             .unwrap();
-        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.len(), 0);
         let target = &p.as_ref().as_ref().unwrap().targets[0];
         assert!(target.sql.contains("t_0001"), "{}", target.sql);
+        let p = cache
+            .plan(b"SELECT * FROM t WHERE id = 3", &rt4.schemas["s"], &rt4)
+            .unwrap();
+        let target = &p.as_ref().as_ref().unwrap().targets[0];
+        assert!(target.sql.contains("t_0003"), "{}", target.sql);
     }
 }

@@ -12,6 +12,7 @@ mod merge;
 mod refs;
 mod rewrite;
 mod spans;
+mod template;
 mod values;
 
 use rules::runtime::LogicalSchema;
