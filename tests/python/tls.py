@@ -70,6 +70,37 @@ def connector_caching_sha2_wrong_password_is_1045():
         raise AssertionError("a wrong caching_sha2 password was accepted")
 
 
+@check
+def statement_timeout_stops_long_statements():
+    # The proxy runs with server.statement_timeout_ms = 1000.
+    import time
+    c = pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, database=DB,
+                        ssl={"ca": CA})
+    with c.cursor() as cur:
+        started = time.monotonic()
+        try:
+            cur.execute("SELECT SLEEP(10)")
+            assert cur.fetchone() == (1,)  # SLEEP reports the interruption
+        except pymysql.err.OperationalError as e:
+            assert e.args[0] == 1317, e.args
+        assert time.monotonic() - started < 5
+        cur.execute("SELECT 2")
+        assert cur.fetchone() == (2,)
+    c.close()
+    k = mysql.connector.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, database=DB,
+                                use_pure=True, ssl_ca=CA)
+    cur = k.cursor()
+    started = time.monotonic()
+    try:
+        cur.execute("SELECT SLEEP(10)")
+        assert cur.fetchall() == [(1,)]
+    except mysql.connector.Error as e:
+        assert e.errno == 1317, e
+    assert time.monotonic() - started < 5
+    cur.close()
+    k.close()
+
+
 failed = [(n, tb) for n, tb in results if tb]
 for n, tb in results:
     print(("FAIL " if tb else "ok   ") + n)

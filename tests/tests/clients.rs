@@ -123,6 +123,7 @@ async fn tls_and_caching_sha2_with_three_clients() {
     let (cert, key) = certificate(dir.path());
     let proxy = Proxy::with_config(&format!(
         "passthrough_node = \"dn1\"\n\
+         [server]\nstatement_timeout_ms = 1000\n\
          [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
          [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [[users]]\nname = \"secure\"\npassword = \"s3cret\"\nrequire_tls = true\n\
