@@ -1,6 +1,7 @@
-//! Server-side prepared statements (binary protocol). Statements on configured tables
-//! are routed per execution (see `routed`); others are passed through, and the session
-//! is pinned to the primary connection that prepared them, so their ids stay valid.
+//! Server-side prepared statements (binary protocol). Most are routed per execution
+//! (see `routed`); those that leave state on their connection (user variables, locks)
+//! and CALLs are passed through, and the session is pinned to the primary connection
+//! that prepared them, so their ids stay valid.
 
 use router::PinReason;
 

@@ -1,7 +1,9 @@
-//! Prepared statements on sharded, broadcast and single tables.
+//! Prepared statements that shardgate routes: those on sharded, broadcast and single
+//! tables, and plain ones that leave no state on their connection.
 //!
 //! The client's statement lives in shardgate: it is analysed once at PREPARE, and
-//! each EXECUTE is routed by its bound parameters to one shard. There the physical
+//! each EXECUTE is routed by its bound parameters (to one shard, or like a text
+//! statement: reads to replicas). There the physical
 //! statement is prepared lazily on whichever pooled connection runs it (connections
 //! remember what they prepared), so no session is pinned and no backend handle
 //! outlives its connection's bound.
