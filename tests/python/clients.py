@@ -9,24 +9,15 @@ import datetime
 import decimal
 import os
 import sys
-import traceback
 
 import mysql.connector
 import pymysql
+
+from checks import check, finish
 from pymysql.constants import CLIENT
 
 HOST, PORT, USER, PASSWORD, DB = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 ROW = (1, decimal.Decimal("12.50"), datetime.datetime(2024, 2, 29, 13, 45, 1), b"\x00\xffbin", "héllo ✓", None)
-results = []
-
-
-def check(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-    except Exception:  # noqa: BLE001 - every failure is reported
-        results.append((fn.__name__, traceback.format_exc()))
-    return fn
 
 
 def pymysql_conn(**kw):
@@ -238,10 +229,4 @@ def connector_bad_password_is_1045():
         raise AssertionError("login with a wrong password succeeded")
 
 
-failed = [(n, tb) for n, tb in results if tb]
-for n, tb in results:
-    print(("FAIL " if tb else "ok   ") + n)
-for n, tb in failed:
-    print(f"--- {n}\n{tb}")
-print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -4,22 +4,13 @@ mysql-connector-python.
 usage: tls.py HOST PORT USER PASSWORD DATABASE CA_CERT   (USER must have require_tls)
 """
 import sys
-import traceback
 
 import mysql.connector
 import pymysql
 
+from checks import check, finish
+
 HOST, PORT, USER, PASSWORD, DB, CA = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-results = []
-
-
-def check(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-    except Exception:
-        results.append((fn.__name__, traceback.format_exc()))
-    return fn
 
 
 @check
@@ -101,10 +92,4 @@ def statement_timeout_stops_long_statements():
     k.close()
 
 
-failed = [(n, tb) for n, tb in results if tb]
-for n, tb in results:
-    print(("FAIL " if tb else "ok   ") + n)
-for n, tb in failed:
-    print(f"--- {n}\n{tb}")
-print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -136,6 +136,21 @@ impl BackendConn {
         Ok(())
     }
 
+    /// Sends `sql` as COM_QUERY, after making `database` current when one is given.
+    pub async fn send_query(
+        &mut self,
+        database: Option<&str>,
+        sql: &[u8],
+    ) -> Result<(), WireError> {
+        if let Some(db) = database {
+            self.use_database(db).await?;
+        }
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(crate::wire::command::COM_QUERY);
+        payload.extend_from_slice(sql);
+        self.send_command(&payload).await
+    }
+
     /// Sends a packet that continues an exchange (LOCAL INFILE data) with the client's
     /// own sequence id.
     pub async fn send_packet(&mut self, seq: u8, payload: &[u8]) -> Result<(), WireError> {
@@ -234,10 +249,7 @@ impl BackendConn {
     /// Runs a statement whose answer must be a single OK or ERR (multi-shard writes,
     /// transaction control), without forwarding anything.
     pub async fn execute_ok(&mut self, sql: &[u8]) -> Result<OkInfo, WireError> {
-        let mut payload = Vec::with_capacity(1 + sql.len());
-        payload.push(crate::wire::command::COM_QUERY);
-        payload.extend_from_slice(sql);
-        self.send_command(&payload).await?;
+        self.send_query(None, sql).await?;
         let p = self.read_packet().await?;
         match p.payload.first() {
             Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
@@ -254,10 +266,7 @@ impl BackendConn {
         &mut self,
         sql: &[u8],
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
-        let mut payload = Vec::with_capacity(1 + sql.len());
-        payload.push(crate::wire::command::COM_QUERY);
-        payload.extend_from_slice(sql);
-        self.send_command(&payload).await?;
+        self.send_query(None, sql).await?;
         let head = self.read_packet().await?;
         match head.payload.first() {
             Some(0xFF) => return Err(WireError::from_err_packet(&head.payload)),

@@ -36,15 +36,13 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        let mut payload = Vec::with_capacity(1 + q.sql.len());
-        payload.push(crate::wire::command::COM_QUERY);
-        payload.extend_from_slice(q.sql.as_bytes());
         let deprecate = self.deprecate_eof();
         let mut seq = seq;
         let mut out = BytesMut::with_capacity(16 * 1024);
         let result: Result<(), WireError> = async {
-            held.conn.use_database(&database).await?;
-            held.conn.send_command(&payload).await?;
+            held.conn
+                .send_query(Some(&database), q.sql.as_bytes())
+                .await?;
             let head = held.conn.read_packet().await?;
             write_packet(&mut out, &mut seq, &head.payload);
             if matches!(head.payload.first(), Some(0x00 | 0xFF)) {

@@ -92,8 +92,8 @@ impl Session {
             }
             _ => {}
         }
+        // Catalog questions: cheap byte checks first, the runtime only when they match.
         if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
-            let rt = self.shared.runtime.load_full();
             if sql.len() < 64 && sql.contains(&b'(') {
                 // CONNECTION_ID() is always shardgate's (KILL takes it); DATABASE() is
                 // answered here when databases are logical.
@@ -102,7 +102,7 @@ impl Session {
                         return self.answer_connection_id(&column, seq).await;
                     }
                     Some((router::catalog::SessionFn::Database, column))
-                        if rt.passthrough.is_none() =>
+                        if self.shared.runtime.load().passthrough.is_none() =>
                     {
                         return self.answer_database(&column, seq).await;
                     }
@@ -111,7 +111,10 @@ impl Session {
             }
             let mentions_catalog = router::catalog::contains_word(sql, b"information", b"schema");
             if mentions_catalog {
-                if let Some(q) = router::catalog::information_schema(sql, &rt, self.db.as_deref()) {
+                let rt = self.shared.runtime.load();
+                let q = router::catalog::information_schema(sql, &rt, self.db.as_deref());
+                drop(rt);
+                if let Some(q) = q {
                     return self.run_catalog(q, seq).await;
                 }
             }

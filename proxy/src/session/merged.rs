@@ -93,35 +93,39 @@ async fn next_row(
     }
 }
 
+/// What a merged read runs on and how.
+#[derive(Clone, Copy)]
+pub(super) struct MergeJob<'a> {
+    pub plan: &'a Plan,
+    pub spec: &'a MergeSpec,
+    pub read_only: bool,
+    pub rt: &'a Runtime,
+    pub schema: &'a LogicalSchema,
+    pub renames: &'a Renames,
+}
+
+/// How far a merged read got: what the caller must finish or clean up.
+struct Progress {
+    seq: u8,
+    sources: Vec<Source>,
+    /// Some bytes reached the client: an error can only end the result set.
+    header_sent: bool,
+}
+
 impl Session {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn run_merge(
-        &mut self,
-        plan: &Plan,
-        spec: &MergeSpec,
-        read_only: bool,
-        rt: &Runtime,
-        schema: &LogicalSchema,
-        renames: &Renames,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn run_merge(&mut self, job: MergeJob<'_>, seq: u8) -> std::io::Result<Flow> {
         let start_seq = seq;
-        let mut seq = seq;
-        let mut sources: Vec<Source> = Vec::with_capacity(plan.targets.len());
-        let mut header_sent = false;
-        let result = self
-            .merge_into_client(
-                plan,
-                spec,
-                read_only,
-                rt,
-                schema,
-                renames,
-                &mut seq,
-                &mut sources,
-                &mut header_sent,
-            )
-            .await;
+        let mut p = Progress {
+            seq,
+            sources: Vec::with_capacity(job.plan.targets.len()),
+            header_sent: false,
+        };
+        let result = self.merge_into_client(job, &mut p).await;
+        let Progress {
+            mut seq,
+            sources,
+            header_sent,
+        } = p;
         let failure = result.err();
         if failure.is_some() && !header_sent {
             // Nothing reached the client: the error is the whole answer.
@@ -163,19 +167,24 @@ impl Session {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn merge_into_client(
         &mut self,
-        plan: &Plan,
-        spec: &MergeSpec,
-        read_only: bool,
-        rt: &Runtime,
-        schema: &LogicalSchema,
-        renames: &Renames,
-        seq: &mut u8,
-        sources: &mut Vec<Source>,
-        header_sent: &mut bool,
+        job: MergeJob<'_>,
+        p: &mut Progress,
     ) -> Result<(), Failure> {
+        let MergeJob {
+            plan,
+            spec,
+            read_only,
+            rt,
+            schema,
+            renames,
+        } = job;
+        let Progress {
+            seq,
+            sources,
+            header_sent,
+        } = p;
         let deprecate = self.deprecate_eof();
         let in_txn = self.must_keep();
         let mut defs: Vec<Bytes> = Vec::new();
@@ -186,13 +195,7 @@ impl Session {
                 .await
                 .map_err(Failure::Sql)?;
             let db = physical_database(rt, schema, target.node);
-            let mut payload = Vec::with_capacity(1 + target.sql.len());
-            payload.push(crate::wire::command::COM_QUERY);
-            payload.extend_from_slice(target.sql.as_bytes());
-            let started = match held.conn.use_database(&db).await {
-                Ok(()) => held.conn.send_command(&payload).await,
-                Err(e) => Err(e),
-            };
+            let started = held.conn.send_query(Some(&db), target.sql.as_bytes()).await;
             let head = match started {
                 Ok(()) => held.conn.read_packet().await,
                 Err(e) => Err(e),

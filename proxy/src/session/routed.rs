@@ -44,7 +44,7 @@ pub(super) struct RoutedStmt {
     read_only: bool,
     params: u16,
     /// Parameter types from the last execution that sent them.
-    types: Option<Vec<u8>>,
+    types: Option<Arc<[u8]>>,
     /// COM_STMT_SEND_LONG_DATA chunks (parameter, bytes), replayed before EXECUTE.
     long_data: Vec<(u16, Vec<u8>)>,
     long_data_bytes: usize,
@@ -313,7 +313,10 @@ impl Session {
             }
         };
         if let Some(t) = exec.types {
-            s.types = Some(t.to_vec());
+            // Clients send types once, or again only when they change.
+            if s.types.as_deref() != Some(t) {
+                s.types = Some(t.into());
+            }
         }
         let problem = if exec.flags & 0x0F != 0 {
             Some(SqlError::unsupported(
@@ -333,7 +336,7 @@ impl Session {
             self.send_err(seq, &e).await.map_err(client)?;
             return Ok(Flow::Continue);
         }
-        let types = s.types.clone().unwrap_or_default();
+        let types: Arc<[u8]> = s.types.clone().unwrap_or_else(|| Arc::from(&[][..]));
         // Rules changed since PREPARE: plan again, with the same text.
         let rt = self.shared.runtime.load_full();
         if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_some() {

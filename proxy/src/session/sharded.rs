@@ -144,7 +144,17 @@ impl Session {
         let read_only = read_only && !plan.write && !self.must_keep();
         if let Merge::Combine(spec) = &plan.merge {
             return self
-                .run_merge(plan, spec, read_only, &rt, schema, &renames, seq)
+                .run_merge(
+                    super::merged::MergeJob {
+                        plan,
+                        spec,
+                        read_only,
+                        rt: &rt,
+                        schema,
+                        renames: &renames,
+                    },
+                    seq,
+                )
                 .await;
         }
         self.run_streamed(plan, read_only, &rt, schema, &renames, seq)
@@ -306,13 +316,7 @@ impl Session {
                 Err(e) => return self.reply_err(seq, &e).await,
             };
             let db = physical_database(rt, schema, target.node);
-            let mut payload = Vec::with_capacity(1 + target.sql.len());
-            payload.push(crate::wire::command::COM_QUERY);
-            payload.extend_from_slice(target.sql.as_bytes());
-            let sent = match held.conn.use_database(&db).await {
-                Ok(()) => held.conn.send_command(&payload).await,
-                Err(e) => Err(e),
-            };
+            let sent = held.conn.send_query(Some(&db), target.sql.as_bytes()).await;
             if let Err(e) = sent {
                 if let WireError::Server { .. } = &e {
                     self.keep_or_release(held, 0).await;
