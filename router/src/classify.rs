@@ -74,6 +74,18 @@ pub struct Statement {
     /// A `SET` of session variables only: shardgate remembers it and repeats it on
     /// whichever connection runs the session's next statement, instead of pinning.
     pub replayable: bool,
+    /// `SET TRANSACTION …` without SESSION or GLOBAL: it applies to the next
+    /// transaction only, so it must run on that transaction's connection.
+    pub next_transaction: bool,
+    /// May name a table. False for statements that provably touch no data
+    /// (`SELECT 1`, `SELECT NOW()`, `SELECT @@port`, `SET`, transaction control): they
+    /// can run wherever the session's transaction is.
+    pub names_tables: bool,
+    /// Reads the session's last insert id (`LAST_INSERT_ID()`, `@@identity`,
+    /// `@@last_insert_id`), which shardgate keeps per session.
+    pub reads_insert_id: bool,
+    /// The savepoint a `SAVEPOINT`, `RELEASE SAVEPOINT` or `ROLLBACK TO` names.
+    pub savepoint: Option<String>,
 }
 
 /// Transaction control that shardgate acts on itself.
@@ -85,7 +97,13 @@ pub enum TxnOp {
     Commit,
     /// `ROLLBACK [WORK]` (not `ROLLBACK TO SAVEPOINT`).
     Rollback,
-    /// Savepoints, XA, `COMMIT AND CHAIN` ...: forwarded as they are.
+    /// `SAVEPOINT name`.
+    Savepoint,
+    /// `RELEASE SAVEPOINT name`.
+    ReleaseSavepoint,
+    /// `ROLLBACK [WORK] TO [SAVEPOINT] name`.
+    RollbackTo,
+    /// XA, `COMMIT AND CHAIN` ...: forwarded as they are.
     Other,
 }
 
@@ -140,6 +158,10 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
                 batch_changes_database: false,
                 transaction: None,
                 replayable: false,
+                next_transaction: false,
+                names_tables: false,
+                reads_insert_id: false,
+                savepoint: None,
             })
         }
     };
@@ -152,6 +174,11 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
         stmt.read_only &= next.read_only;
         stmt.pin = stmt.pin.or(next.pin);
         stmt.needs_previous |= next.needs_previous;
+        stmt.names_tables |= next.names_tables;
+        stmt.reads_insert_id |= next.reads_insert_id;
+        stmt.next_transaction = false;
+        stmt.replayable = false;
+        stmt.savepoint = None;
         stmt.use_db = None;
         if stmt.kind != next.kind {
             stmt.kind = StatementKind::Other;
@@ -174,6 +201,10 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         batch_changes_database: false,
         transaction: None,
         replayable: false,
+        next_transaction: false,
+        names_tables: true,
+        reads_insert_id: false,
+        savepoint: None,
     };
     let first_word = tokens.iter().find_map(|t| match t {
         Token::Word(w) => Some(*w),
@@ -210,6 +241,9 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
     match stmt.kind {
         StatementKind::Select => analyse_select(tokens, &mut stmt),
         StatementKind::Set => {
+            stmt.names_tables = tokens
+                .iter()
+                .any(|t| matches!(t, Token::Word(w) if eq(w, b"select")));
             let one_shot = eq(second, b"transaction")
                 || (tokens
                     .iter()
@@ -228,6 +262,8 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
             });
             if tokens.iter().any(|t| matches!(t, Token::UserVar(_))) {
                 stmt.pin = Some(PinReason::UserVariable);
+            } else if one_shot && !global && !word(b"global") {
+                stmt.next_transaction = true;
             } else if eq(second, b"statement") {
                 // SET STATEMENT ... FOR <stmt>: scoped to that one statement.
             } else if !one_shot {
@@ -264,13 +300,42 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 .collect();
             let only =
                 |allowed: &[&[u8]]| words[1..].iter().all(|w| allowed.iter().any(|a| eq(w, a)));
-            stmt.transaction = Some(match first.to_ascii_lowercase().as_slice() {
+            let idents = tokens
+                .iter()
+                .filter(|t| matches!(t, Token::Word(_) | Token::Quoted(_)))
+                .count();
+            let op = match first.to_ascii_lowercase().as_slice() {
                 b"begin" if only(&[b"work"]) => TxnOp::Begin,
                 b"start" if eq(second, b"transaction") => TxnOp::Begin,
                 b"commit" if only(&[b"work"]) => TxnOp::Commit,
                 b"rollback" if only(&[b"work"]) => TxnOp::Rollback,
+                // The savepoint's name may be quoted: it is the last identifier.
+                b"savepoint" if idents == 2 => TxnOp::Savepoint,
+                b"release" if idents == 3 && eq(second, b"savepoint") => TxnOp::ReleaseSavepoint,
+                b"rollback"
+                    if idents >= 3
+                        && words[1..idents - 1].iter().any(|w| eq(w, b"to"))
+                        && words[1..idents - 1]
+                            .iter()
+                            .all(|w| eq(w, b"work") || eq(w, b"to") || eq(w, b"savepoint")) =>
+                {
+                    TxnOp::RollbackTo
+                }
                 _ => TxnOp::Other,
-            });
+            };
+            if matches!(
+                op,
+                TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo
+            ) {
+                stmt.savepoint = tokens.iter().rev().find_map(|t| match t {
+                    Token::Word(w) | Token::Quoted(w) => {
+                        Some(String::from_utf8_lossy(w).replace("``", "`"))
+                    }
+                    _ => None,
+                });
+            }
+            stmt.transaction = Some(op);
+            stmt.names_tables = false;
         }
         StatementKind::Use => {
             stmt.use_db = tokens.get(1).and_then(|t| match t {
@@ -298,6 +363,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         }
         _ => {}
     }
+    analyse_insert_id(tokens, &mut stmt);
     stmt
 }
 
@@ -346,6 +412,7 @@ fn locks_or_writes(w: &[u8], prev: Option<Token<'_>>, next: Option<&Token<'_>>) 
 
 fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
     let mut read_only = true;
+    let mut names_tables = false;
     let mut prev: Option<Token<'_>> = None;
     for (i, t) in tokens.iter().enumerate() {
         match *t {
@@ -360,17 +427,16 @@ fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
             Token::SysVar(v) => {
                 let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
                 let name = name.strip_prefix(b"@@").unwrap_or(name);
-                if eq(name, b"warning_count")
-                    || eq(name, b"error_count")
-                    || eq(name, b"identity")
-                    || eq(name, b"last_insert_id")
-                {
+                if eq(name, b"warning_count") || eq(name, b"error_count") {
                     stmt.needs_previous = true;
                     read_only = false;
                 }
             }
             Token::Word(w) => {
                 let next = tokens.get(i + 1);
+                if eq(w, b"from") && !matches!(next, Some(Token::Word(d)) if eq(d, b"dual")) {
+                    names_tables = true;
+                }
                 if eq(w, b"sql_calc_found_rows") {
                     read_only = false;
                     stmt.pin = Some(PinReason::FoundRows);
@@ -384,8 +450,7 @@ fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
                     if lower.ends_with(b"_lock") || lower == b"release_all_locks" {
                         stmt.pin = stmt.pin.or(Some(PinReason::NamedLock));
                     }
-                    if lower == b"found_rows" || lower == b"row_count" || lower == b"last_insert_id"
-                    {
+                    if lower == b"found_rows" || lower == b"row_count" {
                         stmt.needs_previous = true;
                     }
                 }
@@ -395,6 +460,37 @@ fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
         prev = Some(*t);
     }
     stmt.read_only = read_only;
+    stmt.names_tables = names_tables;
+}
+
+/// `LAST_INSERT_ID()` and `@@identity` read the session's last insert id, which
+/// shardgate keeps (so an INSERT pins nothing); `LAST_INSERT_ID(expr)` sets it on the
+/// connection, which then holds the session's value.
+fn analyse_insert_id(tokens: &[Token<'_>], stmt: &mut Statement) {
+    for (i, t) in tokens.iter().enumerate() {
+        match *t {
+            Token::SysVar(v) => {
+                let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
+                let name = name.strip_prefix(b"@@").unwrap_or(name);
+                if eq(name, b"identity") || eq(name, b"last_insert_id") {
+                    stmt.reads_insert_id = true;
+                }
+            }
+            Token::Word(w) if eq(w, b"last_insert_id") => {
+                match (tokens.get(i + 1), tokens.get(i + 2)) {
+                    (Some(Token::Punct(b"(")), Some(Token::Punct(b")"))) => {
+                        stmt.reads_insert_id = true;
+                    }
+                    (Some(Token::Punct(b"(")), _) => {
+                        stmt.pin = stmt.pin.or(Some(PinReason::LastInsertId));
+                        stmt.read_only = false;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -403,6 +499,45 @@ mod tests {
 
     fn c(sql: &str) -> Statement {
         classify(sql.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn what_needs_no_table_and_what_travels_with_the_session() {
+        for sql in [
+            "SELECT 1",
+            "SELECT NOW()",
+            "select @@port",
+            "SELECT 1 FROM DUAL",
+            "SET NAMES utf8mb4",
+            "SAVEPOINT a",
+            "BEGIN",
+        ] {
+            assert!(!c(sql).names_tables, "{sql}");
+        }
+        for sql in [
+            "SELECT * FROM t",
+            "SELECT 1 FROM DUAL WHERE EXISTS (SELECT 1 FROM t)",
+            "INSERT INTO t VALUES (1)",
+            "SET @a = (SELECT MAX(id) FROM t)",
+            "SELECT 1; SELECT a FROM t",
+        ] {
+            assert!(c(sql).names_tables, "{sql}");
+        }
+        for sql in [
+            "SELECT LAST_INSERT_ID()",
+            "select @@identity",
+            "SELECT @@session.last_insert_id",
+            "INSERT INTO child (parent) VALUES (LAST_INSERT_ID())",
+        ] {
+            let s = c(sql);
+            assert!(s.reads_insert_id && s.pin.is_none(), "{sql}");
+        }
+        let sets = c("SELECT LAST_INSERT_ID(42)");
+        assert_eq!(sets.pin, Some(PinReason::LastInsertId));
+        assert!(c("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").next_transaction);
+        assert!(c("set transaction read only").next_transaction);
+        assert!(!c("SET SESSION TRANSACTION READ ONLY").next_transaction);
+        assert!(!c("SET GLOBAL TRANSACTION READ ONLY").next_transaction);
     }
 
     #[test]
@@ -516,7 +651,17 @@ mod tests {
         );
         assert_eq!(c("COMMIT WORK").transaction, Some(TxnOp::Commit));
         assert_eq!(c("rollback").transaction, Some(TxnOp::Rollback));
-        assert_eq!(c("ROLLBACK TO SAVEPOINT a").transaction, Some(TxnOp::Other));
+        assert_eq!(
+            c("ROLLBACK TO SAVEPOINT a").transaction,
+            Some(TxnOp::RollbackTo)
+        );
+        assert_eq!(c("rollback work to b").savepoint.as_deref(), Some("b"));
+        assert_eq!(c("SAVEPOINT `x y`").transaction, Some(TxnOp::Savepoint));
+        assert_eq!(c("SAVEPOINT `x y`").savepoint.as_deref(), Some("x y"));
+        assert_eq!(
+            c("RELEASE SAVEPOINT a").transaction,
+            Some(TxnOp::ReleaseSavepoint)
+        );
         assert_eq!(c("COMMIT AND CHAIN").transaction, Some(TxnOp::Other));
         assert_eq!(c("XA START 'x'").transaction, Some(TxnOp::Other));
         assert_eq!(c("SELECT 1").transaction, None);

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use mysql_common::constants::StatusFlags;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -67,6 +68,15 @@ pub struct BackendConn {
     pub database: Option<String>,
     /// Carries state a session set (variables, locks...): reset before another session uses it.
     pub dirty: bool,
+    /// A command was sent and its response not yet read to its end. A connection in
+    /// this state is never pooled: what the server still sends, and what the command
+    /// left behind, are unknown.
+    awaiting: bool,
+    /// Status flags of the last OK or EOF the server sent: whether a transaction is
+    /// open and whether autocommit is on, in the server's own words.
+    status: StatusFlags,
+    /// What `LAST_INSERT_ID()` answers on this connection now.
+    pub insert_id: u64,
     pub last_used: Instant,
     /// Current database → physical SQL → statement prepared on this connection. The
     /// database is part of the key: unqualified names were resolved in it.
@@ -98,6 +108,9 @@ impl BackendConn {
                 server_version: greeting.version,
                 database: database.map(str::to_string),
                 dirty: false,
+                awaiting: false,
+                status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+                insert_id: 0,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
                 statement_count: 0,
@@ -126,8 +139,16 @@ impl BackendConn {
         }
     }
 
-    /// Sends one command packet (sequence 0), split as the protocol requires.
+    /// Sends one command packet (sequence 0), split as the protocol requires. Until
+    /// its response is read to the end (see [`settle`](Self::settle)) the connection
+    /// cannot go back to a pool.
     pub async fn send_command(&mut self, payload: &[u8]) -> Result<(), WireError> {
+        self.awaiting = true;
+        self.send_unanswered(payload).await
+    }
+
+    /// Sends a command the server does not answer (COM_STMT_CLOSE, SEND_LONG_DATA).
+    pub async fn send_unanswered(&mut self, payload: &[u8]) -> Result<(), WireError> {
         self.out.clear();
         let mut seq = 0;
         write_packet(&mut self.out, &mut seq, payload);
@@ -149,6 +170,43 @@ impl BackendConn {
         payload.push(crate::wire::command::COM_QUERY);
         payload.extend_from_slice(sql);
         self.send_command(&payload).await
+    }
+
+    /// The response to the last command has been read to its end. `status` is the
+    /// status flags of its last OK or EOF, when it had one (an ERR changes neither the
+    /// transaction nor autocommit, so the flags known before stay true).
+    pub fn settle(&mut self, status: Option<StatusFlags>) {
+        self.awaiting = false;
+        if let Some(s) = status {
+            self.status = s.difference(StatusFlags::SERVER_MORE_RESULTS_EXISTS);
+        }
+    }
+
+    /// A statement generated `id` (0: none, and the server keeps its old value).
+    pub fn note_insert_id(&mut self, id: u64) {
+        if id != 0 {
+            self.insert_id = id;
+        }
+    }
+
+    /// What must happen before another session may use this connection: nothing
+    /// (`Some(false)`), a reset (`Some(true)`), or closing it (`None`: its state is
+    /// unknown). This is the one place that decides whether a connection is clean.
+    pub fn reuse(&self) -> Option<bool> {
+        if self.awaiting || !self.reader.buf.is_empty() {
+            return None;
+        }
+        Some(self.dirty || self.in_transaction() || !self.autocommit())
+    }
+
+    /// The server said a transaction is open on this connection.
+    pub fn in_transaction(&self) -> bool {
+        self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+    }
+
+    /// The server said autocommit is on for this connection.
+    pub fn autocommit(&self) -> bool {
+        self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
     }
 
     /// Sends a packet that continues an exchange (LOCAL INFILE data) with the client's
@@ -192,6 +250,8 @@ impl BackendConn {
                             forwarded,
                         ));
                     }
+                    self.settle(tracker.summary.status);
+                    self.note_insert_id(tracker.summary.insert_id);
                     return Ok(tracker.summary);
                 }
                 Progress::LocalInfile => {
@@ -230,10 +290,23 @@ impl BackendConn {
             .read(&mut self.stream, 1 << 20)
             .await?
             .ok_or(WireError::UnexpectedEof)?;
-        match p.payload.first() {
-            Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
-            Some(0xFF) => Err(WireError::from_err_packet(&p.payload)),
-            _ => Err(WireError::Protocol("expected OK or ERR")),
+        self.ok_or_err(&p.payload, "expected OK or ERR")
+    }
+
+    /// Reads a response that must be one OK or ERR packet, and settles the connection.
+    fn ok_or_err(&mut self, payload: &[u8], otherwise: &'static str) -> Result<OkInfo, WireError> {
+        match payload.first() {
+            Some(0x00) => {
+                let ok = generic::parse_ok(payload).ok_or(WireError::Protocol("malformed OK"))?;
+                self.settle(Some(ok.status));
+                self.note_insert_id(ok.last_insert_id);
+                Ok(ok)
+            }
+            Some(0xFF) => {
+                self.settle(None);
+                Err(WireError::from_err_packet(payload))
+            }
+            _ => Err(WireError::Protocol(otherwise)),
         }
     }
 
@@ -250,14 +323,13 @@ impl BackendConn {
     /// transaction control), without forwarding anything.
     pub async fn execute_ok(&mut self, sql: &[u8]) -> Result<OkInfo, WireError> {
         self.send_query(None, sql).await?;
+        self.read_ok().await
+    }
+
+    /// Reads an answer that must be a single OK or ERR.
+    pub async fn read_ok(&mut self) -> Result<OkInfo, WireError> {
         let p = self.read_packet().await?;
-        match p.payload.first() {
-            Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
-            Some(0xFF) => Err(WireError::from_err_packet(&p.payload)),
-            _ => Err(WireError::Protocol(
-                "a statement that should write returned rows",
-            )),
-        }
+        self.ok_or_err(&p.payload, "a statement that should write returned rows")
     }
 
     /// Runs a query for shardgate's own use and collects its (small) text result:
@@ -268,10 +340,9 @@ impl BackendConn {
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
         self.send_query(None, sql).await?;
         let head = self.read_packet().await?;
-        match head.payload.first() {
-            Some(0xFF) => return Err(WireError::from_err_packet(&head.payload)),
-            Some(0x00) => return Ok((Vec::new(), Vec::new())),
-            _ => {}
+        if matches!(head.payload.first(), Some(0xFF | 0x00)) {
+            self.ok_or_err(&head.payload, "")?;
+            return Ok((Vec::new(), Vec::new()));
         }
         let (n, _) = crate::wire::lenenc::read_int(&head.payload)
             .ok_or(WireError::Protocol("bad column count"))?;
@@ -305,12 +376,13 @@ impl BackendConn {
         loop {
             let p = self.read_packet().await?;
             match p.payload.first() {
-                Some(0xFF) => return Err(WireError::from_err_packet(&p.payload)),
-                Some(0xFE)
-                    if p.payload.len() < 0xFF_FFFF
-                        && (self.flavor.deprecate_eof() || p.payload.len() < 9) =>
-                {
-                    break
+                Some(0xFF) => {
+                    self.settle(None);
+                    return Err(WireError::from_err_packet(&p.payload));
+                }
+                Some(0xFE) if self.is_end_marker(&p.payload) => {
+                    self.settle(self.end_status(&p.payload));
+                    break;
                 }
                 _ => {}
             }
@@ -340,6 +412,26 @@ impl BackendConn {
         Ok((names, rows))
     }
 
+    /// True for the packet that ends a result set's rows (EOF, or OK with 0xFE when
+    /// EOF is deprecated), as opposed to a row that starts with 0xFE.
+    pub fn is_end_marker(&self, payload: &[u8]) -> bool {
+        payload.first() == Some(&0xFE)
+            && if self.flavor.deprecate_eof() {
+                payload.len() < 0xFF_FFFF
+            } else {
+                payload.len() < 9
+            }
+    }
+
+    /// The status flags an end-of-rows marker carries.
+    pub fn end_status(&self, payload: &[u8]) -> Option<StatusFlags> {
+        if self.flavor.deprecate_eof() {
+            generic::parse_ok(payload).map(|o| o.status)
+        } else {
+            generic::parse_eof(payload).map(|(_, s)| s)
+        }
+    }
+
     pub async fn ping(&mut self) -> Result<(), WireError> {
         self.simple(COM_PING, &[]).await.map(drop)
     }
@@ -362,6 +454,7 @@ impl BackendConn {
         self.statement_count = 0;
         self.session_state = None;
         self.dirty = false;
+        self.insert_id = 0;
         Ok(())
     }
 
@@ -381,7 +474,7 @@ impl BackendConn {
             for s in all.into_values().flat_map(HashMap::into_values) {
                 let mut close = vec![COM_STMT_CLOSE];
                 close.extend_from_slice(&s.id.to_le_bytes());
-                self.send_command(&close).await?;
+                self.send_unanswered(&close).await?;
             }
         }
         let mut payload = Vec::with_capacity(1 + sql.len());
@@ -390,6 +483,7 @@ impl BackendConn {
         self.send_command(&payload).await?;
         let head = self.read_packet().await?;
         if head.payload.first() == Some(&0xFF) {
+            self.settle(None);
             return Err(WireError::from_err_packet(&head.payload));
         }
         let ok = PrepareOk::parse(&head.payload)
@@ -406,6 +500,7 @@ impl BackendConn {
         };
         let param_defs = read_defs(ok.params).await?;
         let column_defs = read_defs(ok.columns).await?;
+        self.settle(None);
         let stmt = BackendStmt {
             id: ok.id,
             params: ok.params,
@@ -418,7 +513,7 @@ impl BackendConn {
                 // Prepared again (for its metadata): the old handle is not needed.
                 let mut close = vec![COM_STMT_CLOSE];
                 close.extend_from_slice(&old.id.to_le_bytes());
-                self.send_command(&close).await?;
+                self.send_unanswered(&close).await?;
             }
         }
         Ok(Prepared {

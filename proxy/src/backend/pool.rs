@@ -1,11 +1,14 @@
 //! A pool of connections to one backend server. Connections are grouped by flavor
-//! (see [`Flavor`]); the total, idle or lent, never exceeds `max_size`.
+//! (see [`Flavor`]); the total, idle or lent, never exceeds `max_size`. When all are
+//! lent, sessions wait in a queue and each returned connection goes to the oldest.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
 
 use crate::wire::WireError;
 
@@ -54,24 +57,65 @@ pub enum PoolError {
 
 struct Idle {
     conn: BackendConn,
-    permit: OwnedSemaphorePermit,
     since: Instant,
+}
+
+/// One of the pool's `max_size` places for an open connection. Dropping it gives
+/// the place to the oldest waiter, or frees it.
+struct Slot {
+    pool: Arc<Pool>,
+    armed: bool,
+}
+
+impl Slot {
+    fn new(pool: &Arc<Pool>) -> Slot {
+        Slot {
+            pool: pool.clone(),
+            armed: true,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            self.pool.hand_off(Grant::Slot(Slot::new(&self.pool)));
+        }
+    }
+}
+
+/// What a waiter is handed: a returned connection, or a free place to open one.
+enum Grant {
+    Conn(Box<PooledConn>),
+    Slot(Slot),
+}
+
+struct Waiter {
+    grant: oneshot::Sender<Grant>,
+}
+
+struct State {
+    idle: Vec<Idle>,
+    /// Connections open or being opened, idle or lent: never more than `max_size`.
+    open: usize,
+    /// Sessions waiting for a connection, oldest first. A returned connection goes
+    /// to the oldest, never to a newcomer, so no waiter starves.
+    waiters: VecDeque<Waiter>,
 }
 
 pub struct Pool {
     pub target: Target,
     pub settings: PoolSettings,
-    idle: Mutex<Vec<Idle>>,
-    permits: Arc<Semaphore>,
+    state: Mutex<State>,
     /// False after a failed connect or health check; reads skip unhealthy replicas.
     healthy: AtomicBool,
 }
 
 /// A connection lent by a pool. Give it back with [`Pool::put`]; dropping it closes
-/// the connection and frees its slot.
+/// the connection and frees its place for the next waiter.
 pub struct PooledConn {
     pub conn: BackendConn,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
 }
 
 impl std::ops::Deref for PooledConn {
@@ -90,12 +134,19 @@ impl std::ops::DerefMut for PooledConn {
 impl Pool {
     pub fn new(target: Target, settings: PoolSettings) -> Arc<Pool> {
         Arc::new(Pool {
-            permits: Arc::new(Semaphore::new(settings.max_size)),
             target,
             settings,
-            idle: Mutex::new(Vec::new()),
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+                waiters: VecDeque::new(),
+            }),
             healthy: AtomicBool::new(true),
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -109,73 +160,127 @@ impl Pool {
                 tracing::info!(backend = %self.target.label, address = %self.target.address, "backend is back");
             } else {
                 tracing::warn!(backend = %self.target.label, address = %self.target.address, "backend marked down");
-                self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                let closed: Vec<Idle> = {
+                    let mut st = self.state();
+                    let closed = std::mem::take(&mut st.idle);
+                    st.open -= closed.len();
+                    closed
+                };
+                drop(closed);
             }
         }
     }
 
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.state().idle.len()
     }
 
-    fn take_idle(&self, flavor: Flavor) -> Option<Idle> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let i = idle.iter().rposition(|c| c.conn.flavor == flavor)?;
-        Some(idle.swap_remove(i))
-    }
-
-    /// Lends a connection of `flavor`: an idle one when a healthy one exists, else a new one.
-    pub async fn get(&self, flavor: Flavor) -> Result<PooledConn, PoolError> {
-        while let Some(idle) = self.take_idle(flavor) {
-            if !idle.conn.is_broken() {
-                return Ok(PooledConn {
-                    conn: idle.conn,
-                    permit: idle.permit,
-                });
+    /// Gives `grant` to the oldest waiter still waiting; with none, a connection
+    /// becomes idle and a place is freed.
+    fn hand_off(&self, mut grant: Grant) {
+        loop {
+            let waiter = {
+                let mut st = self.state();
+                match st.waiters.pop_front() {
+                    Some(w) => w,
+                    None => {
+                        match grant {
+                            Grant::Conn(pooled) => {
+                                let PooledConn { conn, mut slot } = *pooled;
+                                slot.armed = false;
+                                st.idle.push(Idle {
+                                    conn,
+                                    since: Instant::now(),
+                                });
+                            }
+                            Grant::Slot(mut slot) => {
+                                slot.armed = false;
+                                st.open -= 1;
+                            }
+                        }
+                        return;
+                    }
+                }
+            };
+            // Sent outside the lock: a grant that comes back (its waiter gave up) is
+            // offered to the next one.
+            match waiter.grant.send(grant) {
+                Ok(()) => return,
+                Err(back) => grant = back,
             }
         }
+    }
+
+    /// Lends a connection of `flavor`: an idle one when no one waits before us, else
+    /// a new one while the pool has room, else the next one returned, in turn.
+    pub async fn get(self: &Arc<Self>, flavor: Flavor) -> Result<PooledConn, PoolError> {
         let started = Instant::now();
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                // Free a slot held by an idle connection of another flavor, if any.
-                let evicted = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-                match evicted {
-                    Some(idle) => idle.permit,
-                    None => match tokio::time::timeout(
-                        self.settings.acquire_timeout,
-                        self.permits.clone().acquire_owned(),
-                    )
-                    .await
-                    {
-                        Ok(Ok(p)) => p,
-                        _ => {
-                            return Err(PoolError::Exhausted {
-                                label: self.target.label.clone(),
-                                address: self.target.address.clone(),
-                                max: self.settings.max_size,
-                                waited_ms: started.elapsed().as_millis(),
-                            })
+        let slot = loop {
+            let waiting = {
+                let mut st = self.state();
+                if st.waiters.is_empty() {
+                    if let Some(i) = st.idle.iter().rposition(|c| c.conn.flavor == flavor) {
+                        let idle = st.idle.swap_remove(i);
+                        drop(st);
+                        let pooled = PooledConn {
+                            conn: idle.conn,
+                            slot: Slot::new(self),
+                        };
+                        if pooled.conn.is_broken() {
+                            // Closed; its place is taken again below.
+                            drop(pooled);
+                            continue;
                         }
-                    },
+                        return Ok(pooled);
+                    }
+                    if st.open < self.settings.max_size {
+                        st.open += 1;
+                        drop(st);
+                        break Slot::new(self);
+                    }
+                    if let Some(other) = st.idle.pop() {
+                        // An idle connection of another flavor gives up its place.
+                        drop(st);
+                        drop(other);
+                        break Slot::new(self);
+                    }
+                }
+                let (tx, rx) = oneshot::channel();
+                st.waiters.push_back(Waiter { grant: tx });
+                rx
+            };
+            let left = self
+                .settings
+                .acquire_timeout
+                .saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, waiting).await {
+                Ok(Ok(Grant::Conn(pooled))) => {
+                    if pooled.conn.flavor == flavor && !pooled.conn.is_broken() {
+                        return Ok(*pooled);
+                    }
+                    let PooledConn { conn, slot } = *pooled;
+                    drop(conn);
+                    break slot;
+                }
+                Ok(Ok(Grant::Slot(slot))) => break slot,
+                // Dropping the receiver passes on whatever was granted meanwhile.
+                Ok(Err(_)) | Err(_) => {
+                    metrics::counter!("shardgate_pool_timeouts_total", "backend" => self.target.label.clone()).increment(1);
+                    return Err(PoolError::Exhausted {
+                        label: self.target.label.clone(),
+                        address: self.target.address.clone(),
+                        max: self.settings.max_size,
+                        waited_ms: started.elapsed().as_millis(),
+                    });
                 }
             }
         };
-        // A connection may have come back while we waited for a slot.
-        if let Some(idle) = self.take_idle(flavor) {
-            if !idle.conn.is_broken() {
-                return Ok(PooledConn {
-                    conn: idle.conn,
-                    permit: idle.permit,
-                });
-            }
-        }
         match BackendConn::connect(&self.target, flavor, None, self.settings.connect_timeout).await
         {
             Ok(conn) => {
                 self.set_healthy(true);
                 metrics::counter!("shardgate_backend_connects_total", "backend" => self.target.label.clone()).increment(1);
-                Ok(PooledConn { conn, permit })
+                Ok(PooledConn { conn, slot })
             }
             Err(source) => {
                 metrics::counter!("shardgate_backend_connect_errors_total", "backend" => self.target.label.clone()).increment(1);
@@ -191,46 +296,69 @@ impl Pool {
         }
     }
 
-    /// Takes a connection back. Connections with session state are reset first; one
-    /// that cannot be reset is closed.
+    /// Takes a connection back: every way a connection leaves a session ends here.
+    /// One with session state (an open transaction, autocommit off, anything a
+    /// session set) is reset first; one whose state is unknown (a response not read
+    /// to its end) or that cannot be reset is closed. Never is one pooled as clean
+    /// unless the server's own status flags say it is. The oldest waiter gets it.
     pub async fn put(&self, mut pooled: PooledConn) {
-        if pooled.conn.dirty && pooled.conn.reset().await.is_err() {
-            return;
+        match pooled.conn.reuse() {
+            None => return,
+            Some(true) => {
+                if pooled.conn.reset().await.is_err() || pooled.conn.reuse() != Some(false) {
+                    return;
+                }
+                metrics::counter!("shardgate_backend_resets_total").increment(1);
+            }
+            Some(false) => {}
         }
         if !self.is_healthy() {
             return;
         }
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Idle {
-                conn: pooled.conn,
-                permit: pooled.permit,
-                since: Instant::now(),
-            });
+        {
+            // No one waits (the usual case): straight to idle, no hand-off.
+            let mut st = self.state();
+            if st.waiters.is_empty() {
+                let PooledConn { conn, mut slot } = pooled;
+                slot.armed = false;
+                st.idle.push(Idle {
+                    conn,
+                    since: Instant::now(),
+                });
+                return;
+            }
+        }
+        self.hand_off(Grant::Conn(Box::new(pooled)));
     }
 
     /// Closes connections idle past the timeout (keeping `min_idle`) and opens new
     /// ones up to `min_idle`. Called periodically by the maintenance task.
-    pub async fn maintain(&self) {
+    pub async fn maintain(self: &Arc<Self>) {
         let expired: Vec<Idle> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = self.state();
             let keep = self.settings.min_idle;
             let mut expired = Vec::new();
             let mut i = 0;
-            while i < idle.len() {
-                if idle.len() > keep && idle[i].since.elapsed() > self.settings.idle_timeout {
-                    expired.push(idle.swap_remove(i));
+            while i < st.idle.len() {
+                if st.idle.len() > keep && st.idle[i].since.elapsed() > self.settings.idle_timeout {
+                    expired.push(st.idle.swap_remove(i));
                 } else {
                     i += 1;
                 }
             }
+            st.open -= expired.len();
             expired
         };
         drop(expired);
         while self.idle_count() < self.settings.min_idle {
-            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                break;
+            let slot = {
+                let mut st = self.state();
+                if st.open >= self.settings.max_size {
+                    break;
+                }
+                st.open += 1;
+                drop(st);
+                Slot::new(self)
             };
             match BackendConn::connect(
                 &self.target,
@@ -242,17 +370,11 @@ impl Pool {
             {
                 Ok(conn) => {
                     self.set_healthy(true);
-                    self.idle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(Idle {
-                            conn,
-                            permit,
-                            since: Instant::now(),
-                        });
+                    self.hand_off(Grant::Conn(Box::new(PooledConn { conn, slot })));
                 }
                 Err(e) => {
                     tracing::debug!(backend = %self.target.label, error = %e, "could not open an idle connection");
+                    drop(slot);
                     self.set_healthy(false);
                     break;
                 }

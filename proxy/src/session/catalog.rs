@@ -45,8 +45,17 @@ impl Session {
                 .await?;
             let head = held.conn.read_packet().await?;
             write_packet(&mut out, &mut seq, &head.payload);
-            if matches!(head.payload.first(), Some(0x00 | 0xFF)) {
-                return Ok(());
+            match head.payload.first() {
+                Some(0x00) => {
+                    let ok = crate::wire::generic::parse_ok(&head.payload);
+                    held.conn.settle(ok.map(|o| o.status));
+                    return Ok(());
+                }
+                Some(0xFF) => {
+                    held.conn.settle(None);
+                    return Ok(());
+                }
+                _ => {}
             }
             let (columns, _) =
                 lenenc::read_int(&head.payload).ok_or(WireError::Protocol("bad column count"))?;
@@ -62,6 +71,11 @@ impl Session {
                     || (p.payload.first() == Some(&0xFE)
                         && ((deprecate && len < 0xFF_FFFF) || len < 9));
                 if end {
+                    let status = match p.payload.first() {
+                        Some(0xFF) => None,
+                        _ => held.conn.end_status(&p.payload),
+                    };
+                    held.conn.settle(status);
                     write_packet(&mut out, &mut seq, &p.payload);
                     return Ok(());
                 }

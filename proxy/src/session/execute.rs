@@ -74,23 +74,33 @@ impl Session {
         if stmt.kind == StatementKind::Show && router::catalog::show_sessions(sql) {
             return self.show_sessions(seq).await;
         }
-        if stmt.replayable && stmt.hints.node.is_none() {
-            return self.set_session_state(sql, seq).await;
+        if self.lost_txn {
+            return self.after_lost_transaction(stmt.transaction, seq).await;
         }
-        match stmt.transaction {
-            Some(TxnOp::Begin) if !self.must_keep() => {
-                self.release_held().await;
-                self.pending_begin = Some(sql.to_vec());
-                self.send_ok(seq).await?;
+        self.wants_insert_id =
+            stmt.reads_insert_id && !self.pins.contains(&PinReason::LastInsertId);
+        if stmt.replayable && stmt.hints.node.is_none() {
+            return self.set_session_state(sql, seq, false).await;
+        }
+        if stmt.next_transaction && stmt.hints.node.is_none() && !self.in_transaction {
+            if !self.pending_txn.is_empty() {
+                self.send_err(seq, &transaction_characteristics()).await?;
                 return Ok(Flow::Continue);
             }
-            Some(TxnOp::Commit | TxnOp::Rollback) if self.pending_begin.is_some() => {
-                // Nothing ran in the transaction: there is nothing to end on any node.
-                self.pending_begin = None;
-                self.send_ok(seq).await?;
-                return Ok(Flow::Continue);
+            return self.set_session_state(sql, seq, true).await;
+        }
+        if !self.pending_txn.is_empty() || !self.must_keep() {
+            if let Some(flow) = self.deferred_transaction(&stmt, sql, seq).await? {
+                return Ok(flow);
             }
-            _ => {}
+        }
+        if !self.pending_txn.is_empty() && !stmt.names_tables && stmt.transaction.is_none() {
+            // Touches no data (`SELECT NOW()`, `SELECT 1`): it runs without choosing the
+            // transaction's node, which its first statement on data will choose.
+            let pending = std::mem::take(&mut self.pending_txn);
+            let flow = self.route_and_execute(&stmt, payload, seq, true).await;
+            self.pending_txn = pending;
+            return flow;
         }
         // Catalog questions: cheap byte checks first, the runtime only when they match.
         if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
@@ -146,6 +156,19 @@ impl Session {
                 }
             }
         }
+        self.route_and_execute(&stmt, payload, seq, false).await
+    }
+
+    /// Runs a statement on the session's node (or its transaction's, or the hinted
+    /// one). `in_txn`: the session has begun a transaction not opened on any node yet,
+    /// so even a read runs on the primary.
+    async fn route_and_execute(
+        &mut self,
+        stmt: &Statement,
+        payload: &[u8],
+        seq: u8,
+        in_txn: bool,
+    ) -> std::io::Result<Flow> {
         let (mut node, mut database) = match self.placement(stmt.hints.node.as_deref()) {
             Ok(p) => p,
             Err(e) => {
@@ -158,7 +181,8 @@ impl Session {
         let about_session = stmt.transaction.is_some()
             || stmt.kind == StatementKind::Set
             || stmt.needs_previous
-            || stmt.pin.is_some();
+            || stmt.pin.is_some()
+            || !stmt.names_tables;
         if let Some(h) = &self.held {
             if self.must_keep() && h.node != node && about_session && stmt.hints.node.is_none() {
                 let rt = self.shared.runtime.load();
@@ -177,7 +201,7 @@ impl Session {
         let route = Route {
             node,
             database,
-            read_only: stmt.read_only && !self.must_keep(),
+            read_only: stmt.read_only && !self.must_keep() && !in_txn,
             needs_previous: stmt.needs_previous,
             pin: stmt.pin,
         };
@@ -265,7 +289,9 @@ impl Session {
 
     /// A connection for a statement on `node`: the held one when the session's state
     /// lives there, else a replica for reads (weighted, skipping ones that are down),
-    /// else the primary. The flag says whether it was the held connection.
+    /// else the primary. Whatever the session expects of a connection (its settings,
+    /// autocommit, its last insert id, a transaction it has begun) is made true on it
+    /// before it is returned.
     pub(super) async fn checkout(
         &mut self,
         node: NodeId,
@@ -275,7 +301,7 @@ impl Session {
         if let Some(h) = self.held.take() {
             if h.node == node && (self.must_keep() || needs_previous) {
                 self.control.set_running(Some(self.running_on(&h)));
-                return Ok(h);
+                return self.ready(h).await;
             }
             if self.must_keep() {
                 let names = (self.node_name(h.node), self.node_name(node));
@@ -292,43 +318,90 @@ impl Session {
         }
         let held = self.fresh_connection(node, read_only).await?;
         self.control.set_running(Some(self.running_on(&held)));
-        let held = self.restore_session_state(held).await?;
-        self.begin_if_pending(held).await
+        let current = Some((self.id, self.replay_gen));
+        let mut setup: Vec<Vec<u8>> = Vec::new();
+        if held.conn.session_state != current {
+            setup.extend(self.replay.iter().cloned());
+        }
+        if !self.autocommit && held.conn.autocommit() {
+            setup.push(b"SET autocommit = 0".to_vec());
+        }
+        let mut held = self
+            .run_setup(
+                held,
+                &setup,
+                "while restoring this session's settings on another connection",
+            )
+            .await?;
+        if !self.replay.is_empty() {
+            held.conn.session_state = current;
+        }
+        self.ready(held).await
     }
 
-    /// Repeats the session's `SET`s on a connection that does not carry them yet. The
-    /// connection is then dirty: it is reset before another session gets it.
-    async fn restore_session_state(&mut self, mut held: Held) -> Result<Held, SqlError> {
-        let current = Some((self.id, self.replay_gen));
-        if self.replay.is_empty() || held.conn.session_state == current {
+    /// Makes the state that travels with the next statement true on `held`: the
+    /// session's last insert id (when the statement reads it), one-shot `SET
+    /// TRANSACTION`s, and a deferred `BEGIN` with its savepoints.
+    async fn ready(&mut self, held: Held) -> Result<Held, SqlError> {
+        let mut setup: Vec<Vec<u8>> = Vec::new();
+        if self.wants_insert_id && held.conn.insert_id != self.last_insert_id {
+            setup.push(format!("SET @@last_insert_id = {}", self.last_insert_id).into_bytes());
+        }
+        setup.append(&mut self.next_txn);
+        setup.append(&mut self.pending_txn);
+        let mut held = self
+            .run_setup(
+                held,
+                &setup,
+                "while preparing the connection for this statement",
+            )
+            .await?;
+        if self.wants_insert_id {
+            held.conn.insert_id = self.last_insert_id;
+        }
+        Ok(held)
+    }
+
+    /// Runs shardgate's own statements on `held` before the client's statement. The
+    /// connection is then dirty (reset before another session gets it), and the
+    /// session's status follows the server's flags.
+    async fn run_setup(
+        &mut self,
+        mut held: Held,
+        setup: &[Vec<u8>],
+        what: &str,
+    ) -> Result<Held, SqlError> {
+        if setup.is_empty() {
             return Ok(held);
         }
         held.conn.dirty = true;
-        for sql in &self.replay {
+        for sql in setup {
             match held.conn.execute_ok(sql).await {
-                Ok(_) => {}
+                Ok(ok) => self.note_status(Some(ok.status)),
                 Err(e @ WireError::Server { .. }) => {
+                    self.control.clear_if(self.running_on(&held));
                     let pool = self.shared.nodes[held.node].pool(held.role).clone();
                     pool.put(held.conn).await;
-                    return Err(e.to_client(
-                        "while restoring this session's settings on another connection",
-                    ));
+                    return Err(e.to_client(what));
                 }
                 Err(e) => {
-                    return Err(
-                        e.to_client("while restoring this session's settings (nothing was run)")
-                    )
+                    return Err(e.to_client(&format!("{what} (the statement was not run)")));
                 }
             }
         }
-        held.conn.session_state = current;
         metrics::counter!("shardgate_session_state_replays_total").increment(1);
         Ok(held)
     }
 
     /// A `SET` of session variables: run it, then remember it for the connections
-    /// that run the session's later statements (nothing is pinned).
-    pub(super) async fn set_session_state(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
+    /// that run the session's later statements (nothing is pinned). A one-shot `SET
+    /// TRANSACTION` is remembered for the next transaction's connection instead.
+    pub(super) async fn set_session_state(
+        &mut self,
+        sql: &[u8],
+        seq: u8,
+        one_shot: bool,
+    ) -> std::io::Result<Flow> {
         let (node, database) = match self.placement(None) {
             Ok(p) => p,
             Err(e) => {
@@ -336,7 +409,14 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        let mut held = match self.checkout(node, false, false).await {
+        // The server checks the SET here; what travels with the next transaction
+        // must not be spent on it.
+        let next_txn = std::mem::take(&mut self.next_txn);
+        let pending = std::mem::take(&mut self.pending_txn);
+        let checked = self.checkout(node, false, false).await;
+        self.next_txn = next_txn;
+        self.pending_txn = pending;
+        let mut held = match checked {
             Ok(h) => h,
             Err(e) => {
                 self.send_err(seq, &e).await?;
@@ -353,13 +433,15 @@ impl Session {
         };
         match ran {
             Ok(ok) => {
-                if self.replay.len() >= MAX_REPLAYED_SETS {
+                held.conn.dirty = true;
+                if one_shot {
+                    self.next_txn.push(sql.to_vec());
+                } else if self.replay.len() >= MAX_REPLAYED_SETS {
                     // A session that keeps setting things: keep its connection instead.
                     self.pin(&mut held, PinReason::SessionVariable);
                 } else {
                     self.replay.push(sql.to_vec());
                     self.replay_gen += 1;
-                    held.conn.dirty = true;
                     held.conn.session_state = Some((self.id, self.replay_gen));
                 }
                 self.note_status(Some(ok.status));
@@ -390,24 +472,82 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// Opens the transaction a deferred `BEGIN` asked for, on the connection that runs
-    /// the transaction's first statement.
-    async fn begin_if_pending(&mut self, mut held: Held) -> Result<Held, SqlError> {
-        let Some(begin) = self.pending_begin.take() else {
-            return Ok(held);
-        };
-        match held.conn.execute_ok(&begin).await {
-            Ok(ok) => {
-                self.note_status(Some(ok.status));
-                Ok(held)
-            }
-            Err(e @ WireError::Server { .. }) => {
-                let pool = self.shared.nodes[held.node].pool(held.role).clone();
-                pool.put(held.conn).await;
-                Err(e.to_client(""))
-            }
-            Err(e) => Err(e.to_client("while starting the transaction (nothing was run)")),
+    /// Transaction control that needs no backend yet: `BEGIN` is held back until the
+    /// transaction's first statement on data, and savepoints, `COMMIT` and
+    /// `ROLLBACK` of a transaction that has not touched data yet are answered here.
+    async fn deferred_transaction(
+        &mut self,
+        stmt: &Statement,
+        sql: &[u8],
+        seq: u8,
+    ) -> std::io::Result<Option<Flow>> {
+        if stmt.hints.node.is_some() {
+            return Ok(None);
         }
+        let pending = !self.pending_txn.is_empty();
+        match stmt.transaction {
+            Some(TxnOp::Begin) if pending || !self.must_keep() => {
+                // A BEGIN ends the transaction before it; one that touched no data
+                // has nothing to commit.
+                self.release_held().await;
+                self.pending_txn = std::mem::take(&mut self.next_txn);
+                self.pending_txn.push(sql.to_vec());
+                self.savepoints.clear();
+            }
+            Some(TxnOp::Commit | TxnOp::Rollback) if pending => {
+                self.pending_txn.clear();
+                self.savepoints.clear();
+            }
+            Some(op @ (TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo))
+                if pending =>
+            {
+                let name = stmt.savepoint.clone().unwrap_or_default();
+                let at = self
+                    .savepoints
+                    .iter()
+                    .position(|s| s.eq_ignore_ascii_case(&name));
+                match (op, at) {
+                    (TxnOp::Savepoint, at) => {
+                        if let Some(i) = at {
+                            self.savepoints.remove(i);
+                        }
+                        self.savepoints.push(name);
+                    }
+                    (_, None) => {
+                        self.send_err(seq, &savepoint_missing(&name)).await?;
+                        return Ok(Some(Flow::Continue));
+                    }
+                    (TxnOp::RollbackTo, Some(i)) => self.savepoints.truncate(i + 1),
+                    (_, Some(i)) => self.savepoints.truncate(i),
+                }
+                self.pending_txn.push(sql.to_vec());
+            }
+            _ => return Ok(None),
+        }
+        self.send_ok(seq).await?;
+        Ok(Some(Flow::Continue))
+    }
+
+    /// The session's transaction died with its backend connection: `ROLLBACK` ends
+    /// it, `COMMIT` ends it with an error (nothing was committed), and every other
+    /// statement fails, so nothing runs as if the transaction were still there.
+    async fn after_lost_transaction(
+        &mut self,
+        op: Option<TxnOp>,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        match op {
+            Some(TxnOp::Rollback) => {
+                self.lost_txn = false;
+                self.send_ok(seq).await?;
+            }
+            Some(TxnOp::Commit) => {
+                self.lost_txn = false;
+                self.send_err(seq, &transaction_lost(true)).await?;
+            }
+            _ => self.send_err(seq, &transaction_lost(false)).await?,
+        }
+        Ok(Flow::Continue)
     }
 
     /// A pooled connection: a replica for reads (weighted, skipping ones that are
@@ -461,16 +601,30 @@ impl Session {
         }
     }
 
-    /// The held connection died: whatever state it carried is gone.
+    /// The held connection died: whatever state it carried is gone. An open
+    /// transaction is remembered as lost, so that no later statement (least of all
+    /// COMMIT) is answered as if it were still there. Autocommit stays as the client
+    /// set it: the next connection gets it again.
     pub(super) fn forget_connection_state(&mut self) {
         if self.must_keep() {
             tracing::warn!(conn = self.id, pins = ?self.pins, in_transaction = self.in_transaction, "backend connection with session state lost");
         }
+        if self.in_transaction {
+            self.lost_txn = true;
+        }
         self.pins.clear();
         self.control.set_pins(Vec::new());
         self.in_transaction = false;
-        self.autocommit = true;
-        self.pending_begin = None;
+        self.pending_txn.clear();
+        self.savepoints.clear();
+    }
+
+    /// A statement the client ran generated `id` (0: none): `LAST_INSERT_ID()` now
+    /// answers it, as on MariaDB.
+    pub(super) fn note_insert_id(&mut self, id: u64) {
+        if id != 0 {
+            self.last_insert_id = id;
+        }
     }
 
     pub(super) async fn execute(
@@ -590,12 +744,7 @@ impl Session {
         if let Some(pin) = route.pin {
             self.pin(&mut held, pin);
         }
-        if summary.ok.is_some_and(|ok| ok.last_insert_id != 0) {
-            self.pin(&mut held, PinReason::LastInsertId);
-        }
-        if !self.autocommit {
-            held.conn.dirty = true;
-        }
+        self.note_insert_id(summary.insert_id);
         self.keep_or_release(held, summary.warnings).await;
     }
 
@@ -613,4 +762,30 @@ impl Session {
             );
         }
     }
+}
+
+/// `SET TRANSACTION` while a transaction is open (MariaDB's ER_CANT_CHANGE_TX_CHARACTERISTICS).
+fn transaction_characteristics() -> SqlError {
+    SqlError::new(
+        1568,
+        "25001",
+        "Transaction characteristics can't be changed while a transaction is in progress",
+    )
+}
+
+fn savepoint_missing(name: &str) -> SqlError {
+    SqlError::new(1305, "42000", format!("SAVEPOINT {name} does not exist"))
+}
+
+pub(super) fn transaction_lost(commit: bool) -> SqlError {
+    let mut msg = String::from(
+        "shardgate: this transaction's backend connection was lost, and the server rolled the transaction back; \
+         nothing of it was committed",
+    );
+    msg.push_str(if commit {
+        ". The transaction is now ended; run it again"
+    } else {
+        ". Send ROLLBACK to end it, then run it again"
+    });
+    SqlError::new(1927, "70100", msg)
 }

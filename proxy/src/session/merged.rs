@@ -74,16 +74,21 @@ async fn next_row(
     let p = held.conn.read_packet().await.map_err(backend)?;
     let len = p.payload.len();
     match p.payload.first() {
-        Some(0xFF) => Err(Failure::Sql(
-            WireError::from_err_packet(&p.payload).to_client(""),
-        )),
+        Some(0xFF) => {
+            held.conn.settle(None);
+            Err(Failure::Sql(
+                WireError::from_err_packet(&p.payload).to_client(""),
+            ))
+        }
         Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
             let end = if deprecate {
                 generic::parse_ok(&p.payload).map(|o| (o.warnings, Some(o.status)))
             } else {
                 generic::parse_eof(&p.payload).map(|(w, s)| (w, Some(s)))
             };
-            Ok(Err(end.unwrap_or((0, None))))
+            let end = end.unwrap_or((0, None));
+            held.conn.settle(end.1);
+            Ok(Err(end))
         }
         _ => Row::parse(p.payload, width)
             .map(Ok)
@@ -211,10 +216,13 @@ impl Session {
             };
             let columns = match head.payload.first() {
                 Some(0xFF) => {
+                    held.conn.settle(None);
                     self.keep_or_release(held, 0).await;
                     return Err(backend(WireError::from_err_packet(&head.payload)));
                 }
                 Some(0x00) => {
+                    held.conn
+                        .settle(generic::parse_ok(&head.payload).map(|o| o.status));
                     self.keep_or_release(held, 0).await;
                     return Err(Failure::Sql(SqlError::internal(
                         "a shard answered a merged SELECT without rows",

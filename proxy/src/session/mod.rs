@@ -63,9 +63,26 @@ pub struct Session {
     pins: BTreeSet<PinReason>,
     in_transaction: bool,
     autocommit: bool,
-    /// A `BEGIN` not yet sent: it opens the transaction on the node of the
-    /// transaction's first statement, so that node need not be known at `BEGIN`.
-    pending_begin: Option<Vec<u8>>,
+    /// A `BEGIN` not yet sent, and the savepoints set after it: they open the
+    /// transaction on the node of its first statement that touches data, so that
+    /// node need not be known at `BEGIN`. Empty when no transaction is pending.
+    pending_txn: Vec<Vec<u8>>,
+    /// `SET TRANSACTION …` statements (no SESSION): they apply to the next
+    /// transaction only, so they run again on that transaction's connection.
+    next_txn: Vec<Vec<u8>>,
+    /// The backend connection of the session's transaction was lost: every statement
+    /// fails until the client ends the transaction, so nothing after the loss can be
+    /// mistaken for part of a transaction that is gone.
+    lost_txn: bool,
+    /// Savepoints of the pending transaction, so that a `ROLLBACK TO` or `RELEASE`
+    /// of one that does not exist fails at once, as on MariaDB.
+    savepoints: Vec<String>,
+    /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
+    /// generated one, as the client was told in its OK packet.
+    last_insert_id: u64,
+    /// The statement being run reads `last_insert_id`: the connection that runs it
+    /// must hold the session's value first.
+    wants_insert_id: bool,
     /// Prepared statements on configured tables, which shardgate routes itself.
     routed: routed::RoutedStatements,
     /// Session `SET`s, repeated on each connection that runs the session's statements.
@@ -102,7 +119,12 @@ impl Session {
             pins: BTreeSet::new(),
             in_transaction: false,
             autocommit: true,
-            pending_begin: None,
+            pending_txn: Vec::new(),
+            next_txn: Vec::new(),
+            lost_txn: false,
+            savepoints: Vec::new(),
+            last_insert_id: 0,
+            wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
             replay_gen: 0,
@@ -207,6 +229,13 @@ impl Session {
             return Ok(Flow::Continue);
         };
         let body = &payload[1..];
+        // Set by the commands that read LAST_INSERT_ID().
+        self.wants_insert_id = false;
+        if self.lost_txn && cmd == COM_STMT_EXECUTE {
+            self.send_err(seq, &execute::transaction_lost(false))
+                .await?;
+            return Ok(Flow::Continue);
+        }
         match cmd {
             COM_QUIT => Ok(Flow::Close),
             COM_PING => {
@@ -277,7 +306,7 @@ impl Session {
         if self.autocommit {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         }
-        if self.in_transaction || self.pending_begin.is_some() {
+        if self.in_transaction || !self.pending_txn.is_empty() || self.lost_txn {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS;
         }
         s
@@ -301,7 +330,7 @@ impl Session {
         !self.pins.is_empty()
             || self.in_transaction
             || !self.autocommit
-            || self.pending_begin.is_some()
+            || !self.pending_txn.is_empty()
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -361,17 +390,20 @@ impl Session {
 
     /// COM_RESET_CONNECTION: forget every piece of session state but the database.
     async fn reset_session(&mut self) {
-        if let Some(mut h) = self.held.take() {
-            if h.conn.reset().await.is_ok() {
-                let pool = self.shared.nodes[h.node].pool(h.role).clone();
-                pool.put(h.conn).await;
-            }
+        // The pool resets the connection: it carries this session's state.
+        if let Some(h) = &mut self.held {
+            h.conn.dirty = true;
         }
+        self.release_held().await;
         self.pins.clear();
         self.control.set_pins(Vec::new());
         self.in_transaction = false;
         self.autocommit = true;
-        self.pending_begin = None;
+        self.pending_txn.clear();
+        self.next_txn.clear();
+        self.lost_txn = false;
+        self.savepoints.clear();
+        self.last_insert_id = 0;
         self.routed.clear();
         self.replay.clear();
         self.replay_gen += 1;

@@ -37,7 +37,7 @@ impl Session {
                 // CLOSE and SEND_LONG_DATA have no response.
                 if has_statements {
                     if let Some(h) = &mut self.held {
-                        if h.conn.send_command(payload).await.is_err() {
+                        if h.conn.send_unanswered(payload).await.is_err() {
                             self.held = None;
                         }
                     }
@@ -57,6 +57,10 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
+        // A pinned statement may read LAST_INSERT_ID(): its connection must hold the
+        // session's value (a no-op when it ran the session's last INSERT itself).
+        self.wants_insert_id =
+            cmd == COM_STMT_EXECUTE && !self.pins.contains(&PinReason::LastInsertId);
         self.forward_pinned(payload, seq, mode, Some(PinReason::PreparedStatement))
             .await
     }

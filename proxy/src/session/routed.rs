@@ -114,7 +114,11 @@ impl Session {
                     stmt.kind,
                     K::Select | K::Insert | K::Update | K::Delete | K::Replace
                 );
-                if !plain || stmt.pin.is_some() || stmt.needs_previous || stmt.hints.node.is_some()
+                if !plain
+                    || stmt.pin.is_some()
+                    || stmt.needs_previous
+                    || stmt.reads_insert_id
+                    || stmt.hints.node.is_some()
                 {
                     return Ok(None);
                 }
@@ -469,9 +473,7 @@ impl Session {
                 insert_id,
             } => {
                 self.note_status(status);
-                if insert_id != 0 {
-                    self.pin(&mut held, router::PinReason::LastInsertId);
-                }
+                self.note_insert_id(insert_id);
                 self.keep_or_release(held, warnings).await;
             }
             Relayed::Error => self.keep_or_release(held, 0).await,

@@ -337,10 +337,7 @@ impl Session {
                     insert_id,
                 }) => {
                     self.note_status(status);
-                    if insert_id != 0 {
-                        // LAST_INSERT_ID() must be answered by this connection.
-                        self.pin(&mut held, router::PinReason::LastInsertId);
-                    }
+                    self.note_insert_id(insert_id);
                     self.keep_or_release(held, warnings).await;
                     if !header_sent && i == 0 && plan.merge == Merge::Single {
                         return Ok(Flow::Continue);
@@ -396,11 +393,14 @@ impl Session {
             .map_err(|e| backend(e, false))?;
         match head.payload.first() {
             Some(0xFF) => {
+                held.conn.settle(None);
                 self.send_last(&mut out, seq, &head.payload).await?;
                 return Ok(Relayed::Error);
             }
             Some(0x00) => {
                 let ok = generic::parse_ok(&head.payload);
+                held.conn.settle(ok.map(|o| o.status));
+                held.conn.note_insert_id(ok.map_or(0, |o| o.last_insert_id));
                 self.send_last(&mut out, seq, &head.payload).await?;
                 return Ok(Relayed::Done {
                     status: ok.map(|o| o.status),
@@ -447,6 +447,7 @@ impl Session {
             let len = p.payload.len();
             match p.payload.first() {
                 Some(0xFF) => {
+                    held.conn.settle(None);
                     self.send_last(&mut out, seq, &p.payload).await?;
                     return Ok(Relayed::Error);
                 }
@@ -457,6 +458,7 @@ impl Session {
                     } else {
                         generic::parse_eof(&p.payload).map_or((None, 0), |(w, s)| (Some(s), w))
                     };
+                    held.conn.settle(status);
                     if last {
                         write_packet(&mut out, seq, &p.payload);
                     }
@@ -602,17 +604,14 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
+        let insert_id = insert_id.unwrap_or(last_insert_id);
+        self.note_insert_id(insert_id);
         let mut out = BytesMut::new();
         let mut seq = seq;
         write_packet(
             &mut out,
             &mut seq,
-            &ok_payload(
-                affected,
-                insert_id.unwrap_or(last_insert_id),
-                self.status(),
-                warnings,
-            ),
+            &ok_payload(affected, insert_id, self.status(), warnings),
         );
         self.stream.write_all(&out).await?;
         Ok(Flow::Continue)
@@ -638,7 +637,7 @@ impl BinaryExecution<'_> {
             p.extend_from_slice(&backend.id.to_le_bytes());
             p.extend_from_slice(&param.to_le_bytes());
             p.extend_from_slice(data);
-            held.conn.send_command(&p).await?;
+            held.conn.send_unanswered(&p).await?;
         }
         held.conn
             .send_command(&self.exec.encode_for(backend.id, self.types))
@@ -647,17 +646,11 @@ impl BinaryExecution<'_> {
 
     async fn run(&self, held: &mut Held, sql: &str) -> Result<generic::OkInfo, WireError> {
         self.send(held, sql).await?;
-        let p = held.conn.read_packet().await?;
-        match p.payload.first() {
-            Some(0x00) => generic::parse_ok(&p.payload).ok_or(WireError::Protocol("malformed OK")),
-            Some(0xFF) => {
-                held.conn.forget_statement(sql);
-                Err(WireError::from_err_packet(&p.payload))
-            }
-            _ => Err(WireError::Protocol(
-                "a statement that should write returned rows",
-            )),
+        let done = held.conn.read_ok().await;
+        if matches!(done, Err(WireError::Server { .. })) {
+            held.conn.forget_statement(sql);
         }
+        done
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Summary {
     pub status: Option<StatusFlags>,
     /// The last OK packet (affected rows, insert id, warnings).
     pub ok: Option<OkInfo>,
+    /// The last non-zero insert id of any OK in the response (a batch's INSERT may
+    /// be followed by other results).
+    pub insert_id: u64,
     /// Warnings from the last end-of-rows marker or OK.
     pub warnings: u16,
     /// The error code, when the response (or its last result) was an ERR.
@@ -302,6 +305,9 @@ impl ResponseTracker {
 
     fn on_ok(&mut self, head: &[u8]) {
         if let Some(ok) = generic::parse_ok(head) {
+            if ok.last_insert_id != 0 {
+                self.summary.insert_id = ok.last_insert_id;
+            }
             self.summary.status = Some(ok.status);
             self.summary.warnings = ok.warnings;
             self.summary.ok = Some(ok);

@@ -1,0 +1,420 @@
+//! Sessions and transactions behave as MySQL's, and nothing of one client reaches
+//! another: abandoned transactions, one-shot transaction settings, statements that
+//! touch no table, a lost backend connection, LAST_INSERT_ID(), fair pools. One
+//! sandbox (two groups, a replica each) for the whole binary.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[1, 1]).expect("start the MariaDB sandbox"))
+}
+
+fn passthrough() -> Proxy {
+    let g = &sandbox().groups[0];
+    let replicas: Vec<String> = g.replicas.iter().map(|r| r.address()).collect();
+    Proxy::passthrough(&g.primary.address(), &replicas)
+}
+
+/// `db` created afresh on both primaries (and their replicas).
+async fn fresh_db(db: &str) {
+    let s = sandbox();
+    for g in &s.groups {
+        let mut c = direct(&g.primary, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    s.sync().unwrap();
+}
+
+/// shardgate with logical schema `db` on dn1: `orders` sharded by user_id over both
+/// nodes, `audit` (AUTO_INCREMENT) on dn2 only. `extra` is appended to the config.
+async fn sharded(db: &str, extra: &str) -> Proxy {
+    fresh_db(db).await;
+    let (g1, g2) = (&sandbox().groups[0], &sandbox().groups[1]);
+    Proxy::with_config(&format!(
+        "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn2]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\
+         [schemas.{db}]\nnode = \"dn1\"\n\
+         [schemas.{db}.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\
+         [schemas.{db}.tables.audit]\nkind = \"single\"\nnode = \"dn2\"\n{extra}",
+        g1.primary.address(),
+        g1.replicas[0].address(),
+        g2.primary.address(),
+        g2.replicas[0].address(),
+    ))
+}
+
+async fn count(c: &mut Conn, sql: &str) -> i64 {
+    c.query_first::<i64, _>(sql).await.unwrap().unwrap()
+}
+
+/// Rows of `db.t` on group 0's primary as a READ UNCOMMITTED reader sees them: an
+/// uncommitted row of a transaction still open anywhere shows up here.
+async fn dirty_count(db: &str, table: &str) -> i64 {
+    let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
+    d.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
+        .await
+        .unwrap();
+    count(&mut d, &format!("SELECT COUNT(*) FROM {table}")).await
+}
+
+async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_abandoned_transaction_is_rolled_back_and_reaches_no_one() {
+    let db = "ss_abandon";
+    fresh_db(db).await;
+    let p = passthrough();
+    let mut setup = p.conn(Some(db)).await;
+    setup
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    drop(setup);
+
+    // A client opens a transaction, writes, and goes away: with COM_QUIT, and by
+    // just closing its socket.
+    let mut a = p.conn(Some(db)).await;
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("INSERT INTO t VALUES (600)").await.unwrap();
+    a.disconnect().await.unwrap();
+    let (mut b, _) = tests::raw::RawClient::connect(&p.addr(), USER, PASSWORD).unwrap();
+    b.command(format!("\x03USE {db}").as_bytes()).unwrap();
+    b.command(b"\x03START TRANSACTION").unwrap();
+    b.command(b"\x03INSERT INTO t VALUES (601)").unwrap();
+    drop(b);
+
+    assert!(
+        eventually(async || dirty_count(db, "t").await == 0).await,
+        "the abandoned transactions' rows are still pending on the server"
+    );
+
+    // Later clients' autocommit writes commit for real, and see nothing foreign.
+    for i in 0..20 {
+        let mut c = p.conn(Some(db)).await;
+        let (in_txn,): (i64,) = c
+            .query_first("/* shardgate:primary */ SELECT @@in_transaction")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(in_txn, 0, "a fresh session found a transaction open");
+        assert_eq!(
+            count(&mut c, "/* shardgate:primary */ SELECT COUNT(*) FROM t").await,
+            i
+        );
+        c.query_drop(format!("INSERT INTO t VALUES ({i})"))
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+    }
+    let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
+    assert_eq!(count(&mut d, "SELECT COUNT(*) FROM t").await, 20);
+}
+
+#[tokio::test]
+async fn a_one_shot_isolation_level_travels_with_its_transaction() {
+    let db = "ss_isolation";
+    fresh_db(db).await;
+    let p = passthrough();
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut other = direct(&sandbox().groups[0].primary, Some(db)).await;
+
+    // READ COMMITTED for the next transaction only: it sees another client's commit.
+    // Another session's transaction starts in between, on the backend connection
+    // that ran the SET (the pool lends the last one returned): it stays at
+    // REPEATABLE READ.
+    let mut n = p.conn(Some(db)).await;
+    c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await
+        .unwrap();
+    n.query_drop("START TRANSACTION").await.unwrap();
+    assert_eq!(count(&mut n, "SELECT COUNT(*) FROM t").await, 0);
+    c.query_drop("START TRANSACTION").await.unwrap();
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM t").await, 0);
+    other.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT COUNT(*) FROM t").await,
+        1,
+        "the transaction did not run at READ COMMITTED"
+    );
+    assert_eq!(
+        count(&mut n, "SELECT COUNT(*) FROM t").await,
+        0,
+        "another session's transaction got the one-shot READ COMMITTED"
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    n.query_drop("COMMIT").await.unwrap();
+
+    // The next transaction is back at REPEATABLE READ: its snapshot holds.
+    c.query_drop("START TRANSACTION").await.unwrap();
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM t").await, 1);
+    other.query_drop("INSERT INTO t VALUES (2)").await.unwrap();
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM t").await, 1);
+    c.query_drop("COMMIT").await.unwrap();
+
+    // Changing the characteristics inside a transaction fails, as on MariaDB.
+    c.query_drop("BEGIN").await.unwrap();
+    let e = c
+        .query_drop("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1568), "{e}");
+    c.query_drop("ROLLBACK").await.unwrap();
+
+    // READ ONLY travels too: the transaction refuses writes.
+    c.query_drop("SET TRANSACTION READ ONLY").await.unwrap();
+    c.query_drop("START TRANSACTION").await.unwrap();
+    let e = c.query_drop("INSERT INTO t VALUES (3)").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1792), "{e}");
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("INSERT INTO t VALUES (3)").await.unwrap();
+
+    // Other sessions never get the one-shot setting: their transactions are RR.
+    for _ in 0..10 {
+        let mut n = p.conn(Some(db)).await;
+        n.query_drop("START TRANSACTION").await.unwrap();
+        let before = count(&mut n, "SELECT COUNT(*) FROM t").await;
+        other
+            .query_drop("INSERT INTO t SELECT MAX(id) + 1 FROM t")
+            .await
+            .unwrap();
+        assert_eq!(count(&mut n, "SELECT COUNT(*) FROM t").await, before);
+        n.query_drop("COMMIT").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn statements_without_tables_follow_the_transaction() {
+    let db = "ss_tableless";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL)")
+        .await
+        .unwrap();
+
+    // Connection checks and savepoints before the first statement on data do not
+    // tie the transaction to the default node (dn1); audit lives on dn2.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("SELECT 1").await.unwrap();
+    c.query_drop("SELECT NOW()").await.unwrap();
+    c.query_drop("SAVEPOINT a").await.unwrap();
+    let e = c
+        .query_drop("ROLLBACK TO SAVEPOINT nope")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1305), "{e}");
+    c.query_drop("INSERT INTO audit (what) VALUES ('x')")
+        .await
+        .unwrap();
+    // Inside the transaction on dn2, statements without tables stay on dn2.
+    let port: u16 = c.query_first("SELECT @@port").await.unwrap().unwrap();
+    assert_eq!(port, sandbox().groups[1].primary.port);
+    c.query_drop("SELECT 1").await.unwrap();
+    c.query_drop("SAVEPOINT b").await.unwrap();
+    c.query_drop("INSERT INTO audit (what) VALUES ('y')")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK TO SAVEPOINT b").await.unwrap();
+    c.query_drop("ROLLBACK TO SAVEPOINT a").await.unwrap();
+    c.query_drop("INSERT INTO audit (what) VALUES ('z')")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    let mut d = direct(&sandbox().groups[1].primary, Some(db)).await;
+    let rows: Vec<String> = d.query("SELECT what FROM audit").await.unwrap();
+    assert_eq!(rows, ["z"]);
+
+    // An AUTO_INCREMENT insert pins nothing: reads on another node still run.
+    c.query_drop("INSERT INTO audit (what) VALUES ('w')")
+        .await
+        .unwrap();
+    let id = c.last_insert_id().unwrap();
+    c.query_drop("SELECT * FROM orders WHERE user_id = 2")
+        .await
+        .unwrap();
+    let last: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last, id);
+}
+
+#[tokio::test]
+async fn last_insert_id_agrees_with_the_ok_packet() {
+    let db = "ss_insert_id";
+    let extra = format!(
+        "[schemas.{db}.tables.t2]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n"
+    );
+    let p = sharded(db, &extra).await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop(
+        "CREATE TABLE t2 (id INT AUTO_INCREMENT PRIMARY KEY, user_id INT NOT NULL, note VARCHAR(10))",
+    )
+    .await
+    .unwrap();
+    c.query_drop("INSERT INTO t2 (user_id, note) VALUES (2,'a'), (1,'b'), (5,'c')")
+        .await
+        .unwrap();
+    let told = c.last_insert_id().unwrap();
+    assert_ne!(told, 0);
+    let asked: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(asked, told);
+    let identity: u64 = c.query_first("SELECT @@identity").await.unwrap().unwrap();
+    assert_eq!(identity, told);
+
+    // A statement that generates no id leaves the value alone, as on MariaDB.
+    c.query_drop("UPDATE t2 SET note = 'u' WHERE user_id = 1")
+        .await
+        .unwrap();
+    let asked: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(asked, told);
+
+    // Another session's LAST_INSERT_ID() is its own: 0 for a fresh one.
+    for _ in 0..5 {
+        let mut n = p.conn(Some(db)).await;
+        let fresh: u64 = n
+            .query_first("SELECT LAST_INSERT_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fresh, 0);
+    }
+}
+
+/// The backend thread running the transaction that wrote into `db`. InnoDB serves
+/// `innodb_trx` from a cache that it refreshes only after 100 ms without readers, so
+/// it is asked every 150 ms until it knows.
+async fn transaction_thread(db: &str) -> u64 {
+    let mut d = direct(&sandbox().groups[0].primary, None).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found: Option<u64> = d
+            .query_first(format!(
+                "SELECT p.id FROM information_schema.innodb_trx t \
+                 JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.db = '{db}'"
+            ))
+            .await
+            .unwrap();
+        match found {
+            Some(id) => return id,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(150)).await
+            }
+            None => panic!("no transaction open in {db}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_lost_backend_connection_never_lets_commit_say_ok() {
+    let db = "ss_lost";
+    fresh_db(db).await;
+    let p = passthrough();
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
+
+    for end in ["COMMIT", "ROLLBACK"] {
+        c.query_drop("BEGIN").await.unwrap();
+        c.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+        let thread = transaction_thread(db).await;
+        d.query_drop(format!("KILL {thread}")).await.unwrap();
+        // The statement that meets the loss fails; so does every one after it.
+        let e = c.query_drop("INSERT INTO t VALUES (2)").await.unwrap_err();
+        assert!(error_code(&e).is_some(), "{e}");
+        let e = c.query_drop("SELECT 1").await.unwrap_err();
+        assert_eq!(error_code(&e), Some(1927), "{e}");
+        let e = c.query_drop("INSERT INTO t VALUES (3)").await.unwrap_err();
+        assert_eq!(error_code(&e), Some(1927), "{e}");
+        match end {
+            "COMMIT" => {
+                let e = c.query_drop("COMMIT").await.unwrap_err();
+                assert_eq!(error_code(&e), Some(1927), "{e}");
+            }
+            _ => c.query_drop("ROLLBACK").await.unwrap(),
+        }
+        // The transaction is over; the session works again, and nothing was committed.
+        assert_eq!(count(&mut c, "SELECT COUNT(*) FROM t").await, 0);
+        assert_eq!(count(&mut d, "SELECT COUNT(*) FROM t").await, 0);
+    }
+
+    // autocommit = 0 survives the loss: the next write is in a transaction again.
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+
+    let thread = transaction_thread(db).await;
+    d.query_drop(format!("KILL {thread}")).await.unwrap();
+    assert!(c.query_drop("INSERT INTO t VALUES (2)").await.is_err());
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("INSERT INTO t VALUES (4)").await.unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(count(&mut d, "SELECT COUNT(*) FROM t").await, 0);
+}
+
+#[tokio::test]
+async fn waiting_clients_get_connections_in_turn() {
+    // Two connections per backend for eight busy clients: each returned connection
+    // must go to the client that has waited longest, so none waits past the timeout.
+    let db = "ss_fair";
+    let p = sharded(db, "[pool]\nmax_size = 2\nacquire_timeout_ms = 3000\n").await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let opts = p.opts(USER, PASSWORD, Some(db));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await.unwrap();
+            let mut failures = Vec::new();
+            for _ in 0..12 {
+                if let Err(e) = c.query_drop("SELECT SLEEP(0.05)").await {
+                    failures.push(e.to_string());
+                }
+                if let Err(e) = c
+                    .query_drop("/* shardgate:primary */ SELECT SLEEP(0.05)")
+                    .await
+                {
+                    failures.push(e.to_string());
+                }
+            }
+            failures
+        }));
+    }
+    for t in tasks {
+        let failures = t.await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+    }
+}
