@@ -314,6 +314,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 b"release" if idents == 3 && eq(second, b"savepoint") => TxnOp::ReleaseSavepoint,
                 b"rollback"
                     if idents >= 3
+                        && idents - 1 <= words.len()
                         && words[1..idents - 1].iter().any(|w| eq(w, b"to"))
                         && words[1..idents - 1]
                             .iter()
@@ -658,6 +659,9 @@ mod tests {
         assert_eq!(c("rollback work to b").savepoint.as_deref(), Some("b"));
         assert_eq!(c("SAVEPOINT `x y`").transaction, Some(TxnOp::Savepoint));
         assert_eq!(c("SAVEPOINT `x y`").savepoint.as_deref(), Some("x y"));
+        // Quoted names are identifiers but not words: no shape of them may panic.
+        assert_eq!(c("ROLLBACK TO `a` `b`").transaction, Some(TxnOp::Other));
+        assert!(c("ROLLBACK `a` `b` `c`").transaction.is_some());
         assert_eq!(
             c("RELEASE SAVEPOINT a").transaction,
             Some(TxnOp::ReleaseSavepoint)

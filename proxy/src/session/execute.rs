@@ -348,14 +348,21 @@ impl Session {
             setup.push(format!("SET @@last_insert_id = {}", self.last_insert_id).into_bytes());
         }
         setup.append(&mut self.next_txn);
+        let opens = !self.pending_txn.is_empty();
         setup.append(&mut self.pending_txn);
-        let mut held = self
+        let ran = self
             .run_setup(
                 held,
                 &setup,
                 "while preparing the connection for this statement",
             )
-            .await?;
+            .await;
+        if ran.is_err() && opens {
+            // The client's BEGIN did not take: its transaction must not quietly
+            // become autocommit statements.
+            self.lost_txn = true;
+        }
+        let mut held = ran?;
         if self.wants_insert_id {
             held.conn.insert_id = self.last_insert_id;
         }
@@ -378,13 +385,20 @@ impl Session {
         for sql in setup {
             match held.conn.execute_ok(sql).await {
                 Ok(ok) => self.note_status(Some(ok.status)),
-                Err(e @ WireError::Server { .. }) => {
-                    self.control.clear_if(self.running_on(&held));
-                    let pool = self.shared.nodes[held.node].pool(held.role).clone();
-                    pool.put(held.conn).await;
-                    return Err(e.to_client(what));
-                }
                 Err(e) => {
+                    // What the session expected of this connection is not there: a
+                    // transaction it began (or was in) is lost, and says so until the
+                    // client ends it.
+                    let in_txn = self.in_transaction || held.conn.in_transaction();
+                    if matches!(e, WireError::Server { .. }) && !in_txn {
+                        self.control.clear_if(self.running_on(&held));
+                        let pool = self.shared.nodes[held.node].pool(held.role).clone();
+                        pool.put(held.conn).await;
+                    } else {
+                        drop(held);
+                        self.in_transaction |= in_txn;
+                        self.forget_connection_state();
+                    }
                     return Err(e.to_client(&format!("{what} (the statement was not run)")));
                 }
             }
@@ -413,9 +427,21 @@ impl Session {
         // must not be spent on it.
         let next_txn = std::mem::take(&mut self.next_txn);
         let pending = std::mem::take(&mut self.pending_txn);
-        let checked = self.checkout(node, false, false).await;
-        self.next_txn = next_txn;
+        let flow = self.run_set(sql, seq, one_shot, node, database).await;
+        self.next_txn.splice(0..0, next_txn);
         self.pending_txn = pending;
+        flow
+    }
+
+    async fn run_set(
+        &mut self,
+        sql: &[u8],
+        seq: u8,
+        one_shot: bool,
+        node: NodeId,
+        database: Option<String>,
+    ) -> std::io::Result<Flow> {
+        let checked = self.checkout(node, false, false).await;
         let mut held = match checked {
             Ok(h) => h,
             Err(e) => {
@@ -486,7 +512,7 @@ impl Session {
         }
         let pending = !self.pending_txn.is_empty();
         match stmt.transaction {
-            Some(TxnOp::Begin) if pending || !self.must_keep() => {
+            Some(TxnOp::Begin) if (pending && self.pins.is_empty()) || !self.must_keep() => {
                 // A BEGIN ends the transaction before it; one that touched no data
                 // has nothing to commit.
                 self.release_held().await;
@@ -615,8 +641,6 @@ impl Session {
         self.pins.clear();
         self.control.set_pins(Vec::new());
         self.in_transaction = false;
-        self.pending_txn.clear();
-        self.savepoints.clear();
     }
 
     /// A statement the client ran generated `id` (0: none): `LAST_INSERT_ID()` now
@@ -638,6 +662,9 @@ impl Session {
         loop {
             attempt += 1;
             let was_held = self.held.is_some() && self.must_keep();
+            // A deferred BEGIN or one-shot SET spent on a connection that then breaks
+            // cannot be sent again on another: no retry then.
+            let spends = !self.pending_txn.is_empty() || !self.next_txn.is_empty();
             let mut held = match self
                 .checkout(route.node, route.read_only, route.needs_previous)
                 .await
@@ -648,7 +675,7 @@ impl Session {
                     return Ok(Flow::Continue);
                 }
             };
-            let retry_ok = !was_held && attempt < ATTEMPTS;
+            let retry_ok = !was_held && !spends && attempt < ATTEMPTS;
             if let Some(db) = &route.database {
                 match held.conn.use_database(db).await {
                     Ok(()) => {}
