@@ -2,7 +2,7 @@
 //! bring its database in line, send, stream the answer back, then decide whether the
 //! session keeps the connection.
 
-use router::{PinReason, Statement, StatementKind, TxnOp};
+use router::{PinReason, Statement, StatementKind};
 use rules::NodeId;
 
 use super::{Flow, Held, Session};
@@ -21,9 +21,6 @@ pub(super) struct Route {
 
 /// Tries per statement when a connection turns out broken before the statement ran.
 const ATTEMPTS: usize = 3;
-
-/// Session `SET`s remembered for replay; past this the session is pinned instead.
-const MAX_REPLAYED_SETS: usize = 32;
 
 impl Session {
     pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
@@ -84,7 +81,8 @@ impl Session {
         }
         if stmt.next_transaction && stmt.hints.node.is_none() && !self.in_transaction {
             if !self.pending_txn.is_empty() {
-                self.send_err(seq, &transaction_characteristics()).await?;
+                self.send_err(seq, &super::transaction::transaction_characteristics())
+                    .await?;
                 return Ok(Flow::Continue);
             }
             return self.set_session_state(sql, seq, true).await;
@@ -407,175 +405,6 @@ impl Session {
         Ok(held)
     }
 
-    /// A `SET` of session variables: run it, then remember it for the connections
-    /// that run the session's later statements (nothing is pinned). A one-shot `SET
-    /// TRANSACTION` is remembered for the next transaction's connection instead.
-    pub(super) async fn set_session_state(
-        &mut self,
-        sql: &[u8],
-        seq: u8,
-        one_shot: bool,
-    ) -> std::io::Result<Flow> {
-        let (node, database) = match self.placement(None) {
-            Ok(p) => p,
-            Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
-            }
-        };
-        // The server checks the SET here; what travels with the next transaction
-        // must not be spent on it.
-        let next_txn = std::mem::take(&mut self.next_txn);
-        let pending = std::mem::take(&mut self.pending_txn);
-        let flow = self.run_set(sql, seq, one_shot, node, database).await;
-        self.next_txn.splice(0..0, next_txn);
-        self.pending_txn = pending;
-        flow
-    }
-
-    async fn run_set(
-        &mut self,
-        sql: &[u8],
-        seq: u8,
-        one_shot: bool,
-        node: NodeId,
-        database: Option<String>,
-    ) -> std::io::Result<Flow> {
-        let checked = self.checkout(node, false, false).await;
-        let mut held = match checked {
-            Ok(h) => h,
-            Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
-            }
-        };
-        let ran = match &database {
-            Some(db) => held.conn.use_database(db).await,
-            None => Ok(()),
-        };
-        let ran = match ran {
-            Ok(()) => held.conn.execute_ok(sql).await,
-            Err(e) => Err(e),
-        };
-        match ran {
-            Ok(ok) => {
-                held.conn.dirty = true;
-                if one_shot {
-                    self.next_txn.push(sql.to_vec());
-                } else if self.replay.len() >= MAX_REPLAYED_SETS {
-                    // A session that keeps setting things: keep its connection instead.
-                    self.pin(&mut held, PinReason::SessionVariable);
-                } else {
-                    self.replay.push(sql.to_vec());
-                    self.replay_gen += 1;
-                    held.conn.session_state = Some((self.id, self.replay_gen));
-                }
-                self.note_status(Some(ok.status));
-                let mut seq = seq;
-                let p = crate::wire::generic::ok_payload(
-                    ok.affected,
-                    ok.last_insert_id,
-                    self.status(),
-                    ok.warnings,
-                );
-                crate::wire::packet::write_packet(&mut self.out, &mut seq, &p);
-                self.flush().await?;
-                self.keep_or_release(held, ok.warnings).await;
-            }
-            Err(e @ WireError::Server { .. }) => {
-                self.keep_or_release(held, 0).await;
-                self.send_err(seq, &e.to_client("")).await?;
-            }
-            Err(e) => {
-                self.forget_connection_state();
-                self.send_err(
-                    seq,
-                    &e.to_client("(the setting may or may not have been applied)"),
-                )
-                .await?;
-            }
-        }
-        Ok(Flow::Continue)
-    }
-
-    /// Transaction control that needs no backend yet: `BEGIN` is held back until the
-    /// transaction's first statement on data, and savepoints, `COMMIT` and
-    /// `ROLLBACK` of a transaction that has not touched data yet are answered here.
-    async fn deferred_transaction(
-        &mut self,
-        stmt: &Statement,
-        sql: &[u8],
-        seq: u8,
-    ) -> std::io::Result<Option<Flow>> {
-        if stmt.hints.node.is_some() {
-            return Ok(None);
-        }
-        let pending = !self.pending_txn.is_empty();
-        match stmt.transaction {
-            Some(TxnOp::Begin) if (pending && self.pins.is_empty()) || !self.must_keep() => {
-                // A BEGIN ends the transaction before it; one that touched no data
-                // has nothing to commit.
-                self.release_held().await;
-                self.pending_txn = std::mem::take(&mut self.next_txn);
-                self.pending_txn.push(sql.to_vec());
-                self.savepoints.clear();
-            }
-            Some(TxnOp::Commit | TxnOp::Rollback) if pending => {
-                self.pending_txn.clear();
-                self.savepoints.clear();
-            }
-            Some(op @ (TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo))
-                if pending =>
-            {
-                let name = stmt.savepoint.clone().unwrap_or_default();
-                let at = self
-                    .savepoints
-                    .iter()
-                    .position(|s| s.eq_ignore_ascii_case(&name));
-                match (op, at) {
-                    (TxnOp::Savepoint, at) => {
-                        if let Some(i) = at {
-                            self.savepoints.remove(i);
-                        }
-                        self.savepoints.push(name);
-                    }
-                    (_, None) => {
-                        self.send_err(seq, &savepoint_missing(&name)).await?;
-                        return Ok(Some(Flow::Continue));
-                    }
-                    (TxnOp::RollbackTo, Some(i)) => self.savepoints.truncate(i + 1),
-                    (_, Some(i)) => self.savepoints.truncate(i),
-                }
-                self.pending_txn.push(sql.to_vec());
-            }
-            _ => return Ok(None),
-        }
-        self.send_ok(seq).await?;
-        Ok(Some(Flow::Continue))
-    }
-
-    /// The session's transaction died with its backend connection: `ROLLBACK` ends
-    /// it, `COMMIT` ends it with an error (nothing was committed), and every other
-    /// statement fails, so nothing runs as if the transaction were still there.
-    async fn after_lost_transaction(
-        &mut self,
-        op: Option<TxnOp>,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
-        match op {
-            Some(TxnOp::Rollback) => {
-                self.lost_txn = false;
-                self.send_ok(seq).await?;
-            }
-            Some(TxnOp::Commit) => {
-                self.lost_txn = false;
-                self.send_err(seq, &transaction_lost(true)).await?;
-            }
-            _ => self.send_err(seq, &transaction_lost(false)).await?,
-        }
-        Ok(Flow::Continue)
-    }
-
     /// A pooled connection: a replica for reads (weighted, skipping ones that are
     /// down), else the primary.
     async fn fresh_connection(&mut self, node: NodeId, read_only: bool) -> Result<Held, SqlError> {
@@ -789,30 +618,4 @@ impl Session {
             );
         }
     }
-}
-
-/// `SET TRANSACTION` while a transaction is open (MariaDB's ER_CANT_CHANGE_TX_CHARACTERISTICS).
-fn transaction_characteristics() -> SqlError {
-    SqlError::new(
-        1568,
-        "25001",
-        "Transaction characteristics can't be changed while a transaction is in progress",
-    )
-}
-
-fn savepoint_missing(name: &str) -> SqlError {
-    SqlError::new(1305, "42000", format!("SAVEPOINT {name} does not exist"))
-}
-
-pub(super) fn transaction_lost(commit: bool) -> SqlError {
-    let mut msg = String::from(
-        "shardgate: this transaction's backend connection was lost, and the server rolled the transaction back; \
-         nothing of it was committed",
-    );
-    msg.push_str(if commit {
-        ". The transaction is now ended; run it again"
-    } else {
-        ". Send ROLLBACK to end it, then run it again"
-    });
-    SqlError::new(1927, "70100", msg)
 }

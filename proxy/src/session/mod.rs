@@ -10,8 +10,10 @@ mod login;
 mod merged;
 mod prepared;
 mod routed;
+mod settings;
 mod sharded;
 mod show;
+mod transaction;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -232,7 +234,7 @@ impl Session {
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
         if self.lost_txn && cmd == COM_STMT_EXECUTE {
-            self.send_err(seq, &execute::transaction_lost(false))
+            self.send_err(seq, &transaction::transaction_lost(false))
                 .await?;
             return Ok(Flow::Continue);
         }

@@ -1,0 +1,105 @@
+//! Session `SET`s: run once where the server can check them, then remembered and
+//! replayed on whichever connection runs the session's next statements (or, for a
+//! one-shot `SET TRANSACTION`, on its next transaction's connection).
+
+use router::PinReason;
+use rules::NodeId;
+
+use super::{Flow, Session};
+use crate::wire::WireError;
+
+/// Session `SET`s remembered for replay; past this the session is pinned instead.
+const MAX_REPLAYED_SETS: usize = 32;
+
+impl Session {
+    /// A `SET` of session variables: run it, then remember it for the connections
+    /// that run the session's later statements (nothing is pinned). A one-shot `SET
+    /// TRANSACTION` is remembered for the next transaction's connection instead.
+    pub(super) async fn set_session_state(
+        &mut self,
+        sql: &[u8],
+        seq: u8,
+        one_shot: bool,
+    ) -> std::io::Result<Flow> {
+        let (node, database) = match self.placement(None) {
+            Ok(p) => p,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        // The server checks the SET here; what travels with the next transaction
+        // must not be spent on it.
+        let next_txn = std::mem::take(&mut self.next_txn);
+        let pending = std::mem::take(&mut self.pending_txn);
+        let flow = self.run_set(sql, seq, one_shot, node, database).await;
+        self.next_txn.splice(0..0, next_txn);
+        self.pending_txn = pending;
+        flow
+    }
+
+    async fn run_set(
+        &mut self,
+        sql: &[u8],
+        seq: u8,
+        one_shot: bool,
+        node: NodeId,
+        database: Option<String>,
+    ) -> std::io::Result<Flow> {
+        let checked = self.checkout(node, false, false).await;
+        let mut held = match checked {
+            Ok(h) => h,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let ran = match &database {
+            Some(db) => held.conn.use_database(db).await,
+            None => Ok(()),
+        };
+        let ran = match ran {
+            Ok(()) => held.conn.execute_ok(sql).await,
+            Err(e) => Err(e),
+        };
+        match ran {
+            Ok(ok) => {
+                held.conn.dirty = true;
+                if one_shot {
+                    self.next_txn.push(sql.to_vec());
+                } else if self.replay.len() >= MAX_REPLAYED_SETS {
+                    // A session that keeps setting things: keep its connection instead.
+                    self.pin(&mut held, PinReason::SessionVariable);
+                } else {
+                    self.replay.push(sql.to_vec());
+                    self.replay_gen += 1;
+                    held.conn.session_state = Some((self.id, self.replay_gen));
+                }
+                self.note_status(Some(ok.status));
+                let mut seq = seq;
+                let p = crate::wire::generic::ok_payload(
+                    ok.affected,
+                    ok.last_insert_id,
+                    self.status(),
+                    ok.warnings,
+                );
+                crate::wire::packet::write_packet(&mut self.out, &mut seq, &p);
+                self.flush().await?;
+                self.keep_or_release(held, ok.warnings).await;
+            }
+            Err(e @ WireError::Server { .. }) => {
+                self.keep_or_release(held, 0).await;
+                self.send_err(seq, &e.to_client("")).await?;
+            }
+            Err(e) => {
+                self.forget_connection_state();
+                self.send_err(
+                    seq,
+                    &e.to_client("(the setting may or may not have been applied)"),
+                )
+                .await?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}

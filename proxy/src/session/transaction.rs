@@ -1,0 +1,113 @@
+//! Transaction control that shardgate answers itself: a deferred `BEGIN` and its
+//! savepoints, and a transaction lost with its backend connection.
+
+use router::{Statement, TxnOp};
+
+use super::{Flow, Session};
+use crate::wire::SqlError;
+
+impl Session {
+    /// Transaction control that needs no backend yet: `BEGIN` is held back until the
+    /// transaction's first statement on data, and savepoints, `COMMIT` and
+    /// `ROLLBACK` of a transaction that has not touched data yet are answered here.
+    pub(super) async fn deferred_transaction(
+        &mut self,
+        stmt: &Statement,
+        sql: &[u8],
+        seq: u8,
+    ) -> std::io::Result<Option<Flow>> {
+        if stmt.hints.node.is_some() {
+            return Ok(None);
+        }
+        let pending = !self.pending_txn.is_empty();
+        match stmt.transaction {
+            Some(TxnOp::Begin) if (pending && self.pins.is_empty()) || !self.must_keep() => {
+                // A BEGIN ends the transaction before it; one that touched no data
+                // has nothing to commit.
+                self.release_held().await;
+                self.pending_txn = std::mem::take(&mut self.next_txn);
+                self.pending_txn.push(sql.to_vec());
+                self.savepoints.clear();
+            }
+            Some(TxnOp::Commit | TxnOp::Rollback) if pending => {
+                self.pending_txn.clear();
+                self.savepoints.clear();
+            }
+            Some(op @ (TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo))
+                if pending =>
+            {
+                let name = stmt.savepoint.clone().unwrap_or_default();
+                let at = self
+                    .savepoints
+                    .iter()
+                    .position(|s| s.eq_ignore_ascii_case(&name));
+                match (op, at) {
+                    (TxnOp::Savepoint, at) => {
+                        if let Some(i) = at {
+                            self.savepoints.remove(i);
+                        }
+                        self.savepoints.push(name);
+                    }
+                    (_, None) => {
+                        self.send_err(seq, &savepoint_missing(&name)).await?;
+                        return Ok(Some(Flow::Continue));
+                    }
+                    (TxnOp::RollbackTo, Some(i)) => self.savepoints.truncate(i + 1),
+                    (_, Some(i)) => self.savepoints.truncate(i),
+                }
+                self.pending_txn.push(sql.to_vec());
+            }
+            _ => return Ok(None),
+        }
+        self.send_ok(seq).await?;
+        Ok(Some(Flow::Continue))
+    }
+
+    /// The session's transaction died with its backend connection: `ROLLBACK` ends
+    /// it, `COMMIT` ends it with an error (nothing was committed), and every other
+    /// statement fails, so nothing runs as if the transaction were still there.
+    pub(super) async fn after_lost_transaction(
+        &mut self,
+        op: Option<TxnOp>,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        match op {
+            Some(TxnOp::Rollback) => {
+                self.lost_txn = false;
+                self.send_ok(seq).await?;
+            }
+            Some(TxnOp::Commit) => {
+                self.lost_txn = false;
+                self.send_err(seq, &transaction_lost(true)).await?;
+            }
+            _ => self.send_err(seq, &transaction_lost(false)).await?,
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// `SET TRANSACTION` while a transaction is open (MariaDB's ER_CANT_CHANGE_TX_CHARACTERISTICS).
+pub(super) fn transaction_characteristics() -> SqlError {
+    SqlError::new(
+        1568,
+        "25001",
+        "Transaction characteristics can't be changed while a transaction is in progress",
+    )
+}
+
+fn savepoint_missing(name: &str) -> SqlError {
+    SqlError::new(1305, "42000", format!("SAVEPOINT {name} does not exist"))
+}
+
+pub(super) fn transaction_lost(commit: bool) -> SqlError {
+    let mut msg = String::from(
+        "shardgate: this transaction's backend connection was lost, and the server rolled the transaction back; \
+         nothing of it was committed",
+    );
+    msg.push_str(if commit {
+        ". The transaction is now ended; run it again"
+    } else {
+        ". Send ROLLBACK to end it, then run it again"
+    });
+    SqlError::new(1927, "70100", msg)
+}
