@@ -69,11 +69,17 @@ impl Default for ServerSection {
     }
 }
 
+/// Share of a backend's `max_connections` one shardgate uses when `pool.max_size` is
+/// unset: room stays for replication, administrators and other clients.
+const DEFAULT_BACKEND_SHARE: f64 = 0.8;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct PoolSection {
     min_idle: usize,
-    max_size: usize,
+    /// Unset: sized from each backend's own `max_connections` × `backend_share`.
+    max_size: Option<usize>,
+    backend_share: f64,
     idle_timeout_ms: u64,
     connect_timeout_ms: u64,
     acquire_timeout_ms: u64,
@@ -85,7 +91,8 @@ impl Default for PoolSection {
         let p = PoolSettings::default();
         PoolSection {
             min_idle: p.min_idle,
-            max_size: p.max_size,
+            max_size: None,
+            backend_share: DEFAULT_BACKEND_SHARE,
             idle_timeout_ms: p.idle_timeout.as_millis() as u64,
             connect_timeout_ms: p.connect_timeout.as_millis() as u64,
             acquire_timeout_ms: p.acquire_timeout.as_millis() as u64,
@@ -198,13 +205,19 @@ impl Settings {
             ));
         }
         let p = &file.pool;
-        if p.max_size == 0 {
+        if p.max_size == Some(0) {
             errors.push(rules::ConfigError::new(
                 "pool.max_size",
                 "must be at least 1",
             ));
         }
-        if p.min_idle > p.max_size {
+        if !(p.backend_share > 0.0 && p.backend_share <= 1.0) {
+            errors.push(rules::ConfigError::new(
+                "pool.backend_share",
+                "must be more than 0 and at most 1 (the share of each backend's max_connections this shardgate may use)",
+            ));
+        }
+        if p.max_size.is_some_and(|m| p.min_idle > m) {
             errors.push(rules::ConfigError::new(
                 "pool.min_idle",
                 "must not exceed pool.max_size",
@@ -276,7 +289,8 @@ impl Settings {
                     .then(|| Duration::from_millis(s.statement_timeout_ms)),
                 pool: PoolSettings {
                     min_idle: p.min_idle,
-                    max_size: p.max_size,
+                    max_size: p.max_size.unwrap_or(PoolSettings::default().max_size),
+                    backend_share: p.max_size.is_none().then_some(p.backend_share),
                     idle_timeout: Duration::from_millis(p.idle_timeout_ms),
                     connect_timeout: Duration::from_millis(p.connect_timeout_ms),
                     acquire_timeout: Duration::from_millis(p.acquire_timeout_ms),

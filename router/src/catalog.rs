@@ -30,14 +30,39 @@ pub enum SessionFn {
     Database,
     /// `CONNECTION_ID()`: shardgate's id, the one `KILL` takes.
     ConnectionId,
+    /// `@@max_connections`: how many clients shardgate accepts, not what one backend
+    /// accepts from shardgate.
+    MaxConnections,
 }
 
-/// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()`, with an optional alias: the
-/// function and the column name to answer with.
+/// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()` / `@@max_connections`, with an
+/// optional alias: the function and the column name to answer with.
 pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
     let tokens: Vec<Token<'_>> = Lexer::new(sql)
         .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
         .collect();
+    if let [Token::Word(s), Token::SysVar(v), rest @ ..] = tokens.as_slice() {
+        let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
+        let name = name.strip_prefix(b"@@").unwrap_or(name);
+        if !eq(s, b"select") || !eq(name, b"max_connections") {
+            return None;
+        }
+        let alias = match rest {
+            [] => None,
+            [a] => Some(*a),
+            [Token::Word(kw), a] if eq(kw, b"as") => Some(*a),
+            _ => return None,
+        };
+        let column = match alias {
+            None => String::from_utf8_lossy(v).into_owned(),
+            Some(Token::Word(a) | Token::Quoted(a)) => String::from_utf8_lossy(a).into_owned(),
+            Some(Token::Str(a)) => {
+                String::from_utf8_lossy(&a[1..a.len().saturating_sub(1).max(1)]).into_owned()
+            }
+            Some(_) => return None,
+        };
+        return Some((SessionFn::MaxConnections, column));
+    }
     let (head, alias) = match tokens.as_slice() {
         [s, f, o, c] => ([*s, *f, *o, *c], None),
         [s, f, o, c, a] => ([*s, *f, *o, *c], Some(*a)),

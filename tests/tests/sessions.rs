@@ -418,3 +418,64 @@ async fn waiting_clients_get_connections_in_turn() {
         assert!(failures.is_empty(), "{failures:?}");
     }
 }
+
+#[tokio::test]
+async fn pools_take_their_share_of_the_backend_and_max_connections_is_shardgates() {
+    // The sandbox's servers accept 500 connections; 0.6% of that is 3 per pool.
+    let db = "ss_sizing";
+    let p = sharded(
+        db,
+        "[pool]\nbackend_share = 0.006\nacquire_timeout_ms = 300\n[server]\nmax_connections = 77\n",
+    )
+    .await;
+    let mut setup = p.conn(Some(db)).await;
+    setup
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut holders = Vec::new();
+    for i in 0..3 {
+        let mut c = p.conn(Some(db)).await;
+        c.query_drop("BEGIN").await.unwrap();
+        c.query_drop(format!("INSERT INTO t VALUES ({i})"))
+            .await
+            .unwrap();
+        holders.push(c);
+    }
+    // The pool learns its size at the backend's first contact: a fourth
+    // transaction then waits, and fails after acquire_timeout_ms.
+    let mut refused = None;
+    for _ in 0..50 {
+        let mut c = p.conn(Some(db)).await;
+        c.query_drop("BEGIN").await.unwrap();
+        match c.query_drop("INSERT INTO t VALUES (9)").await {
+            Ok(()) => {
+                c.query_drop("ROLLBACK").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let e = refused.expect("a fourth transaction got a connection of a pool of 3");
+    assert_eq!(error_code(&e), Some(2003), "{e}");
+    assert!(e.to_string().contains("all 3 connections are busy"), "{e}");
+    drop(holders);
+
+    let mut c = p.conn(Some(db)).await;
+    let max: u64 = c
+        .query_first("SELECT @@max_connections")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(max, 77);
+    let row: mysql_async::Row = c
+        .query_first("SELECT @@global.max_connections AS m")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.columns()[0].name_str(), "m");
+    assert_eq!(row.get::<u64, _>(0), Some(77));
+}

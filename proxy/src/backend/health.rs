@@ -28,6 +28,7 @@ pub async fn run(nodes: Arc<Vec<NodePools>>, interval: Duration) {
                     };
                     pool.set_healthy(ok);
                 }
+                pool.learn_size().await;
                 pool.maintain().await;
             }
         }

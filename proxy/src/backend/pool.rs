@@ -2,7 +2,7 @@
 //! (see [`Flavor`]); the total, idle or lent, never exceeds `max_size`. When all are
 //! lent, sessions wait in a queue and each returned connection goes to the oldest.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,12 @@ use super::{BackendConn, Flavor, Target};
 pub struct PoolSettings {
     /// Connections kept open even when idle (of the default flavor).
     pub min_idle: usize,
+    /// Connections at most, until `backend_share` replaces it with the backend's own
+    /// figure.
     pub max_size: usize,
+    /// Size the pool as this share of the backend's `max_connections` (learned by the
+    /// health task at its first contact), instead of `max_size`.
+    pub backend_share: Option<f64>,
     /// Idle connections beyond `min_idle` are closed after this long.
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
@@ -31,6 +36,7 @@ impl Default for PoolSettings {
         PoolSettings {
             min_idle: 0,
             max_size: 64,
+            backend_share: None,
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(3),
             acquire_timeout: Duration::from_secs(5),
@@ -107,6 +113,10 @@ pub struct Pool {
     pub target: Target,
     pub settings: PoolSettings,
     state: Mutex<State>,
+    /// Connections at most: `settings.max_size`, or learned from the backend.
+    max_size: AtomicUsize,
+    /// The size was learned from the backend (or needs not be).
+    sized: AtomicBool,
     /// False after a failed connect or health check; reads skip unhealthy replicas.
     healthy: AtomicBool,
 }
@@ -134,6 +144,8 @@ impl std::ops::DerefMut for PooledConn {
 impl Pool {
     pub fn new(target: Target, settings: PoolSettings) -> Arc<Pool> {
         Arc::new(Pool {
+            max_size: AtomicUsize::new(settings.max_size),
+            sized: AtomicBool::new(settings.backend_share.is_none()),
             target,
             settings,
             state: Mutex::new(State {
@@ -168,6 +180,58 @@ impl Pool {
                 };
                 drop(closed);
             }
+        }
+    }
+
+    /// Connections this pool opens at most now.
+    pub fn max_size(&self) -> usize {
+        self.max_size.load(Ordering::Relaxed)
+    }
+
+    /// With `backend_share`, and not yet done: asks the backend for its
+    /// `max_connections` and sizes the pool to its share (at least 1). Until then the
+    /// pool uses `max_size`.
+    pub async fn learn_size(self: &Arc<Self>) {
+        let Some(share) = self.settings.backend_share else {
+            return;
+        };
+        if self.sized.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(mut pooled) = self.get(Flavor::default()).await else {
+            return;
+        };
+        let answer = pooled.conn.query_rows(b"SELECT @@max_connections").await;
+        self.put(pooled).await;
+        let backend: Option<usize> = match &answer {
+            Ok((_, rows)) => rows
+                .first()
+                .and_then(|r| r.first())
+                .and_then(|v| v.as_deref())
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse().ok()),
+            Err(_) => None,
+        };
+        let Some(backend) = backend else {
+            tracing::warn!(backend = %self.target.label, "could not read @@max_connections; the pool keeps its default size");
+            return;
+        };
+        let size = ((backend as f64 * share).floor() as usize).max(1);
+        self.max_size.store(size, Ordering::Relaxed);
+        self.sized.store(true, Ordering::Relaxed);
+        tracing::info!(backend = %self.target.label, max_connections = backend, share, pool_size = size, "pool sized from the backend");
+        // Room grew: waiters may take the new places.
+        loop {
+            let grant = {
+                let mut st = self.state();
+                if st.waiters.is_empty() || st.open >= size {
+                    break;
+                }
+                st.open += 1;
+                drop(st);
+                Slot::new(self)
+            };
+            self.hand_off(Grant::Slot(grant));
         }
     }
 
@@ -233,7 +297,7 @@ impl Pool {
                         }
                         return Ok(pooled);
                     }
-                    if st.open < self.settings.max_size {
+                    if st.open < self.max_size() {
                         st.open += 1;
                         drop(st);
                         break Slot::new(self);
@@ -269,7 +333,7 @@ impl Pool {
                     return Err(PoolError::Exhausted {
                         label: self.target.label.clone(),
                         address: self.target.address.clone(),
-                        max: self.settings.max_size,
+                        max: self.max_size(),
                         waited_ms: started.elapsed().as_millis(),
                     });
                 }
@@ -353,7 +417,7 @@ impl Pool {
         while self.idle_count() < self.settings.min_idle {
             let slot = {
                 let mut st = self.state();
-                if st.open >= self.settings.max_size {
+                if st.open >= self.max_size() {
                     break;
                 }
                 st.open += 1;

@@ -102,12 +102,15 @@ impl Session {
         }
         // Catalog questions: cheap byte checks first, the runtime only when they match.
         if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
-            if sql.len() < 64 && sql.contains(&b'(') {
+            if sql.len() < 64 && (sql.contains(&b'(') || sql.contains(&b'@')) {
                 // CONNECTION_ID() is always shardgate's (KILL takes it); DATABASE() is
                 // answered here when databases are logical.
                 match router::catalog::session_function(sql) {
                     Some((router::catalog::SessionFn::ConnectionId, column)) => {
                         return self.answer_connection_id(&column, seq).await;
+                    }
+                    Some((router::catalog::SessionFn::MaxConnections, column)) => {
+                        return self.answer_max_connections(&column, seq).await;
                     }
                     Some((router::catalog::SessionFn::Database, column))
                         if self.shared.runtime.load().passthrough.is_none() =>

@@ -17,6 +17,17 @@ impl Session {
         self.send_result_set(seq, "", &columns, &rows).await
     }
 
+    /// `SELECT @@max_connections`: the clients shardgate accepts (past them, 1040).
+    pub(super) async fn answer_max_connections(
+        &mut self,
+        column: &str,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let rows = vec![vec![Some(self.shared.settings.max_connections.to_string())]];
+        let columns = [LocalColumn::integer(column)];
+        self.send_result_set(seq, "", &columns, &rows).await
+    }
+
     pub(super) async fn kill(
         &mut self,
         query_only: bool,
