@@ -149,6 +149,33 @@ pub enum ConfigError {
     Invalid { path: String, errors: ConfigErrors },
 }
 
+/// The key of a table whose value a type error is about. serde loses the field's
+/// name inside tagged enums (the shard rules), so it is found by the value the error
+/// quotes: `invalid type: string "eight", expected u32` at `rules.r` is `shards`.
+fn offending_field(text: &str, table_path: &str, message: &str) -> Option<String> {
+    let quoted = message.split("invalid type: ").nth(1)?;
+    let quoted = quoted.split(", expected").next()?;
+    let root: toml::Table = toml::from_str(text).ok()?;
+    let mut table = &root;
+    for segment in table_path.split('.').filter(|s| !s.is_empty()) {
+        table = table.get(segment)?.as_table()?;
+    }
+    let describe = |v: &toml::Value| match v {
+        toml::Value::String(s) => format!("string {s:?}"),
+        toml::Value::Integer(i) => format!("integer `{i}`"),
+        toml::Value::Float(f) => format!("floating point `{f}`"),
+        toml::Value::Boolean(b) => format!("boolean `{b}`"),
+        toml::Value::Array(_) => "sequence".into(),
+        toml::Value::Table(_) => "map".into(),
+        toml::Value::Datetime(d) => format!("string {:?}", d.to_string()),
+    };
+    let mut found = table.iter().filter(|(_, v)| describe(v) == quoted);
+    match (found.next(), found.next()) {
+        (Some((k, _)), None) => Some(k.clone()),
+        _ => None,
+    }
+}
+
 impl Settings {
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
         let shown = path.display().to_string();
@@ -161,10 +188,24 @@ impl Settings {
 
     /// Parses and validates config text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Settings, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        // The path of the key a type error is about (`rules.r.shards`), which the TOML
+        // error alone places at the table's header.
+        let file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let mut key = e.path().to_string();
+                let message = e.into_inner().to_string().trim_end().to_string();
+                if let Some(field) = offending_field(text, &key, &message) {
+                    key = format!("{key}.{field}");
+                }
+                ConfigError::Parse {
+                    path: origin.to_string(),
+                    message: if key.is_empty() || key == "." {
+                        message
+                    } else {
+                        format!("{key}: {message}")
+                    },
+                }
+            })?;
         let cluster = ClusterConfig {
             nodes: file.nodes,
             schemas: file.schemas,

@@ -6,9 +6,11 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use proxy::config::{Settings, DEFAULT_LISTEN};
 
-/// shardgate: a MySQL sharding proxy.
+/// shardgate: a MySQL sharding proxy. Applications connect to it as to one MySQL
+/// server; it routes reads to replicas, writes to primaries, and splits sharded
+/// tables across data nodes.
 #[derive(Parser)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
+#[command(name = "shardgate", version, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -27,6 +29,7 @@ enum Command {
     },
     /// Validate a config file and exit.
     CheckConfig {
+        /// The config file (TOML) to check.
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -60,9 +63,12 @@ struct ServeArgs {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a terminal: a log file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -105,7 +111,19 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(rt)
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors are printed as their message chain only: a config mistake is not a crash,
+/// and gets no backtrace even under RUST_BACKTRACE=1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
     match cli.command {

@@ -103,7 +103,8 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         println!("  shop.orders is sharded by user_id (mod 4) over dn1 and dn2; shop.products is on both");
         println!("  config: {}\n", path.display());
         println!(
-            "Connect with:\n\n  mysql -h {} -P {} -u {APP_USER} -p{APP_PASSWORD} shop\n",
+            "Connect with (-c keeps the /* shardgate:... */ hint comments, which the client\n\
+             drops otherwise):\n\n  mysql -c -h {} -P {} -u {APP_USER} -p{APP_PASSWORD} shop\n",
             addr.ip(),
             addr.port()
         );

@@ -11,7 +11,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `host:port`, `[v6]:port`, or a bare host (port 3306).
+    /// Parses `host:port` or `[v6]:port`. The port is required: a default would hide
+    /// a typo in a config that names several servers on one host.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -37,8 +38,22 @@ impl Endpoint {
         if host.is_empty() {
             return Err(format!("`{text}`: host is empty"));
         }
+        let bracketed = text.starts_with('[');
+        if !bracketed
+            && !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "`{text}`: not a host name or IP address; write it as host:port"
+            ));
+        }
         let port = match port {
-            None => 3306,
+            None => {
+                return Err(format!(
+                    "`{text}`: give the port too, as host:port (MariaDB's usual port is 3306)"
+                ))
+            }
             Some(p) => match p.parse::<u16>() {
                 Ok(0) | Err(_) => return Err(format!("`{text}`: port must be 1-65535")),
                 Ok(p) => p,
@@ -74,7 +89,13 @@ mod tests {
                 port: 3307
             }
         );
-        assert_eq!(Endpoint::parse("db1").unwrap().port, 3306);
+        assert!(Endpoint::parse("db1")
+            .unwrap_err()
+            .contains("give the port"));
+        assert!(Endpoint::parse("not an address")
+            .unwrap_err()
+            .contains("not a host name"));
+        assert_eq!(Endpoint::parse("db-1.example_x:3306").unwrap().port, 3306);
         assert_eq!(Endpoint::parse("[::1]:3310").unwrap().host, "::1");
         assert_eq!(
             Endpoint::parse("[::1]:3310").unwrap().to_string(),

@@ -166,7 +166,21 @@ impl Runtime {
                         },
                     );
                 }
-                None => errors.push(unknown_node(format!("{key}.node"), &schema.node, &node_ids)),
+                None => {
+                    errors.push(unknown_node(format!("{key}.node"), &schema.node, &node_ids));
+                    // The tables' own mistakes are reported too, not hidden behind
+                    // this one.
+                    let tables = build_tables(
+                        &key,
+                        schema,
+                        0,
+                        &node_ids,
+                        &rules,
+                        &config.rules,
+                        &mut errors,
+                    );
+                    check_bindings(&key, schema, &tables, &mut errors);
+                }
             }
         }
 
@@ -391,11 +405,17 @@ fn sharded(
             format!("{key}.tables_per_node"),
             "must be at least 1",
         ));
-    } else if !nodes.is_empty() && nodes.len() as u64 * per_node as u64 != shards as u64 {
+    } else if !nodes.is_empty()
+        && nodes.len() == t.nodes.len()
+        && nodes.len() as u64 * per_node as u64 != shards as u64
+    {
+        // Counted only when every listed node is known: an unknown one is its own
+        // error, not a shard-count mismatch too.
         errors.push(ConfigError::new(
             format!("{key}.rule"),
             format!(
-                "rule `{rule_name}` has {shards} shards, but {} nodes × {per_node} tables per node = {};                  change the rule's shard count, the nodes, or tables_per_node",
+                "rule `{rule_name}` has {shards} shards, but {} nodes × {per_node} tables per node = {}; \
+                 change the rule's shard count, the nodes, or tables_per_node",
                 nodes.len(),
                 nodes.len() as u64 * per_node as u64
             ),

@@ -463,6 +463,8 @@ async fn explain_sharding_shows_the_plan() {
     );
     let rows: Vec<(String, Option<String>, String, String, String)> =
         c.query("EXPLAIN SHARDING SELECT 1").await.unwrap();
+    let e = c.query_drop("EXPLAIN SHARDING").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1064), "{e}");
     assert_eq!(rows[0].0, "dn1");
 }
 

@@ -244,6 +244,15 @@ impl Session {
             return Ok(Flow::Continue);
         };
         let stmt = match router::classify(sql) {
+            Ok(s) if s.kind == router::StatementKind::Empty => {
+                let e = SqlError::new(
+                    1064,
+                    "42000",
+                    "EXPLAIN SHARDING needs a statement after it, e.g. EXPLAIN SHARDING SELECT * FROM t WHERE id = 1",
+                );
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
             Ok(s) => s,
             Err(e) => {
                 self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
