@@ -27,7 +27,7 @@ async fn playground_serves_the_sample_and_cleans_up() {
             break;
         }
         seen.push_str(&line);
-        if let Some(rest) = line.trim().strip_prefix("mysql -h 127.0.0.1 -P ") {
+        if let Some(rest) = line.trim().strip_prefix("mysql -c -h 127.0.0.1 -P ") {
             port = rest
                 .split_whitespace()
                 .next()
