@@ -479,3 +479,67 @@ async fn pools_take_their_share_of_the_backend_and_max_connections_is_shardgates
     assert_eq!(row.columns()[0].name_str(), "m");
     assert_eq!(row.get::<u64, _>(0), Some(77));
 }
+
+#[tokio::test]
+async fn a_transaction_whose_connection_an_error_dropped_is_reported_lost() {
+    let db = "ss_dropped";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL)")
+        .await
+        .unwrap();
+    // Shards 0 and 2 live on dn1; give one of them a column the other lacks.
+    let mut d1 = direct(&sandbox().groups[0].primary, Some(db)).await;
+    d1.query_drop("ALTER TABLE orders_0000 ADD COLUMN extra INT")
+        .await
+        .unwrap();
+
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 2)")
+        .await
+        .unwrap();
+    // Shards that disagree on their columns: the merged read fails, and its error
+    // path closes the transaction's connection.
+    assert!(c
+        .query_drop("SELECT * FROM orders WHERE user_id IN (0, 2) ORDER BY id")
+        .await
+        .is_err());
+    // From then on the session says the transaction is gone; COMMIT never says OK.
+    let e = c.query_drop("SELECT 1").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1927), "{e}");
+    let e = c.query_drop("COMMIT").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1927), "{e}");
+    let rows: Vec<i32> = d1.query("SELECT id FROM orders_0002").await.unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+    // The session works again.
+    c.query_drop("SELECT 1").await.unwrap();
+}
+
+#[tokio::test]
+async fn metadata_commands_do_not_choose_the_transactions_node() {
+    let db = "ss_metadata";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(20))")
+        .await
+        .unwrap();
+    // SHOW, information_schema and PREPARE ask about metadata on the default node
+    // (dn1); the transaction still opens where its first statement on data runs (dn2).
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("SHOW TABLES").await.unwrap();
+    c.query_drop(format!(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = '{db}'"
+    ))
+    .await
+    .unwrap();
+    let stmt = c.prep("SELECT what FROM audit WHERE id = ?").await.unwrap();
+    c.query_drop("INSERT INTO audit (what) VALUES ('x')")
+        .await
+        .unwrap();
+    let id = c.last_insert_id().unwrap();
+    let what: Option<String> = c.exec_first(&stmt, (id,)).await.unwrap();
+    assert_eq!(what.as_deref(), Some("x"));
+    c.query_drop("ROLLBACK").await.unwrap();
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    assert_eq!(count(&mut d2, "SELECT COUNT(*) FROM audit").await, 0);
+}

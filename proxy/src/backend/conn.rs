@@ -75,6 +75,8 @@ pub struct BackendConn {
     /// Status flags of the last OK or EOF the server sent: whether a transaction is
     /// open and whether autocommit is on, in the server's own words.
     status: StatusFlags,
+    /// Autocommit as the server starts (and resets) a session: the clean state.
+    default_autocommit: bool,
     /// What `LAST_INSERT_ID()` answers on this connection now.
     pub insert_id: u64,
     pub last_used: Instant,
@@ -109,7 +111,10 @@ impl BackendConn {
                 database: database.map(str::to_string),
                 dirty: false,
                 awaiting: false,
-                status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+                status: greeting.status & StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+                default_autocommit: greeting
+                    .status
+                    .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
                 insert_id: 0,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
@@ -196,7 +201,7 @@ impl BackendConn {
         if self.awaiting || !self.reader.buf.is_empty() {
             return None;
         }
-        Some(self.dirty || self.in_transaction() || !self.autocommit())
+        Some(self.dirty || self.in_transaction() || self.autocommit() != self.default_autocommit)
     }
 
     /// The server said a transaction is open on this connection.

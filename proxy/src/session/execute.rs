@@ -126,7 +126,10 @@ impl Session {
                 let q = router::catalog::information_schema(sql, &rt, self.db.as_deref());
                 drop(rt);
                 if let Some(q) = q {
-                    return self.run_catalog(q, seq).await;
+                    let pending = std::mem::take(&mut self.pending_txn);
+                    let flow = self.run_catalog(q, seq).await;
+                    self.pending_txn.splice(0..0, pending);
+                    return flow;
                 }
             }
         }
@@ -138,7 +141,10 @@ impl Session {
                 let db = schema.name.as_str();
                 let maybe_show = matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
                 if let Some(show) = maybe_show.then(|| router::show::parse(sql)).flatten() {
-                    if let Some(flow) = self.show(sql, show, rt.clone(), db, seq).await {
+                    let pending = std::mem::take(&mut self.pending_txn);
+                    let shown = self.show(sql, show, rt.clone(), db, seq).await;
+                    self.pending_txn.splice(0..0, pending);
+                    if let Some(flow) = shown {
                         return flow;
                     }
                 }
@@ -299,6 +305,15 @@ impl Session {
         read_only: bool,
         needs_previous: bool,
     ) -> Result<Held, SqlError> {
+        if self.held.is_none() && (self.in_transaction || !self.pins.is_empty()) {
+            // Whatever path ended the last statement dropped the connection that held
+            // the session's transaction or state: that state is gone, and the session
+            // must say so rather than carry on without it.
+            self.forget_connection_state();
+            if self.lost_txn {
+                return Err(super::transaction::transaction_lost(false));
+            }
+        }
         if let Some(h) = self.held.take() {
             if h.node == node && (self.must_keep() || needs_previous) {
                 self.control.set_running(Some(self.running_on(&h)));

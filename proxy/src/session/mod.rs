@@ -230,7 +230,6 @@ impl Session {
             self.send_err(seq, &SqlError::unknown_command(0)).await?;
             return Ok(Flow::Continue);
         };
-        let body = &payload[1..];
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
         if self.lost_txn && cmd == COM_STMT_EXECUTE {
@@ -238,6 +237,19 @@ impl Session {
                 .await?;
             return Ok(Flow::Continue);
         }
+        if matches!(cmd, COM_FIELD_LIST | COM_STATISTICS | COM_STMT_PREPARE) {
+            // Metadata, not data: a transaction begun but not yet opened is opened
+            // by its first statement on data, not on this command's node.
+            let pending = std::mem::take(&mut self.pending_txn);
+            let flow = self.command(cmd, payload, seq).await;
+            self.pending_txn.splice(0..0, pending);
+            return flow;
+        }
+        self.command(cmd, payload, seq).await
+    }
+
+    async fn command(&mut self, cmd: u8, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        let body = &payload[1..];
         match cmd {
             COM_QUIT => Ok(Flow::Close),
             COM_PING => {

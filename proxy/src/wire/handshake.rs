@@ -247,6 +247,8 @@ pub struct ServerGreeting {
     pub capabilities: CapabilityFlags,
     pub nonce: Vec<u8>,
     pub plugin: String,
+    /// The server's status flags (autocommit as the server's default has it).
+    pub status: mysql_common::constants::StatusFlags,
 }
 
 pub fn parse_server_greeting(payload: &[u8]) -> Result<ServerGreeting, WireError> {
@@ -261,6 +263,7 @@ pub fn parse_server_greeting(payload: &[u8]) -> Result<ServerGreeting, WireError
         connection_id: p.connection_id(),
         capabilities: p.capabilities(),
         nonce: p.nonce(),
+        status: p.status_flags(),
         plugin: p
             .auth_plugin()
             .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
