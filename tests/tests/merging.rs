@@ -206,6 +206,12 @@ const QUERIES: &[(&str, Check)] = &[
     ("SELECT user_id % 3 AS b, COUNT(DISTINCT qty), COUNT(*), SUM(amount), AVG(price) FROM orders GROUP BY b", Ordered),
     ("SELECT day, COUNT(DISTINCT note) AS n FROM orders GROUP BY day HAVING n > 1 ORDER BY n DESC, day LIMIT 5", Ordered),
     ("SELECT qty, COUNT(DISTINCT t) FROM orders GROUP BY qty HAVING COUNT(DISTINCT t) >= 7", Ordered),
+    // Regressions found by random differential queries (issue 11): the same
+    // COUNT(DISTINCT x) twice; COUNT(DISTINCT x) with other aggregates over no rows.
+    ("SELECT COUNT(DISTINCT note), COUNT(DISTINCT note) FROM orders", Ordered),
+    ("SELECT qty, COUNT(DISTINCT note) AS a, COUNT(DISTINCT note) AS b FROM orders GROUP BY qty", Ordered),
+    ("SELECT COUNT(DISTINCT note), COUNT(*), SUM(amount), MIN(qty), AVG(price) FROM orders WHERE id < 0", Ordered),
+    ("SELECT COUNT(DISTINCT note) FROM orders WHERE id < 0 HAVING COUNT(DISTINCT note) > 0", Ordered),
     ("SELECT COUNT(*) AS c, SUM(amount) s FROM orders LIMIT 1", Ordered),
     ("SELECT COUNT(*) FROM orders LIMIT 0", Ordered),
     ("SELECT MAX(id) FROM orders HAVING MAX(id) > 100", Ordered),
@@ -279,6 +285,15 @@ async fn merges_that_would_be_wrong_are_refused() {
         "SELECT id FROM orders ORDER BY kind, id",
         "SELECT SUM(amount) / COUNT(*) FROM orders",
         "SELECT COUNT(DISTINCT note), COUNT(DISTINCT qty) FROM orders",
+        // The shard key's distinct count next to another's would be summed per
+        // (group, note) and come out too large.
+        "SELECT COUNT(DISTINCT user_id), COUNT(DISTINCT note) FROM orders",
+        "SELECT qty, COUNT(DISTINCT note), AVG(DISTINCT user_id) FROM orders GROUP BY qty",
+        // Over no rows shardgate would have to make up `1`.
+        "SELECT 1, COUNT(DISTINCT note) FROM orders",
+        // MariaDB compares a string with a number as a double: refused, not guessed.
+        "SELECT user_id, MAX(note) FROM orders GROUP BY user_id HAVING MAX(note) > 2",
+        "SELECT note, COUNT(*) FROM orders GROUP BY note HAVING MIN(day) > 20240101",
         "SELECT user_id, GROUP_CONCAT(id) FROM orders GROUP BY user_id",
         "SELECT *, COUNT(*) FROM orders",
         "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders",

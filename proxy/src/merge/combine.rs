@@ -25,6 +25,8 @@ pub enum MergeError {
     TooManyGroups,
     #[error("the shards answered with different columns ({0} and {1})")]
     ColumnMismatch(usize, usize),
+    #[error("not supported by shardgate yet: HAVING that compares a {0} value over several shards (MariaDB compares it by its own type rules); compare numbers, or filter in WHERE")]
+    HavingType(&'static str),
 }
 
 pub struct Merger<'a> {
@@ -36,6 +38,8 @@ pub struct Merger<'a> {
     sorted: Vec<Row>,
     skipped: u64,
     sent: u64,
+    /// Some row came from a shard.
+    seen: bool,
 }
 
 impl<'a> Merger<'a> {
@@ -53,6 +57,7 @@ impl<'a> Merger<'a> {
             sorted: Vec::new(),
             skipped: 0,
             sent: 0,
+            seen: false,
         };
         let keys = spec
             .order
@@ -144,6 +149,7 @@ impl<'a> Merger<'a> {
         if row.len() != self.columns.len() {
             return Err(MergeError::ColumnMismatch(row.len(), self.columns.len()));
         }
+        self.seen = true;
         let Some(group) = &self.spec.group else {
             self.send(row, out);
             return Ok(());
@@ -168,6 +174,27 @@ impl<'a> Merger<'a> {
         if let Some(cur) = self.current.take() {
             self.close_group(cur, out)?;
         }
+        if let Some(group) = &self.spec.group {
+            if group.keys.is_empty() && !self.seen {
+                // An aggregate without GROUP BY answers one row even over no rows (the
+                // shards, grouped by a COUNT(DISTINCT) argument, sent none): counts
+                // are 0, every other aggregate NULL. The planner allows only
+                // aggregates in such a select list.
+                let mut row = Row::nulls(self.columns.len());
+                for agg in &group.aggregates {
+                    match *agg {
+                        Agg::Count(c) | Agg::CountDistinct { count: c, .. } => {
+                            row.set(self.idx(c), Some(Bytes::from_static(b"0")));
+                        }
+                        Agg::Avg { count, .. } => {
+                            row.set(self.idx(count), Some(Bytes::from_static(b"0")));
+                        }
+                        Agg::Sum(_) | Agg::Min(_) | Agg::Max(_) => {}
+                    }
+                }
+                self.close_group(row, out)?;
+            }
+        }
         if !self.spec.sort_after.is_empty() {
             let mut rows = std::mem::take(&mut self.sorted);
             rows.sort_by(|a, b| self.cmp_keys(&self.spec.sort_after, a, b));
@@ -182,6 +209,17 @@ impl<'a> Merger<'a> {
         let Some(group) = &self.spec.group else {
             return Ok(());
         };
+        // COUNT(DISTINCT x): rows come ordered by x within the group, so a value
+        // that differs from the last is new; the same value from another shard is not.
+        // Decided once for all COUNT(DISTINCT x) of the row, then x is moved on.
+        let mut distinct_value = None;
+        for agg in &group.aggregates {
+            if let Agg::CountDistinct { value, .. } = *agg {
+                distinct_value = Some(value);
+            }
+        }
+        let new_value =
+            distinct_value.is_some_and(|v| self.cmp_key(&v, cur, next) != Ordering::Equal);
         for agg in &group.aggregates {
             match *agg {
                 Agg::Count(c) => self.add(cur, next, c, Kind::Exact)?,
@@ -202,21 +240,21 @@ impl<'a> Merger<'a> {
                         }
                     }
                 }
-                Agg::CountDistinct { count, value } => {
-                    // Rows come ordered by the value within the group: a new value
-                    // counts, the same value from another shard does not.
-                    if self.cmp_key(&value, cur, next) != Ordering::Equal {
+                Agg::CountDistinct { count, .. } => {
+                    if new_value {
                         self.add(cur, next, count, Kind::Exact)?;
-                        for c in std::iter::once(value.value).chain(value.weight) {
-                            let i = self.idx(c);
-                            cur.set(i, next.get(i).map(Bytes::copy_from_slice));
-                        }
                     }
                 }
                 Agg::Avg { sum, count, .. } => {
                     self.add(cur, next, sum, self.info(sum).kind)?;
                     self.add(cur, next, count, Kind::Exact)?;
                 }
+            }
+        }
+        if let (true, Some(value)) = (new_value, distinct_value) {
+            for c in std::iter::once(value.value).chain(value.weight) {
+                let i = self.idx(c);
+                cur.set(i, next.get(i).map(Bytes::copy_from_slice));
             }
         }
         Ok(())
@@ -265,7 +303,7 @@ impl<'a> Merger<'a> {
             }
         }
         if let Some(h) = &group.having {
-            if eval(self, h, &row) != Some(true) {
+            if eval(self, h, &row)? != Some(true) {
                 return Ok(());
             }
         }
@@ -294,30 +332,46 @@ impl<'a> Merger<'a> {
     }
 }
 
-/// SQL three-valued logic: `None` is NULL.
-fn eval(m: &Merger<'_>, c: &Cond, row: &Row) -> Option<bool> {
-    match c {
-        Cond::And(a, b) => match (eval(m, a, row), eval(m, b, row)) {
+/// SQL three-valued logic: `None` is NULL. Comparisons are evaluated only between
+/// numbers, where shardgate's arithmetic is MariaDB's; anything else is refused rather
+/// than guessed (MariaDB compares a string with a number as a double, strings by
+/// collation, dates by their own rules).
+fn eval(m: &Merger<'_>, c: &Cond, row: &Row) -> Result<Option<bool>, MergeError> {
+    Ok(match c {
+        Cond::And(a, b) => match (eval(m, a, row)?, eval(m, b, row)?) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
         },
-        Cond::Or(a, b) => match (eval(m, a, row), eval(m, b, row)) {
+        Cond::Or(a, b) => match (eval(m, a, row)?, eval(m, b, row)?) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-        Cond::Not(a) => eval(m, a, row).map(|v| !v),
+        Cond::Not(a) => eval(m, a, row)?.map(|v| !v),
         Cond::IsNull(o, negated) => Some(operand(m, o, row).0.is_none() != *negated),
         Cond::Cmp(op, a, b) => {
             let (a, ka) = operand(m, a, row);
             let (b, kb) = operand(m, b, row);
+            for k in [ka, kb] {
+                let name = match k {
+                    Kind::Exact | Kind::Float => continue,
+                    Kind::Time => "TIME",
+                    Kind::Bytes => "binary, date or JSON",
+                    Kind::Collated => "string",
+                    Kind::Enum => "ENUM or SET",
+                };
+                return Err(MergeError::HavingType(name));
+            }
             let kind = if ka == Kind::Float || kb == Kind::Float {
                 Kind::Float
             } else {
                 Kind::Exact
             };
-            let o = compare(kind, Some(a.as_deref()?), Some(b.as_deref()?));
+            let (Some(a), Some(b)) = (a, b) else {
+                return Ok(None);
+            };
+            let o = compare(kind, Some(&a), Some(&b));
             Some(match op {
                 CmpOp::Eq => o == Ordering::Equal,
                 CmpOp::Ne => o != Ordering::Equal,
@@ -327,7 +381,7 @@ fn eval(m: &Merger<'_>, c: &Cond, row: &Row) -> Option<bool> {
                 CmpOp::Ge => o != Ordering::Less,
             })
         }
-    }
+    })
 }
 
 fn operand(m: &Merger<'_>, o: &Operand, row: &Row) -> (Option<Vec<u8>>, Kind) {

@@ -41,6 +41,15 @@ impl Row {
         })
     }
 
+    /// A row of `columns` NULLs, for a row shardgate makes itself.
+    pub fn nulls(columns: usize) -> Row {
+        Row {
+            payload: Bytes::from(vec![NULL; columns]),
+            values: vec![None; columns],
+            changed: false,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }

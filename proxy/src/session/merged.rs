@@ -49,7 +49,7 @@ enum Failure {
 impl From<MergeError> for Failure {
     fn from(e: MergeError) -> Self {
         let code = match e {
-            MergeError::EnumKey | MergeError::TooManyGroups => 1235,
+            MergeError::EnumKey | MergeError::TooManyGroups | MergeError::HavingType(_) => 1235,
             MergeError::Arith(_) => 1690,
             MergeError::ColumnMismatch(..) => 1105,
         };

@@ -188,6 +188,9 @@ struct Builder<'a> {
     key: &'a KeyColumn<'a>,
     /// The argument of COUNT(DISTINCT x) (normalized, as text pieces, as a key).
     distinct_arg: Option<(String, Vec<Piece>, Key)>,
+    /// A DISTINCT aggregate of the shard key (COUNT/SUM/AVG), summed over shards:
+    /// exact only while shards do not also group by a COUNT(DISTINCT x).
+    key_distinct: bool,
 }
 
 fn unsupported(what: &str) -> RouteError {
@@ -409,6 +412,7 @@ impl<'a> Builder<'a> {
             return Err(RouteError::Invalid("not an aggregate".into()));
         };
         let on_key = argument.is_some_and(|a| self.key.is_key(a));
+        self.key_distinct |= distinct && on_key;
         if distinct && !on_key && matches!(name, AggName::Sum | AggName::Avg) {
             return Err(unsupported(
                 "SUM/AVG(DISTINCT ...) of a column other than the shard key",
@@ -733,6 +737,7 @@ pub fn plan(
         aggregates: Vec::new(),
         key,
         distinct_arg: None,
+        key_distinct: false,
     };
     let mut splices = Vec::new();
 
@@ -895,6 +900,28 @@ pub fn plan(
         }
     };
 
+    if b.distinct_arg.is_some() {
+        if b.key_distinct {
+            // Shards' rows are then per (group, x): a shard-key value appears once
+            // per x it goes with, and the per-row distinct counts would add up wrong.
+            return Err(unsupported(
+                "COUNT/SUM/AVG(DISTINCT <shard key>) next to COUNT(DISTINCT <another column>)",
+            ));
+        }
+        if group_keys.is_empty() {
+            // Over no rows at all, shards grouped by x send nothing, and shardgate
+            // answers the one row itself: it can for aggregates only.
+            for (i, item) in b.items.iter().enumerate() {
+                if aggregate(item.expr)?.is_none() {
+                    return Err(unsupported(&format!(
+                        "`{}` next to COUNT(DISTINCT ...) without GROUP BY (column {})",
+                        item.expr,
+                        i + 1
+                    )));
+                }
+            }
+        }
+    }
     // COUNT(DISTINCT x): shards group by x as well, so each sends every x once.
     if let Some((_, arg, _)) = &b.distinct_arg {
         match &b.clauses.group {
