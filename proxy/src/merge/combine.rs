@@ -23,7 +23,7 @@ pub enum MergeError {
     EnumKey,
     #[error("not supported by shardgate yet: sorting more than {SORT_LIMIT} groups after merging shards; ORDER BY the GROUP BY columns, or add a condition or LIMIT")]
     TooManyGroups,
-    #[error("the shards answered with different columns ({0} and {1})")]
+    #[error("shardgate: the shards answer with different columns ({0} and {1}, or names and types that differ): a DDL was applied to only some physical tables; SHOW CREATE TABLE on each node shows which differ")]
     ColumnMismatch(usize, usize),
     #[error("not supported by shardgate yet: HAVING that compares a {0} value over several shards (MariaDB compares it by its own type rules); compare numbers, or filter in WHERE")]
     HavingType(&'static str),

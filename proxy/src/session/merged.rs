@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use super::sharded::{physical_database, Renames};
 use super::{Flow, Held, Session};
 use crate::merge::{ColumnInfo, MergeError, Merger, Row};
+use crate::wire::coldef;
 use crate::wire::generic::{self, eof_payload};
 use crate::wire::packet::write_packet;
 use crate::wire::{lenenc, SqlError, WireError};
@@ -241,7 +242,14 @@ impl Session {
             }
             if defs.is_empty() {
                 defs = these;
-            } else if defs.len() != columns {
+            } else if defs.len() != columns
+                || defs
+                    .iter()
+                    .zip(&these)
+                    .any(|(a, b)| coldef::shape(a) != coldef::shape(b))
+            {
+                // Names or types differ (a DDL applied to some physical tables only).
+                // This shard's connection still has its rows unread: it is closed.
                 return Err(MergeError::ColumnMismatch(defs.len(), columns).into());
             }
             let mut source = Source {

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod change_user;
+mod ddl;
 mod execute;
 mod kill;
 mod local;

@@ -464,7 +464,14 @@ impl Session {
         let mut seq = seq;
         let deprecate = self.deprecate_eof();
         match self
-            .relay_one(&mut held, &mut seq, true, true, deprecate, &renames)
+            .relay_one(
+                &mut held,
+                &mut seq,
+                (true, true),
+                &mut Vec::new(),
+                deprecate,
+                &renames,
+            )
             .await?
         {
             Relayed::Done {

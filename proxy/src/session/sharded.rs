@@ -134,6 +134,9 @@ impl Session {
             "single"
         };
         metrics::counter!("shardgate_routed_statements_total", "targets" => label).increment(1);
+        if plan.write && plan.targets.len() > 1 && super::ddl::is_ddl(sql) {
+            return self.run_ddl(&plan.targets, &rt, schema, seq).await;
+        }
         if plan.write && plan.targets.len() > 1 {
             let targets: Vec<&router::Target> = plan.targets.iter().collect();
             return self
@@ -319,6 +322,7 @@ impl Session {
         let mut header_sent = false;
         let last = plan.targets.len() - 1;
         let deprecate = self.deprecate_eof();
+        let mut shapes = Vec::new();
         for (i, target) in plan.targets.iter().enumerate() {
             let mut held = match self.checkout(target.node, read_only, false).await {
                 Ok(h) => h,
@@ -337,7 +341,14 @@ impl Session {
                     .await;
             }
             match self
-                .relay_one(&mut held, &mut seq, i == 0, i == last, deprecate, renames)
+                .relay_one(
+                    &mut held,
+                    &mut seq,
+                    (i == 0, i == last),
+                    &mut shapes,
+                    deprecate,
+                    renames,
+                )
                 .await
             {
                 Ok(Relayed::Done {
@@ -382,13 +393,16 @@ impl Session {
     }
 
     /// Streams one target's answer. The first target contributes the column
-    /// definitions, the last the end marker; rows come from all.
+    /// definitions, the last the end marker; rows come from all. Every later target
+    /// must answer with the first one's columns (`shapes`): shards that disagree (a
+    /// DDL applied to some physical tables only) end the result with an error, never
+    /// with rows under another shard's header.
     pub(super) async fn relay_one(
         &mut self,
         held: &mut Held,
         seq: &mut u8,
-        first: bool,
-        last: bool,
+        (first, last): (bool, bool),
+        shapes: &mut Vec<coldef::ColumnShape>,
         deprecate: bool,
         renames: &Renames,
     ) -> Result<Relayed, RelayError> {
@@ -424,12 +438,14 @@ impl Session {
         if first {
             write_packet(&mut out, seq, &head.payload);
         }
+        let mut these = Vec::with_capacity(columns as usize);
         for _ in 0..columns {
             let p = held
                 .conn
                 .read_packet()
                 .await
                 .map_err(|e| backend(e, forwarded))?;
+            these.push(coldef::shape(&p.payload));
             if first {
                 match renames.apply(&p.payload) {
                     Some(renamed) => write_packet(&mut out, seq, &renamed),
@@ -446,6 +462,47 @@ impl Session {
             if first {
                 write_packet(&mut out, seq, &p.payload);
             }
+        }
+        let these: Option<Vec<coldef::ColumnShape>> = these.into_iter().collect();
+        let these = these.ok_or(backend(
+            WireError::Protocol("malformed column definition"),
+            forwarded,
+        ))?;
+        if first {
+            *shapes = these;
+        } else if *shapes != these {
+            // The rest of this shard's answer is read and dropped, so its connection
+            // (perhaps the session's transaction) stays usable.
+            loop {
+                let p = held
+                    .conn
+                    .read_packet()
+                    .await
+                    .map_err(|e| backend(e, true))?;
+                if p.payload.first() == Some(&0xFF) {
+                    held.conn.settle(None);
+                    break;
+                }
+                if held.conn.is_end_marker(&p.payload) {
+                    let status = held.conn.end_status(&p.payload);
+                    held.conn.settle(status);
+                    break;
+                }
+            }
+            let e = SqlError::new(
+                1105,
+                "HY000",
+                format!(
+                    "shardgate: the shards answer with different columns ({} and {}): a DDL \
+                     was applied to only some physical tables; EXPLAIN SHARDING shows them, \
+                     SHOW CREATE TABLE on each node shows which differ",
+                    shapes.len(),
+                    these.len()
+                ),
+            );
+            self.send_last(&mut out, seq, &crate::wire::generic::err_payload(&e))
+                .await?;
+            return Ok(Relayed::Error);
         }
         loop {
             let p = held
@@ -520,7 +577,9 @@ impl Session {
         schema: &LogicalSchema,
         seq: u8,
     ) -> std::io::Result<Flow> {
-        let in_client_txn = self.must_keep();
+        // A savepoint only inside a real transaction (or one about to open): outside
+        // one, even in a pinned session, each node's part is a transaction of its own.
+        let in_client_txn = self.in_transaction || !self.autocommit || !self.pending_txn.is_empty();
         let mut conns: BTreeMap<NodeId, Held> = BTreeMap::new();
         let mut affected = 0u64;
         let mut last_insert_id = 0u64;

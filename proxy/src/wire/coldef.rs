@@ -12,6 +12,35 @@ const SCHEMA: usize = 1;
 const TABLE: usize = 2;
 const ORG_TABLE: usize = 3;
 
+/// What must agree between shards that answer one statement: a column's name and
+/// type. (Table names differ by design; lengths may, after a widening ALTER.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnShape {
+    pub name: Vec<u8>,
+    pub column_type: u8,
+}
+
+/// The shape of a column definition; `None` when it is malformed.
+pub fn shape(payload: &[u8]) -> Option<ColumnShape> {
+    let mut pos = 0;
+    let mut name = &[][..];
+    for i in 0..6 {
+        let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
+        let start = pos + n;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        if i == 4 {
+            name = payload.get(start..end)?;
+        }
+        pos = end;
+    }
+    // length of fixed fields (1), charset (2), column length (4), then the type.
+    let column_type = *payload.get(pos + 7)?;
+    Some(ColumnShape {
+        name: name.to_vec(),
+        column_type,
+    })
+}
+
 /// Rewrites the schema and table fields through `rename_schema` / `rename_table`
 /// (which return `None` to keep a name). `None` when the packet is not a well-formed
 /// column definition.

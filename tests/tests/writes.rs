@@ -1,0 +1,132 @@
+//! Writes land whole or say exactly what happened: multi-shard writes in a pinned
+//! session, DDL that fails halfway, shards that disagree on their columns, broadcast
+//! copies. One sandbox (two groups) for the whole binary.
+
+use std::sync::OnceLock;
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[0, 0]).expect("start the MariaDB sandbox"))
+}
+
+/// shardgate over `db`: `t` sharded by user_id (mod 4: shards 0 and 2 on dn1, 1 and 3
+/// on dn2), `products` broadcast.
+async fn setup(db: &str) -> (Proxy, Conn) {
+    let s = sandbox();
+    for g in &s.groups {
+        let mut c = direct(&g.primary, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (g1, g2) = (&s.groups[0], &s.groups[1]);
+    let p = Proxy::with_config(&format!(
+        "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn2]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\
+         [schemas.{db}]\nnode = \"dn1\"\n\
+         [schemas.{db}.tables.t]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\
+         [schemas.{db}.tables.products]\nkind = \"broadcast\"\n",
+        g1.primary.address(),
+        g2.primary.address(),
+    ));
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE t (user_id INT PRIMARY KEY, name VARCHAR(20), v INT)")
+        .await
+        .unwrap();
+    (p, c)
+}
+
+/// user_ids in a physical table, read straight from a group's primary.
+async fn physical(group: usize, db: &str, table: &str) -> Vec<i32> {
+    let mut d = direct(&sandbox().groups[group].primary, Some(db)).await;
+    d.query(format!("SELECT user_id FROM {table} ORDER BY user_id"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn multi_shard_writes_in_a_pinned_session_are_all_or_nothing() {
+    let db = "wr_pinned";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO t (user_id, name, v) VALUES (0, 'zero', 1), (2, 'two', 1)")
+        .await
+        .unwrap();
+    // A user variable pins the session to its connection on dn1.
+    c.query_drop("SET @x = 1").await.unwrap();
+    // 600 and 602 land on shards 0 and 2 (dn1) with 2, which exists: nothing commits.
+    let e = c
+        .query_drop(
+            "INSERT INTO t (user_id, name, v) VALUES (600, 'a', 1), (602, 'b', 1), (2, 'dup', 1)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1062), "{e}");
+    assert_eq!(physical(0, db, "t_0000").await, [0]);
+    assert_eq!(physical(0, db, "t_0002").await, [2]);
+    // Both rows change, in one statement that says so.
+    c.query_drop("UPDATE t SET v = v + 1000 WHERE user_id IN (0, 2)")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    let v: Vec<i32> = c
+        .query("SELECT v FROM t WHERE user_id IN (0, 2) ORDER BY user_id")
+        .await
+        .unwrap();
+    assert_eq!(v, [1001, 1001]);
+    // The session is still pinned and still works.
+    let x: Option<i64> = c.query_first("SELECT @x").await.unwrap();
+    assert_eq!(x, Some(1));
+}
+
+#[tokio::test]
+async fn ddl_that_fails_halfway_says_exactly_what_changed() {
+    let db = "wr_ddl";
+    let (_p, mut c) = setup(db).await;
+    // Shard 2 holds a duplicate name: the unique key fails there.
+    c.query_drop("INSERT INTO t (user_id, name, v) VALUES (0, 'a', 1), (1, 'b', 1), (2, 'c', 1), (6, 'c', 1), (3, 'd', 1)")
+        .await
+        .unwrap();
+    let e = c
+        .query_drop("ALTER TABLE t ADD COLUMN q INT NOT NULL DEFAULT 1, ADD UNIQUE KEY uq (name)")
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(error_code(&e), Some(1062), "{msg}");
+    assert!(msg.contains("DDL cannot be rolled back"), "{msg}");
+    assert!(msg.contains("applied on dn1 shard 0, dn2 shard 1"), "{msg}");
+    assert!(msg.contains("failed on dn1 shard 2"), "{msg}");
+    assert!(
+        msg.contains("dn2 shard 3 in database `wr_ddl`: ALTER TABLE"),
+        "{msg}"
+    );
+    assert!(!msg.contains("rolled back the statement"), "{msg}");
+    // What MariaDB holds agrees with the report.
+    for (group, table, has) in [
+        (0, "t_0000", true),
+        (1, "t_0001", true),
+        (0, "t_0002", false),
+        (1, "t_0003", false),
+    ] {
+        let mut d = direct(&sandbox().groups[group].primary, Some(db)).await;
+        let cols: Vec<String> = d
+            .query(format!("SELECT column_name FROM information_schema.columns WHERE table_schema = '{db}' AND table_name = '{table}'"))
+            .await
+            .unwrap();
+        assert_eq!(cols.iter().any(|c| c == "q"), has, "{table}: {cols:?}");
+    }
+    // Reads never mix shapes: a scatter whose shards disagree ends with an error, and
+    // the session goes on.
+    for sql in ["SELECT * FROM t", "SELECT * FROM t ORDER BY user_id"] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert!(e.to_string().contains("different columns"), "{sql}: {e}");
+    }
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM t").await.unwrap();
+    assert_eq!(n, Some(5));
+}
