@@ -32,7 +32,9 @@ async fn setup(db: &str) -> (Proxy, Conn) {
          [rules.by_user]\nalgorithm = \"mod\"\nshards = 4\n\
          [schemas.{db}]\nnode = \"dn1\"\n\
          [schemas.{db}.tables.t]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\
-         [schemas.{db}.tables.products]\nkind = \"broadcast\"\n",
+         [schemas.{db}.tables.products]\nkind = \"broadcast\"\n\
+         [rules.by_key]\nalgorithm = \"hash_mod\"\nshards = 4\n\
+         [schemas.{db}.tables.keyed]\nkind = \"sharded\"\ncolumn = \"k\"\nrule = \"by_key\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n",
         g1.primary.address(),
         g2.primary.address(),
     ));
@@ -129,4 +131,55 @@ async fn ddl_that_fails_halfway_says_exactly_what_changed() {
     }
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM t").await.unwrap();
     assert_eq!(n, Some(5));
+}
+
+#[tokio::test]
+async fn keys_from_a_latin1_client_reach_the_shard_a_utf8_client_looks_in() {
+    let db = "wr_latin1";
+    let (p, mut c) = setup(db).await;
+    c.query_drop(
+        "CREATE TABLE keyed (id INT PRIMARY KEY, k VARCHAR(20) NOT NULL) DEFAULT CHARSET utf8mb4",
+    )
+    .await
+    .unwrap();
+    // A latin1 client: its bytes C3 A9 are the two characters 'Ã©', its E9 is 'é'.
+    let (mut raw, _) = tests::raw::RawClient::connect(&p.addr(), USER, PASSWORD).unwrap();
+    let run = |raw: &mut tests::raw::RawClient, sql: &[u8]| {
+        let mut packet = vec![0x03];
+        packet.extend_from_slice(sql);
+        let (first, _) = raw.command(&packet).unwrap();
+        assert_eq!(
+            <[u8]>::first(&first),
+            Some(&0x00),
+            "{}: {first:?}",
+            String::from_utf8_lossy(sql)
+        );
+    };
+    run(&mut raw, format!("USE {db}").as_bytes());
+    run(&mut raw, b"SET NAMES latin1");
+    let keys: [(&[u8], &str); 4] = [
+        (b"caf\xc3\xa9", "caf\u{c3}\u{a9}"),
+        (b"caf\xe9", "caf\u{e9}"),
+        (b"na\xc3\xafve", "na\u{c3}\u{af}ve"),
+        (b"\xc3\xa0 la", "\u{c3}\u{a0} la"),
+    ];
+    for (i, (bytes, _)) in keys.iter().enumerate() {
+        let mut sql = format!("INSERT INTO keyed (id, k) VALUES ({i}, '").into_bytes();
+        sql.extend_from_slice(bytes);
+        sql.extend_from_slice(b"')");
+        run(&mut raw, &sql);
+    }
+    // A utf8mb4 client finds every row with a point lookup, which goes to one shard.
+    for (i, (_, text)) in keys.iter().enumerate() {
+        let found: Option<i32> = c
+            .exec_first("SELECT id FROM keyed WHERE k = ?", (text.to_string(),))
+            .await
+            .unwrap();
+        assert_eq!(found, Some(i as i32), "key {text:?}");
+        let found: Option<i32> = c
+            .query_first(format!("SELECT id FROM keyed WHERE k = '{text}'"))
+            .await
+            .unwrap();
+        assert_eq!(found, Some(i as i32), "key {text:?} (text protocol)");
+    }
 }

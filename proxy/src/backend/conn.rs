@@ -463,16 +463,17 @@ impl BackendConn {
         Ok(())
     }
 
-    /// The statement for `sql` on this connection, prepared now if it is not yet.
-    pub async fn statement(&mut self, sql: &str) -> Result<BackendStmt, WireError> {
+    /// The statement for `sql` on this connection, prepared now (sending `wire`, the
+    /// text in the connection's character set) if it is not yet.
+    pub async fn statement(&mut self, sql: &str, wire: &[u8]) -> Result<BackendStmt, WireError> {
         if let Some(s) = self.statements.get(&self.database).and_then(|m| m.get(sql)) {
             return Ok(*s);
         }
-        Ok(self.prepare(sql).await?.stmt)
+        Ok(self.prepare(sql, wire).await?.stmt)
     }
 
     /// Prepares `sql` (COM_STMT_PREPARE) and reads the whole answer.
-    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, WireError> {
+    pub async fn prepare(&mut self, sql: &str, wire: &[u8]) -> Result<Prepared, WireError> {
         if self.statement_count >= MAX_STATEMENTS {
             let all = std::mem::take(&mut self.statements);
             self.statement_count = 0;
@@ -482,9 +483,9 @@ impl BackendConn {
                 self.send_unanswered(&close).await?;
             }
         }
-        let mut payload = Vec::with_capacity(1 + sql.len());
+        let mut payload = Vec::with_capacity(1 + wire.len());
         payload.push(COM_STMT_PREPARE);
-        payload.extend_from_slice(sql.as_bytes());
+        payload.extend_from_slice(wire);
         self.send_command(&payload).await?;
         let head = self.read_packet().await?;
         if head.payload.first() == Some(&0xFF) {

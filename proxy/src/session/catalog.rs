@@ -41,7 +41,7 @@ impl Session {
         let mut out = BytesMut::with_capacity(16 * 1024);
         let result: Result<(), WireError> = async {
             held.conn
-                .send_query(Some(&database), q.sql.as_bytes())
+                .send_query(Some(&database), &self.charset.encode(&q.sql))
                 .await?;
             let head = held.conn.read_packet().await?;
             write_packet(&mut out, &mut seq, &head.payload);

@@ -60,6 +60,7 @@ impl Session {
                 ..self.flavor
             };
         }
+        self.charset = super::charset::ClientCharset::from_collation(self.flavor.collation);
         self.user = Some(user.clone());
         self.shared.sessions.remove(self.id);
         self.control = std::sync::Arc::new(crate::control::SessionControl::new(user.name.clone()));

@@ -30,7 +30,10 @@ impl Session {
                 Ok(mut held) => {
                     let db = physical_database(rt, schema, target.node);
                     let ran = match held.conn.use_database(&db).await {
-                        Ok(()) => held.conn.execute_ok(target.sql.as_bytes()).await,
+                        Ok(()) => {
+                            let wire = self.charset.encode(&target.sql);
+                            held.conn.execute_ok(&wire).await
+                        }
                         Err(e) => Err(e),
                     };
                     match ran {

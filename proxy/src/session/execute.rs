@@ -148,11 +148,19 @@ impl Session {
                         return flow;
                     }
                 }
-                match self.shared.plans.plan(sql, schema, &rt) {
+                // Planned as the text it means in the client's character set.
+                let text = match self.charset.decode(sql) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.send_err(seq, &e).await?;
+                        return Ok(Flow::Continue);
+                    }
+                };
+                match self.shared.plans.plan(&text, schema, &rt) {
                     Ok(cached) => {
                         if let Some(plan) = cached.as_ref() {
                             return self
-                                .run_plan(plan, sql, stmt.read_only, rt.clone(), db, seq)
+                                .run_plan(plan, &text, stmt.read_only, rt.clone(), db, seq)
                                 .await;
                         }
                     }

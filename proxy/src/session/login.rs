@@ -143,6 +143,7 @@ impl Session {
             capabilities: hello.capabilities & handshake::backend_visible_capabilities(),
             collation: hello.collation,
         };
+        self.charset = super::charset::ClientCharset::from_collation(hello.collation);
         if !self
             .capabilities
             .contains(CapabilityFlags::CLIENT_PROTOCOL_41)

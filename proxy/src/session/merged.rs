@@ -201,7 +201,8 @@ impl Session {
                 .await
                 .map_err(Failure::Sql)?;
             let db = physical_database(rt, schema, target.node);
-            let started = held.conn.send_query(Some(&db), target.sql.as_bytes()).await;
+            let wire = self.charset.encode(&target.sql);
+            let started = held.conn.send_query(Some(&db), &wire).await;
             let head = match started {
                 Ok(()) => held.conn.read_packet().await,
                 Err(e) => Err(e),

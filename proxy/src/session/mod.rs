@@ -3,6 +3,7 @@
 
 mod catalog;
 mod change_user;
+mod charset;
 mod ddl;
 mod execute;
 mod kill;
@@ -80,6 +81,8 @@ pub struct Session {
     /// Savepoints of the pending transaction, so that a `ROLLBACK TO` or `RELEASE`
     /// of one that does not exist fails at once, as on MariaDB.
     savepoints: Vec<String>,
+    /// The character set the client's statements and string parameters are in.
+    charset: charset::ClientCharset,
     /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
     /// generated one, as the client was told in its OK packet.
     last_insert_id: u64,
@@ -127,6 +130,7 @@ impl Session {
             lost_txn: false,
             savepoints: Vec::new(),
             last_insert_id: 0,
+            charset: charset::ClientCharset::Utf8,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
@@ -419,6 +423,7 @@ impl Session {
         self.lost_txn = false;
         self.savepoints.clear();
         self.last_insert_id = 0;
+        self.charset = charset::ClientCharset::from_collation(self.flavor.collation);
         self.routed.clear();
         self.replay.clear();
         self.replay_gen += 1;

@@ -16,6 +16,7 @@ use router::plan::Prepared;
 use rules::{Runtime, Value};
 use tokio::io::AsyncWriteExt;
 
+use super::charset::ClientCharset;
 use super::sharded::{
     physical_database, route_error, BinaryExecution, RelayError, Relayed, Renames,
 };
@@ -66,8 +67,8 @@ impl RoutedStatements {
     }
 }
 
-fn to_value(p: &Param<'_>) -> Value {
-    match p {
+fn to_value(p: &Param<'_>, charset: &ClientCharset) -> Result<Value, SqlError> {
+    Ok(match p {
         Param::Null => Value::Null,
         Param::Int(i) => Value::Int(*i),
         Param::Float(f) => Value::number(&f.to_string()).unwrap_or(Value::Null),
@@ -75,11 +76,12 @@ fn to_value(p: &Param<'_>) -> Value {
             .ok()
             .and_then(Value::number)
             .unwrap_or_else(|| Value::text(String::from_utf8_lossy(d).into_owned())),
-        Param::Bytes(b) => Value::text(String::from_utf8_lossy(b).into_owned()),
+        // Placed by the text it means in the client's character set.
+        Param::Bytes(b) => Value::text(charset.text(b)?),
         Param::Temporal(s) => Value::text(s.clone()),
         // Unknown until the server has it: routes like a value no rule reads.
         Param::LongData => Value::text(String::new()),
-    }
+    })
 }
 
 impl Session {
@@ -92,6 +94,16 @@ impl Session {
     ) -> std::io::Result<Option<Flow>> {
         let rt = self.shared.runtime.load_full();
         let configured = self.configured_schema(&rt);
+        // Planned as the text it means in the client's character set.
+        let decoded = match self.charset.decode(sql) {
+            Ok(d) => d,
+            Err(e) if configured.is_some() => {
+                self.send_err(seq, &e).await?;
+                return Ok(Some(Flow::Continue));
+            }
+            Err(_) => return Ok(None),
+        };
+        let sql: &[u8] = &decoded;
         let planned = match configured.map(|schema| router::plan::prepare(sql, schema, &rt)) {
             Some(Ok(p)) => p,
             None => None,
@@ -163,7 +175,10 @@ impl Session {
             None => Ok(()),
         };
         let answer = match answer {
-            Ok(()) => held.conn.prepare(&target.sql).await,
+            Ok(()) => {
+                let wire = self.charset.encode(&target.sql);
+                held.conn.prepare(&target.sql, &wire).await
+            }
             Err(e) => Err(e),
         };
         let answer = match answer {
@@ -382,7 +397,17 @@ impl Session {
             exec.values,
             |i| long_data.iter().any(|(p, _)| usize::from(*p) == i),
         ) {
-            Ok(p) => p.iter().map(to_value).collect(),
+            Ok(p) => match p
+                .iter()
+                .map(|p| to_value(p, &self.charset))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    self.send_err(seq, &e).await.map_err(client)?;
+                    return Ok(Flow::Continue);
+                }
+            },
             Err(e) => {
                 let e = SqlError::bad_execute(e);
                 self.send_err(seq, &e).await.map_err(client)?;
@@ -445,7 +470,10 @@ impl Session {
             None => Ok(()),
         };
         let ready = match ready {
-            Ok(()) => binary.send(&mut held, &target.sql).await,
+            Ok(()) => {
+                let wire = self.charset.encode(&target.sql);
+                binary.send(&mut held, &target.sql, &wire).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = ready {

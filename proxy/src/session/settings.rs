@@ -71,6 +71,9 @@ impl Session {
                     // A session that keeps setting things: keep its connection instead.
                     self.pin(&mut held, PinReason::SessionVariable);
                 } else {
+                    if let Some(name) = router::classify::client_charset(sql) {
+                        self.charset = super::charset::ClientCharset::from_name(&name);
+                    }
                     self.replay.push(sql.to_vec());
                     self.replay_gen += 1;
                     held.conn.session_state = Some((self.id, self.replay_gen));

@@ -246,6 +246,14 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         };
+        let text = match self.charset.decode(sql) {
+            Ok(t) => t,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let sql: &[u8] = &text;
         let stmt = match router::classify(sql) {
             Ok(s) if s.kind == router::StatementKind::Empty => {
                 let e = SqlError::new(
@@ -329,7 +337,8 @@ impl Session {
                 Err(e) => return self.reply_err(seq, &e).await,
             };
             let db = physical_database(rt, schema, target.node);
-            let sent = held.conn.send_query(Some(&db), target.sql.as_bytes()).await;
+            let wire = self.charset.encode(&target.sql);
+            let sent = held.conn.send_query(Some(&db), &wire).await;
             if let Err(e) = sent {
                 if let WireError::Server { .. } = &e {
                     self.keep_or_release(held, 0).await;
@@ -613,9 +622,10 @@ impl Session {
             let Some(held) = conns.get_mut(&target.node) else {
                 break;
             };
+            let wire = self.charset.encode(&target.sql);
             let done = match binary {
-                None => held.conn.execute_ok(target.sql.as_bytes()).await,
-                Some(b) => b.run(held, &target.sql).await,
+                None => held.conn.execute_ok(&wire).await,
+                Some(b) => b.run(held, &target.sql, &wire).await,
             };
             match done {
                 Ok(ok) => {
@@ -696,9 +706,9 @@ pub(super) struct BinaryExecution<'a> {
 impl BinaryExecution<'_> {
     /// Prepares `sql` on the connection if needed, sends the long data and the
     /// execution, and reads the answer, which must be an OK.
-    pub async fn send(&self, held: &mut Held, sql: &str) -> Result<(), WireError> {
+    pub async fn send(&self, held: &mut Held, sql: &str, wire: &[u8]) -> Result<(), WireError> {
         use crate::wire::command::COM_STMT_SEND_LONG_DATA;
-        let backend = held.conn.statement(sql).await?;
+        let backend = held.conn.statement(sql, wire).await?;
         for (param, data) in self.long_data {
             let mut p = Vec::with_capacity(7 + data.len());
             p.push(COM_STMT_SEND_LONG_DATA);
@@ -712,8 +722,13 @@ impl BinaryExecution<'_> {
             .await
     }
 
-    async fn run(&self, held: &mut Held, sql: &str) -> Result<generic::OkInfo, WireError> {
-        self.send(held, sql).await?;
+    async fn run(
+        &self,
+        held: &mut Held,
+        sql: &str,
+        wire: &[u8],
+    ) -> Result<generic::OkInfo, WireError> {
+        self.send(held, sql, wire).await?;
         let done = held.conn.read_ok().await;
         if matches!(done, Err(WireError::Server { .. })) {
             held.conn.forget_statement(sql);
