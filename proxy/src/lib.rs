@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod check_broadcast;
 pub mod config;
 pub mod control;
 pub mod ids;

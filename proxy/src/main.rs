@@ -27,6 +27,13 @@ enum Command {
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: String,
     },
+    /// Compare the copies of every broadcast table on every node (CHECKSUM TABLE);
+    /// exit 1 when any differ or cannot be read.
+    CheckBroadcast {
+        /// The config file (TOML) naming the nodes and tables.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         /// The config file (TOML) to check.
@@ -139,6 +146,19 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Playground { listen }) => proxy::playground::run(&listen),
+        Some(Command::CheckBroadcast { config }) => {
+            let s = Settings::from_file(&config)?;
+            let report = runtime(1)?.block_on(proxy::check_broadcast::check(
+                &s.runtime,
+                s.pool.connect_timeout,
+            ));
+            let (text, consistent) = proxy::check_broadcast::render(&report);
+            print!("{text}");
+            if !consistent {
+                bail!("broadcast copies differ or could not be read");
+            }
+            Ok(())
+        }
         None => {
             let settings = settings_from(&cli.serve)?;
             let rt = runtime(settings.worker_threads)?;

@@ -24,8 +24,18 @@ async fn setup(db: &str) -> (Proxy, Conn) {
             .unwrap();
         c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
     }
+    let p = Proxy::with_config(&config(db));
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE t (user_id INT PRIMARY KEY, name VARCHAR(20), v INT)")
+        .await
+        .unwrap();
+    (p, c)
+}
+
+fn config(db: &str) -> String {
+    let s = sandbox();
     let (g1, g2) = (&s.groups[0], &s.groups[1]);
-    let p = Proxy::with_config(&format!(
+    format!(
         "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [nodes.dn2]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
@@ -37,12 +47,7 @@ async fn setup(db: &str) -> (Proxy, Conn) {
          [schemas.{db}.tables.keyed]\nkind = \"sharded\"\ncolumn = \"k\"\nrule = \"by_key\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n",
         g1.primary.address(),
         g2.primary.address(),
-    ));
-    let mut c = p.conn(Some(db)).await;
-    c.query_drop("CREATE TABLE t (user_id INT PRIMARY KEY, name VARCHAR(20), v INT)")
-        .await
-        .unwrap();
-    (p, c)
+    )
 }
 
 /// user_ids in a physical table, read straight from a group's primary.
@@ -182,4 +187,64 @@ async fn keys_from_a_latin1_client_reach_the_shard_a_utf8_client_looks_in() {
             .unwrap();
         assert_eq!(found, Some(i as i32), "key {text:?} (text protocol)");
     }
+}
+
+/// `shardgate check-broadcast` over `db`'s config: (success, output).
+fn check_broadcast(db: &str) -> (bool, String) {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, config(db).as_bytes()).unwrap();
+    let out = std::process::Command::new(tests::shardgate_bin())
+        .args(["check-broadcast", "-c"])
+        .arg(file.path())
+        .env("SHARDGATE_LOG", "error")
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn broadcast_copies_change_together_and_are_checked() {
+    let db = "wr_broadcast";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("CREATE TABLE products (id INT PRIMARY KEY, name VARCHAR(20) UNIQUE)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO products VALUES (1, 'pen'), (2, 'ink')")
+        .await
+        .unwrap();
+    let (ok, out) = check_broadcast(db);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("{db}.products: consistent")), "{out}");
+
+    // A copy changed behind shardgate's back: the check says so, and fails.
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    d2.query_drop("INSERT INTO products VALUES (3, 'cap')")
+        .await
+        .unwrap();
+    let (ok, out) = check_broadcast(db);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("{db}.products: COPIES DIFFER")),
+        "{out}"
+    );
+
+    // A write that fails on one copy (the name exists on dn2 only) changes none.
+    let e = c
+        .query_drop("INSERT INTO products VALUES (4, 'cap')")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1062), "{e}");
+    let mut d1 = direct(&sandbox().groups[0].primary, Some(db)).await;
+    let on_dn1: Vec<i32> = d1
+        .query("SELECT id FROM products ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(on_dn1, [1, 2]);
+    d2.query_drop("DELETE FROM products WHERE id = 3")
+        .await
+        .unwrap();
+    let (ok, out) = check_broadcast(db);
+    assert!(ok, "{out}");
 }
