@@ -216,6 +216,7 @@ async fn statements_without_tables_follow_the_transaction() {
     c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL)")
         .await
         .unwrap();
+    sandbox().sync().unwrap();
 
     // Connection checks and savepoints before the first statement on data do not
     // tie the transaction to the default node (dn1); audit lives on dn2.
@@ -348,6 +349,8 @@ async fn a_lost_backend_connection_never_lets_commit_say_ok() {
     c.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
         .await
         .unwrap();
+    // Autocommit reads below go to the replica: it must have the table.
+    sandbox().sync().unwrap();
     let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
 
     for end in ["COMMIT", "ROLLBACK"] {
