@@ -53,6 +53,12 @@ struct ServerSection {
     client_idle_timeout_ms: u64,
     /// Stop (KILL QUERY on the backend) a statement running longer; 0 = never.
     statement_timeout_ms: u64,
+    /// A client that has not logged in within this long is disconnected (MariaDB's
+    /// connect_timeout).
+    connect_timeout_ms: u64,
+    /// Connections still logging in, at most; they do not count against
+    /// `max_connections`, which is for logged-in clients.
+    max_unauthenticated: usize,
 }
 
 impl Default for ServerSection {
@@ -64,6 +70,8 @@ impl Default for ServerSection {
             server_version: None,
             worker_threads: 1,
             client_idle_timeout_ms: 28_800_000,
+            connect_timeout_ms: 10_000,
+            max_unauthenticated: 1000,
             statement_timeout_ms: 0,
         }
     }
@@ -126,6 +134,8 @@ pub struct Settings {
     pub worker_threads: usize,
     /// `None`: idle clients are never closed.
     pub client_idle_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub max_unauthenticated: usize,
     /// `None`: statements may run as long as they like.
     pub statement_timeout: Option<Duration>,
     pub pool: PoolSettings,
@@ -245,6 +255,14 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        for (key, v) in [
+            ("server.connect_timeout_ms", s.connect_timeout_ms),
+            ("server.max_unauthenticated", s.max_unauthenticated as u64),
+        ] {
+            if v == 0 {
+                errors.push(rules::ConfigError::new(key, "must be at least 1"));
+            }
+        }
         let p = &file.pool;
         if p.max_size == Some(0) {
             errors.push(rules::ConfigError::new(
@@ -326,6 +344,8 @@ impl Settings {
                 worker_threads: s.worker_threads,
                 client_idle_timeout: (s.client_idle_timeout_ms > 0)
                     .then(|| Duration::from_millis(s.client_idle_timeout_ms)),
+                connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+                max_unauthenticated: s.max_unauthenticated,
                 statement_timeout: (s.statement_timeout_ms > 0)
                     .then(|| Duration::from_millis(s.statement_timeout_ms)),
                 pool: PoolSettings {

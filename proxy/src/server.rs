@@ -28,7 +28,11 @@ pub struct Shared {
     pub nodes: Arc<Vec<NodePools>>,
     pub server_version: String,
     next_connection_id: AtomicU32,
-    connections: Arc<Semaphore>,
+    /// Logged-in clients: `max_connections` places.
+    pub connections: Arc<Semaphore>,
+    /// Clients still logging in: a place of their own, so sockets that never log in
+    /// cannot lock out the clients that do.
+    handshakes: Arc<Semaphore>,
     /// Flips to true on shutdown: idle sessions close, busy ones finish their statement.
     shutdown: tokio::sync::watch::Sender<bool>,
     pub plans: router::PlanCache,
@@ -129,6 +133,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
         sha2_cache: crate::control::Sha2Cache::default(),
         runtime: ArcSwap::from_pointee(settings.runtime.clone()),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
+        handshakes: Arc::new(Semaphore::new(settings.max_unauthenticated)),
         next_connection_id: AtomicU32::new(1),
         shutdown: tokio::sync::watch::channel(false).0,
         plans: router::PlanCache::new(PLAN_CACHE_PER_SCHEMA),
@@ -157,7 +162,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let permit = match shared.connections.clone().try_acquire_owned() {
+        let handshake = match shared.handshakes.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 tokio::spawn(refuse(stream));
@@ -168,9 +173,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             metrics::gauge!("shardgate_client_connections").increment(1.0);
             let session = Session::new(shared, stream, peer);
-            session.run().await;
+            session.run(handshake).await;
             metrics::gauge!("shardgate_client_connections").decrement(1.0);
-            drop(permit);
         });
     }
 }

@@ -156,6 +156,18 @@ impl Session {
                 return Ok(false);
             }
         }
+        if self.slot.is_none() {
+            // Past max_connections a logged-in client is refused here, as MySQL
+            // refuses it at the greeting.
+            match self.shared.connections.clone().try_acquire_owned() {
+                Ok(p) => self.slot = Some(p),
+                Err(_) => {
+                    self.send_err(seq, &SqlError::too_many_connections())
+                        .await?;
+                    return Ok(false);
+                }
+            }
+        }
         self.send_ok(seq).await?;
         if self.capabilities.contains(CapabilityFlags::CLIENT_COMPRESS) {
             let max = self.shared.settings.max_allowed_packet;

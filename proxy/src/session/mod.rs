@@ -63,6 +63,8 @@ pub struct Session {
     /// The database the client selected, as the client named it.
     db: Option<String>,
     held: Option<Held>,
+    /// This logged-in client's place among `server.max_connections`.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Connection state that ties the session to `held`; shown in logs and metrics.
     pins: BTreeSet<PinReason>,
     in_transaction: bool,
@@ -122,6 +124,7 @@ impl Session {
             flavor: Flavor::default(),
             db: None,
             held: None,
+            slot: None,
             pins: BTreeSet::new(),
             in_transaction: false,
             autocommit: true,
@@ -139,12 +142,23 @@ impl Session {
         }
     }
 
-    pub async fn run(mut self) {
-        match self.login().await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
+    /// Logs the client in within `server.connect_timeout` (holding `handshake`, a
+    /// place among connections still logging in), then serves it holding a place
+    /// among the `max_connections` logged-in clients.
+    pub async fn run(mut self, handshake: tokio::sync::OwnedSemaphorePermit) {
+        let limit = self.shared.settings.connect_timeout;
+        let logged_in = tokio::time::timeout(limit, self.login()).await;
+        drop(handshake);
+        match logged_in {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return,
+            Ok(Err(e)) => {
                 tracing::debug!(conn = self.id, peer = %self.peer, error = %e, "login failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(conn = self.id, peer = %self.peer, "no login within connect_timeout; closing");
+                metrics::counter!("shardgate_login_timeouts_total").increment(1);
                 return;
             }
         }
