@@ -368,41 +368,30 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
     stmt
 }
 
-/// The character set a `SET NAMES x`, `SET CHARACTER SET x` or `SET [SESSION]
-/// character_set_client = x` makes the client's, as written (`default` for DEFAULT).
-pub fn client_charset(sql: &[u8]) -> Option<String> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
-        .filter(|t| !matches!(t, Token::Comment(_)))
-        .collect();
-    let name = |t: Option<&Token<'_>>| match t {
-        Some(Token::Word(w) | Token::Quoted(w)) => Some(String::from_utf8_lossy(w).into_owned()),
-        Some(Token::Str(s)) => {
-            Some(String::from_utf8_lossy(&s[1..s.len().saturating_sub(1).max(1)]).into_owned())
-        }
-        _ => None,
-    };
-    for (i, t) in tokens.iter().enumerate() {
-        match t {
-            Token::Word(w) if eq(w, b"names") => return name(tokens.get(i + 1)),
-            Token::Word(w) if eq(w, b"charset") => return name(tokens.get(i + 1)),
-            Token::Word(w) if eq(w, b"character") => {
-                if matches!(tokens.get(i + 1), Some(Token::Word(s)) if eq(s, b"set")) {
-                    return name(tokens.get(i + 2));
-                }
-            }
-            Token::Word(w) | Token::SysVar(w) => {
-                let var = w.rsplit(|&c| c == b'.').next().unwrap_or(w);
-                let var = var.strip_prefix(b"@@").unwrap_or(var);
-                if eq(var, b"character_set_client") {
-                    if let Some(Token::Punct(b"=" | b":=")) = tokens.get(i + 1) {
-                        return name(tokens.get(i + 2));
-                    }
-                }
-            }
-            _ => {}
-        }
+/// A `SET` that may change the client's character set (`SET NAMES`, `SET CHARACTER
+/// SET`, `character_set_client`). Broad on purpose: shardgate then asks the server
+/// what `@@character_set_client` became, rather than reading the SQL itself.
+pub fn may_change_client_charset(sql: &[u8]) -> bool {
+    let mut tokens = Lexer::new(sql).filter(|t| !matches!(t, Token::Comment(_)));
+    if !matches!(tokens.next(), Some(Token::Word(w)) if eq(w, b"set")) {
+        return false;
     }
-    None
+    tokens.any(|t| match t {
+        Token::Word(w) => {
+            eq(w, b"names")
+                || eq(w, b"charset")
+                || eq(w, b"character")
+                || eq(w, b"character_set_client")
+        }
+        Token::SysVar(v) => {
+            let var = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
+            eq(
+                var.strip_prefix(b"@@").unwrap_or(var),
+                b"character_set_client",
+            )
+        }
+        _ => false,
+    })
 }
 
 /// For `EXPLAIN SHARDING <sql>`: the byte offset where `<sql>` starts.
@@ -540,21 +529,19 @@ mod tests {
     }
 
     #[test]
-    fn client_charset_changes_are_read() {
-        for (sql, want) in [
-            ("SET NAMES latin1", Some("latin1")),
-            ("set names 'utf8mb4' collate 'utf8mb4_bin'", Some("utf8mb4")),
-            ("SET CHARACTER SET cp1251", Some("cp1251")),
-            ("SET character_set_client = gbk", Some("gbk")),
-            (
-                "SET @@session.character_set_client = 'latin1'",
-                Some("latin1"),
-            ),
-            ("SET NAMES DEFAULT", Some("DEFAULT")),
-            ("SET sql_mode = ''", None),
-            ("SET character_set_results = latin1", None),
+    fn client_charset_changes_are_noticed() {
+        for sql in [
+            "SET NAMES latin1",
+            "set names 'utf8mb4' collate 'utf8mb4_bin'",
+            "SET CHARACTER SET cp1251",
+            "SET character_set_client = gbk",
+            "SET @@session.character_set_client = @saved",
+            "SET sql_mode = '', NAMES DEFAULT",
         ] {
-            assert_eq!(client_charset(sql.as_bytes()).as_deref(), want, "{sql}");
+            assert!(may_change_client_charset(sql.as_bytes()), "{sql}");
+        }
+        for sql in ["SET sql_mode = ''", "SELECT 'names'", "SET @a = 1"] {
+            assert!(!may_change_client_charset(sql.as_bytes()), "{sql}");
         }
     }
 

@@ -516,6 +516,19 @@ async fn a_transaction_whose_connection_an_error_dropped_is_reported_lost() {
     assert!(rows.is_empty(), "{rows:?}");
     // The session works again.
     c.query_drop("SELECT 1").await.unwrap();
+
+    // An error handler's ROLLBACK, the first statement after such a loss, ends the
+    // lost transaction at once.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (2, 2)")
+        .await
+        .unwrap();
+    assert!(c
+        .query_drop("SELECT * FROM orders WHERE user_id IN (0, 2) ORDER BY id")
+        .await
+        .is_err());
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("SELECT 1").await.unwrap();
 }
 
 #[tokio::test]

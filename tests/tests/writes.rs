@@ -61,7 +61,7 @@ async fn physical(group: usize, db: &str, table: &str) -> Vec<i32> {
 #[tokio::test]
 async fn multi_shard_writes_in_a_pinned_session_are_all_or_nothing() {
     let db = "wr_pinned";
-    let (_p, mut c) = setup(db).await;
+    let (p, mut c) = setup(db).await;
     c.query_drop("INSERT INTO t (user_id, name, v) VALUES (0, 'zero', 1), (2, 'two', 1)")
         .await
         .unwrap();
@@ -90,6 +90,17 @@ async fn multi_shard_writes_in_a_pinned_session_are_all_or_nothing() {
     // The session is still pinned and still works.
     let x: Option<i64> = c.query_first("SELECT @x").await.unwrap();
     assert_eq!(x, Some(1));
+    // Shards name an expression column after their own physical table (`t_0000`.v + 1):
+    // that is not a difference in shape. (A fresh session: a pinned one stays on dn1.)
+    let mut c = p.conn(Some(db)).await;
+    let mut sums: Vec<i64> = c.query("SELECT t.v + 1 FROM t").await.unwrap();
+    sums.sort();
+    assert_eq!(sums, [1002, 1002]);
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(t.user_id) FROM t")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
 }
 
 #[tokio::test]
@@ -174,6 +185,23 @@ async fn keys_from_a_latin1_client_reach_the_shard_a_utf8_client_looks_in() {
         sql.extend_from_slice(b"')");
         run(&mut raw, &sql);
     }
+    // A utf8mb4 session whose SET merely mentions a character set stays utf8mb4: its
+    // C3 A9 is 'é'.
+    let (mut utf8, _) = tests::raw::RawClient::connect(&p.addr(), USER, PASSWORD).unwrap();
+    run(&mut utf8, format!("USE {db}").as_bytes());
+    run(
+        &mut utf8,
+        b"SET SESSION sql_mode = CAST('STRICT_ALL_TABLES' AS CHAR CHARACTER SET latin1)",
+    );
+    run(
+        &mut utf8,
+        b"INSERT INTO keyed (id, k) VALUES (9, 'd\xc3\xa9j\xc3\xa0')",
+    );
+    let found: Option<i32> = c
+        .exec_first("SELECT id FROM keyed WHERE k = ?", ("d\u{e9}j\u{e0}",))
+        .await
+        .unwrap();
+    assert_eq!(found, Some(9));
     // A utf8mb4 client finds every row with a point lookup, which goes to one shard.
     for (i, (_, text)) in keys.iter().enumerate() {
         let found: Option<i32> = c

@@ -195,14 +195,22 @@ impl Pool {
         let Some(share) = self.settings.backend_share else {
             return;
         };
-        if self.sized.load(Ordering::Relaxed) {
+        if self.sized.load(Ordering::Relaxed) || !self.is_healthy() {
             return;
         }
-        let Ok(mut pooled) = self.get(Flavor::default()).await else {
-            return;
+        // A connection of its own: never a place a client waits for.
+        let answer = match BackendConn::connect(
+            &self.target,
+            Flavor::default(),
+            None,
+            self.settings.connect_timeout,
+        )
+        .await
+        {
+            Ok(mut conn) => conn.query_rows(b"SELECT @@max_connections").await,
+            // Not reachable now: the next tick asks again.
+            Err(_) => return,
         };
-        let answer = pooled.conn.query_rows(b"SELECT @@max_connections").await;
-        self.put(pooled).await;
         let backend: Option<usize> = match &answer {
             Ok((_, rows)) => rows
                 .first()
@@ -213,6 +221,9 @@ impl Pool {
             Err(_) => None,
         };
         let Some(backend) = backend else {
+            // Once: the pool keeps its default size, and the health task will not ask
+            // again every tick.
+            self.sized.store(true, Ordering::Relaxed);
             tracing::warn!(backend = %self.target.label, "could not read @@max_connections; the pool keeps its default size");
             return;
         };
@@ -245,6 +256,21 @@ impl Pool {
         loop {
             let waiter = {
                 let mut st = self.state();
+                if st.open > self.max_size() {
+                    // The pool was sized down (learned from the backend): this place
+                    // goes, whoever waits.
+                    st.open -= 1;
+                    drop(st);
+                    match grant {
+                        Grant::Conn(pooled) => {
+                            let PooledConn { conn, mut slot } = *pooled;
+                            slot.armed = false;
+                            drop(conn);
+                        }
+                        Grant::Slot(mut slot) => slot.armed = false,
+                    }
+                    return;
+                }
                 match st.waiters.pop_front() {
                     Some(w) => w,
                     None => {
@@ -382,7 +408,7 @@ impl Pool {
         {
             // No one waits (the usual case): straight to idle, no hand-off.
             let mut st = self.state();
-            if st.waiters.is_empty() {
+            if st.waiters.is_empty() && st.open <= self.max_size() {
                 let PooledConn { conn, mut slot } = pooled;
                 slot.armed = false;
                 st.idle.push(Idle {

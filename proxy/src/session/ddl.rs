@@ -38,8 +38,10 @@ impl Session {
                     };
                     match ran {
                         Ok(ok) => {
+                            // DDL commits by itself: the session follows the server.
+                            self.note_status(Some(ok.status));
                             warnings = warnings.saturating_add(ok.warnings);
-                            self.keep_or_release(held, 0).await;
+                            self.keep_or_release(held, ok.warnings).await;
                             continue;
                         }
                         Err(e @ WireError::Server { .. }) => {

@@ -95,9 +95,9 @@ impl Session {
         if !self.pending_txn.is_empty() && !stmt.names_tables && stmt.transaction.is_none() {
             // Touches no data (`SELECT NOW()`, `SELECT 1`): it runs without choosing the
             // transaction's node, which its first statement on data will choose.
-            let pending = std::mem::take(&mut self.pending_txn);
+            let pending = self.set_pending_aside();
             let flow = self.route_and_execute(&stmt, payload, seq, true).await;
-            self.pending_txn = pending;
+            self.restore_pending(pending);
             return flow;
         }
         // Catalog questions: cheap byte checks first, the runtime only when they match.
@@ -122,13 +122,21 @@ impl Session {
             }
             let mentions_catalog = router::catalog::contains_word(sql, b"information", b"schema");
             if mentions_catalog {
+                // Read as the text it means; sent back in the client's bytes.
+                let text = match self.charset.decode(sql) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.send_err(seq, &e).await?;
+                        return Ok(Flow::Continue);
+                    }
+                };
                 let rt = self.shared.runtime.load();
-                let q = router::catalog::information_schema(sql, &rt, self.db.as_deref());
+                let q = router::catalog::information_schema(&text, &rt, self.db.as_deref());
                 drop(rt);
                 if let Some(q) = q {
-                    let pending = std::mem::take(&mut self.pending_txn);
+                    let pending = self.set_pending_aside();
                     let flow = self.run_catalog(q, seq).await;
-                    self.pending_txn.splice(0..0, pending);
+                    self.restore_pending(pending);
                     return flow;
                 }
             }
@@ -141,9 +149,9 @@ impl Session {
                 let db = schema.name.as_str();
                 let maybe_show = matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
                 if let Some(show) = maybe_show.then(|| router::show::parse(sql)).flatten() {
-                    let pending = std::mem::take(&mut self.pending_txn);
+                    let pending = self.set_pending_aside();
                     let shown = self.show(sql, show, rt.clone(), db, seq).await;
-                    self.pending_txn.splice(0..0, pending);
+                    self.restore_pending(pending);
                     if let Some(flow) = shown {
                         return flow;
                     }
@@ -222,7 +230,18 @@ impl Session {
         };
         let label = if route.read_only { "read" } else { "write" };
         metrics::counter!("shardgate_statements_total", "class" => label).increment(1);
-        self.execute(payload, seq, route, Mode::Query).await
+        let flow = self.execute(payload, seq, route, Mode::Query).await;
+        // A SET that pins (`SET NAMES x, @a = 1`) may have changed the character set:
+        // ask the connection that ran it.
+        if stmt.kind == StatementKind::Set
+            && router::classify::may_change_client_charset(&payload[1..])
+        {
+            if let Some(mut held) = self.held.take() {
+                self.refresh_charset(&mut held).await;
+                self.held = Some(held);
+            }
+        }
+        flow
     }
 
     /// The session's database when it is a logical schema with configured tables
@@ -313,14 +332,9 @@ impl Session {
         read_only: bool,
         needs_previous: bool,
     ) -> Result<Held, SqlError> {
-        if self.held.is_none() && (self.in_transaction || !self.pins.is_empty()) {
-            // Whatever path ended the last statement dropped the connection that held
-            // the session's transaction or state: that state is gone, and the session
-            // must say so rather than carry on without it.
-            self.forget_connection_state();
-            if self.lost_txn {
-                return Err(super::transaction::transaction_lost(false));
-            }
+        self.notice_dropped_connection();
+        if self.lost_txn {
+            return Err(super::transaction::transaction_lost(false));
         }
         if let Some(h) = self.held.take() {
             if h.node == node && (self.must_keep() || needs_previous) {
@@ -496,6 +510,17 @@ impl Session {
         self.pins.clear();
         self.control.set_pins(Vec::new());
         self.in_transaction = false;
+    }
+
+    /// Whatever path ended a statement may have dropped the connection that held the
+    /// session's transaction or state (an error path closes a connection whose state
+    /// it cannot know). Noticed before the next command and at every checkout: a lost
+    /// transaction then fails every statement until the client ends it; lost pins
+    /// (temporary tables, locks, user variables) are gone, as after a reconnect.
+    pub(super) fn notice_dropped_connection(&mut self) {
+        if self.held.is_none() && (self.in_transaction || !self.pins.is_empty()) {
+            self.forget_connection_state();
+        }
     }
 
     /// A statement the client ran generated `id` (0: none): `LAST_INSERT_ID()` now

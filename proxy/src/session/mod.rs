@@ -73,6 +73,9 @@ pub struct Session {
     /// transaction on the node of its first statement that touches data, so that
     /// node need not be known at `BEGIN`. Empty when no transaction is pending.
     pending_txn: Vec<Vec<u8>>,
+    /// `pending_txn` is held aside while a statement that must not open it runs: the
+    /// client is still told a transaction is open.
+    pending_aside: bool,
     /// `SET TRANSACTION …` statements (no SESSION): they apply to the next
     /// transaction only, so they run again on that transaction's connection.
     next_txn: Vec<Vec<u8>>,
@@ -129,6 +132,7 @@ impl Session {
             in_transaction: false,
             autocommit: true,
             pending_txn: Vec::new(),
+            pending_aside: false,
             next_txn: Vec::new(),
             lost_txn: false,
             savepoints: Vec::new(),
@@ -251,6 +255,7 @@ impl Session {
         };
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
+        self.notice_dropped_connection();
         if self.lost_txn && cmd == COM_STMT_EXECUTE {
             self.send_err(seq, &transaction::transaction_lost(false))
                 .await?;
@@ -259,9 +264,9 @@ impl Session {
         if matches!(cmd, COM_FIELD_LIST | COM_STATISTICS | COM_STMT_PREPARE) {
             // Metadata, not data: a transaction begun but not yet opened is opened
             // by its first statement on data, not on this command's node.
-            let pending = std::mem::take(&mut self.pending_txn);
+            let pending = self.set_pending_aside();
             let flow = self.command(cmd, payload, seq).await;
-            self.pending_txn.splice(0..0, pending);
+            self.restore_pending(pending);
             return flow;
         }
         self.command(cmd, payload, seq).await
@@ -339,7 +344,11 @@ impl Session {
         if self.autocommit {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         }
-        if self.in_transaction || !self.pending_txn.is_empty() || self.lost_txn {
+        if self.in_transaction
+            || !self.pending_txn.is_empty()
+            || self.pending_aside
+            || self.lost_txn
+        {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS;
         }
         s
@@ -410,6 +419,18 @@ impl Session {
         metrics::counter!("shardgate_errors_total", "code" => e.code.to_string()).increment(1);
         write_packet(&mut self.out, &mut seq, &err_payload(e));
         self.flush().await
+    }
+
+    /// Takes a begun-but-unopened transaction aside while a statement that must not
+    /// open it on its node runs (metadata, statements without tables).
+    fn set_pending_aside(&mut self) -> Vec<Vec<u8>> {
+        self.pending_aside = !self.pending_txn.is_empty();
+        std::mem::take(&mut self.pending_txn)
+    }
+
+    fn restore_pending(&mut self, pending: Vec<Vec<u8>>) {
+        self.pending_txn.splice(0..0, pending);
+        self.pending_aside = false;
     }
 
     /// Gives the held connection back to its pool (reset there if it carries state).

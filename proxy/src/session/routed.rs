@@ -76,8 +76,13 @@ fn to_value(p: &Param<'_>, charset: &ClientCharset) -> Result<Value, SqlError> {
             .ok()
             .and_then(Value::number)
             .unwrap_or_else(|| Value::text(String::from_utf8_lossy(d).into_owned())),
-        // Placed by the text it means in the client's character set.
-        Param::Bytes(b) => Value::text(charset.text(b)?),
+        // Placed by the text it means in the client's character set; bytes that do
+        // not decode (a BLOB, a binary key) are placed by their bytes.
+        Param::Bytes(b) => Value::text(
+            charset
+                .text(b)
+                .unwrap_or_else(|_| String::from_utf8_lossy(b).into_owned()),
+        ),
         Param::Temporal(s) => Value::text(s.clone()),
         // Unknown until the server has it: routes like a value no rule reads.
         Param::LongData => Value::text(String::new()),

@@ -31,10 +31,10 @@ impl Session {
         // The server checks the SET here; what travels with the next transaction
         // must not be spent on it.
         let next_txn = std::mem::take(&mut self.next_txn);
-        let pending = std::mem::take(&mut self.pending_txn);
+        let pending = self.set_pending_aside();
         let flow = self.run_set(sql, seq, one_shot, node, database).await;
         self.next_txn.splice(0..0, next_txn);
-        self.pending_txn = pending;
+        self.restore_pending(pending);
         flow
     }
 
@@ -65,15 +65,15 @@ impl Session {
         match ran {
             Ok(ok) => {
                 held.conn.dirty = true;
+                if router::classify::may_change_client_charset(sql) {
+                    self.refresh_charset(&mut held).await;
+                }
                 if one_shot {
                     self.next_txn.push(sql.to_vec());
                 } else if self.replay.len() >= MAX_REPLAYED_SETS {
                     // A session that keeps setting things: keep its connection instead.
                     self.pin(&mut held, PinReason::SessionVariable);
                 } else {
-                    if let Some(name) = router::classify::client_charset(sql) {
-                        self.charset = super::charset::ClientCharset::from_name(&name);
-                    }
                     self.replay.push(sql.to_vec());
                     self.replay_gen += 1;
                     held.conn.session_state = Some((self.id, self.replay_gen));
@@ -104,5 +104,20 @@ impl Session {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Asks the connection that just ran a `SET` what the client's character set is
+    /// now: the server's answer, not shardgate's reading of the SQL, decides how
+    /// statements are decoded. A set shardgate cannot ask about counts as unreadable.
+    pub(super) async fn refresh_charset(&mut self, held: &mut super::Held) {
+        self.charset = match held.conn.query_rows(b"SELECT @@character_set_client").await {
+            Ok((_, rows)) => match rows.first().and_then(|r| r.first().cloned().flatten()) {
+                Some(name) => {
+                    super::charset::ClientCharset::from_name(&String::from_utf8_lossy(&name))
+                }
+                None => super::charset::ClientCharset::Unsupported("unknown".into()),
+            },
+            Err(_) => super::charset::ClientCharset::Unsupported("unknown".into()),
+        };
     }
 }

@@ -12,31 +12,35 @@ const SCHEMA: usize = 1;
 const TABLE: usize = 2;
 const ORG_TABLE: usize = 3;
 
-/// What must agree between shards that answer one statement: a column's name and
-/// type. (Table names differ by design; lengths may, after a widening ALTER.)
+/// What must agree between shards that answer one statement: a column's original
+/// name (`org_name`: empty for expressions, the real column for column references,
+/// which is what a partial DDL changes) and its type. The display name may differ by
+/// design (`t_0001.a + 1` on one shard, `t_0002.a + 1` on another), and so may lengths
+/// after a widening ALTER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnShape {
-    pub name: Vec<u8>,
+    pub org_name: Vec<u8>,
     pub column_type: u8,
 }
 
 /// The shape of a column definition; `None` when it is malformed.
 pub fn shape(payload: &[u8]) -> Option<ColumnShape> {
-    let mut pos = 0;
-    let mut name = &[][..];
+    let mut pos = 0usize;
+    let mut org_name = &[][..];
     for i in 0..6 {
         let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
-        let start = pos + n;
+        let start = pos.checked_add(n)?;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
-        if i == 4 {
-            name = payload.get(start..end)?;
+        let field = payload.get(start..end)?;
+        if i == 5 {
+            org_name = field;
         }
         pos = end;
     }
     // length of fixed fields (1), charset (2), column length (4), then the type.
-    let column_type = *payload.get(pos + 7)?;
+    let column_type = *payload.get(pos.checked_add(7)?)?;
     Some(ColumnShape {
-        name: name.to_vec(),
+        org_name: org_name.to_vec(),
         column_type,
     })
 }
