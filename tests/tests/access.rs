@@ -8,11 +8,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use tests::{error_code, Proxy, Sandbox, PASSWORD, USER};
+use mysql_async::Conn;
+use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
 
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| Sandbox::start(&[0]).expect("start the MariaDB sandbox"))
+    SANDBOX.get_or_init(|| Sandbox::start(&[0, 0]).expect("start the MariaDB sandbox"))
 }
 
 fn proxy(extra: &str) -> Proxy {
@@ -62,4 +63,134 @@ async fn sockets_that_never_log_in_neither_lock_out_clients_nor_stay() {
         }
         assert!(total > 0, "no greeting");
     }
+}
+
+/// Two logical schemas: `{p}shop` (default node dn1: `orders` sharded over both nodes,
+/// `products` broadcast, `notes` unconfigured) and `{p}crm` (on dn2: `customers`).
+async fn two_schemas(p: &str) -> (Proxy, Conn) {
+    let s = sandbox();
+    for g in &s.groups {
+        let mut c = direct(&g.primary, None).await;
+        for db in [format!("{p}shop"), format!("{p}crm")] {
+            c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+                .await
+                .unwrap();
+            c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        }
+    }
+    let (g1, g2) = (&s.groups[0], &s.groups[1]);
+    let proxy = Proxy::with_config(&format!(
+        "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn2]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [rules.by_user]\nalgorithm = \"mod\"\nshards = 2\n\
+         [schemas.{p}shop]\nnode = \"dn1\"\n\
+         [schemas.{p}shop.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\n\
+         [schemas.{p}shop.tables.products]\nkind = \"broadcast\"\n\
+         [schemas.{p}crm]\nnode = \"dn2\"\n",
+        g1.primary.address(),
+        g2.primary.address(),
+    ));
+    let mut c = proxy.conn(Some(&format!("{p}shop"))).await;
+    for sql in [
+        "CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL, v INT)",
+        "CREATE TABLE products (id INT PRIMARY KEY, price INT)",
+        "CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(20))",
+        "INSERT INTO orders (id, user_id, v) VALUES (1, 1, 10), (2, 2, 20), (3, 3, 30), (4, 4, 40)",
+        "INSERT INTO products VALUES (1, 1), (2, 1)",
+        "INSERT INTO notes VALUES (1, 'n')",
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+    c.query_drop(format!("USE {p}crm")).await.unwrap();
+    c.query_drop("CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO customers VALUES (1, 'c')")
+        .await
+        .unwrap();
+    (proxy, c)
+}
+
+#[tokio::test]
+async fn qualified_names_route_by_the_schema_they_name() {
+    let (p, mut crm) = two_schemas("q_").await;
+    // From crm, shop's tables by their qualifier: a shard, every shard, every copy.
+    let one: Option<i64> = crm
+        .query_first("SELECT v FROM q_shop.orders WHERE user_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(one, Some(10));
+    let sum: Option<i64> = crm
+        .query_first("SELECT SUM(v) FROM q_shop.orders")
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(100));
+    crm.query_drop("UPDATE q_shop.products SET price = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    for g in &sandbox().groups {
+        let mut d = direct(&g.primary, Some("q_shop")).await;
+        let price: Option<i64> = d
+            .query_first("SELECT price FROM products WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(price, Some(2), "a broadcast copy was not updated");
+    }
+    let note: Option<String> = crm
+        .query_first("SELECT body FROM q_shop.notes")
+        .await
+        .unwrap();
+    assert_eq!(note.as_deref(), Some("n"));
+    // With no database selected, the same.
+    let mut none = p.conn(None).await;
+    let sum: Option<i64> = none
+        .query_first("SELECT SUM(v) FROM q_shop.orders")
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(100));
+    // What shardgate cannot run across schemas is refused, never run on one node.
+    for sql in [
+        "SELECT * FROM q_shop.orders o JOIN customers c ON c.id = o.id",
+        "SELECT * FROM q_shop.orders o JOIN q_crm.customers c ON c.id = o.id",
+    ] {
+        let e = crm.query_drop(sql).await.unwrap_err();
+        assert_eq!(error_code(&e), Some(1235), "{sql}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn hints_choose_a_node_for_the_sessions_own_schema() {
+    let (p, _crm) = two_schemas("h_").await;
+    let mut shop = p.conn(Some("h_shop")).await;
+    // products is on both nodes: the hint reads dn2's copy, in h_shop.
+    let n: Option<i64> = shop
+        .query_first("/* shardgate:node=dn2 */ SELECT COUNT(*) FROM products")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+    // crm's table on dn2 is not reachable through the hint from h_shop.
+    let e = shop
+        .query_drop("/* shardgate:node=dn2 */ SELECT * FROM customers")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1146), "{e}");
+}
+
+#[tokio::test]
+async fn a_join_with_an_unconfigured_table_is_refused_by_name() {
+    let (p, _crm) = two_schemas("j_").await;
+    let mut shop = p.conn(Some("j_shop")).await;
+    let e = shop
+        .query_drop("SELECT * FROM orders o JOIN notes n ON n.id = o.id")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1235), "{e}");
+    assert!(e.to_string().contains("`notes` is not configured"), "{e}");
+    // On the shard that shares notes' node, it runs.
+    let rows: Vec<(i32, String)> = shop
+        .query("SELECT o.id, n.body FROM orders o JOIN notes n ON n.id = o.id WHERE o.user_id = 2")
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
 }

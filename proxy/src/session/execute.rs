@@ -143,6 +143,30 @@ impl Session {
         }
         if stmt.hints.node.is_none() {
             let rt = self.shared.runtime.load_full();
+            // A table named with another logical schema's qualifier (`shop.orders` from
+            // `crm`, or with no database selected) goes by that schema.
+            let foreign: Vec<String> = router::resolve::qualified_schemas(sql, &rt)
+                .into_iter()
+                .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
+                .map(|s| s.name.clone())
+                .collect();
+            match foreign.as_slice() {
+                [] => {}
+                [other] => {
+                    return self
+                        .run_foreign(&stmt, payload, other, rt.clone(), seq)
+                        .await
+                }
+                several => {
+                    let e = SqlError::unsupported(format!(
+                        "not supported by shardgate yet: a statement naming tables of several logical schemas ({}); \
+                         run one statement per schema",
+                        several.join(", ")
+                    ));
+                    self.send_err(seq, &e).await?;
+                    return Ok(Flow::Continue);
+                }
+            }
             // Borrow the schema from the snapshot, not the session: no copy per statement.
             let configured = self.configured_schema(&rt);
             if let Some(schema) = configured {
@@ -180,6 +204,81 @@ impl Session {
             }
         }
         self.route_and_execute(&stmt, payload, seq, false).await
+    }
+
+    /// A statement whose tables belong to logical schema `name`, named with its
+    /// qualifier from a session standing elsewhere: planned against that schema (every
+    /// table must be qualified), or, when it names only tables the schema does not
+    /// configure, run on the schema's node.
+    async fn run_foreign(
+        &mut self,
+        stmt: &Statement,
+        payload: &[u8],
+        name: &str,
+        rt: std::sync::Arc<rules::Runtime>,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let Some(schema) = rt.schemas.get(name) else {
+            self.send_err(seq, &SqlError::unknown_database(name))
+                .await?;
+            return Ok(Flow::Continue);
+        };
+        let text = match self.charset.decode(&payload[1..]) {
+            Ok(t) => t,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let refuse =
+            |why: String| SqlError::unsupported(format!("not supported by shardgate yet: {why}"));
+        match router::plan::plan_foreign(&text, schema, &rt) {
+            Ok(Some(plan)) => {
+                return self
+                    .run_plan(&plan, &text, stmt.read_only, rt.clone(), name, seq)
+                    .await
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+        }
+        let refs = match router::plan::table_refs(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let stray = refs.iter().find(|(s, _)| s.as_deref() != Some(name));
+        let problem = match stray {
+            Some((None, t)) => Some(refuse(format!(
+                "a statement naming tables of logical schema `{name}` and the unqualified `{t}`, \
+                 which belongs to the session's own database; qualify it, or USE `{name}` first"
+            ))),
+            Some((Some(s), t)) => Some(refuse(format!(
+                "a statement naming tables of logical schema `{name}` and `{s}`.`{t}`; run one statement per schema"
+            ))),
+            None if schema.database != schema.name => Some(refuse(format!(
+                "logical schema `{name}` is stored as `{}` on {}; USE `{name}` to reach its unconfigured tables",
+                schema.database,
+                self.node_name(schema.node)
+            ))),
+            None => None,
+        };
+        if let Some(e) = problem {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        let route = Route {
+            node: schema.node,
+            database: Some(schema.database.clone()),
+            read_only: stmt.read_only && !self.must_keep(),
+            needs_previous: stmt.needs_previous,
+            pin: stmt.pin,
+        };
+        self.execute(payload, seq, route, Mode::Query).await
     }
 
     /// Runs a statement on the session's node (or its transaction's, or the hinted
@@ -279,7 +378,18 @@ impl Session {
                     ))
                 })?;
             if id != p.node {
-                return Ok((id, rt.nodes[id].database.clone()));
+                // The hint chooses a node for the session's own database, never another
+                // database: the schema's database on that node, or none.
+                let database = match self.db.as_deref().and_then(|d| rt.schemas.get(d)) {
+                    Some(s) => Some(
+                        rt.nodes[id]
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| s.name.clone()),
+                    ),
+                    None => self.db.clone(),
+                };
+                return Ok((id, database));
             }
         }
         Ok((p.node, p.database.map(str::to_string)))

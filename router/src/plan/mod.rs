@@ -210,7 +210,40 @@ impl Prepared {
 /// Plans `sql` in `schema`. `Ok(None)`: no configured table is named, so the statement
 /// runs unchanged on the schema's node.
 pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<Plan>, RouteError> {
-    Ok(plan_with(sql, schema, rt, false)?.map(|p| p.plan))
+    Ok(plan_with(sql, schema, rt, false, false)?.map(|p| p.plan))
+}
+
+/// Plans a statement that names `schema`'s tables with a qualifier (`shop.orders`)
+/// from a session whose own database is another one (or none): every table must then
+/// be qualified, since an unqualified name belongs to the session's database.
+pub fn plan_foreign(
+    sql: &[u8],
+    schema: &LogicalSchema,
+    rt: &Runtime,
+) -> Result<Option<Plan>, RouteError> {
+    Ok(plan_with(sql, schema, rt, false, true)?.map(|p| p.plan))
+}
+
+/// Every table a statement names, as (schema qualifier, name), and the names its
+/// common table expressions define (which are not tables).
+pub fn table_refs(sql: &[u8]) -> Result<Vec<(Option<String>, String)>, RouteError> {
+    let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(String::new()))?;
+    let masked = mask_lock_in_share_mode(text);
+    let statements = Parser::parse_sql(&MySqlDialect {}, masked.as_deref().unwrap_or(text))
+        .map_err(|e| RouteError::Parse(e.to_string()))?;
+    let offsets = spans::Offsets::new(text);
+    let mut all = Vec::new();
+    for statement in &statements {
+        let ctes = refs::cte_names(statement);
+        let refs = refs::collect(statement, &offsets);
+        all.extend(
+            refs.tables
+                .into_iter()
+                .filter(|t| t.schema.is_some() || !ctes.contains(&t.name))
+                .map(|t| (t.schema, t.name)),
+        );
+    }
+    Ok(all)
 }
 
 /// Plans a statement to prepare: `?` parameters may stand for shard-key values.
@@ -219,7 +252,7 @@ pub fn prepare(
     schema: &LogicalSchema,
     rt: &Runtime,
 ) -> Result<Option<Prepared>, RouteError> {
-    plan_with(sql, schema, rt, true)
+    plan_with(sql, schema, rt, true, false)
 }
 
 fn plan_with(
@@ -227,6 +260,7 @@ fn plan_with(
     schema: &LogicalSchema,
     rt: &Runtime,
     prepared: bool,
+    foreign: bool,
 ) -> Result<Option<Prepared>, RouteError> {
     if !mentions_configured_table(sql, schema) {
         return Ok(None);
@@ -247,6 +281,39 @@ fn plan_with(
         return Err(RouteError::Unsupported(
             "a table reference whose position could not be found".into(),
         ));
+    }
+    let ctes = refs::cte_names(statement);
+    // Tables of this schema that it does not configure: they live on its default
+    // node only.
+    let unconfigured: Vec<&str> = dedup(refs.tables.iter().filter_map(|t| {
+        let ours = t.schema.as_deref().is_none_or(|s| s == schema.name);
+        let cte = t.schema.is_none() && ctes.contains(&t.name);
+        (ours && !cte && !schema.tables.contains_key(&t.name)).then_some(t.name.as_str())
+    }));
+    if let Some(t) = refs.tables.iter().find(|t| {
+        t.schema
+            .as_deref()
+            .is_some_and(|s| s != schema.name && rt.schemas.contains_key(s))
+    }) {
+        return Err(RouteError::Unsupported(format!(
+            "a statement naming tables of several logical schemas (`{}` and `{}`); run one \
+             statement per schema",
+            schema.name,
+            t.schema.as_deref().unwrap_or_default()
+        )));
+    }
+    if foreign {
+        if let Some(t) = refs
+            .tables
+            .iter()
+            .find(|t| t.schema.is_none() && !ctes.contains(&t.name))
+        {
+            return Err(RouteError::Unsupported(format!(
+                "a statement naming tables of logical schema `{0}` and the unqualified `{1}`, \
+                 which belongs to the session's own database; qualify it, or USE `{0}` first",
+                schema.name, t.name
+            )));
+        }
     }
     // Configured tables of this schema that the statement names.
     let named: Vec<&refs::TableRef> = refs
@@ -342,7 +409,7 @@ fn plan_with(
                 // Every part on the same shard: the server runs the whole UNION.
                 (sets[0].clone(), None)
             } else if all && !prepared && q.order_by.is_none() && q.limit_clause.is_none() {
-                return plan_union_all(text, schema, rt).map(Some);
+                return plan_union_all(text, schema, rt, foreign).map(Some);
             } else {
                 return Err(RouteError::Unsupported(
                     "UNION over several shards (only UNION ALL without ORDER BY/LIMIT, or parts on one shard)"
@@ -492,6 +559,16 @@ fn plan_with(
             sql,
         });
     }
+    if let Some(u) = unconfigured.first() {
+        if let Some(far) = targets.iter().find(|t| t.node != schema.node) {
+            return Err(RouteError::Unsupported(format!(
+                "`{u}` is not configured in schema `{}`, so it lives only on {}, while sharded \
+                 `{lead}` also has shards on {}; declare `{u}` as a broadcast table, or shard it \
+                 in `{lead}`'s binding group",
+                schema.name, rt.nodes[schema.node].name, rt.nodes[far.node].name
+            )));
+        }
+    }
     let merge = match (targets.len(), write, combine) {
         (1, _, _) => Merge::Single,
         (_, true, _) => Merge::SumAffected,
@@ -615,10 +692,11 @@ fn plan_union_all(
     text: &str,
     schema: &LogicalSchema,
     rt: &Runtime,
+    foreign: bool,
 ) -> Result<Prepared, RouteError> {
     let mut targets = Vec::new();
     for part in clauses::union_all_parts(text) {
-        let planned = plan_with(part.as_bytes(), schema, rt, false)?;
+        let planned = plan_with(part.as_bytes(), schema, rt, false, foreign)?;
         match planned {
             Some(p) if matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) => {
                 targets.extend(p.plan.targets)

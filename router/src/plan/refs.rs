@@ -149,3 +149,23 @@ pub fn collect(statement: &Statement, offsets: &Offsets<'_>) -> Refs {
     }
     c.refs
 }
+
+/// The names common table expressions define anywhere in `statement` (`WITH x AS
+/// (...)`): references to them are not tables.
+pub fn cte_names(statement: &Statement) -> Vec<String> {
+    struct Ctes(Vec<String>);
+    impl Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            if let Some(with) = &q.with {
+                for cte in &with.cte_tables {
+                    self.0.push(cte.alias.name.value.clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Ctes(Vec::new());
+    let _ = statement.visit(&mut v);
+    v.0
+}

@@ -1,0 +1,69 @@
+//! Which logical schemas a statement names with a qualifier (`shop.orders`), so that
+//! each table is routed by the schema it names, wherever the session stands. Lexical
+//! and cheap: a statement without a `.` between identifiers costs one byte scan.
+
+use rules::runtime::LogicalSchema;
+use rules::Runtime;
+
+use crate::lexer::{Lexer, Token};
+
+/// The logical schemas written as `schema.` before an identifier, each once, in the
+/// order they first appear.
+pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSchema> {
+    let mut found: Vec<&LogicalSchema> = Vec::new();
+    if rt.schemas.is_empty() || !sql.contains(&b'.') {
+        return found;
+    }
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .collect();
+    for w in tokens.windows(3) {
+        if let [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_)] =
+            w
+        {
+            let schema = std::str::from_utf8(a).ok().and_then(|a| rt.schemas.get(a));
+            if let Some(s) = schema {
+                if !found.iter().any(|f| f.name == s.name) {
+                    found.push(s);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualifiers_that_name_logical_schemas_are_found() {
+        let cfg: rules::ClusterConfig = toml::from_str(
+            r#"
+            [nodes.dn1]
+            primary = "127.0.0.1:3306"
+            user = "u"
+            [schemas.shop]
+            node = "dn1"
+            [schemas.crm]
+            node = "dn1"
+            "#,
+        )
+        .unwrap();
+        let rt = Runtime::build(&cfg).unwrap();
+        let names = |sql: &str| -> Vec<String> {
+            qualified_schemas(sql.as_bytes(), &rt)
+                .iter()
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        assert_eq!(names("SELECT * FROM shop.orders"), ["shop"]);
+        assert_eq!(
+            names("SELECT * FROM `crm`.c JOIN shop.o ON c.id = o.id WHERE shop.o.x = 1"),
+            ["crm", "shop"]
+        );
+        assert!(names("SELECT o.id, 1.5 FROM orders o").is_empty());
+        assert!(names("SELECT 'shop.orders'").is_empty());
+        assert!(names("SELECT * FROM other.t").is_empty());
+    }
+}
