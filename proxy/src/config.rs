@@ -116,12 +116,39 @@ pub struct UserConfig {
     pub name: String,
     #[serde(default)]
     pub password: String,
-    /// Logical schemas this user may use; empty means all.
+    /// Logical schemas this user may use; empty means every logical schema, and `*`
+    /// also the databases a `passthrough_node` makes visible.
     #[serde(default)]
     pub schemas: Vec<String>,
     /// Refuse this user's logins that do not use TLS.
     #[serde(default)]
     pub require_tls: bool,
+    /// What the user may do: `read`, `write`, `ddl` (the default is all three), and
+    /// the grants statements on the server as a whole need: `account`, `file`, `admin`.
+    #[serde(default = "default_privileges")]
+    pub privileges: Vec<String>,
+}
+
+fn default_privileges() -> Vec<String> {
+    ["read", "write", "ddl"].map(String::from).to_vec()
+}
+
+impl UserConfig {
+    /// The user holds `need`.
+    pub fn may(&self, need: router::privilege::Need) -> bool {
+        self.privileges
+            .iter()
+            .any(|p| router::privilege::Need::parse(p) == Some(need))
+    }
+
+    /// The user may use database `db`: a logical schema (all of them when `schemas`
+    /// is empty), or, with `*`, anything a passthrough node shows.
+    pub fn may_use(&self, db: &str, logical: bool) -> bool {
+        if self.schemas.iter().any(|s| s == "*") {
+            return true;
+        }
+        logical && (self.schemas.is_empty() || self.schemas.iter().any(|s| s == db))
+    }
 }
 
 /// Everything shardgate needs to run, validated.
@@ -142,6 +169,9 @@ pub struct Settings {
     pub health_interval: Duration,
     pub users: Vec<UserConfig>,
     pub runtime: Runtime,
+    /// Check statements against the users' rights (config files). Zero-config
+    /// pass-through clients log in with the backend's own account: nothing to check.
+    pub enforce_privileges: bool,
     /// Offered to clients when configured.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }
@@ -326,8 +356,18 @@ impl Settings {
                     format!("user `{}` is defined twice", u.name),
                 ));
             }
+            for p in &u.privileges {
+                if router::privilege::Need::parse(p).is_none() {
+                    errors.push(rules::ConfigError::new(
+                        format!("users[{i}].privileges"),
+                        format!(
+                            "unknown privilege `{p}`; use read, write, ddl, account, file, admin"
+                        ),
+                    ));
+                }
+            }
             for sch in &u.schemas {
-                if !cluster.schemas.contains_key(sch) {
+                if sch != "*" && !cluster.schemas.contains_key(sch) {
                     errors.push(rules::ConfigError::new(
                         format!("users[{i}].schemas"),
                         format!("unknown schema `{sch}`"),
@@ -360,6 +400,7 @@ impl Settings {
                 users: file.users,
                 runtime,
                 tls,
+                enforce_privileges: true,
             }),
             _ => Err(ConfigError::Invalid {
                 path: origin.to_string(),
@@ -397,7 +438,9 @@ impl Settings {
         );
         let reps: Vec<String> = replicas.iter().map(|r| q(r)).collect();
         let _ = writeln!(text, "replicas = [{}]", reps.join(", "));
-        Self::from_toml(&text, "command line")
+        let mut settings = Self::from_toml(&text, "command line")?;
+        settings.enforce_privileges = false;
+        Ok(settings)
     }
 }
 

@@ -33,6 +33,9 @@ pub enum SessionFn {
     /// `@@max_connections`: how many clients shardgate accepts, not what one backend
     /// accepts from shardgate.
     MaxConnections,
+    /// `CURRENT_USER()`, `USER()`, `SESSION_USER()`: shardgate's user, not the backend
+    /// account every connection logs in as.
+    CurrentUser,
 }
 
 /// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()` / `@@max_connections`, with an
@@ -79,6 +82,12 @@ pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
         SessionFn::Database
     } else if eq(f, b"connection_id") {
         SessionFn::ConnectionId
+    } else if eq(f, b"current_user")
+        || eq(f, b"user")
+        || eq(f, b"session_user")
+        || eq(f, b"system_user")
+    {
+        SessionFn::CurrentUser
     } else {
         return None;
     };
@@ -130,6 +139,48 @@ pub fn show_sessions(sql: &[u8]) -> bool {
         .collect();
     matches!(tokens.as_slice(), [Token::Word(a), Token::Word(b), Token::Word(c)]
         if eq(a, b"show") && eq(b, b"shardgate") && eq(c, b"sessions"))
+}
+
+/// `KILL ... USER name`: every backend connection logs in as shardgate's account, so
+/// on the backend it would end every client's statements.
+pub fn kill_user(sql: &[u8]) -> bool {
+    let mut words = Lexer::new(sql).filter_map(|t| match t {
+        Token::Word(w) => Some(w),
+        _ => None,
+    });
+    matches!(words.next(), Some(w) if eq(w, b"kill")) && words.any(|w| eq(w, b"user"))
+}
+
+/// What a backend-wide SHOW asks that shardgate answers in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnShow {
+    /// `SHOW GRANTS [FOR CURRENT_USER[()]]`; `false` for another account.
+    Grants(bool),
+    /// `SHOW [FULL] PROCESSLIST`.
+    Processlist,
+}
+
+pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
+        .collect();
+    let word = |i: usize, w: &[u8]| matches!(tokens.get(i), Some(Token::Word(x)) if eq(x, w));
+    if !word(0, b"show") {
+        return None;
+    }
+    if word(1, b"grants") {
+        let own = tokens.len() == 2
+            || (word(2, b"for")
+                && word(3, b"current_user")
+                && matches!(&tokens[4..], [] | [Token::Punct(b"("), Token::Punct(b")")]));
+        return Some(OwnShow::Grants(own));
+    }
+    if (word(1, b"processlist") && tokens.len() == 2)
+        || (word(1, b"full") && word(2, b"processlist") && tokens.len() == 3)
+    {
+        return Some(OwnShow::Processlist);
+    }
+    None
 }
 
 /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).

@@ -9,6 +9,7 @@ pub mod classify;
 pub mod hint;
 pub mod lexer;
 pub mod plan;
+pub mod privilege;
 pub mod resolve;
 pub mod show;
 

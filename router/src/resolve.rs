@@ -10,8 +10,20 @@ use crate::lexer::{Lexer, Token};
 /// The logical schemas written as `schema.` before an identifier, each once, in the
 /// order they first appear.
 pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSchema> {
-    let mut found: Vec<&LogicalSchema> = Vec::new();
-    if rt.schemas.is_empty() || !sql.contains(&b'.') {
+    if rt.schemas.is_empty() {
+        return Vec::new();
+    }
+    qualifiers(sql)
+        .iter()
+        .filter_map(|q| rt.schemas.get(q.as_str()))
+        .collect()
+}
+
+/// Every identifier written as `a.` before another identifier (a schema, a table, or
+/// an alias: the lexer cannot tell), each once.
+pub fn qualifiers(sql: &[u8]) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    if !sql.contains(&b'.') {
         return found;
     }
     let tokens: Vec<Token<'_>> = Lexer::new(sql)
@@ -21,11 +33,9 @@ pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSche
         if let [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_)] =
             w
         {
-            let schema = std::str::from_utf8(a).ok().and_then(|a| rt.schemas.get(a));
-            if let Some(s) = schema {
-                if !found.iter().any(|f| f.name == s.name) {
-                    found.push(s);
-                }
+            let name = String::from_utf8_lossy(a).replace("``", "`");
+            if !found.contains(&name) {
+                found.push(name);
             }
         }
     }

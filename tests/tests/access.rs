@@ -20,7 +20,7 @@ fn proxy(extra: &str) -> Proxy {
     let g = &sandbox().groups[0];
     Proxy::with_config(&format!(
         "passthrough_node = \"dn1\"\n\
-         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n{extra}",
         g.primary.address(),
     ))
@@ -68,6 +68,10 @@ async fn sockets_that_never_log_in_neither_lock_out_clients_nor_stay() {
 /// Two logical schemas: `{p}shop` (default node dn1: `orders` sharded over both nodes,
 /// `products` broadcast, `notes` unconfigured) and `{p}crm` (on dn2: `customers`).
 async fn two_schemas(p: &str) -> (Proxy, Conn) {
+    two_schemas_with(p, "").await
+}
+
+async fn two_schemas_with(p: &str, users: &str) -> (Proxy, Conn) {
     let s = sandbox();
     for g in &s.groups {
         let mut c = direct(&g.primary, None).await;
@@ -87,7 +91,7 @@ async fn two_schemas(p: &str) -> (Proxy, Conn) {
          [schemas.{p}shop]\nnode = \"dn1\"\n\
          [schemas.{p}shop.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\n\
          [schemas.{p}shop.tables.products]\nkind = \"broadcast\"\n\
-         [schemas.{p}crm]\nnode = \"dn2\"\n",
+         [schemas.{p}crm]\nnode = \"dn2\"\n{users}",
         g1.primary.address(),
         g2.primary.address(),
     ));
@@ -193,4 +197,109 @@ async fn a_join_with_an_unconfigured_table_is_refused_by_name() {
         .await
         .unwrap();
     assert!(rows.is_empty());
+}
+
+async fn refused(c: &mut Conn, sql: &str, code: u16) {
+    match c.query_drop(sql).await {
+        Err(e) => assert_eq!(error_code(&e), Some(code), "{sql}: {e}"),
+        Ok(()) => panic!("{sql}: must be refused with {code}"),
+    }
+}
+
+#[tokio::test]
+async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
+    let users = "[[users]]\nname = \"limited\"\npassword = \"pw\"\nschemas = [\"a_shop\"]\n";
+    let (p, _) = two_schemas_with("a_", users).await;
+    let mut d = direct(&sandbox().groups[0].primary, None).await;
+    d.query_drop("CREATE DATABASE IF NOT EXISTS a_other")
+        .await
+        .unwrap();
+    d.query_drop("CREATE TABLE IF NOT EXISTS a_other.t (a INT)")
+        .await
+        .unwrap();
+
+    let mut c = Conn::new(p.opts("limited", "pw", Some("a_shop")))
+        .await
+        .unwrap();
+    c.query_drop("SELECT * FROM orders WHERE user_id = 1")
+        .await
+        .unwrap();
+    // Other schemas, system schemas and physical databases, however they are named.
+    for sql in [
+        "SELECT user, host FROM mysql.user",
+        "SELECT * FROM a_crm.customers",
+        "SELECT * FROM a_other.t",
+        "SELECT * FROM `a_other`.`t`",
+        "CREATE TABLE a_other.x (a INT)",
+        "INSERT INTO a_other.t SELECT id FROM orders",
+        "SELECT * FROM orders WHERE id IN (SELECT 1 FROM mysql.user)",
+    ] {
+        refused(&mut c, sql, 1142).await;
+    }
+    refused(&mut c, "USE a_crm", 1044).await;
+    // The server as a whole: accounts, files, administration.
+    for sql in [
+        "SELECT LOAD_FILE('/etc/hostname')",
+        "SELECT * FROM orders INTO OUTFILE '/tmp/a_out'",
+        "CREATE USER intruder IDENTIFIED BY 'x'",
+        "GRANT ALL ON *.* TO limited",
+        "SET PASSWORD = PASSWORD('x')",
+        "SET GLOBAL max_connections = 5",
+        "FLUSH PRIVILEGES",
+        "SHUTDOWN",
+        "CREATE DATABASE a_new",
+        "SELECT 1; DROP USER nobody",
+    ] {
+        refused(&mut c, sql, 1227).await;
+    }
+    refused(&mut c, "KILL USER ks", 1235).await;
+    // Its grants and its name are shardgate's, never the backend account's.
+    let grants: Vec<String> = c.query("SHOW GRANTS").await.unwrap();
+    assert_eq!(
+        grants[0], "GRANT USAGE ON *.* TO `limited`@`%`",
+        "{grants:?}"
+    );
+    assert!(
+        grants.iter().any(|g| g.contains("ON `a_shop`.*")),
+        "{grants:?}"
+    );
+    assert!(
+        !grants
+            .iter()
+            .any(|g| g.contains("PASSWORD") || g.contains("a_crm")),
+        "{grants:?}"
+    );
+    let me: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert_eq!(me.as_deref(), Some("limited@%"));
+    // Its process list is its own sessions, with the ids KILL takes.
+    let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let list: Vec<(u64, String)> = c
+        .query_map("SHOW PROCESSLIST", |row: mysql_async::Row| {
+            (
+                row.get::<u64, _>(0).unwrap(),
+                row.get::<String, _>(1).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    assert!(list.iter().all(|(_, u)| u == "limited"), "{list:?}");
+    assert!(list.iter().any(|(i, _)| Some(*i) == id), "{list:?}");
+    // Nothing reached the server: the account was not created.
+    let n: Option<i64> = d
+        .query_first("SELECT COUNT(*) FROM mysql.user WHERE user = 'intruder'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+}
+
+#[tokio::test]
+async fn a_read_only_user_reads_and_nothing_else() {
+    let users = "[[users]]\nname = \"reader\"\npassword = \"pw\"\nprivileges = [\"read\"]\n";
+    let (p, _) = two_schemas_with("r_", users).await;
+    let mut r = Conn::new(p.opts("reader", "pw", Some("r_shop")))
+        .await
+        .unwrap();
+    r.query_drop("SELECT * FROM products").await.unwrap();
+    refused(&mut r, "INSERT INTO products VALUES (9, 9)", 1142).await;
+    refused(&mut r, "CREATE TABLE z (a INT)", 1142).await;
 }

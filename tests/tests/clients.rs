@@ -125,9 +125,10 @@ async fn tls_and_caching_sha2_with_three_clients() {
         "passthrough_node = \"dn1\"\n\
          [server]\nstatement_timeout_ms = 1000\n\
          [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
-         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
-         [[users]]\nname = \"secure\"\npassword = \"s3cret\"\nrequire_tls = true\n\
-         [[users]]\nname = \"sha2\"\npassword = \"sha2-pw\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
+         privileges = [\"read\", \"write\", \"ddl\", \"admin\"]\n\
+         [[users]]\nname = \"secure\"\npassword = \"s3cret\"\nschemas = [\"*\"]\nrequire_tls = true\n\
+         [[users]]\nname = \"sha2\"\npassword = \"sha2-pw\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         cert.display(),
         key.display(),

@@ -87,7 +87,7 @@ async fn caching_sha2_logins_take_the_fast_path() {
 async fn packets_over_max_allowed_packet_get_1153() {
     let g = &sandbox().groups[0];
     let proxy = Proxy::with_config(&format!(
-        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [server]\nmax_allowed_packet = 1048576\n",
         g.primary.address()
@@ -105,7 +105,7 @@ async fn packets_over_max_allowed_packet_get_1153() {
 async fn connections_past_max_connections_get_1040() {
     let g = &sandbox().groups[0];
     let proxy = Proxy::with_config(&format!(
-        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [server]\nmax_connections = 2\n",
         g.primary.address()
@@ -127,7 +127,7 @@ async fn connections_past_max_connections_get_1040() {
 async fn idle_clients_are_closed_after_the_idle_timeout() {
     let g = &sandbox().groups[0];
     let proxy = Proxy::with_config(&format!(
-        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [server]\nclient_idle_timeout_ms = 700\n",
         g.primary.address()
@@ -295,7 +295,7 @@ async fn reads_go_to_replicas_and_everything_else_to_the_primary() {
 async fn weighted_round_robin_spreads_reads_by_weight() {
     let g = &sandbox().groups[0];
     let proxy = Proxy::with_config(&format!(
-        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+        "passthrough_node = \"dn1\"\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nreplicas = [{{ address = \"{}\", weight = 1 }}, {{ address = \"{}\", weight = 3 }}]\n\
          user = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         g.primary.address(),
@@ -851,7 +851,7 @@ async fn statement_timeout_stops_long_statements() {
     let g = &sandbox().groups[0];
     let proxy = Proxy::with_config(&format!(
         "passthrough_node = \"dn1\"\n[server]\nstatement_timeout_ms = 700\n\
-         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         g.primary.address()
     ));
@@ -923,8 +923,8 @@ async fn change_user_logs_in_again_and_forgets_the_session() {
         .collect();
     let proxy = Proxy::with_config(&format!(
         "passthrough_node = \"dn1\"\n\
-         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
-         [[users]]\nname = \"other\"\npassword = \"other-pw\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
+         [[users]]\nname = \"other\"\npassword = \"other-pw\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nreplicas = [{}]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         g.primary.address(),
         replicas.join(", ")

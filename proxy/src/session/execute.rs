@@ -44,6 +44,14 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
+        {
+            let rt = self.shared.runtime.load();
+            if let Err(e) = self.check_access(sql, &rt) {
+                drop(rt);
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        }
         if stmt.batch_changes_database {
             let e = SqlError::unsupported(
                 "USE inside a multi-statement batch is not supported by shardgate yet; send USE as a statement of its own",
@@ -64,12 +72,33 @@ impl Session {
             }
         }
         if stmt.kind == StatementKind::Other {
+            if router::catalog::kill_user(sql) {
+                let e = SqlError::unsupported(
+                    "not supported by shardgate: KILL USER; every backend connection logs in as shardgate's \
+                     account, so it would end every client's statements. Use KILL <id> with an id from SHOW PROCESSLIST",
+                );
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
             if let Some((query_only, id)) = router::catalog::kill(sql) {
                 return self.kill(query_only, id, seq).await;
             }
         }
         if stmt.kind == StatementKind::Show && router::catalog::show_sessions(sql) {
             return self.show_sessions(seq).await;
+        }
+        if stmt.kind == StatementKind::Show {
+            match router::catalog::own_show(sql) {
+                Some(router::catalog::OwnShow::Processlist) => {
+                    return self.show_processlist(seq).await
+                }
+                Some(router::catalog::OwnShow::Grants(own))
+                    if self.shared.settings.enforce_privileges =>
+                {
+                    return self.show_grants(own, seq).await
+                }
+                _ => {}
+            }
         }
         if self.lost_txn {
             return self.after_lost_transaction(stmt.transaction, seq).await;
@@ -111,6 +140,11 @@ impl Session {
                     }
                     Some((router::catalog::SessionFn::MaxConnections, column)) => {
                         return self.answer_max_connections(&column, seq).await;
+                    }
+                    Some((router::catalog::SessionFn::CurrentUser, column))
+                        if self.shared.settings.enforce_privileges =>
+                    {
+                        return self.answer_current_user(&column, seq).await;
                     }
                     Some((router::catalog::SessionFn::Database, column))
                         if self.shared.runtime.load().passthrough.is_none() =>

@@ -10,19 +10,18 @@ use mysql_common::constants::CapabilityFlags;
 impl Session {
     /// Makes `db` the session's database, if the user may use it and it exists.
     pub(super) async fn select_database(&mut self, db: &str) -> Result<(), SqlError> {
-        let user = self
-            .user
-            .as_ref()
-            .map(|u| (u.name.clone(), u.schemas.clone()));
-        let (name, allowed) = user.unwrap_or_default();
-        if !allowed.is_empty() && !allowed.iter().any(|s| s == db) {
-            return Err(SqlError::db_access_denied(
-                &name,
-                &self.peer.ip().to_string(),
-                db,
-            ));
-        }
         let runtime = self.shared.runtime.load();
+        if let Some(user) = &self.user {
+            let allowed =
+                !self.shared.settings.enforce_privileges || self.may_name(user, db, &runtime);
+            if !allowed {
+                return Err(SqlError::db_access_denied(
+                    &user.name,
+                    &self.peer.ip().to_string(),
+                    db,
+                ));
+            }
+        }
         if runtime.is_known_database(db) {
             self.db = Some(db.to_string());
             return Ok(());

@@ -1,11 +1,13 @@
 //! One client connection: login, then a loop of commands, each answered locally or
 //! run on a backend connection chosen by the router's classification.
 
+mod access;
 mod catalog;
 mod change_user;
 mod charset;
 mod ddl;
 mod execute;
+mod grants;
 mod kill;
 mod local;
 mod login;

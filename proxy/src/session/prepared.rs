@@ -18,6 +18,13 @@ impl Session {
         seq: u8,
     ) -> std::io::Result<Flow> {
         if cmd == COM_STMT_PREPARE {
+            let rt = self.shared.runtime.load();
+            if let Err(e) = self.check_access(&payload[1..], &rt) {
+                drop(rt);
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+            drop(rt);
             if let Some(flow) = self.prepare_routed(&payload[1..], seq).await? {
                 return Ok(flow);
             }

@@ -1,0 +1,135 @@
+//! Questions about the account and the server that shardgate answers in its own
+//! terms: every backend connection logs in as shardgate's account, so the backend's
+//! answers (its grants with a password hash, its process list, its user name) would
+//! describe that account and other clients' connections, not this client.
+
+use router::privilege::Need;
+
+use super::{Flow, Session};
+use crate::wire::resultset::LocalColumn;
+use crate::wire::SqlError;
+
+impl Session {
+    /// `SHOW GRANTS`: the user's rights in shardgate's model, as GRANT statements.
+    pub(super) async fn show_grants(&mut self, own: bool, seq: u8) -> std::io::Result<Flow> {
+        let Some(user) = self.user.clone() else {
+            return Ok(Flow::Continue);
+        };
+        if !own {
+            let e = SqlError::new(
+                1044,
+                "42000",
+                format!(
+                    "Access denied for user '{}'@'%' to database 'mysql' (shardgate shows only your own grants)",
+                    user.name
+                ),
+            );
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        let who = format!("`{}`@`%`", user.name.replace('`', "``"));
+        let mut global = Vec::new();
+        for (need, privilege) in [
+            (Need::Account, "CREATE USER"),
+            (Need::File, "FILE"),
+            (Need::Admin, "SUPER, RELOAD, SHUTDOWN, PROCESS"),
+        ] {
+            if user.may(need) {
+                global.push(privilege);
+            }
+        }
+        let mut rows = vec![format!(
+            "GRANT {} ON *.* TO {who}",
+            if global.is_empty() {
+                "USAGE".to_string()
+            } else {
+                global.join(", ")
+            }
+        )];
+        let mut on_schema = Vec::new();
+        for (need, privileges) in [
+            (Need::Read, "SELECT"),
+            (Need::Write, "INSERT, UPDATE, DELETE"),
+            (Need::Ddl, "CREATE, ALTER, DROP, INDEX"),
+        ] {
+            if user.may(need) {
+                on_schema.push(privileges);
+            }
+        }
+        if !on_schema.is_empty() {
+            let rt = self.shared.runtime.load();
+            let schemas: Vec<String> = if user.schemas.iter().any(|s| s == "*") {
+                vec!["*".to_string()]
+            } else if user.schemas.is_empty() {
+                rt.schemas.keys().map(|s| format!("`{s}`")).collect()
+            } else {
+                user.schemas.iter().map(|s| format!("`{s}`")).collect()
+            };
+            for s in schemas {
+                rows.push(format!("GRANT {} ON {s}.* TO {who}", on_schema.join(", ")));
+            }
+        }
+        let rows: Vec<Vec<Option<String>>> = rows.into_iter().map(|r| vec![Some(r)]).collect();
+        let column = LocalColumn::text(&format!("Grants for {}@%", user.name));
+        self.send_result_set(seq, "", &[column], &rows).await
+    }
+
+    /// `SHOW [FULL] PROCESSLIST`: shardgate's sessions (the user's own; all of them
+    /// for a user with the `admin` grant), with the ids KILL takes.
+    pub(super) async fn show_processlist(&mut self, seq: u8) -> std::io::Result<Flow> {
+        let (me, all) = match &self.user {
+            Some(u) => (
+                u.name.clone(),
+                u.may(Need::Admin) || !self.shared.settings.enforce_privileges,
+            ),
+            None => (String::new(), false),
+        };
+        let rows: Vec<Vec<Option<String>>> = self
+            .shared
+            .sessions
+            .list()
+            .into_iter()
+            .filter(|(_, c)| all || c.user == me)
+            .map(|(id, c)| {
+                let busy = c.running().is_some() || id == self.id;
+                vec![
+                    Some(id.to_string()),
+                    Some(c.user.clone()),
+                    None,
+                    None,
+                    Some(if busy { "Query" } else { "Sleep" }.to_string()),
+                    Some("0".to_string()),
+                    Some(String::new()),
+                    None,
+                ]
+            })
+            .collect();
+        let columns = [
+            LocalColumn::integer("Id"),
+            LocalColumn::text("User"),
+            LocalColumn::text("Host"),
+            LocalColumn::text("db"),
+            LocalColumn::text("Command"),
+            LocalColumn::integer("Time"),
+            LocalColumn::text("State"),
+            LocalColumn::text("Info"),
+        ];
+        self.send_result_set(seq, "", &columns, &rows).await
+    }
+
+    /// `CURRENT_USER()`, `USER()`: shardgate's user.
+    pub(super) async fn answer_current_user(
+        &mut self,
+        column: &str,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let name = self
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default();
+        let rows = vec![vec![Some(format!("{name}@%"))]];
+        self.send_result_set(seq, "", &[LocalColumn::text(column)], &rows)
+            .await
+    }
+}
