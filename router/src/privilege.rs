@@ -152,12 +152,8 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         }
         b"shutdown" | b"install" | b"uninstall" | b"flush" | b"reset" | b"purge" | b"binlog"
         | b"change" | b"cache" => needs.push(Need::Admin),
-        b"start" | b"stop" => {
-            if !eq(second, b"transaction") {
-                // START/STOP SLAVE, REPLICA, ALL SLAVES, GROUP_REPLICATION ...
-                needs.push(Need::Admin);
-            }
-        }
+        // START/STOP SLAVE, REPLICA, ALL SLAVES, GROUP_REPLICATION ...
+        b"start" | b"stop" if !eq(second, b"transaction") => needs.push(Need::Admin),
         _ => {}
     }
     needs
