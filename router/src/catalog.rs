@@ -317,7 +317,11 @@ mod tests {
         );
         assert_eq!(f("SELECT DATABASE(), 1"), None);
         assert_eq!(f("SELECT DATABASE() FROM t"), None);
-        assert_eq!(f("SELECT USER()"), None);
+        assert_eq!(
+            f("SELECT USER()"),
+            Some((SessionFn::CurrentUser, "USER()".into()))
+        );
+        assert_eq!(f("SELECT NOW()"), None);
     }
 
     #[test]

@@ -159,9 +159,81 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
     needs
 }
 
+/// The statement a `PREPARE name FROM …` or `EXECUTE IMMEDIATE …` runs: `Ok` with its
+/// text when written as a literal, `Err` when it comes from a variable or an
+/// expression. `None` for other statements.
+pub fn dynamic_sql(sql: &[u8]) -> Option<Result<String, ()>> {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
+        .collect();
+    let source = match tokens.as_slice() {
+        [Token::Word(p), _, Token::Word(f), rest @ ..] if eq(p, b"prepare") && eq(f, b"from") => {
+            rest
+        }
+        [Token::Word(e), Token::Word(i), rest @ ..] if eq(e, b"execute") && eq(i, b"immediate") => {
+            // EXECUTE IMMEDIATE '<sql>' [USING ...]
+            match rest
+                .iter()
+                .position(|t| matches!(t, Token::Word(u) if eq(u, b"using")))
+            {
+                Some(at) => &rest[..at],
+                None => rest,
+            }
+        }
+        _ => return None,
+    };
+    Some(match source {
+        [Token::Str(s)] if s.len() >= 2 => Ok(unquote(s)),
+        _ => Err(()),
+    })
+}
+
+/// A string literal's text: quotes removed, doubled quotes and backslash escapes undone.
+fn unquote(s: &[u8]) -> String {
+    let quote = s[0];
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 1;
+    while i + 1 < s.len() {
+        let c = s[i];
+        if c == b'\\' && i + 2 < s.len() {
+            out.push(s[i + 1]);
+            i += 2;
+        } else if c == quote && s.get(i + 1) == Some(&quote) && i + 2 < s.len() {
+            out.push(quote);
+            i += 2;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dynamic_statements_are_found() {
+        assert_eq!(
+            dynamic_sql(b"PREPARE s FROM 'SELECT * FROM mysql.user'"),
+            Some(Ok("SELECT * FROM mysql.user".into()))
+        );
+        assert_eq!(
+            dynamic_sql(b"PREPARE s FROM 'SELECT ''a'' FROM t'"),
+            Some(Ok("SELECT 'a' FROM t".into()))
+        );
+        assert_eq!(dynamic_sql(b"PREPARE s FROM @q"), Some(Err(())));
+        assert_eq!(
+            dynamic_sql(b"EXECUTE IMMEDIATE CONCAT('SEL', 'ECT 1')"),
+            Some(Err(()))
+        );
+        assert_eq!(
+            dynamic_sql(b"EXECUTE IMMEDIATE 'SELECT ?' USING 1"),
+            Some(Ok("SELECT ?".into()))
+        );
+        assert_eq!(dynamic_sql(b"EXECUTE s"), None);
+    }
 
     #[test]
     fn statements_are_read_for_what_they_need() {

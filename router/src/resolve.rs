@@ -30,13 +30,20 @@ pub fn qualifiers(sql: &[u8]) -> Vec<String> {
         .filter(|t| !matches!(t, Token::Comment(_)))
         .collect();
     for w in tokens.windows(3) {
-        if let [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_)] =
-            w
-        {
-            let name = String::from_utf8_lossy(a).replace("``", "`");
-            if !found.contains(&name) {
-                found.push(name);
+        let name = match w {
+            [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_)] => {
+                String::from_utf8_lossy(a).replace("``", "`")
             }
+            // `"db"."t"`: a string to this lexer, an identifier under ANSI_QUOTES.
+            [Token::Str(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_)]
+                if a.first() == Some(&b'"') =>
+            {
+                String::from_utf8_lossy(&a[1..a.len().saturating_sub(1).max(1)]).into_owned()
+            }
+            _ => continue,
+        };
+        if !found.contains(&name) {
+            found.push(name);
         }
     }
     found
@@ -75,5 +82,10 @@ mod tests {
         assert!(names("SELECT o.id, 1.5 FROM orders o").is_empty());
         assert!(names("SELECT 'shop.orders'").is_empty());
         assert!(names("SELECT * FROM other.t").is_empty());
+        assert_eq!(qualifiers(b"SELECT * FROM \"mysql\".\"user\""), ["mysql"]);
+        assert_eq!(
+            qualifiers(b"CALL db.p(); SELECT o.id FROM t o"),
+            ["db", "o"]
+        );
     }
 }

@@ -233,9 +233,24 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
         "CREATE TABLE a_other.x (a INT)",
         "INSERT INTO a_other.t SELECT id FROM orders",
         "SELECT * FROM orders WHERE id IN (SELECT 1 FROM mysql.user)",
+        // Around the name check: inside a prepared literal, in ANSI quotes, a routine.
+        "PREPARE s FROM 'SELECT * FROM mysql.user'",
+        "SELECT * FROM \"mysql\".\"user\"",
+        "CALL a_other.p()",
+        "SELECT a_other.f(1)",
     ] {
         refused(&mut c, sql, 1142).await;
     }
+    // Statements hidden in a variable or an expression cannot be checked.
+    for sql in [
+        "PREPARE s FROM @q",
+        "EXECUTE IMMEDIATE CONCAT('SELECT * FROM ', 'mysql.user')",
+    ] {
+        refused(&mut c, sql, 1227).await;
+    }
+    c.query_drop("PREPARE ok FROM 'SELECT * FROM orders WHERE user_id = 1'")
+        .await
+        .unwrap();
     refused(&mut c, "USE a_crm", 1044).await;
     // The server as a whole: accounts, files, administration.
     for sql in [

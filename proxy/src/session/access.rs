@@ -26,6 +26,24 @@ impl Session {
         let Some(user) = &self.user else {
             return Ok(());
         };
+        // PREPARE ... FROM '<sql>' and EXECUTE IMMEDIATE '<sql>': the inner statement is
+        // what runs; from a variable or an expression it is hidden from these checks.
+        match router::privilege::dynamic_sql(sql) {
+            Some(Ok(inner)) => return self.check_access(inner.as_bytes(), rt),
+            Some(Err(())) if !user.may(Need::Admin) => {
+                return Err(SqlError::new(
+                    1227,
+                    "42000",
+                    format!(
+                        "Access denied; PREPARE ... FROM a variable and EXECUTE IMMEDIATE of an expression \
+                         hide their statement from shardgate's checks, so they need the admin grant \
+                         (user `{}`); prepare a literal statement instead",
+                        user.name
+                    ),
+                ))
+            }
+            _ => {}
+        }
         let host = self.peer.ip().to_string();
         for need in router::privilege::needs(sql) {
             if user.may(need) {
@@ -75,17 +93,28 @@ impl Session {
                 ),
             )
         })?;
-        for (schema, table) in refs {
+        let denied = |what: String| {
+            SqlError::new(
+                1142,
+                "42000",
+                format!(
+                    "SELECT, INSERT, UPDATE, DELETE command denied to user '{}'@'{host}' for {what}",
+                    user.name
+                ),
+            )
+        };
+        for (schema, table) in &refs.tables {
             let Some(schema) = schema else { continue };
-            if !self.may_name(user, &schema, rt) {
-                return Err(SqlError::new(
-                    1142,
-                    "42000",
-                    format!(
-                        "SELECT, INSERT, UPDATE, DELETE command denied to user '{}'@'{host}' for table `{schema}`.`{table}`",
-                        user.name
-                    ),
-                ));
+            if !self.may_name(user, schema, rt) {
+                return Err(denied(format!("table `{schema}`.`{table}`")));
+            }
+        }
+        // A qualifier that is no table or alias of the statement names a database
+        // (`CALL db.proc()`, `db.func()`): it must be one the user may use too.
+        for q in router::resolve::qualifiers(sql) {
+            let local = refs.local.iter().any(|l| l.eq_ignore_ascii_case(&q));
+            if !local && !self.may_name(user, &q, rt) {
+                return Err(denied(format!("database `{q}`")));
             }
         }
         Ok(())

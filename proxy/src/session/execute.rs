@@ -279,7 +279,7 @@ impl Session {
             }
         }
         let refs = match router::plan::table_refs(&text) {
-            Ok(r) => r,
+            Ok(r) => r.tables,
             Err(e) => {
                 self.send_err(seq, &super::sharded::route_error(&e)).await?;
                 return Ok(Flow::Continue);
