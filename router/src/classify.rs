@@ -394,6 +394,23 @@ pub fn may_change_client_charset(sql: &[u8]) -> bool {
     })
 }
 
+/// A `SET` that may change the session's sql_mode (which changes how strings and
+/// identifiers are read): shardgate then asks the server what it became.
+pub fn may_change_sql_mode(sql: &[u8]) -> bool {
+    let mut tokens = Lexer::new(sql).filter(|t| !matches!(t, Token::Comment(_)));
+    if !matches!(tokens.next(), Some(Token::Word(w)) if eq(w, b"set")) {
+        return false;
+    }
+    tokens.any(|t| match t {
+        Token::Word(w) => eq(w, b"sql_mode"),
+        Token::SysVar(v) => {
+            let var = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
+            eq(var.strip_prefix(b"@@").unwrap_or(var), b"sql_mode")
+        }
+        _ => false,
+    })
+}
+
 /// For `EXPLAIN SHARDING <sql>`: the byte offset where `<sql>` starts.
 pub fn explain_sharding(sql: &[u8]) -> Option<usize> {
     let mut lexer = Lexer::new(sql);

@@ -27,14 +27,23 @@ pub struct Lexer<'a> {
     pos: usize,
     /// Inside `/*! ... */` or `/*M! ... */`: the closing `*/` is skipped as noise.
     in_exec_comment: bool,
+    /// A backslash escapes the next character in a string (false under the
+    /// NO_BACKSLASH_ESCAPES sql_mode, where `'a\'` is a whole string).
+    backslash_escapes: bool,
 }
 
 impl<'a> Lexer<'a> {
     pub fn new(src: &'a [u8]) -> Self {
+        Self::with_backslash_escapes(src, true)
+    }
+
+    /// A lexer that reads strings as a session with or without NO_BACKSLASH_ESCAPES.
+    pub fn with_backslash_escapes(src: &'a [u8], backslash_escapes: bool) -> Self {
         Lexer {
             src,
             pos: 0,
             in_exec_comment: false,
+            backslash_escapes,
         }
     }
 
@@ -56,7 +65,7 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         while self.pos < self.src.len() {
             let c = self.src[self.pos];
-            if c == b'\\' && quote != b'`' {
+            if c == b'\\' && quote != b'`' && self.backslash_escapes {
                 self.pos += 2;
                 continue;
             }

@@ -65,7 +65,12 @@ fn eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Every right the statements of `sql` (a batch: each statement) need.
 pub fn needs(sql: &[u8]) -> Vec<Need> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+    needs_in(sql, true)
+}
+
+/// [`needs`], reading strings with or without backslash escapes.
+pub fn needs_in(sql: &[u8], backslash_escapes: bool) -> Vec<Need> {
+    let tokens: Vec<Token<'_>> = Lexer::with_backslash_escapes(sql, backslash_escapes)
         .filter(|t| !matches!(t, Token::Comment(_)))
         .collect();
     let mut all = Vec::new();

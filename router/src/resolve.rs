@@ -22,11 +22,16 @@ pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSche
 /// Every identifier written as `a.` before another identifier (a schema, a table, or
 /// an alias: the lexer cannot tell), each once.
 pub fn qualifiers(sql: &[u8]) -> Vec<String> {
+    qualifiers_in(sql, true)
+}
+
+/// [`qualifiers`], reading strings with or without backslash escapes.
+pub fn qualifiers_in(sql: &[u8], backslash_escapes: bool) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     if !sql.contains(&b'.') {
         return found;
     }
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+    let tokens: Vec<Token<'_>> = Lexer::with_backslash_escapes(sql, backslash_escapes)
         .filter(|t| !matches!(t, Token::Comment(_)))
         .collect();
     for w in tokens.windows(3) {

@@ -251,6 +251,21 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
     c.query_drop("PREPARE ok FROM 'SELECT * FROM orders WHERE user_id = 1'")
         .await
         .unwrap();
+    // Strings read as the server reads them: under NO_BACKSLASH_ESCAPES `'a\'` ends
+    // the string, and what follows is a table name, not text.
+    refused(
+        &mut c,
+        "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 'a\\', user FROM mysql.user -- '",
+        1142,
+    )
+    .await;
+    c.query_drop("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        .await
+        .unwrap();
+    refused(&mut c, "SELECT 'a\\', user FROM mysql.user -- '", 1142).await;
+    c.query_drop("SET SESSION sql_mode = DEFAULT")
+        .await
+        .unwrap();
     refused(&mut c, "USE a_crm", 1044).await;
     // The server as a whole: accounts, files, administration.
     for sql in [

@@ -925,6 +925,7 @@ async fn change_user_logs_in_again_and_forgets_the_session() {
         "passthrough_node = \"dn1\"\n\
          [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [[users]]\nname = \"other\"\npassword = \"other-pw\"\nschemas = [\"*\"]\n\
+         privileges = [\"read\", \"write\", \"ddl\", \"admin\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nreplicas = [{}]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         g.primary.address(),
         replicas.join(", ")

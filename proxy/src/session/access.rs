@@ -45,7 +45,32 @@ impl Session {
             _ => {}
         }
         let host = self.peer.ip().to_string();
-        for need in router::privilege::needs(sql) {
+        // Strings are read as the server will read them: without backslash escapes
+        // under NO_BACKSLASH_ESCAPES (else `'a\', t FROM mysql.user -- '` hides a
+        // table in what looks like a string); both ways when the statement sets that
+        // mode for itself (SET STATEMENT sql_mode = ... FOR ...).
+        let modes: &[bool] = if self.no_backslash_escapes {
+            &[false]
+        } else if mentions(sql, b"no_backslash_escapes") {
+            &[true, false]
+        } else {
+            &[true]
+        };
+        let mut needs = Vec::new();
+        let mut qualifiers: Vec<String> = Vec::new();
+        for &escapes in modes {
+            for n in router::privilege::needs_in(sql, escapes) {
+                if !needs.contains(&n) {
+                    needs.push(n);
+                }
+            }
+            for q in router::resolve::qualifiers_in(sql, escapes) {
+                if !qualifiers.contains(&q) {
+                    qualifiers.push(q);
+                }
+            }
+        }
+        for need in needs {
             if user.may(need) {
                 continue;
             }
@@ -75,9 +100,7 @@ impl Session {
         }
         // Qualified names: only when some qualifier is not a schema the user may use
         // (aliases like `o.id` look the same, so the statement is parsed to tell).
-        let suspicious = router::resolve::qualifiers(sql)
-            .into_iter()
-            .any(|q| !self.may_name(user, &q, rt));
+        let suspicious = qualifiers.iter().any(|q| !self.may_name(user, q, rt));
         if !suspicious {
             return Ok(());
         }
@@ -111,9 +134,9 @@ impl Session {
         }
         // A qualifier that is no table or alias of the statement names a database
         // (`CALL db.proc()`, `db.func()`): it must be one the user may use too.
-        for q in router::resolve::qualifiers(sql) {
-            let local = refs.local.iter().any(|l| l.eq_ignore_ascii_case(&q));
-            if !local && !self.may_name(user, &q, rt) {
+        for q in &qualifiers {
+            let local = refs.local.iter().any(|l| l.eq_ignore_ascii_case(q));
+            if !local && !self.may_name(user, q, rt) {
                 return Err(denied(format!("database `{q}`")));
             }
         }
@@ -132,4 +155,10 @@ impl Session {
         let logical = rt.schemas.contains_key(db);
         (logical || rt.passthrough.is_some()) && user.may_use(db, logical)
     }
+}
+
+/// `word` appears in `sql`, in any case.
+fn mentions(sql: &[u8], word: &[u8]) -> bool {
+    sql.windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
 }

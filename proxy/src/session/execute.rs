@@ -366,11 +366,13 @@ impl Session {
         let flow = self.execute(payload, seq, route, Mode::Query).await;
         // A SET that pins (`SET NAMES x, @a = 1`) may have changed the character set:
         // ask the connection that ran it.
+        let set = &payload[1..];
         if stmt.kind == StatementKind::Set
-            && router::classify::may_change_client_charset(&payload[1..])
+            && (router::classify::may_change_client_charset(set)
+                || router::classify::may_change_sql_mode(set))
         {
             if let Some(mut held) = self.held.take() {
-                self.refresh_charset(&mut held).await;
+                self.refresh_reading(&mut held).await;
                 self.held = Some(held);
             }
         }

@@ -11,6 +11,10 @@ impl Session {
     /// Makes `db` the session's database, if the user may use it and it exists.
     pub(super) async fn select_database(&mut self, db: &str) -> Result<(), SqlError> {
         let runtime = self.shared.runtime.load();
+        let logical = runtime.is_known_database(db);
+        if !logical && runtime.passthrough.is_none() {
+            return Err(SqlError::unknown_database(db));
+        }
         if let Some(user) = &self.user {
             let allowed =
                 !self.shared.settings.enforce_privileges || self.may_name(user, db, &runtime);

@@ -90,6 +90,9 @@ pub struct Session {
     savepoints: Vec<String>,
     /// The character set the client's statements and string parameters are in.
     charset: charset::ClientCharset,
+    /// The session's sql_mode has NO_BACKSLASH_ESCAPES: strings are read without
+    /// backslash escapes when statements are checked.
+    no_backslash_escapes: bool,
     /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
     /// generated one, as the client was told in its OK packet.
     last_insert_id: u64,
@@ -140,6 +143,7 @@ impl Session {
             savepoints: Vec::new(),
             last_insert_id: 0,
             charset: charset::ClientCharset::Utf8,
+            no_backslash_escapes: false,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
@@ -461,6 +465,7 @@ impl Session {
         self.savepoints.clear();
         self.last_insert_id = 0;
         self.charset = charset::ClientCharset::from_collation(self.flavor.collation);
+        self.no_backslash_escapes = false;
         self.routed.clear();
         self.replay.clear();
         self.replay_gen += 1;

@@ -65,8 +65,10 @@ impl Session {
         match ran {
             Ok(ok) => {
                 held.conn.dirty = true;
-                if router::classify::may_change_client_charset(sql) {
-                    self.refresh_charset(&mut held).await;
+                if router::classify::may_change_client_charset(sql)
+                    || router::classify::may_change_sql_mode(sql)
+                {
+                    self.refresh_reading(&mut held).await;
                 }
                 if one_shot {
                     self.next_txn.push(sql.to_vec());
@@ -106,18 +108,30 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// Asks the connection that just ran a `SET` what the client's character set is
-    /// now: the server's answer, not shardgate's reading of the SQL, decides how
-    /// statements are decoded. A set shardgate cannot ask about counts as unreadable.
-    pub(super) async fn refresh_charset(&mut self, held: &mut super::Held) {
-        self.charset = match held.conn.query_rows(b"SELECT @@character_set_client").await {
-            Ok((_, rows)) => match rows.first().and_then(|r| r.first().cloned().flatten()) {
-                Some(name) => {
-                    super::charset::ClientCharset::from_name(&String::from_utf8_lossy(&name))
-                }
-                None => super::charset::ClientCharset::Unsupported("unknown".into()),
-            },
-            Err(_) => super::charset::ClientCharset::Unsupported("unknown".into()),
+    /// Asks the connection that just ran a `SET` what the client's character set and
+    /// sql_mode are now: the server's answer, not shardgate's reading of the SQL,
+    /// decides how statements are decoded and read. What cannot be asked counts as
+    /// unreadable (and as NO_BACKSLASH_ESCAPES, the stricter reading for checks).
+    pub(super) async fn refresh_reading(&mut self, held: &mut super::Held) {
+        let answer = held
+            .conn
+            .query_rows(b"SELECT @@character_set_client, @@sql_mode")
+            .await;
+        let row = match &answer {
+            Ok((_, rows)) => rows.first(),
+            Err(_) => None,
         };
+        let value = |i: usize| {
+            row.and_then(|r| r.get(i).cloned().flatten())
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        self.charset = match value(0) {
+            Some(name) => super::charset::ClientCharset::from_name(&name),
+            None => super::charset::ClientCharset::Unsupported("unknown".into()),
+        };
+        self.no_backslash_escapes = value(1).is_none_or(|m| {
+            m.split(',')
+                .any(|f| f.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES"))
+        });
     }
 }
