@@ -2,6 +2,7 @@
 //! `shardgate` binary started per test, and clients to talk to both.
 
 pub mod raw;
+pub mod rng;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -181,5 +182,19 @@ pub fn error_code(e: &mysql_async::Error) -> Option<u16> {
     match e {
         mysql_async::Error::Server(s) => Some(s.code),
         _ => None,
+    }
+}
+
+/// `db` dropped and created afresh on every group's primary (replicas follow).
+pub async fn recreate_db(sandbox: &Sandbox, db: &str) {
+    use mysql_async::prelude::Queryable;
+    for g in &sandbox.groups {
+        let mut c = direct(&g.primary, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .expect("drop database");
+        c.query_drop(format!("CREATE DATABASE {db}"))
+            .await
+            .expect("create database");
     }
 }

@@ -13,6 +13,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use std::sync::OnceLock;
 use tests::raw::RawClient;
+use tests::rng::Rng;
 use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
 
 fn sandbox() -> &'static Sandbox {
@@ -22,22 +23,6 @@ fn sandbox() -> &'static Sandbox {
 
 /// Connections per backend: few, so that every session reuses what others left.
 const POOL: usize = 3;
-
-/// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Statements that leave state behind. Rows are committed only the ways MariaDB
 /// commits them for this client: an INSERT in autocommit mode, or a BEGIN that ends
@@ -240,7 +225,7 @@ async fn no_session_state_reaches_another_client() {
         let mut threads = Vec::new();
         for t in 0..4 {
             let addr = p.addr();
-            let mut rng = Rng(rng.next() | 1);
+            let mut rng = Rng(rng.next_u64() | 1);
             let mut row = row + (t as u64 + 1) * 1_000_000;
             threads.push(std::thread::spawn(move || {
                 let mut committed = Vec::new();

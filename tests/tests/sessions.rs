@@ -23,15 +23,8 @@ fn passthrough() -> Proxy {
 
 /// `db` created afresh on both primaries (and their replicas).
 async fn fresh_db(db: &str) {
-    let s = sandbox();
-    for g in &s.groups {
-        let mut c = direct(&g.primary, None).await;
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-    }
-    s.sync().unwrap();
+    tests::recreate_db(sandbox(), db).await;
+    sandbox().sync().unwrap();
 }
 
 /// shardgate with logical schema `db` on dn1: `orders` sharded by user_id over both

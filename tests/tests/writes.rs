@@ -16,14 +16,7 @@ fn sandbox() -> &'static Sandbox {
 /// shardgate over `db`: `t` sharded by user_id (mod 4: shards 0 and 2 on dn1, 1 and 3
 /// on dn2), `products` broadcast.
 async fn setup(db: &str) -> (Proxy, Conn) {
-    let s = sandbox();
-    for g in &s.groups {
-        let mut c = direct(&g.primary, None).await;
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-    }
+    tests::recreate_db(sandbox(), db).await;
     let p = Proxy::with_config(&config(db));
     let mut c = p.conn(Some(db)).await;
     c.query_drop("CREATE TABLE t (user_id INT PRIMARY KEY, name VARCHAR(20), v INT)")
