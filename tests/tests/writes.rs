@@ -97,6 +97,38 @@ async fn multi_shard_writes_in_a_pinned_session_are_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn one_sessions_errors_and_warnings_never_reach_another() {
+    let db = "wr_diag";
+    let (p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO t (user_id, name, v) VALUES (2, 'two', 1)")
+        .await
+        .unwrap();
+    // A multi-shard write that fails on one shard, then the client goes.
+    assert!(c
+        .query_drop("INSERT INTO t (user_id, name, v) VALUES (1, 'a', 1), (2, 'dup', 1)")
+        .await
+        .is_err());
+    c.query_drop("SELECT 'x' + 1").await.unwrap();
+    c.disconnect().await.unwrap();
+    // Fresh sessions (on the connections the pool lends last, once the first session
+    // has ended) see nothing of it.
+    for _ in 0..3 {
+        let mut n = p.conn(Some(db)).await;
+        for _ in 0..100 {
+            let sessions: Vec<mysql_async::Row> = n.query("SHOW SHARDGATE SESSIONS").await.unwrap();
+            if sessions.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let warnings: Vec<mysql_async::Row> = n.query("SHOW WARNINGS").await.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let count: Option<i64> = n.query_first("SELECT @@warning_count").await.unwrap();
+        assert_eq!(count, Some(0));
+    }
+}
+
+#[tokio::test]
 async fn ddl_that_fails_halfway_says_exactly_what_changed() {
     let db = "wr_ddl";
     let (_p, mut c) = setup(db).await;

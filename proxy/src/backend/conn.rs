@@ -79,6 +79,10 @@ pub struct BackendConn {
     default_autocommit: bool,
     /// What `LAST_INSERT_ID()` answers on this connection now.
     pub insert_id: u64,
+    /// A statement here left errors or warnings, which `SHOW WARNINGS` would show:
+    /// not every later statement clears them (ROLLBACK, SET do not), so the
+    /// connection is reset before another session gets it.
+    diagnostics: bool,
     pub last_used: Instant,
     /// Current database → physical SQL → statement prepared on this connection. The
     /// database is part of the key: unqualified names were resolved in it.
@@ -116,6 +120,7 @@ impl BackendConn {
                     .status
                     .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
                 insert_id: 0,
+                diagnostics: false,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
                 statement_count: 0,
@@ -187,6 +192,13 @@ impl BackendConn {
         }
     }
 
+    /// The response carried `warnings` warnings (or notes).
+    pub fn note_warnings(&mut self, warnings: u16) {
+        if warnings > 0 {
+            self.diagnostics = true;
+        }
+    }
+
     /// A statement generated `id` (0: none, and the server keeps its old value).
     pub fn note_insert_id(&mut self, id: u64) {
         if id != 0 {
@@ -201,7 +213,12 @@ impl BackendConn {
         if self.awaiting || !self.reader.buf.is_empty() {
             return None;
         }
-        Some(self.dirty || self.in_transaction() || self.autocommit() != self.default_autocommit)
+        Some(
+            self.dirty
+                || self.diagnostics
+                || self.in_transaction()
+                || self.autocommit() != self.default_autocommit,
+        )
     }
 
     /// The server said a transaction is open on this connection.
@@ -257,6 +274,10 @@ impl BackendConn {
                     }
                     self.settle(tracker.summary.status);
                     self.note_insert_id(tracker.summary.insert_id);
+                    if tracker.summary.error.is_some() {
+                        self.diagnostics = true;
+                    }
+                    self.note_warnings(tracker.summary.warnings);
                     return Ok(tracker.summary);
                 }
                 Progress::LocalInfile => {
@@ -305,10 +326,12 @@ impl BackendConn {
                 let ok = generic::parse_ok(payload).ok_or(WireError::Protocol("malformed OK"))?;
                 self.settle(Some(ok.status));
                 self.note_insert_id(ok.last_insert_id);
+                self.note_warnings(ok.warnings);
                 Ok(ok)
             }
             Some(0xFF) => {
                 self.settle(None);
+                self.diagnostics = true;
                 Err(WireError::from_err_packet(payload))
             }
             _ => Err(WireError::Protocol(otherwise)),
@@ -317,11 +340,18 @@ impl BackendConn {
 
     /// Reads one whole logical packet of a response, for callers that must look at or
     /// change each packet (merging several shards' results). Holds one packet at a time.
+    /// A packet that opens with 0xFF is an ERR wherever it stands (no row value starts
+    /// so): the connection then holds diagnostics.
     pub async fn read_packet(&mut self) -> Result<crate::wire::Packet, WireError> {
-        self.reader
+        let p = self
+            .reader
             .read(&mut self.stream, MAX_RESPONSE_PACKET)
             .await?
-            .ok_or(WireError::UnexpectedEof)
+            .ok_or(WireError::UnexpectedEof)?;
+        if p.payload.first() == Some(&0xFF) {
+            self.diagnostics = true;
+        }
+        Ok(p)
     }
 
     /// Runs a statement whose answer must be a single OK or ERR (multi-shard writes,
@@ -460,6 +490,7 @@ impl BackendConn {
         self.session_state = None;
         self.dirty = false;
         self.insert_id = 0;
+        self.diagnostics = false;
         Ok(())
     }
 

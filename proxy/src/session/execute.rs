@@ -798,7 +798,9 @@ impl Session {
             self.pin(&mut held, pin);
         }
         self.note_insert_id(summary.insert_id);
-        self.keep_or_release(held, summary.warnings).await;
+        // After warnings or an error, SHOW WARNINGS must read this connection.
+        let diagnostics = summary.warnings.max(u16::from(summary.error.is_some()));
+        self.keep_or_release(held, diagnostics).await;
     }
 
     pub(super) fn pin(&mut self, held: &mut Held, reason: PinReason) {

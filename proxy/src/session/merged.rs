@@ -89,6 +89,7 @@ async fn next_row(
             };
             let end = end.unwrap_or((0, None));
             held.conn.settle(end.1);
+            held.conn.note_warnings(end.0);
             Ok(Err(end))
         }
         _ => Row::parse(p.payload, width)

@@ -374,7 +374,8 @@ impl Session {
                     header_sent = true;
                 }
                 Ok(Relayed::Error) => {
-                    self.keep_or_release(held, 0).await;
+                    // Kept like a statement with warnings: SHOW WARNINGS reads it next.
+                    self.keep_or_release(held, 1).await;
                     return Ok(Flow::Continue);
                 }
                 Err(RelayError::Client(e)) => return Err(e),
@@ -433,6 +434,7 @@ impl Session {
                 let ok = generic::parse_ok(&head.payload);
                 held.conn.settle(ok.map(|o| o.status));
                 held.conn.note_insert_id(ok.map_or(0, |o| o.last_insert_id));
+                held.conn.note_warnings(ok.map_or(0, |o| o.warnings));
                 self.send_last(&mut out, seq, &head.payload).await?;
                 return Ok(Relayed::Done {
                     status: ok.map(|o| o.status),
@@ -534,6 +536,7 @@ impl Session {
                         generic::parse_eof(&p.payload).map_or((None, 0), |(w, s)| (Some(s), w))
                     };
                     held.conn.settle(status);
+                    held.conn.note_warnings(warnings);
                     if last {
                         write_packet(&mut out, seq, &p.payload);
                     }

@@ -11,8 +11,9 @@
 //! Values are compared the way the server compares them: numbers as numbers, and
 //! strings by their collation weight, which each shard computes with `WEIGHT_STRING`
 //! in a column the client never sees. MariaDB's `WEIGHT_STRING` keeps trailing
-//! spaces, so the weight is taken of `RTRIM(x)` when the collation pads (`x =
-//! CONCAT(x, ' ')` holds exactly then).
+//! spaces, so the weight is taken of `RTRIM(x)` when the collation pads
+//! (`CONCAT(x) = CONCAT(x, ' ')` holds exactly then; both sides are strings, so a
+//! number or a date compares without a conversion warning, and its weight is unused).
 
 use sqlparser::ast::{
     BinaryOperator, Distinct, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr,
@@ -332,9 +333,9 @@ impl<'a> Builder<'a> {
 
     /// The collation weight of the expression at `r`.
     fn weight(&mut self, expr: Vec<Piece>) -> Col {
-        let mut p = vec![Piece::Lit("WEIGHT_STRING(IF((".into())];
+        let mut p = vec![Piece::Lit("WEIGHT_STRING(IF(CONCAT((".into())];
         p.extend(expr.iter().cloned());
-        p.push(Piece::Lit(") = CONCAT((".into()));
+        p.push(Piece::Lit(")) = CONCAT((".into()));
         p.extend(expr.iter().cloned());
         p.push(Piece::Lit("), ' '), RTRIM((".into()));
         p.extend(expr.iter().cloned());
