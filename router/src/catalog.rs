@@ -132,6 +132,56 @@ pub fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The SELECT with every `CURRENT_USER()`/`CURRENT_USER` replaced by `current`, and
+/// every `USER()`, `SESSION_USER()`, `SYSTEM_USER()` by `user` (quoted string
+/// literals): each would name the backend account every connection logs in as.
+/// `None`: not a SELECT, or no such call.
+pub fn replace_user_functions(sql: &[u8], current: &str, user: &str) -> Option<Vec<u8>> {
+    if !sql.windows(4).any(|w| w.eq_ignore_ascii_case(b"user")) {
+        return None;
+    }
+    let base = sql.as_ptr() as usize;
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .collect();
+    if !matches!(tokens.first(), Some(Token::Word(w)) if eq(w, b"select")) {
+        return None;
+    }
+    let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
+    let mut out = Vec::with_capacity(sql.len() + 16);
+    let mut pos = 0;
+    let mut found = false;
+    for (i, t) in tokens.iter().enumerate() {
+        let Token::Word(f) = t else { continue };
+        let after_dot = i > 0 && tokens[i - 1] == Token::Punct(b".");
+        let call = matches!(
+            (tokens.get(i + 1), tokens.get(i + 2)),
+            (Some(Token::Punct(b"(")), Some(Token::Punct(b")")))
+        );
+        let value = if eq(f, b"current_user") && !after_dot {
+            current
+        } else if call && (eq(f, b"user") || eq(f, b"session_user") || eq(f, b"system_user")) {
+            user
+        } else {
+            continue;
+        };
+        let start = f.as_ptr() as usize - base;
+        let end = match (call, tokens.get(i + 2)) {
+            (true, Some(Token::Punct(close))) => close.as_ptr() as usize - base + 1,
+            _ => start + f.len(),
+        };
+        out.extend_from_slice(&sql[pos..start]);
+        out.extend_from_slice(quote(value).as_bytes());
+        pos = end;
+        found = true;
+    }
+    if !found {
+        return None;
+    }
+    out.extend_from_slice(&sql[pos..]);
+    Some(out)
+}
+
 /// `SHOW SHARDGATE SESSIONS`: shardgate's own process list.
 pub fn show_sessions(sql: &[u8]) -> bool {
     let tokens: Vec<Token<'_>> = Lexer::new(sql)
@@ -322,6 +372,21 @@ mod tests {
             Some((SessionFn::CurrentUser, "USER()".into()))
         );
         assert_eq!(f("SELECT NOW()"), None);
+    }
+
+    #[test]
+    fn replaces_user_functions_in_selects() {
+        let r = |s: &str| {
+            replace_user_functions(s.as_bytes(), "app@%", "app@10.0.0.1")
+                .map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(
+            r("SELECT CURRENT_USER(), USER() AS u, 1").as_deref(),
+            Some("SELECT 'app@%', 'app@10.0.0.1' AS u, 1")
+        );
+        assert_eq!(r("select current_user").as_deref(), Some("select 'app@%'"));
+        assert_eq!(r("SELECT t.user FROM t").as_deref(), None);
+        assert_eq!(r("CREATE DEFINER = CURRENT_USER VIEW v AS SELECT 1"), None);
     }
 
     #[test]

@@ -109,6 +109,10 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
     if file_function || into_file {
         needs.push(Need::File);
     }
+    // The backend's process list shows every client's connection and statement.
+    if has(b"information_schema") && has(b"processlist") {
+        needs.push(Need::Admin);
+    }
     let lower = first.to_ascii_lowercase();
     let object_is = |w: &[u8]| eq(second, w) || (words.len() > 2 && eq(words[2], w));
     match lower.as_slice() {

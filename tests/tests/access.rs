@@ -141,6 +141,14 @@ async fn qualified_names_route_by_the_schema_they_name() {
             .unwrap();
         assert_eq!(price, Some(2), "a broadcast copy was not updated");
     }
+    // EXPLAIN SHARDING shows the plan the statement really gets.
+    let plan: Vec<(String, Option<String>, String, String, String)> = crm
+        .query("EXPLAIN SHARDING SELECT v FROM q_shop.orders WHERE user_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert_eq!(plan[0].0, "dn2", "{plan:?}");
+    assert_eq!(plan[0].1.as_deref(), Some("1"), "{plan:?}");
     let note: Option<String> = crm
         .query_first("SELECT body FROM q_shop.notes")
         .await
@@ -301,6 +309,14 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
     );
     let me: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
     assert_eq!(me.as_deref(), Some("limited@%"));
+    let both: Option<(String, String)> = c
+        .query_first("SELECT CURRENT_USER, USER() AS u")
+        .await
+        .unwrap();
+    let (current, user) = both.unwrap();
+    assert_eq!(current, "limited@%");
+    assert!(user.starts_with("limited@"), "{user}");
+    refused(&mut c, "SELECT * FROM information_schema.PROCESSLIST", 1227).await;
     // Its process list is its own sessions, with the ids KILL takes.
     let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
     let list: Vec<(u64, String)> = c

@@ -116,12 +116,19 @@ impl Session {
                 ),
             )
         })?;
+        // MySQL names the statement's command in the error.
+        let command = router::lexer::Lexer::new(sql)
+            .find_map(|t| match t {
+                router::lexer::Token::Word(w) => Some(String::from_utf8_lossy(w).to_uppercase()),
+                _ => None,
+            })
+            .unwrap_or_default();
         let denied = |what: String| {
             SqlError::new(
                 1142,
                 "42000",
                 format!(
-                    "SELECT, INSERT, UPDATE, DELETE command denied to user '{}'@'{host}' for {what}",
+                    "{command} command denied to user '{}'@'{host}' for {what}",
                     user.name
                 ),
             )

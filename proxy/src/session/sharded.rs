@@ -235,7 +235,22 @@ impl Session {
         use crate::wire::resultset::LocalColumn;
         let sql = sql.trim_ascii_start();
         let rt = self.shared.runtime.load_full();
-        let Some(db) = self.db.clone() else {
+        // Planned as the statement itself would be: by the logical schema its
+        // qualifiers name when that is not the session's own.
+        let foreign: Vec<String> = router::resolve::qualified_schemas(sql, &rt)
+            .into_iter()
+            .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
+            .map(|s| s.name.clone())
+            .collect();
+        if foreign.len() > 1 {
+            let e = SqlError::unsupported(format!(
+                "not supported by shardgate yet: a statement naming tables of several logical schemas ({})",
+                foreign.join(", ")
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        let Some(db) = foreign.first().cloned().or_else(|| self.db.clone()) else {
             self.send_err(seq, &SqlError::no_database()).await?;
             return Ok(Flow::Continue);
         };
@@ -271,7 +286,12 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        let rows: Vec<Vec<Option<String>>> = match router::plan(sql, schema, &rt) {
+        let planned = if foreign.is_empty() {
+            router::plan(sql, schema, &rt)
+        } else {
+            router::plan::plan_foreign(sql, schema, &rt)
+        };
+        let rows: Vec<Vec<Option<String>>> = match planned {
             Err(e) => {
                 self.send_err(seq, &route_error(&e)).await?;
                 return Ok(Flow::Continue);
