@@ -136,12 +136,14 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::CheckConfig { config }) => {
             let s = Settings::from_file(&config)?;
+            let count =
+                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
             println!(
-                "{}: ok ({} nodes, {} schemas, {} users)",
+                "{}: ok ({}, {}, {})",
                 config.display(),
-                s.runtime.nodes.len(),
-                s.runtime.schemas.len(),
-                s.users.len()
+                count(s.runtime.nodes.len(), "node"),
+                count(s.runtime.schemas.len(), "schema"),
+                count(s.users.len(), "user")
             );
             Ok(())
         }

@@ -40,7 +40,7 @@ fn check_config_accepts_a_good_file() {
     let f = config(GOOD);
     let (ok, out) = shardgate(&["check-config", "--config", f.path().to_str().unwrap()]);
     assert!(ok, "{out}");
-    assert!(out.contains("ok (1 nodes, 1 schemas, 1 users)"), "{out}");
+    assert!(out.contains("ok (1 node, 1 schema, 1 user)"), "{out}");
 }
 
 #[test]

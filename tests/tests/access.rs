@@ -317,6 +317,27 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
     assert_eq!(current, "limited@%");
     assert!(user.starts_with("limited@"), "{user}");
     refused(&mut c, "SELECT * FROM information_schema.PROCESSLIST", 1227).await;
+    // information_schema tells it only about its own databases.
+    let seen: Vec<String> = c
+        .query("SELECT schema_name AS s FROM information_schema.schemata")
+        .await
+        .unwrap();
+    assert!(seen.iter().any(|s| s == "a_shop"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| s == "a_shop" || s == "information_schema"),
+        "{seen:?}"
+    );
+    let tables: Vec<String> = c
+        .query("SELECT DISTINCT table_schema FROM information_schema.tables")
+        .await
+        .unwrap();
+    assert!(
+        tables
+            .iter()
+            .all(|s| s == "a_shop" || s == "information_schema"),
+        "{tables:?}"
+    );
     // Its process list is its own sessions, with the ids KILL takes.
     let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
     let list: Vec<(u64, String)> = c

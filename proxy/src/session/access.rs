@@ -100,7 +100,7 @@ impl Session {
         }
         // Qualified names: only when some qualifier is not a schema the user may use
         // (aliases like `o.id` look the same, so the statement is parsed to tell).
-        let suspicious = qualifiers.iter().any(|q| !self.may_name(user, q, rt));
+        let suspicious = qualifiers.iter().any(|q| !may_name(user, q, rt));
         if !suspicious {
             return Ok(());
         }
@@ -135,7 +135,7 @@ impl Session {
         };
         for (schema, table) in &refs.tables {
             let Some(schema) = schema else { continue };
-            if !self.may_name(user, schema, rt) {
+            if !may_name(user, schema, rt) {
                 return Err(denied(format!("table `{schema}`.`{table}`")));
             }
         }
@@ -143,25 +143,25 @@ impl Session {
         // (`CALL db.proc()`, `db.func()`): it must be one the user may use too.
         for q in &qualifiers {
             let local = refs.local.iter().any(|l| l.eq_ignore_ascii_case(q));
-            if !local && !self.may_name(user, q, rt) {
+            if !local && !may_name(user, q, rt) {
                 return Err(denied(format!("database `{q}`")));
             }
         }
         Ok(())
     }
+}
 
-    /// `db` may appear as a table's qualifier in this user's statements, or be
-    /// selected with USE.
-    pub(super) fn may_name(&self, user: &UserConfig, db: &str, rt: &Runtime) -> bool {
-        if db.eq_ignore_ascii_case("information_schema") {
-            return true;
-        }
-        if SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db)) {
-            return user.may(Need::Admin);
-        }
-        let logical = rt.schemas.contains_key(db);
-        (logical || rt.passthrough.is_some()) && user.may_use(db, logical)
+/// `db` may appear as a table's qualifier in this user's statements, be selected with
+/// USE, or show in its information_schema answers.
+pub(super) fn may_name(user: &UserConfig, db: &str, rt: &Runtime) -> bool {
+    if db.eq_ignore_ascii_case("information_schema") {
+        return true;
     }
+    if SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db)) {
+        return user.may(Need::Admin);
+    }
+    let logical = rt.schemas.contains_key(db);
+    (logical || rt.passthrough.is_some()) && user.may_use(db, logical)
 }
 
 /// `word` appears in `sql`, in any case.

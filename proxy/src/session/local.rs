@@ -16,8 +16,8 @@ impl Session {
             return Err(SqlError::unknown_database(db));
         }
         if let Some(user) = &self.user {
-            let allowed =
-                !self.shared.settings.enforce_privileges || self.may_name(user, db, &runtime);
+            let allowed = !self.shared.settings.enforce_privileges
+                || super::access::may_name(user, db, &runtime);
             if !allowed {
                 return Err(SqlError::db_access_denied(
                     &user.name,
