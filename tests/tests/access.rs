@@ -338,6 +338,17 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
             .all(|s| s == "a_shop" || s == "information_schema"),
         "{tables:?}"
     );
+    // With no database selected, the same.
+    let mut none = Conn::new(p.opts("limited", "pw", None)).await.unwrap();
+    let seen: Vec<String> = none
+        .query("SELECT schema_name FROM information_schema.schemata")
+        .await
+        .unwrap();
+    assert!(
+        seen.iter()
+            .all(|s| s == "a_shop" || s == "information_schema"),
+        "{seen:?}"
+    );
     // Its process list is its own sessions, with the ids KILL takes.
     let id: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
     let list: Vec<(u64, String)> = c

@@ -188,7 +188,17 @@ impl Session {
                     }
                 };
                 let rt = self.shared.runtime.load();
-                let q = router::catalog::information_schema(&text, &rt, self.db.as_deref());
+                let mut q = router::catalog::information_schema(&text, &rt, self.db.as_deref());
+                if q.is_none() && self.shared.settings.enforce_privileges && self.db.is_none() {
+                    // No schema selected or named: asked on the node of a schema the
+                    // user may use, so that the answer is filtered like any other.
+                    let first = self
+                        .user
+                        .as_ref()
+                        .and_then(|u| rt.schemas.keys().find(|s| u.may_use(s, true)).cloned());
+                    q = first
+                        .and_then(|s| router::catalog::information_schema(&text, &rt, Some(&s)));
+                }
                 drop(rt);
                 if let Some(q) = q {
                     let pending = self.set_pending_aside();
