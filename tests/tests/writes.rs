@@ -301,3 +301,43 @@ async fn broadcast_copies_change_together_and_are_checked() {
     let (ok, out) = check_broadcast(db);
     assert!(ok, "{out}");
 }
+
+#[tokio::test]
+async fn statements_that_sql_mode_reads_differently_are_refused_not_misplaced() {
+    let db = "wr_sqlmode";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("CREATE TABLE keyed (id INT PRIMARY KEY, k VARCHAR(20) NOT NULL)")
+        .await
+        .unwrap();
+    // Under NO_BACKSLASH_ESCAPES the server reads 'k\\' as two backslashes; planned by
+    // the default reading the row would go to the shard of one.
+    c.query_drop("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        .await
+        .unwrap();
+    let e = c
+        .query_drop("INSERT INTO keyed (id, k) VALUES (1, 'k\\\\')")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1235), "{e}");
+    // Under ANSI_QUOTES "x" is a column, not a string.
+    c.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    let e = c
+        .query_drop("SELECT id FROM keyed WHERE k = \"x\"")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1235), "{e}");
+    // Statements without them run as usual, and the default mode reads both.
+    c.query_drop("INSERT INTO keyed (id, k) VALUES (2, 'plain')")
+        .await
+        .unwrap();
+    c.query_drop("SET SESSION sql_mode = DEFAULT")
+        .await
+        .unwrap();
+    let n: Option<i32> = c
+        .query_first("SELECT id FROM keyed WHERE k = \"plain\"")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+}

@@ -255,6 +255,12 @@ impl Session {
                         return Ok(Flow::Continue);
                     }
                 };
+                if router::plan::mentions_configured_table(&text, schema) {
+                    if let Some(e) = self.unreadable_under_sql_mode(&text) {
+                        self.send_err(seq, &e).await?;
+                        return Ok(Flow::Continue);
+                    }
+                }
                 match self.shared.plans.plan(&text, schema, &rt) {
                     Ok(cached) => {
                         if let Some(plan) = cached.as_ref() {
@@ -271,6 +277,24 @@ impl Session {
             }
         }
         self.route_and_execute(&stmt, payload, seq, false).await
+    }
+
+    /// The planner reads strings with backslash escapes and `"…"` as strings, as the
+    /// default sql_mode does. Under NO_BACKSLASH_ESCAPES or ANSI_QUOTES a statement
+    /// with a backslash or a double quote could mean something else to the server,
+    /// so it is refused rather than planned (and cached) by a different reading.
+    fn unreadable_under_sql_mode(&self, text: &[u8]) -> Option<SqlError> {
+        let (mode, byte) = if self.no_backslash_escapes && text.contains(&b'\\') {
+            ("NO_BACKSLASH_ESCAPES", "a backslash")
+        } else if self.ansi_quotes && text.contains(&b'"') {
+            ("ANSI_QUOTES", "a double quote")
+        } else {
+            return None;
+        };
+        Some(SqlError::unsupported(format!(
+            "not supported by shardgate yet: a statement on sharded or broadcast tables with {byte} \
+             under sql_mode {mode}; quote identifiers with backticks, and strings without backslashes"
+        )))
     }
 
     /// A statement whose tables belong to logical schema `name`, named with its
@@ -299,6 +323,10 @@ impl Session {
         };
         let refuse =
             |why: String| SqlError::unsupported(format!("not supported by shardgate yet: {why}"));
+        if let Some(e) = self.unreadable_under_sql_mode(&text) {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
         match router::plan::plan_foreign(&text, schema, &rt) {
             Ok(Some(plan)) => {
                 return self

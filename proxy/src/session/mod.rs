@@ -93,6 +93,8 @@ pub struct Session {
     /// The session's sql_mode has NO_BACKSLASH_ESCAPES: strings are read without
     /// backslash escapes when statements are checked.
     no_backslash_escapes: bool,
+    /// The session's sql_mode has ANSI_QUOTES: `"x"` is an identifier.
+    ansi_quotes: bool,
     /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
     /// generated one, as the client was told in its OK packet.
     last_insert_id: u64,
@@ -144,6 +146,7 @@ impl Session {
             last_insert_id: 0,
             charset: charset::ClientCharset::Utf8,
             no_backslash_escapes: false,
+            ansi_quotes: false,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
@@ -466,6 +469,7 @@ impl Session {
         self.last_insert_id = 0;
         self.charset = charset::ClientCharset::from_collation(self.flavor.collation);
         self.no_backslash_escapes = false;
+        self.ansi_quotes = false;
         self.routed.clear();
         self.replay.clear();
         self.replay_gen += 1;

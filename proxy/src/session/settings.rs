@@ -129,9 +129,11 @@ impl Session {
             Some(name) => super::charset::ClientCharset::from_name(&name),
             None => super::charset::ClientCharset::Unsupported("unknown".into()),
         };
-        self.no_backslash_escapes = value(1).is_none_or(|m| {
-            m.split(',')
-                .any(|f| f.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES"))
-        });
+        let mode = |flag: &str| {
+            value(1).is_none_or(|m| m.split(',').any(|f| f.eq_ignore_ascii_case(flag)))
+        };
+        self.no_backslash_escapes = mode("NO_BACKSLASH_ESCAPES");
+        // ANSI mode includes ANSI_QUOTES.
+        self.ansi_quotes = mode("ANSI_QUOTES") || mode("ANSI");
     }
 }
