@@ -381,3 +381,190 @@ async fn a_read_only_user_reads_and_nothing_else() {
     refused(&mut r, "INSERT INTO products VALUES (9, 9)", 1142).await;
     refused(&mut r, "CREATE TABLE z (a INT)", 1142).await;
 }
+
+/// What one user gets for one statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Want {
+    Ok,
+    Err(u16),
+}
+
+use Want::{Err as E, Ok as O};
+
+/// Statements × users (full rights, limited to one schema, read-only), each with the
+/// answer it must get. `{n}` is the user's index, so that rows and objects differ.
+const TABLE: &[(&str, [Want; 3])] = &[
+    // Reads, in and out of the session's schema.
+    ("SELECT * FROM orders WHERE user_id = 1", [O, O, O]),
+    ("SELECT COUNT(*) FROM orders", [O, O, O]),
+    ("SELECT * FROM products", [O, O, O]),
+    ("SELECT * FROM notes", [O, O, O]),
+    ("SELECT * FROM t_shop.orders WHERE user_id = 2", [O, O, O]),
+    ("SELECT * FROM `t_shop`.`products`", [O, O, O]),
+    ("SELECT * FROM t_crm.customers", [O, E(1142), O]),
+    (
+        "SELECT (SELECT COUNT(*) FROM t_crm.customers)",
+        [O, E(1142), O],
+    ),
+    ("SELECT * FROM mysql.user", [E(1142), E(1142), E(1142)]),
+    ("SELECT * FROM `mysql`.`db`", [E(1142), E(1142), E(1142)]),
+    (
+        "SELECT * FROM performance_schema.threads",
+        [E(1142), E(1142), E(1142)],
+    ),
+    ("SELECT * FROM sys.version", [E(1142), E(1142), E(1142)]),
+    ("SELECT * FROM t_other.t", [E(1142), E(1142), E(1142)]),
+    (
+        "SELECT * FROM orders WHERE id IN (SELECT 1 FROM mysql.user)",
+        [E(1142), E(1142), E(1142)],
+    ),
+    (
+        "SELECT * FROM orders o JOIN t_crm.customers c ON c.id = o.id",
+        [E(1235), E(1142), E(1235)],
+    ),
+    (
+        "SELECT LOAD_FILE('/etc/hostname')",
+        [E(1227), E(1227), E(1227)],
+    ),
+    (
+        "SELECT 1 INTO OUTFILE '/tmp/t_out_{n}'",
+        [E(1227), E(1227), E(1227)],
+    ),
+    ("SHOW TABLES", [O, O, O]),
+    ("SHOW GRANTS", [O, O, O]),
+    ("SHOW PROCESSLIST", [O, O, O]),
+    ("SELECT CURRENT_USER()", [O, O, O]),
+    (
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 't_shop'",
+        [O, O, O],
+    ),
+    (
+        "SELECT * FROM information_schema.processlist",
+        [E(1227), E(1227), E(1227)],
+    ),
+    ("EXECUTE IMMEDIATE 'SELECT 1'", [O, O, O]),
+    // Writes.
+    (
+        "INSERT INTO orders (id, user_id, v) VALUES (10{n}, 5, 1)",
+        [O, O, E(1142)],
+    ),
+    ("UPDATE orders SET v = 2 WHERE user_id = 1", [O, O, E(1142)]),
+    (
+        "UPDATE products SET price = price WHERE id = 1",
+        [O, O, E(1142)],
+    ),
+    ("DELETE FROM notes WHERE id = 999", [O, O, E(1142)]),
+    ("REPLACE INTO notes VALUES (5{n}, 'r')", [O, O, E(1142)]),
+    (
+        "INSERT INTO notes SELECT id + 10{n}0, 'c' FROM notes WHERE id = 1",
+        [O, O, E(1142)],
+    ),
+    (
+        "INSERT INTO t_crm.customers VALUES (10{n}, 'x')",
+        [O, E(1142), E(1142)],
+    ),
+    (
+        "INSERT INTO t_other.t VALUES (1)",
+        [E(1142), E(1142), E(1142)],
+    ),
+    (
+        "LOAD DATA INFILE '/etc/passwd' INTO TABLE notes",
+        [E(1227), E(1227), E(1227)],
+    ),
+    // DDL.
+    ("CREATE TABLE scratch_{n} (a INT)", [O, O, E(1142)]),
+    ("ALTER TABLE scratch_{n} ADD COLUMN b INT", [O, O, E(1142)]),
+    ("DROP TABLE IF EXISTS scratch_{n}", [O, O, E(1142)]),
+    ("CREATE TABLE t_crm.x_{n} (a INT)", [O, E(1142), E(1142)]),
+    (
+        "CREATE TABLE t_other.x_{n} (a INT)",
+        [E(1142), E(1142), E(1142)],
+    ),
+    ("CREATE DATABASE t_new_{n}", [E(1227), E(1227), E(1227)]),
+    ("DROP DATABASE t_shop", [E(1227), E(1227), E(1227)]),
+    // Accounts, files, administration.
+    (
+        "CREATE USER x_{n} IDENTIFIED BY 'x'",
+        [E(1227), E(1227), E(1227)],
+    ),
+    ("DROP USER sandbox", [E(1227), E(1227), E(1227)]),
+    ("GRANT SELECT ON *.* TO x", [E(1227), E(1227), E(1227)]),
+    (
+        "REVOKE ALL ON *.* FROM sandbox",
+        [E(1227), E(1227), E(1227)],
+    ),
+    ("SET PASSWORD = PASSWORD('x')", [E(1227), E(1227), E(1227)]),
+    ("SET GLOBAL wait_timeout = 100", [E(1227), E(1227), E(1227)]),
+    ("SET @@global.read_only = 1", [E(1227), E(1227), E(1227)]),
+    ("FLUSH TABLES", [E(1227), E(1227), E(1227)]),
+    ("SHUTDOWN", [E(1227), E(1227), E(1227)]),
+    ("INSTALL SONAME 'ha_blackhole'", [E(1227), E(1227), E(1227)]),
+    ("STOP SLAVE", [E(1227), E(1227), E(1227)]),
+    ("RESET MASTER", [E(1227), E(1227), E(1227)]),
+    ("KILL USER sandbox", [E(1235), E(1235), E(1235)]),
+    (
+        "PREPARE s FROM 'SELECT * FROM mysql.user'",
+        [E(1142), E(1142), E(1142)],
+    ),
+    ("PREPARE s FROM @q", [E(1227), E(1227), E(1227)]),
+    (
+        "EXECUTE IMMEDIATE CONCAT('SELECT ', '1')",
+        [E(1227), E(1227), E(1227)],
+    ),
+    ("CALL t_other.p()", [E(1142), E(1142), E(1142)]),
+    ("SELECT t_other.f(1)", [E(1142), E(1142), E(1142)]),
+    ("SELECT 1; DROP USER nobody", [E(1227), E(1227), E(1227)]),
+    // Databases.
+    ("USE t_crm", [O, E(1044), O]),
+    ("USE mysql", [E(1049), E(1049), E(1049)]),
+    ("SET SESSION sql_mode = DEFAULT", [O, O, O]),
+];
+
+#[tokio::test]
+async fn statements_by_user_get_their_answer() {
+    let users = "[[users]]\nname = \"limited\"\npassword = \"pw\"\nschemas = [\"t_shop\"]\n\
+                 [[users]]\nname = \"reader\"\npassword = \"pw\"\nprivileges = [\"read\"]\n";
+    let (p, _) = two_schemas_with("t_", users).await;
+    let mut d = direct(&sandbox().groups[0].primary, None).await;
+    d.query_drop("CREATE DATABASE IF NOT EXISTS t_other")
+        .await
+        .unwrap();
+    d.query_drop("CREATE TABLE IF NOT EXISTS t_other.t (a INT)")
+        .await
+        .unwrap();
+    let mut wrong = Vec::new();
+    for (n, (user, password)) in [(USER, PASSWORD), ("limited", "pw"), ("reader", "pw")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = Conn::new(p.opts(user, password, Some("t_shop")))
+            .await
+            .unwrap();
+        for (sql, wants) in TABLE {
+            let sql = sql.replace("{n}", &n.to_string());
+            c.query_drop("USE t_shop").await.unwrap();
+            let got = match c.query_drop(&sql).await {
+                Ok(()) => Want::Ok,
+                Err(e) => Want::Err(error_code(&e).unwrap_or(0)),
+            };
+            if got != wants[n] {
+                wrong.push(format!("{user}: {sql}: got {got:?}, want {:?}", wants[n]));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases:\n{}",
+        wrong.len(),
+        TABLE.len() * 3,
+        wrong.join("\n")
+    );
+    // Nothing the refused statements asked for happened.
+    let n: Option<i64> = d
+        .query_first("SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'x\\_%'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+    let dbs: Vec<String> = d.query("SHOW DATABASES LIKE 't\\_new%'").await.unwrap();
+    assert!(dbs.is_empty(), "{dbs:?}");
+}
