@@ -30,6 +30,8 @@ pub struct Lexer<'a> {
     /// A backslash escapes the next character in a string (false under the
     /// NO_BACKSLASH_ESCAPES sql_mode, where `'a\'` is a whole string).
     backslash_escapes: bool,
+    /// `"…"` quotes an identifier, as under the ANSI_QUOTES sql_mode.
+    ansi_quotes: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -39,11 +41,18 @@ impl<'a> Lexer<'a> {
 
     /// A lexer that reads strings as a session with or without NO_BACKSLASH_ESCAPES.
     pub fn with_backslash_escapes(src: &'a [u8], backslash_escapes: bool) -> Self {
+        Self::with_modes(src, backslash_escapes, false)
+    }
+
+    /// A lexer that reads as a session whose sql_mode has NO_BACKSLASH_ESCAPES (when
+    /// `backslash_escapes` is false) and ANSI_QUOTES (when `ansi_quotes`).
+    pub fn with_modes(src: &'a [u8], backslash_escapes: bool, ansi_quotes: bool) -> Self {
         Lexer {
             src,
             pos: 0,
             in_exec_comment: false,
             backslash_escapes,
+            ansi_quotes,
         }
     }
 
@@ -65,7 +74,11 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         while self.pos < self.src.len() {
             let c = self.src[self.pos];
-            if c == b'\\' && quote != b'`' && self.backslash_escapes {
+            if c == b'\\'
+                && quote != b'`'
+                && !(quote == b'"' && self.ansi_quotes)
+                && self.backslash_escapes
+            {
                 self.pos += 2;
                 continue;
             }
@@ -130,6 +143,11 @@ impl<'a> Iterator for Lexer<'a> {
                 {
                     self.pos += 2;
                     return Some(Token::Comment(self.take_while(|c| c != b'\n')));
+                }
+                b'"' if self.ansi_quotes => {
+                    let q = self.quoted(b'"');
+                    let inner = &q[1..q.len().saturating_sub(1).max(1)];
+                    return Some(Token::Quoted(inner));
                 }
                 b'\'' | b'"' => return Some(Token::Str(self.quoted(c))),
                 b'`' => {

@@ -63,19 +63,54 @@ fn eq(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// Every right the statements of `sql` (a batch: each statement) need.
-pub fn needs(sql: &[u8]) -> Vec<Need> {
-    needs_in(sql, true)
+/// How the session reads strings and identifiers (from its sql_mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// False under NO_BACKSLASH_ESCAPES.
+    pub backslash_escapes: bool,
+    /// True under ANSI_QUOTES: `"x"` is an identifier.
+    pub ansi_quotes: bool,
 }
 
-/// [`needs`], reading strings with or without backslash escapes.
-pub fn needs_in(sql: &[u8], backslash_escapes: bool) -> Vec<Need> {
-    let tokens: Vec<Token<'_>> = Lexer::with_backslash_escapes(sql, backslash_escapes)
-        .filter(|t| !matches!(t, Token::Comment(_)))
-        .collect();
+impl Reading {
+    pub const DEFAULT: Reading = Reading {
+        backslash_escapes: true,
+        ansi_quotes: false,
+    };
+
+    pub fn lexer(self, sql: &[u8]) -> Lexer<'_> {
+        Lexer::with_modes(sql, self.backslash_escapes, self.ansi_quotes)
+    }
+
+    fn tokens(self, sql: &[u8]) -> Vec<Token<'_>> {
+        self.lexer(sql)
+            .filter(|t| !matches!(t, Token::Comment(_)))
+            .collect()
+    }
+}
+
+/// The statements of a batch, split at top-level `;` as `reading` sees them.
+pub fn statements(sql: &[u8], reading: Reading) -> Vec<&[u8]> {
+    let base = sql.as_ptr() as usize;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for t in reading.lexer(sql) {
+        if let Token::Punct(p @ b";") = t {
+            let at = p.as_ptr() as usize - base;
+            parts.push(&sql[start..at]);
+            start = at + 1;
+        }
+    }
+    parts.push(&sql[start..]);
+    parts.retain(|p| !p.trim_ascii().is_empty());
+    parts
+}
+
+/// Every right the statements of `sql` (a batch: each statement) need.
+pub fn needs(sql: &[u8]) -> Vec<Need> {
     let mut all = Vec::new();
-    for part in tokens.split(|t| *t == Token::Punct(b";")) {
-        for n in statement_needs(part) {
+    for part in statements(sql, Reading::DEFAULT) {
+        for n in needs_in(part, Reading::DEFAULT) {
             if !all.contains(&n) {
                 all.push(n);
             }
@@ -84,6 +119,92 @@ pub fn needs_in(sql: &[u8], backslash_escapes: bool) -> Vec<Need> {
     all.sort();
     all
 }
+
+/// The rights one statement needs, read as `reading` says.
+pub fn needs_in(sql: &[u8], reading: Reading) -> Vec<Need> {
+    let tokens = reading.tokens(sql);
+    let mut needs = statement_needs(&tokens);
+    needs.sort();
+    needs.dedup();
+    needs
+}
+
+/// `SET STATEMENT var = value, ... FOR <statement>`: the statement it runs.
+pub fn set_statement_inner(sql: &[u8], reading: Reading) -> Option<&[u8]> {
+    let base = sql.as_ptr() as usize;
+    let tokens = reading.tokens(sql);
+    match tokens.as_slice() {
+        [Token::Word(s), Token::Word(st), ..] if eq(s, b"set") && eq(st, b"statement") => {}
+        _ => return None,
+    }
+    let f = tokens.iter().find_map(|t| match t {
+        Token::Word(w) if eq(w, b"for") => Some(*w),
+        _ => None,
+    })?;
+    Some(&sql[f.as_ptr() as usize - base + f.len()..])
+}
+
+/// The databases a SHOW statement names without a dot (`SHOW TABLES FROM db`,
+/// `SHOW COLUMNS FROM t IN db`, `SHOW CREATE DATABASE db`).
+pub fn show_databases(sql: &[u8], reading: Reading) -> Vec<String> {
+    let tokens = reading.tokens(sql);
+    let word = |i: usize, w: &[u8]| matches!(tokens.get(i), Some(Token::Word(x)) if eq(x, w));
+    if !word(0, b"show") {
+        return Vec::new();
+    }
+    let name = |t: Option<&Token<'_>>| match t {
+        Some(Token::Word(w) | Token::Quoted(w)) => Some(String::from_utf8_lossy(w).into_owned()),
+        _ => None,
+    };
+    if word(1, b"create") && (word(2, b"database") || word(2, b"schema")) {
+        let at = if word(3, b"if") { 6 } else { 3 };
+        return name(tokens.get(at)).into_iter().collect();
+    }
+    // SHOW COLUMNS/INDEX FROM <table> [FROM|IN <db>]: the first FROM names a table.
+    let on_table = [
+        b"columns".as_slice(),
+        b"fields",
+        b"index",
+        b"indexes",
+        b"keys",
+    ]
+    .iter()
+    .any(|w| word(1, w) || word(2, w));
+    let mut dbs = Vec::new();
+    let mut skipped_table = !on_table;
+    for (i, t) in tokens.iter().enumerate() {
+        if !matches!(t, Token::Word(w) if eq(w, b"from") || eq(w, b"in")) {
+            continue;
+        }
+        // `FROM db.t` is a qualified name, checked as such.
+        if tokens.get(i + 2) == Some(&Token::Punct(b".")) {
+            skipped_table = true;
+            continue;
+        }
+        if !skipped_table {
+            skipped_table = true;
+            continue;
+        }
+        dbs.extend(name(tokens.get(i + 1)));
+    }
+    dbs
+}
+
+/// Words that stand before the object a CREATE/ALTER/DROP names.
+const OBJECT_PREFIX: [&[u8]; 12] = [
+    b"or",
+    b"replace",
+    b"if",
+    b"not",
+    b"exists",
+    b"temporary",
+    b"online",
+    b"offline",
+    b"ignore",
+    b"aggregate",
+    b"definer",
+    b"current_user",
+];
 
 fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
     let words: Vec<&[u8]> = tokens
@@ -98,32 +219,103 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
     };
     let second = words.get(1).copied().unwrap_or(b"");
     let has = |w: &[u8]| words.iter().any(|x| eq(x, w));
+    let has_name = |w: &[u8]| {
+        tokens
+            .iter()
+            .any(|t| matches!(t, Token::Word(x) | Token::Quoted(x) if eq(x, w)))
+    };
     let mut needs = Vec::new();
     // Functions and clauses that reach the file system, wherever they appear.
-    let file_function = tokens
-        .windows(2)
-        .any(|w| matches!(w, [Token::Word(f), Token::Punct(b"(")] if eq(f, b"load_file")));
+    let file_function = tokens.windows(2).any(|w| {
+        matches!(w, [Token::Word(f) | Token::Quoted(f), Token::Punct(b"(")] if eq(f, b"load_file"))
+    });
     let into_file = words
         .windows(2)
         .any(|w| eq(w[0], b"into") && (eq(w[1], b"outfile") || eq(w[1], b"dumpfile")));
     if file_function || into_file {
         needs.push(Need::File);
     }
-    // The backend's process list shows every client's connection and statement.
-    if has(b"information_schema") && has(b"processlist") {
+    // The backend's process list and open transactions show every client's statements.
+    if has_name(b"information_schema") && (has_name(b"processlist") || has_name(b"innodb_trx")) {
         needs.push(Need::Admin);
     }
+    // information_schema is answered per user only in queries (the catalog path);
+    // copied by INSERT … SELECT or CREATE … AS SELECT it would be whole.
+    let query = [
+        b"select".as_slice(),
+        b"with",
+        b"show",
+        b"describe",
+        b"desc",
+        b"explain",
+        b"table",
+    ]
+    .iter()
+    .any(|q| eq(first, q));
+    if has_name(b"information_schema") && !query {
+        needs.push(Need::Admin);
+    }
+    // Dynamic SQL inside a routine, event or trigger body hides its statements from
+    // these checks, and the body runs with shardgate's account.
+    if eq(first, b"create") || eq(first, b"alter") {
+        let body = has(b"procedure") || has(b"function") || has(b"event") || has(b"trigger");
+        if body && (has(b"prepare") || has(b"execute")) {
+            needs.push(Need::Admin);
+        }
+        // DEFINER = someone other than the current user acts as that account.
+        if has(b"definer") && !has(b"current_user") {
+            needs.push(Need::Account);
+        }
+    }
     let lower = first.to_ascii_lowercase();
-    let object_is = |w: &[u8]| eq(second, w) || (words.len() > 2 && eq(words[2], w));
+    let object = words[1..]
+        .iter()
+        .copied()
+        .find(|w| !OBJECT_PREFIX.iter().any(|p| eq(w, p)))
+        .unwrap_or(b"");
+    let object_is = |w: &[u8]| eq(object, w);
+    // The data statement after WITH or ANALYZE decides what WITH … DELETE needs.
+    let dml = words.iter().find_map(|w| {
+        let l = w.to_ascii_lowercase();
+        matches!(l.as_slice(), b"insert" | b"update" | b"delete" | b"replace").then_some(l)
+    });
     match lower.as_slice() {
-        b"select" | b"with" | b"values" | b"table" | b"show" | b"describe" | b"desc"
-        | b"explain" | b"help" | b"checksum" | b"analyze" | b"check" => needs.push(Need::Read),
+        b"with" | b"analyze" | b"explain" if dml.is_some() && !has(b"format") => {
+            needs.push(Need::Write)
+        }
+        b"select" | b"with" | b"values" | b"table" | b"describe" | b"desc" | b"explain"
+        | b"help" | b"checksum" | b"analyze" | b"check" => needs.push(Need::Read),
+        b"show" => {
+            let l2 = second.to_ascii_lowercase();
+            if matches!(
+                l2.as_slice(),
+                b"binlog"
+                    | b"relaylog"
+                    | b"engine"
+                    | b"master"
+                    | b"slave"
+                    | b"replica"
+                    | b"binary"
+                    | b"explain"
+                    | b"all"
+            ) || (eq(second, b"create") && (has(b"user") || has(b"role")))
+            {
+                needs.push(Need::Admin);
+            } else {
+                needs.push(Need::Read);
+            }
+        }
         b"insert" | b"update" | b"delete" | b"replace" | b"call" | b"do" | b"handler" => {
             needs.push(Need::Write)
         }
         b"load" => {
-            // LOAD DATA LOCAL INFILE reads the client's file; without LOCAL, the server's.
-            if has(b"local") {
+            // LOCAL before INFILE reads the client's file; without it, the server's.
+            let local = words
+                .iter()
+                .position(|w| eq(w, b"local"))
+                .zip(words.iter().position(|w| eq(w, b"infile")))
+                .is_some_and(|(l, i)| l < i);
+            if local {
                 needs.push(Need::Write);
             } else {
                 needs.push(Need::File);
@@ -138,6 +330,8 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
                 || object_is(b"server")
                 || object_is(b"tablespace")
                 || object_is(b"logfile")
+                || object_is(b"instance")
+                || object_is(b"resource")
                 || has(b"soname")
             {
                 needs.push(Need::Admin);
@@ -149,8 +343,16 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         b"set" => {
             let global = has(b"global")
                 || has(b"persist")
+                || has(b"persist_only")
+                || has(b"sql_log_bin")
+                || (eq(second, b"resource") && has(b"group"))
                 || tokens.iter().any(|t| match t {
-                    Token::SysVar(v) => v.len() > 9 && eq(&v[..9], b"@@global."),
+                    Token::SysVar(v) => {
+                        let v = v.to_ascii_lowercase();
+                        v.starts_with(b"@@global.")
+                            || v.starts_with(b"@@persist")
+                            || v.ends_with(b"sql_log_bin")
+                    }
                     _ => false,
                 });
             if eq(second, b"password") || eq(second, b"role") || has(b"default") && has(b"role") {
@@ -159,8 +361,12 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
                 needs.push(Need::Admin);
             }
         }
-        b"shutdown" | b"install" | b"uninstall" | b"flush" | b"reset" | b"purge" | b"binlog"
-        | b"change" | b"cache" => needs.push(Need::Admin),
+        b"shutdown" | b"restart" | b"install" | b"uninstall" | b"flush" | b"reset" | b"purge"
+        | b"binlog" | b"change" | b"cache" | b"clone" | b"import" | b"backup" | b"lock"
+            if !(eq(first, b"lock") && (has(b"tables") || has(b"table"))) =>
+        {
+            needs.push(Need::Admin)
+        }
         // START/STOP SLAVE, REPLICA, ALL SLAVES, GROUP_REPLICATION ...
         b"start" | b"stop" if !eq(second, b"transaction") => needs.push(Need::Admin),
         _ => {}
@@ -172,7 +378,13 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
 /// text when written as a literal, `Err` when it comes from a variable or an
 /// expression. `None` for other statements.
 pub fn dynamic_sql(sql: &[u8]) -> Option<Result<String, ()>> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+    dynamic_sql_in(sql, Reading::DEFAULT)
+}
+
+/// [`dynamic_sql`] of one statement, read as `reading` says.
+pub fn dynamic_sql_in(sql: &[u8], reading: Reading) -> Option<Result<String, ()>> {
+    let tokens: Vec<Token<'_>> = reading
+        .lexer(sql)
         .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
         .collect();
     let source = match tokens.as_slice() {
@@ -192,19 +404,19 @@ pub fn dynamic_sql(sql: &[u8]) -> Option<Result<String, ()>> {
         _ => return None,
     };
     Some(match source {
-        [Token::Str(s)] if s.len() >= 2 => Ok(unquote(s)),
+        [Token::Str(s)] if s.len() >= 2 => Ok(unquote(s, reading.backslash_escapes)),
         _ => Err(()),
     })
 }
 
 /// A string literal's text: quotes removed, doubled quotes and backslash escapes undone.
-fn unquote(s: &[u8]) -> String {
+fn unquote(s: &[u8], backslash_escapes: bool) -> String {
     let quote = s[0];
     let mut out = Vec::with_capacity(s.len());
     let mut i = 1;
     while i + 1 < s.len() {
         let c = s[i];
-        if c == b'\\' && i + 2 < s.len() {
+        if c == b'\\' && backslash_escapes && i + 2 < s.len() {
             out.push(s[i + 1]);
             i += 2;
         } else if c == quote && s.get(i + 1) == Some(&quote) && i + 2 < s.len() {

@@ -5,7 +5,7 @@
 use rules::runtime::LogicalSchema;
 use rules::Runtime;
 
-use crate::lexer::{Lexer, Token};
+use crate::lexer::Token;
 
 /// The logical schemas written as `schema.` before an identifier, each once, in the
 /// order they first appear.
@@ -22,24 +22,45 @@ pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSche
 /// Every identifier written as `a.` before another identifier (a schema, a table, or
 /// an alias: the lexer cannot tell), each once.
 pub fn qualifiers(sql: &[u8]) -> Vec<String> {
-    qualifiers_in(sql, true)
+    let mut found: Vec<String> = Vec::new();
+    for (name, _) in qualifier_uses(sql, crate::privilege::Reading::DEFAULT) {
+        if !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
 }
 
-/// [`qualifiers`], reading strings with or without backslash escapes.
-pub fn qualifiers_in(sql: &[u8], backslash_escapes: bool) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
+/// Each `a.b` of a statement read as `reading` says: `a`, and whether it can only be a
+/// database (in relation position, after FROM, JOIN, TABLE, INTO, UPDATE, CALL ..., or
+/// as `a.f(…)`), not a table or alias qualifying a column.
+pub fn qualifier_uses(sql: &[u8], reading: crate::privilege::Reading) -> Vec<(String, bool)> {
+    let mut found: Vec<(String, bool)> = Vec::new();
     if !sql.contains(&b'.') {
         return found;
     }
-    let tokens: Vec<Token<'_>> = Lexer::with_backslash_escapes(sql, backslash_escapes)
+    let tokens: Vec<Token<'_>> = reading
+        .lexer(sql)
         .filter(|t| !matches!(t, Token::Comment(_)))
         .collect();
-    for w in tokens.windows(3) {
+    const RELATION: [&[u8]; 10] = [
+        b"from",
+        b"join",
+        b"table",
+        b"into",
+        b"update",
+        b"call",
+        b"describe",
+        b"desc",
+        b"straight_join",
+        b"exists",
+    ];
+    for (i, w) in tokens.windows(3).enumerate() {
         let name = match w {
             [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_)] => {
                 String::from_utf8_lossy(a).replace("``", "`")
             }
-            // `"db"."t"`: a string to this lexer, an identifier under ANSI_QUOTES.
+            // `"db"."t"`: a string to the default reading, an identifier under ANSI_QUOTES.
             [Token::Str(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_)]
                 if a.first() == Some(&b'"') =>
             {
@@ -47,8 +68,12 @@ pub fn qualifiers_in(sql: &[u8], backslash_escapes: bool) -> Vec<String> {
             }
             _ => continue,
         };
-        if !found.contains(&name) {
-            found.push(name);
+        let after_relation = i > 0
+            && matches!(tokens[i - 1], Token::Word(p) if RELATION.iter().any(|r| p.eq_ignore_ascii_case(r)));
+        let call = tokens.get(i + 3) == Some(&Token::Punct(b"("));
+        let strict = after_relation || call;
+        if !found.iter().any(|(n, s)| *n == name && *s == strict) {
+            found.push((name, strict));
         }
     }
     found

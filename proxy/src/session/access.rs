@@ -6,7 +6,7 @@
 //! user may use. Zero-config pass-through clients log in with the backend's own
 //! account and are not checked.
 
-use router::privilege::Need;
+use router::privilege::{Need, Reading};
 use rules::Runtime;
 
 use super::Session;
@@ -26,10 +26,65 @@ impl Session {
         let Some(user) = &self.user else {
             return Ok(());
         };
-        // PREPARE ... FROM '<sql>' and EXECUTE IMMEDIATE '<sql>': the inner statement is
+        // Read as the text it is in the client's character set: in GBK or SJIS a byte
+        // 0x5C may be the second half of a character, not a backslash.
+        let text = self.charset.decode(sql)?;
+        // Strings and identifiers are read as the server will read them: without
+        // backslash escapes under NO_BACKSLASH_ESCAPES, `"x"` as an identifier under
+        // ANSI_QUOTES. A statement that may change sql_mode (SET sql_mode = 2097152;
+        // …, SET STATEMENT … FOR …) is read every way.
+        let session = Reading {
+            backslash_escapes: !self.no_backslash_escapes,
+            ansi_quotes: self.ansi_quotes,
+        };
+        let readings: Vec<Reading> = if mentions(&text, b"sql_mode") {
+            [(true, false), (false, false), (true, true), (false, true)]
+                .into_iter()
+                .map(|(backslash_escapes, ansi_quotes)| Reading {
+                    backslash_escapes,
+                    ansi_quotes,
+                })
+                .collect()
+        } else {
+            vec![session]
+        };
+        for &reading in &readings {
+            for part in router::privilege::statements(&text, reading) {
+                self.check_statement(user, part, reading, rt, 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One statement of a batch, read one way.
+    fn check_statement(
+        &self,
+        user: &UserConfig,
+        sql: &[u8],
+        reading: Reading,
+        rt: &Runtime,
+        depth: u8,
+    ) -> Result<(), SqlError> {
+        if depth > 4 {
+            return Err(SqlError::new(
+                1227,
+                "42000",
+                "Access denied; shardgate does not check statements nested this deep",
+            ));
+        }
+        // SET STATEMENT … FOR <statement>: the statement is what runs.
+        if let Some(inner) = router::privilege::set_statement_inner(sql, reading) {
+            self.check_statement(user, inner, reading, rt, depth + 1)?;
+        }
+        // PREPARE … FROM '<sql>' and EXECUTE IMMEDIATE '<sql>': the inner statement is
         // what runs; from a variable or an expression it is hidden from these checks.
-        match router::privilege::dynamic_sql(sql) {
-            Some(Ok(inner)) => return self.check_access(inner.as_bytes(), rt),
+        match router::privilege::dynamic_sql_in(sql, reading) {
+            Some(Ok(inner)) => {
+                for part in router::privilege::statements(inner.as_bytes(), reading) {
+                    self.check_statement(user, part, reading, rt, depth + 1)?;
+                }
+                return Ok(());
+            }
             Some(Err(())) if !user.may(Need::Admin) => {
                 return Err(SqlError::new(
                     1227,
@@ -45,32 +100,7 @@ impl Session {
             _ => {}
         }
         let host = self.peer.ip().to_string();
-        // Strings are read as the server will read them: without backslash escapes
-        // under NO_BACKSLASH_ESCAPES (else `'a\', t FROM mysql.user -- '` hides a
-        // table in what looks like a string); both ways when the statement sets that
-        // mode for itself (SET STATEMENT sql_mode = ... FOR ...).
-        let modes: &[bool] = if self.no_backslash_escapes {
-            &[false]
-        } else if mentions(sql, b"no_backslash_escapes") {
-            &[true, false]
-        } else {
-            &[true]
-        };
-        let mut needs = Vec::new();
-        let mut qualifiers: Vec<String> = Vec::new();
-        for &escapes in modes {
-            for n in router::privilege::needs_in(sql, escapes) {
-                if !needs.contains(&n) {
-                    needs.push(n);
-                }
-            }
-            for q in router::resolve::qualifiers_in(sql, escapes) {
-                if !qualifiers.contains(&q) {
-                    qualifiers.push(q);
-                }
-            }
-        }
-        for need in needs {
+        for need in router::privilege::needs_in(sql, reading) {
             if user.may(need) {
                 continue;
             }
@@ -98,26 +128,28 @@ impl Session {
                 ),
             });
         }
+        // SHOW … FROM db names a database without a dot.
+        for db in router::privilege::show_databases(sql, reading) {
+            if !may_name(user, &db, rt) {
+                return Err(SqlError::db_access_denied(&user.name, &host, &db));
+            }
+        }
         // Qualified names: only when some qualifier is not a schema the user may use
         // (aliases like `o.id` look the same, so the statement is parsed to tell).
-        let suspicious = qualifiers.iter().any(|q| !may_name(user, q, rt));
-        if !suspicious {
+        // A trigger's NEW and OLD rows qualify columns, not databases.
+        let row = |q: &str, strict: bool| {
+            !strict && (q.eq_ignore_ascii_case("new") || q.eq_ignore_ascii_case("old"))
+        };
+        let uses: Vec<(String, bool)> = router::resolve::qualifier_uses(sql, reading)
+            .into_iter()
+            .filter(|(q, strict)| !row(q, *strict))
+            .collect();
+        if uses.iter().all(|(q, _)| may_name(user, q, rt)) {
             return Ok(());
         }
-        let text = self.charset.decode(sql)?;
-        let refs = router::plan::table_refs(&text).map_err(|_| {
-            SqlError::new(
-                1142,
-                "42000",
-                format!(
-                    "shardgate could not analyse this statement to check the tables it names, and user `{}` \
-                     may not reach every database; send statements it can parse",
-                    user.name
-                ),
-            )
-        })?;
         // MySQL names the statement's command in the error.
-        let command = router::lexer::Lexer::new(sql)
+        let command = reading
+            .lexer(sql)
             .find_map(|t| match t {
                 router::lexer::Token::Word(w) => Some(String::from_utf8_lossy(w).to_uppercase()),
                 _ => None,
@@ -133,15 +165,34 @@ impl Session {
                 ),
             )
         };
+        // A qualifier that can only be a database (in relation position, or before a
+        // function call) is one, whatever aliases the statement defines.
+        if let Some((q, _)) = uses
+            .iter()
+            .find(|(q, strict)| *strict && !may_name(user, q, rt))
+        {
+            return Err(denied(format!("database `{q}`")));
+        }
+        let refs = router::plan::table_refs(sql).map_err(|_| {
+            SqlError::new(
+                1142,
+                "42000",
+                format!(
+                    "shardgate could not analyse this statement to check the tables it names, and user `{}` \
+                     may not reach every database; send statements it can parse",
+                    user.name
+                ),
+            )
+        })?;
         for (schema, table) in &refs.tables {
             let Some(schema) = schema else { continue };
             if !may_name(user, schema, rt) {
                 return Err(denied(format!("table `{schema}`.`{table}`")));
             }
         }
-        // A qualifier that is no table or alias of the statement names a database
-        // (`CALL db.proc()`, `db.func()`): it must be one the user may use too.
-        for q in &qualifiers {
+        // Other qualifiers name a database unless they are a table, alias or common
+        // table expression of this statement (`o.id`), or a trigger's NEW/OLD row.
+        for (q, _) in &uses {
             let local = refs.local.iter().any(|l| l.eq_ignore_ascii_case(q));
             if !local && !may_name(user, q, rt) {
                 return Err(denied(format!("database `{q}`")));

@@ -101,6 +101,18 @@ impl Visitor for Collector<'_> {
                     .push((t.value.clone(), alias.name.value.clone()));
             }
         }
+        // Derived tables and table functions have a name too (no table behind it).
+        let other = match factor {
+            TableFactor::Derived { alias, .. }
+            | TableFactor::JsonTable { alias, .. }
+            | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+            _ => None,
+        };
+        if let Some(alias) = other {
+            self.refs
+                .aliases
+                .push((String::new(), alias.name.value.clone()));
+        }
         ControlFlow::Continue(())
     }
 
