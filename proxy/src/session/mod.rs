@@ -2,11 +2,15 @@
 //! run on a backend connection chosen by the router's classification.
 
 mod access;
+mod binary;
 mod catalog;
 mod change_user;
 mod charset;
+mod checkout;
 mod ddl;
 mod execute;
+mod explain;
+mod foreign;
 mod grants;
 mod kill;
 mod local;

@@ -16,10 +16,9 @@ use router::plan::Prepared;
 use rules::{Runtime, Value};
 use tokio::io::AsyncWriteExt;
 
+use super::binary::BinaryExecution;
 use super::charset::ClientCharset;
-use super::sharded::{
-    physical_database, route_error, BinaryExecution, RelayError, Relayed, Renames,
-};
+use super::sharded::{physical_database, route_error, RelayError, Relayed, Renames};
 use super::{Flow, Session};
 use crate::wire::command::*;
 use crate::wire::generic::eof_payload;

@@ -1,0 +1,210 @@
+//! Lending a backend connection to a statement, and taking it back: the session's
+//! settings, autocommit, insert id and deferred transaction are made true on the
+//! connection before use; after use it is kept while the session's state lives there,
+//! else given back through the pool's one release path.
+
+use rules::NodeId;
+
+use super::{Held, Session};
+use crate::backend::Role;
+use crate::wire::{SqlError, WireError};
+
+impl Session {
+    /// A connection for a statement on `node`: the held one when the session's state
+    /// lives there, else a replica for reads (weighted, skipping ones that are down),
+    /// else the primary. Whatever the session expects of a connection (its settings,
+    /// autocommit, its last insert id, a transaction it has begun) is made true on it
+    /// before it is returned.
+    pub(super) async fn checkout(
+        &mut self,
+        node: NodeId,
+        read_only: bool,
+        needs_previous: bool,
+    ) -> Result<Held, SqlError> {
+        self.notice_dropped_connection();
+        if self.lost_txn {
+            return Err(super::transaction::transaction_lost(false));
+        }
+        if let Some(h) = self.held.take() {
+            if h.node == node && (self.must_keep() || needs_previous) {
+                self.control.set_running(Some(self.running_on(&h)));
+                return self.ready(h).await;
+            }
+            if self.must_keep() {
+                let names = (self.node_name(h.node), self.node_name(node));
+                self.held = Some(h);
+                return Err(SqlError::unsupported(format!(
+                    "not supported by shardgate yet: this session's transaction or session state lives on data node {}, \
+                     and the statement runs on {}; commit, or reset the connection, first",
+                    names.0, names.1
+                )));
+            }
+            self.control.clear_if(self.running_on(&h));
+            let pool = self.shared.nodes[h.node].pool(h.role).clone();
+            pool.put(h.conn).await;
+        }
+        let held = self.fresh_connection(node, read_only).await?;
+        self.control.set_running(Some(self.running_on(&held)));
+        let current = Some((self.id, self.replay_gen));
+        let mut setup: Vec<Vec<u8>> = Vec::new();
+        if held.conn.session_state != current {
+            setup.extend(self.replay.iter().cloned());
+        }
+        if !self.autocommit && held.conn.autocommit() {
+            setup.push(b"SET autocommit = 0".to_vec());
+        }
+        let mut held = self
+            .run_setup(
+                held,
+                &setup,
+                "while restoring this session's settings on another connection",
+            )
+            .await?;
+        if !self.replay.is_empty() {
+            held.conn.session_state = current;
+        }
+        self.ready(held).await
+    }
+
+    /// Makes the state that travels with the next statement true on `held`: the
+    /// session's last insert id (when the statement reads it), one-shot `SET
+    /// TRANSACTION`s, and a deferred `BEGIN` with its savepoints.
+    async fn ready(&mut self, held: Held) -> Result<Held, SqlError> {
+        let mut setup: Vec<Vec<u8>> = Vec::new();
+        if self.wants_insert_id && held.conn.insert_id != self.last_insert_id {
+            setup.push(format!("SET @@last_insert_id = {}", self.last_insert_id).into_bytes());
+        }
+        setup.append(&mut self.next_txn);
+        let opens = !self.pending_txn.is_empty();
+        setup.append(&mut self.pending_txn);
+        let ran = self
+            .run_setup(
+                held,
+                &setup,
+                "while preparing the connection for this statement",
+            )
+            .await;
+        if ran.is_err() && opens {
+            // The client's BEGIN did not take: its transaction must not quietly
+            // become autocommit statements.
+            self.lost_txn = true;
+        }
+        let mut held = ran?;
+        if self.wants_insert_id {
+            held.conn.insert_id = self.last_insert_id;
+        }
+        Ok(held)
+    }
+
+    /// Runs shardgate's own statements on `held` before the client's statement. The
+    /// connection is then dirty (reset before another session gets it), and the
+    /// session's status follows the server's flags.
+    async fn run_setup(
+        &mut self,
+        mut held: Held,
+        setup: &[Vec<u8>],
+        what: &str,
+    ) -> Result<Held, SqlError> {
+        if setup.is_empty() {
+            return Ok(held);
+        }
+        held.conn.dirty = true;
+        for sql in setup {
+            match held.conn.execute_ok(sql).await {
+                Ok(ok) => self.note_status(Some(ok.status)),
+                Err(e) => {
+                    // What the session expected of this connection is not there: a
+                    // transaction it began (or was in) is lost, and says so until the
+                    // client ends it.
+                    let in_txn = self.in_transaction || held.conn.in_transaction();
+                    if matches!(e, WireError::Server { .. }) && !in_txn {
+                        self.control.clear_if(self.running_on(&held));
+                        let pool = self.shared.nodes[held.node].pool(held.role).clone();
+                        pool.put(held.conn).await;
+                    } else {
+                        drop(held);
+                        self.in_transaction |= in_txn;
+                        self.forget_connection_state();
+                    }
+                    return Err(e.to_client(&format!("{what} (the statement was not run)")));
+                }
+            }
+        }
+        metrics::counter!("shardgate_session_state_replays_total").increment(1);
+        Ok(held)
+    }
+
+    /// A pooled connection: a replica for reads (weighted, skipping ones that are
+    /// down), else the primary.
+    async fn fresh_connection(&mut self, node: NodeId, read_only: bool) -> Result<Held, SqlError> {
+        let shared = self.shared.clone();
+        let pools = &shared.nodes[node];
+        if read_only {
+            for _ in 0..pools.replicas.len() {
+                let Some(i) = pools.pick_replica() else { break };
+                match pools.replicas[i].get(self.flavor).await {
+                    Ok(conn) => {
+                        return Ok(Held {
+                            node,
+                            role: Role::Replica(i),
+                            conn,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(conn = self.id, error = %e, "replica unavailable; trying the next")
+                    }
+                }
+            }
+        }
+        match pools.primary.get(self.flavor).await {
+            Ok(conn) => Ok(Held {
+                node,
+                role: Role::Primary,
+                conn,
+            }),
+            Err(e) => Err(SqlError::backend_unavailable(format!(
+                "shardgate: data node {} has no usable primary: {e}; the statement was not run",
+                pools.name
+            ))),
+        }
+    }
+
+    /// Keeps `held` when the session's state needs it (or the client may ask about its
+    /// warnings next), else returns it to its pool.
+    pub(super) async fn keep_or_release(&mut self, held: Held, warnings: u16) {
+        if self.must_keep() || warnings > 0 {
+            self.held = Some(held);
+        } else {
+            self.control.clear_if(self.running_on(&held));
+            let pool = self.shared.nodes[held.node].pool(held.role).clone();
+            pool.put(held.conn).await;
+        }
+    }
+
+    /// The held connection died: whatever state it carried is gone. An open
+    /// transaction is remembered as lost, so that no later statement (least of all
+    /// COMMIT) is answered as if it were still there. Autocommit stays as the client
+    /// set it: the next connection gets it again.
+    pub(super) fn forget_connection_state(&mut self) {
+        if self.must_keep() {
+            tracing::warn!(conn = self.id, pins = ?self.pins, in_transaction = self.in_transaction, "backend connection with session state lost");
+        }
+        if self.in_transaction {
+            self.lost_txn = true;
+        }
+        self.pins.clear();
+        self.control.set_pins(Vec::new());
+        self.in_transaction = false;
+    }
+
+    /// Whatever path ended a statement may have dropped the connection that held the
+    /// session's transaction or state (an error path closes a connection whose state
+    /// it cannot know). Noticed before the next command and at every checkout: a lost
+    /// transaction then fails every statement until the client ends it; lost pins
+    /// (temporary tables, locks, user variables) are gone, as after a reconnect.
+    pub(super) fn notice_dropped_connection(&mut self) {
+        if self.held.is_none() && (self.in_transaction || !self.pins.is_empty()) {
+            self.forget_connection_state();
+        }
+    }
+}

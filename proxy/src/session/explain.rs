@@ -1,0 +1,115 @@
+//! `EXPLAIN SHARDING <sql>`: the plan a statement gets, as rows, nothing run.
+
+use router::Merge;
+
+use super::sharded::route_error;
+use super::{Flow, Session};
+use crate::wire::SqlError;
+
+impl Session {
+    /// `EXPLAIN SHARDING <sql>`: the plan as rows, nothing run.
+    pub(super) async fn explain_sharding(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
+        use crate::wire::resultset::LocalColumn;
+        let sql = sql.trim_ascii_start();
+        let rt = self.shared.runtime.load_full();
+        // Planned as the statement itself would be: by the logical schema its
+        // qualifiers name when that is not the session's own.
+        let foreign: Vec<String> = router::resolve::qualified_schemas(sql, &rt)
+            .into_iter()
+            .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
+            .map(|s| s.name.clone())
+            .collect();
+        if foreign.len() > 1 {
+            let e = SqlError::unsupported(format!(
+                "not supported by shardgate yet: a statement naming tables of several logical schemas ({})",
+                foreign.join(", ")
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        let Some(db) = foreign.first().cloned().or_else(|| self.db.clone()) else {
+            self.send_err(seq, &SqlError::no_database()).await?;
+            return Ok(Flow::Continue);
+        };
+        let Some(schema) = rt.schemas.get(&db) else {
+            let e = SqlError::unsupported(format!(
+                "EXPLAIN SHARDING needs a logical schema; `{db}` is passed through as is"
+            ));
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        };
+        let text = match self.charset.decode(sql) {
+            Ok(t) => t,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let sql: &[u8] = &text;
+        let stmt = match router::classify(sql) {
+            Ok(s) if s.kind == router::StatementKind::Empty => {
+                let e = SqlError::new(
+                    1064,
+                    "42000",
+                    "EXPLAIN SHARDING needs a statement after it, e.g. EXPLAIN SHARDING SELECT * FROM t WHERE id = 1",
+                );
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+            Ok(s) => s,
+            Err(e) => {
+                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
+                    .await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let planned = if foreign.is_empty() {
+            router::plan(sql, schema, &rt)
+        } else {
+            router::plan::plan_foreign(sql, schema, &rt)
+        };
+        let rows: Vec<Vec<Option<String>>> = match planned {
+            Err(e) => {
+                self.send_err(seq, &route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+            Ok(None) => vec![vec![
+                Some(rt.nodes[schema.node].name.clone()),
+                None,
+                Some(if stmt.read_only { "read" } else { "write" }.to_string()),
+                Some("single".to_string()),
+                Some(String::from_utf8_lossy(sql).trim().to_string()),
+            ]],
+            Ok(Some(plan)) => {
+                let merge = match &plan.merge {
+                    Merge::Single => "single".to_string(),
+                    Merge::SumAffected => "sum affected rows".to_string(),
+                    Merge::Concat => "concatenate rows".to_string(),
+                    Merge::Any => "any one node".to_string(),
+                    Merge::Combine(spec) => spec.describe(),
+                };
+                let kind = if plan.write {
+                    "write"
+                } else if stmt.read_only {
+                    "read"
+                } else {
+                    "read (primary)"
+                };
+                plan.targets
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            Some(rt.nodes[t.node].name.clone()),
+                            t.shard.map(|s| s.to_string()),
+                            Some(kind.to_string()),
+                            Some(merge.to_string()),
+                            Some(t.sql.clone()),
+                        ]
+                    })
+                    .collect()
+            }
+        };
+        let columns = ["node", "shard", "kind", "merge", "sql"].map(LocalColumn::text);
+        self.send_result_set(seq, "plan", &columns, &rows).await
+    }
+}

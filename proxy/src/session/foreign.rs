@@ -1,0 +1,108 @@
+//! Statements that name another logical schema's tables with its qualifier, and
+//! what the planner cannot read the way the session's sql_mode would.
+
+use router::Statement;
+
+use super::execute::Route;
+use super::{Flow, Session};
+use crate::wire::response::Mode;
+use crate::wire::SqlError;
+
+impl Session {
+    /// The planner reads strings with backslash escapes and `"…"` as strings, as the
+    /// default sql_mode does. Under NO_BACKSLASH_ESCAPES or ANSI_QUOTES a statement
+    /// with a backslash or a double quote could mean something else to the server,
+    /// so it is refused rather than planned (and cached) by a different reading.
+    pub(super) fn unreadable_under_sql_mode(&self, text: &[u8]) -> Option<SqlError> {
+        let (mode, byte) = if self.no_backslash_escapes && text.contains(&b'\\') {
+            ("NO_BACKSLASH_ESCAPES", "a backslash")
+        } else if self.ansi_quotes && text.contains(&b'"') {
+            ("ANSI_QUOTES", "a double quote")
+        } else {
+            return None;
+        };
+        Some(SqlError::unsupported(format!(
+            "not supported by shardgate yet: a statement on sharded or broadcast tables with {byte} \
+             under sql_mode {mode}; quote identifiers with backticks, and strings without backslashes"
+        )))
+    }
+
+    /// A statement whose tables belong to logical schema `name`, named with its
+    /// qualifier from a session standing elsewhere: planned against that schema (every
+    /// table must be qualified), or, when it names only tables the schema does not
+    /// configure, run on the schema's node.
+    pub(super) async fn run_foreign(
+        &mut self,
+        stmt: &Statement,
+        payload: &[u8],
+        name: &str,
+        rt: std::sync::Arc<rules::Runtime>,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        let Some(schema) = rt.schemas.get(name) else {
+            self.send_err(seq, &SqlError::unknown_database(name))
+                .await?;
+            return Ok(Flow::Continue);
+        };
+        let text = match self.charset.decode(&payload[1..]) {
+            Ok(t) => t,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let refuse =
+            |why: String| SqlError::unsupported(format!("not supported by shardgate yet: {why}"));
+        if let Some(e) = self.unreadable_under_sql_mode(&text) {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        match router::plan::plan_foreign(&text, schema, &rt) {
+            Ok(Some(plan)) => {
+                return self
+                    .run_plan(&plan, &text, stmt.read_only, rt.clone(), name, seq)
+                    .await
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+        }
+        let refs = match router::plan::table_refs(&text) {
+            Ok(r) => r.tables,
+            Err(e) => {
+                self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let stray = refs.iter().find(|(s, _)| s.as_deref() != Some(name));
+        let problem = match stray {
+            Some((None, t)) => Some(refuse(format!(
+                "a statement naming tables of logical schema `{name}` and the unqualified `{t}`, \
+                 which belongs to the session's own database; qualify it, or USE `{name}` first"
+            ))),
+            Some((Some(s), t)) => Some(refuse(format!(
+                "a statement naming tables of logical schema `{name}` and `{s}`.`{t}`; run one statement per schema"
+            ))),
+            None if schema.database != schema.name => Some(refuse(format!(
+                "logical schema `{name}` is stored as `{}` on {}; USE `{name}` to reach its unconfigured tables",
+                schema.database,
+                self.node_name(schema.node)
+            ))),
+            None => None,
+        };
+        if let Some(e) = problem {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Continue);
+        }
+        let route = Route {
+            node: schema.node,
+            database: Some(schema.database.clone()),
+            read_only: stmt.read_only && !self.must_keep(),
+            needs_previous: stmt.needs_previous,
+            pin: stmt.pin,
+        };
+        self.execute(payload, seq, route, Mode::Query).await
+    }
+}
