@@ -212,24 +212,14 @@ impl Session {
             let rt = self.shared.runtime.load_full();
             // A table named with another logical schema's qualifier (`shop.orders` from
             // `crm`, or with no database selected) goes by that schema.
-            let foreign: Vec<String> = router::resolve::qualified_schemas(sql, &rt)
-                .into_iter()
-                .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
-                .map(|s| s.name.clone())
-                .collect();
-            match foreign.as_slice() {
-                [] => {}
-                [other] => {
+            match self.foreign_schema(sql, &rt) {
+                Ok(None) => {}
+                Ok(Some(other)) => {
                     return self
-                        .run_foreign(&stmt, payload, other, rt.clone(), seq)
+                        .run_foreign(&stmt, payload, &other, rt.clone(), seq)
                         .await
                 }
-                several => {
-                    let e = SqlError::unsupported(format!(
-                        "not supported by shardgate yet: a statement naming tables of several logical schemas ({}); \
-                         run one statement per schema",
-                        several.join(", ")
-                    ));
+                Err(e) => {
                     self.send_err(seq, &e).await?;
                     return Ok(Flow::Continue);
                 }

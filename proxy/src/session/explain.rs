@@ -14,20 +14,14 @@ impl Session {
         let rt = self.shared.runtime.load_full();
         // Planned as the statement itself would be: by the logical schema its
         // qualifiers name when that is not the session's own.
-        let foreign: Vec<String> = router::resolve::qualified_schemas(sql, &rt)
-            .into_iter()
-            .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
-            .map(|s| s.name.clone())
-            .collect();
-        if foreign.len() > 1 {
-            let e = SqlError::unsupported(format!(
-                "not supported by shardgate yet: a statement naming tables of several logical schemas ({})",
-                foreign.join(", ")
-            ));
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
-        }
-        let Some(db) = foreign.first().cloned().or_else(|| self.db.clone()) else {
+        let foreign = match self.foreign_schema(sql, &rt) {
+            Ok(f) => f,
+            Err(e) => {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let Some(db) = foreign.clone().or_else(|| self.db.clone()) else {
             self.send_err(seq, &SqlError::no_database()).await?;
             return Ok(Flow::Continue);
         };
@@ -63,7 +57,7 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        let planned = if foreign.is_empty() {
+        let planned = if foreign.is_none() {
             router::plan(sql, schema, &rt)
         } else {
             router::plan::plan_foreign(sql, schema, &rt)

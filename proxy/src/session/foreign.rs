@@ -9,6 +9,28 @@ use crate::wire::response::Mode;
 use crate::wire::SqlError;
 
 impl Session {
+    /// The logical schema a statement names with a qualifier when that is not the
+    /// session's own (`None`: there is none); several get 1235.
+    pub(super) fn foreign_schema(
+        &self,
+        sql: &[u8],
+        rt: &rules::Runtime,
+    ) -> Result<Option<String>, SqlError> {
+        let mut foreign: Vec<String> = router::resolve::qualified_schemas(sql, rt)
+            .into_iter()
+            .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
+            .map(|s| s.name.clone())
+            .collect();
+        if foreign.len() > 1 {
+            return Err(SqlError::unsupported(format!(
+                "not supported by shardgate yet: a statement naming tables of several logical schemas ({}); \
+                 run one statement per schema",
+                foreign.join(", ")
+            )));
+        }
+        Ok(foreign.pop())
+    }
+
     /// The planner reads strings with backslash escapes and `"…"` as strings, as the
     /// default sql_mode does. Under NO_BACKSLASH_ESCAPES or ANSI_QUOTES a statement
     /// with a backslash or a double quote could mean something else to the server,
