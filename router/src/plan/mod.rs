@@ -7,6 +7,7 @@
 
 mod cache;
 mod clauses;
+mod insert_select;
 mod keys;
 mod merge;
 mod names;
@@ -14,6 +15,8 @@ mod refs;
 mod rewrite;
 mod spans;
 mod template;
+mod union;
+mod unsharded;
 mod values;
 
 use rules::runtime::LogicalSchema;
@@ -25,9 +28,12 @@ use sqlparser::parser::Parser;
 use crate::lexer::{Lexer, Token};
 
 pub use cache::{Cached, PlanCache};
+use insert_select::insert_select_shards;
 pub use keys::{KeyExpr, Operand as KeyOperand};
 pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
 pub use names::{table_refs, Names};
+use union::{parenthesized_union_parts, plan_union_all, union_parts};
+use unsharded::plan_unsharded;
 
 /// One statement for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -569,145 +575,6 @@ fn plan_with(
     }))
 }
 
-/// INSERT ... SELECT between tables of one binding group works shard by shard when
-/// the shard column is copied from the source's shard column, so every row lands on
-/// the shard it was read from.
-fn insert_select_shards(
-    ins: &sqlparser::ast::Insert,
-    source: &sqlparser::ast::Select,
-    key: &keys::KeyColumn<'_>,
-    lead: &str,
-) -> Result<(), RouteError> {
-    use sqlparser::ast::SelectItem;
-    let refuse = |why: &str| {
-        RouteError::Unsupported(format!(
-            "INSERT ... SELECT into sharded table `{lead}` {why}"
-        ))
-    };
-    let idx = ins
-        .columns
-        .iter()
-        .position(|c| {
-            c.0.last()
-                .and_then(|p| p.as_ident())
-                .is_some_and(|i| i.value.eq_ignore_ascii_case(key.column))
-        })
-        .ok_or_else(|| {
-            refuse(&format!(
-                "must list its columns, the shard column `{}` among them",
-                key.column
-            ))
-        })?;
-    let copied = match source.projection.get(idx) {
-        Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
-            key.is_key(e)
-        }
-        _ => false,
-    };
-    if !copied {
-        return Err(refuse(&format!(
-            "unless the shard column `{}` is copied from the source's shard column (rows would change shards)",
-            key.column
-        )));
-    }
-    let grouped =
-        !matches!(&source.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
-    if grouped || source.having.is_some() {
-        return Err(refuse("with GROUP BY or HAVING"));
-    }
-    Ok(())
-}
-
-/// `(SELECT ...) UNION (SELECT ...)`: parts in parentheses are queries of their own
-/// to the parser, but not subqueries.
-fn parenthesized_union_parts(statement: &Statement) -> usize {
-    fn count(body: &SetExpr) -> usize {
-        match body {
-            SetExpr::Query(q) => 1 + count(q.body.as_ref()),
-            SetExpr::SetOperation { left, right, .. } => count(left) + count(right),
-            _ => 0,
-        }
-    }
-    match statement {
-        Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) => {
-            count(q.body.as_ref())
-        }
-        _ => 0,
-    }
-}
-
-/// The SELECTs of a UNION; true when every UNION is UNION ALL.
-fn union_parts<'q>(
-    body: &'q SetExpr,
-    out: &mut Vec<&'q sqlparser::ast::Select>,
-) -> Result<bool, RouteError> {
-    use sqlparser::ast::{SetOperator, SetQuantifier};
-    match body {
-        SetExpr::Select(s) => {
-            out.push(s);
-            Ok(true)
-        }
-        SetExpr::Query(q) if q.order_by.is_none() && q.limit_clause.is_none() => {
-            union_parts(q.body.as_ref(), out)
-        }
-        SetExpr::SetOperation {
-            left,
-            op: SetOperator::Union,
-            set_quantifier,
-            right,
-        } => {
-            let l = union_parts(left, out)?;
-            let r = union_parts(right, out)?;
-            Ok(l && r && matches!(set_quantifier, SetQuantifier::All))
-        }
-        _ => Err(RouteError::Unsupported(
-            "INTERSECT, EXCEPT or a part with its own ORDER BY/LIMIT over sharded tables".into(),
-        )),
-    }
-}
-
-/// UNION ALL whose parts go to different shards: each part is planned on its own,
-/// and the answer is their rows one part after another.
-fn plan_union_all(
-    text: &str,
-    schema: &LogicalSchema,
-    rt: &Runtime,
-    foreign: bool,
-) -> Result<Prepared, RouteError> {
-    let mut targets = Vec::new();
-    for part in clauses::union_all_parts(text) {
-        let planned = plan_with(part.as_bytes(), schema, rt, false, foreign)?;
-        match planned {
-            Some(p) if matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) => {
-                targets.extend(p.plan.targets)
-            }
-            Some(_) => {
-                return Err(RouteError::Unsupported(
-                    "a UNION ALL part that needs merging (ORDER BY, LIMIT, aggregates) over several shards"
-                        .into(),
-                ))
-            }
-            None => targets.push(Target {
-                node: schema.node,
-                shard: None,
-                sql: part.to_string(),
-            }),
-        }
-    }
-    Ok(Prepared {
-        plan: Plan {
-            targets,
-            write: false,
-            scatter: false,
-            merge: Merge::Concat,
-            fill_global_id: None,
-        },
-        routing: Routing::Fixed,
-        algorithm: None,
-        params: 0,
-    })
-}
-
 /// sqlparser does not know MySQL's older `LOCK IN SHARE MODE`. For analysis only, it
 /// becomes `FOR SHARE` padded to the same length, so every position stays valid; the
 /// physical SQL is still cut from the client's own text.
@@ -750,73 +617,4 @@ fn bound_together(schema: &LogicalSchema, sharded: &[&str]) -> bool {
             .bindings
             .iter()
             .any(|g| sharded.iter().all(|t| g.iter().any(|b| b == t)))
-}
-
-/// Statements on broadcast and single tables only.
-fn plan_unsharded(
-    text: &str,
-    schema: &LogicalSchema,
-    rt: &Runtime,
-    named: &[&refs::TableRef],
-    refs: &refs::Refs,
-    write: bool,
-) -> Result<Plan, RouteError> {
-    // Nodes where every named table exists.
-    let mut nodes: Option<Vec<NodeId>> = None;
-    let mut broadcast_only = true;
-    for t in named {
-        let here: Vec<NodeId> = match &schema.tables[&t.name].kind {
-            TableKind::Broadcast { nodes } => nodes.clone(),
-            TableKind::Single { node } => {
-                broadcast_only = false;
-                vec![*node]
-            }
-            TableKind::Sharded(_) => unreachable!("no sharded tables here"),
-        };
-        nodes = Some(match nodes {
-            None => here,
-            Some(prev) => prev.into_iter().filter(|n| here.contains(n)).collect(),
-        });
-    }
-    // Unconfigured tables live on the schema's node.
-    let unconfigured = refs.tables.iter().any(|t| {
-        t.schema.as_deref().is_none_or(|s| s == schema.name) && !schema.tables.contains_key(&t.name)
-    });
-    let mut nodes = nodes.unwrap_or_default();
-    if unconfigured {
-        broadcast_only = false;
-        nodes.retain(|n| *n == schema.node);
-    }
-    if nodes.is_empty() {
-        return Err(RouteError::Unsupported(
-            "a statement over tables that live on different nodes (a cross-node join)".into(),
-        ));
-    }
-    let chosen: Vec<NodeId> = if write && broadcast_only {
-        nodes
-    } else if nodes.contains(&schema.node) {
-        vec![schema.node]
-    } else {
-        vec![nodes[0]]
-    };
-    let mut targets = Vec::new();
-    for node in &chosen {
-        targets.push(Target {
-            node: *node,
-            shard: None,
-            sql: rewrite::for_shard(text, schema, rt, *node, None, refs, &[])?,
-        });
-    }
-    let merge = match (targets.len(), write) {
-        (1, false) if broadcast_only => Merge::Any,
-        (1, _) => Merge::Single,
-        _ => Merge::SumAffected,
-    };
-    Ok(Plan {
-        targets,
-        write,
-        scatter: false,
-        merge,
-        fill_global_id: None,
-    })
 }

@@ -1,0 +1,93 @@
+//! UNION over shards: parts on one shard, or UNION ALL part by part.
+
+use super::*;
+
+/// `(SELECT ...) UNION (SELECT ...)`: parts in parentheses are queries of their own
+/// to the parser, but not subqueries.
+pub(super) fn parenthesized_union_parts(statement: &Statement) -> usize {
+    fn count(body: &SetExpr) -> usize {
+        match body {
+            SetExpr::Query(q) => 1 + count(q.body.as_ref()),
+            SetExpr::SetOperation { left, right, .. } => count(left) + count(right),
+            _ => 0,
+        }
+    }
+    match statement {
+        Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) => {
+            count(q.body.as_ref())
+        }
+        _ => 0,
+    }
+}
+
+/// The SELECTs of a UNION; true when every UNION is UNION ALL.
+pub(super) fn union_parts<'q>(
+    body: &'q SetExpr,
+    out: &mut Vec<&'q sqlparser::ast::Select>,
+) -> Result<bool, RouteError> {
+    use sqlparser::ast::{SetOperator, SetQuantifier};
+    match body {
+        SetExpr::Select(s) => {
+            out.push(s);
+            Ok(true)
+        }
+        SetExpr::Query(q) if q.order_by.is_none() && q.limit_clause.is_none() => {
+            union_parts(q.body.as_ref(), out)
+        }
+        SetExpr::SetOperation {
+            left,
+            op: SetOperator::Union,
+            set_quantifier,
+            right,
+        } => {
+            let l = union_parts(left, out)?;
+            let r = union_parts(right, out)?;
+            Ok(l && r && matches!(set_quantifier, SetQuantifier::All))
+        }
+        _ => Err(RouteError::Unsupported(
+            "INTERSECT, EXCEPT or a part with its own ORDER BY/LIMIT over sharded tables".into(),
+        )),
+    }
+}
+
+/// UNION ALL whose parts go to different shards: each part is planned on its own,
+/// and the answer is their rows one part after another.
+pub(super) fn plan_union_all(
+    text: &str,
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    foreign: bool,
+) -> Result<Prepared, RouteError> {
+    let mut targets = Vec::new();
+    for part in clauses::union_all_parts(text) {
+        let planned = plan_with(part.as_bytes(), schema, rt, false, foreign)?;
+        match planned {
+            Some(p) if matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) => {
+                targets.extend(p.plan.targets)
+            }
+            Some(_) => {
+                return Err(RouteError::Unsupported(
+                    "a UNION ALL part that needs merging (ORDER BY, LIMIT, aggregates) over several shards"
+                        .into(),
+                ))
+            }
+            None => targets.push(Target {
+                node: schema.node,
+                shard: None,
+                sql: part.to_string(),
+            }),
+        }
+    }
+    Ok(Prepared {
+        plan: Plan {
+            targets,
+            write: false,
+            scatter: false,
+            merge: Merge::Concat,
+            fill_global_id: None,
+        },
+        routing: Routing::Fixed,
+        algorithm: None,
+        params: 0,
+    })
+}
