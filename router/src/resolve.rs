@@ -55,13 +55,18 @@ pub fn qualifier_uses(sql: &[u8], reading: crate::privilege::Reading) -> Vec<(St
         b"straight_join",
         b"exists",
     ];
-    for (i, w) in tokens.windows(3).enumerate() {
+    for i in 0..tokens.len() {
+        let w = &tokens[i..];
         let name = match w {
-            [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_)] => {
+            [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_) | Token::Number(_), ..] => {
                 String::from_utf8_lossy(a).replace("``", "`")
             }
+            // `1db.t`: a name that starts with a digit lexes as a number, dot included.
+            [Token::Number(n), ..] if leading_name(n).is_some() => {
+                String::from_utf8_lossy(leading_name(n).unwrap_or_default()).into_owned()
+            }
             // `"db"."t"`: a string to the default reading, an identifier under ANSI_QUOTES.
-            [Token::Str(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_)]
+            [Token::Str(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_), ..]
                 if a.first() == Some(&b'"') =>
             {
                 String::from_utf8_lossy(&a[1..a.len().saturating_sub(1).max(1)]).into_owned()
@@ -77,6 +82,13 @@ pub fn qualifier_uses(sql: &[u8], reading: crate::privilege::Reading) -> Vec<(St
         }
     }
     found
+}
+
+/// The name before the dot of a number-looking token that is a qualified name
+/// (`1db.t`): some letter in it, and not a hex literal.
+fn leading_name(n: &[u8]) -> Option<&[u8]> {
+    let (name, _) = n.split_at(n.iter().position(|&c| c == b'.')?);
+    (name.iter().any(u8::is_ascii_alphabetic) && !name.starts_with(b"0x")).then_some(name)
 }
 
 #[cfg(test)]
@@ -117,5 +129,12 @@ mod tests {
             qualifiers(b"CALL db.p(); SELECT o.id FROM t o"),
             ["db", "o"]
         );
+        let uses = |s: &str| qualifier_uses(s.as_bytes(), crate::privilege::Reading::DEFAULT);
+        assert_eq!(uses("TABLE mysql.user"), [("mysql".to_string(), true)]);
+        assert_eq!(uses("SELECT sys.f(1) FROM t"), [("sys".to_string(), true)]);
+        assert_eq!(uses("SELECT o.id FROM t o"), [("o".to_string(), false)]);
+        assert_eq!(uses("SELECT * FROM 1db.t"), [("1db".to_string(), true)]);
+        assert_eq!(uses("SELECT * FROM db.1t"), [("db".to_string(), true)]);
+        assert!(uses("SELECT 1.5, 2e3, 0x1f FROM t").is_empty());
     }
 }

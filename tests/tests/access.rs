@@ -522,6 +522,8 @@ const TABLE: &[(&str, [Want; 3])] = &[
     ("SET STATEMENT max_statement_time = 0 FOR DELETE FROM notes WHERE id = 999", [O, O, E(1142)]),
     ("SET sql_mode = 2097152; SELECT 'a\\', user FROM mysql.user -- '", [E(1142), E(1142), E(1142)]),
     ("TABLE mysql.user", [E(1142), E(1142), E(1142)]),
+    ("SELECT * FROM 1db.t", [E(1142), E(1142), E(1142)]),
+    ("SELECT * FROM t_other.1t", [E(1142), E(1142), E(1142)]),
     ("WITH mysql AS (SELECT 1) TABLE mysql.user", [E(1142), E(1142), E(1142)]),
     ("SELECT sys.version_major() FROM notes AS sys", [E(1142), E(1142), E(1142)]),
     ("SHOW TABLES FROM mysql", [E(1044), E(1044), E(1044)]),
