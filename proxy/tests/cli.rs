@@ -5,14 +5,7 @@ use std::io::Write;
 use std::process::Command;
 
 fn shardgate(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shardgate"))
-        .args(args)
-        .env("SHARDGATE_LOG", "error")
-        .output()
-        .expect("run shardgate");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    shardgate_env(args, &[])
 }
 
 fn config(text: &str) -> tempfile::NamedTempFile {

@@ -10,6 +10,13 @@ fn eq(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// A statement's tokens without comments and its closing `;`.
+fn significant(sql: &[u8]) -> Vec<Token<'_>> {
+    Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
+        .collect()
+}
+
 /// True when `sql` contains `<before>_<after>` in any case. Runs on every statement,
 /// so it looks only around underscores: one pass, no allocation.
 pub fn contains_word(sql: &[u8], before: &[u8], after: &[u8]) -> bool {
@@ -41,12 +48,9 @@ pub enum SessionFn {
 /// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()` / `@@max_connections`, with an
 /// optional alias: the function and the column name to answer with.
 pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
-        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
-        .collect();
+    let tokens = significant(sql);
     if let [Token::Word(s), Token::SysVar(v), rest @ ..] = tokens.as_slice() {
-        let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
-        let name = name.strip_prefix(b"@@").unwrap_or(name);
+        let name = crate::lexer::sysvar_name(v);
         if !eq(s, b"select") || !eq(name, b"max_connections") {
             return None;
         }
@@ -184,9 +188,7 @@ pub fn replace_user_functions(sql: &[u8], current: &str, user: &str) -> Option<V
 
 /// `SHOW SHARDGATE SESSIONS`: shardgate's own process list.
 pub fn show_sessions(sql: &[u8]) -> bool {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
-        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
-        .collect();
+    let tokens = significant(sql);
     matches!(tokens.as_slice(), [Token::Word(a), Token::Word(b), Token::Word(c)]
         if eq(a, b"show") && eq(b, b"shardgate") && eq(c, b"sessions"))
 }
@@ -211,9 +213,7 @@ pub enum OwnShow {
 }
 
 pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
-        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
-        .collect();
+    let tokens = significant(sql);
     let word = |i: usize, w: &[u8]| matches!(tokens.get(i), Some(Token::Word(x)) if eq(x, w));
     if !word(0, b"show") {
         return None;
@@ -235,9 +235,7 @@ pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
 
 /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
 pub fn kill(sql: &[u8]) -> Option<(bool, u64)> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
-        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
-        .collect();
+    let tokens = significant(sql);
     let (first, rest) = tokens.split_first()?;
     if !matches!(first, Token::Word(w) if eq(w, b"kill")) {
         return None;

@@ -383,13 +383,7 @@ pub fn may_change_client_charset(sql: &[u8]) -> bool {
                 || eq(w, b"character")
                 || eq(w, b"character_set_client")
         }
-        Token::SysVar(v) => {
-            let var = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
-            eq(
-                var.strip_prefix(b"@@").unwrap_or(var),
-                b"character_set_client",
-            )
-        }
+        Token::SysVar(v) => eq(crate::lexer::sysvar_name(v), b"character_set_client"),
         _ => false,
     })
 }
@@ -403,10 +397,7 @@ pub fn may_change_sql_mode(sql: &[u8]) -> bool {
     }
     tokens.any(|t| match t {
         Token::Word(w) => eq(w, b"sql_mode"),
-        Token::SysVar(v) => {
-            let var = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
-            eq(var.strip_prefix(b"@@").unwrap_or(var), b"sql_mode")
-        }
+        Token::SysVar(v) => eq(crate::lexer::sysvar_name(v), b"sql_mode"),
         _ => false,
     })
 }
@@ -469,8 +460,7 @@ fn analyse_select(tokens: &[Token<'_>], stmt: &mut Statement) {
                 stmt.pin = Some(PinReason::UserVariable);
             }
             Token::SysVar(v) => {
-                let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
-                let name = name.strip_prefix(b"@@").unwrap_or(name);
+                let name = crate::lexer::sysvar_name(v);
                 if eq(name, b"warning_count") || eq(name, b"error_count") {
                     stmt.needs_previous = true;
                     read_only = false;
@@ -514,8 +504,7 @@ fn analyse_insert_id(tokens: &[Token<'_>], stmt: &mut Statement) {
     for (i, t) in tokens.iter().enumerate() {
         match *t {
             Token::SysVar(v) => {
-                let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
-                let name = name.strip_prefix(b"@@").unwrap_or(name);
+                let name = crate::lexer::sysvar_name(v);
                 if eq(name, b"identity") || eq(name, b"last_insert_id") {
                     stmt.reads_insert_id = true;
                 }

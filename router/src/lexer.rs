@@ -96,6 +96,13 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// A system variable's name without `@@` and its scope (`@@session.sql_mode` →
+/// `sql_mode`).
+pub fn sysvar_name(v: &[u8]) -> &[u8] {
+    let name = v.rsplit(|&c| c == b'.').next().unwrap_or(v);
+    name.strip_prefix(b"@@").unwrap_or(name)
+}
+
 fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }

@@ -82,6 +82,15 @@ impl Reading {
         Lexer::with_modes(sql, self.backslash_escapes, self.ansi_quotes)
     }
 
+    /// The statement's first word, cheaply: most statements are told apart by it
+    /// before the rest is lexed.
+    fn first_word(self, sql: &[u8]) -> Option<&[u8]> {
+        match self.lexer(sql).find(|t| !matches!(t, Token::Comment(_)))? {
+            Token::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+
     fn tokens(self, sql: &[u8]) -> Vec<Token<'_>> {
         self.lexer(sql)
             .filter(|t| !matches!(t, Token::Comment(_)))
@@ -131,6 +140,9 @@ pub fn needs_in(sql: &[u8], reading: Reading) -> Vec<Need> {
 
 /// `SET STATEMENT var = value, ... FOR <statement>`: the statement it runs.
 pub fn set_statement_inner(sql: &[u8], reading: Reading) -> Option<&[u8]> {
+    if !reading.first_word(sql).is_some_and(|w| eq(w, b"set")) {
+        return None;
+    }
     let base = sql.as_ptr() as usize;
     let tokens = reading.tokens(sql);
     match tokens.as_slice() {
@@ -147,6 +159,9 @@ pub fn set_statement_inner(sql: &[u8], reading: Reading) -> Option<&[u8]> {
 /// The databases a SHOW statement names without a dot (`SHOW TABLES FROM db`,
 /// `SHOW COLUMNS FROM t IN db`, `SHOW CREATE DATABASE db`).
 pub fn show_databases(sql: &[u8], reading: Reading) -> Vec<String> {
+    if !reading.first_word(sql).is_some_and(|w| eq(w, b"show")) {
+        return Vec::new();
+    }
     let tokens = reading.tokens(sql);
     let word = |i: usize, w: &[u8]| matches!(tokens.get(i), Some(Token::Word(x)) if eq(x, w));
     if !word(0, b"show") {
@@ -383,6 +398,10 @@ pub fn dynamic_sql(sql: &[u8]) -> Option<Result<String, ()>> {
 
 /// [`dynamic_sql`] of one statement, read as `reading` says.
 pub fn dynamic_sql_in(sql: &[u8], reading: Reading) -> Option<Result<String, ()>> {
+    let first = reading.first_word(sql)?;
+    if !eq(first, b"prepare") && !eq(first, b"execute") {
+        return None;
+    }
     let tokens: Vec<Token<'_>> = reading
         .lexer(sql)
         .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
