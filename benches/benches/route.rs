@@ -57,18 +57,26 @@ fn plan(c: &mut Criterion) {
         ("plan sharded 3-row insert (uncached)", "INSERT INTO sbtest1 (id, k, c, pad) VALUES (1, 2, 'a', 'b'), (2, 3, 'c', 'd'), (3, 4, 'e', 'f')"),
         ("plan statement naming no configured table", "SELECT c FROM other WHERE id=4913"),
     ] {
-        g.bench_function(name, |b| b.iter(|| black_box(router::plan(black_box(sql.as_bytes()), schema, &rt).unwrap())));
+        g.bench_function(name, |b| b.iter(|| black_box(router::plan(black_box(sql.as_bytes()), schema, &rt, router::reading::Reading::DEFAULT).unwrap())));
     }
     let rt = std::sync::Arc::new(rt);
     let cache = router::PlanCache::new(1000);
     let sql = b"SELECT c FROM sbtest1 WHERE id=4913";
-    cache.plan(sql, &rt.schemas["sbtest"], &rt).unwrap();
+    cache
+        .plan(
+            sql,
+            &rt.schemas["sbtest"],
+            &rt,
+            router::reading::Reading::DEFAULT,
+        )
+        .unwrap();
     // A prepared point SELECT: each EXECUTE is parsed, its parameters decoded and
     // routed, with no SQL looked at.
     let prepared = router::plan::prepare(
         b"SELECT c FROM sbtest1 WHERE id=?",
         &rt.schemas["sbtest"],
         &rt,
+        router::reading::Reading::DEFAULT,
     )
     .unwrap()
     .unwrap();
@@ -104,7 +112,12 @@ fn plan(c: &mut Criterion) {
                 i = (i + 1) % texts.len();
                 black_box(
                     cache
-                        .plan(black_box(texts[i].as_bytes()), &rt.schemas["sbtest"], &rt)
+                        .plan(
+                            black_box(texts[i].as_bytes()),
+                            &rt.schemas["sbtest"],
+                            &rt,
+                            router::reading::Reading::DEFAULT,
+                        )
                         .unwrap(),
                 )
             })
@@ -114,7 +127,12 @@ fn plan(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 cache
-                    .plan(black_box(sql), &rt.schemas["sbtest"], &rt)
+                    .plan(
+                        black_box(sql),
+                        &rt.schemas["sbtest"],
+                        &rt,
+                        router::reading::Reading::DEFAULT,
+                    )
                     .unwrap(),
             )
         })

@@ -13,6 +13,10 @@ use crate::backend::Role;
 /// A session as other sessions see it.
 pub struct SessionControl {
     pub user: String,
+    /// The client's address, as SHOW PROCESSLIST shows it.
+    pub host: String,
+    /// What the session is doing, for SHOW PROCESSLIST.
+    activity: Mutex<Activity>,
     /// The backend connection serving the session: node, role and thread id packed
     /// by [`pack`]; 0 when it has none.
     running: AtomicU64,
@@ -53,15 +57,62 @@ fn unpack(v: u64) -> Option<Running> {
     })
 }
 
+/// A session's current command, as SHOW PROCESSLIST shows it.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// "Query", "Execute", … or "Sleep" between commands.
+    pub command: &'static str,
+    pub db: Option<String>,
+    /// The statement's first [`INFO_LIMIT`] bytes, while it runs.
+    pub info: Option<String>,
+    pub since: std::time::Instant,
+}
+
+/// How much of a statement SHOW FULL PROCESSLIST keeps: enough to know it, never a
+/// copy of a bulk INSERT.
+pub const INFO_LIMIT: usize = 1024;
+
 impl SessionControl {
-    pub fn new(user: String) -> SessionControl {
+    pub fn new(user: String, host: String) -> SessionControl {
         SessionControl {
             user,
+            host,
+            activity: Mutex::new(Activity {
+                command: "Sleep",
+                db: None,
+                info: None,
+                since: std::time::Instant::now(),
+            }),
             running: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
             pins: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A command starts (`info`: its statement text) or ends (`command` "Sleep").
+    pub fn set_activity(&self, command: &'static str, db: Option<&str>, info: Option<&[u8]>) {
+        let mut a = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        a.command = command;
+        if a.db.as_deref() != db {
+            a.db = db.map(str::to_string);
+        }
+        a.info = info.map(|s| {
+            let mut end = s.len().min(INFO_LIMIT);
+            // Cut on a character boundary when the text is UTF-8.
+            while end > 0 && end < s.len() && (s[end] & 0xC0) == 0x80 {
+                end -= 1;
+            }
+            String::from_utf8_lossy(&s[..end]).into_owned()
+        });
+        a.since = std::time::Instant::now();
+    }
+
+    pub fn activity(&self) -> Activity {
+        self.activity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_pins(&self, pins: Vec<&'static str>) {
@@ -178,7 +229,7 @@ mod tests {
 
     #[test]
     fn running_packs_and_clears() {
-        let c = SessionControl::new("u".into());
+        let c = SessionControl::new("u".into(), "127.0.0.1:1".into());
         assert_eq!(c.running(), None);
         let r = Running {
             node: 3,

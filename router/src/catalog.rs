@@ -209,7 +209,8 @@ pub enum OwnShow {
     /// `SHOW GRANTS [FOR CURRENT_USER[()]]`; `false` for another account.
     Grants(bool),
     /// `SHOW [FULL] PROCESSLIST`.
-    Processlist,
+    /// SHOW [FULL] PROCESSLIST: whether FULL (whole statements).
+    Processlist(bool),
 }
 
 pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
@@ -225,10 +226,11 @@ pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
                 && matches!(&tokens[4..], [] | [Token::Punct(b"("), Token::Punct(b")")]));
         return Some(OwnShow::Grants(own));
     }
-    if (word(1, b"processlist") && tokens.len() == 2)
-        || (word(1, b"full") && word(2, b"processlist") && tokens.len() == 3)
-    {
-        return Some(OwnShow::Processlist);
+    if word(1, b"processlist") && tokens.len() == 2 {
+        return Some(OwnShow::Processlist(false));
+    }
+    if word(1, b"full") && word(2, b"processlist") && tokens.len() == 3 {
+        return Some(OwnShow::Processlist(true));
     }
     None
 }

@@ -35,6 +35,8 @@ pub enum PinReason {
     TemporaryTable,
     TableLock,
     NamedLock,
+    /// `HANDLER t OPEN`: the handler lives on the connection until closed.
+    TableHandler,
     PreparedStatement,
     FoundRows,
     LastInsertId,
@@ -48,6 +50,7 @@ impl PinReason {
             PinReason::TemporaryTable => "temporary_table",
             PinReason::TableLock => "table_lock",
             PinReason::NamedLock => "named_lock",
+            PinReason::TableHandler => "table_handler",
             PinReason::PreparedStatement => "prepared_statement",
             PinReason::FoundRows => "found_rows",
             PinReason::LastInsertId => "last_insert_id",
@@ -356,6 +359,8 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         StatementKind::Other => {
             if eq(first, b"lock") {
                 stmt.pin = Some(PinReason::TableLock);
+            } else if eq(first, b"handler") {
+                stmt.pin = Some(PinReason::TableHandler);
             } else if eq(first, b"prepare") {
                 stmt.pin = Some(PinReason::PreparedStatement);
             } else if eq(first, b"get") && eq(second, b"diagnostics") {

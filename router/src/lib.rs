@@ -10,6 +10,7 @@ pub mod hint;
 pub mod lexer;
 pub mod plan;
 pub mod privilege;
+pub mod reading;
 pub mod resolve;
 pub mod show;
 

@@ -4,7 +4,7 @@
 //! (accounts, files, administration) need a grant in the config, and reads, writes
 //! and DDL need the user's privileges on the schema.
 
-use crate::lexer::{Lexer, Token};
+use crate::lexer::Token;
 
 /// A right a statement needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,43 +59,10 @@ impl Need {
     }
 }
 
+pub use crate::reading::Reading;
+
 fn eq(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
-}
-
-/// How the session reads strings and identifiers (from its sql_mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reading {
-    /// False under NO_BACKSLASH_ESCAPES.
-    pub backslash_escapes: bool,
-    /// True under ANSI_QUOTES: `"x"` is an identifier.
-    pub ansi_quotes: bool,
-}
-
-impl Reading {
-    pub const DEFAULT: Reading = Reading {
-        backslash_escapes: true,
-        ansi_quotes: false,
-    };
-
-    pub fn lexer(self, sql: &[u8]) -> Lexer<'_> {
-        Lexer::with_modes(sql, self.backslash_escapes, self.ansi_quotes)
-    }
-
-    /// The statement's first word, cheaply: most statements are told apart by it
-    /// before the rest is lexed.
-    fn first_word(self, sql: &[u8]) -> Option<&[u8]> {
-        match self.lexer(sql).find(|t| !matches!(t, Token::Comment(_)))? {
-            Token::Word(w) => Some(w),
-            _ => None,
-        }
-    }
-
-    fn tokens(self, sql: &[u8]) -> Vec<Token<'_>> {
-        self.lexer(sql)
-            .filter(|t| !matches!(t, Token::Comment(_)))
-            .collect()
-    }
 }
 
 /// The statements of a batch, split at top-level `;` as `reading` sees them.
@@ -320,9 +287,9 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
                 needs.push(Need::Read);
             }
         }
-        b"insert" | b"update" | b"delete" | b"replace" | b"call" | b"do" | b"handler" => {
-            needs.push(Need::Write)
-        }
+        b"insert" | b"update" | b"delete" | b"replace" | b"call" => needs.push(Need::Write),
+        // DO evaluates expressions as SELECT does; HANDLER reads a table row by row.
+        b"do" | b"handler" => needs.push(Need::Read),
         b"load" => {
             // LOCAL before INFILE reads the client's file; without it, the server's.
             let local = words

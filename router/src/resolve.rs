@@ -6,14 +6,19 @@ use rules::runtime::LogicalSchema;
 use rules::Runtime;
 
 use crate::lexer::Token;
+use crate::reading::Reading;
 
 /// The logical schemas written as `schema.` before an identifier, each once, in the
 /// order they first appear.
-pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSchema> {
+pub fn qualified_schemas<'r>(
+    sql: &[u8],
+    rt: &'r Runtime,
+    reading: Reading,
+) -> Vec<&'r LogicalSchema> {
     if rt.schemas.is_empty() {
         return Vec::new();
     }
-    qualifiers(sql)
+    qualifiers(sql, reading)
         .iter()
         .filter_map(|q| rt.schemas.get(q.as_str()))
         .collect()
@@ -21,9 +26,9 @@ pub fn qualified_schemas<'r>(sql: &[u8], rt: &'r Runtime) -> Vec<&'r LogicalSche
 
 /// Every identifier written as `a.` before another identifier (a schema, a table, or
 /// an alias: the lexer cannot tell), each once.
-pub fn qualifiers(sql: &[u8]) -> Vec<String> {
+pub fn qualifiers(sql: &[u8], reading: Reading) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
-    for (name, _) in qualifier_uses(sql, crate::privilege::Reading::DEFAULT) {
+    for (name, _) in qualifier_uses(sql, reading) {
         if !found.contains(&name) {
             found.push(name);
         }
@@ -34,7 +39,7 @@ pub fn qualifiers(sql: &[u8]) -> Vec<String> {
 /// Each `a.b` of a statement read as `reading` says: `a`, and whether it can only be a
 /// database (in relation position, after FROM, JOIN, TABLE, INTO, UPDATE, CALL ..., or
 /// as `a.f(…)`), not a table or alias qualifying a column.
-pub fn qualifier_uses(sql: &[u8], reading: crate::privilege::Reading) -> Vec<(String, bool)> {
+pub fn qualifier_uses(sql: &[u8], reading: Reading) -> Vec<(String, bool)> {
     let mut found: Vec<(String, bool)> = Vec::new();
     if !sql.contains(&b'.') {
         return found;
@@ -111,7 +116,7 @@ mod tests {
         .unwrap();
         let rt = Runtime::build(&cfg).unwrap();
         let names = |sql: &str| -> Vec<String> {
-            qualified_schemas(sql.as_bytes(), &rt)
+            qualified_schemas(sql.as_bytes(), &rt, crate::reading::Reading::DEFAULT)
                 .iter()
                 .map(|s| s.name.clone())
                 .collect()
@@ -124,12 +129,15 @@ mod tests {
         assert!(names("SELECT o.id, 1.5 FROM orders o").is_empty());
         assert!(names("SELECT 'shop.orders'").is_empty());
         assert!(names("SELECT * FROM other.t").is_empty());
-        assert_eq!(qualifiers(b"SELECT * FROM \"mysql\".\"user\""), ["mysql"]);
         assert_eq!(
-            qualifiers(b"CALL db.p(); SELECT o.id FROM t o"),
+            qualifiers(b"SELECT * FROM \"mysql\".\"user\"", Reading::DEFAULT),
+            ["mysql"]
+        );
+        assert_eq!(
+            qualifiers(b"CALL db.p(); SELECT o.id FROM t o", Reading::DEFAULT),
             ["db", "o"]
         );
-        let uses = |s: &str| qualifier_uses(s.as_bytes(), crate::privilege::Reading::DEFAULT);
+        let uses = |s: &str| qualifier_uses(s.as_bytes(), Reading::DEFAULT);
         assert_eq!(uses("TABLE mysql.user"), [("mysql".to_string(), true)]);
         assert_eq!(uses("SELECT sys.f(1) FROM t"), [("sys".to_string(), true)]);
         assert_eq!(uses("SELECT o.id FROM t o"), [("o".to_string(), false)]);

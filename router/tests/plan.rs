@@ -11,7 +11,13 @@ type Routed = (Vec<(String, String)>, Merge, bool);
 fn route(sql: &str) -> Result<Option<Routed>, RouteError> {
     let rt = runtime();
     let schema = &rt.schemas["shop"];
-    Ok(plan(sql.as_bytes(), schema, &rt)?.map(|p| {
+    Ok(plan(
+        sql.as_bytes(),
+        schema,
+        &rt,
+        router::reading::Reading::DEFAULT,
+    )?
+    .map(|p| {
         (
             p.targets
                 .iter()
@@ -371,7 +377,8 @@ fn what_cannot_be_answered_right_is_refused() {
         plan(
             b"SELECT * FROM orders WHERE c = '\xff\xfe'",
             &rt.schemas["shop"],
-            &rt
+            &rt,
+            router::reading::Reading::DEFAULT,
         ),
         Err(RouteError::NotUtf8(_))
     ));
@@ -379,7 +386,8 @@ fn what_cannot_be_answered_right_is_refused() {
         plan(
             b"SELECT * FROM orders WHERE c = '\xff'\xff",
             &rt.schemas["shop"],
-            &rt
+            &rt,
+            router::reading::Reading::DEFAULT,
         ),
         Err(RouteError::NotUtf8(_))
     ));
@@ -390,7 +398,14 @@ fn inserts_without_the_global_id_column_ask_for_it() {
     let rt = runtime();
     let schema = &rt.schemas["shop"];
     let sql = "INSERT /* keep */ INTO orders (user_id, `amount`) VALUES (1, 2), (6, (3))";
-    let p = plan(sql.as_bytes(), schema, &rt).unwrap().unwrap();
+    let p = plan(
+        sql.as_bytes(),
+        schema,
+        &rt,
+        router::reading::Reading::DEFAULT,
+    )
+    .unwrap()
+    .unwrap();
     assert!(p.targets.is_empty(), "planned again once the ids are in");
     let fill = p.fill_global_id.unwrap();
     assert_eq!((fill.column.as_str(), fill.rows()), ("id", 2));
@@ -409,13 +424,19 @@ fn inserts_without_the_global_id_column_ask_for_it() {
         ]
     );
     assert!(matches!(
-        plan(b"INSERT INTO orders SET user_id = 1", schema, &rt),
+        plan(
+            b"INSERT INTO orders SET user_id = 1",
+            schema,
+            &rt,
+            router::reading::Reading::DEFAULT
+        ),
         Err(RouteError::Unsupported(_))
     ));
     let p = plan(
         b"INSERT INTO orders (id, user_id) VALUES (7, 1)",
         schema,
         &rt,
+        router::reading::Reading::DEFAULT,
     )
     .unwrap()
     .unwrap();
@@ -501,9 +522,14 @@ fn prepared_statements_route_per_execution() {
         ),
     ];
     for (sql, params, want) in cases {
-        let p = prepare(sql.as_bytes(), schema, &rt)
-            .unwrap()
-            .unwrap_or_else(|| panic!("not planned: {sql}"));
+        let p = prepare(
+            sql.as_bytes(),
+            schema,
+            &rt,
+            router::reading::Reading::DEFAULT,
+        )
+        .unwrap()
+        .unwrap_or_else(|| panic!("not planned: {sql}"));
         assert_eq!(nodes(&p, &params), want, "{sql}");
     }
     // Rows of one execution on different shards, and unbound parameters.
@@ -511,6 +537,7 @@ fn prepared_statements_route_per_execution() {
         b"INSERT INTO orders (id, user_id) VALUES (?, ?), (?, ?)",
         schema,
         &rt,
+        router::reading::Reading::DEFAULT,
     )
     .unwrap()
     .unwrap();
@@ -521,15 +548,21 @@ fn prepared_statements_route_per_execution() {
     assert!(matches!(p.targets(&split), Err(RouteError::Unsupported(_))));
     assert!(p.targets(&[Value::Int(1)]).is_err());
     // No key parameter: every shard.
-    let p = prepare(b"SELECT * FROM orders WHERE note = ?", schema, &rt)
-        .unwrap()
-        .unwrap();
+    let p = prepare(
+        b"SELECT * FROM orders WHERE note = ?",
+        schema,
+        &rt,
+        router::reading::Reading::DEFAULT,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(p.targets(&[Value::text("x")]).unwrap().len(), 4);
     // A range over a range rule.
     let p = prepare(
         b"SELECT * FROM accounts WHERE id BETWEEN ? AND ?",
         schema,
         &rt,
+        router::reading::Reading::DEFAULT,
     )
     .unwrap()
     .unwrap();
@@ -543,4 +576,59 @@ fn prepared_statements_route_per_execution() {
             .len(),
         2
     );
+}
+
+/// The session's sql_mode decides what the same bytes say: the plan follows it, and
+/// the plan cache keeps one entry per reading.
+#[test]
+fn plans_read_strings_and_quotes_as_the_session_does() {
+    use router::reading::Reading;
+    let rt = std::sync::Arc::new(runtime());
+    let schema = &rt.schemas["shop"];
+    let ansi = Reading {
+        backslash_escapes: true,
+        ansi_quotes: true,
+    };
+    let no_escapes = Reading {
+        backslash_escapes: false,
+        ansi_quotes: false,
+    };
+    let targets = |sql: &str, reading: Reading| {
+        plan(sql.as_bytes(), schema, &rt, reading)
+            .unwrap()
+            .map(|p| {
+                p.targets
+                    .iter()
+                    .map(|t| (rt.nodes[t.node].name.clone(), t.sql.clone()))
+                    .collect::<Vec<_>>()
+            })
+    };
+    // ANSI_QUOTES: "orders" and "user_id" are identifiers, so this is a point query.
+    let sql = "SELECT * FROM \"orders\" WHERE \"user_id\" = 5";
+    assert_eq!(
+        targets(sql, ansi),
+        Some(vec![t(
+            "dn2",
+            "SELECT * FROM `orders_0001` WHERE \"user_id\" = 5"
+        )])
+    );
+    // By default they are strings: no table named at all.
+    assert_eq!(targets(sql, Reading::DEFAULT), None);
+    // NO_BACKSLASH_ESCAPES: 'a\' ends at its second quote, so `user_id = 6` is a
+    // condition; read with escapes, the string would run on to the end.
+    let sql = "SELECT * FROM orders WHERE note = 'a\\' AND user_id = 6";
+    assert_eq!(targets(sql, no_escapes).map(|t| t.len()), Some(1));
+    assert!(plan(sql.as_bytes(), schema, &rt, Reading::DEFAULT).is_err());
+    // One cache, the same bytes, two readings: two different plans.
+    let cache = router::PlanCache::new(8);
+    let sql = b"SELECT * FROM \"orders\" WHERE \"user_id\" = 5";
+    assert!(cache
+        .plan(sql, schema, &rt, Reading::DEFAULT)
+        .unwrap()
+        .is_none());
+    assert!(cache.plan(sql, schema, &rt, ansi).unwrap().is_some());
+    assert!(cache
+        .plan(sql, schema, &rt, Reading::DEFAULT)
+        .unwrap()
+        .is_none());
 }

@@ -50,7 +50,13 @@ struct Checker {
 impl Checker {
     fn targets(&self, sql: &str) -> Result<Option<Planned>, RouteError> {
         let schema = &self.rt.schemas["shop"];
-        Ok(plan(sql.as_bytes(), schema, &self.rt)?.map(|p| {
+        Ok(plan(
+            sql.as_bytes(),
+            schema,
+            &self.rt,
+            router::reading::Reading::DEFAULT,
+        )?
+        .map(|p| {
             (
                 p.targets
                     .iter()
@@ -688,8 +694,22 @@ fn templated_plans_equal_full_plans() {
         sqls.push(format!("SELECT * FROM countries WHERE code = 'C{user}'"));
     }
     for sql in &sqls {
-        let full = plan(sql.as_bytes(), schema, &rt).ok().flatten();
-        let cached = cache.plan(sql.as_bytes(), schema, &rt).ok();
+        let full = plan(
+            sql.as_bytes(),
+            schema,
+            &rt,
+            router::reading::Reading::DEFAULT,
+        )
+        .ok()
+        .flatten();
+        let cached = cache
+            .plan(
+                sql.as_bytes(),
+                schema,
+                &rt,
+                router::reading::Reading::DEFAULT,
+            )
+            .ok();
         let cached = cached.as_ref().and_then(|c| c.as_ref().as_ref());
         assert_eq!(cached, full.as_ref(), "{sql}");
     }

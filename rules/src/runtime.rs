@@ -42,6 +42,31 @@ pub struct LogicalSchema {
     pub bindings: Vec<Vec<String>>,
 }
 
+impl LogicalSchema {
+    /// The database that holds this schema's tables on `node`.
+    pub fn database_on<'a>(&'a self, nodes: &'a [DataNode], node: NodeId) -> &'a str {
+        nodes
+            .get(node)
+            .and_then(|n| n.database.as_deref())
+            .unwrap_or(&self.name)
+    }
+
+    /// Every node that holds a table of this schema: its own node first.
+    pub fn nodes(&self) -> BTreeSet<NodeId> {
+        let mut out = BTreeSet::from([self.node]);
+        for t in self.tables.values() {
+            match &t.kind {
+                TableKind::Sharded(s) => out.extend(s.shards.iter().map(|l| l.node)),
+                TableKind::Broadcast { nodes } => out.extend(nodes.iter().copied()),
+                TableKind::Single { node } => {
+                    out.insert(*node);
+                }
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Runtime {
     pub nodes: Vec<DataNode>,

@@ -370,6 +370,158 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
     assert_eq!(n, Some(0));
 }
 
+/// (Id, User, Host, db, Command, Time, Info) of each row of SHOW [FULL] PROCESSLIST.
+type Line = (
+    u64,
+    String,
+    String,
+    Option<String>,
+    String,
+    u64,
+    Option<String>,
+);
+
+async fn process_list(c: &mut Conn, full: bool) -> Vec<Line> {
+    let sql = if full {
+        "SHOW FULL PROCESSLIST"
+    } else {
+        "SHOW PROCESSLIST"
+    };
+    c.query_map(sql, |row: mysql_async::Row| -> Line {
+        (
+            row.get(0).unwrap(),
+            row.get(1).unwrap(),
+            row.get(2).unwrap(),
+            row.get(3).unwrap(),
+            row.get(4).unwrap(),
+            row.get(5).unwrap(),
+            row.get(7).unwrap(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// SHOW PROCESSLIST answers like MySQL's, from shardgate's sessions: where each client
+/// connects from, its database, its command, for how long, and its statement.
+#[tokio::test]
+async fn the_process_list_shows_each_sessions_host_database_and_statement() {
+    let users = "[[users]]\nname = \"limited\"\npassword = \"pw\"\nschemas = [\"pl_shop\"]\n";
+    let (p, _) = two_schemas_with("pl_", users).await;
+    let mut c = Conn::new(p.opts("limited", "pw", Some("pl_shop")))
+        .await
+        .unwrap();
+    let mut busy = Conn::new(p.opts("limited", "pw", Some("pl_shop")))
+        .await
+        .unwrap();
+    let busy_id: Option<u64> = busy.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    let long = format!("SELECT SLEEP(2), '{}'", "x".repeat(150));
+    let sent = long.clone();
+    let running = tokio::spawn(async move {
+        busy.query_drop(sent).await.unwrap();
+        busy
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let short = process_list(&mut c, false).await;
+    let row = short
+        .iter()
+        .find(|l| Some(l.0) == busy_id)
+        .unwrap_or_else(|| panic!("{short:?}"));
+    assert_eq!(row.1, "limited");
+    assert!(row.2.starts_with("127.0.0.1:"), "{row:?}");
+    assert_eq!(row.3.as_deref(), Some("pl_shop"));
+    assert_eq!(row.4, "Query");
+    assert_eq!(row.6.as_deref(), Some(&long[..100]));
+    let own = short.iter().find(|l| l.0 != row.0).unwrap();
+    assert_eq!(own.6.as_deref(), Some("SHOW PROCESSLIST"));
+    let whole = process_list(&mut c, true).await;
+    let row = whole.iter().find(|l| Some(l.0) == busy_id).unwrap();
+    assert_eq!(row.6.as_deref(), Some(long.as_str()));
+    // Between statements a session sleeps, with no statement.
+    let _busy = running.await.unwrap();
+    let after = process_list(&mut c, false).await;
+    let row = after.iter().find(|l| Some(l.0) == busy_id).unwrap();
+    assert_eq!((row.4.as_str(), row.6.as_deref()), ("Sleep", None));
+}
+
+/// Whatever shape the query takes (no schema column, an expression over it, a count,
+/// a node hint, a prepared statement), information_schema says nothing of databases
+/// the user may not use.
+#[tokio::test]
+async fn information_schema_tells_a_limited_user_only_of_its_databases() {
+    let users = "[[users]]\nname = \"limited\"\npassword = \"pw\"\nschemas = [\"i_shop\"]\n";
+    let (p, _) = two_schemas_with("i_", users).await;
+    let mut d = direct(&sandbox().groups[0].primary, None).await;
+    d.query_drop("CREATE DATABASE IF NOT EXISTS i_other")
+        .await
+        .unwrap();
+    d.query_drop("CREATE TABLE IF NOT EXISTS i_other.secret (a INT)")
+        .await
+        .unwrap();
+    d.query_drop("CREATE OR REPLACE PROCEDURE i_other.p() SELECT 'hidden'")
+        .await
+        .unwrap();
+    let mut c = Conn::new(p.opts("limited", "pw", Some("i_shop")))
+        .await
+        .unwrap();
+    let zero = [
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'i_other'",
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema IN ('mysql', 'i_other')",
+        "SELECT COUNT(*) FROM information_schema.tables t WHERE CONCAT(t.table_schema, '.', t.table_name) = 'i_other.secret'",
+        "SELECT COUNT(*) FROM information_schema.routines WHERE routine_definition LIKE '%hidden%'",
+        "SELECT COUNT(*) FROM (SELECT table_name FROM information_schema.columns WHERE table_name = 'secret') x",
+        "SELECT COUNT(*) FROM i_shop.products WHERE EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = 'i_other')",
+        "/* shardgate:node=dn1 */ SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'i_other'",
+    ];
+    for sql in zero {
+        let n: Option<i64> = c
+            .query_first(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(n, Some(0), "{sql}");
+    }
+    let n: Option<i64> = c
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?",
+            ("i_other",),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+    // Its own databases are all there, with their logical names.
+    let own: Vec<String> = c
+        .query("SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = 'orders'")
+        .await
+        .unwrap();
+    assert_eq!(own, ["i_shop"]);
+    // Tables about the server's clients and the backend account are refused by name;
+    // a query in a string is refused rather than run whole.
+    refused(
+        &mut c,
+        "SELECT * FROM information_schema.user_privileges",
+        1142,
+    )
+    .await;
+    refused(
+        &mut c,
+        "SELECT COUNT(*) FROM information_schema.innodb_sys_tables",
+        1142,
+    )
+    .await;
+    refused(
+        &mut c,
+        "PREPARE s FROM 'SELECT COUNT(*) FROM information_schema.tables'",
+        1235,
+    )
+    .await;
+    // Tables about nothing but the server are read as they are.
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM information_schema.collations")
+        .await
+        .unwrap();
+    assert!(n.unwrap_or(0) > 0);
+}
+
 #[tokio::test]
 async fn a_read_only_user_reads_and_nothing_else() {
     let users = "[[users]]\nname = \"reader\"\npassword = \"pw\"\nprivileges = [\"read\"]\n";
@@ -544,6 +696,10 @@ const TABLE: &[(&str, [Want; 3])] = &[
     ("ANALYZE DELETE FROM notes WHERE id = 999", [O, O, E(1142)]),
     ("CREATE PROCEDURE p_{n}() BEGIN PREPARE s FROM @q; EXECUTE s; END", [E(1227), E(1227), E(1142)]),
     ("SELECT d.x FROM (SELECT 1 AS x) AS d", [O, O, O]),
+    ("DO 1 + 1", [O, O, O]),
+    ("DO (SELECT COUNT(*) FROM t_other.t)", [E(1142), E(1142), E(1142)]),
+    ("HANDLER notes OPEN AS h_{n}", [O, O, O]),
+    ("HANDLER t_other.t OPEN", [E(1142), E(1142), E(1142)]),
     ("CREATE TRIGGER tr_{n} BEFORE INSERT ON notes FOR EACH ROW SET NEW.body = 'x'", [O, O, E(1142)]),
     ("DROP TRIGGER IF EXISTS tr_{n}", [O, O, E(1142)]),
     // Databases.

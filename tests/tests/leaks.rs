@@ -42,6 +42,7 @@ fn state_changes(row: u64) -> Vec<String> {
         "CREATE TEMPORARY TABLE tmp_leak (a INT)".into(),
         "SELECT GET_LOCK('leak_lock', 0)".into(),
         "PREPARE leak_stmt FROM 'SELECT 1'".into(),
+        "HANDLER probe OPEN AS leak_handler".into(),
         "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE".into(),
         "SET TRANSACTION READ ONLY".into(),
         "SAVEPOINT sp".into(),
@@ -143,6 +144,13 @@ async fn foreign_objects(c: &mut Conn, hint: &str) -> Vec<String> {
     match c.query_drop(format!("{hint}SELECT * FROM tmp_leak")).await {
         Err(e) if error_code(&e) == Some(1146) => {}
         other => found.push(format!("tmp_leak: {other:?}")),
+    }
+    match c
+        .query_drop(format!("{hint}HANDLER leak_handler READ FIRST"))
+        .await
+    {
+        Err(e) if error_code(&e) == Some(1109) => {}
+        other => found.push(format!("leak_handler: {other:?}")),
     }
     match c.query_drop("EXECUTE leak_stmt").await {
         Err(e) if error_code(&e) == Some(1243) => {}

@@ -552,3 +552,35 @@ async fn metadata_commands_do_not_choose_the_transactions_node() {
     let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
     assert_eq!(count(&mut d2, "SELECT COUNT(*) FROM audit").await, 0);
 }
+
+/// A HANDLER lives on its backend connection until closed: the session keeps that
+/// connection, and no later client finds the handler open.
+#[tokio::test]
+async fn a_table_handler_stays_with_its_session_and_reaches_no_one() {
+    let db = "se_handler";
+    let p = sharded(db, "[pool]\nmax_size = 1\n").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE notes (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO notes VALUES (1), (2)")
+        .await
+        .unwrap();
+    c.query_drop("HANDLER notes OPEN AS h").await.unwrap();
+    // Statements in between may run anywhere; the handler's reads find it.
+    c.query_drop("SELECT 1").await.unwrap();
+    let first: Option<i32> = c.query_first("HANDLER h READ FIRST").await.unwrap();
+    assert_eq!(first, Some(1));
+    let next: Option<i32> = c.query_first("HANDLER h READ NEXT").await.unwrap();
+    assert_eq!(next, Some(2));
+    drop(c);
+    // One pooled connection per node: the next clients get the one it used.
+    for _ in 0..3 {
+        let mut other = p.conn(Some(db)).await;
+        let e = other
+            .query_drop("/* shardgate:primary */ HANDLER h READ FIRST")
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e), Some(1109), "{e}");
+    }
+}

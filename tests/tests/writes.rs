@@ -303,41 +303,62 @@ async fn broadcast_copies_change_together_and_are_checked() {
 }
 
 #[tokio::test]
-async fn statements_that_sql_mode_reads_differently_are_refused_not_misplaced() {
+async fn statements_are_planned_as_the_sessions_sql_mode_reads_them() {
     let db = "wr_sqlmode";
     let (_p, mut c) = setup(db).await;
     c.query_drop("CREATE TABLE keyed (id INT PRIMARY KEY, k VARCHAR(20) NOT NULL)")
         .await
         .unwrap();
-    // Under NO_BACKSLASH_ESCAPES the server reads 'k\\' as two backslashes; planned by
-    // the default reading the row would go to the shard of one.
+    // Under NO_BACKSLASH_ESCAPES a backslash is a character like any other, and a
+    // string ends at its next quote.
     c.query_drop("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'")
         .await
         .unwrap();
-    let e = c
-        .query_drop("INSERT INTO keyed (id, k) VALUES (1, 'k\\\\')")
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&e), Some(1235), "{e}");
-    // Under ANSI_QUOTES "x" is a column, not a string.
-    c.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+    c.query_drop(r"INSERT INTO keyed (id, k) VALUES (1, 'a\'), (2, 'b\\'), (3, 'c\n')")
         .await
         .unwrap();
-    let e = c
-        .query_drop("SELECT id FROM keyed WHERE k = \"x\"")
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&e), Some(1235), "{e}");
-    // Statements without them run as usual, and the default mode reads both.
-    c.query_drop("INSERT INTO keyed (id, k) VALUES (2, 'plain')")
+    let id: Option<i32> = c
+        .query_first(r"SELECT id FROM keyed WHERE k = 'b\\' AND id > 0")
         .await
         .unwrap();
+    assert_eq!(id, Some(2));
+    // Read back in the default mode, each key is found on the shard its value says:
+    // the rows were placed by the value the server stored.
     c.query_drop("SET SESSION sql_mode = DEFAULT")
         .await
         .unwrap();
-    let n: Option<i32> = c
-        .query_first("SELECT id FROM keyed WHERE k = \"plain\"")
+    for (id, literal) in [(1, r"'a\\'"), (2, r"'b\\\\'"), (3, r"'c\\n'")] {
+        let found: Option<i32> = c
+            .query_first(format!("SELECT id FROM keyed WHERE k = {literal}"))
+            .await
+            .unwrap();
+        assert_eq!(found, Some(id), "{literal}");
+    }
+    // Under ANSI_QUOTES "x" is an identifier: tables and columns may be written so,
+    // and `k = "k"` compares the column with itself (every row), not with a string.
+    c.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
         .await
         .unwrap();
-    assert_eq!(n, Some(2));
+    c.query_drop("INSERT INTO \"keyed\" (\"id\", \"k\") VALUES (4, 'q')")
+        .await
+        .unwrap();
+    let id: Option<i32> = c
+        .query_first("SELECT \"id\" FROM \"keyed\" WHERE \"k\" = 'q'")
+        .await
+        .unwrap();
+    assert_eq!(id, Some(4));
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM keyed WHERE k = \"k\"")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(4));
+    // The default mode reads "k" as a string again, with its own cached plan.
+    c.query_drop("SET SESSION sql_mode = DEFAULT")
+        .await
+        .unwrap();
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM keyed WHERE k = \"k\"")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
 }

@@ -15,7 +15,7 @@ use crate::wire::SqlError;
 
 /// Schemas of the server itself, never reachable through a logical schema; only a
 /// user with the `admin` grant may name them.
-const SYSTEM_SCHEMAS: [&str; 3] = ["mysql", "performance_schema", "sys"];
+pub(super) const SYSTEM_SCHEMAS: [&str; 3] = ["mysql", "performance_schema", "sys"];
 
 impl Session {
     /// `Err` is the answer to send instead of running `sql`.
@@ -33,10 +33,7 @@ impl Session {
         // backslash escapes under NO_BACKSLASH_ESCAPES, `"x"` as an identifier under
         // ANSI_QUOTES. A statement that may change sql_mode (SET sql_mode = 2097152;
         // …, SET STATEMENT … FOR …) is read every way.
-        let session = Reading {
-            backslash_escapes: !self.no_backslash_escapes,
-            ansi_quotes: self.ansi_quotes,
-        };
+        let session = self.reading;
         let readings: Vec<Reading> = if mentions(&text, b"sql_mode") {
             [(true, false), (false, false), (true, true), (false, true)]
                 .into_iter()
@@ -173,7 +170,7 @@ impl Session {
         {
             return Err(denied(format!("database `{q}`")));
         }
-        let refs = router::plan::table_refs(sql).map_err(|_| {
+        let refs = router::plan::table_refs(sql, reading).map_err(|_| {
             SqlError::new(
                 1142,
                 "42000",

@@ -39,11 +39,6 @@ impl Session {
         let deprecate = self.deprecate_eof();
         let mut seq = seq;
         let mut out = BytesMut::with_capacity(16 * 1024);
-        // information_schema answers only about databases the user may use.
-        let visible_to = match &self.user {
-            Some(u) if self.shared.settings.enforce_privileges => Some((u.clone(), rt.clone())),
-            _ => None,
-        };
         let result: Result<(), WireError> = async {
             held.conn
                 .send_query(Some(&database), &self.charset.encode(&q.sql))
@@ -65,14 +60,8 @@ impl Session {
             let (columns, _) =
                 lenenc::read_int(&head.payload).ok_or(WireError::Protocol("bad column count"))?;
             let header = columns as usize + usize::from(!deprecate);
-            // Columns that name a database (by their original name, whatever the
-            // alias): rows about databases the user may not use are left out.
-            let mut schema_columns = Vec::new();
-            for i in 0..header {
+            for _ in 0..header {
                 let p = held.conn.read_packet().await?;
-                if i < columns as usize && names_a_database(&p.payload) {
-                    schema_columns.push(i);
-                }
                 write_packet(&mut out, &mut seq, &p.payload);
             }
             loop {
@@ -112,16 +101,6 @@ impl Session {
                         row.set(i, Some(bytes::Bytes::copy_from_slice(logical.as_bytes())));
                     }
                 }
-                if let Some((user, rt)) = &visible_to {
-                    let hidden_db = schema_columns.iter().any(|&i| {
-                        row.get(i).is_some_and(|db| {
-                            !super::access::may_name(user, &String::from_utf8_lossy(db), rt)
-                        })
-                    });
-                    if hidden_db {
-                        continue;
-                    }
-                }
                 write_packet(&mut out, &mut seq, &row.encode(columns as usize));
                 if out.len() >= 16 * 1024 {
                     self.stream.write_all(&out).await?;
@@ -148,27 +127,4 @@ impl Session {
             }
         }
     }
-}
-
-/// A column of information_schema that holds a database name.
-fn names_a_database(def: &[u8]) -> bool {
-    const COLUMNS: [&str; 12] = [
-        "TABLE_SCHEMA",
-        "SCHEMA_NAME",
-        "ROUTINE_SCHEMA",
-        "EVENT_SCHEMA",
-        "TRIGGER_SCHEMA",
-        "EVENT_OBJECT_SCHEMA",
-        "CONSTRAINT_SCHEMA",
-        "UNIQUE_CONSTRAINT_SCHEMA",
-        "REFERENCED_TABLE_SCHEMA",
-        "INDEX_SCHEMA",
-        "OBJECT_SCHEMA",
-        "DB",
-    ];
-    crate::wire::coldef::shape(def).is_some_and(|s| {
-        COLUMNS
-            .iter()
-            .any(|c| c.as_bytes().eq_ignore_ascii_case(&s.org_name))
-    })
 }

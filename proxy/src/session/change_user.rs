@@ -63,7 +63,10 @@ impl Session {
         self.charset = super::charset::ClientCharset::from_collation(self.flavor.collation);
         self.user = Some(user.clone());
         self.shared.sessions.remove(self.id);
-        self.control = std::sync::Arc::new(crate::control::SessionControl::new(user.name.clone()));
+        self.control = std::sync::Arc::new(crate::control::SessionControl::new(
+            user.name.clone(),
+            self.peer.to_string(),
+        ));
         self.shared.sessions.insert(self.id, self.control.clone());
         if let Some(db) = &request.database {
             if let Err(e) = self.select_database(db).await {

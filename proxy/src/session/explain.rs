@@ -58,9 +58,9 @@ impl Session {
             }
         };
         let planned = if foreign.is_none() {
-            router::plan(sql, schema, &rt)
+            router::plan(sql, schema, &rt, self.reading)
         } else {
-            router::plan::plan_foreign(sql, schema, &rt)
+            router::plan::plan_foreign(sql, schema, &rt, self.reading)
         };
         let rows: Vec<Vec<Option<String>>> = match planned {
             Err(e) => {

@@ -16,7 +16,7 @@ impl Session {
         sql: &[u8],
         rt: &rules::Runtime,
     ) -> Result<Option<String>, SqlError> {
-        let mut foreign: Vec<String> = router::resolve::qualified_schemas(sql, rt)
+        let mut foreign: Vec<String> = router::resolve::qualified_schemas(sql, rt, self.reading)
             .into_iter()
             .filter(|s| self.db.as_deref() != Some(s.name.as_str()))
             .map(|s| s.name.clone())
@@ -29,24 +29,6 @@ impl Session {
             )));
         }
         Ok(foreign.pop())
-    }
-
-    /// The planner reads strings with backslash escapes and `"…"` as strings, as the
-    /// default sql_mode does. Under NO_BACKSLASH_ESCAPES or ANSI_QUOTES a statement
-    /// with a backslash or a double quote could mean something else to the server,
-    /// so it is refused rather than planned (and cached) by a different reading.
-    pub(super) fn unreadable_under_sql_mode(&self, text: &[u8]) -> Option<SqlError> {
-        let (mode, byte) = if self.no_backslash_escapes && text.contains(&b'\\') {
-            ("NO_BACKSLASH_ESCAPES", "a backslash")
-        } else if self.ansi_quotes && text.contains(&b'"') {
-            ("ANSI_QUOTES", "a double quote")
-        } else {
-            return None;
-        };
-        Some(SqlError::unsupported(format!(
-            "not supported by shardgate yet: a statement on sharded or broadcast tables with {byte} \
-             under sql_mode {mode}; quote identifiers with backticks, and strings without backslashes"
-        )))
     }
 
     /// A statement whose tables belong to logical schema `name`, named with its
@@ -75,11 +57,7 @@ impl Session {
         };
         let refuse =
             |why: String| SqlError::unsupported(format!("not supported by shardgate yet: {why}"));
-        if let Some(e) = self.unreadable_under_sql_mode(&text) {
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
-        }
-        match router::plan::plan_foreign(&text, schema, &rt) {
+        match router::plan::plan_foreign(&text, schema, &rt, self.reading) {
             Ok(Some(plan)) => {
                 return self
                     .run_plan(&plan, &text, stmt.read_only, rt.clone(), name, seq)
@@ -91,7 +69,7 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         }
-        let refs = match router::plan::table_refs(&text) {
+        let refs = match router::plan::table_refs(&text, self.reading) {
             Ok(r) => r.tables,
             Err(e) => {
                 self.send_err(seq, &super::sharded::route_error(&e)).await?;

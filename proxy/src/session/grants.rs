@@ -76,7 +76,9 @@ impl Session {
 
     /// `SHOW [FULL] PROCESSLIST`: shardgate's sessions (the user's own; all of them
     /// for a user with the `admin` grant), with the ids KILL takes.
-    pub(super) async fn show_processlist(&mut self, seq: u8) -> std::io::Result<Flow> {
+    /// The user's own sessions (every session with the admin grant), as MySQL shows
+    /// its threads: statements cut at 100 characters unless FULL.
+    pub(super) async fn show_processlist(&mut self, full: bool, seq: u8) -> std::io::Result<Flow> {
         let (me, all) = match &self.user {
             Some(u) => (
                 u.name.clone(),
@@ -91,16 +93,24 @@ impl Session {
             .into_iter()
             .filter(|(_, c)| all || c.user == me)
             .map(|(id, c)| {
-                let busy = c.running().is_some() || id == self.id;
+                let a = c.activity();
+                let info = a.info.map(|mut s| {
+                    if !full {
+                        if let Some((at, _)) = s.char_indices().nth(100) {
+                            s.truncate(at);
+                        }
+                    }
+                    s
+                });
                 vec![
                     Some(id.to_string()),
                     Some(c.user.clone()),
-                    None,
-                    None,
-                    Some(if busy { "Query" } else { "Sleep" }.to_string()),
-                    Some("0".to_string()),
+                    Some(c.host.clone()),
+                    a.db,
+                    Some(a.command.to_string()),
+                    Some(a.since.elapsed().as_secs().to_string()),
                     Some(String::new()),
-                    None,
+                    info,
                 ]
             })
             .collect();

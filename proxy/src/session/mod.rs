@@ -4,6 +4,7 @@
 mod access;
 mod binary;
 mod catalog;
+mod catalog_view;
 mod change_user;
 mod charset;
 mod checkout;
@@ -94,11 +95,9 @@ pub struct Session {
     savepoints: Vec<String>,
     /// The character set the client's statements and string parameters are in.
     charset: charset::ClientCharset,
-    /// The session's sql_mode has NO_BACKSLASH_ESCAPES: strings are read without
-    /// backslash escapes when statements are checked.
-    no_backslash_escapes: bool,
-    /// The session's sql_mode has ANSI_QUOTES: `"x"` is an identifier.
-    ansi_quotes: bool,
+    /// How the session's sql_mode reads strings and double quotes (NO_BACKSLASH_ESCAPES,
+    /// ANSI_QUOTES): the access checks and the planner read statements this way.
+    reading: router::reading::Reading,
     /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
     /// generated one, as the client was told in its OK packet.
     last_insert_id: u64,
@@ -149,13 +148,15 @@ impl Session {
             savepoints: Vec::new(),
             last_insert_id: 0,
             charset: charset::ClientCharset::Utf8,
-            no_backslash_escapes: false,
-            ansi_quotes: false,
+            reading: router::reading::Reading::DEFAULT,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
             replay_gen: 0,
-            control: Arc::new(crate::control::SessionControl::new(String::new())),
+            control: Arc::new(crate::control::SessionControl::new(
+                String::new(),
+                peer.to_string(),
+            )),
         }
     }
 
@@ -184,7 +185,10 @@ impl Session {
             .as_ref()
             .map(|u| u.name.clone())
             .unwrap_or_default();
-        self.control = Arc::new(crate::control::SessionControl::new(user));
+        self.control = Arc::new(crate::control::SessionControl::new(
+            user,
+            self.peer.to_string(),
+        ));
         self.shared.sessions.insert(self.id, self.control.clone());
         self.serve().await;
         self.shared.sessions.remove(self.id);
@@ -232,7 +236,7 @@ impl Session {
             };
             let seq = packet.seq.wrapping_add(1);
             let flow = match self.shared.settings.statement_timeout {
-                None => self.dispatch(&packet.payload, seq).await,
+                None => self.run_command(&packet.payload, seq).await,
                 Some(limit) => {
                     // Past the limit, the statement's backend query is killed: the
                     // client gets the server's "interrupted" error.
@@ -244,7 +248,7 @@ impl Session {
                             let _ = shared.kill_query(r).await;
                         }
                     });
-                    let flow = self.dispatch(&packet.payload, seq).await;
+                    let flow = self.run_command(&packet.payload, seq).await;
                     timer.abort();
                     flow
                 }
@@ -259,6 +263,17 @@ impl Session {
             }
         }
         self.release_held().await;
+    }
+
+    /// One command, shown in SHOW PROCESSLIST while it runs.
+    async fn run_command(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        let cmd = payload.first().copied().unwrap_or(0);
+        let info = (cmd == COM_QUERY).then(|| &payload[1..]);
+        self.control
+            .set_activity(command_name(cmd), self.db.as_deref(), info);
+        let flow = self.dispatch(payload, seq).await;
+        self.control.set_activity("Sleep", self.db.as_deref(), None);
+        flow
     }
 
     async fn dispatch(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
@@ -472,8 +487,7 @@ impl Session {
         self.savepoints.clear();
         self.last_insert_id = 0;
         self.charset = charset::ClientCharset::from_collation(self.flavor.collation);
-        self.no_backslash_escapes = false;
-        self.ansi_quotes = false;
+        self.reading = router::reading::Reading::DEFAULT;
         self.routed.clear();
         self.replay.clear();
         self.replay_gen += 1;

@@ -17,14 +17,25 @@ impl Session {
         payload: &[u8],
         seq: u8,
     ) -> std::io::Result<Flow> {
+        // information_schema reads narrowed to the user's databases, in the text the
+        // statement is prepared with, wherever it runs.
+        let mut confined = None;
         if cmd == COM_STMT_PREPARE {
             let rt = self.shared.runtime.load();
-            if let Err(e) = self.check_access(&payload[1..], &rt) {
-                drop(rt);
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
-            }
+            let admitted = self
+                .check_access(&payload[1..], &rt)
+                .and_then(|()| self.confine_catalog(payload, &rt));
             drop(rt);
+            match admitted {
+                Ok(c) => confined = c,
+                Err(e) => {
+                    self.send_err(seq, &e).await?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+        let payload = confined.as_deref().unwrap_or(payload);
+        if cmd == COM_STMT_PREPARE {
             if let Some(flow) = self.prepare_routed(&payload[1..], seq).await? {
                 return Ok(flow);
             }

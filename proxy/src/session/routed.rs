@@ -40,6 +40,9 @@ pub(super) struct RoutedStmt {
     database: Option<String>,
     /// The rules the plan was made with: a rule change re-plans at the next EXECUTE.
     runtime: Arc<Runtime>,
+    /// How the text was read when prepared (the server read it so): a plan made
+    /// again after a rule change reads it the same way.
+    reading: router::reading::Reading,
     prepared: Arc<Prepared>,
     read_only: bool,
     params: u16,
@@ -108,14 +111,15 @@ impl Session {
             Err(_) => return Ok(None),
         };
         let sql: &[u8] = &decoded;
-        let planned = match configured.map(|schema| router::plan::prepare(sql, schema, &rt)) {
-            Some(Ok(p)) => p,
-            None => None,
-            Some(Err(e)) => {
-                self.send_err(seq, &route_error(&e)).await?;
-                return Ok(Some(Flow::Continue));
-            }
-        };
+        let planned =
+            match configured.map(|schema| router::plan::prepare(sql, schema, &rt, self.reading)) {
+                Some(Ok(p)) => p,
+                None => None,
+                Some(Err(e)) => {
+                    self.send_err(seq, &route_error(&e)).await?;
+                    return Ok(Some(Flow::Continue));
+                }
+            };
         let (prepared, schema_name, plain_db) = match planned {
             Some(p) => (p, configured.map(|s| s.name.clone()), None),
             None => {
@@ -223,6 +227,7 @@ impl Session {
                 schema: schema_name,
                 database: plain_db,
                 runtime: rt.clone(),
+                reading: self.reading,
                 prepared: Arc::new(prepared),
                 read_only,
                 params: answer.stmt.params,
@@ -367,7 +372,7 @@ impl Session {
                 .schema
                 .as_deref()
                 .and_then(|name| rt.schemas.get(name))
-                .map(|schema| router::plan::prepare(s.sql.as_bytes(), schema, &rt));
+                .map(|schema| router::plan::prepare(s.sql.as_bytes(), schema, &rt, s.reading));
             match fresh {
                 Some(Ok(Some(p))) if p.params == usize::from(s.params) => {
                     s.prepared = Arc::new(p);

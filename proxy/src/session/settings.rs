@@ -132,8 +132,10 @@ impl Session {
         let mode = |flag: &str| {
             value(1).is_none_or(|m| m.split(',').any(|f| f.eq_ignore_ascii_case(flag)))
         };
-        self.no_backslash_escapes = mode("NO_BACKSLASH_ESCAPES");
-        // ANSI mode includes ANSI_QUOTES.
-        self.ansi_quotes = mode("ANSI_QUOTES") || mode("ANSI");
+        self.reading = router::reading::Reading {
+            backslash_escapes: !mode("NO_BACKSLASH_ESCAPES"),
+            // ANSI mode includes ANSI_QUOTES.
+            ansi_quotes: mode("ANSI_QUOTES") || mode("ANSI"),
+        };
     }
 }

@@ -180,7 +180,7 @@ impl Session {
         let planned = std::str::from_utf8(sql)
             .map_err(|_| RouteError::NotUtf8(schema.name.clone()))
             .and_then(|text| fill.apply(text, &ids))
-            .and_then(|text| router::plan(text.as_bytes(), schema, rt));
+            .and_then(|text| router::plan(text.as_bytes(), schema, rt, self.reading));
         let plan = match planned {
             Ok(Some(p)) if p.fill_global_id.is_none() && !p.targets.is_empty() => p,
             Ok(_) => {

@@ -5,7 +5,8 @@
 //! expressions as the client wrote them. Only statements without subqueries come here,
 //! so every clause keyword at parenthesis depth 0 belongs to the one query.
 
-use crate::lexer::{Lexer, Token};
+use crate::lexer::Token;
+use crate::reading::Reading;
 
 /// A byte range of the statement text, end exclusive.
 pub type Range = (usize, usize);
@@ -36,11 +37,11 @@ struct Tok<'a> {
     depth: u32,
 }
 
-fn tokens(text: &str) -> Vec<Tok<'_>> {
+fn tokens(text: &str, reading: Reading) -> Vec<Tok<'_>> {
     let base = text.as_ptr() as usize;
     let mut depth = 0u32;
     let mut out = Vec::new();
-    for token in Lexer::new(text.as_bytes()) {
+    for token in reading.lexer(text.as_bytes()) {
         let (slice, pad) = match token {
             Token::Word(s) | Token::Str(s) | Token::Number(s) | Token::UserVar(s) => (s, 0),
             Token::SysVar(s) | Token::Punct(s) => (s, 0),
@@ -96,8 +97,8 @@ enum Kind {
 }
 
 /// `None` when the text does not have the shape of one plain SELECT.
-pub fn find(text: &str) -> Option<Clauses> {
-    let toks = tokens(text);
+pub fn find(text: &str, reading: Reading) -> Option<Clauses> {
+    let toks = tokens(text, reading);
     let select = toks
         .iter()
         .position(|t| t.depth == 0 && is_word(t, "SELECT"))?;
@@ -252,8 +253,8 @@ fn strip_words(text: &str, toks: &[Tok<'_>], r: &mut Range, words: &[&str]) {
 }
 
 /// The parts of `a UNION ALL b UNION ALL c`, without parentheses around a part.
-pub fn union_all_parts(text: &str) -> Vec<&str> {
-    let toks = tokens(text);
+pub fn union_all_parts(text: &str, reading: Reading) -> Vec<&str> {
+    let toks = tokens(text, reading);
     let mut parts = Vec::new();
     let mut start = 0;
     let mut i = 0;
@@ -284,8 +285,8 @@ pub fn union_all_parts(text: &str) -> Vec<&str> {
 }
 
 /// The expression part of a select item: `expr [AS] alias` → `expr`.
-pub fn without_alias(text: &str, item: Range) -> Range {
-    let toks = tokens(&text[..item.1]);
+pub fn without_alias(text: &str, item: Range, reading: Reading) -> Range {
+    let toks = tokens(&text[..item.1], reading);
     let inside: Vec<&Tok<'_>> = toks.iter().filter(|t| t.start >= item.0).collect();
     let [.., before, _alias] = inside.as_slice() else {
         return item;
@@ -332,7 +333,7 @@ mod tests {
     fn finds_clauses() {
         let sql = "SELECT DISTINCT a, SUM(b) AS s, EXTRACT(YEAR FROM d) FROM t USE INDEX FOR ORDER BY (i) \
                    WHERE x = 1 GROUP BY a, d HAVING s > 1 ORDER BY a DESC, s LIMIT 5, 10 FOR UPDATE";
-        let c = find(sql).unwrap();
+        let c = find(sql, crate::reading::Reading::DEFAULT).unwrap();
         assert_eq!(
             texts(sql, &c.items),
             ["a", "SUM(b) AS s", "EXTRACT(YEAR FROM d)"]
@@ -354,18 +355,18 @@ mod tests {
     #[test]
     fn aliases_and_arguments() {
         let sql = "SELECT AVG(o.amount) AS `avg amount`, b c FROM t";
-        let c = find(sql).unwrap();
-        let a = without_alias(sql, c.items[0]);
+        let c = find(sql, crate::reading::Reading::DEFAULT).unwrap();
+        let a = without_alias(sql, c.items[0], crate::reading::Reading::DEFAULT);
         assert_eq!(&sql[a.0..a.1], "AVG(o.amount)");
-        let b = without_alias(sql, c.items[1]);
+        let b = without_alias(sql, c.items[1], crate::reading::Reading::DEFAULT);
         assert_eq!(&sql[b.0..b.1], "b");
         let arg = call_argument(sql, a).unwrap();
         assert_eq!(&sql[arg.0..arg.1], "o.amount");
         let sql = "SELECT COUNT( DISTINCT  x) FROM t";
-        let c = find(sql).unwrap();
+        let c = find(sql, crate::reading::Reading::DEFAULT).unwrap();
         let arg = call_argument(sql, c.items[0]).unwrap();
         assert_eq!(&sql[arg.0..arg.1], "x");
         assert_eq!(c.tail, sql.len());
-        assert!(find("(SELECT 1 FROM t)").is_none());
+        assert!(find("(SELECT 1 FROM t)", crate::reading::Reading::DEFAULT).is_none());
     }
 }

@@ -96,9 +96,10 @@ pub struct Params {
 }
 
 impl Params {
-    pub fn new(text: &str) -> Params {
+    pub fn new(text: &str, reading: crate::reading::Reading) -> Params {
         let base = text.as_ptr() as usize;
-        let starts = crate::lexer::Lexer::new(text.as_bytes())
+        let starts = reading
+            .lexer(text.as_bytes())
             .filter_map(|t| match t {
                 crate::lexer::Token::Punct(p) if p == b"?" => Some(p.as_ptr() as usize - base),
                 _ => None,

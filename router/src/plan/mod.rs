@@ -6,6 +6,7 @@
 //! comments, hints and formatting reach the backend byte for byte.
 
 mod cache;
+pub mod catalog_view;
 mod clauses;
 mod insert_select;
 mod keys;
@@ -22,10 +23,10 @@ mod values;
 use rules::runtime::LogicalSchema;
 use rules::{NodeId, RuleError, Runtime, ShardSet, TableKind};
 use sqlparser::ast::{Expr, SetExpr, Statement};
-use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::lexer::{Lexer, Token};
+use crate::lexer::Token;
+use crate::reading::Reading;
 
 pub use cache::{Cached, PlanCache};
 use insert_select::insert_select_shards;
@@ -89,11 +90,11 @@ pub enum RouteError {
 }
 
 /// True when `sql` may name a configured table of `schema` (cheap lexical check).
-pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema) -> bool {
+pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema, reading: Reading) -> bool {
     if schema.tables.is_empty() {
         return false;
     }
-    Lexer::new(sql).any(|t| match t {
+    reading.lexer(sql).any(|t| match t {
         Token::Word(w) | Token::Quoted(w) => std::str::from_utf8(w)
             .map(|w| schema.tables.keys().any(|k| k.eq_ignore_ascii_case(w)))
             .unwrap_or(false),
@@ -217,8 +218,13 @@ impl Prepared {
 
 /// Plans `sql` in `schema`. `Ok(None)`: no configured table is named, so the statement
 /// runs unchanged on the schema's node.
-pub fn plan(sql: &[u8], schema: &LogicalSchema, rt: &Runtime) -> Result<Option<Plan>, RouteError> {
-    Ok(plan_with(sql, schema, rt, false, false)?.map(|p| p.plan))
+pub fn plan(
+    sql: &[u8],
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    reading: Reading,
+) -> Result<Option<Plan>, RouteError> {
+    Ok(plan_with(sql, schema, rt, false, false, reading)?.map(|p| p.plan))
 }
 
 /// Plans a statement that names `schema`'s tables with a qualifier (`shop.orders`)
@@ -228,8 +234,9 @@ pub fn plan_foreign(
     sql: &[u8],
     schema: &LogicalSchema,
     rt: &Runtime,
+    reading: Reading,
 ) -> Result<Option<Plan>, RouteError> {
-    Ok(plan_with(sql, schema, rt, false, true)?.map(|p| p.plan))
+    Ok(plan_with(sql, schema, rt, false, true, reading)?.map(|p| p.plan))
 }
 
 /// Plans a statement to prepare: `?` parameters may stand for shard-key values.
@@ -237,8 +244,9 @@ pub fn prepare(
     sql: &[u8],
     schema: &LogicalSchema,
     rt: &Runtime,
+    reading: Reading,
 ) -> Result<Option<Prepared>, RouteError> {
-    plan_with(sql, schema, rt, true, false)
+    plan_with(sql, schema, rt, true, false, reading)
 }
 
 fn plan_with(
@@ -247,14 +255,15 @@ fn plan_with(
     rt: &Runtime,
     prepared: bool,
     foreign: bool,
+    reading: Reading,
 ) -> Result<Option<Prepared>, RouteError> {
-    if !mentions_configured_table(sql, schema) {
+    if !mentions_configured_table(sql, schema, reading) {
         return Ok(None);
     }
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
-    let params = prepared.then(|| keys::Params::new(text));
-    let masked = mask_lock_in_share_mode(text);
-    let statements = Parser::parse_sql(&MySqlDialect {}, masked.as_deref().unwrap_or(text))
+    let params = prepared.then(|| keys::Params::new(text, reading));
+    let masked = mask_lock_in_share_mode(text, reading);
+    let statements = Parser::parse_sql(&reading.dialect(), masked.as_deref().unwrap_or(text))
         .map_err(|e| RouteError::Parse(e.to_string()))?;
     let [statement] = statements.as_slice() else {
         return Err(RouteError::Unsupported(
@@ -395,7 +404,7 @@ fn plan_with(
                 // Every part on the same shard: the server runs the whole UNION.
                 (sets[0].clone(), None)
             } else if all && !prepared && q.order_by.is_none() && q.limit_clause.is_none() {
-                return plan_union_all(text, schema, rt, foreign).map(Some);
+                return plan_union_all(text, schema, rt, foreign, reading).map(Some);
             } else {
                 return Err(RouteError::Unsupported(
                     "UNION over several shards (only UNION ALL without ORDER BY/LIMIT, or parts on one shard)"
@@ -413,7 +422,7 @@ fn plan_with(
             // A prepared statement runs on one shard per execution (several are
             // refused by the executor), so it needs no merge.
             if shards.len() > 1 && !prepared {
-                combine = merge::plan(text, q, select, &key)?;
+                combine = merge::plan(text, q, select, &key, reading)?;
             }
             (shards, None)
         }
@@ -578,9 +587,10 @@ fn plan_with(
 /// sqlparser does not know MySQL's older `LOCK IN SHARE MODE`. For analysis only, it
 /// becomes `FOR SHARE` padded to the same length, so every position stays valid; the
 /// physical SQL is still cut from the client's own text.
-fn mask_lock_in_share_mode(text: &str) -> Option<String> {
+fn mask_lock_in_share_mode(text: &str, reading: Reading) -> Option<String> {
     let base = text.as_ptr() as usize;
-    let words: Vec<(&[u8], usize)> = Lexer::new(text.as_bytes())
+    let words: Vec<(&[u8], usize)> = reading
+        .lexer(text.as_bytes())
         .filter_map(|t| match t {
             Token::Word(w) => Some((w, w.as_ptr() as usize - base)),
             _ => None,

@@ -1,9 +1,9 @@
 //! The names a statement uses, for the access checks and cross-schema routing.
 
-use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use super::{mask_lock_in_share_mode, refs, spans, RouteError};
+use crate::reading::Reading;
 
 /// The names a statement uses: every table it names, as (schema qualifier, name), and
 /// the names that stand for a table inside it (table names, aliases, common table
@@ -14,10 +14,10 @@ pub struct Names {
     pub local: Vec<String>,
 }
 
-pub fn table_refs(sql: &[u8]) -> Result<Names, RouteError> {
+pub fn table_refs(sql: &[u8], reading: Reading) -> Result<Names, RouteError> {
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(String::new()))?;
-    let masked = mask_lock_in_share_mode(text);
-    let statements = Parser::parse_sql(&MySqlDialect {}, masked.as_deref().unwrap_or(text))
+    let masked = mask_lock_in_share_mode(text, reading);
+    let statements = Parser::parse_sql(&reading.dialect(), masked.as_deref().unwrap_or(text))
         .map_err(|e| RouteError::Parse(e.to_string()))?;
     let offsets = spans::Offsets::new(text);
     let mut names = Names::default();

@@ -12,7 +12,8 @@
 use rules::Value;
 
 use super::{Merge, Plan, Prepared, Target};
-use crate::lexer::{Lexer, Token};
+use crate::lexer::Token;
+use crate::reading::Reading;
 
 /// A statement with its literals lifted out.
 pub struct Lifted<'a> {
@@ -38,14 +39,15 @@ fn value_position(prev: Option<&Token<'_>>) -> bool {
     }
 }
 
-/// Undoes MySQL's escapes in a single-quoted literal (quotes included in `s`).
-fn unquote(s: &[u8]) -> Option<String> {
+/// Undoes MySQL's escapes in a single-quoted literal (quotes included in `s`);
+/// backslashes escape only when the session reads them so.
+fn unquote(s: &[u8], backslash_escapes: bool) -> Option<String> {
     let inner = s.strip_prefix(b"'")?.strip_suffix(b"'")?;
     let mut out = Vec::with_capacity(inner.len());
     let mut i = 0;
     while i < inner.len() {
         match inner[i] {
-            b'\\' => {
+            b'\\' if backslash_escapes => {
                 let c = *inner.get(i + 1)?;
                 // \% and \_ keep their backslash outside LIKE patterns.
                 if c == b'%' || c == b'_' {
@@ -77,14 +79,14 @@ fn unquote(s: &[u8]) -> Option<String> {
 
 /// Lifts the literals out of `sql`. `None` when there is none to lift (or the text
 /// already holds a `?`, which the template would confuse with its own).
-pub fn lift(sql: &[u8]) -> Option<Lifted<'_>> {
+pub fn lift(sql: &[u8], reading: Reading) -> Option<Lifted<'_>> {
     let base = sql.as_ptr() as usize;
     let mut key = Vec::with_capacity(sql.len());
     let mut values = Vec::new();
     let mut texts = Vec::new();
     let mut pos = 0;
     let mut prev: Option<Token<'_>> = None;
-    for t in Lexer::new(sql) {
+    for t in reading.lexer(sql) {
         if t == Token::Punct(b"?") {
             return None;
         }
@@ -94,7 +96,7 @@ pub fn lift(sql: &[u8]) -> Option<Lifted<'_>> {
                 .and_then(Value::number)
                 .map(|v| (n, v)),
             Token::Str(s) if s.first() == Some(&b'\'') && value_position(prev.as_ref()) => {
-                unquote(s).map(|v| (s, Value::text(v)))
+                unquote(s, reading.backslash_escapes).map(|v| (s, Value::text(v)))
             }
             _ => None,
         };
@@ -118,7 +120,7 @@ pub fn lift(sql: &[u8]) -> Option<Lifted<'_>> {
 }
 
 /// The plan for one statement of a template, when it has a single target.
-pub fn instantiate(template: &Prepared, lifted: &Lifted<'_>) -> Option<Plan> {
+pub fn instantiate(template: &Prepared, lifted: &Lifted<'_>, reading: Reading) -> Option<Plan> {
     if template.plan.fill_global_id.is_some() || template.params != lifted.values.len() {
         return None;
     }
@@ -132,7 +134,7 @@ pub fn instantiate(template: &Prepared, lifted: &Lifted<'_>) -> Option<Plan> {
     let mut sql = Vec::with_capacity(text.len() + 32);
     let mut pos = 0;
     let mut next = lifted.texts.iter();
-    for t in Lexer::new(text) {
+    for t in reading.lexer(text) {
         if let Token::Punct(q @ b"?") = t {
             let at = q.as_ptr() as usize - base;
             sql.extend_from_slice(&text[pos..at]);
@@ -168,8 +170,11 @@ mod tests {
 
     #[test]
     fn lifts_value_literals_only() {
-        let l =
-            lift(b"SELECT c, 1 FROM t WHERE id = 42 AND s IN ('a''b', 'x\\'y') LIMIT 5").unwrap();
+        let l = lift(
+            b"SELECT c, 1 FROM t WHERE id = 42 AND s IN ('a''b', 'x\\'y') LIMIT 5",
+            crate::reading::Reading::DEFAULT,
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(l.key).unwrap(),
             "SELECT c, ? FROM t WHERE id = ? AND s IN (?, ?) LIMIT ?"
@@ -185,11 +190,11 @@ mod tests {
             ]
         );
         // Typed and introduced literals, double quotes, and hex stay in the key.
-        let l = lift(b"SELECT * FROM t WHERE d = DATE '2024-01-01' AND c = _utf8mb4'x' AND q = \"y\" AND h = 0x1F AND id = 7").unwrap();
+        let l = lift(b"SELECT * FROM t WHERE d = DATE '2024-01-01' AND c = _utf8mb4'x' AND q = \"y\" AND h = 0x1F AND id = 7", crate::reading::Reading::DEFAULT).unwrap();
         assert_eq!(
             String::from_utf8(l.key).unwrap(),
             "SELECT * FROM t WHERE d = DATE '2024-01-01' AND c = _utf8mb4'x' AND q = \"y\" AND h = 0x1F AND id = ?"
         );
-        assert!(lift(b"SELECT * FROM t").is_none());
+        assert!(lift(b"SELECT * FROM t", crate::reading::Reading::DEFAULT).is_none());
     }
 }

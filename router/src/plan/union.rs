@@ -57,10 +57,11 @@ pub(super) fn plan_union_all(
     schema: &LogicalSchema,
     rt: &Runtime,
     foreign: bool,
+    reading: Reading,
 ) -> Result<Prepared, RouteError> {
     let mut targets = Vec::new();
-    for part in clauses::union_all_parts(text) {
-        let planned = plan_with(part.as_bytes(), schema, rt, false, foreign)?;
+    for part in clauses::union_all_parts(text, reading) {
+        let planned = plan_with(part.as_bytes(), schema, rt, false, foreign, reading)?;
         match planned {
             Some(p) if matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) => {
                 targets.extend(p.plan.targets)

@@ -2,6 +2,7 @@
 //! order, and how the merge combines it.
 
 use super::*;
+use crate::reading::Reading;
 
 /// The merge for a SELECT that runs on several shards, with the edits that give each
 /// shard its part. `None`: the shards' rows one after another are the answer.
@@ -10,6 +11,7 @@ pub fn plan(
     q: &Query,
     select: &Select,
     key: &KeyColumn<'_>,
+    reading: Reading,
 ) -> Result<Option<(MergeSpec, Vec<Splice>)>, RouteError> {
     let item_exprs = select.projection.iter().filter_map(|i| match i {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
@@ -40,7 +42,7 @@ pub fn plan(
     if !aggregating && !distinct && q.order_by.is_none() && q.limit_clause.is_none() {
         return Ok(None);
     }
-    let clauses = clauses::find(text)
+    let clauses = clauses::find(text, reading)
         .ok_or_else(|| unsupported("a SELECT whose clauses shardgate could not find"))?;
     if clauses.windows {
         return Err(unsupported("window functions"));
@@ -61,7 +63,7 @@ pub fn plan(
             SelectItem::ExprWithAlias { expr, alias } => items.push(Item {
                 expr,
                 alias: Some(alias.value.clone()),
-                range: clauses::without_alias(text, *range),
+                range: clauses::without_alias(text, *range, reading),
                 norm: norm(expr),
             }),
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => star = true,
