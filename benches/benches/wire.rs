@@ -44,11 +44,11 @@ fn codec(c: &mut Criterion) {
             black_box(&out);
         })
     });
-    let result = small_result();
+    let mut result = small_result();
     g.bench_function("track small result (1 row)", |b| {
         b.iter(|| {
             let mut t = ResponseTracker::new(Mode::Query, true);
-            let (n, p) = t.feed(black_box(&result)).unwrap();
+            let (n, p) = t.feed(black_box(&mut result)).unwrap();
             assert_eq!((n, p), (result.len(), Progress::Done));
         })
     });
@@ -58,7 +58,7 @@ fn codec(c: &mut Criterion) {
             let mut seq = 0;
             write_packet(&mut out, &mut seq, black_box(QUERY));
             let mut t = ResponseTracker::new(Mode::Query, true);
-            black_box(t.feed(black_box(&result)).unwrap());
+            black_box(t.feed(black_box(&mut result)).unwrap());
         })
     });
     g.finish();

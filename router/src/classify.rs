@@ -89,6 +89,9 @@ pub struct Statement {
     pub reads_insert_id: bool,
     /// The savepoint a `SAVEPOINT`, `RELEASE SAVEPOINT` or `ROLLBACK TO` names.
     pub savepoint: Option<String>,
+    /// DDL that commits the session's transaction before it runs, as the server
+    /// does (not on temporary tables).
+    pub commits_first: bool,
 }
 
 /// Transaction control that shardgate acts on itself.
@@ -165,6 +168,7 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
                 names_tables: false,
                 reads_insert_id: false,
                 savepoint: None,
+                commits_first: false,
             })
         }
     };
@@ -208,6 +212,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         names_tables: true,
         reads_insert_id: false,
         savepoint: None,
+        commits_first: false,
     };
     let first_word = tokens.iter().find_map(|t| match t {
         Token::Word(w) => Some(*w),
@@ -351,6 +356,9 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         }
         StatementKind::Ddl if eq(first, b"create") && eq(second, b"temporary") => {
             stmt.pin = Some(PinReason::TemporaryTable);
+        }
+        StatementKind::Ddl => {
+            stmt.commits_first = !(eq(first, b"drop") && eq(second, b"temporary"))
         }
         StatementKind::Show => {
             let w = second.to_ascii_lowercase();

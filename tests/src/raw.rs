@@ -158,6 +158,54 @@ impl RawClient {
     }
 }
 
+impl RawClient {
+    /// Runs `sql` and returns the server status flags its response ends with (of the
+    /// OK packet, or of the EOF after a result set's rows); `None` after an error.
+    pub fn status_after(&mut self, sql: &str) -> std::io::Result<Option<u16>> {
+        let mut p = vec![0x03];
+        p.extend_from_slice(sql.as_bytes());
+        self.write_packet(0, &p)?;
+        let (_, first) = self.read_packet()?;
+        match first.first() {
+            Some(0x00) => return Ok(ok_status(&first)),
+            Some(0xFF) => return Ok(None),
+            _ => {}
+        }
+        // Column definitions, their EOF, the rows, the final EOF.
+        let mut eofs = 0;
+        loop {
+            let (_, p) = self.read_packet()?;
+            match p.first() {
+                Some(0xFF) => return Ok(None),
+                Some(0xFE) if p.len() < 9 => {
+                    eofs += 1;
+                    if eofs == 2 {
+                        return Ok(p.get(3..5).map(|s| u16::from_le_bytes([s[0], s[1]])));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The status flags of an OK packet.
+pub fn ok_status(p: &[u8]) -> Option<u16> {
+    fn skip_lenenc(p: &[u8], at: usize) -> Option<usize> {
+        Some(match *p.get(at)? {
+            0xFC => at + 3,
+            0xFD => at + 4,
+            0xFE => at + 9,
+            _ => at + 1,
+        })
+    }
+    if p.first() != Some(&0x00) {
+        return None;
+    }
+    let at = skip_lenenc(p, 1).and_then(|at| skip_lenenc(p, at))?;
+    Some(u16::from_le_bytes([*p.get(at)?, *p.get(at + 1)?]))
+}
+
 /// The error code of an ERR packet.
 pub fn err_code(p: &[u8]) -> Option<u16> {
     (p.first() == Some(&0xFF) && p.len() >= 3).then(|| u16::from_le_bytes([p[1], p[2]]))

@@ -12,7 +12,7 @@
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 use std::sync::OnceLock;
-use tests::raw::RawClient;
+use tests::raw::{ok_status, RawClient};
 use tests::rng::Rng;
 use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
 
@@ -50,23 +50,6 @@ fn state_changes(row: u64) -> Vec<String> {
         "SELECT * FROM probe".into(),
         "/* shardgate:primary */ SELECT COUNT(*) FROM leak".into(),
     ]
-}
-
-/// The status flags of an OK packet.
-fn ok_status(p: &[u8]) -> Option<u16> {
-    fn skip_lenenc(p: &[u8], at: usize) -> Option<usize> {
-        Some(match *p.get(at)? {
-            0xFC => at + 3,
-            0xFD => at + 4,
-            0xFE => at + 9,
-            _ => at + 1,
-        })
-    }
-    if p.first() != Some(&0x00) {
-        return None;
-    }
-    let at = skip_lenenc(p, 1).and_then(|at| skip_lenenc(p, at))?;
-    Some(u16::from_le_bytes([*p.get(at)?, *p.get(at + 1)?]))
 }
 
 const IN_TRANS: u16 = 1;

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
 use mysql_async::Conn;
+use tests::raw::RawClient;
 use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
+
+const IN_TRANS: u16 = 1;
 
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
@@ -583,4 +586,67 @@ async fn a_table_handler_stays_with_its_session_and_reaches_no_one() {
             .unwrap_err();
         assert_eq!(error_code(&e), Some(1109), "{e}");
     }
+}
+
+/// The status flags a client sees follow the transaction as MySQL's do: IN_TRANS from
+/// BEGIN on, also on answers that ran while the transaction was not yet opened on a
+/// node (`SELECT 1`, SHOW), and cleared by DDL, which commits it (on one node or on
+/// every shard).
+#[tokio::test]
+async fn status_flags_follow_the_transaction_through_begin_and_ddl() {
+    let db = "se_flags";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (user_id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("CREATE TABLE audit (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let addr = p.addr();
+    let db_owned = db.to_string();
+    let flags = tokio::task::spawn_blocking(move || {
+        let (mut raw, _) = RawClient::connect(&addr, USER, PASSWORD).unwrap();
+        let mut s = |sql: &str| {
+            let status = raw.status_after(sql).unwrap();
+            (sql.to_string(), status.map(|f| f & IN_TRANS != 0))
+        };
+        vec![
+            s(&format!("USE {db_owned}")),
+            s("BEGIN"),
+            s("SELECT 1"),
+            s("SHOW TABLES"),
+            s("INSERT INTO orders (user_id) VALUES (1)"),
+            s("CREATE TABLE plain (a INT)"),
+            s("ROLLBACK"),
+            s("BEGIN"),
+            s("INSERT INTO orders (user_id) VALUES (2)"),
+            s("ALTER TABLE orders ADD COLUMN note INT"),
+            s("ROLLBACK"),
+        ]
+    })
+    .await
+    .unwrap();
+    let want = [
+        Some(false),
+        Some(true),
+        Some(true),
+        Some(true),
+        Some(true),
+        Some(false),
+        Some(false),
+        Some(true),
+        Some(true),
+        Some(false),
+        Some(false),
+    ];
+    for ((sql, got), want) in flags.iter().zip(want) {
+        assert_eq!(*got, want, "IN_TRANS after {sql}: {flags:?}");
+    }
+    // The DDL committed both rows: ROLLBACK had nothing left to undo.
+    let rows: Vec<i32> = c
+        .query("SELECT user_id FROM orders ORDER BY user_id")
+        .await
+        .unwrap();
+    assert_eq!(rows, [1, 2]);
 }

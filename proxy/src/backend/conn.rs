@@ -244,17 +244,20 @@ impl BackendConn {
     /// Streams the response to the last command into `client` as it arrives. Bytes
     /// pass unchanged; at most one read buffer of them is held at a time, and a slow
     /// client slows the backend read (backpressure) instead of growing memory.
+    /// `add_status`: flags the client sees in every status besides the backend's.
     pub async fn forward<W: AsyncWrite + Unpin>(
         &mut self,
         client: &mut W,
         mode: Mode,
+        add_status: StatusFlags,
     ) -> Result<Summary, ForwardError> {
         let mut tracker = ResponseTracker::new(mode, self.flavor.deprecate_eof());
+        tracker.add_status = add_status;
         let mut forwarded = false;
         let backend_err = |err, forwarded| ForwardError::Backend { err, forwarded };
         loop {
             let (n, progress) = tracker
-                .feed(&self.reader.buf)
+                .feed(&mut self.reader.buf)
                 .map_err(|e| backend_err(e, forwarded))?;
             if n > 0 {
                 client

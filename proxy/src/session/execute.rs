@@ -134,6 +134,12 @@ impl Session {
         if self.lost_txn {
             return self.after_lost_transaction(stmt.transaction, seq).await;
         }
+        if stmt.commits_first {
+            if let Err(e) = self.commit_before_ddl().await {
+                self.send_err(seq, &e).await?;
+                return Ok(Flow::Continue);
+            }
+        }
         self.wants_insert_id =
             stmt.reads_insert_id && !self.pins.contains(&PinReason::LastInsertId);
         if stmt.replayable && stmt.hints.node.is_none() {
@@ -484,7 +490,8 @@ impl Session {
                 }
                 return self.report_lost(seq, was_held, &e, false).await;
             }
-            let mut result = held.conn.forward(&mut self.stream, mode).await;
+            let add = self.unopened_transaction();
+            let mut result = held.conn.forward(&mut self.stream, mode, add).await;
             // LOAD DATA LOCAL INFILE: the client's file goes to the backend, packet by
             // packet with the client's sequence ids, up to the empty packet that ends it.
             while matches!(&result, Ok(s) if s.local_infile) {
@@ -502,7 +509,7 @@ impl Session {
                         break;
                     }
                 }
-                result = held.conn.forward(&mut self.stream, Mode::Query).await;
+                result = held.conn.forward(&mut self.stream, Mode::Query, add).await;
             }
             match result {
                 Ok(summary) => {

@@ -382,6 +382,17 @@ impl Session {
         s
     }
 
+    /// IN_TRANS while the session's transaction is begun but not opened on a node: a
+    /// statement that runs meanwhile (on a connection with no transaction) still tells
+    /// the client it is in one, as MySQL would.
+    fn unopened_transaction(&self) -> StatusFlags {
+        if self.pending_aside || !self.pending_txn.is_empty() {
+            StatusFlags::SERVER_STATUS_IN_TRANS
+        } else {
+            StatusFlags::empty()
+        }
+    }
+
     /// Takes transaction and autocommit state from a backend's status flags.
     fn note_status(&mut self, status: Option<StatusFlags>) {
         if let Some(s) = status {

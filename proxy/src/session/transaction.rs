@@ -4,7 +4,7 @@
 use router::{Statement, TxnOp};
 
 use super::{Flow, Session};
-use crate::wire::SqlError;
+use crate::wire::{SqlError, WireError};
 
 impl Session {
     /// Transaction control that needs no backend yet: `BEGIN` is held back until the
@@ -110,4 +110,41 @@ pub(super) fn transaction_lost(commit: bool) -> SqlError {
         ". Send ROLLBACK to end it, then run it again"
     });
     SqlError::new(1927, "70100", msg)
+}
+
+impl Session {
+    /// DDL commits the session's transaction before it runs, as the server does. Done
+    /// here, before the DDL is routed, so that it may run on any node (or on every
+    /// shard) and the session is out of its transaction either way. A transaction
+    /// begun but not opened anywhere has nothing to commit.
+    pub(super) async fn commit_before_ddl(&mut self) -> Result<(), SqlError> {
+        if !self.pending_txn.is_empty() {
+            self.pending_txn.clear();
+            self.savepoints.clear();
+            return Ok(());
+        }
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let Some(mut held) = self.held.take() else {
+            return Ok(());
+        };
+        match held.conn.execute_ok(b"COMMIT").await {
+            Ok(ok) => {
+                self.note_status(Some(ok.status));
+                self.savepoints.clear();
+                self.keep_or_release(held, ok.warnings).await;
+                Ok(())
+            }
+            Err(e) => {
+                let server = matches!(e, WireError::Server { .. });
+                if server {
+                    self.held = Some(held);
+                } else {
+                    self.forget_connection_state();
+                }
+                Err(e.to_client("(committing the transaction before DDL)"))
+            }
+        }
+    }
 }

@@ -97,6 +97,17 @@ pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
     })
 }
 
+/// Where an OK packet's status flags start.
+pub fn ok_status_at(payload: &[u8]) -> Option<usize> {
+    let (_, a) = lenenc::read_int(payload.get(1..)?)?;
+    let (_, b) = lenenc::read_int(payload.get(1 + a..)?)?;
+    let at = 1 + a + b;
+    (payload.len() >= at + 2).then_some(at)
+}
+
+/// Where a classic EOF packet's status flags start.
+pub const EOF_STATUS_AT: usize = 3;
+
 /// Status and warnings of a classic EOF packet.
 pub fn parse_eof(payload: &[u8]) -> Option<(u16, StatusFlags)> {
     let s = payload.get(1..5)?;

@@ -78,6 +78,12 @@ pub struct ResponseTracker {
     continued: bool,
     finish: Option<Progress>,
     pub summary: Summary,
+    /// Flags added to every status the client sees (the backend's own stay in
+    /// `summary`): IN_TRANS for a session whose transaction is begun but not yet
+    /// opened on this connection.
+    pub add_status: StatusFlags,
+    /// Where, in the packet just inspected, its status flags start.
+    status_at: Option<usize>,
 }
 
 /// Bytes of a packet inspected at most: enough for any OK/EOF status and column count.
@@ -93,6 +99,8 @@ impl ResponseTracker {
             continued: false,
             finish: None,
             summary: Summary::default(),
+            add_status: StatusFlags::empty(),
+            status_at: None,
         }
     }
 
@@ -103,8 +111,9 @@ impl ResponseTracker {
     }
 
     /// Consumes complete-enough bytes from the front of `buf`. Returns how many bytes may
-    /// be forwarded now and whether the response ended with them.
-    pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, Progress), WireError> {
+    /// be forwarded now and whether the response ended with them. Status flags in
+    /// those bytes get `add_status`.
+    pub fn feed(&mut self, buf: &mut [u8]) -> Result<(usize, Progress), WireError> {
         let mut pos = 0;
         loop {
             if self.skip > 0 {
@@ -132,10 +141,23 @@ impl ResponseTracker {
                 }
                 let head = &buf[pos + HEADER..pos + HEADER + need];
                 self.on_packet(head, len)?;
+                if let Some(at) = self.status_at.take() {
+                    self.overlay_status(&mut buf[pos + HEADER..pos + HEADER + need], at);
+                }
             }
             self.continued = len == MAX_PAYLOAD;
             pos += HEADER;
             self.skip = len;
+        }
+    }
+
+    fn overlay_status(&self, head: &mut [u8], at: usize) {
+        if self.add_status.is_empty() {
+            return;
+        }
+        if let Some(s) = head.get_mut(at..at + 2) {
+            let flags = u16::from_le_bytes([s[0], s[1]]) | self.add_status.bits();
+            s.copy_from_slice(&flags.to_le_bytes());
         }
     }
 
@@ -153,10 +175,12 @@ impl ResponseTracker {
             if let Some(ok) = generic::parse_ok(head) {
                 self.summary.status = Some(ok.status);
                 self.summary.warnings = ok.warnings;
+                self.status_at = generic::ok_status_at(head);
             }
         } else if let Some((warnings, status)) = generic::parse_eof(head) {
             self.summary.status = Some(status);
             self.summary.warnings = warnings;
+            self.status_at = Some(generic::EOF_STATUS_AT);
         }
     }
 
@@ -311,6 +335,7 @@ impl ResponseTracker {
             self.summary.status = Some(ok.status);
             self.summary.warnings = ok.warnings;
             self.summary.ok = Some(ok);
+            self.status_at = generic::ok_status_at(head);
         }
     }
 }
@@ -345,7 +370,7 @@ mod tests {
         let mut passed = 0;
         let mut input = bytes.chunks(step);
         loop {
-            let (n, p) = t.feed(&buf).unwrap();
+            let (n, p) = t.feed(&mut buf).unwrap();
             passed += n;
             buf.drain(..n);
             match p {
@@ -431,6 +456,44 @@ mod tests {
     #[test]
     fn garbage_column_count_is_an_error() {
         let mut t = ResponseTracker::new(Mode::Query, true);
-        assert!(t.feed(&frame(&[&[0xFC]])).is_err());
+        assert!(t.feed(&mut frame(&[&[0xFC]])).is_err());
+    }
+
+    #[test]
+    fn adds_status_flags_to_what_the_client_sees_only() {
+        let add = StatusFlags::SERVER_STATUS_IN_TRANS;
+        for deprecate in [false, true] {
+            let mut packets: Vec<Vec<u8>> = vec![vec![1], b"coldef".to_vec()];
+            if !deprecate {
+                packets.push(eof(false, 2));
+            }
+            packets.push(vec![1, b'x']);
+            packets.push(eof(deprecate, 2));
+            let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+            let mut buf = frame(&refs).to_vec();
+            let mut t = ResponseTracker::new(Mode::Query, deprecate);
+            t.add_status = add;
+            let (n, p) = t.feed(&mut buf).unwrap();
+            assert_eq!((n, p), (buf.len(), Progress::Done));
+            assert_eq!(
+                t.summary.status,
+                Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+            );
+            let last = &buf[buf.len() - packets.last().unwrap().len()..];
+            let status = if deprecate {
+                generic::parse_ok(last).map(|o| o.status)
+            } else {
+                generic::parse_eof(last).map(|(_, s)| s)
+            };
+            assert_eq!(status, Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT | add));
+        }
+        let mut ok = frame(&[&ok(2)]).to_vec();
+        let mut t = ResponseTracker::new(Mode::Query, false);
+        t.add_status = add;
+        t.feed(&mut ok).unwrap();
+        assert_eq!(
+            generic::parse_ok(&ok[4..]).map(|o| o.status),
+            Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT | add)
+        );
     }
 }
