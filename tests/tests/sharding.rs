@@ -500,3 +500,64 @@ async fn show_statements_use_logical_names() {
     let err = c.query_drop("SHOW CREATE TABLE nope").await.unwrap_err();
     assert_eq!(error_code(&err), Some(1146));
 }
+
+/// Servers of both groups (primaries and replicas): where a scatter read's parts run.
+async fn parts_running(marker: &str) -> usize {
+    let s = sandbox();
+    let mut n = 0;
+    for g in &s.groups {
+        for server in std::iter::once(&g.primary).chain(&g.replicas) {
+            let mut d = direct(server, None).await;
+            let here: Option<i64> = d
+                .query_first(format!(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                     WHERE INFO LIKE '%{marker}%' AND INFO NOT LIKE '%PROCESSLIST%'"
+                ))
+                .await
+                .unwrap();
+            n += here.unwrap_or(0) as usize;
+        }
+    }
+    n
+}
+
+/// A scatter read sends every shard's part before it reads any answer: all four
+/// parts are seen running on the backends at the same moment, with and without a
+/// merge step.
+#[tokio::test]
+async fn a_scatter_reads_parts_run_at_once() {
+    let db = "sh_fanout";
+    let (p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 0), (2, 1), (3, 2), (4, 3)")
+        .await
+        .unwrap();
+    // Reads go to the replicas: let them have the rows.
+    sandbox().sync().unwrap();
+    for (marker, sql) in [
+        (
+            "fan_merge",
+            "SELECT user_id, SLEEP(1.5) AS fan_merge FROM orders ORDER BY user_id",
+        ),
+        (
+            "fan_concat",
+            "SELECT user_id, SLEEP(1.5) AS fan_concat FROM orders",
+        ),
+    ] {
+        let mut client = p.conn(Some(db)).await;
+        let sql = sql.to_string();
+        let running = tokio::spawn(async move {
+            let rows: Vec<(i32, i32)> = client.query(sql).await.unwrap();
+            rows.len()
+        });
+        let mut most = 0;
+        for _ in 0..20 {
+            most = most.max(parts_running(marker).await);
+            if most == 4 || running.is_finished() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(running.await.unwrap(), 4);
+        assert_eq!(most, 4, "{marker}: at most {most} parts ran at once");
+    }
+}

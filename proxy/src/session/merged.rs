@@ -1,7 +1,7 @@
 //! Multi-shard reads with a merge step (ORDER BY, LIMIT, aggregates, GROUP BY,
-//! DISTINCT): every shard's query runs at once on its own connection, and the
-//! merger takes rows from them one at a time, so a shard is read only as fast as the
-//! client takes the answer.
+//! DISTINCT): every shard's query is sent before any answer is read (see `fanout`), so
+//! they run at once, each on its own connection, and the merger takes rows from them
+//! one at a time, so a shard is read only as fast as the client takes the answer.
 //!
 //! Inside a transaction the session has one connection per node, which cannot carry
 //! two results at once; there each shard's result is read in turn into memory,
@@ -17,7 +17,8 @@ use rules::runtime::LogicalSchema;
 use rules::Runtime;
 use tokio::io::AsyncWriteExt;
 
-use super::sharded::{physical_database, Renames};
+use super::fanout::StartError;
+use super::sharded::Renames;
 use super::{Flow, Held, Session};
 use crate::merge::{ColumnInfo, MergeError, Merger, Row};
 use crate::wire::coldef;
@@ -196,19 +197,16 @@ impl Session {
         let in_txn = self.must_keep();
         let mut defs: Vec<Bytes> = Vec::new();
         let mut buffered_bytes = 0usize;
+        let mut parts = self
+            .start_parts(&plan.targets, read_only, rt, schema)
+            .await
+            .map_err(not_started)?;
         for target in &plan.targets {
             let mut held = self
-                .checkout(target.node, read_only, false)
+                .next_part(&mut parts, target, read_only, rt, schema)
                 .await
-                .map_err(Failure::Sql)?;
-            let db = physical_database(rt, schema, target.node);
-            let wire = self.charset.encode(&target.sql);
-            let started = held.conn.send_query(Some(&db), &wire).await;
-            let head = match started {
-                Ok(()) => held.conn.read_packet().await,
-                Err(e) => Err(e),
-            };
-            let head = match head {
+                .map_err(not_started)?;
+            let head = match held.conn.read_packet().await {
                 Ok(h) => h,
                 Err(e) => {
                     if matches!(e, WireError::Server { .. }) {
@@ -359,6 +357,13 @@ impl Session {
             *header_sent = true;
         }
         Ok(())
+    }
+}
+
+fn not_started(e: StartError) -> Failure {
+    match e {
+        StartError::Checkout(e) => Failure::Sql(e),
+        StartError::Send(e) => backend(e),
     }
 }
 

@@ -11,6 +11,7 @@ mod checkout;
 mod ddl;
 mod execute;
 mod explain;
+mod fanout;
 mod foreign;
 mod grants;
 mod kill;

@@ -16,6 +16,7 @@ use rules::{NodeId, Runtime, TableKind};
 use tokio::io::AsyncWriteExt;
 
 use super::binary::BinaryExecution;
+use super::fanout::StartError;
 use super::{Flow, Held, Session};
 use crate::wire::coldef;
 use crate::wire::generic::{self, ok_payload};
@@ -246,24 +247,19 @@ impl Session {
         let last = plan.targets.len() - 1;
         let deprecate = self.deprecate_eof();
         let mut shapes = Vec::new();
+        let mut parts = match self.start_parts(&plan.targets, read_only, rt, schema).await {
+            Ok(p) => p,
+            Err(e) => return self.not_started(seq, e, false).await,
+        };
         for (i, target) in plan.targets.iter().enumerate() {
-            let mut held = match self.checkout(target.node, read_only, false).await {
+            let started = self
+                .next_part(&mut parts, target, read_only, rt, schema)
+                .await;
+            let mut held = match started {
                 Ok(h) => h,
-                Err(e) => return self.reply_err(seq, &e).await,
+                // Rows of earlier parts went out already: the error ends the result.
+                Err(e) => return self.not_started(seq, e, header_sent).await,
             };
-            let db = physical_database(rt, schema, target.node);
-            let wire = self.charset.encode(&target.sql);
-            let sent = held.conn.send_query(Some(&db), &wire).await;
-            if let Err(e) = sent {
-                if let WireError::Server { .. } = &e {
-                    self.keep_or_release(held, 0).await;
-                    return self.reply_err(seq, &e.to_client("")).await;
-                }
-                self.forget_connection_state();
-                return self
-                    .reply_err(seq, &e.to_client("(the statement was not run)"))
-                    .await;
-            }
             match self
                 .relay_one(
                     &mut held,
@@ -308,6 +304,30 @@ impl Session {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// The answer when a part could not start. Parts started before it were sent
+    /// and may have run.
+    async fn not_started(
+        &mut self,
+        seq: u8,
+        e: StartError,
+        others_ran: bool,
+    ) -> std::io::Result<Flow> {
+        let e = match e {
+            StartError::Checkout(e) => e,
+            StartError::Send(e @ WireError::Server { .. }) => e.to_client(""),
+            StartError::Send(e) => {
+                self.forget_connection_state();
+                let context = if others_ran {
+                    "(the statement may have run on other shards)"
+                } else {
+                    "(the statement was not run)"
+                };
+                e.to_client(context)
+            }
+        };
+        self.reply_err(seq, &e).await
     }
 
     /// Sends an error: as the whole answer, or to end a result set already begun
