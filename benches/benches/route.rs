@@ -25,7 +25,7 @@ fn classify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, classify, plan);
+criterion_group!(benches, classify, plan, long);
 criterion_main!(benches);
 
 const SHARDED: &str = r#"
@@ -136,6 +136,32 @@ fn plan(c: &mut Criterion) {
                     .unwrap(),
             )
         })
+    });
+    g.finish();
+}
+
+/// Planning is linear in the statement's size: the longest IN lists a client can send
+/// (65,535 parameters, a 200,000-value text list) plan in milliseconds.
+fn long(c: &mut Criterion) {
+    let cfg: rules::ClusterConfig = toml::from_str(SHARDED).unwrap();
+    let rt = rules::Runtime::build(&cfg).unwrap();
+    let schema = &rt.schemas["sbtest"];
+    let reading = router::reading::Reading::DEFAULT;
+    let mut g = c.benchmark_group("route long");
+    g.sample_size(10);
+    let params = format!(
+        "SELECT c FROM sbtest1 WHERE id IN ({})",
+        vec!["?"; 65_535].join(", ")
+    );
+    g.bench_function("prepare IN (? x 65,535)", |b| {
+        b.iter(|| {
+            black_box(router::plan::prepare(params.as_bytes(), schema, &rt, reading).unwrap())
+        })
+    });
+    let values: Vec<String> = (0..200_000).map(|i| i.to_string()).collect();
+    let text = format!("SELECT c FROM sbtest1 WHERE id IN ({})", values.join(", "));
+    g.bench_function("plan text IN (200,000 values)", |b| {
+        b.iter(|| black_box(router::plan(text.as_bytes(), schema, &rt, reading).unwrap()))
     });
     g.finish();
 }

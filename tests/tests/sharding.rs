@@ -561,3 +561,48 @@ async fn a_scatter_reads_parts_run_at_once() {
         assert_eq!(most, 4, "{marker}: at most {most} parts ran at once");
     }
 }
+
+/// Statements long enough to be planned off the I/O thread (a 200,000-value IN list,
+/// a PREPARE with 65,535 parameters) answer like short ones.
+#[tokio::test]
+async fn the_longest_in_lists_are_planned_and_answered() {
+    let db = "sh_long";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 0), (2, 1), (3, 2), (4, 3), (5, 77)")
+        .await
+        .unwrap();
+    sandbox().sync().unwrap();
+    let values: Vec<String> = (0..200_000).map(|i| (i * 3).to_string()).collect();
+    let n: Option<i64> = c
+        .query_first(format!(
+            "SELECT COUNT(*) FROM orders WHERE user_id IN ({})",
+            values.join(",")
+        ))
+        .await
+        .unwrap();
+    // 0 and 3 are multiples of 3; 1, 2 and 77 are not.
+    assert_eq!(n, Some(2));
+    // Every parameter on shard 1 (mod 4), so the execution runs on one shard: 1 and
+    // 77 hold rows, the rest do not.
+    let marks = vec!["?"; 65_535].join(",");
+    let params: Vec<mysql_async::Value> = (0..65_535i64)
+        .map(|i| {
+            mysql_async::Value::Int(if i < 2 {
+                [1, 77][i as usize]
+            } else {
+                1_000_001 + 4 * i
+            })
+        })
+        .collect();
+    let stmt = c
+        .prep(format!(
+            "SELECT COUNT(*) FROM orders WHERE user_id IN ({marks})"
+        ))
+        .await
+        .unwrap();
+    let n: Option<i64> = c
+        .exec_first(&stmt, mysql_async::Params::Positional(params))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+}

@@ -259,7 +259,15 @@ impl Session {
                         return Ok(Flow::Continue);
                     }
                 };
-                match self.shared.plans.plan(&text, schema, &rt, self.reading) {
+                let planned = if text.len() >= super::planning::OFF_THREAD {
+                    let (sql, name) = (text.to_vec(), db.to_string());
+                    super::planning::plan(sql, rt.clone(), name, self.reading)
+                        .await
+                        .map(std::sync::Arc::new)
+                } else {
+                    self.shared.plans.plan(&text, schema, &rt, self.reading)
+                };
+                match planned {
                     Ok(cached) => {
                         if let Some(plan) = cached.as_ref() {
                             return self

@@ -18,6 +18,7 @@ mod kill;
 mod local;
 mod login;
 mod merged;
+mod planning;
 mod prepared;
 mod routed;
 mod settings;

@@ -111,15 +111,27 @@ impl Session {
             Err(_) => return Ok(None),
         };
         let sql: &[u8] = &decoded;
-        let planned =
-            match configured.map(|schema| router::plan::prepare(sql, schema, &rt, self.reading)) {
-                Some(Ok(p)) => p,
-                None => None,
-                Some(Err(e)) => {
-                    self.send_err(seq, &route_error(&e)).await?;
-                    return Ok(Some(Flow::Continue));
-                }
-            };
+        let planned = match configured {
+            Some(schema) if sql.len() >= super::planning::OFF_THREAD => Some(
+                super::planning::prepare(
+                    sql.to_vec(),
+                    rt.clone(),
+                    schema.name.clone(),
+                    self.reading,
+                )
+                .await,
+            ),
+            Some(schema) => Some(router::plan::prepare(sql, schema, &rt, self.reading)),
+            None => None,
+        };
+        let planned = match planned {
+            Some(Ok(p)) => p,
+            None => None,
+            Some(Err(e)) => {
+                self.send_err(seq, &route_error(&e)).await?;
+                return Ok(Some(Flow::Continue));
+            }
+        };
         let (prepared, schema_name, plain_db) = match planned {
             Some(p) => (p, configured.map(|s| s.name.clone()), None),
             None => {
