@@ -193,14 +193,20 @@ pub fn show_sessions(sql: &[u8]) -> bool {
         if eq(a, b"show") && eq(b, b"shardgate") && eq(c, b"sessions"))
 }
 
-/// `KILL ... USER name`: every backend connection logs in as shardgate's account, so
-/// on the backend it would end every client's statements.
-pub fn kill_user(sql: &[u8]) -> bool {
-    let mut words = Lexer::new(sql).filter_map(|t| match t {
-        Token::Word(w) => Some(w),
-        _ => None,
-    });
-    matches!(words.next(), Some(w) if eq(w, b"kill")) && words.any(|w| eq(w, b"user"))
+/// A KILL that [`kill`] does not take (`KILL USER name`, `KILL QUERY ID n`): it would
+/// name backend accounts or query ids, shared by every client's connections, so on
+/// the backend it could end anyone's statements.
+pub fn other_kill(sql: &[u8]) -> bool {
+    let first = Lexer::new(sql).find(|t| !matches!(t, Token::Comment(_)));
+    matches!(first, Some(Token::Word(w)) if eq(w, b"kill")) && kill(sql).is_none()
+}
+
+/// A statement shardgate answers in its own terms only when it comes alone (KILL,
+/// SHOW PROCESSLIST, SHOW GRANTS): inside a batch it would reach the backend, which
+/// answers about every client.
+pub fn answered_alone(sql: &[u8]) -> bool {
+    let first = Lexer::new(sql).find(|t| !matches!(t, Token::Comment(_)));
+    matches!(first, Some(Token::Word(w)) if eq(w, b"kill")) || own_show(sql).is_some()
 }
 
 /// What a backend-wide SHOW asks that shardgate answers in its own terms.
@@ -208,8 +214,7 @@ pub fn kill_user(sql: &[u8]) -> bool {
 pub enum OwnShow {
     /// `SHOW GRANTS [FOR CURRENT_USER[()]]`; `false` for another account.
     Grants(bool),
-    /// `SHOW [FULL] PROCESSLIST`.
-    /// SHOW [FULL] PROCESSLIST: whether FULL (whole statements).
+    /// `SHOW [FULL] PROCESSLIST`: whether FULL (whole statements).
     Processlist(bool),
 }
 

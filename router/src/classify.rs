@@ -92,6 +92,9 @@ pub struct Statement {
     /// DDL that commits the session's transaction before it runs, as the server
     /// does (not on temporary tables).
     pub commits_first: bool,
+    /// `SET [SESSION] autocommit = 1 | 0` alone: the session's autocommit, which
+    /// shardgate keeps itself (applied to the connection its next statement runs on).
+    pub autocommit: Option<bool>,
 }
 
 /// Transaction control that shardgate acts on itself.
@@ -169,12 +172,28 @@ pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
                 reads_insert_id: false,
                 savepoint: None,
                 commits_first: false,
+                autocommit: None,
             })
         }
     };
     let mut stmt = classify_tokens(first, hints);
+    let mut batch = false;
     for part in parts {
         let next = classify_tokens(part, Hints::default());
+        // A SET in a batch changes the connection that runs the batch; it is not
+        // remembered and replayed as a SET of its own is: the session stays on it.
+        if !batch && (stmt.replayable || stmt.next_transaction || stmt.autocommit.is_some()) {
+            stmt.pin = stmt.pin.or(Some(PinReason::SessionVariable));
+        }
+        if next.replayable || next.next_transaction {
+            stmt.pin = stmt.pin.or(Some(PinReason::SessionVariable));
+        }
+        batch = true;
+        stmt.commits_first |= next.commits_first;
+        stmt.autocommit = None;
+        if next.autocommit.is_some() {
+            stmt.pin = stmt.pin.or(Some(PinReason::SessionVariable));
+        }
         stmt.batch_changes_database |=
             stmt.kind == StatementKind::Use || next.kind == StatementKind::Use;
         stmt.transaction = stmt.transaction.or(next.transaction).map(|_| TxnOp::Other);
@@ -213,6 +232,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         reads_insert_id: false,
         savepoint: None,
         commits_first: false,
+        autocommit: None,
     };
     let first_word = tokens.iter().find_map(|t| match t {
         Token::Word(w) => Some(*w),
@@ -268,7 +288,9 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 Token::SysVar(v) => v.len() > 9 && eq(&v[..9], b"@@global."),
                 _ => false,
             });
-            if tokens.iter().any(|t| matches!(t, Token::UserVar(_))) {
+            if let Some(on) = autocommit_only(tokens) {
+                stmt.autocommit = Some(on);
+            } else if tokens.iter().any(|t| matches!(t, Token::UserVar(_))) {
                 stmt.pin = Some(PinReason::UserVariable);
             } else if one_shot && !global && !word(b"global") {
                 stmt.next_transaction = true;
@@ -413,6 +435,48 @@ pub fn may_change_sql_mode(sql: &[u8]) -> bool {
         Token::SysVar(v) => eq(crate::lexer::sysvar_name(v), b"sql_mode"),
         _ => false,
     })
+}
+
+/// `SET [SESSION | LOCAL] autocommit = <value>` and nothing else: the value.
+fn autocommit_only(tokens: &[Token<'_>]) -> Option<bool> {
+    let rest: Vec<&Token<'_>> = tokens[1..]
+        .iter()
+        .filter(|t| !matches!(t, Token::Word(w) if eq(w, b"session") || eq(w, b"local")))
+        .collect();
+    let (name, value) = match rest.as_slice() {
+        [Token::Word(n), Token::Punct(b"=" | b":="), v] => (*n, *v),
+        [Token::SysVar(v), Token::Punct(b"=" | b":="), value] => {
+            let scope = v.to_ascii_lowercase();
+            if scope.starts_with(b"@@global.") {
+                return None;
+            }
+            (crate::lexer::sysvar_name(v), *value)
+        }
+        _ => return None,
+    };
+    if !eq(name, b"autocommit") {
+        return None;
+    }
+    match value {
+        Token::Number(b"1") => Some(true),
+        Token::Number(b"0") => Some(false),
+        Token::Word(w) if eq(w, b"on") || eq(w, b"true") => Some(true),
+        Token::Word(w) if eq(w, b"off") || eq(w, b"false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A statement after which the session's sql_mode or client character set may differ:
+/// a SET of them anywhere in a batch or under SET STATEMENT, or an EXECUTE of a
+/// prepared SET. A byte scan, so that no reading of the text can hide it; a false
+/// match costs one query to the server.
+pub fn may_change_reading(sql: &[u8]) -> bool {
+    let mentions = |w: &[u8]| sql.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+    mentions(b"sql_mode")
+        || mentions(b"names")
+        || mentions(b"charset")
+        || mentions(b"character")
+        || mentions(b"execute")
 }
 
 /// For `EXPLAIN SHARDING <sql>`: the byte offset where `<sql>` starts.

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod privilege;
 pub mod reading;
 pub mod resolve;
+pub mod routine;
 pub mod show;
 
 pub use classify::{

@@ -265,6 +265,8 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         b"with" | b"analyze" | b"explain" if dml.is_some() && !has(b"format") => {
             needs.push(Need::Write)
         }
+        // Another client's plan: EXPLAIN FOR CONNECTION n.
+        b"explain" if has(b"connection") => needs.push(Need::Admin),
         b"select" | b"with" | b"values" | b"table" | b"describe" | b"desc" | b"explain"
         | b"help" | b"checksum" | b"analyze" | b"check" => needs.push(Need::Read),
         b"show" => {
@@ -279,8 +281,17 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
                     | b"replica"
                     | b"binary"
                     | b"explain"
+                    | b"analyze"
                     | b"all"
+                    | b"open"
+                    | b"table_statistics"
+                    | b"index_statistics"
+                    | b"user_statistics"
+                    | b"client_statistics"
             ) || (eq(second, b"create") && (has(b"user") || has(b"role")))
+                // Every database's routines (information_schema.ROUTINES is narrowed).
+                || (matches!(l2.as_slice(), b"procedure" | b"function" | b"package")
+                    && has(b"status"))
             {
                 needs.push(Need::Admin);
             } else {

@@ -40,6 +40,23 @@ pub struct LogicalSchema {
     pub tables: BTreeMap<String, Table>,
     /// Binding groups, each a list of sharded table names placed alike.
     pub bindings: Vec<Vec<String>>,
+    /// The physical tables of its sharded tables (lowercase), which clients know
+    /// only by the logical name: a statement naming one is refused.
+    pub shard_tables: BTreeSet<String>,
+}
+
+/// The physical names of sharded tables that are not also a logical name.
+fn shard_tables(tables: &BTreeMap<String, Table>) -> BTreeSet<String> {
+    let logical: BTreeSet<String> = tables.keys().map(|k| k.to_lowercase()).collect();
+    tables
+        .values()
+        .filter_map(|t| match &t.kind {
+            TableKind::Sharded(s) => Some(s.shards.iter().map(|l| l.table.to_lowercase())),
+            _ => None,
+        })
+        .flatten()
+        .filter(|p| !logical.contains(p))
+        .collect()
 }
 
 impl LogicalSchema {
@@ -180,6 +197,7 @@ impl Runtime {
                         &mut errors,
                     );
                     check_bindings(&key, schema, &tables, &mut errors);
+                    let shard_tables = shard_tables(&tables);
                     schemas.insert(
                         name.clone(),
                         LogicalSchema {
@@ -188,6 +206,7 @@ impl Runtime {
                             database,
                             tables,
                             bindings: schema.binding.clone(),
+                            shard_tables,
                         },
                     );
                 }

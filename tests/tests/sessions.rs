@@ -650,3 +650,67 @@ async fn status_flags_follow_the_transaction_through_begin_and_ddl() {
         .unwrap();
     assert_eq!(rows, [1, 2]);
 }
+
+/// A SET inside a multi-statement batch stays with its session (which keeps the
+/// connection it ran on) and never reaches another client through the pool.
+#[tokio::test]
+async fn a_set_inside_a_batch_stays_with_its_session() {
+    let db = "se_batch_set";
+    let p = sharded(db, "[pool]\nmax_size = 1\n").await;
+    let mut a = p.conn(Some(db)).await;
+    a.query_drop("SET time_zone = '+05:00', sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 1")
+        .await
+        .unwrap();
+    let tz: Option<String> = a.query_first("SELECT @@time_zone").await.unwrap();
+    assert_eq!(tz.as_deref(), Some("+05:00"));
+    a.query_drop("SELECT 1; SET time_zone = '+07:00'")
+        .await
+        .unwrap();
+    let tz: Option<String> = a.query_first("SELECT @@time_zone").await.unwrap();
+    assert_eq!(tz.as_deref(), Some("+07:00"));
+    drop(a);
+    for _ in 0..3 {
+        let mut b = p.conn(Some(db)).await;
+        let (tz, mode): (String, String) = b
+            .query_first("/* shardgate:primary */ SELECT @@time_zone, @@sql_mode")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tz, "SYSTEM");
+        assert!(!mode.contains("NO_BACKSLASH_ESCAPES"), "{mode}");
+    }
+}
+
+/// `SET autocommit` is the session's, kept by shardgate: turning it on (as drivers do
+/// at connect) pins nothing, so reads over several nodes still run; turning it off
+/// makes the next statements one transaction, which ROLLBACK undoes and turning it
+/// back on commits.
+#[tokio::test]
+async fn autocommit_is_kept_by_the_session_without_pinning_it() {
+    let db = "se_autocommit";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (user_id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    c.query_drop("SET SESSION autocommit = ON").await.unwrap();
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 0);
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop("INSERT INTO orders (user_id) VALUES (1)")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("INSERT INTO orders (user_id) VALUES (2)")
+        .await
+        .unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    // Committed by turning autocommit back on; the session is free again.
+    let mut other = p.conn(Some(db)).await;
+    let rows: Vec<i32> = other
+        .query("/* shardgate:primary */ SELECT user_id FROM orders ORDER BY user_id")
+        .await
+        .unwrap();
+    assert_eq!(rows, [2]);
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 1);
+}

@@ -606,3 +606,31 @@ async fn the_longest_in_lists_are_planned_and_answered() {
         .unwrap();
     assert_eq!(n, Some(2));
 }
+
+/// A shard's physical table is not a table clients may name: a row written there
+/// would sit where its shard key does not send reads, and dropping it breaks every
+/// read of the logical table.
+#[tokio::test]
+async fn physical_shard_tables_cannot_be_named() {
+    let db = "sh_physical";
+    let (_p, mut c) = setup(db).await;
+    for sql in [
+        "INSERT INTO orders_0000 (id, user_id) VALUES (5000, 1)",
+        "SELECT * FROM orders_0001",
+        "DROP TABLE orders_0002",
+        "UPDATE `orders_0003` SET note = 'x'",
+        "SELECT * FROM orders o JOIN orders_0001 p ON p.id = o.id WHERE o.user_id = 1",
+    ] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert_eq!(error_code(&e), Some(1146), "{sql}: {e}");
+    }
+    // All four shards are still there and empty.
+    for (group, table) in [
+        (0, "orders_0000"),
+        (1, "orders_0001"),
+        (0, "orders_0002"),
+        (1, "orders_0003"),
+    ] {
+        assert!(physical_ids(group, db, table).await.is_empty());
+    }
+}

@@ -46,7 +46,17 @@ impl Session {
             vec![session]
         };
         for &reading in &readings {
-            for part in router::privilege::statements(&text, reading) {
+            let parts = router::privilege::statements(&text, reading);
+            let batch = parts.iter().filter(|p| !is_blank(p)).count() > 1;
+            for part in parts {
+                if batch && router::catalog::answered_alone(part) && !user.may(Need::Admin) {
+                    return Err(SqlError::new(
+                        1227,
+                        "42000",
+                        "Access denied; KILL, SHOW PROCESSLIST and SHOW GRANTS are answered by shardgate \
+                         only when sent alone; send them as statements of their own",
+                    ));
+                }
                 self.check_statement(user, part, reading, rt, 0)?;
             }
         }
@@ -95,6 +105,11 @@ impl Session {
                 ))
             }
             _ => {}
+        }
+        // A routine, trigger or event body runs later with the backend account's
+        // rights: each statement in it is checked as if sent now.
+        for part in router::routine::body_statements(sql, reading) {
+            self.check_statement(user, part, reading, rt, depth + 1)?;
         }
         let host = self.peer.ip().to_string();
         for need in router::privilege::needs_in(sql, reading) {
@@ -210,6 +225,11 @@ pub(super) fn may_name(user: &UserConfig, db: &str, rt: &Runtime) -> bool {
     }
     let logical = rt.schemas.contains_key(db);
     (logical || rt.passthrough.is_some()) && user.may_use(db, logical)
+}
+
+/// Only spaces (what follows a batch's last `;`).
+fn is_blank(part: &[u8]) -> bool {
+    part.iter().all(u8::is_ascii_whitespace)
 }
 
 /// `word` appears in `sql`, in any case.

@@ -137,6 +137,9 @@ impl Session {
     /// A pooled connection: a replica for reads (weighted, skipping ones that are
     /// down), else the primary.
     async fn fresh_connection(&mut self, node: NodeId, read_only: bool) -> Result<Held, SqlError> {
+        // With autocommit off every statement on data opens a transaction: never on
+        // a replica.
+        let read_only = read_only && self.autocommit;
         let shared = self.shared.clone();
         let pools = &shared.nodes[node];
         if read_only {

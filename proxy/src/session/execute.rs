@@ -103,10 +103,11 @@ impl Session {
             }
         }
         if stmt.kind == StatementKind::Other {
-            if router::catalog::kill_user(sql) {
+            if router::catalog::other_kill(sql) {
                 let e = SqlError::unsupported(
-                    "not supported by shardgate: KILL USER; every backend connection logs in as shardgate's \
-                     account, so it would end every client's statements. Use KILL <id> with an id from SHOW PROCESSLIST",
+                    "not supported by shardgate: KILL USER and KILL QUERY ID; backend accounts and query ids \
+                     are shared by every client's connections, so they would end other clients' statements. \
+                     Use KILL [QUERY] <id> with an id from SHOW PROCESSLIST",
                 );
                 self.send_err(seq, &e).await?;
                 return Ok(Flow::Continue);
@@ -133,6 +134,11 @@ impl Session {
         }
         if self.lost_txn {
             return self.after_lost_transaction(stmt.transaction, seq).await;
+        }
+        if let (Some(on), None) = (stmt.autocommit, &stmt.hints.node) {
+            if let Some(flow) = self.set_autocommit(on, seq).await? {
+                return Ok(flow);
+            }
         }
         if stmt.commits_first {
             if let Err(e) = self.commit_before_ddl().await {
@@ -334,13 +340,10 @@ impl Session {
         let label = if route.read_only { "read" } else { "write" };
         metrics::counter!("shardgate_statements_total", "class" => label).increment(1);
         let flow = self.execute(payload, seq, route, Mode::Query).await;
-        // A SET that pins (`SET NAMES x, @a = 1`) may have changed the character set:
-        // ask the connection that ran it.
-        let set = &payload[1..];
-        if stmt.kind == StatementKind::Set
-            && (router::classify::may_change_client_charset(set)
-                || router::classify::may_change_sql_mode(set))
-        {
+        // A statement that pins (`SET NAMES x, @a = 1`, a batch with a SET, EXECUTE)
+        // may have changed the character set or sql_mode: ask the connection that ran
+        // it, which the session keeps.
+        if self.held.is_some() && router::classify::may_change_reading(&payload[1..]) {
             if let Some(mut held) = self.held.take() {
                 self.refresh_reading(&mut held).await;
                 self.held = Some(held);

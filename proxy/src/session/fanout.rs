@@ -44,7 +44,8 @@ impl Session {
         let mut parts = Parts {
             started: VecDeque::with_capacity(targets.len()),
         };
-        if targets.len() > 1 && !self.must_keep() {
+        // With autocommit off each part would open a transaction of its own.
+        if targets.len() > 1 && !self.must_keep() && self.autocommit {
             for target in targets {
                 let held = self.start_part(target, read_only, rt, schema).await?;
                 parts.started.push_back(held);

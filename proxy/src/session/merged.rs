@@ -194,7 +194,7 @@ impl Session {
             header_sent,
         } = p;
         let deprecate = self.deprecate_eof();
-        let in_txn = self.must_keep();
+        let in_txn = self.must_keep() || !self.autocommit;
         let mut defs: Vec<Bytes> = Vec::new();
         let mut buffered_bytes = 0usize;
         let mut parts = self

@@ -409,11 +409,11 @@ impl Session {
     }
 
     /// True while the session's state lives in its held connection.
+    /// The session's state lives on its held connection. With autocommit off, the
+    /// transaction its next statement opens is what it keeps (the server's IN_TRANS
+    /// says so); between such transactions it may move.
     fn must_keep(&self) -> bool {
-        !self.pins.is_empty()
-            || self.in_transaction
-            || !self.autocommit
-            || !self.pending_txn.is_empty()
+        !self.pins.is_empty() || self.in_transaction || !self.pending_txn.is_empty()
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {

@@ -92,6 +92,7 @@ pub(super) fn route_error(e: &RouteError) -> SqlError {
             SqlError::new(1526, "HY000", format!("{e}: no shard holds this value"))
         }
         RouteError::Invalid(_) => SqlError::new(1105, "HY000", e.to_string()),
+        RouteError::ShardTable(..) => SqlError::new(1146, "42S02", e.to_string()),
     }
 }
 

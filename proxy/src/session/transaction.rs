@@ -147,4 +147,31 @@ impl Session {
             }
         }
     }
+
+    /// `SET autocommit = on`. The session keeps its autocommit itself, so that the
+    /// setting never pins it: off, the next statement's connection gets
+    /// `SET autocommit = 0` and holds the transaction it opens, as after BEGIN. Only
+    /// turning it on with a connection held goes to the server, which commits there.
+    /// `None`: run it on that connection.
+    pub(super) async fn set_autocommit(
+        &mut self,
+        on: bool,
+        seq: u8,
+    ) -> std::io::Result<Option<Flow>> {
+        if self.held.is_some() && on != self.autocommit {
+            return Ok(None);
+        }
+        if self.held.is_some() && !self.in_transaction && self.pins.is_empty() {
+            // A connection kept only for warnings: SET clears them anyway.
+            self.release_held().await;
+        }
+        if on && !self.autocommit {
+            // Nothing ran since autocommit went off: no transaction to commit.
+            self.pending_txn.clear();
+            self.savepoints.clear();
+        }
+        self.autocommit = on;
+        self.send_ok(seq).await?;
+        Ok(Some(Flow::Continue))
+    }
 }

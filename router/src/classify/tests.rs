@@ -106,7 +106,16 @@ fn pins_for_connection_state() {
             "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
             None,
         ),
-        ("SET autocommit = 0", Some(PinReason::SessionVariable)),
+        ("SET autocommit = 0", None),
+        ("SET autocommit = 0, @a = 1", Some(PinReason::UserVariable)),
+        (
+            "SET autocommit = 0; SELECT 1",
+            Some(PinReason::SessionVariable),
+        ),
+        (
+            "SELECT 1; SET time_zone = '+01:00'",
+            Some(PinReason::SessionVariable),
+        ),
         (
             "SET GLOBAL max_connections = 10",
             Some(PinReason::SessionVariable),
@@ -150,6 +159,17 @@ fn pins_for_connection_state() {
         "SELECT 1",
     ] {
         assert!(!c(sql).replayable, "{sql}");
+    }
+    // autocommit alone is kept by the session itself.
+    for (sql, on) in [
+        ("SET autocommit=1", Some(true)),
+        ("set session autocommit = OFF", Some(false)),
+        ("SET @@autocommit := 0", Some(false)),
+        ("SET @@global.autocommit = 0", None),
+        ("SET autocommit = @x", None),
+        ("SET autocommit = 0, sql_mode = ''", None),
+    ] {
+        assert_eq!(c(sql).autocommit, on, "{sql}");
     }
 }
 

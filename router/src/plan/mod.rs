@@ -81,6 +81,12 @@ pub enum RouteError {
     NotUtf8(String),
     #[error("shardgate could not parse the statement to route it: {0}")]
     Parse(String),
+    /// A physical shard table named directly: clients see only the logical table,
+    /// and a row written there would sit where its shard key does not send reads.
+    #[error(
+        "Table '{0}.{1}' doesn't exist (it is a shard of a sharded table; use the logical table)"
+    )]
+    ShardTable(String, String),
     #[error("not supported by shardgate yet: {0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -90,13 +96,18 @@ pub enum RouteError {
 }
 
 /// True when `sql` may name a configured table of `schema` (cheap lexical check).
+/// Physical shard tables count: the plan refuses them.
 pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema, reading: Reading) -> bool {
     if schema.tables.is_empty() {
         return false;
     }
     reading.lexer(sql).any(|t| match t {
         Token::Word(w) | Token::Quoted(w) => std::str::from_utf8(w)
-            .map(|w| schema.tables.keys().any(|k| k.eq_ignore_ascii_case(w)))
+            .map(|w| {
+                schema.tables.keys().any(|k| k.eq_ignore_ascii_case(w))
+                    || (!schema.shard_tables.is_empty()
+                        && schema.shard_tables.contains(&w.to_lowercase()))
+            })
             .unwrap_or(false),
         _ => false,
     })
@@ -278,6 +289,13 @@ fn plan_with(
         ));
     }
     let ctes = refs::cte_names(statement);
+    if let Some(t) = refs.tables.iter().find(|t| {
+        t.schema.as_deref().is_none_or(|s| s == schema.name)
+            && !ctes.contains(&t.name)
+            && schema.shard_tables.contains(&t.name.to_lowercase())
+    }) {
+        return Err(RouteError::ShardTable(schema.name.clone(), t.name.clone()));
+    }
     // Tables of this schema that it does not configure: they live on its default
     // node only.
     let unconfigured: Vec<&str> = dedup(refs.tables.iter().filter_map(|t| {
