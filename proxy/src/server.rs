@@ -27,6 +27,8 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub nodes: Arc<Vec<NodePools>>,
     pub server_version: String,
+    /// The backend's version, which decides what its executable comments run.
+    pub backend_version: router::comments::ServerVersion,
     next_connection_id: AtomicU32,
     /// Logged-in clients: `max_connections` places.
     pub connections: Arc<Semaphore>,
@@ -90,12 +92,8 @@ impl Shared {
     }
 }
 
-/// Version string clients see: the primary's own, so drivers enable what the backend
-/// really supports; a MySQL 8 look-alike when no backend answers at start.
-async fn discover_version(settings: &Settings, nodes: &[NodePools]) -> String {
-    if let Some(v) = &settings.server_version {
-        return v.clone();
-    }
+/// The first node's primary's version, when it answers at start.
+async fn discover_version(nodes: &[NodePools]) -> Option<String> {
     if let Some(node) = nodes.first() {
         let pool = &node.primary;
         match BackendConn::connect(
@@ -106,13 +104,13 @@ async fn discover_version(settings: &Settings, nodes: &[NodePools]) -> String {
         )
         .await
         {
-            Ok(c) => return c.server_version,
+            Ok(c) => return Some(c.server_version),
             Err(e) => {
                 tracing::warn!(backend = %pool.target.label, address = %pool.target.address, error = %e, "primary not reachable at start")
             }
         }
     }
-    "8.0.36-shardgate".to_string()
+    None
 }
 
 /// Binds the listener, then serves until the future is dropped.
@@ -125,7 +123,16 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
         .map(|n| NodePools::new(n, &settings.pool))
         .collect();
     let nodes = Arc::new(nodes);
-    let server_version = discover_version(&settings, &nodes).await;
+    // Clients see the primary's own version, so drivers enable what the backend really
+    // supports (or the configured one); a MySQL 8 look-alike when no backend answers.
+    let backend = discover_version(&nodes).await;
+    let backend_version =
+        router::comments::ServerVersion::parse(backend.as_deref().unwrap_or("10.11.0-MariaDB"));
+    let server_version = settings
+        .server_version
+        .clone()
+        .or(backend)
+        .unwrap_or_else(|| "8.0.36-shardgate".to_string());
     tokio::spawn(health::run(nodes.clone(), settings.health_interval));
     let shared = Arc::new(Shared {
         ids: crate::ids::IdGenerator::default(),
@@ -139,6 +146,7 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
         plans: router::PlanCache::new(PLAN_CACHE_PER_SCHEMA),
         nodes,
         server_version,
+        backend_version,
         settings,
     });
     Ok((listener, shared))

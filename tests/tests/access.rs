@@ -472,6 +472,8 @@ async fn information_schema_tells_a_limited_user_only_of_its_databases() {
         "SELECT COUNT(*) FROM (SELECT table_name FROM information_schema.columns WHERE table_name = 'secret') x",
         "SELECT COUNT(*) FROM i_shop.products WHERE EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = 'i_other')",
         "/* shardgate:node=dn1 */ SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'i_other'",
+        "SELECT COUNT(*) /*M!100000 FROM information_schema.tables WHERE table_schema = 'i_other' */",
+        "SELECT COUNT(*) /*!40101 FROM information_schema.tables WHERE table_schema = 'i_other' */",
     ];
     for sql in zero {
         let n: Option<i64> = c
@@ -514,6 +516,13 @@ async fn information_schema_tells_a_limited_user_only_of_its_databases() {
         1235,
     )
     .await;
+    for sql in [
+        "DO 1; PREPARE s FROM 'SELECT COUNT(*) FROM information_schema.tables'",
+        "SET sql_mode = 'ANSI_QUOTES'; SELECT * FROM \"information_schema\".\"schemata\"",
+    ] {
+        refused(&mut c, sql, 1235).await;
+    }
+    refused(&mut c, "SELECT * FROM information_schema.files", 1142).await;
     // Tables about nothing but the server are read as they are.
     let n: Option<i64> = c
         .query_first("SELECT COUNT(*) FROM information_schema.collations")

@@ -634,3 +634,37 @@ async fn physical_shard_tables_cannot_be_named() {
         assert!(physical_ids(group, db, table).await.is_empty());
     }
 }
+
+/// Executable comments mean what the backend makes of them: MariaDB skips code for
+/// MySQL 5.7+ (`/*!50700`–`/*!99999`) and runs its own (`/*M!`), and routing follows.
+#[tokio::test]
+async fn executable_comments_route_as_the_server_reads_them() {
+    let db = "sh_comments";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("/*!40101 SET NAMES utf8mb4 */").await.unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2) /*!99999 , (3, 3) */")
+        .await
+        .unwrap();
+    sandbox().sync().unwrap();
+    for (sql, want) in [
+        (
+            "SELECT id FROM orders WHERE user_id IN (1, 2) /*!99999 AND user_id = 2 */ ORDER BY id",
+            vec![1, 2],
+        ),
+        (
+            "SELECT id FROM orders WHERE user_id = 1 /*M!100000 OR user_id = 2 */ ORDER BY id",
+            vec![1, 2],
+        ),
+        (
+            "SELECT id FROM orders WHERE user_id = 1 /*!40101 OR user_id = 2 */ ORDER BY id",
+            vec![1, 2],
+        ),
+        (
+            "SELECT id FROM orders /*M!999999 WHERE user_id = 2 */ ORDER BY id",
+            vec![1, 2],
+        ),
+    ] {
+        let got: Vec<i32> = c.query(sql).await.unwrap();
+        assert_eq!(got, want, "{sql}");
+    }
+}

@@ -24,6 +24,10 @@ const ATTEMPTS: usize = 3;
 
 impl Session {
     pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+        // Executable comments resolved as the backend reads them, before anything
+        // else reads the statement.
+        let resolved = self.resolve_comments(payload);
+        let payload = resolved.as_deref().unwrap_or(payload);
         // CONNECTION_ID() must give shardgate's id (the one KILL takes), wherever it is.
         let rewritten = router::catalog::replace_connection_id(&payload[1..], self.id).map(|sql| {
             let mut p = Vec::with_capacity(1 + sql.len());

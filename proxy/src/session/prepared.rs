@@ -19,6 +19,12 @@ impl Session {
     ) -> std::io::Result<Flow> {
         // information_schema reads narrowed to the user's databases, in the text the
         // statement is prepared with, wherever it runs.
+        let resolved = if cmd == COM_STMT_PREPARE {
+            self.resolve_comments(payload)
+        } else {
+            None
+        };
+        let payload = resolved.as_deref().unwrap_or(payload);
         let mut confined = None;
         if cmd == COM_STMT_PREPARE {
             let rt = self.shared.runtime.load();

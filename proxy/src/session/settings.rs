@@ -138,4 +138,15 @@ impl Session {
             ansi_quotes: mode("ANSI_QUOTES") || mode("ANSI"),
         };
     }
+
+    /// The statement in `payload` (command byte first) with its executable comments
+    /// resolved as the backend reads them (see `router::comments`); `None`: none.
+    pub(super) fn resolve_comments(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let (&cmd, sql) = payload.split_first()?;
+        let sql = router::comments::resolve(sql, self.reading, self.shared.backend_version)?;
+        let mut p = Vec::with_capacity(1 + sql.len());
+        p.push(cmd);
+        p.extend_from_slice(&sql);
+        Some(p)
+    }
 }

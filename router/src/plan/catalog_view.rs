@@ -54,11 +54,9 @@ fn policy(table: &str) -> Option<Policy> {
     let t = table.to_ascii_uppercase();
     let filter = match t.as_str() {
         "SCHEMATA" => &[("SCHEMA_NAME", false)][..],
-        "TABLES" | "COLUMNS" | "VIEWS" | "PARTITIONS" | "TABLE_PRIVILEGES"
-        | "COLUMN_PRIVILEGES" | "SCHEMA_PRIVILEGES" | "TABLE_STATISTICS" | "INDEX_STATISTICS" => {
+        "TABLES" | "COLUMNS" | "VIEWS" | "PARTITIONS" | "TABLE_STATISTICS" | "INDEX_STATISTICS" => {
             TABLE_SCHEMA
         }
-        "FILES" => &[("TABLE_SCHEMA", true)][..],
         "STATISTICS" => &[("TABLE_SCHEMA", false), ("INDEX_SCHEMA", false)][..],
         "TABLE_CONSTRAINTS" => &[("TABLE_SCHEMA", false), ("CONSTRAINT_SCHEMA", false)][..],
         "KEY_COLUMN_USAGE" => &[
@@ -173,11 +171,29 @@ pub fn confine(
     if *visible == Visible::All {
         return Ok(None);
     }
-    let mentions = reading.lexer(sql.as_bytes()).any(|t| {
-        matches!(t, crate::lexer::Token::Word(w) | crate::lexer::Token::Quoted(w)
-            if w.eq_ignore_ascii_case(b"information_schema"))
-    });
-    if !mentions && !current_is_catalog {
+    // Where the statement names information_schema: each must turn out to be a
+    // table this module narrowed or let through, or the statement is refused.
+    let base = sql.as_ptr() as usize;
+    let mentions: Vec<usize> = reading
+        .lexer(sql.as_bytes())
+        .filter_map(|t| match t {
+            crate::lexer::Token::Word(w) | crate::lexer::Token::Quoted(w)
+                if w.eq_ignore_ascii_case(b"information_schema") =>
+            {
+                Some(w.as_ptr() as usize - base)
+            }
+            _ => None,
+        })
+        .collect();
+    if mentions.is_empty() && !current_is_catalog {
+        return Ok(None);
+    }
+    // SHOW and DESCRIBE tell the structure of information_schema's tables, not rows.
+    let first = reading.first_word(sql.as_bytes()).unwrap_or(b"");
+    if ["show", "describe", "desc"]
+        .iter()
+        .any(|w| first.eq_ignore_ascii_case(w.as_bytes()))
+    {
         return Ok(None);
     }
     let masked = super::mask_lock_in_share_mode(sql, reading);
@@ -185,7 +201,7 @@ pub fn confine(
         Ok(s) => s,
         // A statement about information_schema's own structure (SHOW COLUMNS FROM
         // information_schema.tables) needs no parse; anything else must be read.
-        Err(_) if !mentions => return Ok(None),
+        Err(_) if mentions.is_empty() => return Ok(None),
         Err(e) => {
             return Err(ConfineError::Unreadable(format!(
                 "shardgate could not read this statement on information_schema to keep it to your databases ({e})"
@@ -206,6 +222,19 @@ pub fn confine(
     if finder.unlocated {
         return Err(ConfineError::Unreadable(
             "shardgate could not place a name of information_schema in this statement".into(),
+        ));
+    }
+    // Fail closed: a mention no table factor accounts for (`TABLE information_schema.x`,
+    // a form sqlparser reads differently from the server) is not let through.
+    let covered = |at: usize| {
+        finder
+            .found
+            .iter()
+            .any(|f| f.range.0 <= at && at < f.range.1)
+    };
+    if !admin && !mentions.iter().all(|&at| covered(at)) {
+        return Err(ConfineError::Unreadable(
+            "shardgate could not find every information_schema table this statement reads".into(),
         ));
     }
     if finder.found.is_empty() {
@@ -257,7 +286,10 @@ fn derived(table: &str, columns: &[(&str, bool)], visible: &Visible) -> String {
                 // Nothing in the list: no row (IN), every row (NOT IN).
                 if op == "IN" { "FALSE" } else { "TRUE" }.to_string()
             } else {
-                format!("{column} {op} ({})", list.join(", "))
+                // The column's own comparison lets the server look up only those
+                // databases; the binary one keeps a name that differs in case out.
+                let list = list.join(", ");
+                format!("({column} {op} ({list}) AND CAST({column} AS BINARY) {op} ({list}))")
             };
             if *nullable {
                 format!("({column} IS NULL OR {test})")
@@ -306,14 +338,16 @@ mod tests {
                 .unwrap()
                 .unwrap(),
             "SELECT CONCAT(table_schema, '.', table_name) FROM (SELECT * FROM \
-             information_schema.`TABLES` WHERE TABLE_SCHEMA IN (X'73686f70')) t"
+             information_schema.`TABLES` WHERE (TABLE_SCHEMA IN (X'73686f70') AND \
+             CAST(TABLE_SCHEMA AS BINARY) IN (X'73686f70'))) t"
         );
         assert_eq!(
             c("select count(*) from `information_schema`.`routines` where routine_definition like '%x%'")
                 .unwrap()
                 .unwrap(),
             "select count(*) from (SELECT * FROM information_schema.`routines` WHERE \
-             ROUTINE_SCHEMA IN (X'73686f70')) AS `routines` where routine_definition like '%x%'"
+             (ROUTINE_SCHEMA IN (X'73686f70') AND CAST(ROUTINE_SCHEMA AS BINARY) IN \
+             (X'73686f70'))) AS `routines` where routine_definition like '%x%'"
         );
         // In a subquery, a join, nullable columns.
         let out = c(
@@ -324,12 +358,12 @@ mod tests {
         .unwrap();
         assert!(
             out.contains(
-                "(REFERENCED_TABLE_SCHEMA IS NULL OR REFERENCED_TABLE_SCHEMA IN (X'73686f70'))"
+                "(REFERENCED_TABLE_SCHEMA IS NULL OR (REFERENCED_TABLE_SCHEMA IN (X'73686f70') AND"
             ),
             "{out}"
         );
         assert!(
-            out.contains("WHERE SCHEMA_NAME IN (X'73686f70')) s ON"),
+            out.contains("CAST(SCHEMA_NAME AS BINARY) IN (X'73686f70'))) s ON"),
             "{out}"
         );
     }
@@ -370,6 +404,17 @@ mod tests {
             c("SELECT * FROM information_schema.tables WHERE ((("),
             Err(ConfineError::Unreadable(_))
         ));
+        // Forms with no table factor behind the name are refused, not let through.
+        for sql in [
+            "TABLE information_schema.schemata",
+            "SELECT 1 FROM t WHERE a IN (TABLE information_schema.schemata)",
+        ] {
+            assert!(matches!(c(sql), Err(ConfineError::Unreadable(_))), "{sql}");
+        }
+        assert_eq!(
+            c("SELECT * FROM information_schema.files"),
+            Err(ConfineError::Denied("files".into()))
+        );
         // Copied into a table, a filtered view would not be checked again.
         assert_eq!(
             c("INSERT INTO x SELECT * FROM information_schema.tables"),
@@ -402,8 +447,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            "SELECT * FROM (SELECT * FROM information_schema.`SCHEMATA` WHERE SCHEMA_NAME \
-             NOT IN (X'6d7973716c')) AS `SCHEMATA`"
+            "SELECT * FROM (SELECT * FROM information_schema.`SCHEMATA` WHERE (SCHEMA_NAME \
+             NOT IN (X'6d7973716c') AND CAST(SCHEMA_NAME AS BINARY) NOT IN (X'6d7973716c'))) \
+             AS `SCHEMATA`"
         );
         let out = confine(
             "SELECT * FROM tables",
