@@ -68,6 +68,51 @@ impl<'a> Lexer<'a> {
         &self.src[start..self.pos]
     }
 
+    /// A token that starts with a digit: a number (`42`, `1.5`, `1e-3`, `0x1F`,
+    /// `0b101`), or an identifier, which may start with digits (`1secret`, `2024_t`).
+    fn number_or_word(&mut self) -> Token<'a> {
+        let start = self.pos;
+        let run = self.take_while(is_word_byte);
+        let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+        let hex = run.len() > 2
+            && (run.starts_with(b"0x") && run[2..].iter().all(u8::is_ascii_hexdigit)
+                || run.starts_with(b"0b") && run[2..].iter().all(|c| *c == b'0' || *c == b'1'));
+        if hex {
+            return Token::Number(run);
+        }
+        // 1e5, 1e-5, 1e+5: an exponent.
+        let exponent = |r: &[u8]| match r.iter().position(|c| *c == b'e' || *c == b'E') {
+            Some(i) => digits(&r[..i]) && (digits(&r[i + 1..]) || i + 1 == r.len()),
+            None => false,
+        };
+        if !digits(run) && !exponent(run) {
+            return Token::Word(run);
+        }
+        let signed_exponent = |lexer: &Self| {
+            matches!(run.last(), Some(b'e' | b'E'))
+                && matches!(lexer.peek(0), b'+' | b'-')
+                && lexer.peek(1).is_ascii_digit()
+        };
+        if exponent(run) && !digits(&run[run.len() - 1..]) && !signed_exponent(self) {
+            // `1e` followed by anything but a signed number is an identifier.
+            return Token::Word(run);
+        }
+        if signed_exponent(self) {
+            self.pos += 1;
+            self.take_while(|c| c.is_ascii_digit());
+        } else if digits(run) && self.peek(0) == b'.' {
+            // A fraction, with its exponent.
+            self.pos += 1;
+            self.take_while(|c| c.is_ascii_alphanumeric());
+            if matches!(self.src[self.pos - 1], b'e' | b'E') && matches!(self.peek(0), b'+' | b'-')
+            {
+                self.pos += 1;
+                self.take_while(|c| c.is_ascii_digit());
+            }
+        }
+        Token::Number(&self.src[start..self.pos])
+    }
+
     /// Skips a quoted run starting at the opening quote; returns it with quotes.
     fn quoted(&mut self, quote: u8) -> &'a [u8] {
         let start = self.pos;
@@ -180,11 +225,7 @@ impl<'a> Iterator for Lexer<'a> {
                     }
                     return Some(Token::UserVar(&self.src[start..self.pos]));
                 }
-                b'0'..=b'9' => {
-                    return Some(Token::Number(
-                        self.take_while(|c| c.is_ascii_alphanumeric() || c == b'.'),
-                    ))
-                }
+                b'0'..=b'9' => return Some(self.number_or_word()),
                 _ if is_word_byte(c) => return Some(Token::Word(self.take_while(is_word_byte))),
                 b':' if self.peek(1) == b'=' => {
                     self.pos += 2;
@@ -239,6 +280,38 @@ mod tests {
                 "C: end"
             ]
         );
+    }
+
+    #[test]
+    fn identifiers_may_start_with_digits_numbers_may_not_hold_letters() {
+        assert_eq!(
+            words("SELECT 1, 1.5, 2e3, 1.5e-3, 0x1F, 0b01 FROM 1secret .t, 1db.t2, 2024_t"),
+            [
+                "W:SELECT",
+                "N:1",
+                "P:,",
+                "N:1.5",
+                "P:,",
+                "N:2e3",
+                "P:,",
+                "N:1.5e-3",
+                "P:,",
+                "N:0x1F",
+                "P:,",
+                "N:0b01",
+                "W:FROM",
+                "W:1secret",
+                "P:.",
+                "W:t",
+                "P:,",
+                "W:1db",
+                "P:.",
+                "W:t2",
+                "P:,",
+                "W:2024_t"
+            ]
+        );
+        assert_eq!(words("1e+5 1ex 0xZZ"), ["N:1e+5", "W:1ex", "W:0xZZ"]);
     }
 
     #[test]

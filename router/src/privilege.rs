@@ -217,6 +217,16 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
     if file_function || into_file {
         needs.push(Need::File);
     }
+    // A sequence's next value is a write, wherever it appears (MariaDB asks INSERT).
+    let sequence_write = tokens.windows(2).any(|w| {
+        matches!(w, [Token::Word(f) | Token::Quoted(f), Token::Punct(b"(")]
+            if eq(f, b"nextval") || eq(f, b"setval"))
+    }) || words
+        .windows(3)
+        .any(|w| eq(w[0], b"next") && eq(w[1], b"value") && eq(w[2], b"for"));
+    if sequence_write {
+        needs.push(Need::Write);
+    }
     // The backend's process list and open transactions show every client's statements.
     if has_name(b"information_schema") && (has_name(b"processlist") || has_name(b"innodb_trx")) {
         needs.push(Need::Admin);

@@ -66,10 +66,6 @@ pub fn qualifier_uses(sql: &[u8], reading: Reading) -> Vec<(String, bool)> {
             [Token::Word(a) | Token::Quoted(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_) | Token::Number(_), ..] => {
                 String::from_utf8_lossy(a).replace("``", "`")
             }
-            // `1db.t`: a name that starts with a digit lexes as a number, dot included.
-            [Token::Number(n), ..] if leading_name(n).is_some() => {
-                String::from_utf8_lossy(leading_name(n).unwrap_or_default()).into_owned()
-            }
             // `"db"."t"`: a string to the default reading, an identifier under ANSI_QUOTES.
             [Token::Str(a), Token::Punct(b"."), Token::Word(_) | Token::Quoted(_) | Token::Str(_), ..]
                 if a.first() == Some(&b'"') =>
@@ -87,13 +83,6 @@ pub fn qualifier_uses(sql: &[u8], reading: Reading) -> Vec<(String, bool)> {
         }
     }
     found
-}
-
-/// The name before the dot of a number-looking token that is a qualified name
-/// (`1db.t`): some letter in it, and not a hex literal.
-fn leading_name(n: &[u8]) -> Option<&[u8]> {
-    let (name, _) = n.split_at(n.iter().position(|&c| c == b'.')?);
-    (name.iter().any(u8::is_ascii_alphabetic) && !name.starts_with(b"0x")).then_some(name)
 }
 
 #[cfg(test)]

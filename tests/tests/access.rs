@@ -718,6 +718,11 @@ const TABLE: &[(&str, [Want; 3])] = &[
     ("KILL QUERY ID 999999", [E(1235), E(1235), E(1235)]),
     ("SELECT 1; SHOW PROCESSLIST", [E(1227), E(1227), E(1227)]),
     ("SELECT 1; KILL 999999", [E(1227), E(1227), E(1227)]),
+    // Names that start with a digit are names, with or without a space before the dot.
+    ("SELECT * FROM 1t_other .t", [E(1142), E(1142), E(1142)]),
+    ("SHOW TABLES FROM 1t_other", [E(1044), E(1044), E(1044)]),
+    ("SELECT NEXTVAL(no_such_seq)", [E(4091), E(4091), E(1142)]),
+    ("SELECT NEXT VALUE FOR no_such_seq", [E(4091), E(4091), E(1142)]),
     ("DO 1 + 1", [O, O, O]),
     ("DO (SELECT COUNT(*) FROM t_other.t)", [E(1142), E(1142), E(1142)]),
     ("HANDLER notes OPEN AS h_{n}", [O, O, O]),
@@ -740,6 +745,12 @@ async fn statements_by_user_get_their_answer() {
         .await
         .unwrap();
     d.query_drop("CREATE TABLE IF NOT EXISTS t_other.t (a INT)")
+        .await
+        .unwrap();
+    d.query_drop("CREATE DATABASE IF NOT EXISTS `1t_other`")
+        .await
+        .unwrap();
+    d.query_drop("CREATE TABLE IF NOT EXISTS `1t_other`.t (a INT)")
         .await
         .unwrap();
     let mut wrong = Vec::new();

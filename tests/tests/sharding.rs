@@ -668,3 +668,40 @@ async fn executable_comments_route_as_the_server_reads_them() {
         assert_eq!(got, want, "{sql}");
     }
 }
+
+/// Replica connections refuse writes: a SELECT that calls a stored function which
+/// writes is refused there (not run on the replica alone, which would then differ from
+/// its primary), and runs on the primary when sent there.
+#[tokio::test]
+async fn a_replica_never_takes_a_write_a_select_hides() {
+    let db = "sh_replica_write";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("CREATE TABLE audit_log (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop(
+        "CREATE FUNCTION fw() RETURNS INT DETERMINISTIC MODIFIES SQL DATA \
+         BEGIN INSERT INTO audit_log (what) VALUES ('x'); RETURN 1; END",
+    )
+    .await
+    .unwrap();
+    sandbox().sync().unwrap();
+    let e = c.query_drop("SELECT fw()").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1792), "{e}");
+    let n: Option<i32> = c
+        .query_first("/* shardgate:primary */ SELECT fw()")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
+    sandbox().sync().unwrap();
+    // The replica has exactly the primary's row.
+    let g = &sandbox().groups[0];
+    for server in [&g.primary, &g.replicas[0]] {
+        let mut d = direct(server, Some(db)).await;
+        let n: Option<i64> = d
+            .query_first("SELECT COUNT(*) FROM audit_log")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1));
+    }
+}

@@ -90,6 +90,9 @@ pub struct BackendConn {
     statement_count: usize,
     /// Whose replayed session settings this connection carries: (session, generation).
     pub session_state: Option<(u32, u64)>,
+    /// The session on this (replica) connection refuses writes: set by shardgate, lost
+    /// on reset.
+    pub refuses_writes: bool,
 }
 
 impl BackendConn {
@@ -125,6 +128,7 @@ impl BackendConn {
                 statements: HashMap::new(),
                 statement_count: 0,
                 session_state: None,
+                refuses_writes: false,
             })
         };
         match tokio::time::timeout(timeout, fut).await {
@@ -484,6 +488,20 @@ impl BackendConn {
         Ok(())
     }
 
+    /// Makes the session refuse writes, as a replica connection must: a SELECT that
+    /// calls a stored function which writes, or NEXTVAL, would otherwise change the
+    /// replica alone (shardgate's account bypasses the replica's read_only).
+    pub async fn refuse_writes(&mut self) -> Result<(), WireError> {
+        let sql: &[u8] = if self.server_version.contains("MariaDB") {
+            b"SET SESSION tx_read_only = 1"
+        } else {
+            b"SET SESSION transaction_read_only = 1"
+        };
+        self.execute_ok(sql).await?;
+        self.refuses_writes = true;
+        Ok(())
+    }
+
     /// Clears all session state on the server (COM_RESET_CONNECTION): variables,
     /// temporary tables, locks, prepared statements, open transaction.
     pub async fn reset(&mut self) -> Result<(), WireError> {
@@ -491,6 +509,7 @@ impl BackendConn {
         self.statements.clear();
         self.statement_count = 0;
         self.session_state = None;
+        self.refuses_writes = false;
         self.dirty = false;
         self.insert_id = 0;
         self.diagnostics = false;

@@ -140,7 +140,13 @@ impl Instance {
                     return Err(self.log_tail());
                 }
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            // Our own server's socket too: a greeting on the port alone may come from
+            // another server that took the port first.
+            let own = self.dir.join("mysqld.sock").exists();
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port))
+                .map_err(drop)
+                .and_then(|s| if own { Ok(s) } else { Err(()) })
+            {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut head = [0u8; 5];
                 if s.read_exact(&mut head).is_ok() && head[4] == 10 {

@@ -63,6 +63,13 @@ impl Session {
         if !self.replay.is_empty() {
             held.conn.session_state = current;
         }
+        // Last, so that no replayed setting turns it off.
+        if matches!(held.role, Role::Replica(_)) && (!held.conn.refuses_writes || !setup.is_empty())
+        {
+            if let Err(e) = held.conn.refuse_writes().await {
+                return Err(e.to_client("(making a replica connection refuse writes)"));
+            }
+        }
         self.ready(held).await
     }
 
