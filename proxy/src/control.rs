@@ -3,7 +3,7 @@
 //! ones clients see in the handshake and from `CONNECTION_ID()`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rules::NodeId;
@@ -17,9 +17,9 @@ pub struct SessionControl {
     pub host: String,
     /// What the session is doing, for SHOW PROCESSLIST.
     activity: Mutex<Activity>,
-    /// The backend connection serving the session: node, role and thread id packed
-    /// by [`pack`]; 0 when it has none.
-    running: AtomicU64,
+    /// The backend connections serving the session's statement (several while a
+    /// multi-shard statement's parts run at once).
+    running: Mutex<Vec<Running>>,
     killed: AtomicBool,
     kill: tokio::sync::Notify,
     /// Why the session is pinned to its connection, for SHOW SHARDGATE SESSIONS.
@@ -32,29 +32,6 @@ pub struct Running {
     pub node: NodeId,
     pub role: Role,
     pub thread: u32,
-}
-
-fn pack(r: Running) -> u64 {
-    let role = match r.role {
-        Role::Primary => 1u64,
-        Role::Replica(i) => 2 + i as u64,
-    };
-    ((r.node as u64) << 48) | ((role & 0xffff) << 32) | u64::from(r.thread)
-}
-
-fn unpack(v: u64) -> Option<Running> {
-    if v == 0 {
-        return None;
-    }
-    let role = match (v >> 32) & 0xffff {
-        1 => Role::Primary,
-        n => Role::Replica((n - 2) as usize),
-    };
-    Some(Running {
-        node: (v >> 48) as NodeId,
-        role,
-        thread: v as u32,
-    })
 }
 
 /// A session's current command, as SHOW PROCESSLIST shows it.
@@ -83,7 +60,7 @@ impl SessionControl {
                 info: None,
                 since: std::time::Instant::now(),
             }),
-            running: AtomicU64::new(0),
+            running: Mutex::new(Vec::new()),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
             pins: Mutex::new(Vec::new()),
@@ -123,19 +100,37 @@ impl SessionControl {
         self.pins.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn set_running(&self, r: Option<Running>) {
-        self.running.store(r.map_or(0, pack), Ordering::Release);
+    /// `r` serves the session now (besides any other part still running).
+    pub fn set_running(&self, r: Running) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if !running.contains(&r) {
+            running.push(r);
+        }
     }
 
-    /// Clears the record if it still names `r` (the connection left the session).
+    /// The connection left the session.
     pub fn clear_if(&self, r: Running) {
-        let _ = self
-            .running
-            .compare_exchange(pack(r), 0, Ordering::AcqRel, Ordering::Relaxed);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|x| *x != r);
     }
 
-    pub fn running(&self) -> Option<Running> {
-        unpack(self.running.load(Ordering::Acquire))
+    /// Between statements only the connection the session keeps serves it (parts
+    /// that failed and were dropped leave no record behind).
+    pub fn keep_only(&self, held: Option<Running>) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|x| Some(*x) == held);
+    }
+
+    /// Every backend connection serving the session: what KILL QUERY stops.
+    pub fn running(&self) -> Vec<Running> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Asks the session to close.
@@ -228,26 +223,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_packs_and_clears() {
+    fn running_keeps_every_part_until_it_leaves() {
         let c = SessionControl::new("u".into(), "127.0.0.1:1".into());
-        assert_eq!(c.running(), None);
+        assert!(c.running().is_empty());
         let r = Running {
             node: 3,
             role: Role::Replica(1),
             thread: 4_000_000_000,
         };
-        c.set_running(Some(r));
-        assert_eq!(c.running(), Some(r));
+        c.set_running(r);
+        c.set_running(r);
+        assert_eq!(c.running(), [r]);
         c.clear_if(Running { thread: 5, ..r });
-        assert_eq!(c.running(), Some(r), "another connection's release");
-        c.clear_if(r);
-        assert_eq!(c.running(), None);
+        assert_eq!(c.running(), [r], "another connection's release");
         let p = Running {
             node: 0,
             role: Role::Primary,
             thread: 1,
         };
-        c.set_running(Some(p));
-        assert_eq!(c.running(), Some(p));
+        c.set_running(p);
+        assert_eq!(c.running(), [r, p]);
+        c.clear_if(r);
+        assert_eq!(c.running(), [p]);
     }
 }

@@ -714,3 +714,25 @@ async fn autocommit_is_kept_by_the_session_without_pinning_it() {
     assert_eq!(rows, [2]);
     assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 1);
 }
+
+/// A scatter read whose node holds more shards than its pool has connections still
+/// runs: parts start ahead only when their pool lends at once, so a session never
+/// waits for a connection it holds itself.
+#[tokio::test]
+async fn a_scatter_read_runs_with_one_connection_per_node() {
+    let db = "se_small_pool";
+    let p = sharded(db, "[pool]\nmax_size = 1\nacquire_timeout_ms = 2000\n").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (user_id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO orders (user_id) VALUES (0), (1), (2), (3)")
+        .await
+        .unwrap();
+    let mut ids: Vec<i32> = c
+        .query("/* shardgate:primary */ SELECT user_id FROM orders")
+        .await
+        .unwrap();
+    ids.sort();
+    assert_eq!(ids, [0, 1, 2, 3]);
+}

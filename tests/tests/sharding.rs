@@ -15,6 +15,10 @@ fn sandbox() -> &'static Sandbox {
 
 /// shardgate with schema `db` (created on both primaries) sharded as in the README.
 async fn proxy(db: &str) -> Proxy {
+    proxy_with(db, "").await
+}
+
+async fn proxy_with(db: &str, extra: &str) -> Proxy {
     let s = sandbox();
     for g in &s.groups {
         let mut c = direct(&g.primary, None).await;
@@ -34,7 +38,7 @@ async fn proxy(db: &str) -> Proxy {
          [schemas.{db}.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\nnodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\
          global_id = {{ column = \"id\", worker_id = 7 }}\n\
          [schemas.{db}.tables.countries]\nkind = \"broadcast\"\n\
-         [schemas.{db}.tables.audit]\nkind = \"single\"\nnode = \"dn2\"\n",
+         [schemas.{db}.tables.audit]\nkind = \"single\"\nnode = \"dn2\"\n{extra}",
         g1.primary.address(),
         g1.replicas[0].address(),
         g2.primary.address(),
@@ -704,4 +708,32 @@ async fn a_replica_never_takes_a_write_a_select_hides() {
             .unwrap();
         assert_eq!(n, Some(1));
     }
+}
+
+/// A statement timeout stops every part of a scatter read, not only the last one
+/// started: soon after it fires, no part runs on any backend.
+#[tokio::test]
+async fn a_statement_timeout_stops_every_part() {
+    let db = "sh_timeout";
+    let p = proxy_with(db, "[server]\nstatement_timeout_ms = 500\n").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL, amount DECIMAL(10,2), note VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 0), (2, 1), (3, 2), (4, 3)")
+        .await
+        .unwrap();
+    sandbox().sync().unwrap();
+    let mut client = p.conn(Some(db)).await;
+    let running = tokio::spawn(async move {
+        // Parts sleep 2, 4, 6 and 8 s.
+        client
+            .query_drop("SELECT user_id, SLEEP(2 + 2 * user_id) AS fan_timeout FROM orders")
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let left = parts_running("fan_timeout").await;
+    let answer = running.await.unwrap();
+    assert!(answer.is_err(), "the timeout ends the statement");
+    assert_eq!(left, 0, "parts still running 1 s after the timeout");
 }

@@ -23,6 +23,17 @@ pub struct NodePools {
 }
 
 impl NodePools {
+    /// A connection for a statement (a read may take a replica's) can be had
+    /// without waiting.
+    pub fn lends_now(&self, read_only: bool) -> bool {
+        self.primary.lends_now()
+            || (read_only
+                && self
+                    .replicas
+                    .iter()
+                    .any(|r| r.is_healthy() && r.lends_now()))
+    }
+
     pub fn new(node: &DataNode, settings: &PoolSettings) -> NodePools {
         let target = |label: String, endpoint: &rules::Endpoint| Target {
             label,

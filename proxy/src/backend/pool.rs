@@ -246,6 +246,14 @@ impl Pool {
         }
     }
 
+    /// A connection can be had without waiting: one is idle, or a place is free, and
+    /// no one waits before. A session that already holds connections of this pool
+    /// takes another only then, so that it never waits for its own.
+    pub fn lends_now(&self) -> bool {
+        let st = self.state();
+        st.waiters.is_empty() && (!st.idle.is_empty() || st.open < self.max_size())
+    }
+
     pub fn idle_count(&self) -> usize {
         self.state().idle.len()
     }

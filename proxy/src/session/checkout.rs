@@ -27,7 +27,7 @@ impl Session {
         }
         if let Some(h) = self.held.take() {
             if h.node == node && (self.must_keep() || needs_previous) {
-                self.control.set_running(Some(self.running_on(&h)));
+                self.control.set_running(self.running_on(&h));
                 return self.ready(h).await;
             }
             if self.must_keep() {
@@ -44,7 +44,7 @@ impl Session {
             pool.put(h.conn).await;
         }
         let held = self.fresh_connection(node, read_only).await?;
-        self.control.set_running(Some(self.running_on(&held)));
+        self.control.set_running(self.running_on(&held));
         let current = Some((self.id, self.replay_gen));
         let mut setup: Vec<Vec<u8>> = Vec::new();
         if held.conn.session_state != current {

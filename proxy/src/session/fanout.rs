@@ -17,6 +17,10 @@ use rules::Runtime;
 use super::{Held, Session};
 use crate::wire::{SqlError, WireError};
 
+/// What a part started ahead runs under: a day before the server gives up writing
+/// a result nobody reads yet.
+const PATIENT: &[u8] = b"SET STATEMENT net_write_timeout = 86400 FOR ";
+
 /// Why a part did not start.
 pub(super) enum StartError {
     /// No connection (pool, node or transaction): nothing was sent.
@@ -46,8 +50,18 @@ impl Session {
         };
         // With autocommit off each part would open a transaction of its own.
         if targets.len() > 1 && !self.must_keep() && self.autocommit {
-            for target in targets {
-                let held = self.start_part(target, read_only, rt, schema).await?;
+            for (i, target) in targets.iter().enumerate() {
+                // The first part waits for its connection like any statement; later
+                // ones start ahead only when their pool lends at once, so a session
+                // never waits for a connection it holds itself (a pool smaller than
+                // the node's shard count), and the rest start when read.
+                let lends = self.shared.nodes[target.node].lends_now(read_only);
+                if i > 0 && !lends {
+                    break;
+                }
+                let held = self
+                    .start_part(target, read_only, rt, schema, i > 0)
+                    .await?;
                 parts.started.push_back(held);
             }
         }
@@ -65,18 +79,21 @@ impl Session {
     ) -> Result<Held, StartError> {
         match parts.started.pop_front() {
             Some(held) => Ok(held),
-            None => self.start_part(target, read_only, rt, schema).await,
+            None => self.start_part(target, read_only, rt, schema, false).await,
         }
     }
 
     /// Checks out a connection for `target` and sends its statement, without
-    /// reading the answer.
+    /// reading the answer. A part started `ahead` may wait long, with its result
+    /// unread, while the parts before it stream to the client: on MariaDB it runs with
+    /// a long `net_write_timeout`, so that the server does not give up on it.
     async fn start_part(
         &mut self,
         target: &Target,
         read_only: bool,
         rt: &Runtime,
         schema: &LogicalSchema,
+        ahead: bool,
     ) -> Result<Held, StartError> {
         let mut held = self
             .checkout(target.node, read_only, false)
@@ -84,6 +101,13 @@ impl Session {
             .map_err(StartError::Checkout)?;
         let db = schema.database_on(&rt.nodes, target.node).to_string();
         let wire = self.charset.encode(&target.sql);
+        let wire: std::borrow::Cow<'_, [u8]> = if ahead && self.shared.backend_version.mariadb {
+            let mut w = PATIENT.to_vec();
+            w.extend_from_slice(&wire);
+            w.into()
+        } else {
+            wire
+        };
         match held.conn.send_query(Some(&db), &wire).await {
             Ok(()) => Ok(held),
             Err(e) => {

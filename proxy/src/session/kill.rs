@@ -58,7 +58,7 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Close);
         }
-        if let Some(r) = target.running() {
+        for r in target.running() {
             if let Err(e) = self.shared.kill_query(r).await {
                 tracing::warn!(conn = self.id, target = id, error = %e, "KILL QUERY on the backend failed");
             }
@@ -87,17 +87,22 @@ impl Session {
             .into_iter()
             .filter(|(_, c)| c.user == me)
             .map(|(id, c)| {
-                let backend = c.running().map(|r| {
-                    let node = self.node_name(r.node);
-                    match r.role {
-                        crate::backend::Role::Primary => {
-                            format!("{node} primary, thread {}", r.thread)
+                let running = c.running();
+                let backends: Vec<String> = running
+                    .iter()
+                    .map(|r| {
+                        let node = self.node_name(r.node);
+                        match r.role {
+                            crate::backend::Role::Primary => {
+                                format!("{node} primary, thread {}", r.thread)
+                            }
+                            crate::backend::Role::Replica(i) => {
+                                format!("{node} replica {i}, thread {}", r.thread)
+                            }
                         }
-                        crate::backend::Role::Replica(i) => {
-                            format!("{node} replica {i}, thread {}", r.thread)
-                        }
-                    }
-                });
+                    })
+                    .collect();
+                let backend = (!backends.is_empty()).then(|| backends.join("; "));
                 vec![
                     Some(id.to_string()),
                     Some(c.user.clone()),

@@ -245,9 +245,15 @@ impl Session {
                     let (shared, control) = (self.shared.clone(), control.clone());
                     let timer = tokio::spawn(async move {
                         tokio::time::sleep(limit).await;
-                        if let Some(r) = control.running() {
+                        let running = control.running();
+                        if !running.is_empty() {
                             metrics::counter!("shardgate_statement_timeouts_total").increment(1);
-                            let _ = shared.kill_query(r).await;
+                        }
+                        // Each part on its own task: the first kill ends the statement,
+                        // and with it this timer, before the others would be sent.
+                        for r in running {
+                            let shared = shared.clone();
+                            tokio::spawn(async move { shared.kill_query(r).await });
                         }
                     });
                     let flow = self.run_command(&packet.payload, seq).await;
@@ -274,6 +280,8 @@ impl Session {
         self.control
             .set_activity(command_name(cmd), self.db.as_deref(), info);
         let flow = self.dispatch(payload, seq).await;
+        let held = self.held.as_ref().map(|h| self.running_on(h));
+        self.control.keep_only(held);
         self.control.set_activity("Sleep", self.db.as_deref(), None);
         flow
     }
