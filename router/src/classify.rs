@@ -139,11 +139,17 @@ fn eq(word: &[u8], kw: &[u8]) -> bool {
 }
 
 /// Classifies one statement (or the first of a multi-statement batch, with the
-/// strictest routing of all of them).
+/// strictest routing of all of them), read the default way.
 pub fn classify(sql: &[u8]) -> Result<Statement, HintError> {
+    classify_in(sql, crate::reading::Reading::DEFAULT)
+}
+
+/// [`classify`], reading strings and quotes as the session's sql_mode does: where a
+/// string ends decides where a batch's next statement begins.
+pub fn classify_in(sql: &[u8], reading: crate::reading::Reading) -> Result<Statement, HintError> {
     let mut hints = Hints::default();
     let mut tokens = Vec::with_capacity(16);
-    for t in Lexer::new(sql) {
+    for t in reading.lexer(sql) {
         match t {
             Token::Comment(body) => hints.add_comment(body)?,
             other => tokens.push(other),
@@ -376,11 +382,18 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 _ => None,
             });
         }
-        StatementKind::Ddl if eq(first, b"create") && eq(second, b"temporary") => {
-            stmt.pin = Some(PinReason::TemporaryTable);
-        }
         StatementKind::Ddl => {
-            stmt.commits_first = !(eq(first, b"drop") && eq(second, b"temporary"))
+            // CREATE [OR REPLACE] TEMPORARY TABLE, DROP TEMPORARY TABLE: no commit.
+            let temporary = tokens
+                .iter()
+                .take(5)
+                .any(|t| matches!(t, Token::Word(w) if eq(w, b"temporary")));
+            if temporary && eq(first, b"create") {
+                stmt.pin = Some(PinReason::TemporaryTable);
+            }
+            // DROP PREPARE is DEALLOCATE PREPARE: no DDL.
+            let deallocate = eq(first, b"drop") && eq(second, b"prepare");
+            stmt.commits_first = !(temporary || deallocate);
         }
         StatementKind::Show => {
             let w = second.to_ascii_lowercase();
@@ -435,6 +448,19 @@ pub fn may_change_sql_mode(sql: &[u8]) -> bool {
         Token::SysVar(v) => eq(crate::lexer::sysvar_name(v), b"sql_mode"),
         _ => false,
     })
+}
+
+/// `START TRANSACTION WITH CONSISTENT SNAPSHOT`: the snapshot is taken at START.
+pub fn takes_snapshot(sql: &[u8]) -> bool {
+    let words: Vec<&[u8]> = Lexer::new(sql)
+        .filter_map(|t| match t {
+            Token::Word(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    words
+        .windows(2)
+        .any(|w| eq(w[0], b"consistent") && eq(w[1], b"snapshot"))
 }
 
 /// `SET [SESSION | LOCAL] autocommit = <value>` and nothing else: the value.

@@ -123,9 +123,17 @@ pub fn set_statement_inner(sql: &[u8], reading: Reading) -> Option<&[u8]> {
     Some(&sql[f.as_ptr() as usize - base + f.len()..])
 }
 
-/// The databases a SHOW statement names without a dot (`SHOW TABLES FROM db`,
-/// `SHOW COLUMNS FROM t IN db`, `SHOW CREATE DATABASE db`).
+/// The databases a statement names without a dot: `USE db`, and SHOW's (`SHOW
+/// TABLES FROM db`, `SHOW COLUMNS FROM t IN db`, `SHOW CREATE DATABASE db`).
 pub fn show_databases(sql: &[u8], reading: Reading) -> Vec<String> {
+    if reading.first_word(sql).is_some_and(|w| eq(w, b"use")) {
+        return match reading.tokens(sql).get(1) {
+            Some(Token::Word(db) | Token::Quoted(db)) => {
+                vec![String::from_utf8_lossy(db).replace("``", "`")]
+            }
+            _ => Vec::new(),
+        };
+    }
     if !reading.first_word(sql).is_some_and(|w| eq(w, b"show")) {
         return Vec::new();
     }

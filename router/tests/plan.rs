@@ -632,3 +632,15 @@ fn plans_read_strings_and_quotes_as_the_session_does() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn handler_and_lock_on_spread_tables_are_refused_by_name() {
+    for sql in ["HANDLER orders OPEN", "LOCK TABLES orders WRITE"] {
+        match route(sql) {
+            Err(RouteError::Unsupported(why)) => {
+                assert!(why.contains("sharded or broadcast"), "{why}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+}

@@ -271,6 +271,8 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
         .await
         .unwrap();
     refused(&mut c, "SELECT 'a\\', user FROM mysql.user -- '", 1142).await;
+    // A batch's USE is found where the server finds it, and checked.
+    refused(&mut c, "SELECT 'a\\'; USE a_crm; SELECT * FROM t", 1044).await;
     c.query_drop("SET SESSION sql_mode = DEFAULT")
         .await
         .unwrap();

@@ -736,3 +736,64 @@ async fn a_scatter_read_runs_with_one_connection_per_node() {
     ids.sort();
     assert_eq!(ids, [0, 1, 2, 3]);
 }
+
+/// DDL the server does not even parse commits nothing, as on MariaDB: on the
+/// transaction's own node the DDL goes to the server inside it.
+#[tokio::test]
+async fn ddl_that_does_not_parse_leaves_the_transaction_open() {
+    let db = "se_ddl_parse";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (user_id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    // user 0: shard 0, on dn1, the schema's own node, where CREATE TABLE runs.
+    c.query_drop("INSERT INTO orders (user_id) VALUES (0)")
+        .await
+        .unwrap();
+    let e = c.query_drop("CREATE TABLE broken (").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1064), "{e}");
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "/* shardgate:primary */ SELECT COUNT(*) FROM orders"
+        )
+        .await,
+        0
+    );
+}
+
+/// START TRANSACTION WITH CONSISTENT SNAPSHOT takes its snapshot when it runs: rows
+/// another client commits afterwards stay out of its reads.
+#[tokio::test]
+async fn a_consistent_snapshot_is_taken_at_start() {
+    let db = "se_snapshot";
+    let p = sharded(db, "").await;
+    let mut a = p.conn(Some(db)).await;
+    a.query_drop("CREATE TABLE orders (user_id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    a.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await
+        .unwrap();
+    let mut b = p.conn(Some(db)).await;
+    // user 0: shard 0, on dn1, the schema's node, where the snapshot was taken.
+    b.query_drop("INSERT INTO orders (user_id) VALUES (0)")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&mut a, "SELECT COUNT(*) FROM orders WHERE user_id = 0").await,
+        0
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    assert_eq!(
+        count(
+            &mut a,
+            "/* shardgate:primary */ SELECT COUNT(*) FROM orders WHERE user_id = 0"
+        )
+        .await,
+        1
+    );
+}

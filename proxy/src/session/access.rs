@@ -143,6 +143,16 @@ impl Session {
         // SHOW … FROM db names a database without a dot.
         for db in router::privilege::show_databases(sql, reading) {
             if !may_name(user, &db, rt) {
+                // USE of a name that is no database here (a physical name, a system
+                // schema) answers that it is unknown, as USE alone does.
+                let is_use = reading.lexer(sql).find_map(|t| match t {
+                    router::lexer::Token::Comment(_) => None,
+                    router::lexer::Token::Word(w) => Some(w.eq_ignore_ascii_case(b"use")),
+                    _ => Some(false),
+                });
+                if is_use == Some(true) && rt.passthrough.is_none() && !rt.is_known_database(&db) {
+                    return Err(SqlError::unknown_database(&db));
+                }
                 return Err(SqlError::db_access_denied(&user.name, &host, &db));
             }
         }

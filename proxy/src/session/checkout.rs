@@ -25,6 +25,7 @@ impl Session {
         if self.lost_txn {
             return Err(super::transaction::transaction_lost(false));
         }
+        self.commit_before_ddl(&[node]).await?;
         if let Some(h) = self.held.take() {
             if h.node == node && (self.must_keep() || needs_previous) {
                 self.control.set_running(self.running_on(&h));

@@ -63,7 +63,7 @@ impl Session {
         if let Some(at) = router::explain_sharding(sql) {
             return self.explain_sharding(&sql[at..], seq).await;
         }
-        let stmt: Statement = match router::classify(sql) {
+        let stmt: Statement = match router::classify::classify_in(sql, self.reading) {
             Ok(s) => s,
             Err(e) => {
                 self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
@@ -144,11 +144,12 @@ impl Session {
                 return Ok(flow);
             }
         }
-        if stmt.commits_first {
-            if let Err(e) = self.commit_before_ddl().await {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
-            }
+        // DDL ends the transaction: one begun but not opened anywhere has nothing to
+        // commit; an open one is committed where the DDL needs it (`commit_before_ddl`).
+        self.ddl_commits = stmt.commits_first;
+        if stmt.commits_first && !self.pending_txn.is_empty() {
+            self.pending_txn.clear();
+            self.savepoints.clear();
         }
         self.wants_insert_id =
             stmt.reads_insert_id && !self.pins.contains(&PinReason::LastInsertId);

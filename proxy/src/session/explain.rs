@@ -40,7 +40,7 @@ impl Session {
             }
         };
         let sql: &[u8] = &text;
-        let stmt = match router::classify(sql) {
+        let stmt = match router::classify::classify_in(sql, self.reading) {
             Ok(s) if s.kind == router::StatementKind::Empty => {
                 let e = SqlError::new(
                     1064,

@@ -100,6 +100,8 @@ pub struct Session {
     /// How the session's sql_mode reads strings and double quotes (NO_BACKSLASH_ESCAPES,
     /// ANSI_QUOTES): the access checks and the planner read statements this way.
     reading: router::reading::Reading,
+    /// The statement running is DDL, which commits the session's transaction.
+    ddl_commits: bool,
     /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
     /// generated one, as the client was told in its OK packet.
     last_insert_id: u64,
@@ -151,6 +153,7 @@ impl Session {
             last_insert_id: 0,
             charset: charset::ClientCharset::Utf8,
             reading: router::reading::Reading::DEFAULT,
+            ddl_commits: false,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             replay: Vec::new(),
@@ -280,6 +283,7 @@ impl Session {
         self.control
             .set_activity(command_name(cmd), self.db.as_deref(), info);
         let flow = self.dispatch(payload, seq).await;
+        self.ddl_commits = false;
         let held = self.held.as_ref().map(|h| self.running_on(h));
         self.control.keep_only(held);
         self.control.set_activity("Sleep", self.db.as_deref(), None);

@@ -138,7 +138,7 @@ impl Session {
                 // No configured table: the session's node, like a text statement.
                 // Statements that leave state on the connection keep the old way
                 // (pinned), and so do CALLs, whose several results need it.
-                let Ok(stmt) = router::classify(sql) else {
+                let Ok(stmt) = router::classify::classify_in(sql, self.reading) else {
                     return Ok(None);
                 };
                 use router::StatementKind as K;
@@ -175,7 +175,7 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Some(Flow::Continue));
         }
-        let read_only = router::classify(sql).is_ok_and(|s| s.read_only);
+        let read_only = router::classify::classify_in(sql, self.reading).is_ok_and(|s| s.read_only);
         // The metadata comes from preparing one target's statement.
         let target = &prepared.plan.targets[0];
         let mut held = match self.checkout(target.node, false, false).await {

@@ -127,7 +127,11 @@ impl Session {
             return Ok(Flow::Continue);
         }
         let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
-        if let Some(e) = self.transaction_conflict(&nodes) {
+        let conflict = match self.commit_before_ddl(&nodes).await {
+            Ok(()) => self.transaction_conflict(&nodes),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = conflict {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }
@@ -197,7 +201,11 @@ impl Session {
             }
         };
         let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
-        if let Some(e) = self.transaction_conflict(&nodes) {
+        let conflict = match self.commit_before_ddl(&nodes).await {
+            Ok(()) => self.transaction_conflict(&nodes),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = conflict {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Continue);
         }

@@ -2,6 +2,7 @@
 //! savepoints, and a transaction lost with its backend connection.
 
 use router::{Statement, TxnOp};
+use rules::NodeId;
 
 use super::{Flow, Session};
 use crate::wire::{SqlError, WireError};
@@ -21,6 +22,17 @@ impl Session {
         }
         let pending = !self.pending_txn.is_empty();
         match stmt.transaction {
+            // WITH CONSISTENT SNAPSHOT takes its snapshot at START, as the client
+            // expects: opened at once, on the session's own node.
+            Some(TxnOp::Begin)
+                if router::classify::takes_snapshot(sql)
+                    && ((pending && self.pins.is_empty()) || !self.must_keep()) =>
+            {
+                self.release_held().await;
+                self.pending_txn.clear();
+                self.savepoints.clear();
+                return Ok(None);
+            }
             Some(TxnOp::Begin) if (pending && self.pins.is_empty()) || !self.must_keep() => {
                 // A BEGIN ends the transaction before it; one that touched no data
                 // has nothing to commit.
@@ -113,17 +125,19 @@ pub(super) fn transaction_lost(commit: bool) -> SqlError {
 }
 
 impl Session {
-    /// DDL commits the session's transaction before it runs, as the server does. Done
-    /// here, before the DDL is routed, so that it may run on any node (or on every
-    /// shard) and the session is out of its transaction either way. A transaction
+    /// DDL commits the session's transaction before it runs, as the server does.
+    /// On the transaction's own connection the server does it with the DDL (and not
+    /// when the DDL does not parse); DDL that runs on any other node, or on several,
+    /// commits the transaction here first, so that it may run at all. A transaction
     /// begun but not opened anywhere has nothing to commit.
-    pub(super) async fn commit_before_ddl(&mut self) -> Result<(), SqlError> {
-        if !self.pending_txn.is_empty() {
-            self.pending_txn.clear();
-            self.savepoints.clear();
+    pub(super) async fn commit_before_ddl(&mut self, nodes: &[NodeId]) -> Result<(), SqlError> {
+        if !self.ddl_commits || !self.pins.is_empty() || !self.in_transaction {
             return Ok(());
         }
-        if !self.in_transaction {
+        let Some(h) = &self.held else {
+            return Ok(());
+        };
+        if nodes.iter().all(|n| *n == h.node) {
             return Ok(());
         }
         let Some(mut held) = self.held.take() else {
@@ -137,8 +151,7 @@ impl Session {
                 Ok(())
             }
             Err(e) => {
-                let server = matches!(e, WireError::Server { .. });
-                if server {
+                if matches!(e, WireError::Server { .. }) {
                     self.held = Some(held);
                 } else {
                     self.forget_connection_state();

@@ -133,6 +133,10 @@ fn pins_for_connection_state() {
         ),
         ("LOCK TABLES t READ", Some(PinReason::TableLock)),
         (
+            "CREATE OR REPLACE TEMPORARY TABLE t (a int)",
+            Some(PinReason::TemporaryTable),
+        ),
+        (
             "PREPARE s FROM 'SELECT 1'",
             Some(PinReason::PreparedStatement),
         ),
@@ -231,4 +235,19 @@ fn hints_and_bad_hints() {
 fn invalid_utf8_is_classified() {
     let s = classify(b"SELECT '\xff\xfe'").unwrap();
     assert!(s.read_only);
+}
+
+#[test]
+fn ddl_commits_the_transaction_first_but_temporary_tables_do_not() {
+    for (sql, commits) in [
+        ("CREATE TABLE t (a int)", true),
+        ("ALTER TABLE t ADD b int", true),
+        ("DROP TABLE t", true),
+        ("CREATE OR REPLACE TEMPORARY TABLE t (a int)", false),
+        ("DROP TEMPORARY TABLE t", false),
+        ("DROP PREPARE s", false),
+        ("SELECT 1", false),
+    ] {
+        assert_eq!(c(sql).commits_first, commits, "{sql}");
+    }
 }

@@ -271,6 +271,27 @@ fn plan_with(
     if !mentions_configured_table(sql, schema, reading) {
         return Ok(None);
     }
+    // Statements that act on a table's physical copy, which shardgate cannot spread
+    // over shards or copies: refused by name rather than failing to parse.
+    let spread = |t: Token<'_>| match t {
+        Token::Word(w) | Token::Quoted(w) => schema.tables.iter().any(|(name, table)| {
+            name.as_bytes().eq_ignore_ascii_case(w)
+                && !matches!(table.kind, TableKind::Single { .. })
+        }),
+        _ => false,
+    };
+    if let Some(w) = reading.first_word(sql).filter(|w| {
+        [&b"handler"[..], b"lock"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
+            && reading.lexer(sql).any(spread)
+    }) {
+        return Err(RouteError::Unsupported(format!(
+            "{} on a sharded or broadcast table; use SELECT, or a transaction with \
+             SELECT … FOR UPDATE, instead",
+            String::from_utf8_lossy(w).to_uppercase()
+        )));
+    }
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
     let params = prepared.then(|| keys::Params::new(text, reading));
     let masked = mask_lock_in_share_mode(text, reading);
