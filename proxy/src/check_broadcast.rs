@@ -41,7 +41,7 @@ pub async fn check(rt: &Runtime, timeout: Duration) -> Vec<TableCopies> {
             let mut copies = Vec::new();
             for &id in nodes {
                 let node = &rt.nodes[id];
-                let database = node.database.clone().unwrap_or_else(|| schema.name.clone());
+                let database = schema.database_on(&rt.nodes, id).to_string();
                 let target = Target {
                     label: format!("{}/primary", node.name),
                     address: node.primary.to_string(),

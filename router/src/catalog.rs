@@ -300,10 +300,7 @@ pub fn information_schema(sql: &[u8], rt: &Runtime, current: Option<&str>) -> Op
         None => rt.schemas.get(current?)?,
     };
     let node = schema.node;
-    let physical_db = rt.nodes[node]
-        .database
-        .clone()
-        .unwrap_or_else(|| schema.name.clone());
+    let physical_db = schema.database_on(&rt.nodes, node).to_string();
     let mut renames = Vec::new();
     let mut hidden = Vec::new();
     if physical_db != schema.name {

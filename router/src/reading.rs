@@ -4,10 +4,11 @@
 //! checks, the planner's parser, the plan cache) takes one `Reading`, so that
 //! shardgate never reads a statement differently from the server that runs it.
 
-use sqlparser::ast::{Expr, Statement};
-use sqlparser::dialect::{Dialect, MySqlDialect};
+use sqlparser::ast::{BinaryOperator, Expr, Statement};
+use sqlparser::dialect::{Dialect, MySqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token as TokenKind;
 
 use crate::lexer::{Lexer, Token};
 
@@ -18,12 +19,15 @@ pub struct Reading {
     pub backslash_escapes: bool,
     /// True under ANSI_QUOTES: `"x"` is an identifier.
     pub ansi_quotes: bool,
+    /// True under PIPES_AS_CONCAT: `a || b` joins strings; otherwise it is OR.
+    pub pipes_as_concat: bool,
 }
 
 impl Reading {
     pub const DEFAULT: Reading = Reading {
         backslash_escapes: true,
         ansi_quotes: false,
+        pipes_as_concat: false,
     };
 
     pub fn lexer(self, sql: &[u8]) -> Lexer<'_> {
@@ -47,9 +51,11 @@ impl Reading {
 }
 
 impl Reading {
-    /// The four readings, each once: an index for per-reading tables (the plan cache).
+    /// The eight readings, each once: an index for per-reading tables (the plan cache).
     pub fn index(self) -> usize {
-        usize::from(!self.backslash_escapes) | usize::from(self.ansi_quotes) << 1
+        usize::from(!self.backslash_escapes)
+            | usize::from(self.ansi_quotes) << 1
+            | usize::from(self.pipes_as_concat) << 2
     }
 
     /// sqlparser's MySQL dialect, reading strings and quotes as this session does.
@@ -63,6 +69,13 @@ impl Reading {
 /// asks which dialect it parses.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionDialect(Reading);
+
+impl SessionDialect {
+    /// `||` comes next and means OR, as MySQL reads it without PIPES_AS_CONCAT.
+    fn pipes_are_or(&self, parser: &Parser) -> bool {
+        !self.0.pipes_as_concat && parser.peek_token().token == TokenKind::StringConcat
+    }
+}
 
 impl Dialect for SessionDialect {
     fn dialect(&self) -> std::any::TypeId {
@@ -104,7 +117,25 @@ impl Dialect for SessionDialect {
         expr: &Expr,
         precedence: u8,
     ) -> Option<Result<Expr, ParserError>> {
+        if self.pipes_are_or(parser) {
+            parser.next_token();
+            let right = match parser.parse_subexpr(precedence) {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(Ok(Expr::BinaryOp {
+                left: Box::new(expr.clone()),
+                op: BinaryOperator::Or,
+                right: Box::new(right),
+            }));
+        }
         MySqlDialect {}.parse_infix(parser, expr, precedence)
+    }
+    fn get_next_precedence(&self, parser: &Parser) -> Option<Result<u8, ParserError>> {
+        if self.pipes_are_or(parser) {
+            return Some(Ok(self.prec_value(Precedence::Or)));
+        }
+        MySqlDialect {}.get_next_precedence(parser)
     }
     fn parse_statement(&self, parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
         MySqlDialect {}.parse_statement(parser)
@@ -206,6 +237,7 @@ mod tests {
         let ansi = Reading {
             backslash_escapes: true,
             ansi_quotes: true,
+            pipes_as_concat: false,
         };
         let Statement::Query(q) = parse("SELECT \"a\" FROM \"t\"", ansi) else {
             panic!()
@@ -221,6 +253,7 @@ mod tests {
         let plain = Reading {
             backslash_escapes: false,
             ansi_quotes: false,
+            pipes_as_concat: false,
         };
         let Statement::Query(q) = parse("SELECT 'a\\'", plain) else {
             panic!()

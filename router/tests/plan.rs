@@ -588,10 +588,12 @@ fn plans_read_strings_and_quotes_as_the_session_does() {
     let ansi = Reading {
         backslash_escapes: true,
         ansi_quotes: true,
+        pipes_as_concat: false,
     };
     let no_escapes = Reading {
         backslash_escapes: false,
         ansi_quotes: false,
+        pipes_as_concat: false,
     };
     let targets = |sql: &str, reading: Reading| {
         plan(sql.as_bytes(), schema, &rt, reading)
@@ -643,4 +645,32 @@ fn handler_and_lock_on_spread_tables_are_refused_by_name() {
             other => panic!("{sql}: {other:?}"),
         }
     }
+}
+
+/// `||` is OR unless sql_mode has PIPES_AS_CONCAT: a shard set built from it must
+/// hold both sides.
+#[test]
+fn double_pipes_are_or_as_mysql_reads_them() {
+    use router::reading::Reading;
+    let rt = runtime();
+    let schema = &rt.schemas["shop"];
+    let shards = |sql: &str, reading: Reading| {
+        plan(sql.as_bytes(), schema, &rt, reading)
+            .unwrap()
+            .map(|p| p.targets.len())
+    };
+    let sql = "SELECT * FROM orders WHERE user_id = 1 || user_id = 2";
+    assert_eq!(shards(sql, Reading::DEFAULT), Some(2));
+    let sql = "DELETE FROM orders WHERE user_id = 1 AND note = 'x' || user_id = 2";
+    assert_eq!(shards(sql, Reading::DEFAULT), Some(2));
+    let pipes = Reading {
+        pipes_as_concat: true,
+        ..Reading::DEFAULT
+    };
+    // A string then: `user_id = (1 || user_id) = 2` names no single key, and the
+    // DELETE's condition is `user_id = 1 AND note = ('x' || user_id) = 2`: one shard.
+    let sql = "SELECT * FROM orders WHERE user_id = 1 || user_id = 2";
+    assert_eq!(shards(sql, pipes), Some(4));
+    let sql = "DELETE FROM orders WHERE user_id = 1 AND note = 'x' || user_id = 2";
+    assert_eq!(shards(sql, pipes), Some(1));
 }

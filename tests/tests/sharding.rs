@@ -667,6 +667,11 @@ async fn executable_comments_route_as_the_server_reads_them() {
             "SELECT id FROM orders /*M!999999 WHERE user_id = 2 */ ORDER BY id",
             vec![1, 2],
         ),
+        // `||` is OR in MariaDB's default sql_mode.
+        (
+            "SELECT id FROM orders WHERE user_id = 1 || user_id = 2 ORDER BY id",
+            vec![1, 2],
+        ),
     ] {
         let got: Vec<i32> = c.query(sql).await.unwrap();
         assert_eq!(got, want, "{sql}");

@@ -40,6 +40,7 @@ impl Session {
                 .map(|(backslash_escapes, ansi_quotes)| Reading {
                     backslash_escapes,
                     ansi_quotes,
+                    pipes_as_concat: false,
                 })
                 .collect()
         } else {

@@ -27,7 +27,7 @@ impl Session {
             return Ok(Flow::Continue);
         };
         let node = schema.node;
-        let database = super::sharded::physical_database(&rt, schema, node);
+        let database = schema.database_on(&rt.nodes, node).to_string();
         let read_only = !self.must_keep();
         let mut held = match self.checkout(node, read_only, false).await {
             Ok(h) => h,

@@ -9,7 +9,6 @@ use rules::runtime::LogicalSchema;
 use rules::Runtime;
 use tokio::io::AsyncWriteExt;
 
-use super::sharded::physical_database;
 use super::{Flow, Session};
 use crate::wire::generic::ok_payload;
 use crate::wire::packet::write_packet;
@@ -28,7 +27,7 @@ impl Session {
             let failure = match self.checkout(target.node, false, false).await {
                 Err(e) => e,
                 Ok(mut held) => {
-                    let db = physical_database(rt, schema, target.node);
+                    let db = schema.database_on(&rt.nodes, target.node).to_string();
                     let ran = match held.conn.use_database(&db).await {
                         Ok(()) => {
                             let wire = self.charset.encode(&target.sql);
@@ -92,7 +91,7 @@ impl Session {
             format!(
                 "{} in database `{}`: {}",
                 place(t),
-                physical_database(rt, schema, t.node),
+                schema.database_on(&rt.nodes, t.node),
                 t.sql
             )
         };

@@ -324,12 +324,7 @@ impl Session {
             if self.must_keep() && h.node != node && about_session && stmt.hints.node.is_none() {
                 let rt = self.shared.runtime.load();
                 database = match self.db.as_deref().and_then(|d| rt.schemas.get(d)) {
-                    Some(s) => Some(
-                        rt.nodes[h.node]
-                            .database
-                            .clone()
-                            .unwrap_or_else(|| s.name.clone()),
-                    ),
+                    Some(s) => Some(s.database_on(&rt.nodes, h.node).to_string()),
                     None => database,
                 };
                 node = h.node;
@@ -395,12 +390,7 @@ impl Session {
                 // The hint chooses a node for the session's own database, never another
                 // database: the schema's database on that node, or none.
                 let database = match self.db.as_deref().and_then(|d| rt.schemas.get(d)) {
-                    Some(s) => Some(
-                        rt.nodes[id]
-                            .database
-                            .clone()
-                            .unwrap_or_else(|| s.name.clone()),
-                    ),
+                    Some(s) => Some(s.database_on(&rt.nodes, id).to_string()),
                     None => self.db.clone(),
                 };
                 return Ok((id, database));

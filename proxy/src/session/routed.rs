@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::binary::BinaryExecution;
 use super::charset::ClientCharset;
-use super::sharded::{physical_database, route_error, RelayError, Relayed, Renames};
+use super::sharded::{route_error, RelayError, Relayed, Renames};
 use super::{Flow, Session};
 use crate::wire::command::*;
 use crate::wire::generic::eof_payload;
@@ -187,7 +187,7 @@ impl Session {
         };
         let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
         let database = match schema {
-            Some(schema) => Some(physical_database(&rt, schema, target.node)),
+            Some(schema) => Some(schema.database_on(&rt.nodes, target.node).to_string()),
             None => plain_db.clone(),
         };
         let answer = match &database {
@@ -483,7 +483,7 @@ impl Session {
             }
         };
         let database = match schema {
-            Some(schema) => Some(physical_database(&rt, schema, target.node)),
+            Some(schema) => Some(schema.database_on(&rt.nodes, target.node).to_string()),
             None => plain_db,
         };
         let ready = match &database {

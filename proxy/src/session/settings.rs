@@ -136,6 +136,8 @@ impl Session {
             backslash_escapes: !mode("NO_BACKSLASH_ESCAPES"),
             // ANSI mode includes ANSI_QUOTES.
             ansi_quotes: mode("ANSI_QUOTES") || mode("ANSI"),
+            // So does PIPES_AS_CONCAT.
+            pipes_as_concat: mode("PIPES_AS_CONCAT") || mode("ANSI"),
         };
     }
 

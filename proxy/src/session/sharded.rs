@@ -34,10 +34,7 @@ impl Renames {
     pub(super) fn new(rt: &Runtime, schema: &LogicalSchema, plan: &Plan) -> Renames {
         let mut schemas = Vec::new();
         for t in &plan.targets {
-            let physical = rt.nodes[t.node]
-                .database
-                .clone()
-                .unwrap_or_else(|| schema.name.clone());
+            let physical = schema.database_on(&rt.nodes, t.node).to_string();
             if physical != schema.name && !schemas.iter().any(|(p, _)| *p == physical) {
                 schemas.push((physical, schema.name.clone()));
             }
@@ -94,13 +91,6 @@ pub(super) fn route_error(e: &RouteError) -> SqlError {
         RouteError::Invalid(_) => SqlError::new(1105, "HY000", e.to_string()),
         RouteError::ShardTable(..) => SqlError::new(1146, "42S02", e.to_string()),
     }
-}
-
-pub(super) fn physical_database(rt: &Runtime, schema: &LogicalSchema, node: NodeId) -> String {
-    rt.nodes[node]
-        .database
-        .clone()
-        .unwrap_or_else(|| schema.name.clone())
 }
 
 impl Session {
@@ -550,7 +540,7 @@ impl Session {
                         break;
                     }
                 };
-                let db = physical_database(rt, schema, target.node);
+                let db = schema.database_on(&rt.nodes, target.node).to_string();
                 let open: &[u8] = if in_client_txn {
                     b"SAVEPOINT shardgate_stmt"
                 } else {

@@ -51,12 +51,7 @@ impl Session {
                 payload.extend_from_slice(&sql);
                 let route = Route {
                     node,
-                    database: Some(
-                        rt.nodes[node]
-                            .database
-                            .clone()
-                            .unwrap_or_else(|| schema.name.clone()),
-                    ),
+                    database: Some(schema.database_on(&rt.nodes, node).to_string()),
                     read_only: false,
                     needs_previous: false,
                     pin: None,
@@ -89,10 +84,7 @@ impl Session {
                 hidden.extend(s.shards.iter().map(|l| l.table.clone()));
             }
         }
-        let db = rt.nodes[schema.node]
-            .database
-            .clone()
-            .unwrap_or_else(|| schema.name.clone());
+        let db = schema.database_on(&rt.nodes, schema.node).to_string();
         let mut held = match self.checkout(schema.node, false, false).await {
             Ok(h) => h,
             Err(e) => return self.send_err(seq, &e).await.map(|_| Flow::Continue),
@@ -169,10 +161,7 @@ impl Session {
         sql: &[u8],
         seq: u8,
     ) -> std::io::Result<Flow> {
-        let db = rt.nodes[node]
-            .database
-            .clone()
-            .unwrap_or_else(|| schema.name.clone());
+        let db = schema.database_on(&rt.nodes, node).to_string();
         let mut held = match self.checkout(node, false, false).await {
             Ok(h) => h,
             Err(e) => return self.send_err(seq, &e).await.map(|_| Flow::Continue),

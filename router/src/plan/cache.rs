@@ -37,10 +37,10 @@ struct Inner {
     runtime: Option<Arc<Runtime>>,
     /// One table per reading of the text (sql_mode): the same bytes may be another
     /// statement under ANSI_QUOTES or NO_BACKSLASH_ESCAPES.
-    schemas: [PerSchema<Cached>; 4],
+    schemas: [PerSchema<Cached>; 8],
     /// Statements with their literals lifted out → their template's plan (`None`:
     /// the template cannot be planned; such statements are planned in full).
-    templates: [PerSchema<Template>; 4],
+    templates: [PerSchema<Template>; 8],
 }
 
 impl PlanCache {

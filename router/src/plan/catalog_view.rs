@@ -435,6 +435,7 @@ mod tests {
         let ansi = Reading {
             backslash_escapes: true,
             ansi_quotes: true,
+            pipes_as_concat: false,
         };
         let out = confine(
             "SELECT * FROM \"information_schema\".\"SCHEMATA\"",

@@ -18,14 +18,6 @@ fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
-/// The database a schema's tables live in on `node`.
-pub fn physical_database(schema: &LogicalSchema, rt: &Runtime, node: NodeId) -> String {
-    rt.nodes[node]
-        .database
-        .clone()
-        .unwrap_or_else(|| schema.name.clone())
-}
-
 /// Part of the text a splice puts in: literal SQL, or a range of the client's text
 /// (which gets the same name replacements as the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +46,7 @@ pub fn for_shard(
     refs: &Refs,
     splices: &[Splice],
 ) -> Result<String, RouteError> {
-    let db = quote(&physical_database(schema, rt, node));
+    let db = quote(schema.database_on(&rt.nodes, node));
     let mut edits: Vec<Edit> = Vec::new();
     let ours = |s: &Option<String>| s.as_deref().is_none_or(|s| s == schema.name);
     let physical_table = |name: &str| -> Option<String> {
