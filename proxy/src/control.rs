@@ -49,6 +49,18 @@ pub struct Activity {
 /// copy of a bulk INSERT.
 pub const INFO_LIMIT: usize = 1024;
 
+/// Where a statement may start to hold a password (`IDENTIFIED BY`, `PASSWORD(…)`,
+/// `SET PASSWORD`): the process list shows the statement up to there.
+fn secret_at(sql: &[u8]) -> Option<usize> {
+    ["identified", "password"]
+        .iter()
+        .filter_map(|w| {
+            sql.windows(w.len())
+                .position(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+        })
+        .min()
+}
+
 impl SessionControl {
     pub fn new(user: String, host: String) -> SessionControl {
         SessionControl {
@@ -76,11 +88,19 @@ impl SessionControl {
         }
         a.info = info.map(|s| {
             let mut end = s.len().min(INFO_LIMIT);
+            // A password is never shown: the text stops before it.
+            if let Some(at) = secret_at(s) {
+                end = end.min(at);
+            }
             // Cut on a character boundary when the text is UTF-8.
             while end > 0 && end < s.len() && (s[end] & 0xC0) == 0x80 {
                 end -= 1;
             }
-            String::from_utf8_lossy(&s[..end]).into_owned()
+            let mut info = String::from_utf8_lossy(&s[..end]).into_owned();
+            if end < s.len() && secret_at(s).is_some_and(|at| at <= end) {
+                info.push_str("<password hidden>");
+            }
+            info
         });
         a.since = std::time::Instant::now();
     }
@@ -245,5 +265,19 @@ mod tests {
         assert_eq!(c.running(), [r, p]);
         c.clear_if(r);
         assert_eq!(c.running(), [p]);
+    }
+
+    #[test]
+    fn the_process_list_never_shows_a_password() {
+        let c = SessionControl::new("u".into(), "127.0.0.1:1".into());
+        c.set_activity("Query", None, Some(b"CREATE USER u IDENTIFIED BY 'pw'"));
+        assert_eq!(
+            c.activity().info.as_deref(),
+            Some("CREATE USER u <password hidden>")
+        );
+        c.set_activity("Query", None, Some(b"SET PASSWORD = PASSWORD('pw')"));
+        assert_eq!(c.activity().info.as_deref(), Some("SET <password hidden>"));
+        c.set_activity("Query", None, Some(b"SELECT 1"));
+        assert_eq!(c.activity().info.as_deref(), Some("SELECT 1"));
     }
 }

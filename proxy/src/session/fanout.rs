@@ -22,11 +22,14 @@ use crate::wire::{SqlError, WireError};
 const PATIENT: &[u8] = b"SET STATEMENT net_write_timeout = 86400 FOR ";
 
 /// Why a part did not start.
+#[derive(Debug, thiserror::Error)]
 pub(super) enum StartError {
     /// No connection (pool, node or transaction): nothing was sent.
+    #[error("{}", .0.message)]
     Checkout(SqlError),
     /// The backend refused the database or the send failed; a refused connection
     /// was given back already, a broken one dropped.
+    #[error("{0}")]
     Send(WireError),
 }
 

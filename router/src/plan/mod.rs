@@ -8,10 +8,12 @@
 mod cache;
 pub mod catalog_view;
 mod clauses;
+mod fill_ids;
 mod insert_select;
 mod keys;
 mod merge;
 mod names;
+mod prepared;
 mod refs;
 mod rewrite;
 mod spans;
@@ -29,10 +31,12 @@ use crate::lexer::Token;
 use crate::reading::Reading;
 
 pub use cache::{Cached, PlanCache};
+pub use fill_ids::FillIds;
 use insert_select::insert_select_shards;
 pub use keys::{KeyExpr, Operand as KeyOperand};
 pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
 pub use names::{table_refs, Names};
+pub use prepared::{Prepared, Routing};
 use union::{parenthesized_union_parts, plan_union_all, union_parts};
 use unsharded::plan_unsharded;
 
@@ -111,120 +115,6 @@ pub fn mentions_configured_table(sql: &[u8], schema: &LogicalSchema, reading: Re
             .unwrap_or(false),
         _ => false,
     })
-}
-
-/// Where generated global ids go into an INSERT's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FillIds {
-    pub column: String,
-    pub worker_id: u16,
-    /// Just after the last listed column.
-    column_at: usize,
-    /// Each row's closing parenthesis.
-    row_ends: Vec<usize>,
-}
-
-impl FillIds {
-    pub fn rows(&self) -> usize {
-        self.row_ends.len()
-    }
-
-    /// The INSERT with the id column and one id per row added.
-    pub fn apply(&self, sql: &str, ids: &[i64]) -> Result<String, RouteError> {
-        if ids.len() != self.row_ends.len() {
-            return Err(RouteError::Invalid("wrong number of generated ids".into()));
-        }
-        let mut edits = vec![rewrite::Edit {
-            start: self.column_at,
-            end: self.column_at,
-            text: format!(", `{}`", self.column.replace('`', "``")),
-        }];
-        for (at, id) in self.row_ends.iter().zip(ids) {
-            edits.push(rewrite::Edit {
-                start: *at,
-                end: *at,
-                text: format!(", {id}"),
-            });
-        }
-        rewrite::apply(sql, edits)
-    }
-}
-
-/// How a prepared statement picks its targets at each execution.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Routing {
-    /// The plan's targets, whatever the parameters.
-    Fixed,
-    /// The shards the WHERE clause allows for the bound parameters; the plan has one
-    /// target per shard, in shard order.
-    Where(KeyExpr),
-    /// INSERT rows whose shard values are parameters (or literals).
-    Rows(Vec<KeyOperand>),
-}
-
-/// A statement prepared once, routed per execution without parsing.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub plan: Plan,
-    pub routing: Routing,
-    algorithm: Option<std::sync::Arc<rules::Algorithm>>,
-    /// Number of `?` parameters.
-    pub params: usize,
-}
-
-impl Prepared {
-    /// A statement on no configured table: one target, whatever the parameters.
-    pub fn fixed(target: Target, write: bool) -> Prepared {
-        Prepared {
-            plan: Plan {
-                targets: vec![target],
-                write,
-                scatter: false,
-                merge: Merge::Single,
-                fill_global_id: None,
-            },
-            routing: Routing::Fixed,
-            algorithm: None,
-            params: 0,
-        }
-    }
-
-    /// The targets for one execution's parameters.
-    pub fn targets(&self, params: &[rules::Value]) -> Result<Vec<&Target>, RouteError> {
-        let by_shard = |set: ShardSet| -> Vec<&Target> {
-            set.iter()
-                .filter_map(|s| self.plan.targets.get(s as usize))
-                .collect()
-        };
-        match (&self.routing, &self.algorithm) {
-            (Routing::Fixed, _) | (_, None) => Ok(self.plan.targets.iter().collect()),
-            (Routing::Where(k), Some(alg)) => Ok(match keys::eval(k, alg, params) {
-                Some(set) => by_shard(set),
-                None => self.plan.targets.iter().collect(),
-            }),
-            (Routing::Rows(rows), Some(alg)) => {
-                let mut set = ShardSet::empty();
-                for r in rows {
-                    let v = match r {
-                        KeyOperand::Lit(v) => v,
-                        KeyOperand::Param(i) => params.get(*i).ok_or_else(|| {
-                            RouteError::Invalid(format!("parameter {} was not bound", i + 1))
-                        })?,
-                    };
-                    set = set.union(&ShardSet::one(alg.shard_of(v)?));
-                }
-                // Each target holds every row: only one shard may run it.
-                if set.len() > 1 {
-                    return Err(RouteError::Unsupported(
-                        "a prepared INSERT whose rows belong to different shards in one execution; \
-                         insert them one execution per shard, or as text"
-                            .into(),
-                    ));
-                }
-                Ok(by_shard(set))
-            }
-        }
-    }
 }
 
 /// Plans `sql` in `schema`. `Ok(None)`: no configured table is named, so the statement
