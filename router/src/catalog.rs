@@ -201,12 +201,27 @@ pub fn other_kill(sql: &[u8]) -> bool {
     matches!(first, Some(Token::Word(w)) if eq(w, b"kill")) && kill(sql).is_none()
 }
 
-/// A statement shardgate answers in its own terms only when it comes alone (KILL,
-/// SHOW PROCESSLIST, SHOW GRANTS): inside a batch it would reach the backend, which
-/// answers about every client.
+/// A statement shardgate answers in its own terms only when it comes alone as text
+/// (KILL, SHOW PROCESSLIST, SHOW GRANTS, SHOW DATABASES): inside a batch, a routine,
+/// dynamic SQL or a binary PREPARE it would reach the backend, which answers about
+/// every client and the backend account.
 pub fn answered_alone(sql: &[u8]) -> bool {
-    let first = Lexer::new(sql).find(|t| !matches!(t, Token::Comment(_)));
-    matches!(first, Some(Token::Word(w)) if eq(w, b"kill")) || own_show(sql).is_some()
+    let words: Vec<&[u8]> = Lexer::new(sql)
+        .filter_map(|t| match t {
+            Token::Word(w) => Some(w),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    let show = |w: &[u8]| {
+        words.first().is_some_and(|f| eq(f, b"show")) && words[1..].iter().any(|x| eq(x, w))
+    };
+    words.first().is_some_and(|w| eq(w, b"kill"))
+        || own_show(sql).is_some()
+        || show(b"grants")
+        || show(b"processlist")
+        || show(b"databases")
+        || show(b"schemas")
 }
 
 /// What a backend-wide SHOW asks that shardgate answers in its own terms.

@@ -37,6 +37,9 @@ pub enum PinReason {
     NamedLock,
     /// `HANDLER t OPEN`: the handler lives on the connection until closed.
     TableHandler,
+    /// `CALL`: a procedure may leave user variables, session settings and temporary
+    /// tables behind, which the client may read next.
+    RoutineCall,
     PreparedStatement,
     FoundRows,
     LastInsertId,
@@ -51,6 +54,7 @@ impl PinReason {
             PinReason::TableLock => "table_lock",
             PinReason::NamedLock => "named_lock",
             PinReason::TableHandler => "table_handler",
+            PinReason::RoutineCall => "routine_call",
             PinReason::PreparedStatement => "prepared_statement",
             PinReason::FoundRows => "found_rows",
             PinReason::LastInsertId => "last_insert_id",
@@ -404,6 +408,8 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 stmt.pin = Some(PinReason::TableLock);
             } else if eq(first, b"handler") {
                 stmt.pin = Some(PinReason::TableHandler);
+            } else if eq(first, b"call") {
+                stmt.pin = Some(PinReason::RoutineCall);
             } else if eq(first, b"prepare") {
                 stmt.pin = Some(PinReason::PreparedStatement);
             } else if eq(first, b"get") && eq(second, b"diagnostics") {

@@ -280,9 +280,16 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         matches!(l.as_slice(), b"insert" | b"update" | b"delete" | b"replace").then_some(l)
     });
     match lower.as_slice() {
-        b"with" | b"analyze" | b"explain" if dml.is_some() && !has(b"format") => {
+        // ANALYZE runs the statement, whatever its FORMAT; EXPLAIN FORMAT=… does not.
+        b"with" | b"analyze" | b"explain"
+            if dml.is_some() && (!has(b"format") || eq(first, b"analyze")) =>
+        {
             needs.push(Need::Write)
         }
+        // XA transactions outlive their client (a prepared branch survives the
+        // disconnect, keeps its locks, and any client may commit it): shardgate's own
+        // distributed transactions will use them, clients may not.
+        b"xa" => needs.push(Need::Admin),
         // Another client's plan: EXPLAIN FOR CONNECTION n.
         b"explain" if has(b"connection") => needs.push(Need::Admin),
         b"select" | b"with" | b"values" | b"table" | b"describe" | b"desc" | b"explain"
@@ -352,7 +359,27 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         }
         b"truncate" | b"optimize" | b"repair" => needs.push(Need::Ddl),
         b"set" => {
+            // Variables that change what the server writes to its binary log (and so
+            // what replicas apply) are the server's, not a session's.
+            let replication = [
+                &b"server_id"[..],
+                b"gtid_domain_id",
+                b"gtid_seq_no",
+                b"skip_replication",
+                b"pseudo_slave_mode",
+                b"pseudo_thread_id",
+                b"binlog_format",
+                b"wsrep_on",
+            ]
+            .iter()
+            .any(|v| {
+                has(v)
+                    || tokens.iter().any(
+                        |t| matches!(t, Token::SysVar(s) if eq(crate::lexer::sysvar_name(s), v)),
+                    )
+            });
             let global = has(b"global")
+                || replication
                 || has(b"persist")
                 || has(b"persist_only")
                 || has(b"sql_log_bin")

@@ -87,7 +87,8 @@ fn eq(a: &[u8], b: &str) -> bool {
 }
 
 /// The candidate statements of the body when `sql` creates a procedure, function,
-/// trigger or event (or alters an event); empty otherwise.
+/// trigger or event (or alters an event), or is a compound statement; empty
+/// otherwise.
 pub fn body_statements(sql: &[u8], reading: Reading) -> Vec<&[u8]> {
     let base = sql.as_ptr() as usize;
     let tokens: Vec<Token<'_>> = reading.tokens(sql);
@@ -96,20 +97,27 @@ pub fn body_statements(sql: &[u8], reading: Reading) -> Vec<&[u8]> {
         _ => None,
     });
     let mut words = words.peekable();
-    if !words
-        .next()
-        .is_some_and(|w| eq(w, "create") || eq(w, "alter"))
-    {
-        return Vec::new();
-    }
-    let kind = words.find(|w| KINDS.iter().any(|k| eq(w, k)));
-    let routine = kind.is_some_and(|k| {
-        ["procedure", "function", "trigger", "event"]
-            .iter()
-            .any(|r| eq(k, r))
-    });
-    if !routine {
-        return Vec::new();
+    let first = words.next().unwrap_or(b"");
+    // An anonymous compound statement (BEGIN NOT ATOMIC, IF, CASE, loops, a label)
+    // runs its statements at once; a stored body runs them later. Both are checked.
+    let compound = ["if", "case", "repeat", "while", "loop", "for"]
+        .iter()
+        .any(|w| eq(first, w))
+        || (eq(first, "begin") && words.peek().is_some_and(|w| eq(w, "not")))
+        || matches!(tokens.get(1), Some(Token::Punct(b":")));
+    if !compound {
+        if !(eq(first, "create") || eq(first, "alter")) {
+            return Vec::new();
+        }
+        let kind = words.find(|w| KINDS.iter().any(|k| eq(w, k)));
+        let routine = kind.is_some_and(|k| {
+            ["procedure", "function", "trigger", "event"]
+                .iter()
+                .any(|r| eq(k, r))
+        });
+        if !routine {
+            return Vec::new();
+        }
     }
     let start_of = |t: &Token<'_>| -> Option<usize> {
         match t {
@@ -203,6 +211,22 @@ mod tests {
             body("CREATE PROCEDURE p() BEGIN UPDATE t SET password = 'x'; END"),
             ["UPDATE t SET password = 'x'"]
         );
+    }
+
+    #[test]
+    fn compound_statements_are_bodies_run_at_once() {
+        assert_eq!(body("IF 1 THEN CREATE USER e; END IF"), ["CREATE USER e"]);
+        assert_eq!(
+            body("BEGIN NOT ATOMIC SET GLOBAL max_connections = 9; END"),
+            ["SET GLOBAL max_connections = 9"]
+        );
+        assert_eq!(
+            body("FOR i IN 1..2 DO INSERT INTO t VALUES (i); END FOR"),
+            ["DO INSERT INTO t VALUES (i)", "INSERT INTO t VALUES (i)"]
+        );
+        assert_eq!(body("lbl: LOOP LEAVE lbl; END LOOP"), Vec::<String>::new());
+        assert!(body("BEGIN").is_empty());
+        assert!(body("BEGIN WORK").is_empty());
     }
 
     #[test]

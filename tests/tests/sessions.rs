@@ -797,3 +797,26 @@ async fn a_consistent_snapshot_is_taken_at_start() {
         1
     );
 }
+
+/// What a procedure leaves in the session (user variables, settings, temporary
+/// tables) is there for the client's next statements, as on MariaDB.
+#[tokio::test]
+async fn a_procedure_leaves_its_session_state_to_its_caller() {
+    let db = "se_call";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop(
+        "CREATE PROCEDURE p_state() BEGIN SET @left = 42; SET time_zone = '+03:00'; \
+         CREATE TEMPORARY TABLE tmp_left (a INT); END",
+    )
+    .await
+    .unwrap();
+    c.query_drop("CALL p_state()").await.unwrap();
+    let (v, tz): (Option<i64>, String) = c
+        .query_first("SELECT @left, @@time_zone")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((v, tz.as_str()), (Some(42), "+03:00"));
+    c.query_drop("SELECT * FROM tmp_left").await.unwrap();
+}

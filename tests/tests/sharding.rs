@@ -624,6 +624,11 @@ async fn physical_shard_tables_cannot_be_named() {
         "DROP TABLE orders_0002",
         "UPDATE `orders_0003` SET note = 'x'",
         "SELECT * FROM orders o JOIN orders_0001 p ON p.id = o.id WHERE o.user_id = 1",
+        "RENAME TABLE orders_0000 TO oo",
+        "DROP INDEX ix ON orders_0000",
+        "LOCK TABLES orders_0000 READ",
+        "EXECUTE IMMEDIATE 'SELECT * FROM orders_0000'",
+        "SELECT * FROM sh_physical.orders_0001",
     ] {
         let e = c.query_drop(sql).await.unwrap_err();
         assert_eq!(error_code(&e), Some(1146), "{sql}: {e}");

@@ -19,7 +19,13 @@ pub(super) const SYSTEM_SCHEMAS: [&str; 3] = ["mysql", "performance_schema", "sy
 
 impl Session {
     /// `Err` is the answer to send instead of running `sql`.
-    pub(super) fn check_access(&self, sql: &[u8], rt: &Runtime) -> Result<(), SqlError> {
+    /// `nested`: the text is not run as it stands (a binary PREPARE).
+    pub(super) fn check_access(
+        &self,
+        sql: &[u8],
+        rt: &Runtime,
+        nested: bool,
+    ) -> Result<(), SqlError> {
         if !self.shared.settings.enforce_privileges {
             return Ok(());
         }
@@ -49,6 +55,20 @@ impl Session {
         for &reading in &readings {
             let parts = router::privilege::statements(&text, reading);
             let batch = parts.iter().filter(|p| !is_blank(p)).count() > 1;
+            // The statements after a SET NAMES are in another character set, in which
+            // a quote or backslash byte may be half of a character: they cannot be
+            // read here as the server will read them.
+            let last = parts.iter().rposition(|p| !is_blank(p)).unwrap_or(0);
+            if batch
+                && parts[..last]
+                    .iter()
+                    .any(|p| router::classify::may_change_client_charset(p))
+            {
+                return Err(SqlError::unsupported(
+                    "not supported by shardgate yet: statements after a SET NAMES or SET CHARACTER SET \
+                     in one batch; send the SET on its own",
+                ));
+            }
             for part in parts {
                 if batch && router::catalog::answered_alone(part) && !user.may(Need::Admin) {
                     return Err(SqlError::new(
@@ -58,7 +78,7 @@ impl Session {
                          only when sent alone; send them as statements of their own",
                     ));
                 }
-                self.check_statement(user, part, reading, rt, 0)?;
+                self.check_statement(user, part, reading, rt, u8::from(nested))?;
             }
         }
         Ok(())
@@ -80,6 +100,27 @@ impl Session {
                 "Access denied; shardgate does not check statements nested this deep",
             ));
         }
+        // A shard's physical table is no table clients may name, in any statement
+        // (RENAME, DROP INDEX … ON, dynamic SQL, routine bodies …).
+        if let Some((schema, table)) = self.shard_table_named(sql, reading, rt) {
+            return Err(SqlError::new(
+                1146,
+                "42S02",
+                format!(
+                    "Table '{schema}.{table}' doesn't exist (it is a shard of a sharded table; use the logical table)"
+                ),
+            ));
+        }
+        // What shardgate answers itself reaches the backend from anywhere else.
+        if depth > 0 && router::catalog::answered_alone(sql) && !user.may(Need::Admin) {
+            return Err(SqlError::new(
+                1227,
+                "42000",
+                "Access denied; KILL, SHOW PROCESSLIST, SHOW GRANTS and SHOW DATABASES are answered \
+                 by shardgate only when sent alone as text; inside a routine, dynamic SQL or a \
+                 prepared statement they need the admin grant",
+            ));
+        }
         // SET STATEMENT … FOR <statement>: the statement is what runs.
         if let Some(inner) = router::privilege::set_statement_inner(sql, reading) {
             self.check_statement(user, inner, reading, rt, depth + 1)?;
@@ -91,7 +132,7 @@ impl Session {
                 for part in router::privilege::statements(inner.as_bytes(), reading) {
                     self.check_statement(user, part, reading, rt, depth + 1)?;
                 }
-                return Ok(());
+                // The statement around it is checked too (EXECUTE … USING LOAD_FILE()).
             }
             Some(Err(())) if !user.may(Need::Admin) => {
                 return Err(SqlError::new(
@@ -236,6 +277,61 @@ pub(super) fn may_name(user: &UserConfig, db: &str, rt: &Runtime) -> bool {
     }
     let logical = rt.schemas.contains_key(db);
     (logical || rt.passthrough.is_some()) && user.may_use(db, logical)
+}
+
+impl Session {
+    /// A physical shard table `sql` names: unqualified, of the session's schema, or
+    /// qualified with any logical schema.
+    fn shard_table_named(
+        &self,
+        sql: &[u8],
+        reading: Reading,
+        rt: &Runtime,
+    ) -> Option<(String, String)> {
+        if rt.schemas.values().all(|s| s.shard_tables.is_empty()) {
+            return None;
+        }
+        let current = self.db.as_deref().and_then(|d| rt.schemas.get(d));
+        let tokens: Vec<router::lexer::Token<'_>> = reading
+            .lexer(sql)
+            .filter(|t| !matches!(t, router::lexer::Token::Comment(_)))
+            .collect();
+        let name = |t: &router::lexer::Token<'_>| match t {
+            router::lexer::Token::Word(w) | router::lexer::Token::Quoted(w) => {
+                Some(String::from_utf8_lossy(w).to_lowercase())
+            }
+            _ => None,
+        };
+        // Shorter words cannot be a shard's name: no lowercase copy is made of them.
+        let shortest = rt
+            .schemas
+            .values()
+            .flat_map(|s| s.shard_tables.iter().map(String::len))
+            .min()
+            .unwrap_or(0);
+        for (i, t) in tokens.iter().enumerate() {
+            let long = matches!(t, router::lexer::Token::Word(w) | router::lexer::Token::Quoted(w) if w.len() >= shortest);
+            if !long {
+                continue;
+            }
+            let Some(n) = name(t) else { continue };
+            let qualifier = match (
+                i.checked_sub(2).map(|j| &tokens[j]),
+                tokens.get(i.wrapping_sub(1)),
+            ) {
+                (Some(q), Some(router::lexer::Token::Punct(b"."))) if i >= 2 => name(q),
+                _ => None,
+            };
+            let schema = match &qualifier {
+                Some(q) => rt.schemas.values().find(|s| s.name.eq_ignore_ascii_case(q)),
+                None => current,
+            };
+            if let Some(s) = schema.filter(|s| s.shard_tables.contains(&n)) {
+                return Some((s.name.clone(), n));
+            }
+        }
+        None
+    }
 }
 
 /// Only spaces (what follows a batch's last `;`).

@@ -27,8 +27,15 @@ impl Session {
             .db
             .as_deref()
             .is_some_and(|d| d.eq_ignore_ascii_case("information_schema"));
+        // Dynamic SQL hides the name in a string, where escapes may split it
+        // (`'informat\ion_schema'`): such statements are always looked into.
+        let dynamic = [&b"prepare"[..], b"execute"]
+            .iter()
+            .any(|w| sql.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)));
         if !self.shared.settings.enforce_privileges
-            || !(in_catalog || router::catalog::contains_word(sql, b"information", b"schema"))
+            || !(in_catalog
+                || dynamic
+                || router::catalog::contains_word(sql, b"information", b"schema"))
         {
             return Ok(None);
         }

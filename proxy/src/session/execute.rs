@@ -75,7 +75,7 @@ impl Session {
         // its databases, whatever path the statement takes from here.
         let admitted = {
             let rt = self.shared.runtime.load();
-            self.check_access(sql, &rt)
+            self.check_access(sql, &rt, false)
                 .and_then(|()| self.confine_catalog(payload, &rt))
         };
         let confined = match admitted {

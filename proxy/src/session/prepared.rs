@@ -29,7 +29,7 @@ impl Session {
         if cmd == COM_STMT_PREPARE {
             let rt = self.shared.runtime.load();
             let admitted = self
-                .check_access(&payload[1..], &rt)
+                .check_access(&payload[1..], &rt, true)
                 .and_then(|()| self.confine_catalog(payload, &rt));
             drop(rt);
             match admitted {
