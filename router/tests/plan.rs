@@ -674,3 +674,30 @@ fn double_pipes_are_or_as_mysql_reads_them() {
     let sql = "DELETE FROM orders WHERE user_id = 1 AND note = 'x' || user_id = 2";
     assert_eq!(shards(sql, pipes), Some(1));
 }
+
+/// Sharded tables join inside each shard only on equal shard keys; any other join
+/// could pair rows of different shards and is refused, never run.
+#[test]
+fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
+    for sql in [
+        "SELECT COUNT(*) FROM orders a JOIN orders b ON a.id = b.id",
+        "SELECT * FROM orders a, orders b WHERE a.user_id = 5 AND b.user_id = 6",
+        "SELECT * FROM orders a LEFT JOIN orders b ON a.user_id = b.user_id + 1",
+        "SELECT * FROM orders o JOIN order_items i ON o.id = i.id",
+        "SELECT * FROM orders o JOIN order_items i ON o.user_id = i.user_id OR o.id = i.id",
+        "UPDATE orders a JOIN orders b ON a.id = b.id SET a.id = b.id WHERE b.user_id = 6",
+        "INSERT INTO order_items (user_id, id) SELECT a.user_id, b.id FROM orders a JOIN orders b ON a.id = b.id",
+    ] {
+        match route(sql) {
+            Err(RouteError::Unsupported(why)) => assert!(why.contains("shard keys"), "{sql}: {why}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    for sql in [
+        "SELECT * FROM orders a JOIN orders b ON a.user_id = b.user_id AND a.id < b.id",
+        "SELECT * FROM orders o JOIN order_items i ON i.user_id = o.user_id WHERE o.user_id = 5",
+        "SELECT * FROM orders o, order_items i WHERE o.user_id = i.user_id AND o.id = 1",
+    ] {
+        assert!(route(sql).is_ok(), "{sql}: {:?}", route(sql));
+    }
+}

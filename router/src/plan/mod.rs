@@ -10,6 +10,7 @@ pub mod catalog_view;
 mod clauses;
 mod fill_ids;
 mod insert_select;
+mod joins;
 mod keys;
 mod merge;
 mod names;
@@ -272,6 +273,38 @@ fn plan_with(
             "a statement joining sharded tables {} that are not in one binding group",
             sharded.join(", ")
         )));
+    }
+    // Each sharded table of the statement, once per mention (a self-join has two).
+    let mut instances = Vec::new();
+    for &name in &sharded {
+        let TableKind::Sharded(t) = &schema.tables[name].kind else {
+            continue;
+        };
+        let key = t.column.to_lowercase();
+        let aliases: Vec<&String> = refs
+            .aliases
+            .iter()
+            .filter(|(table, _)| table == name)
+            .map(|(_, a)| a)
+            .collect();
+        let mentions = named.iter().filter(|t| t.name == name).count();
+        instances.extend(aliases.iter().map(|a| joins::Instance {
+            qualifier: a.to_lowercase(),
+            key: key.clone(),
+        }));
+        instances.extend((aliases.len()..mentions).map(|_| joins::Instance {
+            qualifier: name.to_lowercase(),
+            key: key.clone(),
+        }));
+    }
+    if !matches!(statement, Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }))
+        && !joins::on_shard_keys(statement, &instances)
+    {
+        return Err(RouteError::Unsupported(
+            "a join of sharded tables that is not on their shard keys; join them with \
+             equal shard keys (ON a.key = b.key), or read them separately"
+                .into(),
+        ));
     }
     if refs.queries > 1 + parenthesized_union_parts(statement) {
         return Err(RouteError::Unsupported(

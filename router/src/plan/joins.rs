@@ -1,0 +1,174 @@
+//! A join of sharded tables runs inside each shard, and that gives the right answer
+//! only when the rows that join always live in the same shard: every sharded table in
+//! the join is tied to the others by equal shard keys (`a.user_id = b.user_id`), in
+//! the ON or WHERE conditions that must all hold (joined by AND), directly or through
+//! a third table. A self-join on another column, or a join on `a.user_id =
+//! b.user_id + 1`, may pair rows of different shards: it is refused, never run.
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, FromTable, JoinConstraint, JoinOperator, SetExpr, Statement,
+    TableWithJoins, UpdateTableFromKind,
+};
+
+/// One sharded table in the statement: the name that qualifies its columns (its
+/// alias, or its own name) and its shard column, both lowercase.
+pub(super) struct Instance {
+    pub qualifier: String,
+    pub key: String,
+}
+
+/// True when every instance is tied to every other by shard-key equalities.
+pub(super) fn on_shard_keys(statement: &Statement, instances: &[Instance]) -> bool {
+    if instances.len() < 2 {
+        return true;
+    }
+    let mut roots: Vec<&Expr> = Vec::new();
+    let mut tables: Vec<&TableWithJoins> = Vec::new();
+    match statement {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => {
+                roots.extend(s.selection.as_ref());
+                tables.extend(&s.from);
+            }
+            _ => return false,
+        },
+        Statement::Update(u) => {
+            roots.extend(u.selection.as_ref());
+            tables.push(&u.table);
+            if let Some(UpdateTableFromKind::BeforeSet(v) | UpdateTableFromKind::AfterSet(v)) =
+                &u.from
+            {
+                tables.extend(v);
+            }
+        }
+        // INSERT … SELECT: the rows it reads join as its SELECT says; the table it
+        // writes (its first mention) is not part of that join.
+        Statement::Insert(ins) => {
+            let Some(source) = &ins.source else {
+                return true;
+            };
+            let target = ins.table.to_string().to_lowercase();
+            let target = target
+                .rsplit('.')
+                .next()
+                .unwrap_or(&target)
+                .trim_matches('`');
+            let mut rest: Vec<&Instance> = instances.iter().collect();
+            if let Some(i) = rest.iter().position(|i| i.qualifier == target) {
+                rest.remove(i);
+            }
+            let rest: Vec<Instance> = rest
+                .into_iter()
+                .map(|i| Instance {
+                    qualifier: i.qualifier.clone(),
+                    key: i.key.clone(),
+                })
+                .collect();
+            return on_shard_keys(&Statement::Query(source.clone()), &rest);
+        }
+        Statement::Delete(d) => {
+            roots.extend(d.selection.as_ref());
+            match &d.from {
+                FromTable::WithFromKeyword(v) | FromTable::WithoutKeyword(v) => tables.extend(v),
+            }
+            if let Some(using) = &d.using {
+                tables.extend(using);
+            }
+        }
+        _ => return false,
+    }
+    for t in &tables {
+        for j in &t.joins {
+            if let Some(JoinConstraint::On(e)) = constraint(&j.join_operator) {
+                roots.push(e);
+            }
+        }
+    }
+    let mut pairs = Vec::new();
+    for r in roots {
+        equalities(r, &mut pairs);
+    }
+    // Union-find over the instances.
+    let mut parent: Vec<usize> = (0..instances.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let find = |q: &str, c: &str| {
+        instances
+            .iter()
+            .position(|i| i.qualifier == q && i.key == c)
+    };
+    for ((q1, c1), (q2, c2)) in pairs {
+        if let (Some(a), Some(b)) = (find(&q1, &c1), find(&q2, &c2)) {
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            parent[ra] = rb;
+        }
+    }
+    let first = root(&mut parent, 0);
+    (1..instances.len()).all(|i| root(&mut parent, i) == first)
+}
+
+fn constraint(op: &JoinOperator) -> Option<&JoinConstraint> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::CrossJoin(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c)
+        | JoinOperator::StraightJoin(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// `q.c = q2.c2` conditions that must hold for the whole expression to hold.
+fn equalities(e: &Expr, out: &mut Vec<(Column, Column)>) {
+    match e {
+        Expr::Nested(inner) => equalities(inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            equalities(left, out);
+            equalities(right, out);
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            if let (Some(a), Some(b)) = (column(left), column(right)) {
+                out.push((a, b));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A column named with its table's qualifier: (qualifier, column), lowercase.
+type Column = (String, String);
+
+/// `q.c` or `db.q.c`: (q, c), lowercase.
+fn column(e: &Expr) -> Option<Column> {
+    match e {
+        Expr::Nested(inner) => column(inner),
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [.., q, c] => Some((q.value.to_lowercase(), c.value.to_lowercase())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
