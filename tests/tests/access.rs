@@ -804,3 +804,31 @@ async fn statements_by_user_get_their_answer() {
     let dbs: Vec<String> = d.query("SHOW DATABASES LIKE 't\\_new%'").await.unwrap();
     assert!(dbs.is_empty(), "{dbs:?}");
 }
+
+/// A session with no database runs with none, never in the database another session
+/// left on a pooled connection (which a hint or COM_CHANGE_USER could otherwise reach).
+#[tokio::test]
+async fn a_session_without_a_database_never_inherits_one() {
+    let users = "[[users]]\nname = \"limited\"\npassword = \"pw\"\nschemas = [\"nd_shop\"]\n\
+                 [pool]\nmax_size = 1\n";
+    let (p, _) = two_schemas_with("nd_", users).await;
+    // The one connection to dn2 now has nd_crm selected.
+    let mut full = p.conn(Some("nd_crm")).await;
+    full.query_drop("SELECT COUNT(*) FROM customers")
+        .await
+        .unwrap();
+    drop(full);
+    let mut c = Conn::new(p.opts("limited", "pw", None)).await.unwrap();
+    for sql in [
+        "/* shardgate:node=dn2 */ SELECT COUNT(*) FROM customers",
+        "/* shardgate:node=dn2 */ UPDATE customers SET id = 2",
+    ] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert_eq!(error_code(&e), Some(1046), "{sql}: {e}");
+    }
+    let db: Option<Option<String>> = c
+        .query_first("/* shardgate:node=dn2 */ SELECT DATABASE()")
+        .await
+        .unwrap();
+    assert_eq!(db, Some(None));
+}

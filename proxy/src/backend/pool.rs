@@ -312,12 +312,24 @@ impl Pool {
     /// Lends a connection of `flavor`: an idle one when no one waits before us, else
     /// a new one while the pool has room, else the next one returned, in turn.
     pub async fn get(self: &Arc<Self>, flavor: Flavor) -> Result<PooledConn, PoolError> {
+        self.get_for(flavor, false).await
+    }
+
+    /// A connection of `flavor`; with `no_database`, one that never selected a
+    /// database. The protocol cannot unselect one, and a session with none selected
+    /// must not run in whatever database another session left on the connection.
+    pub async fn get_for(
+        self: &Arc<Self>,
+        flavor: Flavor,
+        no_database: bool,
+    ) -> Result<PooledConn, PoolError> {
+        let fits = |c: &BackendConn| c.flavor == flavor && (!no_database || c.database.is_none());
         let started = Instant::now();
         let slot = loop {
             let waiting = {
                 let mut st = self.state();
                 if st.waiters.is_empty() {
-                    if let Some(i) = st.idle.iter().rposition(|c| c.conn.flavor == flavor) {
+                    if let Some(i) = st.idle.iter().rposition(|c| fits(&c.conn)) {
                         let idle = st.idle.swap_remove(i);
                         drop(st);
                         let pooled = PooledConn {
@@ -353,7 +365,7 @@ impl Pool {
                 .saturating_sub(started.elapsed());
             match tokio::time::timeout(left, waiting).await {
                 Ok(Ok(Grant::Conn(pooled))) => {
-                    if pooled.conn.flavor == flavor && !pooled.conn.is_broken() {
+                    if fits(&pooled.conn) && !pooled.conn.is_broken() {
                         return Ok(*pooled);
                     }
                     let PooledConn { conn, slot } = *pooled;

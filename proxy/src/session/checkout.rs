@@ -153,7 +153,10 @@ impl Session {
         if read_only {
             for _ in 0..pools.replicas.len() {
                 let Some(i) = pools.pick_replica() else { break };
-                match pools.replicas[i].get(self.flavor).await {
+                match pools.replicas[i]
+                    .get_for(self.flavor, self.db.is_none())
+                    .await
+                {
                     Ok(conn) => {
                         return Ok(Held {
                             node,
@@ -167,7 +170,7 @@ impl Session {
                 }
             }
         }
-        match pools.primary.get(self.flavor).await {
+        match pools.primary.get_for(self.flavor, self.db.is_none()).await {
             Ok(conn) => Ok(Held {
                 node,
                 role: Role::Primary,
