@@ -701,3 +701,16 @@ fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
         assert!(route(sql).is_ok(), "{sql}: {:?}", route(sql));
     }
 }
+
+/// A number with an exponent is a DOUBLE to SQL: its rounding decides the shards.
+#[test]
+fn approximate_literals_prune_as_sql_compares_them() {
+    let (targets, _, _) =
+        route("SELECT * FROM orders WHERE user_id BETWEEN 5 AND 5.99999999999999999999e0")
+            .unwrap()
+            .unwrap();
+    // 5 and 6: shards 1 and 2 (mod 4).
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    let (one, _) = one("SELECT * FROM orders WHERE user_id = 6.00000000000000000001e0");
+    assert_eq!(one, "dn1");
+}

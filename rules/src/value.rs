@@ -30,6 +30,19 @@ impl Value {
         })
     }
 
+    /// A number literal as SQL reads it: with an exponent it is a DOUBLE (approximate:
+    /// `5.99999999999999999999e0` is 6), without one an exact value.
+    pub fn literal(text: &str) -> Option<Value> {
+        if text.contains(['e', 'E']) && !text.starts_with("0x") && !text.starts_with("0X") {
+            let f: f64 = text.trim().parse().ok()?;
+            return f
+                .is_finite()
+                .then(|| Value::number(&format!("{f}")))
+                .flatten();
+        }
+        Value::number(text)
+    }
+
     pub fn text(s: impl Into<String>) -> Value {
         Value::Text(s.into())
     }

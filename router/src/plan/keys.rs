@@ -37,7 +37,7 @@ impl KeyColumn<'_> {
 pub fn literal(e: &Expr) -> Option<Value> {
     match e {
         Expr::Value(v) => match &v.value {
-            SqlValue::Number(n, _) => Value::number(n),
+            SqlValue::Number(n, _) => Value::literal(n),
             SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
                 Some(Value::text(s.clone()))
             }

@@ -93,7 +93,7 @@ pub fn lift(sql: &[u8], reading: Reading) -> Option<Lifted<'_>> {
         let lifted = match t {
             Token::Number(n) if value_position(prev.as_ref()) => std::str::from_utf8(n)
                 .ok()
-                .and_then(Value::number)
+                .and_then(Value::literal)
                 .map(|v| (n, v)),
             Token::Str(s) if s.first() == Some(&b'\'') && value_position(prev.as_ref()) => {
                 unquote(s, reading.backslash_escapes).map(|v| (s, Value::text(v)))
