@@ -5,8 +5,12 @@ use crate::lexer::{Lexer, Token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Show {
-    /// `SHOW [FULL] TABLES [LIKE 'p']`
-    Tables { full: bool, pattern: Option<String> },
+    /// `SHOW [FULL] TABLES [FROM db] [LIKE 'p']`
+    Tables {
+        full: bool,
+        pattern: Option<String>,
+        from: Option<String>,
+    },
     /// `SHOW [FULL] COLUMNS|FIELDS FROM t`, `DESCRIBE t`: the answer names no table.
     Columns(TableAt),
     /// `SHOW CREATE TABLE t`
@@ -90,18 +94,27 @@ pub fn parse(sql: &[u8]) -> Option<Show> {
     }
     let what = word(i)?;
     if eq(what, "tables") {
-        return match tokens.len() - i {
-            1 => Some(Show::Tables {
+        // `FROM db` / `IN db` names the schema whose tables are listed.
+        let (from, rest) = match (word(i + 1), tokens.get(i + 2)) {
+            (Some(f), Some(Token::Word(d) | Token::Quoted(d))) if eq(f, "from") || eq(f, "in") => {
+                (Some(String::from_utf8_lossy(d).replace("``", "`")), i + 3)
+            }
+            _ => (None, i + 1),
+        };
+        return match tokens.len() - rest {
+            0 => Some(Show::Tables {
                 full,
                 pattern: None,
+                from,
             }),
-            3 if word(i + 1).is_some_and(|w| eq(w, "like")) => match tokens.get(i + 2) {
+            2 if word(rest).is_some_and(|w| eq(w, "like")) => match tokens.get(rest + 1) {
                 Some(Token::Str(p)) => Some(Show::Tables {
                     full,
                     pattern: Some(
                         String::from_utf8_lossy(&p[1..p.len().saturating_sub(1).max(1)])
                             .into_owned(),
                     ),
+                    from,
                 }),
                 _ => None,
             },
@@ -150,20 +163,38 @@ mod tests {
     #[test]
     fn recognises_the_table_naming_forms() {
         assert_eq!(
+            parse(b"SHOW FULL TABLES FROM `shop` LIKE 'o%'"),
+            Some(Show::Tables {
+                full: true,
+                pattern: Some("o%".into()),
+                from: Some("shop".into())
+            })
+        );
+        assert_eq!(
             parse(b"SHOW TABLES"),
             Some(Show::Tables {
                 full: false,
-                pattern: None
+                pattern: None,
+                from: None
             })
         );
         assert_eq!(
             parse(b"show full tables like 'o%';"),
             Some(Show::Tables {
                 full: true,
-                pattern: Some("o%".into())
+                pattern: Some("o%".into()),
+                from: None
             })
         );
-        assert_eq!(parse(b"SHOW TABLES FROM other"), None);
+        assert_eq!(
+            parse(b"SHOW TABLES IN other"),
+            Some(Show::Tables {
+                full: false,
+                pattern: None,
+                from: Some("other".into())
+            })
+        );
+        assert_eq!(parse(b"SHOW TABLES FROM other WHERE 1"), None);
         assert_eq!(
             parse(b"SHOW COLUMNS FROM orders"),
             Some(Show::Columns(at("orders", 18, 24)))

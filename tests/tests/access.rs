@@ -311,6 +311,12 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
     );
     let me: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
     assert_eq!(me.as_deref(), Some("limited@%"));
+    // Through the binary protocol too.
+    let me: Option<(String, i32)> = c
+        .exec_first("SELECT CURRENT_USER(), ?", (1,))
+        .await
+        .unwrap();
+    assert_eq!(me, Some(("limited@%".to_string(), 1)));
     let both: Option<(String, String)> = c
         .query_first("SELECT CURRENT_USER, USER() AS u")
         .await

@@ -747,3 +747,26 @@ async fn a_statement_timeout_stops_every_part() {
     assert!(answer.is_err(), "the timeout ends the statement");
     assert_eq!(left, 0, "parts still running 1 s after the timeout");
 }
+
+/// SHOW TABLES lists logical tables however the schema is named.
+#[tokio::test]
+async fn show_tables_from_a_schema_lists_logical_tables() {
+    let db = "sh_show_from";
+    let (_p, mut c) = setup(db).await;
+    for sql in [
+        "SHOW TABLES".to_string(),
+        format!("SHOW TABLES FROM {db}"),
+        format!("SHOW FULL TABLES IN `{db}` LIKE 'ord%'"),
+    ] {
+        let rows: Vec<mysql_async::Row> = c.query(&sql).await.unwrap();
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| r.get::<String, _>(0).unwrap())
+            .collect();
+        assert!(names.iter().any(|n| n == "orders"), "{sql}: {names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with("orders_")),
+            "{sql}: {names:?}"
+        );
+    }
+}

@@ -38,25 +38,10 @@ impl Session {
         let payload = rewritten.as_deref().unwrap_or(payload);
         // CURRENT_USER(), USER() ... anywhere in a SELECT name shardgate's user, not the
         // backend account (a lone call is answered below, with its own column name).
-        let named = match &self.user {
-            Some(u)
-                if self.shared.settings.enforce_privileges
-                    && router::catalog::session_function(&payload[1..]).is_none() =>
-            {
-                let host = self.peer.ip();
-                router::catalog::replace_user_functions(
-                    &payload[1..],
-                    &format!("{}@%", u.name),
-                    &format!("{}@{host}", u.name),
-                )
-                .map(|sql| {
-                    let mut p = Vec::with_capacity(1 + sql.len());
-                    p.push(payload[0]);
-                    p.extend_from_slice(&sql);
-                    p
-                })
-            }
-            _ => None,
+        let named = if router::catalog::session_function(&payload[1..]).is_none() {
+            self.name_user_functions(payload)
+        } else {
+            None
         };
         let payload = named.as_deref().unwrap_or(payload);
         let sql = &payload[1..];

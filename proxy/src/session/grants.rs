@@ -142,4 +142,25 @@ impl Session {
         self.send_result_set(seq, "", &[LocalColumn::text(column)], &rows)
             .await
     }
+
+    /// The statement in `payload` (command byte first) with CURRENT_USER(), USER()
+    /// and the like replaced by shardgate's user, not the backend account; `None`:
+    /// nothing to replace.
+    pub(super) fn name_user_functions(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let user = self.user.as_ref()?;
+        if !self.shared.settings.enforce_privileges {
+            return None;
+        }
+        let (&cmd, sql) = payload.split_first()?;
+        let host = self.peer.ip();
+        let sql = router::catalog::replace_user_functions(
+            sql,
+            &format!("{}@%", user.name),
+            &format!("{}@{host}", user.name),
+        )?;
+        let mut p = Vec::with_capacity(1 + sql.len());
+        p.push(cmd);
+        p.extend_from_slice(&sql);
+        Some(p)
+    }
 }

@@ -25,6 +25,13 @@ impl Session {
             None
         };
         let payload = resolved.as_deref().unwrap_or(payload);
+        // CURRENT_USER() and USER() name shardgate's user in prepared statements too.
+        let named = if cmd == COM_STMT_PREPARE {
+            self.name_user_functions(payload)
+        } else {
+            None
+        };
+        let payload = named.as_deref().unwrap_or(payload);
         let mut confined = None;
         if cmd == COM_STMT_PREPARE {
             let rt = self.shared.runtime.load();

@@ -40,10 +40,21 @@ impl Session {
     ) -> Option<std::io::Result<Flow>> {
         let schema = rt.schemas.get(db)?;
         match show {
-            Show::Tables { full, pattern } => Some(
-                self.show_tables(schema, &rt, full, pattern.as_deref(), seq)
-                    .await,
-            ),
+            Show::Tables {
+                full,
+                pattern,
+                from,
+            } => {
+                // Another logical schema's tables, by their logical names too.
+                let schema = match &from {
+                    Some(other) => rt.schemas.get(other.as_str())?,
+                    None => schema,
+                };
+                Some(
+                    self.show_tables(schema, &rt, full, pattern.as_deref(), seq)
+                        .await,
+                )
+            }
             Show::Columns(t) | Show::Index(t) => {
                 let (node, physical) = sample_location(schema, &t.name)?;
                 let sql = splice(sql, &t, &physical);
