@@ -292,6 +292,14 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         b"xa" => needs.push(Need::Admin),
         // Another client's plan: EXPLAIN FOR CONNECTION n.
         b"explain" if has(b"connection") => needs.push(Need::Admin),
+        // ANALYZE TABLE rewrites statistics (MariaDB asks for INSERT).
+        b"analyze"
+            if eq(second, b"table")
+                || eq(second, b"no_write_to_binlog")
+                || eq(second, b"local") =>
+        {
+            needs.push(Need::Write)
+        }
         b"select" | b"with" | b"values" | b"table" | b"describe" | b"desc" | b"explain"
         | b"help" | b"checksum" | b"analyze" | b"check" => needs.push(Need::Read),
         b"show" => {
@@ -397,6 +405,18 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
                 needs.push(Need::Account);
             } else if global {
                 needs.push(Need::Admin);
+            }
+            // Turning off a read-only session is a write right's.
+            let read_write = has(b"tx_read_only")
+                || has(b"transaction_read_only")
+                || (has(b"transaction") && has(b"write"))
+                || tokens.iter().any(|t| {
+                    matches!(t, Token::SysVar(v)
+                    if eq(crate::lexer::sysvar_name(v), b"tx_read_only")
+                        || eq(crate::lexer::sysvar_name(v), b"transaction_read_only"))
+                });
+            if read_write {
+                needs.push(Need::Write);
             }
         }
         b"shutdown" | b"restart" | b"install" | b"uninstall" | b"flush" | b"reset" | b"purge"

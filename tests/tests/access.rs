@@ -744,6 +744,8 @@ const TABLE: &[(&str, [Want; 3])] = &[
     ("SET SESSION server_id = 2", [E(1227), E(1227), E(1227)]),
     ("XA START 'x'", [E(1227), E(1227), E(1227)]),
     ("SET NAMES gbk; SELECT 1", [E(1235), E(1235), E(1235)]),
+    ("SET SESSION tx_read_only = 0", [O, O, E(1142)]),
+    ("ANALYZE TABLE notes", [O, O, E(1142)]),
     ("DO 1 + 1", [O, O, O]),
     ("DO (SELECT COUNT(*) FROM t_other.t)", [E(1142), E(1142), E(1142)]),
     ("HANDLER notes OPEN AS h_{n}", [O, O, O]),
@@ -837,4 +839,42 @@ async fn a_session_without_a_database_never_inherits_one() {
         .await
         .unwrap();
     assert_eq!(db, Some(None));
+}
+
+/// A read-only user's connections refuse writes in the session itself: a stored
+/// function that writes, called from a SELECT, DO or SET, fails instead of writing.
+#[tokio::test]
+async fn a_read_only_user_cannot_write_through_a_function() {
+    let users = "[[users]]\nname = \"reader\"\npassword = \"pw\"\nprivileges = [\"read\"]\n";
+    let (p, mut full) = two_schemas_with("ro_", users).await;
+    full.query_drop("USE ro_shop").await.unwrap();
+    full.query_drop("CREATE TABLE audit_log (x INT)")
+        .await
+        .unwrap();
+    full.query_drop(
+        "CREATE FUNCTION fw() RETURNS INT DETERMINISTIC MODIFIES SQL DATA \
+         BEGIN INSERT INTO audit_log VALUES (1); RETURN 1; END",
+    )
+    .await
+    .unwrap();
+    let mut c = Conn::new(p.opts("reader", "pw", Some("ro_shop")))
+        .await
+        .unwrap();
+    for sql in [
+        "/* shardgate:primary */ SELECT fw()",
+        "DO fw()",
+        "SET @x = fw()",
+    ] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert_eq!(error_code(&e), Some(1792), "{sql}: {e}");
+    }
+    // Nothing was written, and the full user's session still writes.
+    full.query_drop("INSERT INTO audit_log VALUES (2)")
+        .await
+        .unwrap();
+    let n: Option<i64> = full
+        .query_first("SELECT COUNT(*) FROM audit_log")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
 }

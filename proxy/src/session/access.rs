@@ -280,6 +280,12 @@ pub(super) fn may_name(user: &UserConfig, db: &str, rt: &Runtime) -> bool {
 }
 
 impl Session {
+    /// The session's user may write (always so without checks: pass-through mode).
+    pub(super) fn may_write(&self) -> bool {
+        !self.shared.settings.enforce_privileges
+            || self.user.as_ref().is_none_or(|u| u.may(Need::Write))
+    }
+
     /// A physical shard table `sql` names: unqualified, of the session's schema, or
     /// qualified with any logical schema.
     fn shard_table_named(

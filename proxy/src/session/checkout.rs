@@ -64,12 +64,18 @@ impl Session {
         if !self.replay.is_empty() {
             held.conn.session_state = current;
         }
-        // Last, so that no replayed setting turns it off.
-        if matches!(held.role, Role::Replica(_)) && (!held.conn.refuses_writes || !setup.is_empty())
-        {
+        // Replicas, and every connection of a user without the write right, refuse
+        // writes in the session itself: a stored function that writes (called from a
+        // SELECT, DO or SET) fails instead of writing. Last, so that no replayed
+        // setting turns it off.
+        let replica = matches!(held.role, Role::Replica(_));
+        if (replica || !self.may_write()) && (!held.conn.refuses_writes || !setup.is_empty()) {
             if let Err(e) = held.conn.refuse_writes().await {
-                return Err(e.to_client("(making a replica connection refuse writes)"));
+                return Err(e.to_client("(making a connection refuse writes)"));
             }
+            // A primary connection must be reset before a session that may write
+            // gets it.
+            held.conn.dirty |= !replica;
         }
         self.ready(held).await
     }

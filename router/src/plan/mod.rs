@@ -171,15 +171,37 @@ fn plan_with(
         }),
         _ => false,
     };
+    // ANALYZE/CHECK/CHECKSUM/OPTIMIZE/REPAIR TABLE answer with rows per physical
+    // table, which shardgate does not merge yet.
+    let maintenance = |w: &[u8]| {
+        [
+            &b"analyze"[..],
+            b"check",
+            b"checksum",
+            b"optimize",
+            b"repair",
+        ]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
+            && reading
+                .lexer(sql)
+                .filter_map(|t| match t {
+                    Token::Word(w) => Some(w),
+                    _ => None,
+                })
+                .nth(1)
+                .is_some_and(|t| t.eq_ignore_ascii_case(b"table"))
+    };
     if let Some(w) = reading.first_word(sql).filter(|w| {
-        [&b"handler"[..], b"lock"]
+        ([&b"handler"[..], b"lock"]
             .iter()
             .any(|k| w.eq_ignore_ascii_case(k))
+            || maintenance(w))
             && reading.lexer(sql).any(spread)
     }) {
         return Err(RouteError::Unsupported(format!(
-            "{} on a sharded or broadcast table; use SELECT, or a transaction with \
-             SELECT … FOR UPDATE, instead",
+            "{} on a sharded or broadcast table: shardgate does not spread it over the \
+             shards or copies yet; run it on the data nodes directly",
             String::from_utf8_lossy(w).to_uppercase()
         )));
     }
