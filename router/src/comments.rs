@@ -35,7 +35,10 @@ impl ServerVersion {
         );
         ServerVersion {
             mariadb,
-            id: a * 10_000 + b * 100 + c,
+            id: a
+                .saturating_mul(10_000)
+                .saturating_add(b.min(99) * 100)
+                .saturating_add(c.min(99)),
         }
     }
 
@@ -88,9 +91,11 @@ pub fn resolve(sql: &[u8], reading: Reading, server: ServerVersion) -> Option<Ve
                     i = find(sql, i + 2, b"*/").map_or(sql.len(), |e| e + 2);
                     continue;
                 }
+                // MySQL reads five version digits; MariaDB six when there are six.
+                let most = if server.mariadb { 6 } else { 5 };
                 let digits = sql[i + marker..]
                     .iter()
-                    .take(6)
+                    .take(most)
                     .take_while(|c| c.is_ascii_digit())
                     .count();
                 let (version, used) = match digits {

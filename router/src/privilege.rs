@@ -286,6 +286,9 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
         {
             needs.push(Need::Write)
         }
+        // A read-write transaction undoes the read-only session a user without the
+        // write right runs in.
+        b"start" | b"begin" if has(b"write") => needs.push(Need::Write),
         // XA transactions outlive their client (a prepared branch survives the
         // disconnect, keeps its locks, and any client may commit it): shardgate's own
         // distributed transactions will use them, clients may not.

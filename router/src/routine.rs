@@ -14,7 +14,7 @@ use crate::lexer::Token;
 use crate::reading::Reading;
 
 /// Words that begin a statement.
-const STATEMENT_WORDS: [&str; 40] = [
+const STATEMENT_WORDS: [&str; 45] = [
     "select",
     "insert",
     "update",
@@ -55,6 +55,11 @@ const STATEMENT_WORDS: [&str; 40] = [
     "repair",
     "analyze",
     "with",
+    "show",
+    "explain",
+    "xa",
+    "table",
+    "values",
 ];
 
 /// Words after which the next statement of a body begins.
@@ -131,6 +136,10 @@ pub fn body_statements(sql: &[u8], reading: Reading) -> Vec<&[u8]> {
         if !STATEMENT_WORDS.iter().any(|s| eq(w, s)) {
             continue;
         }
+        // `db.insert`, `t.set`: a name after a dot, not a statement.
+        if matches!(tokens[i - 1], Token::Punct(b".")) {
+            continue;
+        }
         if eq(w, "set") && is_clause(&tokens[..i]) {
             continue;
         }
@@ -153,7 +162,11 @@ fn is_clause(before: &[Token<'_>]) -> bool {
     if matches!(before.last(), Some(Token::Word(w)) if eq(w, "character")) {
         return true;
     }
-    for t in before.iter().rev() {
+    for (i, t) in before.iter().enumerate().rev() {
+        // A name after a dot (`shop.insert`) is no statement word.
+        if i > 0 && matches!(before[i - 1], Token::Punct(b".")) {
+            continue;
+        }
         match t {
             Token::Punct(b";") => return false,
             Token::Word(w) if BOUNDARIES.iter().any(|b| eq(w, b)) => return false,
@@ -222,9 +235,19 @@ mod tests {
         );
         assert_eq!(
             body("FOR i IN 1..2 DO INSERT INTO t VALUES (i); END FOR"),
-            ["DO INSERT INTO t VALUES (i)", "INSERT INTO t VALUES (i)"]
+            [
+                "DO INSERT INTO t VALUES (i)",
+                "INSERT INTO t VALUES (i)",
+                "VALUES (i)"
+            ]
         );
         assert_eq!(body("lbl: LOOP LEAVE lbl; END LOOP"), Vec::<String>::new());
+        // A routine named like a statement word hides nothing.
+        assert_eq!(
+            body("CREATE PROCEDURE shop.insert() SET GLOBAL general_log = 1"),
+            ["SET GLOBAL general_log = 1"]
+        );
+        assert_eq!(body("BEGIN NOT ATOMIC SHOW GRANTS; END"), ["SHOW GRANTS"]);
         assert!(body("BEGIN").is_empty());
         assert!(body("BEGIN WORK").is_empty());
     }

@@ -687,6 +687,8 @@ fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
         "SELECT * FROM orders o JOIN order_items i ON o.user_id = i.user_id OR o.id = i.id",
         "UPDATE orders a JOIN orders b ON a.id = b.id SET a.id = b.id WHERE b.user_id = 6",
         "INSERT INTO order_items (user_id, id) SELECT a.user_id, b.id FROM orders a JOIN orders b ON a.id = b.id",
+        "SELECT a.id FROM orders a JOIN orders b ON a.id = b.id WHERE a.user_id = 1 \
+         UNION ALL SELECT id FROM orders WHERE user_id = 1",
     ] {
         match route(sql) {
             Err(RouteError::Unsupported(why)) => assert!(why.contains("shard keys"), "{sql}: {why}"),
@@ -697,6 +699,7 @@ fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
         "SELECT * FROM orders a JOIN orders b ON a.user_id = b.user_id AND a.id < b.id",
         "SELECT * FROM orders o JOIN order_items i ON i.user_id = o.user_id WHERE o.user_id = 5",
         "SELECT * FROM orders o, order_items i WHERE o.user_id = i.user_id AND o.id = 1",
+        "SELECT id FROM orders WHERE user_id = 1 UNION ALL SELECT id FROM orders WHERE user_id = 1",
     ] {
         assert!(route(sql).is_ok(), "{sql}: {:?}", route(sql));
     }

@@ -745,6 +745,8 @@ const TABLE: &[(&str, [Want; 3])] = &[
     ("XA START 'x'", [E(1227), E(1227), E(1227)]),
     ("SET NAMES gbk; SELECT 1", [E(1235), E(1235), E(1235)]),
     ("SET SESSION tx_read_only = 0", [O, O, E(1142)]),
+    ("START TRANSACTION READ WRITE", [O, O, E(1142)]),
+    ("ROLLBACK", [O, O, O]),
     ("ANALYZE TABLE notes", [O, O, E(1142)]),
     ("DO 1 + 1", [O, O, O]),
     ("DO (SELECT COUNT(*) FROM t_other.t)", [E(1142), E(1142), E(1142)]),

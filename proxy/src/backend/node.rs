@@ -26,12 +26,12 @@ impl NodePools {
     /// A connection for a statement (a read may take a replica's) can be had
     /// without waiting.
     pub fn lends_now(&self, read_only: bool) -> bool {
+        let healthy: Vec<&Arc<Pool>> = self.replicas.iter().filter(|r| r.is_healthy()).collect();
+        if read_only && !healthy.is_empty() {
+            // A read may be given any healthy replica: each must lend at once.
+            return healthy.iter().all(|r| r.lends_now());
+        }
         self.primary.lends_now()
-            || (read_only
-                && self
-                    .replicas
-                    .iter()
-                    .any(|r| r.is_healthy() && r.lends_now()))
     }
 
     pub fn new(node: &DataNode, settings: &PoolSettings) -> NodePools {

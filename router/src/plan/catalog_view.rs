@@ -189,10 +189,15 @@ pub fn confine(
         return Ok(None);
     }
     // SHOW and DESCRIBE tell the structure of information_schema's tables, not rows.
+    // (A SHOW … WHERE with a subquery reads rows: it is read like a query.)
     let first = reading.first_word(sql.as_bytes()).unwrap_or(b"");
-    if ["show", "describe", "desc"]
-        .iter()
-        .any(|w| first.eq_ignore_ascii_case(w.as_bytes()))
+    let selects = reading
+        .lexer(sql.as_bytes())
+        .any(|t| matches!(t, crate::lexer::Token::Word(w) if w.eq_ignore_ascii_case(b"select")));
+    if !selects
+        && ["show", "describe", "desc"]
+            .iter()
+            .any(|w| first.eq_ignore_ascii_case(w.as_bytes()))
     {
         return Ok(None);
     }

@@ -6,7 +6,7 @@
 //! b.user_id + 1`, may pair rows of different shards: it is refused, never run.
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FromTable, JoinConstraint, JoinOperator, SetExpr, Statement,
+    BinaryOperator, Expr, FromTable, JoinConstraint, JoinOperator, SetExpr, Statement, TableFactor,
     TableWithJoins, UpdateTableFromKind,
 };
 
@@ -77,7 +77,20 @@ pub(super) fn on_shard_keys(statement: &Statement, instances: &[Instance]) -> bo
         }
         _ => return false,
     }
-    for t in &tables {
+    connected(roots, &tables, instances)
+}
+
+/// True when the conditions in `roots` and in the joins of `tables` tie every instance
+/// to every other by equal shard keys.
+fn connected<'a>(
+    mut roots: Vec<&'a Expr>,
+    tables: &[&'a TableWithJoins],
+    instances: &[Instance],
+) -> bool {
+    if instances.len() < 2 {
+        return true;
+    }
+    for t in tables {
         for j in &t.joins {
             if let Some(JoinConstraint::On(e)) = constraint(&j.join_operator) {
                 roots.push(e);
@@ -110,6 +123,54 @@ pub(super) fn on_shard_keys(statement: &Statement, instances: &[Instance]) -> bo
     }
     let first = root(&mut parent, 0);
     (1..instances.len()).all(|i| root(&mut parent, i) == first)
+}
+
+/// Each SELECT of a set operation joins only its own tables: each is checked with
+/// the sharded tables it names (`key_of` gives a sharded table's shard column).
+pub(super) fn set_parts_on_shard_keys(
+    statement: &Statement,
+    key_of: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    fn selects<'a>(e: &'a SetExpr, out: &mut Vec<&'a sqlparser::ast::Select>) {
+        match e {
+            SetExpr::SetOperation { left, right, .. } => {
+                selects(left, out);
+                selects(right, out);
+            }
+            SetExpr::Query(q) => selects(q.body.as_ref(), out),
+            SetExpr::Select(s) => out.push(s),
+            _ => {}
+        }
+    }
+    let Statement::Query(q) = statement else {
+        return true;
+    };
+    let mut parts = Vec::new();
+    selects(q.body.as_ref(), &mut parts);
+    parts.iter().all(|s| {
+        let mut instances = Vec::new();
+        let factors = s
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+        for f in factors {
+            if let TableFactor::Table { name, alias, .. } = f {
+                let table = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+                let table = table.trim_matches('`').to_string();
+                if let Some(key) = key_of(&table) {
+                    let qualifier = alias
+                        .as_ref()
+                        .map_or(table.clone(), |a| a.name.value.clone());
+                    instances.push(Instance {
+                        qualifier: qualifier.to_lowercase(),
+                        key,
+                    });
+                }
+            }
+        }
+        let tables: Vec<&TableWithJoins> = s.from.iter().collect();
+        connected(s.selection.iter().collect(), &tables, &instances)
+    })
 }
 
 fn constraint(op: &JoinOperator) -> Option<&JoinConstraint> {

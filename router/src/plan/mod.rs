@@ -319,9 +319,17 @@ fn plan_with(
             key: key.clone(),
         }));
     }
-    if !matches!(statement, Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }))
-        && !joins::on_shard_keys(statement, &instances)
-    {
+    let key_of = |t: &str| match schema.tables.get(t).map(|t| &t.kind) {
+        Some(TableKind::Sharded(s)) => Some(s.column.to_lowercase()),
+        _ => None,
+    };
+    let set_operation = matches!(statement, Statement::Query(q) if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }));
+    let joined = if set_operation {
+        joins::set_parts_on_shard_keys(statement, &key_of)
+    } else {
+        joins::on_shard_keys(statement, &instances)
+    };
+    if !joined {
         return Err(RouteError::Unsupported(
             "a join of sharded tables that is not on their shard keys; join them with \
              equal shard keys (ON a.key = b.key), or read them separately"
