@@ -617,7 +617,7 @@ async fn the_longest_in_lists_are_planned_and_answered() {
 #[tokio::test]
 async fn physical_shard_tables_cannot_be_named() {
     let db = "sh_physical";
-    let (_p, mut c) = setup(db).await;
+    let (p, mut c) = setup(db).await;
     for sql in [
         "INSERT INTO orders_0000 (id, user_id) VALUES (5000, 1)",
         "SELECT * FROM orders_0001",
@@ -633,6 +633,19 @@ async fn physical_shard_tables_cannot_be_named() {
         let e = c.query_drop(sql).await.unwrap_err();
         assert_eq!(error_code(&e), Some(1146), "{sql}: {e}");
     }
+    // COM_FIELD_LIST names a table too.
+    let addr = p.addr();
+    let code = tokio::task::spawn_blocking(move || {
+        let (mut raw, _) = tests::raw::RawClient::connect(&addr, USER, PASSWORD).unwrap();
+        let mut init = vec![0x02];
+        init.extend_from_slice(db.as_bytes());
+        raw.command(&init).unwrap();
+        let (answer, _) = raw.command(b"\x04orders_0000\0").unwrap();
+        tests::raw::err_code(&answer)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1146));
     // All four shards are still there and empty.
     for (group, table) in [
         (0, "orders_0000"),

@@ -339,6 +339,31 @@ impl Session {
                 Ok(Flow::Continue)
             }
             COM_FIELD_LIST => {
+                // A shard's physical table is not a table clients may name.
+                let table = body.split(|&b| b == 0).next().unwrap_or(body);
+                let rt = self.shared.runtime.load();
+                let shard = self
+                    .db
+                    .as_deref()
+                    .and_then(|d| rt.schemas.get(d))
+                    .filter(|s| {
+                        s.shard_tables
+                            .contains(&String::from_utf8_lossy(table).to_lowercase())
+                    })
+                    .map(|s| s.name.clone());
+                drop(rt);
+                if let Some(schema) = shard {
+                    let e = SqlError::new(
+                        1146,
+                        "42S02",
+                        format!(
+                            "Table '{schema}.{}' doesn't exist (it is a shard of a sharded table; use the logical table)",
+                            String::from_utf8_lossy(table)
+                        ),
+                    );
+                    self.send_err(seq, &e).await?;
+                    return Ok(Flow::Continue);
+                }
                 self.forward_to_primary(payload, seq, crate::wire::response::Mode::FieldList)
                     .await
             }
