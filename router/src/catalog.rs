@@ -206,13 +206,7 @@ pub fn other_kill(sql: &[u8]) -> bool {
 /// dynamic SQL or a binary PREPARE it would reach the backend, which answers about
 /// every client and the backend account.
 pub fn answered_alone(sql: &[u8]) -> bool {
-    let words: Vec<&[u8]> = Lexer::new(sql)
-        .filter_map(|t| match t {
-            Token::Word(w) => Some(w),
-            _ => None,
-        })
-        .take(3)
-        .collect();
+    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).take(3).collect();
     let show = |w: &[u8]| {
         words.first().is_some_and(|f| eq(f, b"show")) && words[1..].iter().any(|x| eq(x, w))
     };

@@ -251,14 +251,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
     let Some(first) = first_word else {
         return stmt;
     };
-    let second = tokens
-        .iter()
-        .filter_map(|t| match t {
-            Token::Word(w) => Some(*w),
-            _ => None,
-        })
-        .nth(1)
-        .unwrap_or(b"");
+    let second = tokens.iter().filter_map(Token::word).nth(1).unwrap_or(b"");
 
     stmt.kind = match first.to_ascii_lowercase().as_slice() {
         b"select" | b"with" | b"values" | b"table" => StatementKind::Select,
@@ -331,13 +324,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
             }
         }
         StatementKind::Transaction => {
-            let words: Vec<&[u8]> = tokens
-                .iter()
-                .filter_map(|t| match t {
-                    Token::Word(w) => Some(*w),
-                    _ => None,
-                })
-                .collect();
+            let words: Vec<&[u8]> = tokens.iter().filter_map(Token::word).collect();
             let only =
                 |allowed: &[&[u8]]| words[1..].iter().all(|w| allowed.iter().any(|a| eq(w, a)));
             let idents = tokens
@@ -458,12 +445,7 @@ pub fn may_change_sql_mode(sql: &[u8]) -> bool {
 
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`: the snapshot is taken at START.
 pub fn takes_snapshot(sql: &[u8]) -> bool {
-    let words: Vec<&[u8]> = Lexer::new(sql)
-        .filter_map(|t| match t {
-            Token::Word(w) => Some(w),
-            _ => None,
-        })
-        .collect();
+    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
     words
         .windows(2)
         .any(|w| eq(w[0], b"consistent") && eq(w[1], b"snapshot"))

@@ -223,5 +223,10 @@ mod tests {
             "SELECT '/*!1 x */', `/*M!`"
         );
         assert_eq!(ServerVersion::parse("5.5.5-10.11.19-MariaDB-log"), MARIADB);
+        // A version string out of range does not overflow.
+        let huge = ServerVersion::parse("4294967295.4294967295.9");
+        assert_eq!(huge.id, u32::MAX);
+        // MySQL reads five version digits: `/*!800001` is version 80000 and code `1`.
+        assert_eq!(r("SELECT 0 /*!800001 */", mysql), "SELECT 0         1   ");
     }
 }

@@ -22,6 +22,16 @@ pub enum Token<'a> {
     Punct(&'a [u8]),
 }
 
+impl<'a> Token<'a> {
+    /// The word, when the token is one (not a quoted name, string or number).
+    pub fn word(&self) -> Option<&'a [u8]> {
+        match self {
+            Token::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
 pub struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,

@@ -197,13 +197,7 @@ const OBJECT_PREFIX: [&[u8]; 12] = [
 ];
 
 fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
-    let words: Vec<&[u8]> = tokens
-        .iter()
-        .filter_map(|t| match t {
-            Token::Word(w) => Some(*w),
-            _ => None,
-        })
-        .collect();
+    let words: Vec<&[u8]> = tokens.iter().filter_map(Token::word).collect();
     let Some(&first) = words.first() else {
         return Vec::new();
     };

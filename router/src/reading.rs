@@ -36,7 +36,7 @@ impl Reading {
 
     /// The statement's first word, cheaply: most statements are told apart by it
     /// before the rest is lexed.
-    pub(crate) fn first_word(self, sql: &[u8]) -> Option<&[u8]> {
+    pub fn first_word(self, sql: &[u8]) -> Option<&[u8]> {
         match self.lexer(sql).find(|t| !matches!(t, Token::Comment(_)))? {
             Token::Word(w) => Some(w),
             _ => None,

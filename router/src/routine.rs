@@ -97,10 +97,7 @@ fn eq(a: &[u8], b: &str) -> bool {
 pub fn body_statements(sql: &[u8], reading: Reading) -> Vec<&[u8]> {
     let base = sql.as_ptr() as usize;
     let tokens: Vec<Token<'_>> = reading.tokens(sql);
-    let words = tokens.iter().filter_map(|t| match t {
-        Token::Word(w) => Some(*w),
-        _ => None,
-    });
+    let words = tokens.iter().filter_map(Token::word);
     let mut words = words.peekable();
     let first = words.next().unwrap_or(b"");
     // An anonymous compound statement (BEGIN NOT ATOMIC, IF, CASE, loops, a label)

@@ -90,6 +90,10 @@ pub struct Runtime {
     pub schemas: BTreeMap<String, LogicalSchema>,
     pub passthrough: Option<NodeId>,
     pub rules: BTreeMap<String, Arc<Algorithm>>,
+    /// The length of the shortest physical shard table name of any schema (`None`:
+    /// there are none), so that a statement's words are compared with them only when
+    /// long enough, without a look at every shard per statement.
+    pub shortest_shard_table: Option<usize>,
 }
 
 /// Where statements of a session with a given current database run.
@@ -246,11 +250,16 @@ impl Runtime {
         }
 
         if errors.is_empty() {
+            let shortest_shard_table = schemas
+                .values()
+                .flat_map(|s| s.shard_tables.iter().map(String::len))
+                .min();
             Ok(Runtime {
                 nodes,
                 schemas,
                 passthrough,
                 rules,
+                shortest_shard_table,
             })
         } else {
             Err(ConfigErrors(errors))

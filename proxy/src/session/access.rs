@@ -187,12 +187,10 @@ impl Session {
             if !may_name(user, &db, rt) {
                 // USE of a name that is no database here (a physical name, a system
                 // schema) answers that it is unknown, as USE alone does.
-                let is_use = reading.lexer(sql).find_map(|t| match t {
-                    router::lexer::Token::Comment(_) => None,
-                    router::lexer::Token::Word(w) => Some(w.eq_ignore_ascii_case(b"use")),
-                    _ => Some(false),
-                });
-                if is_use == Some(true) && rt.passthrough.is_none() && !rt.is_known_database(&db) {
+                let is_use = reading
+                    .first_word(sql)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"use"));
+                if is_use && rt.passthrough.is_none() && !rt.is_known_database(&db) {
                     return Err(SqlError::unknown_database(&db));
                 }
                 return Err(SqlError::db_access_denied(&user.name, &host, &db));
@@ -294,9 +292,7 @@ impl Session {
         reading: Reading,
         rt: &Runtime,
     ) -> Option<(String, String)> {
-        if rt.schemas.values().all(|s| s.shard_tables.is_empty()) {
-            return None;
-        }
+        let shortest = rt.shortest_shard_table?;
         let current = self.db.as_deref().and_then(|d| rt.schemas.get(d));
         let tokens: Vec<router::lexer::Token<'_>> = reading
             .lexer(sql)
@@ -309,12 +305,6 @@ impl Session {
             _ => None,
         };
         // Shorter words cannot be a shard's name: no lowercase copy is made of them.
-        let shortest = rt
-            .schemas
-            .values()
-            .flat_map(|s| s.shard_tables.iter().map(String::len))
-            .min()
-            .unwrap_or(0);
         for (i, t) in tokens.iter().enumerate() {
             let long = matches!(t, router::lexer::Token::Word(w) | router::lexer::Token::Quoted(w) if w.len() >= shortest);
             if !long {

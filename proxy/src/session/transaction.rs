@@ -134,11 +134,9 @@ impl Session {
         if !self.ddl_commits || !self.pins.is_empty() || !self.in_transaction {
             return Ok(());
         }
-        let Some(h) = &self.held else {
-            return Ok(());
-        };
-        if nodes.iter().all(|n| *n == h.node) {
-            return Ok(());
+        match &self.held {
+            Some(h) if !nodes.iter().all(|n| *n == h.node) => {}
+            _ => return Ok(()),
         }
         let Some(mut held) = self.held.take() else {
             return Ok(());

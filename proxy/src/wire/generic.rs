@@ -83,11 +83,9 @@ pub struct OkInfo {
 }
 
 pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
-    let mut pos = 1;
-    let (affected, n) = lenenc::read_int(payload.get(pos..)?)?;
-    pos += n;
-    let (last_insert_id, n) = lenenc::read_int(payload.get(pos..)?)?;
-    pos += n;
+    let (affected, n) = lenenc::read_int(payload.get(1..)?)?;
+    let (last_insert_id, _) = lenenc::read_int(payload.get(1 + n..)?)?;
+    let pos = ok_status_at(payload)?;
     let s = payload.get(pos..pos + 4)?;
     Some(OkInfo {
         affected,

@@ -385,6 +385,12 @@ mod tests {
             c("SHOW COLUMNS FROM information_schema.tables").unwrap(),
             None
         );
+        // A SHOW whose WHERE reads rows with a subquery is narrowed like a query.
+        assert!(c(
+            "SHOW DATABASES WHERE (SELECT COUNT(*) FROM information_schema.tables \
+                   WHERE table_schema = 'other') > 0"
+        )
+        .is_err());
         let all = confine(
             "SELECT * FROM information_schema.tables",
             Reading::DEFAULT,

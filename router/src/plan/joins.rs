@@ -12,6 +12,7 @@ use sqlparser::ast::{
 
 /// One sharded table in the statement: the name that qualifies its columns (its
 /// alias, or its own name) and its shard column, both lowercase.
+#[derive(Clone)]
 pub(super) struct Instance {
     pub qualifier: String,
     pub key: String,
@@ -53,17 +54,10 @@ pub(super) fn on_shard_keys(statement: &Statement, instances: &[Instance]) -> bo
                 .next()
                 .unwrap_or(&target)
                 .trim_matches('`');
-            let mut rest: Vec<&Instance> = instances.iter().collect();
+            let mut rest = instances.to_vec();
             if let Some(i) = rest.iter().position(|i| i.qualifier == target) {
                 rest.remove(i);
             }
-            let rest: Vec<Instance> = rest
-                .into_iter()
-                .map(|i| Instance {
-                    qualifier: i.qualifier.clone(),
-                    key: i.key.clone(),
-                })
-                .collect();
             return on_shard_keys(&Statement::Query(source.clone()), &rest);
         }
         Statement::Delete(d) => {

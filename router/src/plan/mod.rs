@@ -185,10 +185,7 @@ fn plan_with(
         .any(|k| w.eq_ignore_ascii_case(k))
             && reading
                 .lexer(sql)
-                .filter_map(|t| match t {
-                    Token::Word(w) => Some(w),
-                    _ => None,
-                })
+                .filter_map(|t| t.word())
                 .nth(1)
                 .is_some_and(|t| t.eq_ignore_ascii_case(b"table"))
     };
