@@ -53,14 +53,19 @@ impl Shared {
     /// connection of the same server.
     pub async fn kill_query(&self, r: crate::control::Running) -> Result<(), String> {
         let pools = self.nodes.get(r.node).ok_or("no such node")?;
-        let pool = pools.pool(r.role).clone();
-        let mut conn = pool
-            .get(crate::backend::Flavor::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let pool = pools.pool(r.role);
+        // A connection of its own, not one from the pool: the pool may be full of the
+        // very statements to stop, and a KILL must not wait behind them.
+        let mut conn = BackendConn::connect(
+            &pool.target,
+            Flavor::default(),
+            None,
+            pool.settings.connect_timeout,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let sql = format!("KILL QUERY {}", r.thread);
         let done = conn.execute_ok(sql.as_bytes()).await;
-        pool.put(conn).await;
         match done {
             Ok(_) => Ok(()),
             // The statement ended meanwhile: nothing to stop.

@@ -735,6 +735,21 @@ async fn a_scatter_read_runs_with_one_connection_per_node() {
         .unwrap();
     ids.sort();
     assert_eq!(ids, [0, 1, 2, 3]);
+    // The same read on the replicas, whose pools are as small: every part is read
+    // there, none waits for its own pool and falls back to a primary.
+    sandbox().sync().unwrap();
+    let mut rows: Vec<(i32, u32)> = c
+        .query("SELECT user_id, @@server_id FROM orders")
+        .await
+        .unwrap();
+    rows.sort();
+    let replicas: Vec<u32> = sandbox()
+        .groups
+        .iter()
+        .map(|g| g.replicas[0].server_id)
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert!(rows.iter().all(|r| replicas.contains(&r.1)), "{rows:?}");
 }
 
 /// DDL the server does not even parse commits nothing, as on MariaDB: on the
