@@ -151,7 +151,105 @@ impl UserConfig {
     }
 }
 
-/// Everything shardgate needs to run, validated.
+/// A validated configuration: what is fixed for the life of the process, and the
+/// layout a running shardgate can replace (see [`crate::topology`]).
+#[derive(Debug)]
+pub struct Config {
+    pub settings: Settings,
+    pub layout: Layout,
+}
+
+/// The part of the configuration that can change while shardgate runs: nodes,
+/// schemas, rules and users, validated together (a user may only name schemas that
+/// exist). It becomes a [`crate::topology::Topology`].
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// As parsed, so that it can be shown, compared and written back.
+    pub cluster: ClusterConfig,
+    pub runtime: Runtime,
+    pub users: Vec<UserConfig>,
+}
+
+impl Layout {
+    /// Checks `cluster` and `users` together. `tls`: clients can be offered TLS, which
+    /// a user with `require_tls` needs.
+    pub fn validate(
+        cluster: ClusterConfig,
+        users: Vec<UserConfig>,
+        tls: bool,
+    ) -> Result<Layout, Vec<rules::ConfigError>> {
+        let mut errors = Vec::new();
+        let runtime = match Runtime::build(&cluster) {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                errors.extend(e.0);
+                None
+            }
+        };
+        errors.extend(user_errors(&users, &cluster, tls));
+        match runtime {
+            Some(runtime) if errors.is_empty() => Ok(Layout {
+                cluster,
+                runtime,
+                users,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn user_errors(
+    users: &[UserConfig],
+    cluster: &ClusterConfig,
+    tls: bool,
+) -> Vec<rules::ConfigError> {
+    let mut errors = Vec::new();
+    if !tls && users.iter().any(|u| u.require_tls) {
+        errors.push(rules::ConfigError::new(
+            "users",
+            "a user has require_tls, but there is no [tls] section with cert and key",
+        ));
+    }
+    if users.is_empty() {
+        errors.push(rules::ConfigError::new(
+            "users",
+            "no users: add at least one [[users]] with name and password",
+        ));
+    }
+    for (i, u) in users.iter().enumerate() {
+        if u.name.is_empty() {
+            errors.push(rules::ConfigError::new(
+                format!("users[{i}].name"),
+                "must not be empty",
+            ));
+        }
+        if users[..i].iter().any(|o| o.name == u.name) {
+            errors.push(rules::ConfigError::new(
+                format!("users[{i}].name"),
+                format!("user `{}` is defined twice", u.name),
+            ));
+        }
+        for p in &u.privileges {
+            if router::privilege::Need::parse(p).is_none() {
+                errors.push(rules::ConfigError::new(
+                    format!("users[{i}].privileges"),
+                    format!("unknown privilege `{p}`; use read, write, ddl, account, file, admin"),
+                ));
+            }
+        }
+        for sch in &u.schemas {
+            if sch != "*" && !cluster.schemas.contains_key(sch) {
+                errors.push(rules::ConfigError::new(
+                    format!("users[{i}].schemas"),
+                    format!("unknown schema `{sch}`"),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// What is fixed for the life of the process, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: String,
@@ -167,8 +265,6 @@ pub struct Settings {
     pub statement_timeout: Option<Duration>,
     pub pool: PoolSettings,
     pub health_interval: Duration,
-    pub users: Vec<UserConfig>,
-    pub runtime: Runtime,
     /// Check statements against the users' rights (config files). Zero-config
     /// pass-through clients log in with the backend's own account: nothing to check.
     pub enforce_privileges: bool,
@@ -216,8 +312,8 @@ fn offending_field(text: &str, table_path: &str, message: &str) -> Option<String
     }
 }
 
-impl Settings {
-    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: shown.clone(),
@@ -227,7 +323,7 @@ impl Settings {
     }
 
     /// Parses and validates config text; `origin` names it in errors.
-    pub fn from_toml(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         // The path of the key a type error is about (`rules.r.shards`), which the TOML
         // error alone places at the table's header.
         let file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
@@ -253,10 +349,10 @@ impl Settings {
             rules: file.rules,
         };
         let mut errors = Vec::new();
-        let runtime = match Runtime::build(&cluster) {
-            Ok(rt) => Some(rt),
+        let layout = match Layout::validate(cluster, file.users, file.tls.is_some()) {
+            Ok(l) => Some(l),
             Err(e) => {
-                errors.extend(e.0);
+                errors.extend(e);
                 None
             }
         };
@@ -331,76 +427,33 @@ impl Settings {
                 }
             },
         };
-        if file.tls.is_none() && file.users.iter().any(|u| u.require_tls) {
-            errors.push(rules::ConfigError::new(
-                "users",
-                "a user has require_tls, but there is no [tls] section with cert and key",
-            ));
-        }
-        if file.users.is_empty() {
-            errors.push(rules::ConfigError::new(
-                "users",
-                "no users: add at least one [[users]] with name and password",
-            ));
-        }
-        for (i, u) in file.users.iter().enumerate() {
-            if u.name.is_empty() {
-                errors.push(rules::ConfigError::new(
-                    format!("users[{i}].name"),
-                    "must not be empty",
-                ));
-            }
-            if file.users[..i].iter().any(|o| o.name == u.name) {
-                errors.push(rules::ConfigError::new(
-                    format!("users[{i}].name"),
-                    format!("user `{}` is defined twice", u.name),
-                ));
-            }
-            for p in &u.privileges {
-                if router::privilege::Need::parse(p).is_none() {
-                    errors.push(rules::ConfigError::new(
-                        format!("users[{i}].privileges"),
-                        format!(
-                            "unknown privilege `{p}`; use read, write, ddl, account, file, admin"
-                        ),
-                    ));
-                }
-            }
-            for sch in &u.schemas {
-                if sch != "*" && !cluster.schemas.contains_key(sch) {
-                    errors.push(rules::ConfigError::new(
-                        format!("users[{i}].schemas"),
-                        format!("unknown schema `{sch}`"),
-                    ));
-                }
-            }
-        }
-        match runtime {
-            Some(runtime) if errors.is_empty() => Ok(Settings {
-                listen: s.listen.clone(),
-                max_connections: s.max_connections,
-                max_allowed_packet: s.max_allowed_packet,
-                server_version: s.server_version.clone(),
-                worker_threads: s.worker_threads,
-                client_idle_timeout: (s.client_idle_timeout_ms > 0)
-                    .then(|| Duration::from_millis(s.client_idle_timeout_ms)),
-                connect_timeout: Duration::from_millis(s.connect_timeout_ms),
-                max_unauthenticated: s.max_unauthenticated,
-                statement_timeout: (s.statement_timeout_ms > 0)
-                    .then(|| Duration::from_millis(s.statement_timeout_ms)),
-                pool: PoolSettings {
-                    min_idle: p.min_idle,
-                    max_size: p.max_size.unwrap_or(PoolSettings::default().max_size),
-                    backend_share: p.max_size.is_none().then_some(p.backend_share),
-                    idle_timeout: Duration::from_millis(p.idle_timeout_ms),
-                    connect_timeout: Duration::from_millis(p.connect_timeout_ms),
-                    acquire_timeout: Duration::from_millis(p.acquire_timeout_ms),
+        match layout {
+            Some(layout) if errors.is_empty() => Ok(Config {
+                settings: Settings {
+                    listen: s.listen.clone(),
+                    max_connections: s.max_connections,
+                    max_allowed_packet: s.max_allowed_packet,
+                    server_version: s.server_version.clone(),
+                    worker_threads: s.worker_threads,
+                    client_idle_timeout: (s.client_idle_timeout_ms > 0)
+                        .then(|| Duration::from_millis(s.client_idle_timeout_ms)),
+                    connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+                    max_unauthenticated: s.max_unauthenticated,
+                    statement_timeout: (s.statement_timeout_ms > 0)
+                        .then(|| Duration::from_millis(s.statement_timeout_ms)),
+                    pool: PoolSettings {
+                        min_idle: p.min_idle,
+                        max_size: p.max_size.unwrap_or(PoolSettings::default().max_size),
+                        backend_share: p.max_size.is_none().then_some(p.backend_share),
+                        idle_timeout: Duration::from_millis(p.idle_timeout_ms),
+                        connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+                        acquire_timeout: Duration::from_millis(p.acquire_timeout_ms),
+                    },
+                    health_interval: Duration::from_millis(p.health_check_interval_ms),
+                    tls,
+                    enforce_privileges: true,
                 },
-                health_interval: Duration::from_millis(p.health_check_interval_ms),
-                users: file.users,
-                runtime,
-                tls,
-                enforce_privileges: true,
+                layout,
             }),
             _ => Err(ConfigError::Invalid {
                 path: origin.to_string(),
@@ -417,7 +470,7 @@ impl Settings {
         replicas: &[String],
         user: &str,
         password: &str,
-    ) -> Result<Settings, ConfigError> {
+    ) -> Result<Config, ConfigError> {
         let mut text = String::new();
         use std::fmt::Write;
         let q = |s: &str| toml_string(s);
@@ -438,9 +491,9 @@ impl Settings {
         );
         let reps: Vec<String> = replicas.iter().map(|r| q(r)).collect();
         let _ = writeln!(text, "replicas = [{}]", reps.join(", "));
-        let mut settings = Self::from_toml(&text, "command line")?;
-        settings.enforce_privileges = false;
-        Ok(settings)
+        let mut config = Self::from_toml(&text, "command line")?;
+        config.settings.enforce_privileges = false;
+        Ok(config)
     }
 }
 
@@ -465,7 +518,7 @@ mod tests {
 
     #[test]
     fn passthrough_builds() {
-        let s = Settings::passthrough(
+        let c = Config::passthrough(
             "127.0.0.1:0",
             "127.0.0.1:3306",
             &["127.0.0.1:3307".into()],
@@ -473,21 +526,21 @@ mod tests {
             "p\\w",
         )
         .unwrap();
-        assert_eq!(s.users[0].name, "ro\"ot");
-        assert_eq!(s.runtime.nodes[0].password, "p\\w");
-        assert_eq!(s.runtime.nodes[0].replicas.len(), 1);
-        assert!(s.runtime.passthrough.is_some());
+        assert_eq!(c.layout.users[0].name, "ro\"ot");
+        assert_eq!(c.layout.runtime.nodes[0].password, "p\\w");
+        assert_eq!(c.layout.runtime.nodes[0].replicas.len(), 1);
+        assert!(c.layout.runtime.passthrough.is_some());
     }
 
     #[test]
     fn errors_name_file_and_key() {
-        let err = Settings::from_toml("[server]\nlisten = \"nope\"\n", "my.toml")
+        let err = Config::from_toml("[server]\nlisten = \"nope\"\n", "my.toml")
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("my.toml: invalid configuration"), "{err}");
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("users: no users"), "{err}");
-        let err = Settings::from_toml("[server]\nlisten_addr = \"x\"\n", "my.toml")
+        let err = Config::from_toml("[server]\nlisten_addr = \"x\"\n", "my.toml")
             .unwrap_err()
             .to_string();
         assert!(

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rules::NodeId;
-
-use crate::backend::Role;
+use crate::backend::{BackendConn, Flavor, Pool};
 
 /// A session as other sessions see it.
 pub struct SessionControl {
@@ -26,12 +24,48 @@ pub struct SessionControl {
     pins: Mutex<Vec<&'static str>>,
 }
 
-/// Where a backend statement runs: the server and the thread to kill there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a backend statement runs: the server (by its pool, which outlives any
+/// layout change while the statement runs) and the thread to kill there.
+#[derive(Clone)]
 pub struct Running {
-    pub node: NodeId,
-    pub role: Role,
+    pub pool: Arc<Pool>,
     pub thread: u32,
+}
+
+impl PartialEq for Running {
+    fn eq(&self, other: &Running) -> bool {
+        self.thread == other.thread && Arc::ptr_eq(&self.pool, &other.pool)
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, thread {}", self.pool.target.label, self.thread)
+    }
+}
+
+impl Running {
+    /// Stops the statement (KILL QUERY), from a connection of the same server.
+    pub async fn kill_query(&self) -> Result<(), String> {
+        // A connection of its own, not one from the pool: the pool may be full of the
+        // very statements to stop, and a KILL must not wait behind them.
+        let pool = &self.pool;
+        let mut conn = BackendConn::connect(
+            &pool.target,
+            Flavor::default(),
+            None,
+            pool.settings.connect_timeout,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let sql = format!("KILL QUERY {}", self.thread);
+        match conn.execute_ok(sql.as_bytes()).await {
+            Ok(_) => Ok(()),
+            // The statement ended meanwhile: nothing to stop.
+            Err(crate::wire::WireError::Server { code: 1094, .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// A session's current command, as SHOW PROCESSLIST shows it.
@@ -142,7 +176,7 @@ impl SessionControl {
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|x| Some(*x) == held);
+            .retain(|x| held.as_ref() == Some(x));
     }
 
     /// Every backend connection serving the session: what KILL QUERY stops.
@@ -246,23 +280,39 @@ mod tests {
     fn running_keeps_every_part_until_it_leaves() {
         let c = SessionControl::new("u".into(), "127.0.0.1:1".into());
         assert!(c.running().is_empty());
+        let pool = |label: &str| {
+            let target = crate::backend::Target {
+                label: label.into(),
+                address: "127.0.0.1:1".into(),
+                user: "u".into(),
+                password: String::new(),
+            };
+            Pool::new(target, crate::backend::PoolSettings::default())
+        };
+        let replica = pool("dn4/replica[1]");
         let r = Running {
-            node: 3,
-            role: Role::Replica(1),
+            pool: replica.clone(),
             thread: 4_000_000_000,
         };
-        c.set_running(r);
-        c.set_running(r);
-        assert_eq!(c.running(), [r]);
-        c.clear_if(Running { thread: 5, ..r });
-        assert_eq!(c.running(), [r], "another connection's release");
+        c.set_running(r.clone());
+        c.set_running(r.clone());
+        assert_eq!(c.running(), std::slice::from_ref(&r));
+        c.clear_if(Running {
+            thread: 5,
+            ..r.clone()
+        });
+        assert_eq!(
+            c.running(),
+            std::slice::from_ref(&r),
+            "another connection's release"
+        );
+        // The same thread id on another server is another statement.
         let p = Running {
-            node: 0,
-            role: Role::Primary,
-            thread: 1,
+            pool: pool("dn1/primary"),
+            thread: 4_000_000_000,
         };
-        c.set_running(p);
-        assert_eq!(c.running(), [r, p]);
+        c.set_running(p.clone());
+        assert_eq!(c.running(), [r.clone(), p.clone()]);
         c.clear_if(r);
         assert_eq!(c.running(), [p]);
     }

@@ -13,4 +13,5 @@ pub mod sandbox;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod topology;
 pub mod wire;

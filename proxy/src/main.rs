@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use proxy::config::{Settings, DEFAULT_LISTEN};
+use proxy::config::{Config, DEFAULT_LISTEN};
 
 /// shardgate: a MySQL sharding proxy. Applications connect to it as to one MySQL
 /// server; it routes reads to replicas, writes to primaries, and splits sharded
@@ -79,17 +79,17 @@ fn init_logging() {
         .init();
 }
 
-fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
+fn config_from(args: &ServeArgs) -> anyhow::Result<Config> {
     match (&args.config, &args.primary) {
         (Some(_), Some(_)) => bail!("give either --config or --primary, not both"),
-        (Some(path), None) => Ok(Settings::from_file(path)?),
+        (Some(path), None) => Ok(Config::from_file(path)?),
         (None, Some(primary)) => {
             let user = args
                 .user
                 .as_deref()
                 .context("--user is required with --primary")?;
             let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-            Ok(Settings::passthrough(
+            Ok(Config::passthrough(
                 listen,
                 primary,
                 &args.replica,
@@ -135,24 +135,24 @@ fn run() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Some(Command::CheckConfig { config }) => {
-            let s = Settings::from_file(&config)?;
+            let c = Config::from_file(&config)?;
             let count =
                 |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
             println!(
                 "{}: ok ({}, {}, {})",
                 config.display(),
-                count(s.runtime.nodes.len(), "node"),
-                count(s.runtime.schemas.len(), "schema"),
-                count(s.users.len(), "user")
+                count(c.layout.runtime.nodes.len(), "node"),
+                count(c.layout.runtime.schemas.len(), "schema"),
+                count(c.layout.users.len(), "user")
             );
             Ok(())
         }
         Some(Command::Playground { listen }) => proxy::playground::run(&listen),
         Some(Command::CheckBroadcast { config }) => {
-            let s = Settings::from_file(&config)?;
+            let c = Config::from_file(&config)?;
             let report = runtime(1)?.block_on(proxy::check_broadcast::check(
-                &s.runtime,
-                s.pool.connect_timeout,
+                &c.layout.runtime,
+                c.settings.pool.connect_timeout,
             ));
             let (text, consistent) = proxy::check_broadcast::render(&report);
             print!("{text}");
@@ -162,14 +162,20 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            let settings = settings_from(&cli.serve)?;
-            let rt = runtime(settings.worker_threads)?;
+            let config = config_from(&cli.serve)?;
+            let reload = cli.serve.config.clone();
+            let rt = runtime(config.settings.worker_threads)?;
             rt.block_on(async move {
-                let listen = settings.listen.clone();
-                let (listener, shared) = proxy::server::bind(settings)
+                let listen = config.settings.listen.clone();
+                let (listener, shared) = proxy::server::bind(config)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 let addr = listener.local_addr()?;
+                if let Some(path) = reload {
+                    let hup =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+                    tokio::spawn(proxy::server::reload_on_hangup(path, shared.clone(), hup));
+                }
                 tracing::info!(listen = %addr, version = %shared.server_version, "shardgate ready");
                 // On stdout so scripts that asked for port 0 learn the real one.
                 println!("shardgate listening on {addr}");

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 
-use crate::config::Settings;
+use crate::config::Config;
 use crate::sandbox::{Sandbox, PASSWORD, USER};
 
 pub const APP_USER: &str = "app";
@@ -74,13 +74,13 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
     let text = config_for(&sandbox, listen);
     let path = sandbox.root().join("shardgate.toml");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    let settings = Settings::from_toml(&text, &path.display().to_string())?;
+    let config = Config::from_toml(&text, &path.display().to_string())?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let result: anyhow::Result<()> = rt.block_on(async {
-        let (listener, shared) = crate::server::bind(settings)
+        let (listener, shared) = crate::server::bind(config)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;

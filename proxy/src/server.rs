@@ -3,29 +3,23 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use bytes::BytesMut;
-use rules::Runtime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::backend::{health, BackendConn, Flavor, NodePools};
-use crate::config::Settings;
+use crate::backend::{health, BackendConn, Flavor};
+use crate::config::{Config, Settings};
 use crate::session::Session;
 use crate::wire::generic::err_payload;
 use crate::wire::packet::write_packet;
 use crate::wire::SqlError;
 
-/// Statements whose plans are kept, per logical schema.
-const PLAN_CACHE_PER_SCHEMA: usize = 10_000;
-
-/// State every session shares. The runtime sits behind `ArcSwap` so a statement plans
-/// against one consistent snapshot while a new one can be swapped in.
+/// State every session shares.
 pub struct Shared {
     pub settings: Settings,
-    pub runtime: ArcSwap<Runtime>,
-    pub nodes: Arc<Vec<NodePools>>,
+    /// Nodes, rules, users and pools: loaded once per statement, replaced as a whole.
+    pub topology: Arc<crate::topology::Current>,
     pub server_version: String,
     /// The backend's version, which decides what its executable comments run.
     pub backend_version: router::comments::ServerVersion,
@@ -37,7 +31,6 @@ pub struct Shared {
     handshakes: Arc<Semaphore>,
     /// Flips to true on shutdown: idle sessions close, busy ones finish their statement.
     shutdown: tokio::sync::watch::Sender<bool>,
-    pub plans: router::PlanCache,
     pub ids: crate::ids::IdGenerator,
     pub sessions: crate::control::Sessions,
     /// Users who passed caching_sha2_password authentication since start.
@@ -47,31 +40,6 @@ pub struct Shared {
 impl Shared {
     pub fn next_connection_id(&self) -> u32 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Stops the statement running on backend thread `r` (KILL QUERY), from a
-    /// connection of the same server.
-    pub async fn kill_query(&self, r: crate::control::Running) -> Result<(), String> {
-        let pools = self.nodes.get(r.node).ok_or("no such node")?;
-        let pool = pools.pool(r.role);
-        // A connection of its own, not one from the pool: the pool may be full of the
-        // very statements to stop, and a KILL must not wait behind them.
-        let mut conn = BackendConn::connect(
-            &pool.target,
-            Flavor::default(),
-            None,
-            pool.settings.connect_timeout,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let sql = format!("KILL QUERY {}", r.thread);
-        let done = conn.execute_ok(sql.as_bytes()).await;
-        match done {
-            Ok(_) => Ok(()),
-            // The statement ended meanwhile: nothing to stop.
-            Err(crate::wire::WireError::Server { code: 1094, .. }) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
     }
 
     /// Resolves when shutdown begins.
@@ -98,8 +66,8 @@ impl Shared {
 }
 
 /// The first node's primary's version, when it answers at start.
-async fn discover_version(nodes: &[NodePools]) -> Option<String> {
-    if let Some(node) = nodes.first() {
+async fn discover_version(topology: &crate::topology::Topology) -> Option<String> {
+    if let Some(node) = topology.nodes().first() {
         let pool = &node.primary;
         match BackendConn::connect(
             &pool.target,
@@ -119,18 +87,17 @@ async fn discover_version(nodes: &[NodePools]) -> Option<String> {
 }
 
 /// Binds the listener, then serves until the future is dropped.
-pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Shared>)> {
+pub async fn bind(config: Config) -> std::io::Result<(TcpListener, Arc<Shared>)> {
+    let Config { settings, layout } = config;
     let listener = TcpListener::bind(&settings.listen).await?;
-    let nodes: Vec<NodePools> = settings
-        .runtime
-        .nodes
-        .iter()
-        .map(|n| NodePools::new(n, &settings.pool))
-        .collect();
-    let nodes = Arc::new(nodes);
+    let topology = Arc::new(crate::topology::Current::new(
+        layout,
+        settings.pool.clone(),
+        settings.tls.is_some(),
+    ));
     // Clients see the primary's own version, so drivers enable what the backend really
     // supports (or the configured one); a MySQL 8 look-alike when no backend answers.
-    let backend = discover_version(&nodes).await;
+    let backend = discover_version(&topology.load()).await;
     let backend_version =
         router::comments::ServerVersion::parse(backend.as_deref().unwrap_or("10.11.0-MariaDB"));
     let server_version = settings
@@ -138,18 +105,18 @@ pub async fn bind(settings: Settings) -> std::io::Result<(TcpListener, Arc<Share
         .clone()
         .or(backend)
         .unwrap_or_else(|| "8.0.36-shardgate".to_string());
-    tokio::spawn(health::run(nodes.clone(), settings.health_interval));
+    let watched = topology.clone();
+    let pools = move || watched.load().pools().cloned().collect();
+    tokio::spawn(health::run(pools, settings.health_interval));
     let shared = Arc::new(Shared {
         ids: crate::ids::IdGenerator::default(),
         sessions: crate::control::Sessions::default(),
         sha2_cache: crate::control::Sha2Cache::default(),
-        runtime: ArcSwap::from_pointee(settings.runtime.clone()),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         handshakes: Arc::new(Semaphore::new(settings.max_unauthenticated)),
         next_connection_id: AtomicU32::new(1),
         shutdown: tokio::sync::watch::channel(false).0,
-        plans: router::PlanCache::new(PLAN_CACHE_PER_SCHEMA),
-        nodes,
+        topology,
         server_version,
         backend_version,
         settings,
@@ -201,6 +168,36 @@ async fn refuse(mut stream: TcpStream) {
         &err_payload(&SqlError::too_many_connections()),
     );
     let _ = stream.write_all(&out).await;
+}
+
+/// On each SIGHUP, reads the config file again and puts its layout (nodes, schemas,
+/// rules, users) in effect. A file that does not validate changes nothing; the
+/// `[server]`, `[pool]` and `[tls]` sections take effect at the next start.
+/// `hup` is made before the listener is announced, so a SIGHUP never finds the
+/// process with the default action (exit).
+pub async fn reload_on_hangup(
+    path: std::path::PathBuf,
+    shared: Arc<Shared>,
+    mut hup: tokio::signal::unix::Signal,
+) {
+    while hup.recv().await.is_some() {
+        let outcome = crate::config::Config::from_file(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                shared
+                    .topology
+                    .replace(c.layout.cluster, c.layout.users)
+                    .map_err(|e| e.to_string())
+            });
+        match outcome {
+            Ok(t) => tracing::info!(
+                config = %path.display(),
+                generation = t.generation,
+                "config reloaded; [server], [pool] and [tls] changes wait for a restart"
+            ),
+            Err(e) => tracing::error!("config reload refused, the running layout stays: {e}"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -58,13 +58,8 @@ impl Proxy {
     /// Config-file mode. `server.listen` is set to port 0 (in the body's `[server]`
     /// table if it has one).
     pub fn with_config(body: &str) -> Proxy {
-        let listen = "listen = \"127.0.0.1:0\"\n";
-        let text = match body.find("[server]\n") {
-            Some(i) => format!("{}{listen}{}", &body[..i + 9], &body[i + 9..]),
-            None => format!("{body}\n[server]\n{listen}"),
-        };
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut file, config_text(body).as_bytes()).unwrap();
         let mut cmd = Command::new(shardgate_bin());
         cmd.arg("--config").arg(file.path());
         Self::spawn(cmd, Some(file))
@@ -115,6 +110,22 @@ impl Proxy {
         }
     }
 
+    /// Rewrites the config file with `body` (as [`Proxy::with_config`] would) and
+    /// sends SIGHUP, which makes shardgate read it again.
+    pub fn reload(&self, body: &str) {
+        let file = self
+            ._config
+            .as_ref()
+            .expect("a proxy started with a config file");
+        std::fs::write(file.path(), config_text(body)).expect("rewrite the config");
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
     /// Sends SIGTERM, as an init system stopping the service would.
     pub fn terminate(&self) {
         let status = Command::new("kill")
@@ -149,6 +160,15 @@ impl Proxy {
         mysql_async::Conn::new(self.opts(USER, PASSWORD, db))
             .await
             .expect("connect through shardgate")
+    }
+}
+
+/// `body` with `server.listen` set to port 0 (in its `[server]` table if it has one).
+fn config_text(body: &str) -> String {
+    let listen = "listen = \"127.0.0.1:0\"\n";
+    match body.find("[server]\n") {
+        Some(i) => format!("{}{listen}{}", &body[..i + 9], &body[i + 9..]),
+        None => format!("{body}\n[server]\n{listen}"),
     }
 }
 

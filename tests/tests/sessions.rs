@@ -34,8 +34,12 @@ async fn fresh_db(db: &str) {
 /// nodes, `audit` (AUTO_INCREMENT) on dn2 only. `extra` is appended to the config.
 async fn sharded(db: &str, extra: &str) -> Proxy {
     fresh_db(db).await;
+    Proxy::with_config(&sharded_config(db, extra))
+}
+
+fn sharded_config(db: &str, extra: &str) -> String {
     let (g1, g2) = (&sandbox().groups[0], &sandbox().groups[1]);
-    Proxy::with_config(&format!(
+    format!(
         "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [nodes.dn1]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [nodes.dn2]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
@@ -47,7 +51,7 @@ async fn sharded(db: &str, extra: &str) -> Proxy {
         g1.replicas[0].address(),
         g2.primary.address(),
         g2.replicas[0].address(),
-    ))
+    )
 }
 
 async fn count(c: &mut Conn, sql: &str) -> i64 {
@@ -124,6 +128,79 @@ async fn an_abandoned_transaction_is_rolled_back_and_reaches_no_one() {
     }
     let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
     assert_eq!(count(&mut d, "SELECT COUNT(*) FROM t").await, 20);
+}
+
+/// A layout change (SIGHUP) adds a node whose name sorts first, so every node's
+/// position moves. A transaction open across the change finishes on the snapshot it
+/// began with (it reads its own rows); statements after it route by the new layout.
+#[tokio::test]
+async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
+    let db = "ss_layout";
+    let p = sharded(db, "").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL)")
+        .await
+        .unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    // user 1 lives in shard 1, on dn2: the second node, the third after the change.
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 1)")
+        .await
+        .unwrap();
+
+    let g1 = &sandbox().groups[0];
+    let extra = format!(
+        "[nodes.dn0]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [schemas.{db}_new]\nnode = \"dn0\"\n",
+        g1.primary.address()
+    );
+    p.reload(&sharded_config(db, &extra));
+    let in_effect = eventually(async || {
+        let mut n = p.conn(None).await;
+        let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
+        dbs.contains(&format!("{db}_new"))
+    })
+    .await;
+    assert!(in_effect, "the new layout was not put in effect");
+
+    // Still the transaction's connection: its own uncommitted row, on dn2.
+    assert_eq!(
+        count(&mut c, "SELECT COUNT(*) FROM orders WHERE user_id = 1").await,
+        1
+    );
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (5, 5)")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    // After it, the new layout: every user's rows where the rule puts them.
+    for u in [0, 2, 3] {
+        c.query_drop(format!(
+            "INSERT INTO orders (id, user_id) VALUES ({}, {u})",
+            10 + u
+        ))
+        .await
+        .unwrap();
+    }
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    let on_dn2: Vec<i32> = d2
+        .query("SELECT id FROM orders_0001 UNION ALL SELECT id FROM orders_0003 ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(on_dn2, [1, 5, 13]);
+    let mut d1 = direct(&g1.primary, Some(db)).await;
+    let on_dn1: Vec<i32> = d1
+        .query("SELECT id FROM orders_0000 UNION ALL SELECT id FROM orders_0002 ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(on_dn1, [10, 12]);
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 5);
+
+    // A file that does not validate changes nothing.
+    p.reload("[[users]]\nname = \"\"\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 5);
+    let mut n = p.conn(None).await;
+    let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
+    assert!(dbs.contains(&format!("{db}_new")), "{dbs:?}");
 }
 
 #[tokio::test]

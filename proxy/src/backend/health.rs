@@ -4,33 +4,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{BackendConn, Flavor, NodePools};
+use super::{BackendConn, Flavor, Pool};
 
-/// Runs forever; spawn it once per set of pools.
-pub async fn run(nodes: Arc<Vec<NodePools>>, interval: Duration) {
+/// Runs forever; spawn it once. `pools` gives the pools in use at each round, so a
+/// layout change is followed without telling this task.
+pub async fn run(pools: impl Fn() -> Vec<Arc<Pool>>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        for node in nodes.iter() {
-            for pool in node.all_pools() {
-                if !pool.is_healthy() {
-                    let ok = match BackendConn::connect(
-                        &pool.target,
-                        Flavor::default(),
-                        None,
-                        pool.settings.connect_timeout,
-                    )
-                    .await
-                    {
-                        Ok(mut c) => c.ping().await.is_ok(),
-                        Err(_) => false,
-                    };
-                    pool.set_healthy(ok);
-                }
-                pool.learn_size().await;
-                pool.maintain().await;
+        for pool in pools() {
+            if !pool.is_healthy() {
+                let ok = match BackendConn::connect(
+                    &pool.target,
+                    Flavor::default(),
+                    None,
+                    pool.settings.connect_timeout,
+                )
+                .await
+                {
+                    Ok(mut c) => c.ping().await.is_ok(),
+                    Err(_) => false,
+                };
+                pool.set_healthy(ok);
             }
+            pool.learn_size().await;
+            pool.maintain().await;
         }
     }
 }

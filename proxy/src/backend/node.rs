@@ -34,27 +34,32 @@ impl NodePools {
         self.primary.lends_now()
     }
 
-    pub fn new(node: &DataNode, settings: &PoolSettings) -> NodePools {
-        let target = |label: String, endpoint: &rules::Endpoint| Target {
-            label,
-            address: endpoint.to_string(),
-            user: node.user.clone(),
-            password: node.password.clone(),
+    /// The pools of `node`, taking over those of `before` (the same node in the layout
+    /// being replaced) whose backend is unchanged, with their open connections.
+    pub fn build(
+        node: &DataNode,
+        settings: &PoolSettings,
+        before: Option<&NodePools>,
+    ) -> NodePools {
+        let pool = |label: String, endpoint: &rules::Endpoint| {
+            let target = Target {
+                label,
+                address: endpoint.to_string(),
+                user: node.user.clone(),
+                password: node.password.clone(),
+            };
+            let kept = before.and_then(|b| b.all_pools().find(|p| p.target == target));
+            match kept {
+                Some(p) => p.clone(),
+                None => Pool::new(target, settings.clone()),
+            }
         };
-        let primary = Pool::new(
-            target(format!("{}/primary", node.name), &node.primary),
-            settings.clone(),
-        );
+        let primary = pool(format!("{}/primary", node.name), &node.primary);
         let replicas = node
             .replicas
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                Pool::new(
-                    target(format!("{}/replica[{i}]", node.name), &r.endpoint),
-                    settings.clone(),
-                )
-            })
+            .map(|(i, r)| pool(format!("{}/replica[{i}]", node.name), &r.endpoint))
             .collect();
         let weights: Vec<u32> = node.replicas.iter().map(|r| r.weight).collect();
         NodePools {

@@ -128,6 +128,13 @@ pub struct PooledConn {
     slot: Slot,
 }
 
+impl PooledConn {
+    /// The pool that lent it, and takes it back.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.slot.pool
+    }
+}
+
 impl std::ops::Deref for PooledConn {
     type Target = BackendConn;
     fn deref(&self) -> &BackendConn {

@@ -20,7 +20,7 @@ impl Session {
     }
 
     pub(super) async fn run_catalog(&mut self, q: CatalogQuery, seq: u8) -> std::io::Result<Flow> {
-        let rt = self.shared.runtime.load_full();
+        let rt = self.topo.runtime.clone();
         let Some(schema) = rt.schemas.get(&q.schema) else {
             self.send_err(seq, &SqlError::unknown_database(&q.schema))
                 .await?;

@@ -38,11 +38,8 @@ impl Session {
         };
         let mut seq = answer.seq.wrapping_add(1);
         let user = self
-            .shared
-            .settings
-            .users
-            .iter()
-            .find(|u| u.name == request.user)
+            .topo
+            .user(&request.user)
             .filter(|u| handshake::verify_native(&scramble, &u.password, &answer.payload))
             .cloned();
         let Some(user) = user else {

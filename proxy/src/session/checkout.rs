@@ -41,7 +41,7 @@ impl Session {
                 )));
             }
             self.control.clear_if(self.running_on(&h));
-            let pool = self.shared.nodes[h.node].pool(h.role).clone();
+            let pool = self.topo.node(h.node).pool(h.role).clone();
             pool.put(h.conn).await;
         }
         let held = self.fresh_connection(node, read_only).await?;
@@ -133,7 +133,7 @@ impl Session {
                     let in_txn = self.in_transaction || held.conn.in_transaction();
                     if matches!(e, WireError::Server { .. }) && !in_txn {
                         self.control.clear_if(self.running_on(&held));
-                        let pool = self.shared.nodes[held.node].pool(held.role).clone();
+                        let pool = self.topo.node(held.node).pool(held.role).clone();
                         pool.put(held.conn).await;
                     } else {
                         drop(held);
@@ -154,8 +154,7 @@ impl Session {
         // With autocommit off every statement on data opens a transaction: never on
         // a replica.
         let read_only = read_only && self.autocommit;
-        let shared = self.shared.clone();
-        let pools = &shared.nodes[node];
+        let pools = self.topo.node(node).clone();
         if read_only {
             for _ in 0..pools.replicas.len() {
                 let Some(i) = pools.pick_replica() else { break };
@@ -196,7 +195,7 @@ impl Session {
             self.held = Some(held);
         } else {
             self.control.clear_if(self.running_on(&held));
-            let pool = self.shared.nodes[held.node].pool(held.role).clone();
+            let pool = self.topo.node(held.node).pool(held.role).clone();
             pool.put(held.conn).await;
         }
     }

@@ -59,7 +59,7 @@ impl Session {
         // Checked against the user's rights, and information_schema reads narrowed to
         // its databases, whatever path the statement takes from here.
         let admitted = {
-            let rt = self.shared.runtime.load();
+            let rt = self.topo.runtime.clone();
             self.check_access(sql, &rt, false)
                 .and_then(|()| self.confine_catalog(payload, &rt))
         };
@@ -86,7 +86,7 @@ impl Session {
             }
             return Ok(Flow::Continue);
         }
-        if stmt.kind == StatementKind::Show && self.shared.runtime.load().passthrough.is_none() {
+        if stmt.kind == StatementKind::Show && self.topo.runtime.passthrough.is_none() {
             if let Some(pattern) = router::show_databases(sql) {
                 return self.show_logical_databases(pattern.as_deref(), seq).await;
             }
@@ -180,7 +180,7 @@ impl Session {
                         return self.answer_current_user(&column, seq).await;
                     }
                     Some((router::catalog::SessionFn::Database, column))
-                        if self.shared.runtime.load().passthrough.is_none() =>
+                        if self.topo.runtime.passthrough.is_none() =>
                     {
                         return self.answer_database(&column, seq).await;
                     }
@@ -197,7 +197,7 @@ impl Session {
                         return Ok(Flow::Continue);
                     }
                 };
-                let rt = self.shared.runtime.load();
+                let rt = self.topo.runtime.clone();
                 let mut q = router::catalog::information_schema(&text, &rt, self.db.as_deref());
                 if q.is_none() && self.shared.settings.enforce_privileges && self.db.is_none() {
                     // No schema selected or named: asked on the node of a schema the
@@ -219,7 +219,7 @@ impl Session {
             }
         }
         if stmt.hints.node.is_none() {
-            let rt = self.shared.runtime.load_full();
+            let rt = self.topo.runtime.clone();
             // A table named with another logical schema's qualifier (`shop.orders` from
             // `crm`, or with no database selected) goes by that schema.
             match self.foreign_schema(sql, &rt) {
@@ -261,7 +261,7 @@ impl Session {
                         .await
                         .map(std::sync::Arc::new)
                 } else {
-                    self.shared.plans.plan(&text, schema, &rt, self.reading)
+                    self.topo.plans.plan(&text, schema, &rt, self.reading)
                 };
                 match planned {
                     Ok(cached) => {
@@ -307,7 +307,7 @@ impl Session {
             || !stmt.names_tables;
         if let Some(h) = &self.held {
             if self.must_keep() && h.node != node && about_session && stmt.hints.node.is_none() {
-                let rt = self.shared.runtime.load();
+                let rt = self.topo.runtime.clone();
                 database = match self.db.as_deref().and_then(|d| rt.schemas.get(d)) {
                     Some(s) => Some(s.database_on(&rt.nodes, h.node).to_string()),
                     None => database,
@@ -355,7 +355,7 @@ impl Session {
         &self,
         hinted_node: Option<&str>,
     ) -> Result<(NodeId, Option<String>), SqlError> {
-        let rt = self.shared.runtime.load();
+        let rt = self.topo.runtime.clone();
         let p = rt
             .placement(self.db.as_deref())
             .ok_or_else(|| SqlError::unknown_database(self.db.as_deref().unwrap_or("")))?;
@@ -421,7 +421,7 @@ impl Session {
     }
 
     pub(super) fn node_name(&self, node: NodeId) -> String {
-        self.shared.nodes[node].name.clone()
+        self.topo.node(node).name.clone()
     }
 
     /// A statement the client ran generated `id` (0: none): `LAST_INSERT_ID()` now

@@ -58,7 +58,7 @@ impl Session {
                 // ones start ahead only when their pool lends at once, so a session
                 // never waits for a connection it holds itself (a pool smaller than
                 // the node's shard count), and the rest start when read.
-                let lends = self.shared.nodes[target.node].lends_now(read_only);
+                let lends = self.topo.node(target.node).lends_now(read_only);
                 if i > 0 && !lends {
                     break;
                 }

@@ -59,7 +59,7 @@ impl Session {
             return Ok(Flow::Close);
         }
         for r in target.running() {
-            if let Err(e) = self.shared.kill_query(r).await {
+            if let Err(e) = r.kill_query().await {
                 tracing::warn!(conn = self.id, target = id, error = %e, "KILL QUERY on the backend failed");
             }
         }
@@ -90,17 +90,7 @@ impl Session {
                 let running = c.running();
                 let backends: Vec<String> = running
                     .iter()
-                    .map(|r| {
-                        let node = self.node_name(r.node);
-                        match r.role {
-                            crate::backend::Role::Primary => {
-                                format!("{node} primary, thread {}", r.thread)
-                            }
-                            crate::backend::Role::Replica(i) => {
-                                format!("{node} replica {i}, thread {}", r.thread)
-                            }
-                        }
-                    })
+                    .map(|r| format!("{}, thread {}", r.pool.target.label, r.thread))
                     .collect();
                 let backend = (!backends.is_empty()).then(|| backends.join("; "));
                 vec![
@@ -123,8 +113,7 @@ impl Session {
     /// The backend connection now serving this session, for KILL and timeouts.
     pub(super) fn running_on(&self, held: &super::Held) -> Running {
         Running {
-            node: held.node,
-            role: held.role,
+            pool: held.conn.pool().clone(),
             thread: held.conn.connection_id,
         }
     }

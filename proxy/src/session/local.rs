@@ -10,7 +10,7 @@ use mysql_common::constants::CapabilityFlags;
 impl Session {
     /// Makes `db` the session's database, if the user may use it and it exists.
     pub(super) async fn select_database(&mut self, db: &str) -> Result<(), SqlError> {
-        let runtime = self.shared.runtime.load();
+        let runtime = self.topo.runtime.clone();
         let logical = runtime.is_known_database(db);
         if !logical && runtime.passthrough.is_none() {
             return Err(SqlError::unknown_database(db));
@@ -69,7 +69,7 @@ impl Session {
             .as_ref()
             .map(|u| u.schemas.clone())
             .unwrap_or_default();
-        let runtime = self.shared.runtime.load();
+        let runtime = self.topo.runtime.clone();
         let mut rows = vec![vec![Some("information_schema".to_string())]];
         rows.extend(
             runtime

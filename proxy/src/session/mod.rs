@@ -116,6 +116,10 @@ pub struct Session {
     replay_gen: u64,
     /// What KILL from other sessions acts on.
     control: Arc<crate::control::SessionControl>,
+    /// The layout the session's statement runs against: the current one, loaded as
+    /// each command starts, except while the session holds a backend connection
+    /// (a transaction, a pin), whose node ids belong to the snapshot it came from.
+    topo: Arc<crate::topology::Topology>,
 }
 
 /// Sleeps for `d`, or forever when there is no limit.
@@ -129,7 +133,9 @@ async fn sleep_or_never(d: Option<std::time::Duration>) {
 impl Session {
     pub fn new(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Session {
         let id = shared.next_connection_id();
+        let topo = shared.topology.load();
         Session {
+            topo,
             shared,
             stream: crate::tls::ClientStream::Plain(stream),
             reader: PacketReader::default(),
@@ -245,7 +251,7 @@ impl Session {
                 Some(limit) => {
                     // Past the limit, the statement's backend query is killed: the
                     // client gets the server's "interrupted" error.
-                    let (shared, control) = (self.shared.clone(), control.clone());
+                    let control = control.clone();
                     let timer = tokio::spawn(async move {
                         tokio::time::sleep(limit).await;
                         let running = control.running();
@@ -255,8 +261,7 @@ impl Session {
                         // Each part on its own task: the first kill ends the statement,
                         // and with it this timer, before the others would be sent.
                         for r in running {
-                            let shared = shared.clone();
-                            tokio::spawn(async move { shared.kill_query(r).await });
+                            tokio::spawn(async move { r.kill_query().await });
                         }
                     });
                     let flow = self.run_command(&packet.payload, seq).await;
@@ -295,6 +300,9 @@ impl Session {
             self.send_err(seq, &SqlError::unknown_command(0)).await?;
             return Ok(Flow::Continue);
         };
+        if self.held.is_none() {
+            self.topo = self.shared.topology.load();
+        }
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
         self.notice_dropped_connection();
@@ -341,7 +349,7 @@ impl Session {
             COM_FIELD_LIST => {
                 // A shard's physical table is not a table clients may name.
                 let table = body.split(|&b| b == 0).next().unwrap_or(body);
-                let rt = self.shared.runtime.load();
+                let rt = self.topo.runtime.clone();
                 let shard = self
                     .db
                     .as_deref()
@@ -515,7 +523,7 @@ impl Session {
     async fn release_held(&mut self) {
         if let Some(h) = self.held.take() {
             self.control.clear_if(self.running_on(&h));
-            let pool = self.shared.nodes[h.node].pool(h.role).clone();
+            let pool = self.topo.node(h.node).pool(h.role).clone();
             pool.put(h.conn).await;
         }
     }

@@ -34,7 +34,7 @@ impl Session {
         let payload = named.as_deref().unwrap_or(payload);
         let mut confined = None;
         if cmd == COM_STMT_PREPARE {
-            let rt = self.shared.runtime.load();
+            let rt = self.topo.runtime.clone();
             let admitted = self
                 .check_access(&payload[1..], &rt, true)
                 .and_then(|()| self.confine_catalog(payload, &rt));

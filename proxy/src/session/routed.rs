@@ -99,7 +99,7 @@ impl Session {
         sql: &[u8],
         seq: u8,
     ) -> std::io::Result<Option<Flow>> {
-        let rt = self.shared.runtime.load_full();
+        let rt = self.topo.runtime.clone();
         let configured = self.configured_schema(&rt);
         // Planned as the text it means in the client's character set.
         let decoded = match self.charset.decode(sql) {
@@ -378,7 +378,7 @@ impl Session {
         }
         let types: Arc<[u8]> = s.types.clone().unwrap_or_else(|| Arc::from(&[][..]));
         // Rules changed since PREPARE: plan again, with the same text.
-        let rt = self.shared.runtime.load_full();
+        let rt = self.topo.runtime.clone();
         if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_some() {
             let fresh = s
                 .schema
