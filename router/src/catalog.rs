@@ -10,8 +10,9 @@ fn eq(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// A statement's tokens without comments and its closing `;`.
-fn significant(sql: &[u8]) -> Vec<Token<'_>> {
+/// A statement's tokens without comments and its closing `;`: what the questions
+/// below read.
+pub fn significant(sql: &[u8]) -> Vec<Token<'_>> {
     Lexer::new(sql)
         .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
         .collect()
@@ -48,8 +49,12 @@ pub enum SessionFn {
 /// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()` / `@@max_connections`, with an
 /// optional alias: the function and the column name to answer with.
 pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
-    let tokens = significant(sql);
-    if let [Token::Word(s), Token::SysVar(v), rest @ ..] = tokens.as_slice() {
+    session_function_in(&significant(sql))
+}
+
+/// [`session_function`] of a statement's [`significant`] tokens.
+pub fn session_function_in(tokens: &[Token<'_>]) -> Option<(SessionFn, String)> {
+    if let [Token::Word(s), Token::SysVar(v), rest @ ..] = tokens {
         let name = crate::lexer::sysvar_name(v);
         if !eq(s, b"select") || !eq(name, b"max_connections") {
             return None;
@@ -70,7 +75,7 @@ pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
         };
         return Some((SessionFn::MaxConnections, column));
     }
-    let (head, alias) = match tokens.as_slice() {
+    let (head, alias) = match tokens {
         [s, f, o, c] => ([*s, *f, *o, *c], None),
         [s, f, o, c, a] => ([*s, *f, *o, *c], Some(*a)),
         [s, f, o, c, Token::Word(kw), a] if eq(kw, b"as") => ([*s, *f, *o, *c], Some(*a)),
@@ -187,18 +192,9 @@ pub fn replace_user_functions(sql: &[u8], current: &str, user: &str) -> Option<V
 }
 
 /// `SHOW SHARDGATE SESSIONS`: shardgate's own process list.
-pub fn show_sessions(sql: &[u8]) -> bool {
-    let tokens = significant(sql);
-    matches!(tokens.as_slice(), [Token::Word(a), Token::Word(b), Token::Word(c)]
+pub fn show_sessions_in(tokens: &[Token<'_>]) -> bool {
+    matches!(tokens, [Token::Word(a), Token::Word(b), Token::Word(c)]
         if eq(a, b"show") && eq(b, b"shardgate") && eq(c, b"sessions"))
-}
-
-/// A KILL that [`kill`] does not take (`KILL USER name`, `KILL QUERY ID n`): it would
-/// name backend accounts or query ids, shared by every client's connections, so on
-/// the backend it could end anyone's statements.
-pub fn other_kill(sql: &[u8]) -> bool {
-    let first = Lexer::new(sql).find(|t| !matches!(t, Token::Comment(_)));
-    matches!(first, Some(Token::Word(w)) if eq(w, b"kill")) && kill(sql).is_none()
 }
 
 /// A statement shardgate answers in its own terms only when it comes alone as text
@@ -228,7 +224,10 @@ pub enum OwnShow {
 }
 
 pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
-    let tokens = significant(sql);
+    own_show_in(&significant(sql))
+}
+
+pub fn own_show_in(tokens: &[Token<'_>]) -> Option<OwnShow> {
     let word = |i: usize, w: &[u8]| matches!(tokens.get(i), Some(Token::Word(x)) if eq(x, w));
     if !word(0, b"show") {
         return None;
@@ -251,7 +250,10 @@ pub fn own_show(sql: &[u8]) -> Option<OwnShow> {
 
 /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
 pub fn kill(sql: &[u8]) -> Option<(bool, u64)> {
-    let tokens = significant(sql);
+    kill_in(&significant(sql))
+}
+
+pub fn kill_in(tokens: &[Token<'_>]) -> Option<(bool, u64)> {
     let (first, rest) = tokens.split_first()?;
     if !matches!(first, Token::Word(w) if eq(w, b"kill")) {
         return None;

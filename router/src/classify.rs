@@ -508,10 +508,12 @@ pub fn explain_sharding(sql: &[u8]) -> Option<usize> {
 
 /// For `SHOW DATABASES` / `SHOW SCHEMAS` (optionally `LIKE 'pattern'`): `Some(pattern)`.
 pub fn show_databases(sql: &[u8]) -> Option<Option<String>> {
-    let tokens: Vec<Token<'_>> = Lexer::new(sql)
-        .filter(|t| !matches!(t, Token::Comment(_) | Token::Punct(b";")))
-        .collect();
-    match tokens.as_slice() {
+    show_databases_in(&crate::catalog::significant(sql))
+}
+
+/// [`show_databases`] of a statement's significant tokens.
+pub fn show_databases_in(tokens: &[Token<'_>]) -> Option<Option<String>> {
+    match tokens {
         [Token::Word(s), Token::Word(d)]
             if eq(s, b"show") && (eq(d, b"databases") || eq(d, b"schemas")) =>
         {

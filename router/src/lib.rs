@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod classify;
 pub mod comments;
+pub mod decide;
 pub mod hint;
 pub mod lexer;
 pub mod plan;

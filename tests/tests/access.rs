@@ -324,6 +324,18 @@ async fn a_limited_user_never_acts_with_the_backend_accounts_rights() {
     let (current, user) = both.unwrap();
     assert_eq!(current, "limited@%");
     assert!(user.starts_with("limited@"), "{user}");
+    // Whatever the alias's length, and inside a transaction not yet opened on a node.
+    let me: Option<String> = c
+        .query_first("SELECT CURRENT_USER() AS an_alias_that_makes_the_statement_longer_than_64")
+        .await
+        .unwrap();
+    assert_eq!(me.as_deref(), Some("limited@%"));
+    c.query_drop("BEGIN").await.unwrap();
+    let me: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
+    assert_eq!(me.as_deref(), Some("limited@%"));
+    let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(db.as_deref(), Some("a_shop"));
+    c.query_drop("COMMIT").await.unwrap();
     refused(&mut c, "SELECT * FROM information_schema.PROCESSLIST", 1227).await;
     // information_schema tells it only about its own databases.
     let seen: Vec<String> = c

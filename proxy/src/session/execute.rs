@@ -2,6 +2,7 @@
 //! bring its database in line, send, stream the answer back, then decide whether the
 //! session keeps the connection.
 
+use router::decide::{Action, Decision};
 use router::{PinReason, Statement, StatementKind};
 use rules::NodeId;
 
@@ -28,6 +29,22 @@ impl Session {
         // else reads the statement.
         let resolved = self.resolve_comments(payload);
         let payload = resolved.as_deref().unwrap_or(payload);
+        let ctx = router::decide::Context {
+            reading: self.reading,
+            logical_databases: self.topo.runtime.passthrough.is_none(),
+            own_accounts: self.shared.settings.enforce_privileges,
+        };
+        let (stmt, action) = match router::decide::decide(&payload[1..], &ctx) {
+            Ok(Decision::Statement { statement, action }) => (statement, action),
+            Ok(Decision::ExplainSharding { at }) => {
+                return self.explain_sharding(&payload[1 + at..], seq).await;
+            }
+            Err(e) => {
+                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
+                    .await?;
+                return Ok(Flow::Continue);
+            }
+        };
         // CONNECTION_ID() must give shardgate's id (the one KILL takes), wherever it is.
         let rewritten = router::catalog::replace_connection_id(&payload[1..], self.id).map(|sql| {
             let mut p = Vec::with_capacity(1 + sql.len());
@@ -38,24 +55,12 @@ impl Session {
         let payload = rewritten.as_deref().unwrap_or(payload);
         // CURRENT_USER(), USER() ... anywhere in a SELECT name shardgate's user, not the
         // backend account (a lone call is answered below, with its own column name).
-        let named = if router::catalog::session_function(&payload[1..]).is_none() {
-            self.name_user_functions(payload)
-        } else {
-            None
+        let named = match action {
+            Action::Answer { .. } => None,
+            _ => self.name_user_functions(payload),
         };
         let payload = named.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
-        if let Some(at) = router::explain_sharding(sql) {
-            return self.explain_sharding(&sql[at..], seq).await;
-        }
-        let stmt: Statement = match router::classify::classify_in(sql, self.reading) {
-            Ok(s) => s,
-            Err(e) => {
-                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
-                    .await?;
-                return Ok(Flow::Continue);
-            }
-        };
         // Checked against the user's rights, and information_schema reads narrowed to
         // its databases, whatever path the statement takes from here.
         let admitted = {
@@ -72,57 +77,32 @@ impl Session {
         };
         let payload = confined.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
-        if stmt.batch_changes_database {
-            let e = SqlError::unsupported(
-                "USE inside a multi-statement batch is not supported by shardgate yet; send USE as a statement of its own",
-            );
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
-        }
-        if let (StatementKind::Use, Some(db)) = (stmt.kind, &stmt.use_db) {
-            match self.select_database(db).await {
-                Ok(()) => self.send_ok(seq).await?,
-                Err(e) => self.send_err(seq, &e).await?,
-            }
-            return Ok(Flow::Continue);
-        }
-        if stmt.kind == StatementKind::Show && self.topo.runtime.passthrough.is_none() {
-            if let Some(pattern) = router::show_databases(sql) {
-                return self.show_logical_databases(pattern.as_deref(), seq).await;
-            }
-        }
-        if stmt.kind == StatementKind::Other {
-            if router::catalog::other_kill(sql) {
-                let e = SqlError::unsupported(
-                    "not supported by shardgate: KILL USER and KILL QUERY ID; backend accounts and query ids \
-                     are shared by every client's connections, so they would end other clients' statements. \
-                     Use KILL [QUERY] <id> with an id from SHOW PROCESSLIST",
-                );
-                self.send_err(seq, &e).await?;
+        match action {
+            Action::Unsupported(why) => {
+                self.send_err(seq, &SqlError::unsupported(why)).await?;
                 return Ok(Flow::Continue);
             }
-            if let Some((query_only, id)) = router::catalog::kill(sql) {
-                return self.kill(query_only, id, seq).await;
-            }
-        }
-        if stmt.kind == StatementKind::Show && router::catalog::show_sessions(sql) {
-            return self.show_sessions(seq).await;
-        }
-        if stmt.kind == StatementKind::Show {
-            match router::catalog::own_show(sql) {
-                Some(router::catalog::OwnShow::Processlist(full)) => {
-                    return self.show_processlist(full, seq).await
+            Action::Use(db) => {
+                match self.select_database(&db).await {
+                    Ok(()) => self.send_ok(seq).await?,
+                    Err(e) => self.send_err(seq, &e).await?,
                 }
-                Some(router::catalog::OwnShow::Grants(own))
-                    if self.shared.settings.enforce_privileges =>
-                {
-                    return self.show_grants(own, seq).await
-                }
-                _ => {}
+                return Ok(Flow::Continue);
             }
+            Action::ShowDatabases { like } => {
+                return self.show_logical_databases(like.as_deref(), seq).await;
+            }
+            Action::Kill { query_only, id } => return self.kill(query_only, id, seq).await,
+            Action::ShowSessions => return self.show_sessions(seq).await,
+            Action::ShowProcesslist { full } => return self.show_processlist(full, seq).await,
+            Action::ShowGrants { own } => return self.show_grants(own, seq).await,
+            Action::Answer { .. } | Action::Run => {}
         }
         if self.lost_txn {
             return self.after_lost_transaction(stmt.transaction, seq).await;
+        }
+        if let Action::Answer { function, column } = action {
+            return self.answer(function, &column, seq).await;
         }
         if let (Some(on), None) = (stmt.autocommit, &stmt.hints.node) {
             if let Some(flow) = self.set_autocommit(on, seq).await? {
@@ -164,29 +144,6 @@ impl Session {
         }
         // Catalog questions: cheap byte checks first, the runtime only when they match.
         if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
-            if sql.len() < 64 && (sql.contains(&b'(') || sql.contains(&b'@')) {
-                // CONNECTION_ID() is always shardgate's (KILL takes it); DATABASE() is
-                // answered here when databases are logical.
-                match router::catalog::session_function(sql) {
-                    Some((router::catalog::SessionFn::ConnectionId, column)) => {
-                        return self.answer_connection_id(&column, seq).await;
-                    }
-                    Some((router::catalog::SessionFn::MaxConnections, column)) => {
-                        return self.answer_max_connections(&column, seq).await;
-                    }
-                    Some((router::catalog::SessionFn::CurrentUser, column))
-                        if self.shared.settings.enforce_privileges =>
-                    {
-                        return self.answer_current_user(&column, seq).await;
-                    }
-                    Some((router::catalog::SessionFn::Database, column))
-                        if self.topo.runtime.passthrough.is_none() =>
-                    {
-                        return self.answer_database(&column, seq).await;
-                    }
-                    _ => {}
-                }
-            }
             let mentions_catalog = router::catalog::contains_word(sql, b"information", b"schema");
             if mentions_catalog {
                 // Read as the text it means; sent back in the client's bytes.
@@ -279,6 +236,22 @@ impl Session {
             }
         }
         self.route_and_execute(&stmt, payload, seq, false).await
+    }
+
+    /// A session function shardgate answers itself.
+    async fn answer(
+        &mut self,
+        function: router::catalog::SessionFn,
+        column: &str,
+        seq: u8,
+    ) -> std::io::Result<Flow> {
+        use router::catalog::SessionFn;
+        match function {
+            SessionFn::ConnectionId => self.answer_connection_id(column, seq).await,
+            SessionFn::MaxConnections => self.answer_max_connections(column, seq).await,
+            SessionFn::CurrentUser => self.answer_current_user(column, seq).await,
+            SessionFn::Database => self.answer_database(column, seq).await,
+        }
     }
 
     /// Runs a statement on the session's node (or its transaction's, or the hinted
