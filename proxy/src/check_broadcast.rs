@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rules::{Runtime, TableKind};
 
-use crate::backend::{BackendConn, Flavor, Target};
+use crate::backend::{BackendConn, BackendServer, Flavor};
 
 /// One broadcast table's copies: (node, checksum; `None` when the copy is missing or
 /// could not be read, with the reason).
@@ -42,7 +42,7 @@ pub async fn check(rt: &Runtime, timeout: Duration) -> Vec<TableCopies> {
             for &id in nodes {
                 let node = &rt.nodes[id];
                 let database = schema.database_on(&rt.nodes, id).to_string();
-                let target = Target {
+                let target = BackendServer {
                     label: format!("{}/primary", node.name),
                     address: node.primary.to_string(),
                     user: node.user.clone(),

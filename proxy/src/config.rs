@@ -273,7 +273,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum LoadError {
     #[error("{path}: cannot read: {source}")]
     Read {
         path: String,
@@ -313,9 +313,9 @@ fn offending_field(text: &str, table_path: &str, message: &str) -> Option<String
 }
 
 impl Config {
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    pub fn from_file(path: &Path) -> Result<Config, LoadError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
             path: shown.clone(),
             source,
         })?;
@@ -323,7 +323,7 @@ impl Config {
     }
 
     /// Parses and validates config text; `origin` names it in errors.
-    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, LoadError> {
         // The path of the key a type error is about (`rules.r.shards`), which the TOML
         // error alone places at the table's header.
         let file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
@@ -333,7 +333,7 @@ impl Config {
                 if let Some(field) = offending_field(text, &key, &message) {
                     key = format!("{key}.{field}");
                 }
-                ConfigError::Parse {
+                LoadError::Parse {
                     path: origin.to_string(),
                     message: if key.is_empty() || key == "." {
                         message
@@ -455,7 +455,7 @@ impl Config {
                 },
                 layout,
             }),
-            _ => Err(ConfigError::Invalid {
+            _ => Err(LoadError::Invalid {
                 path: origin.to_string(),
                 errors: ConfigErrors(errors),
             }),
@@ -470,7 +470,7 @@ impl Config {
         replicas: &[String],
         user: &str,
         password: &str,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Config, LoadError> {
         let mut text = String::new();
         use std::fmt::Write;
         let q = |s: &str| toml_string(s);

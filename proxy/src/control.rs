@@ -281,7 +281,7 @@ mod tests {
         let c = SessionControl::new("u".into(), "127.0.0.1:1".into());
         assert!(c.running().is_empty());
         let pool = |label: &str| {
-            let target = crate::backend::Target {
+            let target = crate::backend::BackendServer {
                 label: label.into(),
                 address: "127.0.0.1:1".into(),
                 user: "u".into(),

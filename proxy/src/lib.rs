@@ -1,5 +1,6 @@
 //! shardgate's network side: the MySQL wire protocol, client sessions, backend pools,
-//! and the local MariaDB sandbox behind `shardgate playground` and the tests.
+//! the topology they run against; with the `playground` feature, the local MariaDB
+//! sandbox behind `shardgate playground`, the tests and the benchmarks.
 #![forbid(unsafe_code)]
 
 pub mod backend;
@@ -8,10 +9,13 @@ pub mod config;
 pub mod control;
 pub mod ids;
 pub mod merge;
+#[cfg(feature = "playground")]
 pub mod playground;
+#[cfg(feature = "playground")]
 pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod tls;
 pub mod topology;
 pub mod wire;

@@ -22,6 +22,7 @@ struct Cli {
 enum Command {
     /// Start a local sandbox (two MariaDB replication groups) with sample data, and
     /// shardgate in front of it. Ctrl-C stops and removes everything.
+    #[cfg(feature = "playground")]
     Playground {
         /// Where shardgate listens.
         #[arg(long, default_value = DEFAULT_LISTEN)]
@@ -99,7 +100,7 @@ fn config_from(args: &ServeArgs) -> anyhow::Result<Config> {
         }
         (None, None) => bail!(
             "nothing to serve: give --config FILE, or --primary HOST:PORT --user U --password P \
-             (or run `shardgate playground`); see --help"
+             (or run scripts/playground); see --help"
         ),
     }
 }
@@ -147,6 +148,7 @@ fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        #[cfg(feature = "playground")]
         Some(Command::Playground { listen }) => proxy::playground::run(&listen),
         Some(Command::CheckBroadcast { config }) => {
             let c = Config::from_file(&config)?;

@@ -129,8 +129,8 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
 /// Creates and fills the sharded `orders` table through shardgate itself, as a client
 /// would: the DDL fans out to every shard and the rows land on theirs.
 async fn load_orders(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    use crate::backend::{BackendConn, Flavor, Target};
-    let target = Target {
+    use crate::backend::{BackendConn, BackendServer, Flavor};
+    let target = BackendServer {
         label: "playground".into(),
         address: addr.to_string(),
         user: APP_USER.into(),

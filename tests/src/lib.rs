@@ -24,7 +24,7 @@ pub fn shardgate_bin() -> PathBuf {
     let bin = profile_dir.join("shardgate");
     assert!(
         bin.is_file(),
-        "{} is missing: build it first with `cargo build -p proxy` (scripts/test does)",
+        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test does)",
         bin.display()
     );
     bin

@@ -17,7 +17,7 @@ use crate::wire::response::{Mode, Progress, ResponseTracker, Summary};
 use crate::wire::stmt::PrepareOk;
 use crate::wire::{PacketReader, WireError};
 
-use super::{connect, Flavor, Target};
+use super::{connect, BackendServer, Flavor};
 
 /// Largest response packet accepted when packets are read whole (1 GiB, MySQL's limit).
 const MAX_RESPONSE_PACKET: usize = 1 << 30;
@@ -36,7 +36,7 @@ pub struct BackendStmt {
 }
 
 /// A fresh prepare's full answer: the statement and its metadata packets.
-pub struct Prepared {
+pub struct PrepareAnswer {
     pub stmt: BackendStmt,
     pub warnings: u16,
     pub param_defs: Vec<Bytes>,
@@ -97,7 +97,7 @@ pub struct BackendConn {
 
 impl BackendConn {
     pub async fn connect(
-        target: &Target,
+        target: &BackendServer,
         flavor: Flavor,
         database: Option<&str>,
         timeout: Duration,
@@ -526,7 +526,7 @@ impl BackendConn {
     }
 
     /// Prepares `sql` (COM_STMT_PREPARE) and reads the whole answer.
-    pub async fn prepare(&mut self, sql: &str, wire: &[u8]) -> Result<Prepared, WireError> {
+    pub async fn prepare(&mut self, sql: &str, wire: &[u8]) -> Result<PrepareAnswer, WireError> {
         if self.statement_count >= MAX_STATEMENTS {
             let all = std::mem::take(&mut self.statements);
             self.statement_count = 0;
@@ -575,7 +575,7 @@ impl BackendConn {
                 self.send_unanswered(&close).await?;
             }
         }
-        Ok(Prepared {
+        Ok(PrepareAnswer {
             stmt,
             warnings: ok.warnings,
             param_defs,

@@ -9,7 +9,7 @@ use crate::wire::handshake::{self, ServerGreeting, CACHING_SHA2};
 use crate::wire::packet::write_packet;
 use crate::wire::{PacketReader, WireError};
 
-use super::{Flavor, Target};
+use super::{BackendServer, Flavor};
 
 const MAX_AUTH_PACKET: usize = 1 << 20;
 
@@ -17,7 +17,7 @@ const MAX_AUTH_PACKET: usize = 1 << 20;
 pub async fn login(
     stream: &mut TcpStream,
     reader: &mut PacketReader,
-    target: &Target,
+    target: &BackendServer,
     flavor: Flavor,
     database: Option<&str>,
 ) -> Result<ServerGreeting, WireError> {

@@ -40,7 +40,7 @@ impl Default for Flavor {
 
 /// A backend server and how to log in to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct BackendServer {
     /// `dn1/primary`, `dn1/replica[0]`: how logs and errors name it.
     pub label: String,
     pub address: String,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rules::DataNode;
 
-use super::{Pool, PoolSettings, Target};
+use super::{BackendServer, Pool, PoolSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -42,7 +42,7 @@ impl NodePools {
         before: Option<&NodePools>,
     ) -> NodePools {
         let pool = |label: String, endpoint: &rules::Endpoint| {
-            let target = Target {
+            let target = BackendServer {
                 label,
                 address: endpoint.to_string(),
                 user: node.user.clone(),

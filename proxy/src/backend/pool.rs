@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::wire::WireError;
 
-use super::{BackendConn, Flavor, Target};
+use super::{BackendConn, BackendServer, Flavor};
 
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -110,7 +110,7 @@ struct State {
 }
 
 pub struct Pool {
-    pub target: Target,
+    pub target: BackendServer,
     pub settings: PoolSettings,
     state: Mutex<State>,
     /// Connections at most: `settings.max_size`, or learned from the backend.
@@ -149,7 +149,7 @@ impl std::ops::DerefMut for PooledConn {
 }
 
 impl Pool {
-    pub fn new(target: Target, settings: PoolSettings) -> Arc<Pool> {
+    pub fn new(target: BackendServer, settings: PoolSettings) -> Arc<Pool> {
         Arc::new(Pool {
             max_size: AtomicUsize::new(settings.max_size),
             sized: AtomicBool::new(settings.backend_share.is_none()),

@@ -20,7 +20,7 @@ impl Session {
     }
 
     pub(super) async fn run_catalog(&mut self, q: CatalogQuery, seq: u8) -> std::io::Result<Flow> {
-        let rt = self.topo.runtime.clone();
+        let rt = self.lease.topo.runtime.clone();
         let Some(schema) = rt.schemas.get(&q.schema) else {
             self.send_err(seq, &SqlError::unknown_database(&q.schema))
                 .await?;
@@ -28,7 +28,7 @@ impl Session {
         };
         let node = schema.node;
         let database = schema.database_on(&rt.nodes, node).to_string();
-        let read_only = !self.must_keep();
+        let read_only = !self.lease.must_keep();
         let mut held = match self.checkout(node, read_only, false).await {
             Ok(h) => h,
             Err(e) => {

@@ -38,6 +38,7 @@ impl Session {
         };
         let mut seq = answer.seq.wrapping_add(1);
         let user = self
+            .lease
             .topo
             .user(&request.user)
             .filter(|u| handshake::verify_native(&scramble, &u.password, &answer.payload))
@@ -71,7 +72,7 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         }
-        let ok = crate::wire::generic::ok_payload(0, 0, self.status(), 0);
+        let ok = crate::wire::generic::ok_payload(0, 0, self.lease.status(), 0);
         write_packet(&mut self.out, &mut seq, &ok);
         self.flush().await?;
         tracing::debug!(conn = self.id, user = %user.name, "changed user");

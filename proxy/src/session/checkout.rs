@@ -22,18 +22,18 @@ impl Session {
         needs_previous: bool,
     ) -> Result<Held, SqlError> {
         self.notice_dropped_connection();
-        if self.lost_txn {
+        if self.lease.lost_txn {
             return Err(super::transaction::transaction_lost(false));
         }
         self.commit_before_ddl(&[node]).await?;
-        if let Some(h) = self.held.take() {
-            if h.node == node && (self.must_keep() || needs_previous) {
+        if let Some(h) = self.lease.held.take() {
+            if h.node == node && (self.lease.must_keep() || needs_previous) {
                 self.control.set_running(self.running_on(&h));
                 return self.ready(h).await;
             }
-            if self.must_keep() {
+            if self.lease.must_keep() {
                 let names = (self.node_name(h.node), self.node_name(node));
-                self.held = Some(h);
+                self.lease.held = Some(h);
                 return Err(SqlError::unsupported(format!(
                     "not supported by shardgate yet: this session's transaction or session state lives on data node {}, \
                      and the statement runs on {}; commit, or reset the connection, first",
@@ -41,17 +41,17 @@ impl Session {
                 )));
             }
             self.control.clear_if(self.running_on(&h));
-            let pool = self.topo.node(h.node).pool(h.role).clone();
+            let pool = self.lease.topo.node(h.node).pool(h.role).clone();
             pool.put(h.conn).await;
         }
         let held = self.fresh_connection(node, read_only).await?;
         self.control.set_running(self.running_on(&held));
-        let current = Some((self.id, self.replay_gen));
+        let current = Some((self.id, self.lease.replay_gen));
         let mut setup: Vec<Vec<u8>> = Vec::new();
         if held.conn.session_state != current {
-            setup.extend(self.replay.iter().cloned());
+            setup.extend(self.lease.replay.iter().cloned());
         }
-        if !self.autocommit && held.conn.autocommit() {
+        if !self.lease.autocommit && held.conn.autocommit() {
             setup.push(b"SET autocommit = 0".to_vec());
         }
         let mut held = self
@@ -61,7 +61,7 @@ impl Session {
                 "while restoring this session's settings on another connection",
             )
             .await?;
-        if !self.replay.is_empty() {
+        if !self.lease.replay.is_empty() {
             held.conn.session_state = current;
         }
         // Replicas, and every connection of a user without the write right, refuse
@@ -88,9 +88,9 @@ impl Session {
         if self.wants_insert_id && held.conn.insert_id != self.last_insert_id {
             setup.push(format!("SET @@last_insert_id = {}", self.last_insert_id).into_bytes());
         }
-        setup.append(&mut self.next_txn);
-        let opens = !self.pending_txn.is_empty();
-        setup.append(&mut self.pending_txn);
+        setup.append(&mut self.lease.next_txn);
+        let opens = !self.lease.pending_txn.is_empty();
+        setup.append(&mut self.lease.pending_txn);
         let ran = self
             .run_setup(
                 held,
@@ -101,7 +101,7 @@ impl Session {
         if ran.is_err() && opens {
             // The client's BEGIN did not take: its transaction must not quietly
             // become autocommit statements.
-            self.lost_txn = true;
+            self.lease.lost_txn = true;
         }
         let mut held = ran?;
         if self.wants_insert_id {
@@ -125,19 +125,19 @@ impl Session {
         held.conn.dirty = true;
         for sql in setup {
             match held.conn.execute_ok(sql).await {
-                Ok(ok) => self.note_status(Some(ok.status)),
+                Ok(ok) => self.lease.note_status(Some(ok.status)),
                 Err(e) => {
                     // What the session expected of this connection is not there: a
                     // transaction it began (or was in) is lost, and says so until the
                     // client ends it.
-                    let in_txn = self.in_transaction || held.conn.in_transaction();
+                    let in_txn = self.lease.in_transaction || held.conn.in_transaction();
                     if matches!(e, WireError::Server { .. }) && !in_txn {
                         self.control.clear_if(self.running_on(&held));
-                        let pool = self.topo.node(held.node).pool(held.role).clone();
+                        let pool = self.lease.topo.node(held.node).pool(held.role).clone();
                         pool.put(held.conn).await;
                     } else {
                         drop(held);
-                        self.in_transaction |= in_txn;
+                        self.lease.in_transaction |= in_txn;
                         self.forget_connection_state();
                     }
                     return Err(e.to_client(&format!("{what} (the statement was not run)")));
@@ -153,8 +153,8 @@ impl Session {
     async fn fresh_connection(&mut self, node: NodeId, read_only: bool) -> Result<Held, SqlError> {
         // With autocommit off every statement on data opens a transaction: never on
         // a replica.
-        let read_only = read_only && self.autocommit;
-        let pools = self.topo.node(node).clone();
+        let read_only = read_only && self.lease.autocommit;
+        let pools = self.lease.topo.node(node).clone();
         if read_only {
             for _ in 0..pools.replicas.len() {
                 let Some(i) = pools.pick_replica() else { break };
@@ -191,11 +191,11 @@ impl Session {
     /// Keeps `held` when the session's state needs it (or the client may ask about its
     /// warnings next), else returns it to its pool.
     pub(super) async fn keep_or_release(&mut self, held: Held, warnings: u16) {
-        if self.must_keep() || warnings > 0 {
-            self.held = Some(held);
+        if self.lease.must_keep() || warnings > 0 {
+            self.lease.held = Some(held);
         } else {
             self.control.clear_if(self.running_on(&held));
-            let pool = self.topo.node(held.node).pool(held.role).clone();
+            let pool = self.lease.topo.node(held.node).pool(held.role).clone();
             pool.put(held.conn).await;
         }
     }
@@ -205,15 +205,15 @@ impl Session {
     /// COMMIT) is answered as if it were still there. Autocommit stays as the client
     /// set it: the next connection gets it again.
     pub(super) fn forget_connection_state(&mut self) {
-        if self.must_keep() {
-            tracing::warn!(conn = self.id, pins = ?self.pins, in_transaction = self.in_transaction, "backend connection with session state lost");
+        if self.lease.must_keep() {
+            tracing::warn!(conn = self.id, pins = ?self.lease.pins, in_transaction = self.lease.in_transaction, "backend connection with session state lost");
         }
-        if self.in_transaction {
-            self.lost_txn = true;
+        if self.lease.in_transaction {
+            self.lease.lost_txn = true;
         }
-        self.pins.clear();
+        self.lease.pins.clear();
         self.control.set_pins(Vec::new());
-        self.in_transaction = false;
+        self.lease.in_transaction = false;
     }
 
     /// Whatever path ended a statement may have dropped the connection that held the
@@ -222,7 +222,7 @@ impl Session {
     /// transaction then fails every statement until the client ends it; lost pins
     /// (temporary tables, locks, user variables) are gone, as after a reconnect.
     pub(super) fn notice_dropped_connection(&mut self) {
-        if self.held.is_none() && (self.in_transaction || !self.pins.is_empty()) {
+        if self.lease.held.is_none() && (self.lease.in_transaction || !self.lease.pins.is_empty()) {
             self.forget_connection_state();
         }
     }

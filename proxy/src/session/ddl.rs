@@ -38,7 +38,7 @@ impl Session {
                     match ran {
                         Ok(ok) => {
                             // DDL commits by itself: the session follows the server.
-                            self.note_status(Some(ok.status));
+                            self.lease.note_status(Some(ok.status));
                             warnings = warnings.saturating_add(ok.warnings);
                             self.keep_or_release(held, ok.warnings).await;
                             continue;
@@ -66,7 +66,7 @@ impl Session {
         write_packet(
             &mut out,
             &mut seq,
-            &ok_payload(0, 0, self.status(), warnings),
+            &ok_payload(0, 0, self.lease.status(), warnings),
         );
         self.stream.write_all(&out).await?;
         Ok(Flow::Continue)

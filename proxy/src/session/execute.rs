@@ -31,7 +31,7 @@ impl Session {
         let payload = resolved.as_deref().unwrap_or(payload);
         let ctx = router::decide::Context {
             reading: self.reading,
-            logical_databases: self.topo.runtime.passthrough.is_none(),
+            logical_databases: self.lease.topo.runtime.passthrough.is_none(),
             own_accounts: self.shared.settings.enforce_privileges,
         };
         let (stmt, action) = match router::decide::decide(&payload[1..], &ctx) {
@@ -64,7 +64,7 @@ impl Session {
         // Checked against the user's rights, and information_schema reads narrowed to
         // its databases, whatever path the statement takes from here.
         let admitted = {
-            let rt = self.topo.runtime.clone();
+            let rt = self.lease.topo.runtime.clone();
             self.check_access(sql, &rt, false)
                 .and_then(|()| self.confine_catalog(payload, &rt))
         };
@@ -98,7 +98,7 @@ impl Session {
             Action::ShowGrants { own } => return self.show_grants(own, seq).await,
             Action::Answer { .. } | Action::Run => {}
         }
-        if self.lost_txn {
+        if self.lease.lost_txn {
             return self.after_lost_transaction(stmt.transaction, seq).await;
         }
         if let Action::Answer { function, column } = action {
@@ -112,34 +112,34 @@ impl Session {
         // DDL ends the transaction: one begun but not opened anywhere has nothing to
         // commit; an open one is committed where the DDL needs it (`commit_before_ddl`).
         self.ddl_commits = stmt.commits_first;
-        if stmt.commits_first && !self.pending_txn.is_empty() {
-            self.pending_txn.clear();
-            self.savepoints.clear();
+        if stmt.commits_first && !self.lease.pending_txn.is_empty() {
+            self.lease.pending_txn.clear();
+            self.lease.savepoints.clear();
         }
         self.wants_insert_id =
-            stmt.reads_insert_id && !self.pins.contains(&PinReason::LastInsertId);
+            stmt.reads_insert_id && !self.lease.pins.contains(&PinReason::LastInsertId);
         if stmt.replayable && stmt.hints.node.is_none() {
             return self.set_session_state(sql, seq, false).await;
         }
-        if stmt.next_transaction && stmt.hints.node.is_none() && !self.in_transaction {
-            if !self.pending_txn.is_empty() {
+        if stmt.next_transaction && stmt.hints.node.is_none() && !self.lease.in_transaction {
+            if !self.lease.pending_txn.is_empty() {
                 self.send_err(seq, &super::transaction::transaction_characteristics())
                     .await?;
                 return Ok(Flow::Continue);
             }
             return self.set_session_state(sql, seq, true).await;
         }
-        if !self.pending_txn.is_empty() || !self.must_keep() {
+        if !self.lease.pending_txn.is_empty() || !self.lease.must_keep() {
             if let Some(flow) = self.deferred_transaction(&stmt, sql, seq).await? {
                 return Ok(flow);
             }
         }
-        if !self.pending_txn.is_empty() && !stmt.names_tables && stmt.transaction.is_none() {
+        if !self.lease.pending_txn.is_empty() && !stmt.names_tables && stmt.transaction.is_none() {
             // Touches no data (`SELECT NOW()`, `SELECT 1`): it runs without choosing the
             // transaction's node, which its first statement on data will choose.
-            let pending = self.set_pending_aside();
+            let pending = self.lease.set_pending_aside();
             let flow = self.route_and_execute(&stmt, payload, seq, true).await;
-            self.restore_pending(pending);
+            self.lease.restore_pending(pending);
             return flow;
         }
         // Catalog questions: cheap byte checks first, the runtime only when they match.
@@ -154,7 +154,7 @@ impl Session {
                         return Ok(Flow::Continue);
                     }
                 };
-                let rt = self.topo.runtime.clone();
+                let rt = self.lease.topo.runtime.clone();
                 let mut q = router::catalog::information_schema(&text, &rt, self.db.as_deref());
                 if q.is_none() && self.shared.settings.enforce_privileges && self.db.is_none() {
                     // No schema selected or named: asked on the node of a schema the
@@ -168,15 +168,15 @@ impl Session {
                 }
                 drop(rt);
                 if let Some(q) = q {
-                    let pending = self.set_pending_aside();
+                    let pending = self.lease.set_pending_aside();
                     let flow = self.run_catalog(q, seq).await;
-                    self.restore_pending(pending);
+                    self.lease.restore_pending(pending);
                     return flow;
                 }
             }
         }
         if stmt.hints.node.is_none() {
-            let rt = self.topo.runtime.clone();
+            let rt = self.lease.topo.runtime.clone();
             // A table named with another logical schema's qualifier (`shop.orders` from
             // `crm`, or with no database selected) goes by that schema.
             match self.foreign_schema(sql, &rt) {
@@ -197,9 +197,9 @@ impl Session {
                 let db = schema.name.as_str();
                 let maybe_show = matches!(stmt.kind, StatementKind::Show | StatementKind::Other);
                 if let Some(show) = maybe_show.then(|| router::show::parse(sql)).flatten() {
-                    let pending = self.set_pending_aside();
+                    let pending = self.lease.set_pending_aside();
                     let shown = self.show(sql, show, rt.clone(), db, seq).await;
-                    self.restore_pending(pending);
+                    self.lease.restore_pending(pending);
                     if let Some(flow) = shown {
                         return flow;
                     }
@@ -218,7 +218,7 @@ impl Session {
                         .await
                         .map(std::sync::Arc::new)
                 } else {
-                    self.topo.plans.plan(&text, schema, &rt, self.reading)
+                    self.lease.topo.plans.plan(&text, schema, &rt, self.reading)
                 };
                 match planned {
                     Ok(cached) => {
@@ -278,9 +278,13 @@ impl Session {
             || stmt.needs_previous
             || stmt.pin.is_some()
             || !stmt.names_tables;
-        if let Some(h) = &self.held {
-            if self.must_keep() && h.node != node && about_session && stmt.hints.node.is_none() {
-                let rt = self.topo.runtime.clone();
+        if let Some(h) = &self.lease.held {
+            if self.lease.must_keep()
+                && h.node != node
+                && about_session
+                && stmt.hints.node.is_none()
+            {
+                let rt = self.lease.topo.runtime.clone();
                 database = match self.db.as_deref().and_then(|d| rt.schemas.get(d)) {
                     Some(s) => Some(s.database_on(&rt.nodes, h.node).to_string()),
                     None => database,
@@ -291,7 +295,7 @@ impl Session {
         let route = Route {
             node,
             database,
-            read_only: stmt.read_only && !self.must_keep() && !in_txn,
+            read_only: stmt.read_only && !self.lease.must_keep() && !in_txn,
             needs_previous: stmt.needs_previous,
             pin: stmt.pin,
         };
@@ -301,10 +305,10 @@ impl Session {
         // A statement that pins (`SET NAMES x, @a = 1`, a batch with a SET, EXECUTE)
         // may have changed the character set or sql_mode: ask the connection that ran
         // it, which the session keeps.
-        if self.held.is_some() && router::classify::may_change_reading(&payload[1..]) {
-            if let Some(mut held) = self.held.take() {
+        if self.lease.held.is_some() && router::classify::may_change_reading(&payload[1..]) {
+            if let Some(mut held) = self.lease.held.take() {
                 self.refresh_reading(&mut held).await;
-                self.held = Some(held);
+                self.lease.held = Some(held);
             }
         }
         flow
@@ -328,7 +332,7 @@ impl Session {
         &self,
         hinted_node: Option<&str>,
     ) -> Result<(NodeId, Option<String>), SqlError> {
-        let rt = self.topo.runtime.clone();
+        let rt = self.lease.topo.runtime.clone();
         let p = rt
             .placement(self.db.as_deref())
             .ok_or_else(|| SqlError::unknown_database(self.db.as_deref().unwrap_or("")))?;
@@ -394,7 +398,7 @@ impl Session {
     }
 
     pub(super) fn node_name(&self, node: NodeId) -> String {
-        self.topo.node(node).name.clone()
+        self.lease.topo.node(node).name.clone()
     }
 
     /// A statement the client ran generated `id` (0: none): `LAST_INSERT_ID()` now
@@ -415,10 +419,10 @@ impl Session {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let was_held = self.held.is_some() && self.must_keep();
+            let was_held = self.lease.held.is_some() && self.lease.must_keep();
             // A deferred BEGIN or one-shot SET spent on a connection that then breaks
             // cannot be sent again on another: no retry then.
-            let spends = !self.pending_txn.is_empty() || !self.next_txn.is_empty();
+            let spends = !self.lease.pending_txn.is_empty() || !self.lease.next_txn.is_empty();
             let mut held = match self
                 .checkout(route.node, route.read_only, route.needs_previous)
                 .await
@@ -454,7 +458,7 @@ impl Session {
                 }
                 return self.report_lost(seq, was_held, &e, false).await;
             }
-            let add = self.unopened_transaction();
+            let add = self.lease.unopened_transaction();
             let mut result = held.conn.forward(&mut self.stream, mode, add).await;
             // LOAD DATA LOCAL INFILE: the client's file goes to the backend, packet by
             // packet with the client's sequence ids, up to the empty packet that ends it.
@@ -512,7 +516,7 @@ impl Session {
         } else {
             "the statement was not run"
         });
-        if was_held && self.must_keep() {
+        if was_held && self.lease.must_keep() {
             msg.push_str("; the open transaction and session state on that connection are gone");
         }
         self.forget_connection_state();
@@ -521,7 +525,7 @@ impl Session {
     }
 
     async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {
-        self.note_status(summary.status);
+        self.lease.note_status(summary.status);
         // Pin even when the statement failed: part of a batch may have set state.
         if let Some(pin) = route.pin {
             self.pin(&mut held, pin);
@@ -534,9 +538,9 @@ impl Session {
 
     pub(super) fn pin(&mut self, held: &mut Held, reason: PinReason) {
         held.conn.dirty = true;
-        if self.pins.insert(reason) {
+        if self.lease.pins.insert(reason) {
             self.control
-                .set_pins(self.pins.iter().map(|p| p.as_str()).collect());
+                .set_pins(self.lease.pins.iter().map(|p| p.as_str()).collect());
             metrics::counter!("shardgate_session_pins_total", "reason" => reason.as_str())
                 .increment(1);
             tracing::debug!(

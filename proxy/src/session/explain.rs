@@ -11,7 +11,7 @@ impl Session {
     pub(super) async fn explain_sharding(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
         use crate::wire::resultset::LocalColumn;
         let sql = sql.trim_ascii_start();
-        let rt = self.topo.runtime.clone();
+        let rt = self.lease.topo.runtime.clone();
         // Planned as the statement itself would be: by the logical schema its
         // qualifiers name when that is not the session's own.
         let foreign = match self.foreign_schema(sql, &rt) {

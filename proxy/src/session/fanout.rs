@@ -52,13 +52,13 @@ impl Session {
             started: VecDeque::with_capacity(targets.len()),
         };
         // With autocommit off each part would open a transaction of its own.
-        if targets.len() > 1 && !self.must_keep() && self.autocommit {
+        if targets.len() > 1 && !self.lease.must_keep() && self.lease.autocommit {
             for (i, target) in targets.iter().enumerate() {
                 // The first part waits for its connection like any statement; later
                 // ones start ahead only when their pool lends at once, so a session
                 // never waits for a connection it holds itself (a pool smaller than
                 // the node's shard count), and the rest start when read.
-                let lends = self.topo.node(target.node).lends_now(read_only);
+                let lends = self.lease.topo.node(target.node).lends_now(read_only);
                 if i > 0 && !lends {
                     break;
                 }

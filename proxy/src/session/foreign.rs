@@ -99,7 +99,7 @@ impl Session {
         let route = Route {
             node: schema.node,
             database: Some(schema.database.clone()),
-            read_only: stmt.read_only && !self.must_keep(),
+            read_only: stmt.read_only && !self.lease.must_keep(),
             needs_previous: stmt.needs_previous,
             pin: stmt.pin,
         };

@@ -57,7 +57,7 @@ impl Session {
             }
         }
         if !on_schema.is_empty() {
-            let rt = self.topo.runtime.clone();
+            let rt = self.lease.topo.runtime.clone();
             let schemas: Vec<String> = if user.schemas.iter().any(|s| s == "*") {
                 vec!["*".to_string()]
             } else if user.schemas.is_empty() {

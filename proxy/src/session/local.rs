@@ -10,7 +10,7 @@ use mysql_common::constants::CapabilityFlags;
 impl Session {
     /// Makes `db` the session's database, if the user may use it and it exists.
     pub(super) async fn select_database(&mut self, db: &str) -> Result<(), SqlError> {
-        let runtime = self.topo.runtime.clone();
+        let runtime = self.lease.topo.runtime.clone();
         let logical = runtime.is_known_database(db);
         if !logical && runtime.passthrough.is_none() {
             return Err(SqlError::unknown_database(db));
@@ -69,7 +69,7 @@ impl Session {
             .as_ref()
             .map(|u| u.schemas.clone())
             .unwrap_or_default();
-        let runtime = self.topo.runtime.clone();
+        let runtime = self.lease.topo.runtime.clone();
         let mut rows = vec![vec![Some("information_schema".to_string())]];
         rows.extend(
             runtime
@@ -109,10 +109,10 @@ impl Session {
         self.flavor
             .capabilities
             .set(CapabilityFlags::CLIENT_MULTI_STATEMENTS, on);
-        if self.must_keep() && self.held.is_some() {
+        if self.lease.must_keep() && self.lease.held.is_some() {
             // The held connection keeps serving this session: switch it too.
             let flow = self.forward_to_primary(payload, seq, Mode::Single).await;
-            if let Some(h) = &mut self.held {
+            if let Some(h) = &mut self.lease.held {
                 h.conn
                     .conn
                     .flavor

@@ -113,7 +113,7 @@ pub(super) struct MergeJob<'a> {
 }
 
 /// How far a merged read got: what the caller must finish or clean up.
-struct Progress {
+struct MergeState {
     seq: u8,
     sources: Vec<Source>,
     /// Some bytes reached the client: an error can only end the result set.
@@ -123,13 +123,13 @@ struct Progress {
 impl Session {
     pub(super) async fn run_merge(&mut self, job: MergeJob<'_>, seq: u8) -> std::io::Result<Flow> {
         let start_seq = seq;
-        let mut p = Progress {
+        let mut p = MergeState {
             seq,
             sources: Vec::with_capacity(job.plan.targets.len()),
             header_sent: false,
         };
         let result = self.merge_into_client(job, &mut p).await;
-        let Progress {
+        let MergeState {
             mut seq,
             sources,
             header_sent,
@@ -152,7 +152,7 @@ impl Session {
         match failure {
             None => {
                 let mut out = BytesMut::new();
-                let end = eof_payload(self.deprecate_eof(), self.status(), warnings);
+                let end = eof_payload(self.deprecate_eof(), self.lease.status(), warnings);
                 write_packet(&mut out, &mut seq, &end);
                 self.stream.write_all(&out).await?;
                 Ok(Flow::Continue)
@@ -178,7 +178,7 @@ impl Session {
     async fn merge_into_client(
         &mut self,
         job: MergeJob<'_>,
-        p: &mut Progress,
+        p: &mut MergeState,
     ) -> Result<(), Failure> {
         let MergeJob {
             plan,
@@ -188,13 +188,13 @@ impl Session {
             schema,
             renames,
         } = job;
-        let Progress {
+        let MergeState {
             seq,
             sources,
             header_sent,
         } = p;
         let deprecate = self.deprecate_eof();
-        let in_txn = self.must_keep() || !self.autocommit;
+        let in_txn = self.lease.must_keep() || !self.lease.autocommit;
         let mut defs: Vec<Bytes> = Vec::new();
         let mut buffered_bytes = 0usize;
         let mut parts = self
@@ -278,7 +278,7 @@ impl Session {
                         }
                         Ok(Err((warnings, status))) => {
                             source.warnings = warnings;
-                            self.note_status(status);
+                            self.lease.note_status(status);
                             break;
                         }
                         Err(f) => {
@@ -316,7 +316,7 @@ impl Session {
             }
         }
         if !deprecate {
-            let eof = eof_payload(false, self.status(), 0);
+            let eof = eof_payload(false, self.lease.status(), 0);
             write_packet(&mut out, seq, &eof);
         }
 

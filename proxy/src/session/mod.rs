@@ -1,5 +1,10 @@
 //! One client connection: login, then a loop of commands, each answered locally or
-//! run on a backend connection chosen by the router's classification.
+//! run where the router's decision says.
+//!
+//! Split by job: this module is the client side (I/O, dispatch, replies); [`lease`]
+//! holds the backend state (held connection, pins, transaction, replayed settings,
+//! topology snapshot); [`fanout`] starts a statement's parts on several connections
+//! at once.
 
 mod access;
 mod binary;
@@ -15,6 +20,7 @@ mod fanout;
 mod foreign;
 mod grants;
 mod kill;
+mod lease;
 mod local;
 mod login;
 mod merged;
@@ -26,20 +32,18 @@ mod sharded;
 mod show;
 mod transaction;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
-use router::PinReason;
+use mysql_common::constants::CapabilityFlags;
 use rules::NodeId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::backend::{Flavor, PooledConn, Role};
 use crate::config::UserConfig;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::wire::command::*;
 use crate::wire::generic::{eof_payload, err_payload, ok_payload};
 use crate::wire::packet::write_packet;
@@ -60,6 +64,8 @@ enum Flow {
 }
 
 pub struct Session {
+    /// What ties the session to backend connections: see [`lease::Lease`].
+    lease: lease::Lease,
     shared: Arc<Shared>,
     stream: crate::tls::ClientStream,
     reader: PacketReader,
@@ -71,30 +77,8 @@ pub struct Session {
     flavor: Flavor,
     /// The database the client selected, as the client named it.
     db: Option<String>,
-    held: Option<Held>,
     /// This logged-in client's place among `server.max_connections`.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// Connection state that ties the session to `held`; shown in logs and metrics.
-    pins: BTreeSet<PinReason>,
-    in_transaction: bool,
-    autocommit: bool,
-    /// A `BEGIN` not yet sent, and the savepoints set after it: they open the
-    /// transaction on the node of its first statement that touches data, so that
-    /// node need not be known at `BEGIN`. Empty when no transaction is pending.
-    pending_txn: Vec<Vec<u8>>,
-    /// `pending_txn` is held aside while a statement that must not open it runs: the
-    /// client is still told a transaction is open.
-    pending_aside: bool,
-    /// `SET TRANSACTION …` statements (no SESSION): they apply to the next
-    /// transaction only, so they run again on that transaction's connection.
-    next_txn: Vec<Vec<u8>>,
-    /// The backend connection of the session's transaction was lost: every statement
-    /// fails until the client ends the transaction, so nothing after the loss can be
-    /// mistaken for part of a transaction that is gone.
-    lost_txn: bool,
-    /// Savepoints of the pending transaction, so that a `ROLLBACK TO` or `RELEASE`
-    /// of one that does not exist fails at once, as on MariaDB.
-    savepoints: Vec<String>,
     /// The character set the client's statements and string parameters are in.
     charset: charset::ClientCharset,
     /// How the session's sql_mode reads strings and double quotes (NO_BACKSLASH_ESCAPES,
@@ -110,16 +94,8 @@ pub struct Session {
     wants_insert_id: bool,
     /// Prepared statements on configured tables, which shardgate routes itself.
     routed: routed::RoutedStatements,
-    /// Session `SET`s, repeated on each connection that runs the session's statements.
-    replay: Vec<Vec<u8>>,
-    /// Changes whenever `replay` does, so a connection knows whether it is current.
-    replay_gen: u64,
     /// What KILL from other sessions acts on.
     control: Arc<crate::control::SessionControl>,
-    /// The layout the session's statement runs against: the current one, loaded as
-    /// each command starts, except while the session holds a backend connection
-    /// (a transaction, a pin), whose node ids belong to the snapshot it came from.
-    topo: Arc<crate::topology::Topology>,
 }
 
 /// Sleeps for `d`, or forever when there is no limit.
@@ -135,7 +111,7 @@ impl Session {
         let id = shared.next_connection_id();
         let topo = shared.topology.load();
         Session {
-            topo,
+            lease: lease::Lease::new(topo),
             shared,
             stream: crate::tls::ClientStream::Plain(stream),
             reader: PacketReader::default(),
@@ -146,24 +122,13 @@ impl Session {
             capabilities: CapabilityFlags::empty(),
             flavor: Flavor::default(),
             db: None,
-            held: None,
             slot: None,
-            pins: BTreeSet::new(),
-            in_transaction: false,
-            autocommit: true,
-            pending_txn: Vec::new(),
-            pending_aside: false,
-            next_txn: Vec::new(),
-            lost_txn: false,
-            savepoints: Vec::new(),
             last_insert_id: 0,
             charset: charset::ClientCharset::Utf8,
             reading: router::reading::Reading::DEFAULT,
             ddl_commits: false,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
-            replay: Vec::new(),
-            replay_gen: 0,
             control: Arc::new(crate::control::SessionControl::new(
                 String::new(),
                 peer.to_string(),
@@ -289,7 +254,7 @@ impl Session {
             .set_activity(command_name(cmd), self.db.as_deref(), info);
         let flow = self.dispatch(payload, seq).await;
         self.ddl_commits = false;
-        let held = self.held.as_ref().map(|h| self.running_on(h));
+        let held = self.lease.held.as_ref().map(|h| self.running_on(h));
         self.control.keep_only(held);
         self.control.set_activity("Sleep", self.db.as_deref(), None);
         flow
@@ -300,13 +265,11 @@ impl Session {
             self.send_err(seq, &SqlError::unknown_command(0)).await?;
             return Ok(Flow::Continue);
         };
-        if self.held.is_none() {
-            self.topo = self.shared.topology.load();
-        }
+        self.lease.follow(&self.shared.topology);
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
         self.notice_dropped_connection();
-        if self.lost_txn && cmd == COM_STMT_EXECUTE {
+        if self.lease.lost_txn && cmd == COM_STMT_EXECUTE {
             self.send_err(seq, &transaction::transaction_lost(false))
                 .await?;
             return Ok(Flow::Continue);
@@ -314,9 +277,9 @@ impl Session {
         if matches!(cmd, COM_FIELD_LIST | COM_STATISTICS | COM_STMT_PREPARE) {
             // Metadata, not data: a transaction begun but not yet opened is opened
             // by its first statement on data, not on this command's node.
-            let pending = self.set_pending_aside();
+            let pending = self.lease.set_pending_aside();
             let flow = self.command(cmd, payload, seq).await;
-            self.restore_pending(pending);
+            self.lease.restore_pending(pending);
             return flow;
         }
         self.command(cmd, payload, seq).await
@@ -349,7 +312,7 @@ impl Session {
             COM_FIELD_LIST => {
                 // A shard's physical table is not a table clients may name.
                 let table = body.split(|&b| b == 0).next().unwrap_or(body);
-                let rt = self.topo.runtime.clone();
+                let rt = self.lease.topo.runtime.clone();
                 let shard = self
                     .db
                     .as_deref()
@@ -414,51 +377,9 @@ impl Session {
         }
     }
 
-    fn status(&self) -> StatusFlags {
-        let mut s = StatusFlags::empty();
-        if self.autocommit {
-            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
-        }
-        if self.in_transaction
-            || !self.pending_txn.is_empty()
-            || self.pending_aside
-            || self.lost_txn
-        {
-            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
-        }
-        s
-    }
-
-    /// IN_TRANS while the session's transaction is begun but not opened on a node: a
-    /// statement that runs meanwhile (on a connection with no transaction) still tells
-    /// the client it is in one, as MySQL would.
-    fn unopened_transaction(&self) -> StatusFlags {
-        if self.pending_aside || !self.pending_txn.is_empty() {
-            StatusFlags::SERVER_STATUS_IN_TRANS
-        } else {
-            StatusFlags::empty()
-        }
-    }
-
-    /// Takes transaction and autocommit state from a backend's status flags.
-    fn note_status(&mut self, status: Option<StatusFlags>) {
-        if let Some(s) = status {
-            self.in_transaction = s.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
-            self.autocommit = s.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
-        }
-    }
-
     fn deprecate_eof(&self) -> bool {
         self.capabilities
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
-    }
-
-    /// True while the session's state lives in its held connection.
-    /// The session's state lives on its held connection. With autocommit off, the
-    /// transaction its next statement opens is what it keeps (the server's IN_TRANS
-    /// says so); between such transactions it may move.
-    fn must_keep(&self) -> bool {
-        !self.pins.is_empty() || self.in_transaction || !self.pending_txn.is_empty()
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -468,13 +389,13 @@ impl Session {
     }
 
     async fn send_ok(&mut self, mut seq: u8) -> std::io::Result<()> {
-        let p = ok_payload(0, 0, self.status(), 0);
+        let p = ok_payload(0, 0, self.lease.status(), 0);
         write_packet(&mut self.out, &mut seq, &p);
         self.flush().await
     }
 
     async fn send_eof(&mut self, mut seq: u8) -> std::io::Result<()> {
-        let p = eof_payload(self.deprecate_eof(), self.status(), 0);
+        let p = eof_payload(self.deprecate_eof(), self.lease.status(), 0);
         write_packet(&mut self.out, &mut seq, &p);
         self.flush().await
     }
@@ -487,7 +408,7 @@ impl Session {
         columns: &[crate::wire::resultset::LocalColumn],
         rows: &[Vec<Option<String>>],
     ) -> std::io::Result<Flow> {
-        let (deprecate, status) = (self.deprecate_eof(), self.status());
+        let (deprecate, status) = (self.deprecate_eof(), self.lease.status());
         crate::wire::resultset::write_result_set(
             &mut self.out,
             &mut seq,
@@ -507,23 +428,11 @@ impl Session {
         self.flush().await
     }
 
-    /// Takes a begun-but-unopened transaction aside while a statement that must not
-    /// open it on its node runs (metadata, statements without tables).
-    fn set_pending_aside(&mut self) -> Vec<Vec<u8>> {
-        self.pending_aside = !self.pending_txn.is_empty();
-        std::mem::take(&mut self.pending_txn)
-    }
-
-    fn restore_pending(&mut self, pending: Vec<Vec<u8>>) {
-        self.pending_txn.splice(0..0, pending);
-        self.pending_aside = false;
-    }
-
     /// Gives the held connection back to its pool (reset there if it carries state).
     async fn release_held(&mut self) {
-        if let Some(h) = self.held.take() {
+        if let Some(h) = self.lease.held.take() {
             self.control.clear_if(self.running_on(&h));
-            let pool = self.topo.node(h.node).pool(h.role).clone();
+            let pool = self.lease.topo.node(h.node).pool(h.role).clone();
             pool.put(h.conn).await;
         }
     }
@@ -531,23 +440,15 @@ impl Session {
     /// COM_RESET_CONNECTION: forget every piece of session state but the database.
     async fn reset_session(&mut self) {
         // The pool resets the connection: it carries this session's state.
-        if let Some(h) = &mut self.held {
+        if let Some(h) = &mut self.lease.held {
             h.conn.dirty = true;
         }
         self.release_held().await;
-        self.pins.clear();
+        self.lease.reset();
         self.control.set_pins(Vec::new());
-        self.in_transaction = false;
-        self.autocommit = true;
-        self.pending_txn.clear();
-        self.next_txn.clear();
-        self.lost_txn = false;
-        self.savepoints.clear();
         self.last_insert_id = 0;
         self.charset = charset::ClientCharset::from_collation(self.flavor.collation);
         self.reading = router::reading::Reading::DEFAULT;
         self.routed.clear();
-        self.replay.clear();
-        self.replay_gen += 1;
     }
 }

@@ -34,7 +34,7 @@ impl Session {
         let payload = named.as_deref().unwrap_or(payload);
         let mut confined = None;
         if cmd == COM_STMT_PREPARE {
-            let rt = self.topo.runtime.clone();
+            let rt = self.lease.topo.runtime.clone();
             let admitted = self
                 .check_access(&payload[1..], &rt, true)
                 .and_then(|()| self.confine_catalog(payload, &rt));
@@ -58,7 +58,7 @@ impl Session {
             return self.routed_command(cmd, payload, seq).await;
         }
         let has_statements =
-            self.pins.contains(&PinReason::PreparedStatement) && self.held.is_some();
+            self.lease.pins.contains(&PinReason::PreparedStatement) && self.lease.held.is_some();
         let mode = match cmd {
             COM_STMT_PREPARE => Mode::Prepare,
             COM_STMT_EXECUTE => Mode::Query,
@@ -67,9 +67,9 @@ impl Session {
             _ => {
                 // CLOSE and SEND_LONG_DATA have no response.
                 if has_statements {
-                    if let Some(h) = &mut self.held {
+                    if let Some(h) = &mut self.lease.held {
                         if h.conn.send_unanswered(payload).await.is_err() {
-                            self.held = None;
+                            self.lease.held = None;
                         }
                     }
                 }
@@ -91,7 +91,7 @@ impl Session {
         // A pinned statement may read LAST_INSERT_ID(): its connection must hold the
         // session's value (a no-op when it ran the session's last INSERT itself).
         self.wants_insert_id =
-            cmd == COM_STMT_EXECUTE && !self.pins.contains(&PinReason::LastInsertId);
+            cmd == COM_STMT_EXECUTE && !self.lease.pins.contains(&PinReason::LastInsertId);
         self.forward_pinned(payload, seq, mode, Some(PinReason::PreparedStatement))
             .await
     }

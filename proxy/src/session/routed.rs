@@ -99,7 +99,7 @@ impl Session {
         sql: &[u8],
         seq: u8,
     ) -> std::io::Result<Option<Flow>> {
-        let rt = self.topo.runtime.clone();
+        let rt = self.lease.topo.runtime.clone();
         let configured = self.configured_schema(&rt);
         // Planned as the text it means in the client's character set.
         let decoded = match self.charset.decode(sql) {
@@ -264,7 +264,11 @@ impl Session {
                 write_packet(&mut out, &mut seq, renamed.as_deref().unwrap_or(d));
             }
             if !defs.is_empty() && !deprecate {
-                write_packet(&mut out, &mut seq, &eof_payload(false, self.status(), 0));
+                write_packet(
+                    &mut out,
+                    &mut seq,
+                    &eof_payload(false, self.lease.status(), 0),
+                );
             }
         }
         self.stream.write_all(&out).await?;
@@ -378,7 +382,7 @@ impl Session {
         }
         let types: Arc<[u8]> = s.types.clone().unwrap_or_else(|| Arc::from(&[][..]));
         // Rules changed since PREPARE: plan again, with the same text.
-        let rt = self.topo.runtime.clone();
+        let rt = self.lease.topo.runtime.clone();
         if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_some() {
             let fresh = s
                 .schema
@@ -474,7 +478,7 @@ impl Session {
         }
         let label = if prepared.plan.write { "write" } else { "read" };
         metrics::counter!("shardgate_routed_executions_total", "class" => label).increment(1);
-        let read_only = read_only && !prepared.plan.write && !self.must_keep();
+        let read_only = read_only && !prepared.plan.write && !self.lease.must_keep();
         let mut held = match self.checkout(target.node, read_only, false).await {
             Ok(h) => h,
             Err(e) => {
@@ -528,7 +532,7 @@ impl Session {
                 warnings,
                 insert_id,
             } => {
-                self.note_status(status);
+                self.lease.note_status(status);
                 self.note_insert_id(insert_id);
                 self.keep_or_release(held, warnings).await;
             }

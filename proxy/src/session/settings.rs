@@ -30,11 +30,11 @@ impl Session {
         };
         // The server checks the SET here; what travels with the next transaction
         // must not be spent on it.
-        let next_txn = std::mem::take(&mut self.next_txn);
-        let pending = self.set_pending_aside();
+        let next_txn = std::mem::take(&mut self.lease.next_txn);
+        let pending = self.lease.set_pending_aside();
         let flow = self.run_set(sql, seq, one_shot, node, database).await;
-        self.next_txn.splice(0..0, next_txn);
-        self.restore_pending(pending);
+        self.lease.next_txn.splice(0..0, next_txn);
+        self.lease.restore_pending(pending);
         flow
     }
 
@@ -71,21 +71,21 @@ impl Session {
                     self.refresh_reading(&mut held).await;
                 }
                 if one_shot {
-                    self.next_txn.push(sql.to_vec());
-                } else if self.replay.len() >= MAX_REPLAYED_SETS {
+                    self.lease.next_txn.push(sql.to_vec());
+                } else if self.lease.replay.len() >= MAX_REPLAYED_SETS {
                     // A session that keeps setting things: keep its connection instead.
                     self.pin(&mut held, PinReason::SessionVariable);
                 } else {
-                    self.replay.push(sql.to_vec());
-                    self.replay_gen += 1;
-                    held.conn.session_state = Some((self.id, self.replay_gen));
+                    self.lease.replay.push(sql.to_vec());
+                    self.lease.replay_gen += 1;
+                    held.conn.session_state = Some((self.id, self.lease.replay_gen));
                 }
-                self.note_status(Some(ok.status));
+                self.lease.note_status(Some(ok.status));
                 let mut seq = seq;
                 let p = crate::wire::generic::ok_payload(
                     ok.affected,
                     ok.last_insert_id,
-                    self.status(),
+                    self.lease.status(),
                     ok.warnings,
                 );
                 crate::wire::packet::write_packet(&mut self.out, &mut seq, &p);

@@ -141,7 +141,7 @@ impl Session {
                 .await;
         }
         let renames = Renames::new(&rt, schema, plan);
-        let read_only = read_only && !plan.write && !self.must_keep();
+        let read_only = read_only && !plan.write && !self.lease.must_keep();
         if let Merge::Combine(spec) = &plan.merge {
             return self
                 .run_merge(
@@ -208,7 +208,7 @@ impl Session {
 
     /// A transaction stays on one node: the error for a statement that would leave it.
     pub(super) fn transaction_conflict(&self, nodes: &[NodeId]) -> Option<SqlError> {
-        if !self.must_keep() {
+        if !self.lease.must_keep() {
             return None;
         }
         let first = *nodes.first()?;
@@ -220,7 +220,7 @@ impl Session {
                 self.node_name(*other)
             )));
         }
-        let h = self.held.as_ref()?;
+        let h = self.lease.held.as_ref()?;
         (h.node != first).then(|| {
             SqlError::unsupported(format!(
                 "not supported by shardgate yet: this transaction runs on data node {}, and the statement also needs {}; \
@@ -275,7 +275,7 @@ impl Session {
                     warnings,
                     insert_id,
                 }) => {
-                    self.note_status(status);
+                    self.lease.note_status(status);
                     self.note_insert_id(insert_id);
                     self.keep_or_release(held, warnings).await;
                     if !header_sent && i == 0 && plan.merge == Merge::Single {
@@ -525,7 +525,9 @@ impl Session {
     ) -> std::io::Result<Flow> {
         // A savepoint only inside a real transaction (or one about to open): outside
         // one, even in a pinned session, each node's part is a transaction of its own.
-        let in_client_txn = self.in_transaction || !self.autocommit || !self.pending_txn.is_empty();
+        let in_client_txn = self.lease.in_transaction
+            || !self.lease.autocommit
+            || !self.lease.pending_txn.is_empty();
         let mut conns: BTreeMap<NodeId, Held> = BTreeMap::new();
         let mut affected = 0u64;
         let mut last_insert_id = 0u64;
@@ -591,7 +593,7 @@ impl Session {
                 Ok(ok) => {
                     committed.push(self.node_name(node));
                     if in_client_txn {
-                        self.note_status(Some(ok.status));
+                        self.lease.note_status(Some(ok.status));
                     }
                     self.keep_or_release(held, 0).await;
                 }
@@ -626,7 +628,7 @@ impl Session {
         write_packet(
             &mut out,
             &mut seq,
-            &ok_payload(affected, insert_id, self.status(), warnings),
+            &ok_payload(affected, insert_id, self.lease.status(), warnings),
         );
         self.stream.write_all(&out).await?;
         Ok(Flow::Continue)

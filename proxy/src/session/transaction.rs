@@ -20,54 +20,57 @@ impl Session {
         if stmt.hints.node.is_some() {
             return Ok(None);
         }
-        let pending = !self.pending_txn.is_empty();
+        let pending = !self.lease.pending_txn.is_empty();
         match stmt.transaction {
             // WITH CONSISTENT SNAPSHOT takes its snapshot at START, as the client
             // expects: opened at once, on the session's own node.
             Some(TxnOp::Begin)
                 if router::classify::takes_snapshot(sql)
-                    && ((pending && self.pins.is_empty()) || !self.must_keep()) =>
+                    && ((pending && self.lease.pins.is_empty()) || !self.lease.must_keep()) =>
             {
                 self.release_held().await;
-                self.pending_txn.clear();
-                self.savepoints.clear();
+                self.lease.pending_txn.clear();
+                self.lease.savepoints.clear();
                 return Ok(None);
             }
-            Some(TxnOp::Begin) if (pending && self.pins.is_empty()) || !self.must_keep() => {
+            Some(TxnOp::Begin)
+                if (pending && self.lease.pins.is_empty()) || !self.lease.must_keep() =>
+            {
                 // A BEGIN ends the transaction before it; one that touched no data
                 // has nothing to commit.
                 self.release_held().await;
-                self.pending_txn = std::mem::take(&mut self.next_txn);
-                self.pending_txn.push(sql.to_vec());
-                self.savepoints.clear();
+                self.lease.pending_txn = std::mem::take(&mut self.lease.next_txn);
+                self.lease.pending_txn.push(sql.to_vec());
+                self.lease.savepoints.clear();
             }
             Some(TxnOp::Commit | TxnOp::Rollback) if pending => {
-                self.pending_txn.clear();
-                self.savepoints.clear();
+                self.lease.pending_txn.clear();
+                self.lease.savepoints.clear();
             }
             Some(op @ (TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo))
                 if pending =>
             {
                 let name = stmt.savepoint.clone().unwrap_or_default();
                 let at = self
+                    .lease
                     .savepoints
                     .iter()
                     .position(|s| s.eq_ignore_ascii_case(&name));
                 match (op, at) {
                     (TxnOp::Savepoint, at) => {
                         if let Some(i) = at {
-                            self.savepoints.remove(i);
+                            self.lease.savepoints.remove(i);
                         }
-                        self.savepoints.push(name);
+                        self.lease.savepoints.push(name);
                     }
                     (_, None) => {
                         self.send_err(seq, &savepoint_missing(&name)).await?;
                         return Ok(Some(Flow::Continue));
                     }
-                    (TxnOp::RollbackTo, Some(i)) => self.savepoints.truncate(i + 1),
-                    (_, Some(i)) => self.savepoints.truncate(i),
+                    (TxnOp::RollbackTo, Some(i)) => self.lease.savepoints.truncate(i + 1),
+                    (_, Some(i)) => self.lease.savepoints.truncate(i),
                 }
-                self.pending_txn.push(sql.to_vec());
+                self.lease.pending_txn.push(sql.to_vec());
             }
             _ => return Ok(None),
         }
@@ -85,11 +88,11 @@ impl Session {
     ) -> std::io::Result<Flow> {
         match op {
             Some(TxnOp::Rollback) => {
-                self.lost_txn = false;
+                self.lease.lost_txn = false;
                 self.send_ok(seq).await?;
             }
             Some(TxnOp::Commit) => {
-                self.lost_txn = false;
+                self.lease.lost_txn = false;
                 self.send_err(seq, &transaction_lost(true)).await?;
             }
             _ => self.send_err(seq, &transaction_lost(false)).await?,
@@ -131,26 +134,26 @@ impl Session {
     /// commits the transaction here first, so that it may run at all. A transaction
     /// begun but not opened anywhere has nothing to commit.
     pub(super) async fn commit_before_ddl(&mut self, nodes: &[NodeId]) -> Result<(), SqlError> {
-        if !self.ddl_commits || !self.pins.is_empty() || !self.in_transaction {
+        if !self.ddl_commits || !self.lease.pins.is_empty() || !self.lease.in_transaction {
             return Ok(());
         }
-        match &self.held {
+        match &self.lease.held {
             Some(h) if !nodes.iter().all(|n| *n == h.node) => {}
             _ => return Ok(()),
         }
-        let Some(mut held) = self.held.take() else {
+        let Some(mut held) = self.lease.held.take() else {
             return Ok(());
         };
         match held.conn.execute_ok(b"COMMIT").await {
             Ok(ok) => {
-                self.note_status(Some(ok.status));
-                self.savepoints.clear();
+                self.lease.note_status(Some(ok.status));
+                self.lease.savepoints.clear();
                 self.keep_or_release(held, ok.warnings).await;
                 Ok(())
             }
             Err(e) => {
                 if matches!(e, WireError::Server { .. }) {
-                    self.held = Some(held);
+                    self.lease.held = Some(held);
                 } else {
                     self.forget_connection_state();
                 }
@@ -169,19 +172,19 @@ impl Session {
         on: bool,
         seq: u8,
     ) -> std::io::Result<Option<Flow>> {
-        if self.held.is_some() && on != self.autocommit {
+        if self.lease.held.is_some() && on != self.lease.autocommit {
             return Ok(None);
         }
-        if self.held.is_some() && !self.in_transaction && self.pins.is_empty() {
+        if self.lease.held.is_some() && !self.lease.in_transaction && self.lease.pins.is_empty() {
             // A connection kept only for warnings: SET clears them anyway.
             self.release_held().await;
         }
-        if on && !self.autocommit {
+        if on && !self.lease.autocommit {
             // Nothing ran since autocommit went off: no transaction to commit.
-            self.pending_txn.clear();
-            self.savepoints.clear();
+            self.lease.pending_txn.clear();
+            self.lease.savepoints.clear();
         }
-        self.autocommit = on;
+        self.lease.autocommit = on;
         self.send_ok(seq).await?;
         Ok(Some(Flow::Continue))
     }

@@ -1,0 +1,140 @@
+//! The backend side of a session: the connection it holds between statements, what
+//! ties it there (a transaction, pins and why), the transaction state as the server
+//! reports it, the settings replayed on every connection, and the topology snapshot
+//! its node ids belong to. The client side (I/O, dispatch, replies) lives in
+//! [`super::Session`]; statements over several connections in [`super::fanout`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use mysql_common::constants::StatusFlags;
+use router::PinReason;
+
+use super::Held;
+use crate::topology::Topology;
+
+/// See the module comment.
+pub(super) struct Lease {
+    pub(super) held: Option<Held>,
+    /// Connection state that ties the session to `held`; shown in logs and metrics.
+    pub(super) pins: BTreeSet<PinReason>,
+    pub(super) in_transaction: bool,
+    pub(super) autocommit: bool,
+    /// A `BEGIN` not yet sent, and the savepoints set after it: they open the
+    /// transaction on the node of its first statement that touches data, so that
+    /// node need not be known at `BEGIN`. Empty when no transaction is pending.
+    pub(super) pending_txn: Vec<Vec<u8>>,
+    /// `pending_txn` is held aside while a statement that must not open it runs: the
+    /// client is still told a transaction is open.
+    pub(super) pending_aside: bool,
+    /// `SET TRANSACTION …` statements (no SESSION): they apply to the next
+    /// transaction only, so they run again on that transaction's connection.
+    pub(super) next_txn: Vec<Vec<u8>>,
+    /// The backend connection of the session's transaction was lost: every statement
+    /// fails until the client ends the transaction, so nothing after the loss can be
+    /// mistaken for part of a transaction that is gone.
+    pub(super) lost_txn: bool,
+    /// Savepoints of the pending transaction, so that a `ROLLBACK TO` or `RELEASE`
+    /// of one that does not exist fails at once, as on MariaDB.
+    pub(super) savepoints: Vec<String>,
+    /// Session `SET`s, repeated on each connection that runs the session's statements.
+    pub(super) replay: Vec<Vec<u8>>,
+    /// Changes whenever `replay` does, so a connection knows whether it is current.
+    pub(super) replay_gen: u64,
+    /// The layout the session's statement runs against: the current one, loaded as
+    /// each command starts, except while the session holds a backend connection
+    /// (a transaction, a pin), whose node ids belong to the snapshot it came from.
+    pub(super) topo: Arc<Topology>,
+}
+
+impl Lease {
+    pub(super) fn new(topo: Arc<Topology>) -> Lease {
+        Lease {
+            topo,
+            held: None,
+            pins: BTreeSet::new(),
+            in_transaction: false,
+            autocommit: true,
+            pending_txn: Vec::new(),
+            pending_aside: false,
+            next_txn: Vec::new(),
+            lost_txn: false,
+            savepoints: Vec::new(),
+            replay: Vec::new(),
+            replay_gen: 0,
+        }
+    }
+
+    /// Forgets every piece of session state (COM_RESET_CONNECTION), once the held
+    /// connection is given back. Connections that replayed the old settings are
+    /// out of date from now on.
+    pub(super) fn reset(&mut self) {
+        debug_assert!(self.held.is_none());
+        let replay_gen = self.replay_gen + 1;
+        *self = Lease {
+            replay_gen,
+            ..Lease::new(self.topo.clone())
+        };
+    }
+
+    /// Moves to `current` unless a held connection belongs to the snapshot in use.
+    pub(super) fn follow(&mut self, current: &crate::topology::Current) {
+        if self.held.is_none() {
+            self.topo = current.load();
+        }
+    }
+
+    /// The transaction and autocommit flags the client is told.
+    pub(super) fn status(&self) -> StatusFlags {
+        let mut s = StatusFlags::empty();
+        if self.autocommit {
+            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.in_transaction
+            || !self.pending_txn.is_empty()
+            || self.pending_aside
+            || self.lost_txn
+        {
+            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        s
+    }
+
+    /// IN_TRANS while the session's transaction is begun but not opened on a node: a
+    /// statement that runs meanwhile (on a connection with no transaction) still tells
+    /// the client it is in one, as MySQL would.
+    pub(super) fn unopened_transaction(&self) -> StatusFlags {
+        if self.pending_aside || !self.pending_txn.is_empty() {
+            StatusFlags::SERVER_STATUS_IN_TRANS
+        } else {
+            StatusFlags::empty()
+        }
+    }
+
+    /// Takes transaction and autocommit state from a backend's status flags.
+    pub(super) fn note_status(&mut self, status: Option<StatusFlags>) {
+        if let Some(s) = status {
+            self.in_transaction = s.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+            self.autocommit = s.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT);
+        }
+    }
+
+    /// The session's state lives on its held connection. With autocommit off, the
+    /// transaction its next statement opens is what it keeps (the server's IN_TRANS
+    /// says so); between such transactions it may move.
+    pub(super) fn must_keep(&self) -> bool {
+        !self.pins.is_empty() || self.in_transaction || !self.pending_txn.is_empty()
+    }
+
+    /// Takes a begun-but-unopened transaction aside while a statement that must not
+    /// open it on its node runs (metadata, statements without tables).
+    pub(super) fn set_pending_aside(&mut self) -> Vec<Vec<u8>> {
+        self.pending_aside = !self.pending_txn.is_empty();
+        std::mem::take(&mut self.pending_txn)
+    }
+
+    pub(super) fn restore_pending(&mut self, pending: Vec<Vec<u8>>) {
+        self.pending_txn.splice(0..0, pending);
+        self.pending_aside = false;
+    }
+}
