@@ -86,14 +86,11 @@ class Targets:
         self.haproxy = self.spawn([haproxy, "-f", cfg, "-db"])
         self.haproxy_port = hport
 
-        sg = self.spawn(
-            [args.shardgate, "--listen", "127.0.0.1:0", "--primary", f"127.0.0.1:{self.primary}",
-             "--user", USER, "--password", PASSWORD],
-            env={**os.environ, "SHARDGATE_LOG": "warn"},
-        )
-        m, _ = wait_line(sg, r"listening on 127\.0\.0\.1:(\d+)", 30)
-        self.shardgate = sg
-        self.shardgate_port = int(m.group(1))
+        self.shardgate, self.shardgate_port = self.passthrough(args.shardgate)
+        # A second build (e.g. main before a change), run beside the first.
+        self.baseline = self.baseline_port = None
+        if args.baseline:
+            self.baseline, self.baseline_port = self.passthrough(args.baseline)
         wait_port(self.haproxy_port)
 
         # shardgate with sbtest1..4 sharded by id (mod 2) over both groups' primaries.
@@ -107,10 +104,24 @@ class Targets:
                 f'[nodes.dn1]\nprimary = "127.0.0.1:{self.primary}"\nuser = "{USER}"\npassword = "{PASSWORD}"\n'
                 f'[nodes.dn2]\nprimary = "127.0.0.1:{self.primary2}"\nuser = "{USER}"\npassword = "{PASSWORD}"\n'
                 f'[rules.by_id]\nalgorithm = "mod"\nshards = 2\n[schemas.{SHARDED_DB}]\nnode = "dn1"\n{tables}')
-        sh = self.spawn([args.shardgate, "--config", sharded_cfg], env={**os.environ, "SHARDGATE_LOG": "warn"})
-        m, _ = wait_line(sh, r"listening on 127\.0\.0\.1:(\d+)", 30)
-        self.sharded = sh
-        self.sharded_port = int(m.group(1))
+        self.sharded, self.sharded_port = self.configured(args.shardgate, sharded_cfg)
+        self.baseline_sharded_port = None
+        if args.baseline:
+            _, self.baseline_sharded_port = self.configured(args.baseline, sharded_cfg)
+
+    def passthrough(self, binary):
+        p = self.spawn(
+            [binary, "--listen", "127.0.0.1:0", "--primary", f"127.0.0.1:{self.primary}",
+             "--user", USER, "--password", PASSWORD],
+            env={**os.environ, "SHARDGATE_LOG": "warn"},
+        )
+        m, _ = wait_line(p, r"listening on 127\.0\.0\.1:(\d+)", 30)
+        return p, int(m.group(1))
+
+    def configured(self, binary, config):
+        p = self.spawn([binary, "--config", config], env={**os.environ, "SHARDGATE_LOG": "warn"})
+        m, _ = wait_line(p, r"listening on 127\.0\.0\.1:(\d+)", 30)
+        return p, int(m.group(1))
 
     def spawn(self, cmd, env=None):
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -118,11 +129,20 @@ class Targets:
         return p
 
     def all(self):
-        return [
+        targets = [
             ("direct", self.primary, None),
             ("haproxy", self.haproxy_port, self.haproxy.pid),
             ("shardgate", self.shardgate_port, self.shardgate.pid),
         ]
+        if self.baseline:
+            targets.append(("baseline", self.baseline_port, self.baseline.pid))
+        return targets
+
+    def sharded_pair(self):
+        pair = [("pass-through", self.shardgate_port, "sbtest"), ("sharded", self.sharded_port, SHARDED_DB)]
+        if self.baseline:
+            pair.append(("baseline sharded", self.baseline_sharded_port, SHARDED_DB))
+        return pair
 
     def close(self):
         for p in reversed(self.procs):
@@ -228,6 +248,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs per target and cell")
     ap.add_argument("--idle", type=int, default=1000, help="idle connections for the RSS check")
     ap.add_argument("--quick", action="store_true", help="point_select and read_write, 8 threads, 5 s, 2 repeats")
+    ap.add_argument("--baseline", help="a second shardgate binary (e.g. main before a change), measured beside --shardgate")
     args = ap.parse_args()
     if args.quick:
         args.tests, args.threads, args.time, args.repeat = "oltp_point_select,oltp_read_write", "8", 5, 2
@@ -267,10 +288,9 @@ def main():
                     rows.append((test, threads, mode, med))
                     if test == "oltp_point_select":
                         # Sharded vs pass-through, interleaved, in the same conditions.
-                        pair = {"pass-through": [], "sharded": []}
+                        pair = {name: [] for name, _, _ in targets.sharded_pair()}
                         for rep in range(args.repeat):
-                            for name, port, db in (("pass-through", targets.shardgate_port, "sbtest"),
-                                                   ("sharded", targets.sharded_port, SHARDED_DB)):
+                            for name, port, db in targets.sharded_pair():
                                 out = sysbench(test, port, threads, mode, args.time, db=db)
                                 _, qps, p95, errs = parse(out)
                                 pair[name].append((qps, p95, errs))
@@ -283,23 +303,34 @@ def main():
         targets.close()
         shutil.rmtree(work, ignore_errors=True)
 
+    base = bool(args.baseline)
     print("| test | threads | ps-mode | direct qps | haproxy qps | shardgate qps | sg/direct | sg/haproxy "
-          "| p95 ms direct / haproxy / sg | CPU µs/query haproxy / sg | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| p95 ms direct / haproxy / sg | CPU µs/query haproxy / sg | errors |"
+          + (" baseline qps | sg/baseline | CPU µs/query baseline |" if base else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if base else ""))
     for test, threads, mode, m in rows:
         d, h, s = m["direct"], m["haproxy"], m["shardgate"]
-        errors = d[3] + h[3] + s[3]
-        print(f"| {test} | {threads} | {mode} | {d[0]:.0f} | {h[0]:.0f} | {s[0]:.0f} | {s[0] / d[0]:.2f} "
-              f"| {s[0] / h[0]:.2f} | {d[1]:.2f} / {h[1]:.2f} / {s[1]:.2f} | {h[2]:.1f} / {s[2]:.1f} | {errors} |")
+        errors = d[3] + h[3] + s[3] + (m["baseline"][3] if base else 0)
+        line = (f"| {test} | {threads} | {mode} | {d[0]:.0f} | {h[0]:.0f} | {s[0]:.0f} | {s[0] / d[0]:.2f} "
+                f"| {s[0] / h[0]:.2f} | {d[1]:.2f} / {h[1]:.2f} / {s[1]:.2f} | {h[2]:.1f} / {s[2]:.1f} | {errors} |")
+        if base:
+            b = m["baseline"]
+            line += f" {b[0]:.0f} | {s[0] / b[0]:.2f} | {b[2]:.1f} |"
+        print(line)
     print()
     if sharded_rows:
         print("Sharded `oltp_point_select` (sbtest1..4 sharded by id over two nodes) vs pass-through:")
         print()
-        print("| threads | ps-mode | pass-through qps | sharded qps | sharded/pass-through | p95 ms pass-through / sharded | errors |")
-        print("|---|---|---|---|---|---|---|")
+        print("| threads | ps-mode | pass-through qps | sharded qps | sharded/pass-through | p95 ms pass-through / sharded | errors |"
+              + (" baseline sharded qps | sharded/baseline sharded |" if base else ""))
+        print("|---|---|---|---|---|---|---|" + ("---|---|" if base else ""))
         for threads, mode, m in sharded_rows:
             a, b = m["pass-through"], m["sharded"]
-            print(f"| {threads} | {mode} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {a[1]:.2f} / {b[1]:.2f} | {a[2] + b[2]} |")
+            line = f"| {threads} | {mode} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {a[1]:.2f} / {b[1]:.2f} | {a[2] + b[2]} |"
+            if base:
+                c = m["baseline sharded"]
+                line += f" {c[0]:.0f} | {b[0] / c[0]:.2f} |"
+            print(line)
         print()
     print(f"shardgate peak RSS: {peak / 1024:.1f} MiB; with {args.idle} idle client connections: "
           f"{idle_rss / 1024:.1f} MiB")

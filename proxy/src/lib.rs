@@ -1,6 +1,12 @@
-//! shardgate's network side: the MySQL wire protocol, client sessions, backend pools,
-//! the topology they run against; with the `playground` feature, the local MariaDB
-//! sandbox behind `shardgate playground`, the tests and the benchmarks.
+//! shardgate's network side.
+//!
+//! A statement flows one way: the client socket and [`wire`] decoding, a [`session`]
+//! (its client side), [`router::decide`] against one [`topology`] snapshot loaded for
+//! the statement, then the action: an answer of shardgate's own, a lease on one
+//! [`backend`] connection, or a fan-out over several, whose result events go back
+//! raw or through [`merge`]. [`shared`] holds what every session shares. With the
+//! `playground` feature, the local MariaDB sandbox behind `shardgate playground`, the
+//! tests and the benchmarks; production builds leave it out.
 #![forbid(unsafe_code)]
 
 pub mod backend;

@@ -245,14 +245,18 @@ mod tests {
             ("dn2", "127.0.0.1:1002"),
         ]);
         let cur = Arc::new(current(a.clone()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        const SWAPS: u64 = 200;
+        const WORKERS: usize = 4;
+        // Swapping starts once every statement task runs, and each task runs until it
+        // has seen the last layout: every task runs across the swaps.
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut statements = Vec::new();
-        for worker in 0..4u64 {
-            let (cur, stop) = (cur.clone(), stop.clone());
+        for worker in 0..WORKERS as u64 {
+            let (cur, started) = (cur.clone(), started.clone());
             statements.push(tokio::spawn(async move {
                 let mut seen = std::collections::BTreeSet::new();
                 let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) || n < 100 {
+                while !seen.contains(&(SWAPS + 1)) {
                     let t = cur.load();
                     let schema = &t.runtime.schemas["shop"];
                     let sql = format!("SELECT * FROM orders WHERE user_id = {}", worker + n);
@@ -270,27 +274,27 @@ mod tests {
                         assert_eq!(t.node(target.node).name, t.runtime.nodes[target.node].name);
                     }
                     consistent(&t);
-                    seen.insert(t.generation);
+                    if seen.insert(t.generation) && seen.len() == 1 {
+                        started.fetch_add(1, Ordering::Relaxed);
+                    }
                     n += 1;
                     tokio::task::yield_now().await;
                 }
                 seen
             }));
         }
-        for i in 0..200 {
+        while started.load(Ordering::Relaxed) < WORKERS {
+            tokio::task::yield_now().await;
+        }
+        for i in 0..SWAPS {
             let next = if i % 2 == 0 { b.clone() } else { a.clone() };
             cur.replace(next, vec![user("shop")]).expect("valid");
             tokio::task::yield_now().await;
         }
-        stop.store(true, Ordering::Relaxed);
-        let mut generations = std::collections::BTreeSet::new();
+        assert_eq!(cur.load().generation, SWAPS + 1);
         for s in statements {
-            generations.extend(s.await.expect("no statement panicked"));
+            let seen = s.await.expect("no statement panicked");
+            assert!(seen.contains(&1) && seen.contains(&(SWAPS + 1)), "{seen:?}");
         }
-        assert_eq!(cur.load().generation, 201);
-        assert!(
-            generations.len() > 1,
-            "statements ran across swaps: {generations:?}"
-        );
     }
 }

@@ -1,5 +1,8 @@
 //! SQL text → what shardgate must do with it.
 //!
+//! [`decide`] is the entry point for a text statement: it reads it once and returns an
+//! action; [`plan`] turns statements on configured tables into targets and a merge.
+//!
 //! Pure: no sockets, no async. Works on the client's bytes (which need not be UTF-8) so
 //! routing never re-renders or re-encodes a statement it only has to forward.
 #![forbid(unsafe_code)]

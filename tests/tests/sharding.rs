@@ -505,12 +505,24 @@ async fn show_statements_use_logical_names() {
     assert_eq!(error_code(&err), Some(1146));
 }
 
-/// Servers of both groups (primaries and replicas): where a scatter read's parts run.
+/// Statements containing `marker` running on the servers of both groups (primaries
+/// and replicas): where a scatter read's parts run.
 async fn parts_running(marker: &str) -> usize {
     let s = sandbox();
+    let servers = s
+        .groups
+        .iter()
+        .flat_map(|g| std::iter::once(&g.primary).chain(&g.replicas));
+    running_on(servers, marker).await
+}
+
+async fn running_on<'a>(
+    servers: impl Iterator<Item = &'a proxy::sandbox::Instance>,
+    marker: &str,
+) -> usize {
     let mut n = 0;
-    for g in &s.groups {
-        for server in std::iter::once(&g.primary).chain(&g.replicas) {
+    {
+        for server in servers {
             let mut d = direct(server, None).await;
             let here: Option<i64> = d
                 .query_first(format!(
@@ -564,6 +576,40 @@ async fn a_scatter_reads_parts_run_at_once() {
         assert_eq!(running.await.unwrap(), 4);
         assert_eq!(most, 4, "{marker}: at most {most} parts ran at once");
     }
+}
+
+/// A write over several nodes runs on all of them at once (each node's shards in
+/// turn, on the one connection of its transaction), and commits everywhere.
+#[tokio::test]
+async fn a_multi_node_writes_parts_run_at_once() {
+    let db = "sh_fanout_write";
+    let (p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 0), (2, 1), (3, 2), (4, 3)")
+        .await
+        .unwrap();
+    let mut client = p.conn(Some(db)).await;
+    let running = tokio::spawn(async move {
+        client
+            .query_drop("UPDATE orders SET id = id + 10 WHERE SLEEP(1.5) = 0 AND 'fan_write' <> ''")
+            .await
+            .unwrap();
+        client.affected_rows()
+    });
+    let mut most = 0;
+    for _ in 0..40 {
+        // On the primaries only: the replicas replay the write after it commits.
+        let primaries = sandbox().groups.iter().map(|g| &g.primary);
+        most = most.max(running_on(primaries, "fan_write").await);
+        if most == 2 || running.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(running.await.unwrap(), 4);
+    assert_eq!(most, 2, "at most {most} nodes wrote at once");
+    sandbox().sync().unwrap();
+    let ids: Vec<i32> = c.query("SELECT id FROM orders ORDER BY id").await.unwrap();
+    assert_eq!(ids, [11, 12, 13, 14]);
 }
 
 /// Statements long enough to be planned off the I/O thread (a 200,000-value IN list,

@@ -380,97 +380,31 @@ impl BackendConn {
         &mut self,
         sql: &[u8],
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
+        use super::results::{Event, ResultReader};
         self.send_query(None, sql).await?;
-        let head = self.read_packet().await?;
-        if matches!(head.payload.first(), Some(0xFF | 0x00)) {
-            self.ok_or_err(&head.payload, "")?;
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let (n, _) = crate::wire::lenenc::read_int(&head.payload)
-            .ok_or(WireError::Protocol("bad column count"))?;
+        let mut reader = ResultReader::default();
         let mut names = Vec::new();
-        for _ in 0..n {
-            let def = self.read_packet().await?;
-            // catalog, schema, table, org_table, name: the fifth string is the name.
-            let mut pos = 0;
-            let mut name = Vec::new();
-            for i in 0..5 {
-                let (len, w) =
-                    crate::wire::lenenc::read_int(def.payload.get(pos..).unwrap_or_default())
-                        .ok_or(WireError::Protocol("bad column definition"))?;
-                let start = pos + w;
-                let end = start + len as usize;
-                if i == 4 {
-                    name = def
-                        .payload
-                        .get(start..end)
-                        .ok_or(WireError::Protocol("bad column definition"))?
-                        .to_vec();
-                }
-                pos = end;
-            }
-            names.push(String::from_utf8_lossy(&name).into_owned());
-        }
-        if !self.flavor.deprecate_eof() {
-            self.read_packet().await?;
-        }
         let mut rows = Vec::new();
         loop {
-            let p = self.read_packet().await?;
-            match p.payload.first() {
-                Some(0xFF) => {
-                    self.settle(None);
-                    return Err(WireError::from_err_packet(&p.payload));
-                }
-                Some(0xFE) if self.is_end_marker(&p.payload) => {
-                    self.settle(self.end_status(&p.payload));
-                    break;
-                }
-                _ => {}
-            }
-            let mut row = Vec::with_capacity(names.len());
-            let mut pos = 0;
-            for _ in 0..names.len() {
-                if p.payload.get(pos) == Some(&0xFB) {
-                    row.push(None);
-                    pos += 1;
-                    continue;
-                }
-                let (len, w) =
-                    crate::wire::lenenc::read_int(p.payload.get(pos..).unwrap_or_default())
+            match reader.next(self).await? {
+                Event::Ok { .. } => return Ok((Vec::new(), Vec::new())),
+                Event::Err(p) => return Err(WireError::from_err_packet(&p)),
+                Event::Columns { .. } | Event::ColumnsEnd(_) => {}
+                Event::ColumnDef(def) => names.push(
+                    crate::wire::coldef::name(&def)
+                        .ok_or(WireError::Protocol("bad column definition"))?,
+                ),
+                Event::Row(p) => {
+                    let row = crate::merge::Row::parse(p, names.len())
                         .ok_or(WireError::Protocol("bad row"))?;
-                let start = pos + w;
-                let end = start + len as usize;
-                row.push(Some(
-                    p.payload
-                        .get(start..end)
-                        .ok_or(WireError::Protocol("bad row"))?
-                        .to_vec(),
-                ));
-                pos = end;
+                    rows.push(
+                        (0..names.len())
+                            .map(|i| row.get(i).map(<[u8]>::to_vec))
+                            .collect(),
+                    );
+                }
+                Event::End { .. } => return Ok((names, rows)),
             }
-            rows.push(row);
-        }
-        Ok((names, rows))
-    }
-
-    /// True for the packet that ends a result set's rows (EOF, or OK with 0xFE when
-    /// EOF is deprecated), as opposed to a row that starts with 0xFE.
-    pub fn is_end_marker(&self, payload: &[u8]) -> bool {
-        payload.first() == Some(&0xFE)
-            && if self.flavor.deprecate_eof() {
-                payload.len() < 0xFF_FFFF
-            } else {
-                payload.len() < 9
-            }
-    }
-
-    /// The status flags an end-of-rows marker carries.
-    pub fn end_status(&self, payload: &[u8]) -> Option<StatusFlags> {
-        if self.flavor.deprecate_eof() {
-            generic::parse_ok(payload).map(|o| o.status)
-        } else {
-            generic::parse_eof(payload).map(|(_, s)| s)
         }
     }
 

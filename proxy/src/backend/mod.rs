@@ -5,6 +5,7 @@ pub mod connect;
 pub mod health;
 pub mod node;
 pub mod pool;
+pub mod results;
 
 pub use conn::{BackendConn, ForwardError};
 pub use node::{NodePools, Role};

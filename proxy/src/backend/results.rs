@@ -20,11 +20,17 @@ use crate::wire::WireError;
 #[derive(Debug)]
 pub enum Event {
     /// The statement ended without a result set.
-    Ok { info: Option<OkInfo>, payload: Bytes },
+    Ok {
+        info: Option<OkInfo>,
+        payload: Bytes,
+    },
     /// The statement failed; the connection stays usable.
     Err(Bytes),
     /// A result set starts with this many columns.
-    Columns { count: u64, payload: Bytes },
+    Columns {
+        count: u64,
+        payload: Bytes,
+    },
     ColumnDef(Bytes),
     /// The EOF after the column definitions (clients without CLIENT_DEPRECATE_EOF).
     ColumnsEnd(Bytes),
@@ -61,24 +67,35 @@ impl Default for ResultReader {
 impl ResultReader {
     pub async fn next(&mut self, conn: &mut BackendConn) -> Result<Event, WireError> {
         let payload = conn.read_packet().await?.payload;
-        self.classify(conn, payload)
+        let event = self.classify(payload, conn.flavor.deprecate_eof())?;
+        match &event {
+            Event::Err(_) => conn.settle(None),
+            Event::Ok { info, .. } => {
+                conn.settle(info.map(|o| o.status));
+                conn.note_insert_id(info.map_or(0, |o| o.last_insert_id));
+                conn.note_warnings(info.map_or(0, |o| o.warnings));
+            }
+            Event::End {
+                status, warnings, ..
+            } => {
+                conn.settle(*status);
+                conn.note_warnings(*warnings);
+            }
+            _ => {}
+        }
+        Ok(event)
     }
 
-    fn classify(&mut self, conn: &mut BackendConn, payload: Bytes) -> Result<Event, WireError> {
+    /// What `payload` means where the answer stands.
+    fn classify(&mut self, payload: Bytes, deprecate_eof: bool) -> Result<Event, WireError> {
         match self.phase {
             Phase::Head => match payload.first() {
-                Some(&generic::ERR) => {
-                    conn.settle(None);
-                    Ok(Event::Err(payload))
-                }
-                Some(&generic::OK) => {
-                    let info = generic::parse_ok(&payload);
-                    conn.settle(info.map(|o| o.status));
-                    conn.note_insert_id(info.map_or(0, |o| o.last_insert_id));
-                    conn.note_warnings(info.map_or(0, |o| o.warnings));
-                    Ok(Event::Ok { info, payload })
-                }
-                Some(0xFB) => Err(WireError::Protocol(
+                Some(&generic::ERR) => Ok(Event::Err(payload)),
+                Some(&generic::OK) => Ok(Event::Ok {
+                    info: generic::parse_ok(&payload),
+                    payload,
+                }),
+                Some(&generic::LOCAL_INFILE) => Err(WireError::Protocol(
                     "unexpected LOCAL INFILE request from a backend",
                 )),
                 _ => match crate::wire::lenenc::read_int(&payload) {
@@ -91,7 +108,7 @@ impl ResultReader {
             },
             Phase::Definitions(left) => {
                 self.phase = match left {
-                    1 if conn.flavor.deprecate_eof() => Phase::Rows,
+                    1 if deprecate_eof => Phase::Rows,
                     1 => Phase::DefinitionsEnd,
                     n => Phase::Definitions(n - 1),
                 };
@@ -103,18 +120,16 @@ impl ResultReader {
             }
             Phase::Rows => match payload.first() {
                 Some(&generic::ERR) => {
-                    conn.settle(None);
                     self.phase = Phase::Head;
                     Ok(Event::Err(payload))
                 }
-                Some(&generic::EOF) if conn.is_end_marker(&payload) => {
-                    let (status, warnings) = if conn.flavor.deprecate_eof() {
-                        generic::parse_ok(&payload).map_or((None, 0), |o| (Some(o.status), o.warnings))
+                Some(&generic::EOF) if ends_rows(&payload, deprecate_eof) => {
+                    let (status, warnings) = if deprecate_eof {
+                        generic::parse_ok(&payload)
+                            .map_or((None, 0), |o| (Some(o.status), o.warnings))
                     } else {
                         generic::parse_eof(&payload).map_or((None, 0), |(w, s)| (Some(s), w))
                     };
-                    conn.settle(status);
-                    conn.note_warnings(warnings);
                     self.phase = Phase::Head;
                     Ok(Event::End {
                         status,
@@ -126,9 +141,93 @@ impl ResultReader {
             },
         }
     }
+}
 
-    /// The answer is over (and no more results follow it).
-    pub fn at_start(&self) -> bool {
-        self.phase == Phase::Head
+/// True for the packet that ends a result set's rows (EOF, or an OK starting 0xFE
+/// when EOF is deprecated), as opposed to a row that starts with 0xFE: such a row is
+/// at least 9 bytes (an 8-byte length follows the 0xFE), and with EOF deprecated the
+/// end marker is a short OK, never a full-sized packet.
+fn ends_rows(payload: &[u8], deprecate_eof: bool) -> bool {
+    if deprecate_eof {
+        payload.len() < 0xFF_FFFF
+    } else {
+        payload.len() < 9
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::generic::{eof_payload, ok_payload};
+
+    fn kinds(packets: &[Vec<u8>], deprecate: bool) -> Vec<&'static str> {
+        let mut r = ResultReader::default();
+        packets
+            .iter()
+            .map(|p| match r.classify(Bytes::from(p.clone()), deprecate) {
+                Ok(Event::Ok { .. }) => "ok",
+                Ok(Event::Err(_)) => "err",
+                Ok(Event::Columns { .. }) => "columns",
+                Ok(Event::ColumnDef(_)) => "def",
+                Ok(Event::ColumnsEnd(_)) => "defs-end",
+                Ok(Event::Row(_)) => "row",
+                Ok(Event::End { .. }) => "end",
+                Err(_) => "protocol error",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_row_starting_with_0xfe_is_a_row() {
+        let more = StatusFlags::SERVER_MORE_RESULTS_EXISTS;
+        // A one-column row whose value is 16 MiB long: its length prefix is 0xFE and
+        // eight bytes, like an end marker's first byte.
+        let mut long_row = vec![0xFE, 0, 0, 0, 1, 0, 0, 0, 0];
+        long_row.resize(9 + (1 << 24), b'x');
+        for deprecate in [false, true] {
+            let mut packets = vec![vec![1u8], b"def".to_vec()];
+            if !deprecate {
+                packets.push(eof_payload(false, StatusFlags::empty(), 0).to_vec());
+            }
+            packets.push(long_row.clone());
+            packets.push(vec![1, b'a']);
+            packets.push(eof_payload(deprecate, more, 0).to_vec());
+            // The next result of a multi-statement: an OK, then an error.
+            packets.push(ok_payload(1, 0, StatusFlags::empty(), 0).to_vec());
+            let mut expected = vec!["columns", "def"];
+            if !deprecate {
+                expected.push("defs-end");
+            }
+            expected.extend(["row", "row", "end", "ok"]);
+            assert_eq!(
+                kinds(&packets, deprecate),
+                expected,
+                "deprecate_eof {deprecate}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_end_the_answer_wherever_they_come() {
+        let err = vec![0xFF, 0x19, 0x04, b'#', b'4', b'2', b'0', b'0', b'0', b'x'];
+        assert_eq!(kinds(std::slice::from_ref(&err), true), ["err"]);
+        let rows = [
+            vec![2u8],
+            b"a".to_vec(),
+            b"b".to_vec(),
+            vec![1, b'1'],
+            err.clone(),
+            err,
+        ];
+        assert_eq!(
+            kinds(&rows, true),
+            ["columns", "def", "def", "row", "err", "err"]
+        );
+        assert_eq!(kinds(&[vec![0xFB]], true), ["protocol error"]);
+        assert_eq!(
+            kinds(&[vec![0x00, 0x00]], true),
+            ["ok"],
+            "a short OK still ends"
+        );
     }
 }

@@ -7,10 +7,11 @@ use router::catalog::CatalogQuery;
 use tokio::io::AsyncWriteExt;
 
 use super::{Flow, Session};
+use crate::backend::results::{Event, ResultReader};
 use crate::merge::Row;
 use crate::wire::packet::write_packet;
 use crate::wire::resultset::LocalColumn;
-use crate::wire::{lenenc, SqlError, WireError};
+use crate::wire::{SqlError, WireError};
 
 impl Session {
     pub(super) async fn answer_database(&mut self, column: &str, seq: u8) -> std::io::Result<Flow> {
@@ -36,51 +37,35 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
-        let deprecate = self.deprecate_eof();
         let mut seq = seq;
         let mut out = BytesMut::with_capacity(16 * 1024);
         let result: Result<(), WireError> = async {
             held.conn
                 .send_query(Some(&database), &self.charset.encode(&q.sql))
                 .await?;
-            let head = held.conn.read_packet().await?;
-            write_packet(&mut out, &mut seq, &head.payload);
-            match head.payload.first() {
-                Some(0x00) => {
-                    let ok = crate::wire::generic::parse_ok(&head.payload);
-                    held.conn.settle(ok.map(|o| o.status));
-                    return Ok(());
-                }
-                Some(0xFF) => {
-                    held.conn.settle(None);
-                    return Ok(());
-                }
-                _ => {}
-            }
-            let (columns, _) =
-                lenenc::read_int(&head.payload).ok_or(WireError::Protocol("bad column count"))?;
-            let header = columns as usize + usize::from(!deprecate);
-            for _ in 0..header {
-                let p = held.conn.read_packet().await?;
-                write_packet(&mut out, &mut seq, &p.payload);
-            }
+            let mut reader = ResultReader::default();
+            let mut columns = 0usize;
             loop {
-                let p = held.conn.read_packet().await?;
-                let len = p.payload.len();
-                let end = matches!(p.payload.first(), Some(0xFF))
-                    || (p.payload.first() == Some(&0xFE)
-                        && ((deprecate && len < 0xFF_FFFF) || len < 9));
-                if end {
-                    let status = match p.payload.first() {
-                        Some(0xFF) => None,
-                        _ => held.conn.end_status(&p.payload),
-                    };
-                    held.conn.settle(status);
-                    write_packet(&mut out, &mut seq, &p.payload);
-                    return Ok(());
-                }
-                let Some(mut row) = Row::parse(p.payload.clone(), columns as usize) else {
-                    write_packet(&mut out, &mut seq, &p.payload);
+                let p = match reader.next(&mut held.conn).await? {
+                    Event::Ok { payload, .. }
+                    | Event::Err(payload)
+                    | Event::End { payload, .. } => {
+                        write_packet(&mut out, &mut seq, &payload);
+                        return Ok(());
+                    }
+                    Event::Columns { count, payload } => {
+                        columns = usize::try_from(count).unwrap_or(usize::MAX);
+                        write_packet(&mut out, &mut seq, &payload);
+                        continue;
+                    }
+                    Event::ColumnDef(p) | Event::ColumnsEnd(p) => {
+                        write_packet(&mut out, &mut seq, &p);
+                        continue;
+                    }
+                    Event::Row(p) => p,
+                };
+                let Some(mut row) = Row::parse(p.clone(), columns) else {
+                    write_packet(&mut out, &mut seq, &p);
                     continue;
                 };
                 let values: Vec<Option<Vec<u8>>> = (0..row.len())
@@ -101,7 +86,7 @@ impl Session {
                         row.set(i, Some(bytes::Bytes::copy_from_slice(logical.as_bytes())));
                     }
                 }
-                write_packet(&mut out, &mut seq, &row.encode(columns as usize));
+                write_packet(&mut out, &mut seq, &row.encode(columns));
                 if out.len() >= 16 * 1024 {
                     self.stream.write_all(&out).await?;
                     out.clear();

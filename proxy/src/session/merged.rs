@@ -20,9 +20,10 @@ use tokio::io::AsyncWriteExt;
 use super::fanout::StartError;
 use super::sharded::Renames;
 use super::{Flow, Held, Session};
+use crate::backend::results::{Event, ResultReader};
 use crate::merge::{ColumnInfo, MergeError, Merger, Row};
 use crate::wire::coldef;
-use crate::wire::generic::{self, eof_payload};
+use crate::wire::generic::eof_payload;
 use crate::wire::packet::write_packet;
 use crate::wire::{lenenc, SqlError, WireError};
 
@@ -36,6 +37,8 @@ const TXN_BUFFER_LIMIT: usize = 64 * 1024 * 1024;
 /// One shard's answer being read.
 struct Source {
     held: Option<Held>,
+    /// Where the connection's answer stands.
+    reader: ResultReader,
     buffered: VecDeque<Row>,
     finished: bool,
     warnings: u16,
@@ -67,37 +70,34 @@ fn backend(e: WireError) -> Failure {
     }
 }
 
-/// Reads the next row of a result; `Ok(None)` at its end, with the warnings count.
+/// Reads the next row of a result; at its end, its warnings count and status.
 async fn next_row(
     held: &mut Held,
+    reader: &mut ResultReader,
     width: usize,
-    deprecate: bool,
 ) -> Result<Result<Row, (u16, Option<StatusFlags>)>, Failure> {
-    let p = held.conn.read_packet().await.map_err(backend)?;
-    let len = p.payload.len();
-    match p.payload.first() {
-        Some(0xFF) => {
-            held.conn.settle(None);
-            Err(Failure::Sql(
-                WireError::from_err_packet(&p.payload).to_client(""),
-            ))
+    loop {
+        match reader.next(&mut held.conn).await.map_err(backend)? {
+            Event::ColumnsEnd(_) => {}
+            Event::Row(p) => {
+                return Row::parse(p, width)
+                    .map(Ok)
+                    .ok_or(Failure::Lost(WireError::Protocol(
+                        "malformed row from a shard",
+                    )))
+            }
+            Event::End {
+                status, warnings, ..
+            } => return Ok(Err((warnings, status))),
+            Event::Err(p) => {
+                return Err(Failure::Sql(WireError::from_err_packet(&p).to_client("")))
+            }
+            Event::Ok { .. } | Event::Columns { .. } | Event::ColumnDef(_) => {
+                return Err(Failure::Lost(WireError::Protocol(
+                    "unexpected packet among a shard's rows",
+                )))
+            }
         }
-        Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
-            let end = if deprecate {
-                generic::parse_ok(&p.payload).map(|o| (o.warnings, Some(o.status)))
-            } else {
-                generic::parse_eof(&p.payload).map(|(w, s)| (w, Some(s)))
-            };
-            let end = end.unwrap_or((0, None));
-            held.conn.settle(end.1);
-            held.conn.note_warnings(end.0);
-            Ok(Err(end))
-        }
-        _ => Row::parse(p.payload, width)
-            .map(Ok)
-            .ok_or(Failure::Lost(WireError::Protocol(
-                "malformed row from a shard",
-            ))),
     }
 }
 
@@ -206,39 +206,35 @@ impl Session {
                 .next_part(&mut parts, target, read_only, rt, schema)
                 .await
                 .map_err(not_started)?;
-            let head = match held.conn.read_packet().await {
+            let mut reader = ResultReader::default();
+            let head = match reader.next(&mut held.conn).await {
                 Ok(h) => h,
-                Err(e) => {
-                    if matches!(e, WireError::Server { .. }) {
-                        self.keep_or_release(held, 0).await;
-                    }
-                    return Err(backend(e));
-                }
+                Err(e) => return Err(backend(e)),
             };
-            let columns = match head.payload.first() {
-                Some(0xFF) => {
-                    held.conn.settle(None);
+            let columns = match head {
+                Event::Err(p) => {
                     self.keep_or_release(held, 0).await;
-                    return Err(backend(WireError::from_err_packet(&head.payload)));
+                    return Err(backend(WireError::from_err_packet(&p)));
                 }
-                Some(0x00) => {
-                    held.conn
-                        .settle(generic::parse_ok(&head.payload).map(|o| o.status));
+                Event::Ok { .. } => {
                     self.keep_or_release(held, 0).await;
                     return Err(Failure::Sql(SqlError::internal(
                         "a shard answered a merged SELECT without rows",
                     )));
                 }
-                _ => lenenc::read_int(&head.payload)
-                    .map(|(n, _)| n as usize)
-                    .ok_or(Failure::Lost(WireError::Protocol("bad column count")))?,
+                Event::Columns { count, .. } => usize::try_from(count)
+                    .map_err(|_| Failure::Lost(WireError::Protocol("bad column count")))?,
+                _ => return Err(Failure::Lost(WireError::Protocol("bad column count"))),
             };
             let mut these = Vec::with_capacity(columns);
             for _ in 0..columns {
-                these.push(held.conn.read_packet().await.map_err(backend)?.payload);
-            }
-            if !deprecate {
-                held.conn.read_packet().await.map_err(backend)?;
+                match reader.next(&mut held.conn).await.map_err(backend)? {
+                    Event::ColumnDef(p) => these.push(p),
+                    _ => {
+                        let e = WireError::Protocol("bad column definition");
+                        return Err(Failure::Lost(e));
+                    }
+                }
             }
             if defs.is_empty() {
                 defs = these;
@@ -254,6 +250,7 @@ impl Session {
             }
             let mut source = Source {
                 held: Some(held),
+                reader,
                 buffered: VecDeque::new(),
                 finished: false,
                 warnings: 0,
@@ -264,7 +261,7 @@ impl Session {
                     continue;
                 };
                 loop {
-                    match next_row(&mut held, columns, deprecate).await {
+                    match next_row(&mut held, &mut source.reader, columns).await {
                         Ok(Ok(row)) => {
                             buffered_bytes += row.encode(columns).len();
                             source.buffered.push_back(row);
@@ -322,13 +319,13 @@ impl Session {
 
         let mut heads: Vec<Option<Row>> = Vec::with_capacity(sources.len());
         for s in sources.iter_mut() {
-            heads.push(pull(s, width, deprecate).await?);
+            heads.push(pull(s, width).await?);
         }
         let mut rows = Vec::new();
         while !merger.done() {
             let Some(i) = merger.pick(&heads) else { break };
             let Some(row) = heads[i].take() else { break };
-            heads[i] = pull(&mut sources[i], width, deprecate).await?;
+            heads[i] = pull(&mut sources[i], width).await?;
             merger.push(row, &mut rows)?;
             for r in rows.drain(..) {
                 write_packet(&mut out, seq, &r);
@@ -348,7 +345,7 @@ impl Session {
         // also stops the query on the server).
         for s in sources.iter_mut() {
             let mut left = DRAIN_LIMIT;
-            while left > 0 && pull(s, width, deprecate).await?.is_some() {
+            while left > 0 && pull(s, width).await?.is_some() {
                 left -= 1;
             }
         }
@@ -372,7 +369,7 @@ fn client_gone(e: std::io::Error) -> Failure {
 }
 
 /// The next row of a source, from its buffer or its connection.
-async fn pull(s: &mut Source, width: usize, deprecate: bool) -> Result<Option<Row>, Failure> {
+async fn pull(s: &mut Source, width: usize) -> Result<Option<Row>, Failure> {
     if let Some(r) = s.buffered.pop_front() {
         return Ok(Some(r));
     }
@@ -382,7 +379,7 @@ async fn pull(s: &mut Source, width: usize, deprecate: bool) -> Result<Option<Ro
     let Some(held) = s.held.as_mut() else {
         return Ok(None);
     };
-    match next_row(held, width, deprecate).await? {
+    match next_row(held, &mut s.reader, width).await? {
         Ok(row) => Ok(Some(row)),
         Err((warnings, _)) => {
             s.warnings = warnings;

@@ -515,16 +515,8 @@ impl Session {
             None => Renames::none(),
         };
         let mut seq = seq;
-        let deprecate = self.deprecate_eof();
         match self
-            .relay_one(
-                &mut held,
-                &mut seq,
-                (true, true),
-                &mut Vec::new(),
-                deprecate,
-                &renames,
-            )
+            .relay_one(&mut held, &mut seq, (true, true), &mut Vec::new(), &renames)
             .await?
         {
             Relayed::Done {

@@ -5,7 +5,6 @@
 //! whose rows are each shard's in turn, with sequence ids renumbered. Multi-target
 //! writes run in a transaction per node and commit only when every target succeeded.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -18,9 +17,9 @@ use tokio::io::AsyncWriteExt;
 use super::binary::BinaryExecution;
 use super::fanout::StartError;
 use super::{Flow, Held, Session};
+use crate::backend::results::{Event, ResultReader};
 use crate::wire::coldef;
 use crate::wire::generic::{self, ok_payload};
-use crate::wire::lenenc;
 use crate::wire::packet::write_packet;
 use crate::wire::{SqlError, WireError};
 
@@ -244,7 +243,6 @@ impl Session {
         let mut seq = seq;
         let mut header_sent = false;
         let last = plan.targets.len() - 1;
-        let deprecate = self.deprecate_eof();
         let mut shapes = Vec::new();
         let mut parts = match self.start_parts(&plan.targets, read_only, rt, schema).await {
             Ok(p) => p,
@@ -265,7 +263,6 @@ impl Session {
                     &mut seq,
                     (i == 0, i == last),
                     &mut shapes,
-                    deprecate,
                     renames,
                 )
                 .await
@@ -347,65 +344,53 @@ impl Session {
         seq: &mut u8,
         (first, last): (bool, bool),
         shapes: &mut Vec<coldef::ColumnShape>,
-        deprecate: bool,
         renames: &Renames,
     ) -> Result<Relayed, RelayError> {
         let mut out = BytesMut::with_capacity(16 * 1024);
         let mut forwarded = false;
         let backend = |e, f| RelayError::Backend(e, f);
-        let head = held
-            .conn
-            .read_packet()
+        let mut reader = ResultReader::default();
+        let head = reader
+            .next(&mut held.conn)
             .await
             .map_err(|e| backend(e, false))?;
-        match head.payload.first() {
-            Some(0xFF) => {
-                held.conn.settle(None);
-                self.send_last(&mut out, seq, &head.payload).await?;
+        let columns = match head {
+            Event::Err(payload) => {
+                self.send_last(&mut out, seq, &payload).await?;
                 return Ok(Relayed::Error);
             }
-            Some(0x00) => {
-                let ok = generic::parse_ok(&head.payload);
-                held.conn.settle(ok.map(|o| o.status));
-                held.conn.note_insert_id(ok.map_or(0, |o| o.last_insert_id));
-                held.conn.note_warnings(ok.map_or(0, |o| o.warnings));
-                self.send_last(&mut out, seq, &head.payload).await?;
+            Event::Ok { info, payload } => {
+                self.send_last(&mut out, seq, &payload).await?;
                 return Ok(Relayed::Done {
-                    status: ok.map(|o| o.status),
-                    warnings: ok.map_or(0, |o| o.warnings),
-                    insert_id: ok.map_or(0, |o| o.last_insert_id),
+                    status: info.map(|o| o.status),
+                    warnings: info.map_or(0, |o| o.warnings),
+                    insert_id: info.map_or(0, |o| o.last_insert_id),
                 });
             }
-            _ => {}
-        }
-        let (columns, _) = lenenc::read_int(&head.payload)
-            .ok_or(backend(WireError::Protocol("bad column count"), false))?;
-        if first {
-            write_packet(&mut out, seq, &head.payload);
-        }
-        let mut these = Vec::with_capacity(columns as usize);
-        for _ in 0..columns {
-            let p = held
-                .conn
-                .read_packet()
-                .await
-                .map_err(|e| backend(e, forwarded))?;
-            these.push(coldef::shape(&p.payload));
-            if first {
-                match renames.apply(&p.payload) {
-                    Some(renamed) => write_packet(&mut out, seq, &renamed),
-                    None => write_packet(&mut out, seq, &p.payload),
+            Event::Columns { count, payload } => {
+                if first {
+                    write_packet(&mut out, seq, &payload);
                 }
+                count
             }
-        }
-        if !deprecate {
-            let p = held
-                .conn
-                .read_packet()
-                .await
-                .map_err(|e| backend(e, forwarded))?;
+            _ => return Err(backend(WireError::Protocol("bad column count"), false)),
+        };
+        let mut these = Vec::with_capacity(usize::try_from(columns).unwrap_or(0));
+        for _ in 0..columns {
+            let p = match reader.next(&mut held.conn).await {
+                Ok(Event::ColumnDef(p)) => p,
+                Ok(_) => {
+                    let e = WireError::Protocol("bad column definition");
+                    return Err(backend(e, forwarded));
+                }
+                Err(e) => return Err(backend(e, forwarded)),
+            };
+            these.push(coldef::shape(&p));
             if first {
-                write_packet(&mut out, seq, &p.payload);
+                match renames.apply(&p) {
+                    Some(renamed) => write_packet(&mut out, seq, &renamed),
+                    None => write_packet(&mut out, seq, &p),
+                }
             }
         }
         let these: Option<Vec<coldef::ColumnShape>> = these.into_iter().collect();
@@ -419,19 +404,10 @@ impl Session {
             // The rest of this shard's answer is read and dropped, so its connection
             // (perhaps the session's transaction) stays usable.
             loop {
-                let p = held
-                    .conn
-                    .read_packet()
-                    .await
-                    .map_err(|e| backend(e, true))?;
-                if p.payload.first() == Some(&0xFF) {
-                    held.conn.settle(None);
-                    break;
-                }
-                if held.conn.is_end_marker(&p.payload) {
-                    let status = held.conn.end_status(&p.payload);
-                    held.conn.settle(status);
-                    break;
+                let event = reader.next(&mut held.conn).await;
+                match event.map_err(|e| backend(e, true))? {
+                    Event::Err(_) | Event::End { .. } => break,
+                    _ => {}
                 }
             }
             let e = SqlError::new(
@@ -450,29 +426,35 @@ impl Session {
             return Ok(Relayed::Error);
         }
         loop {
-            let p = held
-                .conn
-                .read_packet()
-                .await
-                .map_err(|e| backend(e, forwarded))?;
-            let len = p.payload.len();
-            match p.payload.first() {
-                Some(0xFF) => {
-                    held.conn.settle(None);
-                    self.send_last(&mut out, seq, &p.payload).await?;
+            let event = reader.next(&mut held.conn).await;
+            match event.map_err(|e| backend(e, forwarded))? {
+                Event::ColumnsEnd(p) => {
+                    if first {
+                        write_packet(&mut out, seq, &p);
+                    }
+                }
+                Event::Row(p) => {
+                    write_packet(&mut out, seq, &p);
+                    if out.len() >= 16 * 1024 {
+                        self.stream
+                            .write_all(&out)
+                            .await
+                            .map_err(RelayError::Client)?;
+                        out.clear();
+                        forwarded = true;
+                    }
+                }
+                Event::Err(p) => {
+                    self.send_last(&mut out, seq, &p).await?;
                     return Ok(Relayed::Error);
                 }
-                Some(0xFE) if (deprecate && len < 0xFF_FFFF) || len < 9 => {
-                    let (status, warnings) = if deprecate {
-                        generic::parse_ok(&p.payload)
-                            .map_or((None, 0), |o| (Some(o.status), o.warnings))
-                    } else {
-                        generic::parse_eof(&p.payload).map_or((None, 0), |(w, s)| (Some(s), w))
-                    };
-                    held.conn.settle(status);
-                    held.conn.note_warnings(warnings);
+                Event::End {
+                    status,
+                    warnings,
+                    payload,
+                } => {
                     if last {
-                        write_packet(&mut out, seq, &p.payload);
+                        write_packet(&mut out, seq, &payload);
                     }
                     if !out.is_empty() {
                         self.stream
@@ -486,16 +468,9 @@ impl Session {
                         insert_id: 0,
                     });
                 }
-                _ => {
-                    write_packet(&mut out, seq, &p.payload);
-                    if out.len() >= 16 * 1024 {
-                        self.stream
-                            .write_all(&out)
-                            .await
-                            .map_err(RelayError::Client)?;
-                        out.clear();
-                        forwarded = true;
-                    }
+                Event::Ok { .. } | Event::Columns { .. } | Event::ColumnDef(_) => {
+                    let e = WireError::Protocol("unexpected packet in a result set");
+                    return Err(backend(e, forwarded));
                 }
             }
         }
@@ -513,7 +488,8 @@ impl Session {
     }
 
     /// Writes on several targets: a transaction per node (or a savepoint inside the
-    /// client's transaction), committed only when every target succeeded.
+    /// client's transaction), committed only when every target succeeded. The nodes
+    /// work at once; each runs its own targets in order, on one connection.
     pub(super) async fn run_multi_write(
         &mut self,
         targets: &[&router::Target],
@@ -528,57 +504,79 @@ impl Session {
         let in_client_txn = self.lease.in_transaction
             || !self.lease.autocommit
             || !self.lease.pending_txn.is_empty();
-        let mut conns: BTreeMap<NodeId, Held> = BTreeMap::new();
-        let mut affected = 0u64;
-        let mut last_insert_id = 0u64;
-        let mut warnings = 0u16;
+        // Each node's connection and its targets (by index), in the order they come.
+        let mut conns: Vec<(NodeId, Held, Vec<usize>)> = Vec::new();
         let mut failure: Option<SqlError> = None;
-        for target in targets {
-            if let std::collections::btree_map::Entry::Vacant(slot) = conns.entry(target.node) {
-                let mut held = match self.checkout(target.node, false, false).await {
-                    Ok(h) => h,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                };
-                let db = schema.database_on(&rt.nodes, target.node).to_string();
-                let open: &[u8] = if in_client_txn {
-                    b"SAVEPOINT shardgate_stmt"
-                } else {
-                    b"START TRANSACTION"
-                };
-                let r = match held.conn.use_database(&db).await {
-                    Ok(()) => held.conn.execute_ok(open).await.map(drop),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = r {
-                    failure = Some(e.to_client("during a multi-shard write (nothing was run)"));
-                    break;
-                }
-                slot.insert(held);
+        for (i, target) in targets.iter().enumerate() {
+            if let Some(node) = conns.iter_mut().find(|c| c.0 == target.node) {
+                node.2.push(i);
+                continue;
             }
-            let Some(held) = conns.get_mut(&target.node) else {
-                break;
-            };
-            let wire = self.charset.encode(&target.sql);
-            let done = match binary {
-                None => held.conn.execute_ok(&wire).await,
-                Some(b) => b.run(held, &target.sql, &wire).await,
-            };
-            match done {
-                Ok(ok) => {
-                    affected += ok.affected;
-                    if last_insert_id == 0 {
-                        last_insert_id = ok.last_insert_id;
-                    }
-                    warnings = warnings.saturating_add(ok.warnings);
-                }
+            match self.checkout(target.node, false, false).await {
+                Ok(held) => conns.push((target.node, held, vec![i])),
                 Err(e) => {
-                    failure = Some(e.to_client("during a multi-shard write"));
+                    failure = Some(e);
                     break;
                 }
             }
+        }
+        let mut answers: Vec<Option<generic::OkInfo>> = vec![None; targets.len()];
+        if failure.is_none() {
+            let open: &[u8] = if in_client_txn {
+                b"SAVEPOINT shardgate_stmt"
+            } else {
+                b"START TRANSACTION"
+            };
+            let charset = &self.charset;
+            let parts = conns.iter_mut().map(|(node, held, mine)| {
+                let db = schema.database_on(&rt.nodes, *node).to_string();
+                async move {
+                    let opened = match held.conn.use_database(&db).await {
+                        Ok(()) => held.conn.execute_ok(open).await.map(drop),
+                        Err(e) => Err(e),
+                    };
+                    opened.map_err(|e| {
+                        e.to_client(
+                            "during a multi-shard write (its part on this node did not run)",
+                        )
+                    })?;
+                    let mut done = Vec::with_capacity(mine.len());
+                    for &i in mine.iter() {
+                        let target = targets[i];
+                        let wire = charset.encode(&target.sql);
+                        let ok = match binary {
+                            None => held.conn.execute_ok(&wire).await,
+                            Some(b) => b.run(held, &target.sql, &wire).await,
+                        };
+                        done.push((
+                            i,
+                            ok.map_err(|e| e.to_client("during a multi-shard write"))?,
+                        ));
+                    }
+                    Ok::<_, SqlError>(done)
+                }
+            });
+            for result in futures_util::future::join_all(parts).await {
+                match result {
+                    Ok(done) => {
+                        for (i, ok) in done {
+                            answers[i] = Some(ok);
+                        }
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        // In the targets' order, as one statement on one server would count them.
+        let (mut affected, mut last_insert_id, mut warnings) = (0u64, 0u64, 0u16);
+        for ok in answers.iter().flatten() {
+            affected += ok.affected;
+            if last_insert_id == 0 {
+                last_insert_id = ok.last_insert_id;
+            }
+            warnings = warnings.saturating_add(ok.warnings);
         }
         let finish: &[u8] = match (&failure, in_client_txn) {
             (None, true) => b"RELEASE SAVEPOINT shardgate_stmt",
@@ -588,8 +586,12 @@ impl Session {
         };
         let mut committed = Vec::new();
         let mut commit_failed = Vec::new();
-        for (node, mut held) in std::mem::take(&mut conns) {
-            match held.conn.execute_ok(finish).await {
+        let finishing = conns
+            .iter_mut()
+            .map(|(_, held, _)| held.conn.execute_ok(finish));
+        let finished = futures_util::future::join_all(finishing).await;
+        for ((node, held, _), done) in conns.into_iter().zip(finished) {
+            match done {
                 Ok(ok) => {
                     committed.push(self.node_name(node));
                     if in_client_txn {

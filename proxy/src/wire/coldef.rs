@@ -23,6 +23,22 @@ pub struct ColumnShape {
     pub column_type: u8,
 }
 
+/// A column definition's name (its fifth string: after catalog, schema, table and
+/// org_table); `None` when it is malformed.
+pub fn name(payload: &[u8]) -> Option<String> {
+    let mut pos = 0usize;
+    for _ in 0..4 {
+        let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
+        pos = pos
+            .checked_add(n)?
+            .checked_add(usize::try_from(len).ok()?)?;
+    }
+    let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
+    let start = pos.checked_add(n)?;
+    let field = payload.get(start..start.checked_add(usize::try_from(len).ok()?)?)?;
+    Some(String::from_utf8_lossy(field).into_owned())
+}
+
 /// The shape of a column definition; `None` when it is malformed.
 pub fn shape(payload: &[u8]) -> Option<ColumnShape> {
     let mut pos = 0usize;
