@@ -71,10 +71,7 @@ impl Session {
             }
             for part in parts {
                 if batch && router::catalog::answered_alone(part) && !user.may(Need::Admin) {
-                    return Err(SqlError::new(
-                        1227,
-                        "42000",
-                        "Access denied; KILL, SHOW PROCESSLIST and SHOW GRANTS are answered by shardgate \
+                    return Err(SqlError::specific_access_denied("Access denied; KILL, SHOW PROCESSLIST and SHOW GRANTS are answered by shardgate \
                          only when sent alone; send them as statements of their own",
                     ));
                 }
@@ -94,29 +91,21 @@ impl Session {
         depth: u8,
     ) -> Result<(), SqlError> {
         if depth > 4 {
-            return Err(SqlError::new(
-                1227,
-                "42000",
+            return Err(SqlError::specific_access_denied(
                 "Access denied; shardgate does not check statements nested this deep",
             ));
         }
         // A shard's physical table is no table clients may name, in any statement
         // (RENAME, DROP INDEX … ON, dynamic SQL, routine bodies …).
         if let Some((schema, table)) = self.shard_table_named(sql, reading, rt) {
-            return Err(SqlError::new(
-                1146,
-                "42S02",
-                format!(
+            return Err(SqlError::no_such_table(format!(
                     "Table '{schema}.{table}' doesn't exist (it is a shard of a sharded table; use the logical table)"
                 ),
             ));
         }
         // What shardgate answers itself reaches the backend from anywhere else.
         if depth > 0 && router::catalog::answered_alone(sql) && !user.may(Need::Admin) {
-            return Err(SqlError::new(
-                1227,
-                "42000",
-                "Access denied; KILL, SHOW PROCESSLIST, SHOW GRANTS and SHOW DATABASES are answered \
+            return Err(SqlError::specific_access_denied("Access denied; KILL, SHOW PROCESSLIST, SHOW GRANTS and SHOW DATABASES are answered \
                  by shardgate only when sent alone as text; inside a routine, dynamic SQL or a \
                  prepared statement they need the admin grant",
             ));
@@ -135,10 +124,7 @@ impl Session {
                 // The statement around it is checked too (EXECUTE … USING LOAD_FILE()).
             }
             Some(Err(())) if !user.may(Need::Admin) => {
-                return Err(SqlError::new(
-                    1227,
-                    "42000",
-                    format!(
+                return Err(SqlError::specific_access_denied(format!(
                         "Access denied; PREPARE ... FROM a variable and EXECUTE IMMEDIATE of an expression \
                          hide their statement from shardgate's checks, so they need the admin grant \
                          (user `{}`); prepare a literal statement instead",
@@ -159,10 +145,7 @@ impl Session {
                 continue;
             }
             return Err(match need {
-                Need::Account | Need::File | Need::Admin => SqlError::new(
-                    1227,
-                    "42000",
-                    format!(
+                Need::Account | Need::File | Need::Admin => SqlError::specific_access_denied(format!(
                         "Access denied; you need (at least one of) the {} privilege(s) for this operation \
                          (shardgate grants it with `privileges = [\"{}\"]` for user `{}`)",
                         need.mysql_name(),
@@ -170,10 +153,7 @@ impl Session {
                         user.name
                     ),
                 ),
-                Need::Read | Need::Write | Need::Ddl => SqlError::new(
-                    1142,
-                    "42000",
-                    format!(
+                Need::Read | Need::Write | Need::Ddl => SqlError::table_access_denied(format!(
                         "{} command denied to user '{}'@'{host}' (shardgate's privileges for it: {})",
                         need.mysql_name(),
                         user.name,
@@ -218,14 +198,10 @@ impl Session {
             })
             .unwrap_or_default();
         let denied = |what: String| {
-            SqlError::new(
-                1142,
-                "42000",
-                format!(
-                    "{command} command denied to user '{}'@'{host}' for {what}",
-                    user.name
-                ),
-            )
+            SqlError::table_access_denied(format!(
+                "{command} command denied to user '{}'@'{host}' for {what}",
+                user.name
+            ))
         };
         // A qualifier that can only be a database (in relation position, or before a
         // function call) is one, whatever aliases the statement defines.
@@ -236,10 +212,7 @@ impl Session {
             return Err(denied(format!("database `{q}`")));
         }
         let refs = router::plan::table_refs(sql, reading).map_err(|_| {
-            SqlError::new(
-                1142,
-                "42000",
-                format!(
+            SqlError::table_access_denied(format!(
                     "shardgate could not analyse this statement to check the tables it names, and user `{}` \
                      may not reach every database; send statements it can parse",
                     user.name

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use router::catalog::CatalogQuery;
 use tokio::io::AsyncWriteExt;
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::backend::results::{Event, ResultReader};
 use crate::merge::Row;
 use crate::wire::packet::write_packet;
@@ -14,18 +14,16 @@ use crate::wire::resultset::LocalColumn;
 use crate::wire::{SqlError, WireError};
 
 impl Session {
-    pub(super) async fn answer_database(&mut self, column: &str, seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn answer_database(&mut self, column: &str, seq: u8) -> Reply {
         let rows = vec![vec![self.db.clone()]];
         self.send_result_set(seq, "", &[LocalColumn::text(column)], &rows)
             .await
     }
 
-    pub(super) async fn run_catalog(&mut self, q: CatalogQuery, seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn run_catalog(&mut self, q: CatalogQuery, seq: u8) -> Reply {
         let rt = self.lease.topo.runtime.clone();
         let Some(schema) = rt.schemas.get(&q.schema) else {
-            self.send_err(seq, &SqlError::unknown_database(&q.schema))
-                .await?;
-            return Ok(Flow::Continue);
+            return Err(SqlError::unknown_database(&q.schema).into());
         };
         let node = schema.node;
         let database = schema.database_on(&rt.nodes, node).to_string();
@@ -33,8 +31,7 @@ impl Session {
         let mut held = match self.checkout(node, read_only, false).await {
             Ok(h) => h,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let mut seq = seq;
@@ -103,9 +100,7 @@ impl Session {
             Err(e) => {
                 self.forget_connection_state();
                 if out.is_empty() {
-                    self.send_err(seq, &e.to_client("(reading the catalog)"))
-                        .await?;
-                    return Ok(Flow::Continue);
+                    return Err(e.to_client("(reading the catalog)").into());
                 }
                 tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
                 Ok(Flow::Close)

@@ -52,10 +52,7 @@ impl Session {
         })?;
         let refuse = |e: ConfineError| {
             match e {
-            ConfineError::Denied(table) => SqlError::new(
-                1142,
-                "42000",
-                format!(
+            ConfineError::Denied(table) => SqlError::table_access_denied(format!(
                     "SELECT command denied to user '{}'@'{}' for table `information_schema`.`{table}` \
                      (it shows other databases, clients or the backend account; shardgate grants it \
                      with `privileges = [\"admin\"]`)",

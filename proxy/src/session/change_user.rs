@@ -2,7 +2,7 @@
 //! of the old session goes (as with COM_RESET_CONNECTION); a failed attempt closes
 //! the connection, as MySQL does.
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::backend::Flavor;
 use crate::wire::handshake;
 use crate::wire::packet::write_packet;
@@ -11,15 +11,12 @@ use crate::wire::SqlError;
 const MAX_AUTH_PACKET: usize = 64 * 1024;
 
 impl Session {
-    pub(super) async fn change_user(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn change_user(&mut self, payload: &[u8], seq: u8) -> Reply {
         let request = match handshake::parse_change_user(payload, self.capabilities) {
             Ok(r) => r,
             Err(e) => {
-                self.send_err(
-                    seq,
-                    &SqlError::new(1043, "08S01", format!("Bad handshake: {e}")),
-                )
-                .await?;
+                self.send_err(seq, &SqlError::bad_handshake(format!("Bad handshake: {e}")))
+                    .await?;
                 return Ok(Flow::Close);
             }
         };

@@ -9,7 +9,7 @@ use rules::runtime::LogicalSchema;
 use rules::Runtime;
 use tokio::io::AsyncWriteExt;
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::wire::generic::ok_payload;
 use crate::wire::packet::write_packet;
 use crate::wire::WireError;
@@ -21,7 +21,7 @@ impl Session {
         rt: &Runtime,
         schema: &LogicalSchema,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let mut warnings = 0u16;
         for (i, target) in targets.iter().enumerate() {
             let failure = match self.checkout(target.node, false, false).await {
@@ -58,8 +58,7 @@ impl Session {
             metrics::counter!("shardgate_partial_ddl_total").increment(1);
             let mut e = failure;
             e.message.push_str(&report);
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         let mut out = BytesMut::new();
         let mut seq = seq;

@@ -6,7 +6,7 @@ use router::decide::{Action, Decision};
 use router::{PinReason, Statement, StatementKind};
 use rules::NodeId;
 
-use super::{Flow, Held, Session};
+use super::{Flow, Held, Reply, Session};
 use crate::backend::ForwardError;
 use crate::wire::response::{Mode, Summary};
 use crate::wire::{SqlError, WireError};
@@ -24,7 +24,7 @@ pub(super) struct Route {
 const ATTEMPTS: usize = 3;
 
 impl Session {
-    pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn query(&mut self, payload: &[u8], seq: u8) -> Reply {
         // Executable comments resolved as the backend reads them, before anything
         // else reads the statement.
         let resolved = self.resolve_comments(payload);
@@ -40,9 +40,7 @@ impl Session {
                 return self.explain_sharding(&payload[1 + at..], seq).await;
             }
             Err(e) => {
-                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
-                    .await?;
-                return Ok(Flow::Continue);
+                return Err(SqlError::syntax(e.to_string()).into());
             }
         };
         // CONNECTION_ID() must give shardgate's id (the one KILL takes), wherever it is.
@@ -71,21 +69,19 @@ impl Session {
         let confined = match admitted {
             Ok(c) => c,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let payload = confined.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
         match action {
             Action::Unsupported(why) => {
-                self.send_err(seq, &SqlError::unsupported(why)).await?;
-                return Ok(Flow::Continue);
+                return Err(SqlError::unsupported(why).into());
             }
             Action::Use(db) => {
                 match self.select_database(&db).await {
                     Ok(()) => self.send_ok(seq).await?,
-                    Err(e) => self.send_err(seq, &e).await?,
+                    Err(e) => return Err(e.into()),
                 }
                 return Ok(Flow::Continue);
             }
@@ -123,9 +119,7 @@ impl Session {
         }
         if stmt.next_transaction && stmt.hints.node.is_none() && !self.lease.in_transaction {
             if !self.lease.pending_txn.is_empty() {
-                self.send_err(seq, &super::transaction::transaction_characteristics())
-                    .await?;
-                return Ok(Flow::Continue);
+                return Err(super::transaction::transaction_characteristics().into());
             }
             return self.set_session_state(sql, seq, true).await;
         }
@@ -150,8 +144,7 @@ impl Session {
                 let text = match self.charset.decode(sql) {
                     Ok(t) => t,
                     Err(e) => {
-                        self.send_err(seq, &e).await?;
-                        return Ok(Flow::Continue);
+                        return Err(e.into());
                     }
                 };
                 let rt = self.lease.topo.runtime.clone();
@@ -187,8 +180,7 @@ impl Session {
                         .await
                 }
                 Err(e) => {
-                    self.send_err(seq, &e).await?;
-                    return Ok(Flow::Continue);
+                    return Err(e.into());
                 }
             }
             // Borrow the schema from the snapshot, not the session: no copy per statement.
@@ -208,8 +200,7 @@ impl Session {
                 let text = match self.charset.decode(sql) {
                     Ok(t) => t,
                     Err(e) => {
-                        self.send_err(seq, &e).await?;
-                        return Ok(Flow::Continue);
+                        return Err(e.into());
                     }
                 };
                 let planned = if text.len() >= super::planning::OFF_THREAD {
@@ -229,8 +220,7 @@ impl Session {
                         }
                     }
                     Err(e) => {
-                        self.send_err(seq, &super::sharded::route_error(&e)).await?;
-                        return Ok(Flow::Continue);
+                        return Err(super::sharded::route_error(&e).into());
                     }
                 }
             }
@@ -244,7 +234,7 @@ impl Session {
         function: router::catalog::SessionFn,
         column: &str,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         use router::catalog::SessionFn;
         match function {
             SessionFn::ConnectionId => self.answer_connection_id(column, seq).await,
@@ -263,12 +253,11 @@ impl Session {
         payload: &[u8],
         seq: u8,
         in_txn: bool,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let (mut node, mut database) = match self.placement(stmt.hints.node.as_deref()) {
             Ok(p) => p,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         // Statements about the session's own state (transaction control, SET, warnings,
@@ -367,7 +356,7 @@ impl Session {
         payload: &[u8],
         seq: u8,
         mode: Mode,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         self.forward_pinned(payload, seq, mode, None).await
     }
 
@@ -379,12 +368,11 @@ impl Session {
         seq: u8,
         mode: Mode,
         pin: Option<PinReason>,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let (node, database) = match self.placement(None) {
             Ok(p) => p,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let route = Route {
@@ -415,7 +403,7 @@ impl Session {
         seq: u8,
         route: Route,
         mode: Mode,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -429,8 +417,7 @@ impl Session {
             {
                 Ok(h) => h,
                 Err(e) => {
-                    self.send_err(seq, &e).await?;
-                    return Ok(Flow::Continue);
+                    return Err(e.into());
                 }
             };
             let retry_ok = !was_held && !spends && attempt < ATTEMPTS;
@@ -439,8 +426,7 @@ impl Session {
                     Ok(()) => {}
                     Err(e @ WireError::Server { .. }) => {
                         self.keep_or_release(held, 0).await;
-                        self.send_err(seq, &e.to_client("")).await?;
-                        return Ok(Flow::Continue);
+                        return Err(e.to_client("").into());
                     }
                     Err(e) => {
                         drop(held);
@@ -484,7 +470,7 @@ impl Session {
                     self.after_statement(held, &route, &summary).await;
                     return Ok(Flow::Continue);
                 }
-                Err(ForwardError::Client(e)) => return Err(e),
+                Err(ForwardError::Client(e)) => return Err(e.into()),
                 Err(ForwardError::Backend { err, forwarded }) => {
                     let role = held.role;
                     drop(held);
@@ -505,11 +491,11 @@ impl Session {
 
     async fn report_lost(
         &mut self,
-        seq: u8,
+        _seq: u8,
         was_held: bool,
         err: &WireError,
         sent: bool,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let mut msg = format!("shardgate: lost the backend connection: {err}; ");
         msg.push_str(if sent {
             "the statement may or may not have taken effect"
@@ -520,8 +506,7 @@ impl Session {
             msg.push_str("; the open transaction and session state on that connection are gone");
         }
         self.forget_connection_state();
-        self.send_err(seq, &SqlError::backend_lost(msg)).await?;
-        Ok(Flow::Continue)
+        Err(SqlError::backend_lost(msg).into())
     }
 
     async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {

@@ -3,12 +3,12 @@
 use router::Merge;
 
 use super::sharded::route_error;
-use super::{Flow, Session};
+use super::{Reply, Session};
 use crate::wire::SqlError;
 
 impl Session {
     /// `EXPLAIN SHARDING <sql>`: the plan as rows, nothing run.
-    pub(super) async fn explain_sharding(&mut self, sql: &[u8], seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn explain_sharding(&mut self, sql: &[u8], seq: u8) -> Reply {
         use crate::wire::resultset::LocalColumn;
         let sql = sql.trim_ascii_start();
         let rt = self.lease.topo.runtime.clone();
@@ -17,44 +17,34 @@ impl Session {
         let foreign = match self.foreign_schema(sql, &rt) {
             Ok(f) => f,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let Some(db) = foreign.clone().or_else(|| self.db.clone()) else {
-            self.send_err(seq, &SqlError::no_database()).await?;
-            return Ok(Flow::Continue);
+            return Err(SqlError::no_database().into());
         };
         let Some(schema) = rt.schemas.get(&db) else {
             let e = SqlError::unsupported(format!(
                 "EXPLAIN SHARDING needs a logical schema; `{db}` is passed through as is"
             ));
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         };
         let text = match self.charset.decode(sql) {
             Ok(t) => t,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let sql: &[u8] = &text;
         let stmt = match router::classify::classify_in(sql, self.reading) {
             Ok(s) if s.kind == router::StatementKind::Empty => {
-                let e = SqlError::new(
-                    1064,
-                    "42000",
-                    "EXPLAIN SHARDING needs a statement after it, e.g. EXPLAIN SHARDING SELECT * FROM t WHERE id = 1",
+                let e = SqlError::syntax("EXPLAIN SHARDING needs a statement after it, e.g. EXPLAIN SHARDING SELECT * FROM t WHERE id = 1",
                 );
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
             Ok(s) => s,
             Err(e) => {
-                self.send_err(seq, &SqlError::new(1064, "42000", e.to_string()))
-                    .await?;
-                return Ok(Flow::Continue);
+                return Err(SqlError::syntax(e.to_string()).into());
             }
         };
         let planned = if foreign.is_none() {
@@ -64,8 +54,7 @@ impl Session {
         };
         let rows: Vec<Vec<Option<String>>> = match planned {
             Err(e) => {
-                self.send_err(seq, &route_error(&e)).await?;
-                return Ok(Flow::Continue);
+                return Err(route_error(&e).into());
             }
             Ok(None) => vec![vec![
                 Some(rt.nodes[schema.node].name.clone()),

@@ -4,7 +4,7 @@
 use router::Statement;
 
 use super::execute::Route;
-use super::{Flow, Session};
+use super::{Reply, Session};
 use crate::wire::response::Mode;
 use crate::wire::SqlError;
 
@@ -42,17 +42,14 @@ impl Session {
         name: &str,
         rt: std::sync::Arc<rules::Runtime>,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let Some(schema) = rt.schemas.get(name) else {
-            self.send_err(seq, &SqlError::unknown_database(name))
-                .await?;
-            return Ok(Flow::Continue);
+            return Err(SqlError::unknown_database(name).into());
         };
         let text = match self.charset.decode(&payload[1..]) {
             Ok(t) => t,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let refuse =
@@ -65,15 +62,13 @@ impl Session {
             }
             Ok(None) => {}
             Err(e) => {
-                self.send_err(seq, &super::sharded::route_error(&e)).await?;
-                return Ok(Flow::Continue);
+                return Err(super::sharded::route_error(&e).into());
             }
         }
         let refs = match router::plan::table_refs(&text, self.reading) {
             Ok(r) => r.tables,
             Err(e) => {
-                self.send_err(seq, &super::sharded::route_error(&e)).await?;
-                return Ok(Flow::Continue);
+                return Err(super::sharded::route_error(&e).into());
             }
         };
         let stray = refs.iter().find(|(s, _)| s.as_deref() != Some(name));
@@ -93,8 +88,7 @@ impl Session {
             None => None,
         };
         if let Some(e) = problem {
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         let route = Route {
             node: schema.node,

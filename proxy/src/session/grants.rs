@@ -5,13 +5,13 @@
 
 use router::privilege::Need;
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::wire::resultset::LocalColumn;
 use crate::wire::SqlError;
 
 impl Session {
     /// `SHOW GRANTS`: the user's rights in shardgate's model, as GRANT statements.
-    pub(super) async fn show_grants(&mut self, own: bool, seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn show_grants(&mut self, own: bool, seq: u8) -> Reply {
         let Some(user) = self.user.clone() else {
             return Ok(Flow::Continue);
         };
@@ -24,8 +24,7 @@ impl Session {
                     user.name
                 ),
             );
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         let who = format!("`{}`@`%`", user.name.replace('`', "``"));
         let mut global = Vec::new();
@@ -78,7 +77,7 @@ impl Session {
     /// for a user with the `admin` grant), with the ids KILL takes.
     /// The user's own sessions (every session with the admin grant), as MySQL shows
     /// its threads: statements cut at 100 characters unless FULL.
-    pub(super) async fn show_processlist(&mut self, full: bool, seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn show_processlist(&mut self, full: bool, seq: u8) -> Reply {
         let (me, all) = match &self.user {
             Some(u) => (
                 u.name.clone(),
@@ -128,11 +127,7 @@ impl Session {
     }
 
     /// `CURRENT_USER()`, `USER()`: shardgate's user.
-    pub(super) async fn answer_current_user(
-        &mut self,
-        column: &str,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn answer_current_user(&mut self, column: &str, seq: u8) -> Reply {
         let name = self
             .user
             .as_ref()

@@ -1,52 +1,37 @@
 //! `KILL [QUERY|CONNECTION] id`, COM_PROCESS_KILL and `CONNECTION_ID()`, with ids
 //! that are shardgate's own connection ids.
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::control::Running;
 use crate::wire::resultset::LocalColumn;
 use crate::wire::SqlError;
 
 impl Session {
-    pub(super) async fn answer_connection_id(
-        &mut self,
-        column: &str,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn answer_connection_id(&mut self, column: &str, seq: u8) -> Reply {
         let rows = vec![vec![Some(self.id.to_string())]];
         let columns = [LocalColumn::integer(column)];
         self.send_result_set(seq, "", &columns, &rows).await
     }
 
     /// `SELECT @@max_connections`: the clients shardgate accepts (past them, 1040).
-    pub(super) async fn answer_max_connections(
-        &mut self,
-        column: &str,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn answer_max_connections(&mut self, column: &str, seq: u8) -> Reply {
         let rows = vec![vec![Some(self.shared.settings.max_connections.to_string())]];
         let columns = [LocalColumn::integer(column)];
         self.send_result_set(seq, "", &columns, &rows).await
     }
 
-    pub(super) async fn kill(
-        &mut self,
-        query_only: bool,
-        id: u64,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn kill(&mut self, query_only: bool, id: u64, seq: u8) -> Reply {
         let target = u32::try_from(id)
             .ok()
             .and_then(|i| self.shared.sessions.get(i));
         let Some(target) = target else {
             let e = SqlError::new(1094, "HY000", format!("Unknown thread id: {id}"));
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         };
         let me = self.user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
         if target.user != me {
             let e = SqlError::new(1095, "HY000", format!("You are not owner of thread {id}"));
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         if u64::from(self.id) == id {
             if query_only {
@@ -54,7 +39,7 @@ impl Session {
                 self.send_ok(seq).await?;
                 return Ok(Flow::Continue);
             }
-            let e = SqlError::new(1927, "70100", "Connection was killed");
+            let e = SqlError::connection_killed("Connection was killed");
             self.send_err(seq, &e).await?;
             return Ok(Flow::Close);
         }
@@ -74,7 +59,7 @@ impl Session {
 
     /// `SHOW SHARDGATE SESSIONS`: this user's sessions, with why each is pinned and
     /// which backend connection serves it now.
-    pub(super) async fn show_sessions(&mut self, seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn show_sessions(&mut self, seq: u8) -> Reply {
         let me = self
             .user
             .as_ref()

@@ -1,7 +1,7 @@
 //! Commands shardgate answers from its own state: USE, SHOW DATABASES of logical
 //! schemas, COM_SET_OPTION.
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::wire::response::Mode;
 use crate::wire::resultset::LocalColumn;
 use crate::wire::{SqlError, WireError};
@@ -59,11 +59,7 @@ impl Session {
 
     /// `SHOW DATABASES [LIKE 'pattern']` in a config with logical schemas and no
     /// passthrough node: the logical schemas this user may see.
-    pub(super) async fn show_logical_databases(
-        &mut self,
-        pattern: Option<&str>,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn show_logical_databases(&mut self, pattern: Option<&str>, seq: u8) -> Reply {
         let allowed = self
             .user
             .as_ref()
@@ -94,14 +90,13 @@ impl Session {
 
     /// COM_SET_OPTION: multi-statements on or off. Changes the flavor of backend
     /// connections the session uses from now on.
-    pub(super) async fn set_option(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn set_option(&mut self, payload: &[u8], seq: u8) -> Reply {
         let on = match payload.get(1..3) {
             Some([0, 0]) => true,
             Some([1, 0]) => false,
             _ => {
                 let e = SqlError::new(1047, "08S01", "Unknown COM_SET_OPTION value");
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         self.capabilities

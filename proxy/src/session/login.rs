@@ -37,9 +37,7 @@ impl Session {
         let asks_tls = p.payload.len() == 32 && caps & CapabilityFlags::CLIENT_SSL.bits() != 0;
         if asks_tls {
             let Some(config) = tls else {
-                let e = SqlError::new(
-                    1043,
-                    "08S01",
+                let e = SqlError::bad_handshake(
                     "Bad handshake: TLS requested, but shardgate has no [tls] configured",
                 );
                 self.send_err(p.seq.wrapping_add(1), &e).await?;
@@ -56,8 +54,7 @@ impl Session {
             Ok(h) => h,
             Err(e) => {
                 let msg = format!("Bad handshake: {e}");
-                self.send_err(seq, &SqlError::new(1043, "08S01", msg))
-                    .await?;
+                self.send_err(seq, &SqlError::bad_handshake(msg)).await?;
                 return Ok(false);
             }
         };

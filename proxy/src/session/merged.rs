@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::fanout::StartError;
 use super::sharded::Renames;
-use super::{Flow, Held, Session};
+use super::{Flow, Held, Reply, Session};
 use crate::backend::results::{Event, ResultReader};
 use crate::merge::{ColumnInfo, MergeError, Merger, Row};
 use crate::wire::coldef;
@@ -121,7 +121,7 @@ struct MergeState {
 }
 
 impl Session {
-    pub(super) async fn run_merge(&mut self, job: MergeJob<'_>, seq: u8) -> std::io::Result<Flow> {
+    pub(super) async fn run_merge(&mut self, job: MergeJob<'_>, seq: u8) -> Reply {
         let start_seq = seq;
         let mut p = MergeState {
             seq,

@@ -24,6 +24,7 @@ mod lease;
 mod local;
 mod login;
 mod merged;
+mod multi_write;
 mod planning;
 mod prepared;
 mod routed;
@@ -55,6 +56,30 @@ struct Held {
     role: Role,
     conn: PooledConn,
 }
+
+/// How a command handler ends when it does not go on normally. An SQL error here
+/// is the command's whole answer: [`Session::run_command`] sends it, the one place
+/// that turns a handler's error into an ERR packet. A handler that has already sent
+/// part of an answer ends it itself (an ERR in place of the end of the rows).
+enum CommandError {
+    Sql(SqlError),
+    /// Writing to the client failed: the session ends.
+    Client(std::io::Error),
+}
+
+impl From<SqlError> for CommandError {
+    fn from(e: SqlError) -> Self {
+        CommandError::Sql(e)
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(e: std::io::Error) -> Self {
+        CommandError::Client(e)
+    }
+}
+
+type Reply = Result<Flow, CommandError>;
 
 /// What to do after a command.
 enum Flow {
@@ -252,7 +277,11 @@ impl Session {
         let info = (cmd == COM_QUERY).then(|| &payload[1..]);
         self.control
             .set_activity(command_name(cmd), self.db.as_deref(), info);
-        let flow = self.dispatch(payload, seq).await;
+        let flow = match self.dispatch(payload, seq).await {
+            Ok(flow) => Ok(flow),
+            Err(CommandError::Sql(e)) => self.send_err(seq, &e).await.map(|()| Flow::Continue),
+            Err(CommandError::Client(e)) => Err(e),
+        };
         self.ddl_commits = false;
         let held = self.lease.held.as_ref().map(|h| self.running_on(h));
         self.control.keep_only(held);
@@ -260,19 +289,16 @@ impl Session {
         flow
     }
 
-    async fn dispatch(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+    async fn dispatch(&mut self, payload: &[u8], seq: u8) -> Reply {
         let Some(&cmd) = payload.first() else {
-            self.send_err(seq, &SqlError::unknown_command(0)).await?;
-            return Ok(Flow::Continue);
+            return Err(SqlError::unknown_command(0).into());
         };
         self.lease.follow(&self.shared.topology);
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
         self.notice_dropped_connection();
         if self.lease.lost_txn && cmd == COM_STMT_EXECUTE {
-            self.send_err(seq, &transaction::transaction_lost(false))
-                .await?;
-            return Ok(Flow::Continue);
+            return Err(transaction::transaction_lost(false).into());
         }
         if matches!(cmd, COM_FIELD_LIST | COM_STATISTICS | COM_STMT_PREPARE) {
             // Metadata, not data: a transaction begun but not yet opened is opened
@@ -285,7 +311,7 @@ impl Session {
         self.command(cmd, payload, seq).await
     }
 
-    async fn command(&mut self, cmd: u8, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+    async fn command(&mut self, cmd: u8, payload: &[u8], seq: u8) -> Reply {
         let body = &payload[1..];
         match cmd {
             COM_QUIT => Ok(Flow::Close),
@@ -305,7 +331,7 @@ impl Session {
                 let db = String::from_utf8_lossy(body).into_owned();
                 match self.select_database(&db).await {
                     Ok(()) => self.send_ok(seq).await?,
-                    Err(e) => self.send_err(seq, &e).await?,
+                    Err(e) => return Err(e.into()),
                 }
                 Ok(Flow::Continue)
             }
@@ -324,16 +350,12 @@ impl Session {
                     .map(|s| s.name.clone());
                 drop(rt);
                 if let Some(schema) = shard {
-                    let e = SqlError::new(
-                        1146,
-                        "42S02",
-                        format!(
+                    let e = SqlError::no_such_table(format!(
                             "Table '{schema}.{}' doesn't exist (it is a shard of a sharded table; use the logical table)",
                             String::from_utf8_lossy(table)
                         ),
                     );
-                    self.send_err(seq, &e).await?;
-                    return Ok(Flow::Continue);
+                    return Err(e.into());
                 }
                 self.forward_to_primary(payload, seq, crate::wire::response::Mode::FieldList)
                     .await
@@ -354,11 +376,7 @@ impl Session {
             | COM_STMT_RESET
             | COM_STMT_CLOSE
             | COM_STMT_SEND_LONG_DATA => self.prepared(cmd, payload, seq).await,
-            other => {
-                self.send_err(seq, &SqlError::unknown_command(other))
-                    .await?;
-                Ok(Flow::Continue)
-            }
+            other => Err(SqlError::unknown_command(other).into()),
         }
     }
 
@@ -407,7 +425,7 @@ impl Session {
         table: &str,
         columns: &[crate::wire::resultset::LocalColumn],
         rows: &[Vec<Option<String>>],
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let (deprecate, status) = (self.deprecate_eof(), self.lease.status());
         crate::wire::resultset::write_result_set(
             &mut self.out,

@@ -5,18 +5,13 @@
 
 use router::PinReason;
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::wire::command::*;
 use crate::wire::response::Mode;
 use crate::wire::SqlError;
 
 impl Session {
-    pub(super) async fn prepared(
-        &mut self,
-        cmd: u8,
-        payload: &[u8],
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn prepared(&mut self, cmd: u8, payload: &[u8], seq: u8) -> Reply {
         // information_schema reads narrowed to the user's databases, in the text the
         // statement is prepared with, wherever it runs.
         let resolved = if cmd == COM_STMT_PREPARE {
@@ -42,8 +37,7 @@ impl Session {
             match admitted {
                 Ok(c) => confined = c,
                 Err(e) => {
-                    self.send_err(seq, &e).await?;
-                    return Ok(Flow::Continue);
+                    return Err(e.into());
                 }
             }
         }
@@ -85,8 +79,7 @@ impl Session {
                 "HY000",
                 format!("Unknown prepared statement handler ({id}) given to shardgate"),
             );
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         // A pinned statement may read LAST_INSERT_ID(): its connection must hold the
         // session's value (a no-op when it ran the session's last INSERT itself).

@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use super::binary::BinaryExecution;
 use super::charset::ClientCharset;
 use super::sharded::{route_error, RelayError, Relayed, Renames};
-use super::{Flow, Session};
+use super::{CommandError, Flow, Reply, Session};
 use crate::wire::command::*;
 use crate::wire::generic::eof_payload;
 use crate::wire::packet::write_packet;
@@ -98,15 +98,14 @@ impl Session {
         &mut self,
         sql: &[u8],
         seq: u8,
-    ) -> std::io::Result<Option<Flow>> {
+    ) -> Result<Option<Flow>, CommandError> {
         let rt = self.lease.topo.runtime.clone();
         let configured = self.configured_schema(&rt);
         // Planned as the text it means in the client's character set.
         let decoded = match self.charset.decode(sql) {
             Ok(d) => d,
             Err(e) if configured.is_some() => {
-                self.send_err(seq, &e).await?;
-                return Ok(Some(Flow::Continue));
+                return Err(e.into());
             }
             Err(_) => return Ok(None),
         };
@@ -128,8 +127,7 @@ impl Session {
             Some(Ok(p)) => p,
             None => None,
             Some(Err(e)) => {
-                self.send_err(seq, &route_error(&e)).await?;
-                return Ok(Some(Flow::Continue));
+                return Err(route_error(&e).into());
             }
         };
         let (prepared, schema_name, plain_db) = match planned {
@@ -172,8 +170,7 @@ impl Session {
                  bind its values, or send the INSERT as text",
                 fill.column
             ));
-            self.send_err(seq, &e).await?;
-            return Ok(Some(Flow::Continue));
+            return Err(e.into());
         }
         let read_only = router::classify::classify_in(sql, self.reading).is_ok_and(|s| s.read_only);
         // The metadata comes from preparing one target's statement.
@@ -181,8 +178,7 @@ impl Session {
         let mut held = match self.checkout(target.node, false, false).await {
             Ok(h) => h,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Some(Flow::Continue));
+                return Err(e.into());
             }
         };
         let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
@@ -212,9 +208,7 @@ impl Session {
                 } else {
                     self.forget_connection_state();
                 }
-                self.send_err(seq, &e.to_client("(while preparing)"))
-                    .await?;
-                return Ok(Some(Flow::Continue));
+                return Err(e.to_client("(while preparing)").into());
             }
         };
         if schema.is_some() && usize::from(answer.stmt.params) != prepared.params {
@@ -222,8 +216,7 @@ impl Session {
                 "shardgate counted {} parameters where the server counts {}; the statement cannot be routed safely",
                 prepared.params, answer.stmt.params
             ));
-            self.send_err(seq, &e).await?;
-            return Ok(Some(Flow::Continue));
+            return Err(e.into());
         }
         let renames = match schema {
             Some(schema) => Renames::new(&rt, schema, &prepared.plan),
@@ -276,12 +269,7 @@ impl Session {
     }
 
     /// COM_STMT_EXECUTE, SEND_LONG_DATA, RESET, CLOSE and FETCH of a routed statement.
-    pub(super) async fn routed_command(
-        &mut self,
-        cmd: u8,
-        payload: &[u8],
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn routed_command(&mut self, cmd: u8, payload: &[u8], seq: u8) -> Reply {
         let Some(id) = stmt::statement_id(payload) else {
             return Ok(Flow::Continue);
         };
@@ -317,21 +305,20 @@ impl Session {
                 let e = SqlError::unsupported(
                     "not supported by shardgate yet: cursors on prepared statements over sharded tables",
                 );
-                self.send_err(seq, &e).await?;
-                Ok(Flow::Continue)
+                Err(e.into())
             }
             _ => match self.execute_routed(id, payload, seq).await {
                 Ok(flow) => Ok(flow),
-                Err(RelayError::Client(e)) => Err(e),
+                Err(RelayError::Client(e)) => Err(e.into()),
                 Err(RelayError::Backend(e, forwarded)) => {
                     self.forget_connection_state();
                     if forwarded {
                         tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
                         return Ok(Flow::Close);
                     }
-                    self.send_err(seq, &e.to_client("(the statement may or may not have run)"))
-                        .await?;
-                    Ok(Flow::Continue)
+                    Err(e
+                        .to_client("(the statement may or may not have run)")
+                        .into())
                 }
             },
         }
@@ -458,10 +445,17 @@ impl Session {
             return Ok(Flow::Continue);
         }
         if let (true, Some(schema)) = (prepared.plan.write && targets.len() > 1, schema) {
-            return self
+            let written = self
                 .run_multi_write(&targets, Some(&binary), None, &rt, schema, seq)
-                .await
-                .map_err(client);
+                .await;
+            return match written {
+                Ok(flow) => Ok(flow),
+                Err(CommandError::Client(e)) => Err(client(e)),
+                Err(CommandError::Sql(e)) => {
+                    self.send_err(seq, &e).await.map_err(client)?;
+                    Ok(Flow::Continue)
+                }
+            };
         }
         let [target] = targets.as_slice() else {
             let e = SqlError::unsupported(format!(

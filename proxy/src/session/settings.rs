@@ -5,7 +5,7 @@
 use router::PinReason;
 use rules::NodeId;
 
-use super::{Flow, Session};
+use super::{Flow, Reply, Session};
 use crate::wire::WireError;
 
 /// Session `SET`s remembered for replay; past this the session is pinned instead.
@@ -15,17 +15,11 @@ impl Session {
     /// A `SET` of session variables: run it, then remember it for the connections
     /// that run the session's later statements (nothing is pinned). A one-shot `SET
     /// TRANSACTION` is remembered for the next transaction's connection instead.
-    pub(super) async fn set_session_state(
-        &mut self,
-        sql: &[u8],
-        seq: u8,
-        one_shot: bool,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn set_session_state(&mut self, sql: &[u8], seq: u8, one_shot: bool) -> Reply {
         let (node, database) = match self.placement(None) {
             Ok(p) => p,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         // The server checks the SET here; what travels with the next transaction
@@ -45,13 +39,12 @@ impl Session {
         one_shot: bool,
         node: NodeId,
         database: Option<String>,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let checked = self.checkout(node, false, false).await;
         let mut held = match checked {
             Ok(h) => h,
             Err(e) => {
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
         };
         let ran = match &database {
@@ -94,15 +87,12 @@ impl Session {
             }
             Err(e @ WireError::Server { .. }) => {
                 self.keep_or_release(held, 0).await;
-                self.send_err(seq, &e.to_client("")).await?;
+                return Err(e.to_client("").into());
             }
             Err(e) => {
                 self.forget_connection_state();
-                self.send_err(
-                    seq,
-                    &e.to_client("(the setting may or may not have been applied)"),
-                )
-                .await?;
+                let e = e.to_client("(the setting may or may not have been applied)");
+                return Err(e.into());
             }
         }
         Ok(Flow::Continue)

@@ -3,7 +3,7 @@
 //! Single-target reads and multi-shard reads stream packet by packet: one result set
 //! whose column definitions come from the first shard (renamed to logical names) and
 //! whose rows are each shard's in turn, with sequence ids renumbered. Multi-target
-//! writes run in a transaction per node and commit only when every target succeeded.
+//! writes are in [`super::multi_write`].
 
 use std::sync::Arc;
 
@@ -14,12 +14,10 @@ use rules::runtime::LogicalSchema;
 use rules::{NodeId, Runtime, TableKind};
 use tokio::io::AsyncWriteExt;
 
-use super::binary::BinaryExecution;
 use super::fanout::StartError;
-use super::{Flow, Held, Session};
+use super::{Flow, Held, Reply, Session};
 use crate::backend::results::{Event, ResultReader};
 use crate::wire::coldef;
-use crate::wire::generic::{self, ok_payload};
 use crate::wire::packet::write_packet;
 use crate::wire::{SqlError, WireError};
 
@@ -81,14 +79,12 @@ impl Renames {
 pub(super) fn route_error(e: &RouteError) -> SqlError {
     match e {
         RouteError::Unsupported(_) => SqlError::unsupported(e.to_string()),
-        RouteError::Parse(_) | RouteError::NotUtf8(_) => {
-            SqlError::new(1064, "42000", e.to_string())
-        }
+        RouteError::Parse(_) | RouteError::NotUtf8(_) => SqlError::syntax(e.to_string()),
         RouteError::Rule(_) => {
             SqlError::new(1526, "HY000", format!("{e}: no shard holds this value"))
         }
         RouteError::Invalid(_) => SqlError::new(1105, "HY000", e.to_string()),
-        RouteError::ShardTable(..) => SqlError::new(1146, "42S02", e.to_string()),
+        RouteError::ShardTable(..) => SqlError::no_such_table(e.to_string()),
     }
 }
 
@@ -101,19 +97,16 @@ impl Session {
         rt: Arc<Runtime>,
         schema_name: &str,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let Some(schema) = rt.schemas.get(schema_name) else {
-            self.send_err(seq, &SqlError::unknown_database(schema_name))
-                .await?;
-            return Ok(Flow::Continue);
+            return Err(SqlError::unknown_database(schema_name).into());
         };
         if let Some(fill) = &plan.fill_global_id {
             return self.insert_with_ids(fill, sql, &rt, schema, seq).await;
         }
         if plan.targets.is_empty() {
             let e = SqlError::internal("shardgate planned the statement onto no shard");
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
         let conflict = match self.commit_before_ddl(&nodes).await {
@@ -121,8 +114,7 @@ impl Session {
             Err(e) => Some(e),
         };
         if let Some(e) = conflict {
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         let label = if plan.targets.len() > 1 {
             "multi"
@@ -170,7 +162,7 @@ impl Session {
         rt: &Arc<Runtime>,
         schema: &LogicalSchema,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let ids = self.shared.ids.take(fill.worker_id, fill.rows());
         let planned = std::str::from_utf8(sql)
             .map_err(|_| RouteError::NotUtf8(schema.name.clone()))
@@ -181,12 +173,10 @@ impl Session {
             Ok(_) => {
                 let e =
                     SqlError::internal("shardgate could not plan the INSERT with generated ids");
-                self.send_err(seq, &e).await?;
-                return Ok(Flow::Continue);
+                return Err(e.into());
             }
             Err(e) => {
-                self.send_err(seq, &route_error(&e)).await?;
-                return Ok(Flow::Continue);
+                return Err(route_error(&e).into());
             }
         };
         let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
@@ -195,8 +185,7 @@ impl Session {
             Err(e) => Some(e),
         };
         if let Some(e) = conflict {
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
+            return Err(e.into());
         }
         metrics::counter!("shardgate_generated_ids_total").increment(ids.len() as u64);
         let targets: Vec<&router::Target> = plan.targets.iter().collect();
@@ -239,7 +228,7 @@ impl Session {
         schema: &LogicalSchema,
         renames: &Renames,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let mut seq = seq;
         let mut header_sent = false;
         let last = plan.targets.len() - 1;
@@ -285,7 +274,7 @@ impl Session {
                     self.keep_or_release(held, 1).await;
                     return Ok(Flow::Continue);
                 }
-                Err(RelayError::Client(e)) => return Err(e),
+                Err(RelayError::Client(e)) => return Err(e.into()),
                 Err(RelayError::Backend(e, forwarded)) => {
                     self.forget_connection_state();
                     drop(held);
@@ -304,12 +293,7 @@ impl Session {
 
     /// The answer when a part could not start. Parts started before it were sent
     /// and may have run.
-    async fn not_started(
-        &mut self,
-        seq: u8,
-        e: StartError,
-        others_ran: bool,
-    ) -> std::io::Result<Flow> {
+    async fn not_started(&mut self, seq: u8, e: StartError, others_ran: bool) -> Reply {
         let e = match e {
             StartError::Checkout(e) => e,
             StartError::Send(e @ WireError::Server { .. }) => e.to_client(""),
@@ -328,7 +312,7 @@ impl Session {
 
     /// Sends an error: as the whole answer, or to end a result set already begun
     /// (an ERR packet may take the place of the end-of-rows marker).
-    async fn reply_err(&mut self, seq: u8, e: &SqlError) -> std::io::Result<Flow> {
+    async fn reply_err(&mut self, seq: u8, e: &SqlError) -> Reply {
         self.send_err(seq, e).await?;
         Ok(Flow::Continue)
     }
@@ -485,155 +469,6 @@ impl Session {
     ) -> Result<(), RelayError> {
         write_packet(out, seq, payload);
         self.stream.write_all(out).await.map_err(RelayError::Client)
-    }
-
-    /// Writes on several targets: a transaction per node (or a savepoint inside the
-    /// client's transaction), committed only when every target succeeded. The nodes
-    /// work at once; each runs its own targets in order, on one connection.
-    pub(super) async fn run_multi_write(
-        &mut self,
-        targets: &[&router::Target],
-        binary: Option<&BinaryExecution<'_>>,
-        insert_id: Option<u64>,
-        rt: &Runtime,
-        schema: &LogicalSchema,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
-        // A savepoint only inside a real transaction (or one about to open): outside
-        // one, even in a pinned session, each node's part is a transaction of its own.
-        let in_client_txn = self.lease.in_transaction
-            || !self.lease.autocommit
-            || !self.lease.pending_txn.is_empty();
-        // Each node's connection and its targets (by index), in the order they come.
-        let mut conns: Vec<(NodeId, Held, Vec<usize>)> = Vec::new();
-        let mut failure: Option<SqlError> = None;
-        for (i, target) in targets.iter().enumerate() {
-            if let Some(node) = conns.iter_mut().find(|c| c.0 == target.node) {
-                node.2.push(i);
-                continue;
-            }
-            match self.checkout(target.node, false, false).await {
-                Ok(held) => conns.push((target.node, held, vec![i])),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let mut answers: Vec<Option<generic::OkInfo>> = vec![None; targets.len()];
-        if failure.is_none() {
-            let open: &[u8] = if in_client_txn {
-                b"SAVEPOINT shardgate_stmt"
-            } else {
-                b"START TRANSACTION"
-            };
-            let charset = &self.charset;
-            let parts = conns.iter_mut().map(|(node, held, mine)| {
-                let db = schema.database_on(&rt.nodes, *node).to_string();
-                async move {
-                    let opened = match held.conn.use_database(&db).await {
-                        Ok(()) => held.conn.execute_ok(open).await.map(drop),
-                        Err(e) => Err(e),
-                    };
-                    opened.map_err(|e| {
-                        e.to_client(
-                            "during a multi-shard write (its part on this node did not run)",
-                        )
-                    })?;
-                    let mut done = Vec::with_capacity(mine.len());
-                    for &i in mine.iter() {
-                        let target = targets[i];
-                        let wire = charset.encode(&target.sql);
-                        let ok = match binary {
-                            None => held.conn.execute_ok(&wire).await,
-                            Some(b) => b.run(held, &target.sql, &wire).await,
-                        };
-                        done.push((
-                            i,
-                            ok.map_err(|e| e.to_client("during a multi-shard write"))?,
-                        ));
-                    }
-                    Ok::<_, SqlError>(done)
-                }
-            });
-            for result in futures_util::future::join_all(parts).await {
-                match result {
-                    Ok(done) => {
-                        for (i, ok) in done {
-                            answers[i] = Some(ok);
-                        }
-                    }
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                    }
-                }
-            }
-        }
-        // In the targets' order, as one statement on one server would count them.
-        let (mut affected, mut last_insert_id, mut warnings) = (0u64, 0u64, 0u16);
-        for ok in answers.iter().flatten() {
-            affected += ok.affected;
-            if last_insert_id == 0 {
-                last_insert_id = ok.last_insert_id;
-            }
-            warnings = warnings.saturating_add(ok.warnings);
-        }
-        let finish: &[u8] = match (&failure, in_client_txn) {
-            (None, true) => b"RELEASE SAVEPOINT shardgate_stmt",
-            (None, false) => b"COMMIT",
-            (Some(_), true) => b"ROLLBACK TO SAVEPOINT shardgate_stmt",
-            (Some(_), false) => b"ROLLBACK",
-        };
-        let mut committed = Vec::new();
-        let mut commit_failed = Vec::new();
-        let finishing = conns
-            .iter_mut()
-            .map(|(_, held, _)| held.conn.execute_ok(finish));
-        let finished = futures_util::future::join_all(finishing).await;
-        for ((node, held, _), done) in conns.into_iter().zip(finished) {
-            match done {
-                Ok(ok) => {
-                    committed.push(self.node_name(node));
-                    if in_client_txn {
-                        self.lease.note_status(Some(ok.status));
-                    }
-                    self.keep_or_release(held, 0).await;
-                }
-                Err(e) => {
-                    commit_failed.push(format!("{}: {e}", self.node_name(node)));
-                    drop(held);
-                }
-            }
-        }
-        if !commit_failed.is_empty() && failure.is_none() {
-            let msg =
-                format!(
-                "shardgate: the write committed on {} but failed on {}; the shards now disagree",
-                if committed.is_empty() { "no node".to_string() } else { committed.join(", ") },
-                commit_failed.join("; ")
-            );
-            self.send_err(seq, &SqlError::new(1180, "HY000", msg))
-                .await?;
-            return Ok(Flow::Continue);
-        }
-        if let Some(e) = failure {
-            let mut e = e;
-            e.message
-                .push_str(" (shardgate rolled back the statement on every shard)");
-            self.send_err(seq, &e).await?;
-            return Ok(Flow::Continue);
-        }
-        let insert_id = insert_id.unwrap_or(last_insert_id);
-        self.note_insert_id(insert_id);
-        let mut out = BytesMut::new();
-        let mut seq = seq;
-        write_packet(
-            &mut out,
-            &mut seq,
-            &ok_payload(affected, insert_id, self.lease.status(), warnings),
-        );
-        self.stream.write_all(&out).await?;
-        Ok(Flow::Continue)
     }
 }
 

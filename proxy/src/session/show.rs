@@ -9,7 +9,7 @@ use rules::runtime::LogicalSchema;
 use rules::{NodeId, Runtime, TableKind};
 
 use super::execute::Route;
-use super::{Flow, Session};
+use super::{Reply, Session};
 use crate::wire::response::Mode;
 use crate::wire::resultset::LocalColumn;
 use crate::wire::SqlError;
@@ -37,7 +37,7 @@ impl Session {
         rt: Arc<Runtime>,
         db: &str,
         seq: u8,
-    ) -> Option<std::io::Result<Flow>> {
+    ) -> Option<Reply> {
         let schema = rt.schemas.get(db)?;
         match show {
             Show::Tables {
@@ -86,7 +86,7 @@ impl Session {
         full: bool,
         pattern: Option<&str>,
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         // Physical tables of every configured table, hidden from the listing.
         let mut hidden = std::collections::BTreeSet::new();
         for (name, table) in &schema.tables {
@@ -98,7 +98,7 @@ impl Session {
         let db = schema.database_on(&rt.nodes, schema.node).to_string();
         let mut held = match self.checkout(schema.node, false, false).await {
             Ok(h) => h,
-            Err(e) => return self.send_err(seq, &e).await.map(|_| Flow::Continue),
+            Err(e) => return Err(e.into()),
         };
         let listed = match held.conn.use_database(&db).await {
             Ok(()) => held.conn.query_rows(b"SHOW FULL TABLES").await,
@@ -111,10 +111,7 @@ impl Session {
             }
             Err(e) => {
                 drop(held);
-                return self
-                    .send_err(seq, &e.to_client("while listing tables"))
-                    .await
-                    .map(|_| Flow::Continue);
+                return Err(e.to_client("while listing tables").into());
             }
         };
         let mut tables: BTreeMap<String, String> = BTreeMap::new();
@@ -171,11 +168,11 @@ impl Session {
         physical: &str,
         sql: &[u8],
         seq: u8,
-    ) -> std::io::Result<Flow> {
+    ) -> Reply {
         let db = schema.database_on(&rt.nodes, node).to_string();
         let mut held = match self.checkout(node, false, false).await {
             Ok(h) => h,
-            Err(e) => return self.send_err(seq, &e).await.map(|_| Flow::Continue),
+            Err(e) => return Err(e.into()),
         };
         let answer = match held.conn.use_database(&db).await {
             Ok(()) => held.conn.query_rows(&splice(sql, t, physical)).await,
@@ -187,19 +184,15 @@ impl Session {
                 r
             }
             Err(e) => {
-                return self
-                    .send_err(seq, &e.to_client(""))
-                    .await
-                    .map(|_| Flow::Continue);
+                return Err(e.to_client("").into());
             }
         };
         let Some(row) = rows.into_iter().next() else {
-            let e = SqlError::new(
-                1146,
-                "42S02",
-                format!("Table '{}.{}' doesn't exist", schema.name, t.name),
-            );
-            return self.send_err(seq, &e).await.map(|_| Flow::Continue);
+            let e = SqlError::no_such_table(format!(
+                "Table '{}.{}' doesn't exist",
+                schema.name, t.name
+            ));
+            return Err(e.into());
         };
         let text = |i: usize| {
             row.get(i)

@@ -4,7 +4,7 @@
 use router::{Statement, TxnOp};
 use rules::NodeId;
 
-use super::{Flow, Session};
+use super::{CommandError, Flow, Reply, Session};
 use crate::wire::{SqlError, WireError};
 
 impl Session {
@@ -16,7 +16,7 @@ impl Session {
         stmt: &Statement,
         sql: &[u8],
         seq: u8,
-    ) -> std::io::Result<Option<Flow>> {
+    ) -> Result<Option<Flow>, CommandError> {
         if stmt.hints.node.is_some() {
             return Ok(None);
         }
@@ -64,8 +64,7 @@ impl Session {
                         self.lease.savepoints.push(name);
                     }
                     (_, None) => {
-                        self.send_err(seq, &savepoint_missing(&name)).await?;
-                        return Ok(Some(Flow::Continue));
+                        return Err(savepoint_missing(&name).into());
                     }
                     (TxnOp::RollbackTo, Some(i)) => self.lease.savepoints.truncate(i + 1),
                     (_, Some(i)) => self.lease.savepoints.truncate(i),
@@ -81,11 +80,7 @@ impl Session {
     /// The session's transaction died with its backend connection: `ROLLBACK` ends
     /// it, `COMMIT` ends it with an error (nothing was committed), and every other
     /// statement fails, so nothing runs as if the transaction were still there.
-    pub(super) async fn after_lost_transaction(
-        &mut self,
-        op: Option<TxnOp>,
-        seq: u8,
-    ) -> std::io::Result<Flow> {
+    pub(super) async fn after_lost_transaction(&mut self, op: Option<TxnOp>, seq: u8) -> Reply {
         match op {
             Some(TxnOp::Rollback) => {
                 self.lease.lost_txn = false;
@@ -93,9 +88,9 @@ impl Session {
             }
             Some(TxnOp::Commit) => {
                 self.lease.lost_txn = false;
-                self.send_err(seq, &transaction_lost(true)).await?;
+                return Err(transaction_lost(true).into());
             }
-            _ => self.send_err(seq, &transaction_lost(false)).await?,
+            _ => return Err(transaction_lost(false).into()),
         }
         Ok(Flow::Continue)
     }
@@ -124,7 +119,7 @@ pub(super) fn transaction_lost(commit: bool) -> SqlError {
     } else {
         ". Send ROLLBACK to end it, then run it again"
     });
-    SqlError::new(1927, "70100", msg)
+    SqlError::connection_killed(msg)
 }
 
 impl Session {
@@ -171,7 +166,7 @@ impl Session {
         &mut self,
         on: bool,
         seq: u8,
-    ) -> std::io::Result<Option<Flow>> {
+    ) -> Result<Option<Flow>, CommandError> {
         if self.lease.held.is_some() && on != self.lease.autocommit {
             return Ok(None);
         }

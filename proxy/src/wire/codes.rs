@@ -41,6 +41,36 @@ impl SqlError {
         )
     }
 
+    /// ER_PARSE_ERROR.
+    pub fn syntax(message: impl Into<String>) -> Self {
+        Self::new(1064, "42000", message)
+    }
+
+    /// ER_SPECIFIC_ACCESS_DENIED_ERROR: the statement needs a right the user lacks.
+    pub fn specific_access_denied(message: impl Into<String>) -> Self {
+        Self::new(1227, "42000", message)
+    }
+
+    /// ER_TABLEACCESS_DENIED_ERROR.
+    pub fn table_access_denied(message: impl Into<String>) -> Self {
+        Self::new(1142, "42000", message)
+    }
+
+    /// ER_NO_SUCH_TABLE.
+    pub fn no_such_table(message: impl Into<String>) -> Self {
+        Self::new(1146, "42S02", message)
+    }
+
+    /// ER_CONNECTION_KILLED.
+    pub fn connection_killed(message: impl Into<String>) -> Self {
+        Self::new(1927, "70100", message)
+    }
+
+    /// ER_HANDSHAKE_ERROR.
+    pub fn bad_handshake(message: impl Into<String>) -> Self {
+        Self::new(1043, "08S01", message)
+    }
+
     pub fn unknown_command(cmd: u8) -> Self {
         Self::new(
             1047,
