@@ -127,6 +127,9 @@ pub struct UserConfig {
     /// the grants statements on the server as a whole need: `account`, `file`, `admin`.
     #[serde(default = "default_privileges")]
     pub privileges: Vec<String>,
+    /// `privileges` read once: every statement asks.
+    #[serde(skip)]
+    needs: std::sync::OnceLock<Vec<router::privilege::Need>>,
 }
 
 fn default_privileges() -> Vec<String> {
@@ -136,9 +139,14 @@ fn default_privileges() -> Vec<String> {
 impl UserConfig {
     /// The user holds `need`.
     pub fn may(&self, need: router::privilege::Need) -> bool {
-        self.privileges
-            .iter()
-            .any(|p| router::privilege::Need::parse(p) == Some(need))
+        self.needs
+            .get_or_init(|| {
+                self.privileges
+                    .iter()
+                    .filter_map(|p| router::privilege::Need::parse(p))
+                    .collect()
+            })
+            .contains(&need)
     }
 
     /// The user may use database `db`: a logical schema (all of them when `schemas`

@@ -74,9 +74,31 @@ pub struct Activity {
     /// "Query", "Execute", … or "Sleep" between commands.
     pub command: &'static str,
     pub db: Option<String>,
-    /// The statement's first [`INFO_LIMIT`] bytes, while it runs.
-    pub info: Option<String>,
+    /// The statement running, as the client sent it.
+    statement: Option<bytes::Bytes>,
     pub since: std::time::Instant,
+}
+
+impl Activity {
+    /// The statement's first [`INFO_LIMIT`] bytes, never a password.
+    pub fn info(&self) -> Option<String> {
+        let s = self.statement.as_deref()?;
+        let mut end = s.len().min(INFO_LIMIT);
+        // A password is never shown: the text stops before it.
+        let secret = secret_at(s);
+        if let Some(at) = secret {
+            end = end.min(at);
+        }
+        // Cut on a character boundary when the text is UTF-8.
+        while end > 0 && end < s.len() && (s[end] & 0xC0) == 0x80 {
+            end -= 1;
+        }
+        let mut info = String::from_utf8_lossy(&s[..end]).into_owned();
+        if end < s.len() && secret.is_some_and(|at| at <= end) {
+            info.push_str("<password hidden>");
+        }
+        Some(info)
+    }
 }
 
 /// How much of a statement SHOW FULL PROCESSLIST keeps: enough to know it, never a
@@ -103,7 +125,7 @@ impl SessionControl {
             activity: Mutex::new(Activity {
                 command: "Sleep",
                 db: None,
-                info: None,
+                statement: None,
                 since: std::time::Instant::now(),
             }),
             running: Mutex::new(Vec::new()),
@@ -114,28 +136,21 @@ impl SessionControl {
     }
 
     /// A command starts (`info`: its statement text) or ends (`command` "Sleep").
-    pub fn set_activity(&self, command: &'static str, db: Option<&str>, info: Option<&[u8]>) {
+    /// Records what the session does now. The statement is kept as the client sent
+    /// it (a reference to the packet, no copy): it is rendered only when a process
+    /// list asks.
+    pub fn set_activity(
+        &self,
+        command: &'static str,
+        db: Option<&str>,
+        statement: Option<bytes::Bytes>,
+    ) {
         let mut a = self.activity.lock().unwrap_or_else(|p| p.into_inner());
         a.command = command;
         if a.db.as_deref() != db {
             a.db = db.map(str::to_string);
         }
-        a.info = info.map(|s| {
-            let mut end = s.len().min(INFO_LIMIT);
-            // A password is never shown: the text stops before it.
-            if let Some(at) = secret_at(s) {
-                end = end.min(at);
-            }
-            // Cut on a character boundary when the text is UTF-8.
-            while end > 0 && end < s.len() && (s[end] & 0xC0) == 0x80 {
-                end -= 1;
-            }
-            let mut info = String::from_utf8_lossy(&s[..end]).into_owned();
-            if end < s.len() && secret_at(s).is_some_and(|at| at <= end) {
-                info.push_str("<password hidden>");
-            }
-            info
-        });
+        a.statement = statement;
         a.since = std::time::Instant::now();
     }
 
@@ -320,14 +335,18 @@ mod tests {
     #[test]
     fn the_process_list_never_shows_a_password() {
         let c = SessionControl::new("u".into(), "127.0.0.1:1".into());
-        c.set_activity("Query", None, Some(b"CREATE USER u IDENTIFIED BY 'pw'"));
+        let sql = |s: &'static [u8]| Some(bytes::Bytes::from_static(s));
+        c.set_activity("Query", None, sql(b"CREATE USER u IDENTIFIED BY 'pw'"));
         assert_eq!(
-            c.activity().info.as_deref(),
+            c.activity().info().as_deref(),
             Some("CREATE USER u <password hidden>")
         );
-        c.set_activity("Query", None, Some(b"SET PASSWORD = PASSWORD('pw')"));
-        assert_eq!(c.activity().info.as_deref(), Some("SET <password hidden>"));
-        c.set_activity("Query", None, Some(b"SELECT 1"));
-        assert_eq!(c.activity().info.as_deref(), Some("SELECT 1"));
+        c.set_activity("Query", None, sql(b"SET PASSWORD = PASSWORD('pw')"));
+        assert_eq!(
+            c.activity().info().as_deref(),
+            Some("SET <password hidden>")
+        );
+        c.set_activity("Query", None, sql(b"SELECT 1"));
+        assert_eq!(c.activity().info().as_deref(), Some("SELECT 1"));
     }
 }

@@ -139,7 +139,8 @@ impl Session {
         for part in router::routine::body_statements(sql, reading) {
             self.check_statement(user, part, reading, rt, depth + 1)?;
         }
-        let host = self.peer.ip().to_string();
+        // Named in errors only: not formatted for every statement.
+        let host = || self.peer.ip().to_string();
         for need in router::privilege::needs_in(sql, reading) {
             if user.may(need) {
                 continue;
@@ -154,9 +155,10 @@ impl Session {
                     ),
                 ),
                 Need::Read | Need::Write | Need::Ddl => SqlError::table_access_denied(format!(
-                        "{} command denied to user '{}'@'{host}' (shardgate's privileges for it: {})",
+                        "{} command denied to user '{}'@'{}' (shardgate's privileges for it: {})",
                         need.mysql_name(),
                         user.name,
+                        host(),
                         user.privileges.join(", ")
                     ),
                 ),
@@ -173,7 +175,7 @@ impl Session {
                 if is_use && rt.passthrough.is_none() && !rt.is_known_database(&db) {
                     return Err(SqlError::unknown_database(&db));
                 }
-                return Err(SqlError::db_access_denied(&user.name, &host, &db));
+                return Err(SqlError::db_access_denied(&user.name, &host(), &db));
             }
         }
         // Qualified names: only when some qualifier is not a schema the user may use
@@ -199,8 +201,9 @@ impl Session {
             .unwrap_or_default();
         let denied = |what: String| {
             SqlError::table_access_denied(format!(
-                "{command} command denied to user '{}'@'{host}' for {what}",
-                user.name
+                "{command} command denied to user '{}'@'{}' for {what}",
+                user.name,
+                host()
             ))
         };
         // A qualifier that can only be a database (in relation position, or before a

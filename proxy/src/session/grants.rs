@@ -93,7 +93,7 @@ impl Session {
             .filter(|(_, c)| all || c.user == me)
             .map(|(id, c)| {
                 let a = c.activity();
-                let info = a.info.map(|mut s| {
+                let info = a.info().map(|mut s| {
                     if !full {
                         if let Some((at, _)) = s.char_indices().nth(100) {
                             s.truncate(at);
@@ -147,6 +147,10 @@ impl Session {
             return None;
         }
         let (&cmd, sql) = payload.split_first()?;
+        // Most statements name no user function: no names are made for them.
+        if !sql.windows(4).any(|w| w.eq_ignore_ascii_case(b"user")) {
+            return None;
+        }
         let host = self.peer.ip();
         let sql = router::catalog::replace_user_functions(
             sql,

@@ -272,9 +272,9 @@ impl Session {
     }
 
     /// One command, shown in SHOW PROCESSLIST while it runs.
-    async fn run_command(&mut self, payload: &[u8], seq: u8) -> std::io::Result<Flow> {
+    async fn run_command(&mut self, payload: &bytes::Bytes, seq: u8) -> std::io::Result<Flow> {
         let cmd = payload.first().copied().unwrap_or(0);
-        let info = (cmd == COM_QUERY).then(|| &payload[1..]);
+        let info = (cmd == COM_QUERY).then(|| payload.slice(1..));
         self.control
             .set_activity(command_name(cmd), self.db.as_deref(), info);
         let flow = match self.dispatch(payload, seq).await {
