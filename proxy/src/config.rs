@@ -337,9 +337,21 @@ impl Config {
         let file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| {
                 let mut key = e.path().to_string();
-                let message = e.into_inner().to_string().trim_end().to_string();
+                let inner = e.into_inner();
+                // The message and the line, never the text of the line: it may hold a
+                // password.
+                let line = inner
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                let mut message = inner.message().trim_end().to_string();
                 if let Some(field) = offending_field(text, &key, &message) {
                     key = format!("{key}.{field}");
+                }
+                if key.ends_with("password") {
+                    message = "must be a quoted string".to_string();
+                }
+                if let Some(line) = line {
+                    message = format!("line {line}: {message}");
                 }
                 LoadError::Parse {
                     path: origin.to_string(),
@@ -538,6 +550,24 @@ mod tests {
         assert_eq!(c.layout.runtime.nodes[0].password, "p\\w");
         assert_eq!(c.layout.runtime.nodes[0].replicas.len(), 1);
         assert!(c.layout.runtime.passthrough.is_some());
+    }
+
+    #[test]
+    fn config_errors_never_quote_a_password() {
+        let base = "[[users]]\nname = \"bob\"\n";
+        for line in [
+            "password = B0bSecret\n",
+            "password = \"N0deS3cret\n",
+            "password = 12345678\n",
+        ] {
+            let err = Config::from_toml(&format!("{base}{line}"), "my.toml")
+                .unwrap_err()
+                .to_string();
+            for secret in ["B0bSecret", "N0deS3cret", "12345678"] {
+                assert!(!err.contains(secret), "{line:?} gave {err}");
+            }
+            assert!(err.contains("line 3"), "{err}");
+        }
     }
 
     #[test]

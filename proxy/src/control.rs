@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::backend::{BackendConn, Flavor, Pool};
+use crate::backend::Pool;
 
 /// A session as other sessions see it.
 pub struct SessionControl {
@@ -45,26 +45,9 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    /// Stops the statement (KILL QUERY), from a connection of the same server.
+    /// Stops the statement (KILL QUERY) on its server.
     pub async fn kill_query(&self) -> Result<(), String> {
-        // A connection of its own, not one from the pool: the pool may be full of the
-        // very statements to stop, and a KILL must not wait behind them.
-        let pool = &self.pool;
-        let mut conn = BackendConn::connect(
-            &pool.target,
-            Flavor::default(),
-            None,
-            pool.settings.connect_timeout,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let sql = format!("KILL QUERY {}", self.thread);
-        match conn.execute_ok(sql.as_bytes()).await {
-            Ok(_) => Ok(()),
-            // The statement ended meanwhile: nothing to stop.
-            Err(crate::wire::WireError::Server { code: 1094, .. }) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
+        self.pool.kill_query(self.thread).await
     }
 }
 

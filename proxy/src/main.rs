@@ -69,8 +69,16 @@ struct ServeArgs {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let wanted = std::env::var("SHARDGATE_LOG").unwrap_or_else(|_| "info".to_string());
+    // sqlparser's own debug output quotes whole statements, passwords included: it
+    // stays quiet unless asked for by name.
+    let wanted = if wanted.contains("sqlparser") {
+        wanted
+    } else {
+        format!("{wanted},sqlparser=warn")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&wanted)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlparser=warn"));
     // Colours only for a terminal: a log file gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()

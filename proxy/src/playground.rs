@@ -84,6 +84,13 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        // SIGHUP reloads the playground's config file, as with `--config`.
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(crate::server::reload_on_hangup(
+            path.clone(),
+            shared.clone(),
+            hup,
+        ));
         let server = tokio::spawn(crate::server::serve(listener, shared));
         load_orders(addr).await?;
         // Replicas answer reads: let them catch up before anyone reads.

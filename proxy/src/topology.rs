@@ -90,6 +90,9 @@ pub struct Current {
     /// Replacements one at a time, so that each builds on the one before.
     replacing: Mutex<()>,
     generation: AtomicU64,
+    /// The generation in effect, for idle sessions to move on (and let an old
+    /// snapshot, with the pools of removed nodes, go) without waiting for a command.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Current {
@@ -101,7 +104,18 @@ impl Current {
             tls,
             replacing: Mutex::new(()),
             generation: AtomicU64::new(1),
+            changed: tokio::sync::watch::channel(1).0,
         }
+    }
+
+    /// The generation of the snapshot in effect.
+    pub fn generation(&self) -> u64 {
+        self.snapshot.load().generation
+    }
+
+    /// Wakes when a new layout is in effect.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// The snapshot a statement starting now runs against.
@@ -129,6 +143,7 @@ impl Current {
             Some(&previous),
         ));
         self.snapshot.store(next.clone());
+        self.changed.send_replace(generation);
         metrics::counter!("shardgate_topology_swaps_total").increment(1);
         tracing::info!(generation, nodes = next.nodes.len(), "new layout in effect");
         Ok(next)

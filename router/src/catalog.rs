@@ -48,11 +48,6 @@ pub enum SessionFn {
 
 /// `SELECT DATABASE()` / `SCHEMA()` / `CONNECTION_ID()` / `@@max_connections`, with an
 /// optional alias: the function and the column name to answer with.
-pub fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
-    session_function_in(&significant(sql))
-}
-
-/// [`session_function`] of a statement's [`significant`] tokens.
 pub fn session_function_in(tokens: &[Token<'_>]) -> Option<(SessionFn, String)> {
     if let [Token::Word(s), Token::SysVar(v), rest @ ..] = tokens {
         let name = crate::lexer::sysvar_name(v);
@@ -111,6 +106,12 @@ pub fn session_function_in(tokens: &[Token<'_>]) -> Option<(SessionFn, String)> 
     Some((function, column))
 }
 
+/// A cheap byte test: `sql` may call a user function (`CURRENT_USER()`, `USER()` …);
+/// most statements do not, and need no more work.
+pub fn mentions_user(sql: &[u8]) -> bool {
+    sql.windows(4).any(|w| w.eq_ignore_ascii_case(b"user"))
+}
+
 /// The statement with every `CONNECTION_ID()` call replaced by `id`, shardgate's own
 /// connection id (the backend's would name a pooled connection). `None`: no call.
 pub fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
@@ -146,7 +147,7 @@ pub fn replace_connection_id(sql: &[u8], id: u32) -> Option<Vec<u8>> {
 /// literals): each would name the backend account every connection logs in as.
 /// `None`: not a SELECT, or no such call.
 pub fn replace_user_functions(sql: &[u8], current: &str, user: &str) -> Option<Vec<u8>> {
-    if !sql.windows(4).any(|w| w.eq_ignore_ascii_case(b"user")) {
+    if !mentions_user(sql) {
         return None;
     }
     let base = sql.as_ptr() as usize;
@@ -249,10 +250,6 @@ pub fn own_show_in(tokens: &[Token<'_>]) -> Option<OwnShow> {
 }
 
 /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
-pub fn kill(sql: &[u8]) -> Option<(bool, u64)> {
-    kill_in(&significant(sql))
-}
-
 pub fn kill_in(tokens: &[Token<'_>]) -> Option<(bool, u64)> {
     let (first, rest) = tokens.split_first()?;
     if !matches!(first, Token::Word(w) if eq(w, b"kill")) {
@@ -358,6 +355,14 @@ pub fn information_schema(sql: &[u8], rt: &Runtime, current: Option<&str>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn session_function(sql: &[u8]) -> Option<(SessionFn, String)> {
+        session_function_in(&significant(sql))
+    }
+
+    fn kill(sql: &[u8]) -> Option<(bool, u64)> {
+        kill_in(&significant(sql))
+    }
 
     #[test]
     fn recognises_session_functions() {

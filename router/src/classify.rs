@@ -506,12 +506,8 @@ pub fn explain_sharding(sql: &[u8]) -> Option<usize> {
     }
 }
 
-/// For `SHOW DATABASES` / `SHOW SCHEMAS` (optionally `LIKE 'pattern'`): `Some(pattern)`.
-pub fn show_databases(sql: &[u8]) -> Option<Option<String>> {
-    show_databases_in(&crate::catalog::significant(sql))
-}
-
-/// [`show_databases`] of a statement's significant tokens.
+/// For `SHOW DATABASES` / `SHOW SCHEMAS` (optionally `LIKE 'pattern'`), given a
+/// statement's significant tokens: `Some(pattern)`.
 pub fn show_databases_in(tokens: &[Token<'_>]) -> Option<Option<String>> {
     match tokens {
         [Token::Word(s), Token::Word(d)]

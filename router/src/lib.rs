@@ -21,7 +21,7 @@ pub mod routine;
 pub mod show;
 
 pub use classify::{
-    classify, explain_sharding, show_databases, PinReason, Statement, StatementKind, TxnOp,
+    classify, explain_sharding, show_databases_in, PinReason, Statement, StatementKind, TxnOp,
 };
 pub use hint::Hints;
 pub use plan::{plan, Merge, Plan, PlanCache, RouteError, Target};

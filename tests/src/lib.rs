@@ -35,6 +35,8 @@ pub struct Proxy {
     child: Child,
     pub port: u16,
     _config: Option<tempfile::NamedTempFile>,
+    /// What shardgate logged so far (stderr).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Proxy {
@@ -93,13 +95,16 @@ impl Proxy {
                 }
                 panic!("shardgate did not start: {line}\n{err}");
             });
-        // Keep draining stderr so a chatty log never blocks the proxy.
-        if let Some(mut e) = child.stderr.take() {
+        // Keep draining stderr so a chatty log never blocks the proxy; tests read it.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(e) = child.stderr.take() {
+            let log = log.clone();
             std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = e.read_to_end(&mut sink);
-                if !sink.is_empty() {
-                    eprint!("{}", String::from_utf8_lossy(&sink));
+                for line in BufReader::new(e).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
                 }
             });
         }
@@ -107,6 +112,7 @@ impl Proxy {
             child,
             port,
             _config: config,
+            log,
         }
     }
 
@@ -146,6 +152,11 @@ impl Proxy {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         None
+    }
+
+    /// What shardgate has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn addr(&self) -> String {

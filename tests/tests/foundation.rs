@@ -815,6 +815,12 @@ async fn kill_uses_shardgate_ids_and_reaches_the_backend() {
         .unwrap();
     assert_eq!(id, a.id());
     assert_ne!(id, b.id());
+    // In a prepared statement too, alone or not.
+    let prepared: Option<(u32, i32)> = a
+        .exec_first("SELECT CONNECTION_ID(), ?", (7,))
+        .await
+        .unwrap();
+    assert_eq!(prepared, Some((a.id(), 7)));
 
     // KILL QUERY stops the statement on the backend; the session goes on.
     let sleeper = tokio::spawn(async move {

@@ -141,17 +141,37 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
     c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL)")
         .await
         .unwrap();
+    // A table no rule names lives on the schema's node, dn1; a prepared statement on
+    // it is routed by shardgate and must keep running there.
+    c.query_drop("CREATE TABLE notes (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO notes VALUES (1), (2)")
+        .await
+        .unwrap();
+    // Reads go to the replicas.
+    sandbox().sync().unwrap();
+    let mut prepared = p.conn(Some(db)).await;
+    let notes = "SELECT COUNT(*) FROM notes WHERE id > ?";
+    let n: Option<i64> = prepared.exec_first(notes, (0,)).await.unwrap();
+    assert_eq!(n, Some(2));
+    // A session whose last statement left a warning keeps its connection for SHOW
+    // WARNINGS: that must not keep it on the old layout.
+    let mut warned = p.conn(Some(db)).await;
+    warned.query_drop("SELECT 1 + 'x'").await.unwrap();
     c.query_drop("BEGIN").await.unwrap();
     // user 1 lives in shard 1, on dn2: the second node, the third after the change.
     c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 1)")
         .await
         .unwrap();
 
+    // dn0 is the other group's primary, where `notes` does not exist.
     let g1 = &sandbox().groups[0];
+    let g2 = &sandbox().groups[1];
     let extra = format!(
         "[nodes.dn0]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [schemas.{db}_new]\nnode = \"dn0\"\n",
-        g1.primary.address()
+        g2.primary.address()
     );
     p.reload(&sharded_config(db, &extra));
     let in_effect = eventually(async || {
@@ -162,6 +182,11 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
     .await;
     assert!(in_effect, "the new layout was not put in effect");
 
+    let dbs: Vec<String> = warned.query("SHOW DATABASES").await.unwrap();
+    assert!(dbs.contains(&format!("{db}_new")), "{dbs:?}");
+    // The same prepared statement, after the change: still on dn1.
+    let n: Option<i64> = prepared.exec_first(notes, (1,)).await.unwrap();
+    assert_eq!(n, Some(1));
     // Still the transaction's connection: its own uncommitted row, on dn2.
     assert_eq!(
         count(&mut c, "SELECT COUNT(*) FROM orders WHERE user_id = 1").await,
@@ -194,13 +219,52 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
     assert_eq!(on_dn1, [10, 12]);
     assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 5);
 
-    // A file that does not validate changes nothing.
-    p.reload("[[users]]\nname = \"\"\n");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A file that does not validate changes nothing, and the log says why without
+    // quoting it.
+    p.reload("[[users]]\nname = \"\"\npassword = \"S3cretInTheFile\"\n");
+    assert!(eventually(async || p.log().contains("config reload refused")).await);
+    assert!(!p.log().contains("S3cretInTheFile"), "{}", p.log());
     assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 5);
     let mut n = p.conn(None).await;
     let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
     assert!(dbs.contains(&format!("{db}_new")), "{dbs:?}");
+}
+
+/// A layout change that takes a user's write right away, or removes the user, acts
+/// on that user's open sessions too, not only on new logins.
+#[tokio::test]
+async fn a_layout_change_reaches_the_sessions_of_changed_users() {
+    let db = "ss_users";
+    let temp = |privileges: &str| {
+        format!("[[users]]\nname = \"temp\"\npassword = \"pw\"\nprivileges = [{privileges}]\n")
+    };
+    let p = sharded(db, &temp("\"read\", \"write\", \"ddl\"")).await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("CREATE TABLE notes (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut t = Conn::new(p.opts("temp", "pw", Some(db))).await.unwrap();
+    t.query_drop("INSERT INTO notes VALUES (1)").await.unwrap();
+
+    p.reload(&sharded_config(db, &temp("\"read\"")));
+    let read_only = eventually(async || {
+        let e = t.query_drop("INSERT INTO notes VALUES (2)").await;
+        matches!(&e, Err(e) if error_code(e) == Some(1142))
+    })
+    .await;
+    assert!(read_only, "the open session kept its write right");
+    sandbox().sync().unwrap();
+    assert_eq!(count(&mut t, "SELECT COUNT(*) FROM notes").await, 1);
+
+    p.reload(&sharded_config(db, ""));
+    let gone = eventually(async || {
+        let e = Conn::new(p.opts("temp", "pw", Some(db))).await.map(drop);
+        matches!(&e, Err(e) if error_code(e) == Some(1045))
+    })
+    .await;
+    assert!(gone, "the removed user could still log in");
+    // Its idle session was closed when the change came.
+    assert!(t.query_drop("SELECT 1").await.is_err());
 }
 
 #[tokio::test]
@@ -536,7 +600,7 @@ async fn pools_take_their_share_of_the_backend_and_max_connections_is_shardgates
         }
     }
     let e = refused.expect("a fourth transaction got a connection of a pool of 3");
-    assert_eq!(error_code(&e), Some(2003), "{e}");
+    assert_eq!(error_code(&e), Some(1429), "{e}");
     assert!(e.to_string().contains("all 3 connections are busy"), "{e}");
     drop(holders);
 

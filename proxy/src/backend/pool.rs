@@ -149,6 +149,27 @@ impl std::ops::DerefMut for PooledConn {
 }
 
 impl Pool {
+    /// Stops the statement running on backend thread `thread` (KILL QUERY), from a
+    /// connection of its own, not one of the pool's: the pool may be full of the very
+    /// statements to stop, and a KILL must not wait behind them.
+    pub async fn kill_query(&self, thread: u32) -> Result<(), String> {
+        let mut conn = BackendConn::connect(
+            &self.target,
+            Flavor::default(),
+            None,
+            self.settings.connect_timeout,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let sql = format!("KILL QUERY {thread}");
+        match conn.execute_ok(sql.as_bytes()).await {
+            Ok(_) => Ok(()),
+            // The statement ended meanwhile: nothing to stop.
+            Err(WireError::Server { code: 1094, .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     pub fn new(target: BackendServer, settings: PoolSettings) -> Arc<Pool> {
         Arc::new(Pool {
             max_size: AtomicUsize::new(settings.max_size),

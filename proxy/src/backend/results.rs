@@ -1,9 +1,10 @@
 //! A backend's answer to a query, read as events: OK, ERR, or a result set's column
 //! count, column definitions, rows and end.
 //!
-//! Where a result ends is decided here and nowhere else: an ERR, or the end-of-rows
-//! marker (an EOF, or with CLIENT_DEPRECATE_EOF an OK starting 0xFE), never a row that
-//! happens to start with 0xFE (a long string's length prefix). The reader also settles
+//! Where a result ends is decided here (the raw relay's tracker shares the one rule,
+//! `generic::ends_rows`): an ERR, or the end-of-rows marker (an EOF, or with
+//! CLIENT_DEPRECATE_EOF an OK starting 0xFE), never a row that happens to start with
+//! 0xFE (a long string's length prefix). The reader also settles
 //! the connection's bookkeeping (status, warnings, insert id) as the answer ends, so
 //! the relay, the merge, catalog answers and internal queries cannot disagree about
 //! the state a connection is left in. Packets are handed out as they arrive, never
@@ -68,22 +69,41 @@ impl ResultReader {
     pub async fn next(&mut self, conn: &mut BackendConn) -> Result<Event, WireError> {
         let payload = conn.read_packet().await?.payload;
         let event = self.classify(payload, conn.flavor.deprecate_eof())?;
+        // While more results follow, the connection is still answering: a caller that
+        // stops here leaves it unsettled, so it is closed rather than pooled.
+        let more = |s: Option<StatusFlags>| {
+            s.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
+        };
         match &event {
             Event::Err(_) => conn.settle(None),
             Event::Ok { info, .. } => {
-                conn.settle(info.map(|o| o.status));
                 conn.note_insert_id(info.map_or(0, |o| o.last_insert_id));
                 conn.note_warnings(info.map_or(0, |o| o.warnings));
+                if !more(info.map(|o| o.status)) {
+                    conn.settle(info.map(|o| o.status));
+                }
             }
             Event::End {
                 status, warnings, ..
             } => {
-                conn.settle(*status);
                 conn.note_warnings(*warnings);
+                if !more(*status) {
+                    conn.settle(*status);
+                }
             }
             _ => {}
         }
         Ok(event)
+    }
+
+    /// The answer just read ended one result and another follows.
+    pub fn more_results(event: &Event) -> bool {
+        let status = match event {
+            Event::Ok { info, .. } => info.map(|o| o.status),
+            Event::End { status, .. } => *status,
+            _ => None,
+        };
+        status.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
     }
 
     /// What `payload` means where the answer stands.
@@ -123,7 +143,7 @@ impl ResultReader {
                     self.phase = Phase::Head;
                     Ok(Event::Err(payload))
                 }
-                Some(&generic::EOF) if ends_rows(&payload, deprecate_eof) => {
+                Some(&generic::EOF) if generic::ends_rows(payload.len(), deprecate_eof) => {
                     let (status, warnings) = if deprecate_eof {
                         generic::parse_ok(&payload)
                             .map_or((None, 0), |o| (Some(o.status), o.warnings))
@@ -140,18 +160,6 @@ impl ResultReader {
                 _ => Ok(Event::Row(payload)),
             },
         }
-    }
-}
-
-/// True for the packet that ends a result set's rows (EOF, or an OK starting 0xFE
-/// when EOF is deprecated), as opposed to a row that starts with 0xFE: such a row is
-/// at least 9 bytes (an 8-byte length follows the 0xFE), and with EOF deprecated the
-/// end marker is a short OK, never a full-sized packet.
-fn ends_rows(payload: &[u8], deprecate_eof: bool) -> bool {
-    if deprecate_eof {
-        payload.len() < 0xFF_FFFF
-    } else {
-        payload.len() < 9
     }
 }
 

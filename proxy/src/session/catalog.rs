@@ -36,6 +36,8 @@ impl Session {
         };
         let mut seq = seq;
         let mut out = BytesMut::with_capacity(16 * 1024);
+        // Some of the answer reached the client: an error can no longer be the answer.
+        let mut sent = false;
         let result: Result<(), WireError> = async {
             held.conn
                 .send_query(Some(&database), &self.charset.encode(&q.sql))
@@ -43,11 +45,17 @@ impl Session {
             let mut reader = ResultReader::default();
             let mut columns = 0usize;
             loop {
-                let p = match reader.next(&mut held.conn).await? {
+                let event = reader.next(&mut held.conn).await?;
+                // A batch's next result follows on the same connection.
+                let more = ResultReader::more_results(&event);
+                let p = match event {
                     Event::Ok { payload, .. }
                     | Event::Err(payload)
                     | Event::End { payload, .. } => {
                         write_packet(&mut out, &mut seq, &payload);
+                        if more {
+                            continue;
+                        }
                         return Ok(());
                     }
                     Event::Columns { count, payload } => {
@@ -85,6 +93,7 @@ impl Session {
                 }
                 write_packet(&mut out, &mut seq, &row.encode(columns));
                 if out.len() >= 16 * 1024 {
+                    sent = true;
                     self.stream.write_all(&out).await?;
                     out.clear();
                 }
@@ -99,7 +108,7 @@ impl Session {
             }
             Err(e) => {
                 self.forget_connection_state();
-                if out.is_empty() {
+                if !sent {
                     return Err(e.to_client("(reading the catalog)").into());
                 }
                 tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");

@@ -34,9 +34,11 @@ impl Session {
             _ => return Ok(Flow::Close),
         };
         let mut seq = answer.seq.wrapping_add(1);
+        // The accounts in effect now, not those of a snapshot the session still holds.
         let user = self
-            .lease
-            .topo
+            .shared
+            .topology
+            .load()
             .user(&request.user)
             .filter(|u| handshake::verify_native(&scramble, &u.password, &answer.payload))
             .cloned();

@@ -43,13 +43,7 @@ impl Session {
                 return Err(SqlError::syntax(e.to_string()).into());
             }
         };
-        // CONNECTION_ID() must give shardgate's id (the one KILL takes), wherever it is.
-        let rewritten = router::catalog::replace_connection_id(&payload[1..], self.id).map(|sql| {
-            let mut p = Vec::with_capacity(1 + sql.len());
-            p.push(payload[0]);
-            p.extend_from_slice(&sql);
-            p
-        });
+        let rewritten = self.number_connection_id(payload);
         let payload = rewritten.as_deref().unwrap_or(payload);
         // CURRENT_USER(), USER() ... anywhere in a SELECT name shardgate's user, not the
         // backend account (a lone call is answered below, with its own column name).
@@ -226,6 +220,18 @@ impl Session {
             }
         }
         self.route_and_execute(&stmt, payload, seq, false).await
+    }
+
+    /// The command with every CONNECTION_ID() replaced by shardgate's id (the one KILL
+    /// takes), wherever it is; `None` when there is none.
+    pub(super) fn number_connection_id(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let (&cmd, sql) = payload.split_first()?;
+        router::catalog::replace_connection_id(sql, self.id).map(|sql| {
+            let mut p = Vec::with_capacity(1 + sql.len());
+            p.push(cmd);
+            p.extend_from_slice(&sql);
+            p
+        })
     }
 
     /// A session function shardgate answers itself.

@@ -148,7 +148,7 @@ impl Session {
         }
         let (&cmd, sql) = payload.split_first()?;
         // Most statements name no user function: no names are made for them.
-        if !sql.windows(4).any(|w| w.eq_ignore_ascii_case(b"user")) {
+        if !router::catalog::mentions_user(sql) {
             return None;
         }
         let host = self.peer.ip();

@@ -78,10 +78,15 @@ impl Lease {
     }
 
     /// Moves to `current` unless a held connection belongs to the snapshot in use.
-    pub(super) fn follow(&mut self, current: &crate::topology::Current) {
-        if self.held.is_none() {
-            self.topo = current.load();
+    /// True when the session moved to a newer layout.
+    pub(super) fn follow(&mut self, current: &crate::topology::Current) -> bool {
+        if self.held.is_some() {
+            return false;
         }
+        let now = current.load();
+        let moved = now.generation != self.topo.generation;
+        self.topo = now;
+        moved
     }
 
     /// The transaction and autocommit flags the client is told.

@@ -87,7 +87,7 @@ impl Session {
         }
 
         let host = self.peer.ip().to_string();
-        let known = self.lease.topo.user(&hello.user).cloned();
+        let known = self.shared.topology.load().user(&hello.user).cloned();
         // caching_sha2_password as MySQL runs it: a user not seen since start gets full
         // authentication, which over TLS means the password itself. Without TLS,
         // where MySQL would need RSA, shardgate checks the scramble itself (it knows

@@ -226,7 +226,7 @@ impl Session {
                     .map_err(|_| Failure::Lost(WireError::Protocol("bad column count")))?,
                 _ => return Err(Failure::Lost(WireError::Protocol("bad column count"))),
             };
-            let mut these = Vec::with_capacity(columns);
+            let mut these = Vec::with_capacity(columns.min(4096));
             for _ in 0..columns {
                 match reader.next(&mut held.conn).await.map_err(backend)? {
                     Event::ColumnDef(p) => these.push(p),

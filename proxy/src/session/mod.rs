@@ -198,6 +198,7 @@ impl Session {
 
     async fn serve(&mut self) {
         let mut stop = self.shared.shutdown_signalled();
+        let mut layout = self.shared.topology.watch();
         loop {
             // Fetched each time: COM_CHANGE_USER gives the session a new one.
             let control = self.control.clone();
@@ -216,6 +217,15 @@ impl Session {
                     break;
                 }
                 _ = stop.changed() => break,
+                // Idle, the session moves to a new layout at once, so the old one
+                // (pools of removed nodes, its plans) is not kept alive by it.
+                _ = layout.changed() => {
+                    if !self.follow_layout().await {
+                        tracing::info!(conn = self.id, "user removed from the configuration; closing");
+                        break;
+                    }
+                    continue;
+                }
                 r = self.reader.read(&mut self.stream, max) => r,
                 _ = sleep_or_never(idle) => {
                     tracing::info!(conn = self.id, peer = %self.peer, "closing idle client connection");
@@ -293,7 +303,13 @@ impl Session {
         let Some(&cmd) = payload.first() else {
             return Err(SqlError::unknown_command(0).into());
         };
-        self.lease.follow(&self.shared.topology);
+        if !self.follow_layout().await {
+            let e = SqlError::connection_killed(
+                "Connection was killed: its user was removed from shardgate's configuration",
+            );
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Close);
+        }
         // Set by the commands that read LAST_INSERT_ID().
         self.wants_insert_id = false;
         self.notice_dropped_connection();
@@ -377,6 +393,35 @@ impl Session {
             | COM_STMT_CLOSE
             | COM_STMT_SEND_LONG_DATA => self.prepared(cmd, payload, seq).await,
             other => Err(SqlError::unknown_command(other).into()),
+        }
+    }
+
+    /// Moves the session to the layout in effect unless a transaction or pin holds it
+    /// on its own; false when the session's user is gone from the new layout.
+    async fn follow_layout(&mut self) -> bool {
+        // A connection kept only for SHOW WARNINGS does not hold the session on an old
+        // layout: it goes back, with its diagnostics.
+        if self.lease.held.is_some()
+            && !self.lease.must_keep()
+            && self.shared.topology.generation() != self.lease.topo.generation
+        {
+            self.release_held().await;
+        }
+        !self.lease.follow(&self.shared.topology) || self.account_still_exists()
+    }
+
+    /// After a layout change, the session's user as the new layout defines it (its
+    /// rights may have changed); false when the user is gone.
+    fn account_still_exists(&mut self) -> bool {
+        let Some(name) = self.user.as_ref().map(|u| u.name.clone()) else {
+            return true;
+        };
+        match self.lease.topo.user(&name) {
+            Some(u) => {
+                self.user = Some(u.clone());
+                true
+            }
+            None => false,
         }
     }
 

@@ -56,32 +56,45 @@ impl Session {
                 b"START TRANSACTION"
             };
             let charset = &self.charset;
+            // Once one node fails, the others run no more of their targets: the
+            // statement is rolled back everywhere anyway.
+            let failed = &std::sync::atomic::AtomicBool::new(false);
             let parts = conns.iter_mut().map(|(node, held, mine)| {
                 let db = schema.database_on(&rt.nodes, *node).to_string();
                 async move {
-                    let opened = match held.conn.use_database(&db).await {
-                        Ok(()) => held.conn.execute_ok(open).await.map(drop),
-                        Err(e) => Err(e),
-                    };
-                    opened.map_err(|e| {
-                        e.to_client(
-                            "during a multi-shard write (its part on this node did not run)",
-                        )
-                    })?;
-                    let mut done = Vec::with_capacity(mine.len());
-                    for &i in mine.iter() {
-                        let target = targets[i];
-                        let wire = charset.encode(&target.sql);
-                        let ok = match binary {
-                            None => held.conn.execute_ok(&wire).await,
-                            Some(b) => b.run(held, &target.sql, &wire).await,
+                    let result = async {
+                        let opened = match held.conn.use_database(&db).await {
+                            Ok(()) => held.conn.execute_ok(open).await.map(drop),
+                            Err(e) => Err(e),
                         };
-                        done.push((
-                            i,
-                            ok.map_err(|e| e.to_client("during a multi-shard write"))?,
-                        ));
+                        opened.map_err(|e| {
+                            e.to_client(
+                                "during a multi-shard write (its part on this node did not run)",
+                            )
+                        })?;
+                        let mut done = Vec::with_capacity(mine.len());
+                        for &i in mine.iter() {
+                            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                                break;
+                            }
+                            let target = targets[i];
+                            let wire = charset.encode(&target.sql);
+                            let ok = match binary {
+                                None => held.conn.execute_ok(&wire).await,
+                                Some(b) => b.run(held, &target.sql, &wire).await,
+                            };
+                            done.push((
+                                i,
+                                ok.map_err(|e| e.to_client("during a multi-shard write"))?,
+                            ));
+                        }
+                        Ok::<_, SqlError>(done)
                     }
-                    Ok::<_, SqlError>(done)
+                    .await;
+                    if result.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    result
                 }
             });
             for result in futures_util::future::join_all(parts).await {
@@ -97,14 +110,31 @@ impl Session {
                 }
             }
         }
-        // In the targets' order, as one statement on one server would count them.
+        // In the targets' order, as one statement on one server would count them. The
+        // targets of a broadcast table's write (no shard: each holds a copy) are one
+        // table to the client: the answer is one copy's.
+        let copies = targets.iter().all(|t| t.shard.is_none());
         let (mut affected, mut last_insert_id, mut warnings) = (0u64, 0u64, 0u16);
         for ok in answers.iter().flatten() {
+            if copies {
+                if ok.affected != answers[0].map_or(0, |first| first.affected) {
+                    tracing::warn!(
+                        conn = self.id,
+                        "the copies of a broadcast table answered a write with different row counts; \
+                         `shardgate check-broadcast` compares them"
+                    );
+                }
+                continue;
+            }
             affected += ok.affected;
             if last_insert_id == 0 {
                 last_insert_id = ok.last_insert_id;
             }
             warnings = warnings.saturating_add(ok.warnings);
+        }
+        if let (true, Some(first)) = (copies, answers.first().copied().flatten()) {
+            (affected, last_insert_id, warnings) =
+                (first.affected, first.last_insert_id, first.warnings);
         }
         let finish: &[u8] = match (&failure, in_client_txn) {
             (None, true) => b"RELEASE SAVEPOINT shardgate_stmt",

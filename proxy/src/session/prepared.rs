@@ -20,7 +20,14 @@ impl Session {
             None
         };
         let payload = resolved.as_deref().unwrap_or(payload);
-        // CURRENT_USER() and USER() name shardgate's user in prepared statements too.
+        // CONNECTION_ID() is shardgate's id (the one KILL takes), and CURRENT_USER()
+        // and USER() name shardgate's user, in prepared statements too.
+        let numbered = if cmd == COM_STMT_PREPARE {
+            self.number_connection_id(payload)
+        } else {
+            None
+        };
+        let payload = numbered.as_deref().unwrap_or(payload);
         let named = if cmd == COM_STMT_PREPARE {
             self.name_user_functions(payload)
         } else {

@@ -370,6 +370,40 @@ impl Session {
         let types: Arc<[u8]> = s.types.clone().unwrap_or_else(|| Arc::from(&[][..]));
         // Rules changed since PREPARE: plan again, with the same text.
         let rt = self.lease.topo.runtime.clone();
+        if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_none() {
+            // A statement on no configured table runs where it was placed: the same
+            // node, found by name (its position may have moved), or nowhere.
+            let old = &s.prepared.plan.targets[..];
+            let moved = match old {
+                [t] => s
+                    .runtime
+                    .nodes
+                    .get(t.node)
+                    .and_then(|n| rt.nodes.iter().position(|m| m.name == n.name))
+                    .map(|node| router::Target {
+                        node,
+                        shard: None,
+                        sql: t.sql.clone(),
+                    }),
+                _ => None,
+            };
+            match moved {
+                Some(target) => {
+                    let write = s.prepared.plan.write;
+                    s.prepared = Arc::new(router::plan::Prepared::fixed(target, write));
+                    s.runtime = rt.clone();
+                }
+                None => {
+                    let e = SqlError::new(
+                        1615,
+                        "HY000",
+                        "Prepared statement needs to be re-prepared: the data node it ran on was removed",
+                    );
+                    self.send_err(seq, &e).await.map_err(client)?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
         if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_some() {
             let fresh = s
                 .schema

@@ -359,7 +359,7 @@ impl Session {
             }
             _ => return Err(backend(WireError::Protocol("bad column count"), false)),
         };
-        let mut these = Vec::with_capacity(usize::try_from(columns).unwrap_or(0));
+        let mut these = Vec::with_capacity(usize::try_from(columns).unwrap_or(0).min(4096));
         for _ in 0..columns {
             let p = match reader.next(&mut held.conn).await {
                 Ok(Event::ColumnDef(p)) => p,

@@ -104,12 +104,17 @@ impl SqlError {
 
     /// No connection to a backend could be made; the statement did not run.
     pub fn backend_unavailable(message: impl Into<String>) -> Self {
-        Self::new(2003, "HY000", message)
+        // ER_CONNECT_TO_FOREIGN_DATA_SOURCE: a server-range code. Clients reject the
+        // client-range codes (2003 and the like) from a server as a malformed packet,
+        // and never show the message.
+        Self::new(1429, "HY000", message)
     }
 
     /// A backend connection broke while a statement ran; it may or may not have taken effect.
     pub fn backend_lost(message: impl Into<String>) -> Self {
-        Self::new(2013, "HY000", message)
+        // ER_QUERY_ON_FOREIGN_DATA_SOURCE, not 2013 (a client-range code, see above)
+        // nor an 08xxx state, which drivers take as their own connection being dead.
+        Self::new(1430, "HY000", message)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

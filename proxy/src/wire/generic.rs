@@ -27,6 +27,18 @@ pub fn ok_payload(
     b
 }
 
+/// Whether a packet of `len` bytes starting 0xFE among a result's rows ends them (EOF,
+/// or an OK starting 0xFE when EOF is deprecated) rather than being a row that starts
+/// with 0xFE: such a row is at least 9 bytes (an 8-byte length follows the 0xFE), and
+/// with EOF deprecated the end marker is a short OK, never a full-sized packet.
+pub fn ends_rows(len: usize, deprecate_eof: bool) -> bool {
+    if deprecate_eof {
+        len < 0xFF_FFFF
+    } else {
+        len < 9
+    }
+}
+
 /// The end-of-rows marker: a classic EOF, or with CLIENT_DEPRECATE_EOF an OK with 0xFE.
 pub fn eof_payload(deprecate_eof: bool, status: StatusFlags, warnings: u16) -> BytesMut {
     if deprecate_eof {

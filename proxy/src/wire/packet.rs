@@ -25,15 +25,22 @@ pub fn payload_len(header: &[u8]) -> usize {
 }
 
 /// Buffered reader of logical packets. One per socket; keeps bytes read ahead.
+///
+/// Cancel-safe: everything read so far lives in the reader, not in the future, so a
+/// read abandoned in a `select!` (an idle session woken for something else) loses
+/// nothing and the next read goes on where it stopped.
 #[derive(Debug)]
 pub struct PacketReader {
     pub buf: BytesMut,
+    /// The chunks of a packet of 16 MiB or more read so far.
+    joined: Option<BytesMut>,
 }
 
 impl Default for PacketReader {
     fn default() -> Self {
         PacketReader {
             buf: BytesMut::with_capacity(16 * 1024),
+            joined: None,
         }
     }
 }
@@ -46,11 +53,10 @@ impl PacketReader {
         src: &mut R,
         max: usize,
     ) -> Result<Option<Packet>, WireError> {
-        let mut joined: Option<BytesMut> = None;
         loop {
             while self.buf.len() < HEADER {
                 if self.fill(src).await? == 0 {
-                    return if self.buf.is_empty() && joined.is_none() {
+                    return if self.buf.is_empty() && self.joined.is_none() {
                         Ok(None)
                     } else {
                         Err(WireError::UnexpectedEof)
@@ -59,7 +65,7 @@ impl PacketReader {
             }
             let len = payload_len(&self.buf);
             let seq = self.buf[3];
-            let total = joined.as_ref().map_or(0, |j| j.len()) + len;
+            let total = self.joined.as_ref().map_or(0, |j| j.len()) + len;
             if total > max {
                 return Err(WireError::TooLarge { len: total, max });
             }
@@ -74,20 +80,20 @@ impl PacketReader {
             self.buf.advance(HEADER);
             let chunk = self.buf.split_to(len);
             let done = len < MAX_PAYLOAD;
-            match (&mut joined, done) {
+            match (&mut self.joined, done) {
                 (None, true) => {
                     return Ok(Some(Packet {
                         seq,
                         payload: chunk.freeze(),
                     }))
                 }
-                (None, false) => joined = Some(chunk),
+                (None, false) => self.joined = Some(chunk),
                 (Some(j), _) => j.extend_from_slice(&chunk),
             }
             if done {
                 return Ok(Some(Packet {
                     seq,
-                    payload: joined.take().unwrap_or_default().freeze(),
+                    payload: self.joined.take().unwrap_or_default().freeze(),
                 }));
             }
         }

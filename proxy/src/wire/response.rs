@@ -162,12 +162,7 @@ impl ResponseTracker {
     }
 
     fn end_marker(&self, head: &[u8], len: usize) -> bool {
-        head.first() == Some(&EOF)
-            && if self.deprecate_eof {
-                len < MAX_PAYLOAD
-            } else {
-                len < 9
-            }
+        head.first() == Some(&EOF) && generic::ends_rows(len, self.deprecate_eof)
     }
 
     fn read_end_marker(&mut self, head: &[u8]) {

@@ -212,12 +212,18 @@ fn kinds_and_use() {
     assert_eq!(c("COMMIT AND CHAIN").transaction, Some(TxnOp::Other));
     assert_eq!(c("XA START 'x'").transaction, Some(TxnOp::Other));
     assert_eq!(c("SELECT 1").transaction, None);
-    assert_eq!(show_databases(b"show databases"), Some(None));
     assert_eq!(
-        show_databases(b"SHOW SCHEMAS LIKE 'a%';"),
+        show_databases_in(&crate::catalog::significant(b"show databases")),
+        Some(None)
+    );
+    assert_eq!(
+        show_databases_in(&crate::catalog::significant(b"SHOW SCHEMAS LIKE 'a%';")),
         Some(Some("a%".into()))
     );
-    assert_eq!(show_databases(b"SHOW DATABASES WHERE 1"), None);
+    assert_eq!(
+        show_databases_in(&crate::catalog::significant(b"SHOW DATABASES WHERE 1")),
+        None
+    );
     let q = b"/* x */ explain  sharding SELECT 1";
     assert_eq!(&q[explain_sharding(q).unwrap()..], b" SELECT 1");
     assert_eq!(explain_sharding(b"EXPLAIN SELECT 1"), None);
