@@ -249,10 +249,25 @@ pub fn own_show_in(tokens: &[Token<'_>]) -> Option<OwnShow> {
     None
 }
 
-/// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: (only the query?, id).
-pub fn kill_in(tokens: &[Token<'_>]) -> Option<(bool, u64)> {
-    let (first, rest) = tokens.split_first()?;
+/// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`, of a statement's significant tokens:
+/// (only the query?, id); the id is `None` for `CONNECTION_ID()`, the session's own.
+pub fn kill_in(tokens: &[Token<'_>]) -> Option<(bool, Option<u64>)> {
+    let (first, mut rest) = tokens.split_first()?;
     if !matches!(first, Token::Word(w) if eq(w, b"kill")) {
+        return None;
+    }
+    if let [head @ .., Token::Word(f), Token::Punct(b"("), Token::Punct(b")")] = rest {
+        if !eq(f, b"connection_id") {
+            return None;
+        }
+        rest = head;
+        if rest
+            .iter()
+            .all(|t| matches!(t, Token::Word(w) if eq(w, b"hard") || eq(w, b"soft") || eq(w, b"connection") || eq(w, b"query")))
+        {
+            let query = rest.iter().any(|t| matches!(t, Token::Word(w) if eq(w, b"query")));
+            return Some((query, None));
+        }
         return None;
     }
     let mut query = false;
@@ -265,7 +280,7 @@ pub fn kill_in(tokens: &[Token<'_>]) -> Option<(bool, u64)> {
             _ => return None,
         }
     }
-    Some((query, id?))
+    Some((query, Some(id?)))
 }
 
 /// The text inside a string literal's quotes.
@@ -360,7 +375,7 @@ mod tests {
         session_function_in(&significant(sql))
     }
 
-    fn kill(sql: &[u8]) -> Option<(bool, u64)> {
+    fn kill(sql: &[u8]) -> Option<(bool, Option<u64>)> {
         kill_in(&significant(sql))
     }
 
@@ -423,9 +438,11 @@ mod tests {
 
     #[test]
     fn recognises_kill() {
-        assert_eq!(kill(b"KILL 12"), Some((false, 12)));
-        assert_eq!(kill(b"kill query 7;"), Some((true, 7)));
-        assert_eq!(kill(b"KILL HARD CONNECTION 3"), Some((false, 3)));
+        assert_eq!(kill(b"KILL 12"), Some((false, Some(12))));
+        assert_eq!(kill(b"kill query 7;"), Some((true, Some(7))));
+        assert_eq!(kill(b"KILL HARD CONNECTION 3"), Some((false, Some(3))));
+        assert_eq!(kill(b"KILL QUERY CONNECTION_ID()"), Some((true, None)));
+        assert_eq!(kill(b"KILL CONNECTION_ID() + 1"), None);
         assert_eq!(kill(b"KILL QUERY ID 3"), None);
         assert_eq!(kill(b"KILL USER bob"), None);
         assert_eq!(kill(b"SELECT 1"), None);

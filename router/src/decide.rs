@@ -43,8 +43,9 @@ pub enum Action {
     Use(String),
     /// `SHOW DATABASES [LIKE 'pattern']`: the logical schemas.
     ShowDatabases { like: Option<String> },
-    /// `KILL [QUERY] id`, with one of shardgate's connection ids.
-    Kill { query_only: bool, id: u64 },
+    /// `KILL [QUERY] id`, with one of shardgate's connection ids; `None` for
+    /// `KILL CONNECTION_ID()`, the session's own.
+    Kill { query_only: bool, id: Option<u64> },
     /// `SHOW SHARDGATE SESSIONS`.
     ShowSessions,
     /// `SHOW [FULL] PROCESSLIST`: shardgate's clients, not the backend's connections.
@@ -183,7 +184,14 @@ mod tests {
             action("KILL QUERY 7", &CONFIGURED),
             Action::Kill {
                 query_only: true,
-                id: 7
+                id: Some(7)
+            }
+        );
+        assert_eq!(
+            action("KILL CONNECTION_ID()", &CONFIGURED),
+            Action::Kill {
+                query_only: false,
+                id: None
             }
         );
         assert_eq!(

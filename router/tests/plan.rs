@@ -705,6 +705,16 @@ fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
     }
 }
 
+/// A subquery over a sharded table is refused as a subquery, not as a join.
+#[test]
+fn subqueries_are_refused_by_name() {
+    let sql = "SELECT * FROM orders WHERE id IN (SELECT id FROM orders WHERE note = 'x')";
+    match route(sql) {
+        Err(RouteError::Unsupported(why)) => assert!(why.contains("subqueries"), "{why}"),
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
 /// A number with an exponent is a DOUBLE to SQL: its rounding decides the shards.
 #[test]
 fn approximate_literals_prune_as_sql_compares_them() {

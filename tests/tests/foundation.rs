@@ -850,6 +850,10 @@ async fn kill_uses_shardgate_ids_and_reaches_the_backend() {
         "the killed session is closed"
     );
     assert_eq!(b.query_first::<i64, _>("SELECT 3").await.unwrap(), Some(3));
+    // The session's own id by name: its query (nothing runs), then itself.
+    b.query_drop("KILL QUERY CONNECTION_ID()").await.unwrap();
+    let e = b.query_drop("KILL CONNECTION_ID()").await.unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1927), "{e}");
 }
 
 #[tokio::test]

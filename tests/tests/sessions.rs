@@ -360,6 +360,8 @@ async fn statements_without_tables_follow_the_transaction() {
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("SELECT 1").await.unwrap();
     c.query_drop("SELECT NOW()").await.unwrap();
+    // A pool's prepared validation query too.
+    c.exec_drop("SELECT 1 + ?", (1,)).await.unwrap();
     c.query_drop("SAVEPOINT a").await.unwrap();
     let e = c
         .query_drop("ROLLBACK TO SAVEPOINT nope")

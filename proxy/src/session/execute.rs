@@ -82,7 +82,10 @@ impl Session {
             Action::ShowDatabases { like } => {
                 return self.show_logical_databases(like.as_deref(), seq).await;
             }
-            Action::Kill { query_only, id } => return self.kill(query_only, id, seq).await,
+            Action::Kill { query_only, id } => {
+                let id = id.unwrap_or(u64::from(self.id));
+                return self.kill(query_only, id, seq).await;
+            }
             Action::ShowSessions => return self.show_sessions(seq).await,
             Action::ShowProcesslist { full } => return self.show_processlist(full, seq).await,
             Action::ShowGrants { own } => return self.show_grants(own, seq).await,

@@ -45,6 +45,9 @@ pub(super) struct RoutedStmt {
     reading: router::reading::Reading,
     prepared: Arc<Prepared>,
     read_only: bool,
+    /// Names a table. One that does not (`SELECT 1`, a pool's validation query) runs
+    /// without choosing the node of a transaction begun but not opened yet.
+    names_tables: bool,
     params: u16,
     /// Parameter types from the last execution that sent them.
     types: Option<Arc<[u8]>>,
@@ -172,7 +175,9 @@ impl Session {
             ));
             return Err(e.into());
         }
-        let read_only = router::classify::classify_in(sql, self.reading).is_ok_and(|s| s.read_only);
+        let classified = router::classify::classify_in(sql, self.reading);
+        let read_only = classified.as_ref().is_ok_and(|s| s.read_only);
+        let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
         // The metadata comes from preparing one target's statement.
         let target = &prepared.plan.targets[0];
         let mut held = match self.checkout(target.node, false, false).await {
@@ -235,6 +240,7 @@ impl Session {
                 reading: self.reading,
                 prepared: Arc::new(prepared),
                 read_only,
+                names_tables,
                 params: answer.stmt.params,
                 types: None,
                 long_data: Vec::new(),
@@ -307,20 +313,34 @@ impl Session {
                 );
                 Err(e.into())
             }
-            _ => match self.execute_routed(id, payload, seq).await {
-                Ok(flow) => Ok(flow),
-                Err(RelayError::Client(e)) => Err(e.into()),
-                Err(RelayError::Backend(e, forwarded)) => {
-                    self.forget_connection_state();
-                    if forwarded {
-                        tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
-                        return Ok(Flow::Close);
-                    }
-                    Err(e
-                        .to_client("(the statement may or may not have run)")
-                        .into())
+            _ => {
+                let aside = !self.lease.pending_txn.is_empty()
+                    && self.routed.map.get(&id).is_some_and(|s| !s.names_tables);
+                let pending = aside.then(|| self.lease.set_pending_aside());
+                let executed = self.execute_routed(id, payload, seq).await;
+                if let Some(pending) = pending {
+                    self.lease.restore_pending(pending);
                 }
-            },
+                self.after_routed(executed)
+            }
+        }
+    }
+
+    /// How a routed execution ended, as the client's answer.
+    fn after_routed(&mut self, executed: Result<Flow, RelayError>) -> Reply {
+        match executed {
+            Ok(flow) => Ok(flow),
+            Err(RelayError::Client(e)) => Err(e.into()),
+            Err(RelayError::Backend(e, forwarded)) => {
+                self.forget_connection_state();
+                if forwarded {
+                    tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
+                    return Ok(Flow::Close);
+                }
+                Err(e
+                    .to_client("(the statement may or may not have run)")
+                    .into())
+            }
         }
     }
 

@@ -326,16 +326,18 @@ fn plan_with(
     } else {
         joins::on_shard_keys(statement, &instances)
     };
+    // Subqueries first: their tables look like joined ones, and the message should
+    // name what the client wrote.
+    if refs.queries > 1 + parenthesized_union_parts(statement) {
+        return Err(RouteError::Unsupported(
+            "subqueries on sharded tables".into(),
+        ));
+    }
     if !joined {
         return Err(RouteError::Unsupported(
             "a join of sharded tables that is not on their shard keys; join them with \
              equal shard keys (ON a.key = b.key), or read them separately"
                 .into(),
-        ));
-    }
-    if refs.queries > 1 + parenthesized_union_parts(statement) {
-        return Err(RouteError::Unsupported(
-            "subqueries on sharded tables".into(),
         ));
     }
     let lead = sharded[0];
