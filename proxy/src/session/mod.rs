@@ -219,7 +219,7 @@ impl Session {
                 _ = stop.changed() => break,
                 // Idle, the session moves to a new layout at once, so the old one
                 // (pools of removed nodes, its plans) is not kept alive by it.
-                _ = layout.changed() => {
+                Ok(()) = layout.changed() => {
                     if !self.follow_layout().await {
                         tracing::info!(conn = self.id, "user removed from the configuration; closing");
                         break;
