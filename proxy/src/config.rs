@@ -340,9 +340,10 @@ impl Config {
                 let inner = e.into_inner();
                 // The message and the line, never the text of the line: it may hold a
                 // password.
-                let line = inner
-                    .span()
-                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                let line = inner.span().map(|s| {
+                    let before = &text.as_bytes()[..s.start.min(text.len())];
+                    before.iter().filter(|&&b| b == b'\n').count() + 1
+                });
                 let mut message = inner.message().trim_end().to_string();
                 if let Some(field) = offending_field(text, &key, &message) {
                     key = format!("{key}.{field}");

@@ -76,6 +76,8 @@ pub struct Statement {
     pub use_db: Option<String>,
     /// A multi-statement batch with a `USE` in it: the database changes mid-batch.
     pub batch_changes_database: bool,
+    /// More than one statement (a multi-statement batch).
+    pub batch: bool,
     /// What a transaction-control statement does.
     pub transaction: Option<TxnOp>,
     /// A `SET` of session variables only: shardgate remembers it and repeats it on
@@ -175,6 +177,7 @@ pub fn classify_in(sql: &[u8], reading: crate::reading::Reading) -> Result<State
                 hints,
                 use_db: None,
                 batch_changes_database: false,
+                batch: false,
                 transaction: None,
                 replayable: false,
                 next_transaction: false,
@@ -199,6 +202,7 @@ pub fn classify_in(sql: &[u8], reading: crate::reading::Reading) -> Result<State
             stmt.pin = stmt.pin.or(Some(PinReason::SessionVariable));
         }
         batch = true;
+        stmt.batch = true;
         stmt.commits_first |= next.commits_first;
         stmt.autocommit = None;
         if next.autocommit.is_some() {
@@ -235,6 +239,7 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         hints,
         use_db: None,
         batch_changes_database: false,
+        batch: false,
         transaction: None,
         replayable: false,
         next_transaction: false,

@@ -134,7 +134,9 @@ impl Session {
             return flow;
         }
         // Catalog questions: cheap byte checks first, the runtime only when they match.
-        if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select {
+        // One statement only: the catalog path runs its text on one node as it stands,
+        // which for the other statements of a batch could be the wrong node.
+        if stmt.hints.node.is_none() && stmt.kind == StatementKind::Select && !stmt.batch {
             let mentions_catalog = router::catalog::contains_word(sql, b"information", b"schema");
             if mentions_catalog {
                 // Read as the text it means; sent back in the client's bytes.

@@ -121,12 +121,14 @@ pub struct Session {
     routed: routed::RoutedStatements,
     /// What KILL from other sessions acts on.
     control: Arc<crate::control::SessionControl>,
+    /// The layout generation the session's user was last read from.
+    accounts_seen: u64,
 }
 
-/// Sleeps for `d`, or forever when there is no limit.
-async fn sleep_or_never(d: Option<std::time::Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
+/// Sleeps until `at`, or forever when there is no limit.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -135,7 +137,9 @@ impl Session {
     pub fn new(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Session {
         let id = shared.next_connection_id();
         let topo = shared.topology.load();
+        let accounts_seen = topo.generation;
         Session {
+            accounts_seen,
             lease: lease::Lease::new(topo),
             shared,
             stream: crate::tls::ClientStream::Plain(stream),
@@ -199,6 +203,7 @@ impl Session {
     async fn serve(&mut self) {
         let mut stop = self.shared.shutdown_signalled();
         let mut layout = self.shared.topology.watch();
+        let mut idle_since = tokio::time::Instant::now();
         loop {
             // Fetched each time: COM_CHANGE_USER gives the session a new one.
             let control = self.control.clone();
@@ -220,14 +225,16 @@ impl Session {
                 // Idle, the session moves to a new layout at once, so the old one
                 // (pools of removed nodes, its plans) is not kept alive by it.
                 Ok(()) = layout.changed() => {
-                    if !self.follow_layout().await {
+                    if !self.follow_layout() {
                         tracing::info!(conn = self.id, "user removed from the configuration; closing");
                         break;
                     }
                     continue;
                 }
                 r = self.reader.read(&mut self.stream, max) => r,
-                _ = sleep_or_never(idle) => {
+                // From the end of the last command: waking for a layout change does
+                // not make a session less idle.
+                _ = sleep_until_or_never(idle.map(|d| idle_since + d)) => {
                     tracing::info!(conn = self.id, peer = %self.peer, "closing idle client connection");
                     break;
                 }
@@ -269,6 +276,7 @@ impl Session {
                     flow
                 }
             };
+            idle_since = tokio::time::Instant::now();
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Close) => break,
@@ -303,7 +311,7 @@ impl Session {
         let Some(&cmd) = payload.first() else {
             return Err(SqlError::unknown_command(0).into());
         };
-        if !self.follow_layout().await {
+        if !self.follow_layout() {
             let e = SqlError::connection_killed(
                 "Connection was killed: its user was removed from shardgate's configuration",
             );
@@ -398,25 +406,38 @@ impl Session {
 
     /// Moves the session to the layout in effect unless a transaction or pin holds it
     /// on its own; false when the session's user is gone from the new layout.
-    async fn follow_layout(&mut self) -> bool {
+    fn follow_layout(&mut self) -> bool {
         // A connection kept only for SHOW WARNINGS does not hold the session on an old
-        // layout: it goes back, with its diagnostics.
+        // layout. It is closed, not given back: giving it back would reset it on the
+        // backend, and an idle session must not wait on a node (perhaps the very one
+        // the new layout removed).
         if self.lease.held.is_some()
             && !self.lease.must_keep()
             && self.shared.topology.generation() != self.lease.topo.generation
         {
-            self.release_held().await;
+            if let Some(h) = self.lease.held.take() {
+                self.control.clear_if(self.running_on(&h));
+                drop(h);
+            }
         }
-        !self.lease.follow(&self.shared.topology) || self.account_still_exists()
+        self.lease.follow(&self.shared.topology);
+        self.account_still_exists()
     }
 
-    /// After a layout change, the session's user as the new layout defines it (its
-    /// rights may have changed); false when the user is gone.
+    /// After a layout change, the session's user as the layout in effect defines it
+    /// (its rights may have changed), whether or not a transaction or pin keeps the
+    /// session's node ids on an older snapshot: rights know no node ids. False when
+    /// the user is gone.
     fn account_still_exists(&mut self) -> bool {
+        let generation = self.shared.topology.generation();
+        if generation == self.accounts_seen {
+            return true;
+        }
+        self.accounts_seen = generation;
         let Some(name) = self.user.as_ref().map(|u| u.name.clone()) else {
             return true;
         };
-        match self.lease.topo.user(&name) {
+        match self.shared.topology.load().user(&name) {
             Some(u) => {
                 self.user = Some(u.clone());
                 true

@@ -38,6 +38,8 @@ pub(super) struct RoutedStmt {
     schema: Option<String>,
     /// The physical database of a statement on no configured table.
     database: Option<String>,
+    /// The client's database when it was prepared, which placed such a statement.
+    client_db: Option<String>,
     /// The rules the plan was made with: a rule change re-plans at the next EXECUTE.
     runtime: Arc<Runtime>,
     /// How the text was read when prepared (the server read it so): a plan made
@@ -236,6 +238,7 @@ impl Session {
                 sql: String::from_utf8_lossy(sql).into_owned(),
                 schema: schema_name,
                 database: plain_db,
+                client_db: self.db.clone(),
                 runtime: rt.clone(),
                 reading: self.reading,
                 prepared: Arc::new(prepared),
@@ -391,20 +394,23 @@ impl Session {
         // Rules changed since PREPARE: plan again, with the same text.
         let rt = self.lease.topo.runtime.clone();
         if !Arc::ptr_eq(&rt, &s.runtime) && s.schema.is_none() {
-            // A statement on no configured table runs where it was placed: the same
-            // node, found by name (its position may have moved), or nowhere.
+            // A statement on no configured table runs where its database is placed.
+            // Placed again by the new layout: the same node (found by name, its
+            // position may have moved) and database, or the client prepares it again.
             let old = &s.prepared.plan.targets[..];
-            let moved = match old {
-                [t] => s
-                    .runtime
-                    .nodes
-                    .get(t.node)
-                    .and_then(|n| rt.nodes.iter().position(|m| m.name == n.name))
-                    .map(|node| router::Target {
-                        node,
+            let placed = rt.placement(s.client_db.as_deref());
+            let moved = match (old, placed) {
+                ([t], Some(p))
+                    if s.runtime.nodes.get(t.node).map(|n| &n.name)
+                        == rt.nodes.get(p.node).map(|n| &n.name)
+                        && p.database == s.database.as_deref() =>
+                {
+                    Some(router::Target {
+                        node: p.node,
                         shard: None,
                         sql: t.sql.clone(),
-                    }),
+                    })
+                }
                 _ => None,
             };
             match moved {
@@ -417,7 +423,7 @@ impl Session {
                     let e = SqlError::new(
                         1615,
                         "HY000",
-                        "Prepared statement needs to be re-prepared: the data node it ran on was removed",
+                        "Prepared statement needs to be re-prepared: shardgate's layout moved its database",
                     );
                     self.send_err(seq, &e).await.map_err(client)?;
                     return Ok(Flow::Continue);
@@ -526,7 +532,12 @@ impl Session {
         }
         let label = if prepared.plan.write { "write" } else { "read" };
         metrics::counter!("shardgate_routed_executions_total", "class" => label).increment(1);
-        let read_only = read_only && !prepared.plan.write && !self.lease.must_keep();
+        // A statement run beside a begun transaction (its BEGIN not sent yet) reads
+        // where the transaction will: on a primary, as text statements do.
+        let read_only = read_only
+            && !prepared.plan.write
+            && !self.lease.must_keep()
+            && !self.lease.pending_aside;
         let mut held = match self.checkout(target.node, read_only, false).await {
             Ok(h) => h,
             Err(e) => {
