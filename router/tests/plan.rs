@@ -705,6 +705,18 @@ fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
     }
 }
 
+/// `ORDER BY NULL` after GROUP BY (MySQL's "no order") is no order to merge by.
+#[test]
+fn order_by_null_orders_nothing() {
+    let sql = "SELECT note, COUNT(*) FROM orders GROUP BY note ORDER BY NULL";
+    let (targets, _, _) = route(sql).unwrap().unwrap();
+    // Each shard still sends its groups in order, for the merge to combine them.
+    for (_, physical) in &targets {
+        assert!(physical.contains("ORDER BY 1"), "{physical}");
+        assert!(!physical.contains("NULL"), "{physical}");
+    }
+}
+
 /// A subquery over a sharded table is refused as a subquery, not as a join.
 #[test]
 fn subqueries_are_refused_by_name() {

@@ -208,9 +208,13 @@ pub fn plan(
             Some(h) => Some(b.cond(h)?),
             None => None,
         };
-        // The client's ORDER BY, over merged rows.
+        // The client's ORDER BY, over merged rows. `ORDER BY NULL` (MySQL's idiom
+        // for "no order") orders by a constant: nothing to do.
         let mut wanted = Vec::new();
         for ((e, desc), r) in order_exprs.iter().zip(&order_ranges) {
+            if matches!(e, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Null)) {
+                continue;
+            }
             let key = if let Some(i) = b.find_item(e)? {
                 let found = b.aggregates.iter().find_map(|a| match a {
                     Agg::Min(k) | Agg::Max(k) if k.value == Col::Visible(i) => Some(*k),
