@@ -9,7 +9,6 @@
 //! the new layout removes drains that way: its pools close when the last snapshot
 //! naming them is dropped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -87,9 +86,9 @@ pub struct Current {
     pool: PoolSettings,
     /// Clients can be offered TLS (a user with `require_tls` needs it).
     tls: bool,
-    /// Replacements one at a time, so that each builds on the one before.
+    /// Replacements one at a time, so that each builds on the one before (and its
+    /// generation is the one before's plus one).
     replacing: Mutex<()>,
-    generation: AtomicU64,
     /// The generation in effect, for idle sessions to move on (and let an old
     /// snapshot, with the pools of removed nodes, go) without waiting for a command.
     changed: tokio::sync::watch::Sender<u64>,
@@ -103,7 +102,6 @@ impl Current {
             pool,
             tls,
             replacing: Mutex::new(()),
-            generation: AtomicU64::new(1),
             changed: tokio::sync::watch::channel(1).0,
         }
     }
@@ -135,7 +133,7 @@ impl Current {
         let layout = Layout::validate(cluster, users, self.tls).map_err(ConfigErrors)?;
         let _one_at_a_time = self.replacing.lock().unwrap_or_else(|p| p.into_inner());
         let previous = self.snapshot.load_full();
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let generation = previous.generation + 1;
         let next = Arc::new(Topology::build(
             layout,
             generation,
@@ -153,6 +151,7 @@ impl Current {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     fn cluster(nodes: &[(&str, &str)]) -> ClusterConfig {
         let mut text = String::new();

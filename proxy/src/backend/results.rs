@@ -44,6 +44,17 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The status flags an OK or an end of rows carries.
+    fn status(&self) -> Option<StatusFlags> {
+        match self {
+            Event::Ok { info, .. } => info.map(|o| o.status),
+            Event::End { status, .. } => *status,
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Head,
@@ -69,41 +80,28 @@ impl ResultReader {
     pub async fn next(&mut self, conn: &mut BackendConn) -> Result<Event, WireError> {
         let payload = conn.read_packet().await?.payload;
         let event = self.classify(payload, conn.flavor.deprecate_eof())?;
-        // While more results follow, the connection is still answering: a caller that
-        // stops here leaves it unsettled, so it is closed rather than pooled.
-        let more = |s: Option<StatusFlags>| {
-            s.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
-        };
         match &event {
             Event::Err(_) => conn.settle(None),
             Event::Ok { info, .. } => {
                 conn.note_insert_id(info.map_or(0, |o| o.last_insert_id));
                 conn.note_warnings(info.map_or(0, |o| o.warnings));
-                if !more(info.map(|o| o.status)) {
-                    conn.settle(info.map(|o| o.status));
-                }
             }
-            Event::End {
-                status, warnings, ..
-            } => {
-                conn.note_warnings(*warnings);
-                if !more(*status) {
-                    conn.settle(*status);
-                }
-            }
+            Event::End { warnings, .. } => conn.note_warnings(*warnings),
             _ => {}
+        }
+        // While more results follow, the connection is still answering: a caller that
+        // stops here leaves it unsettled, so it is closed rather than pooled.
+        if matches!(event, Event::Ok { .. } | Event::End { .. }) && !Self::more_results(&event) {
+            conn.settle(event.status());
         }
         Ok(event)
     }
 
     /// The answer just read ended one result and another follows.
     pub fn more_results(event: &Event) -> bool {
-        let status = match event {
-            Event::Ok { info, .. } => info.map(|o| o.status),
-            Event::End { status, .. } => *status,
-            _ => None,
-        };
-        status.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
+        event
+            .status()
+            .is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
     }
 
     /// What `payload` means where the answer stands.

@@ -28,12 +28,7 @@ impl Session {
         let node = schema.node;
         let database = schema.database_on(&rt.nodes, node).to_string();
         let read_only = !self.lease.must_keep();
-        let mut held = match self.checkout(node, read_only, false).await {
-            Ok(h) => h,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let mut held = self.checkout(node, read_only, false).await?;
         let mut seq = seq;
         let mut out = BytesMut::with_capacity(16 * 1024);
         // Some of the answer reached the client: an error can no longer be the answer.

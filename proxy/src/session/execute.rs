@@ -43,15 +43,10 @@ impl Session {
                 return Err(SqlError::syntax(e.to_string()).into());
             }
         };
-        let rewritten = self.number_connection_id(payload);
+        // A lone CURRENT_USER() is answered below, with its own column name.
+        let users = !matches!(action, Action::Answer { .. });
+        let rewritten = self.with_session_values(payload, users);
         let payload = rewritten.as_deref().unwrap_or(payload);
-        // CURRENT_USER(), USER() ... anywhere in a SELECT name shardgate's user, not the
-        // backend account (a lone call is answered below, with its own column name).
-        let named = match action {
-            Action::Answer { .. } => None,
-            _ => self.name_user_functions(payload),
-        };
-        let payload = named.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
         // Checked against the user's rights, and information_schema reads narrowed to
         // its databases, whatever path the statement takes from here.
@@ -60,12 +55,7 @@ impl Session {
             self.check_access(sql, &rt, false)
                 .and_then(|()| self.confine_catalog(payload, &rt))
         };
-        let confined = match admitted {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let confined = admitted?;
         let payload = confined.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
         match action {
@@ -140,12 +130,7 @@ impl Session {
             let mentions_catalog = router::catalog::contains_word(sql, b"information", b"schema");
             if mentions_catalog {
                 // Read as the text it means; sent back in the client's bytes.
-                let text = match self.charset.decode(sql) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        return Err(e.into());
-                    }
-                };
+                let text = self.charset.decode(sql)?;
                 let rt = self.lease.topo.runtime.clone();
                 let mut q = router::catalog::information_schema(&text, &rt, self.db.as_deref());
                 if q.is_none() && self.shared.settings.enforce_privileges && self.db.is_none() {
@@ -196,12 +181,7 @@ impl Session {
                     }
                 }
                 // Planned as the text it means in the client's character set.
-                let text = match self.charset.decode(sql) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        return Err(e.into());
-                    }
-                };
+                let text = self.charset.decode(sql)?;
                 let planned = if text.len() >= super::planning::OFF_THREAD {
                     let (sql, name) = (text.to_vec(), db.to_string());
                     super::planning::plan(sql, rt.clone(), name, self.reading)
@@ -225,18 +205,6 @@ impl Session {
             }
         }
         self.route_and_execute(&stmt, payload, seq, false).await
-    }
-
-    /// The command with every CONNECTION_ID() replaced by shardgate's id (the one KILL
-    /// takes), wherever it is; `None` when there is none.
-    pub(super) fn number_connection_id(&self, payload: &[u8]) -> Option<Vec<u8>> {
-        let (&cmd, sql) = payload.split_first()?;
-        router::catalog::replace_connection_id(sql, self.id).map(|sql| {
-            let mut p = Vec::with_capacity(1 + sql.len());
-            p.push(cmd);
-            p.extend_from_slice(&sql);
-            p
-        })
     }
 
     /// A session function shardgate answers itself.
@@ -265,12 +233,7 @@ impl Session {
         seq: u8,
         in_txn: bool,
     ) -> Reply {
-        let (mut node, mut database) = match self.placement(stmt.hints.node.as_deref()) {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let (mut node, mut database) = self.placement(stmt.hints.node.as_deref())?;
         // Statements about the session's own state (transaction control, SET, warnings,
         // LAST_INSERT_ID ...) belong to the connection holding that state.
         let about_session = stmt.transaction.is_some()
@@ -380,12 +343,7 @@ impl Session {
         mode: Mode,
         pin: Option<PinReason>,
     ) -> Reply {
-        let (node, database) = match self.placement(None) {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let (node, database) = self.placement(None)?;
         let route = Route {
             node,
             database,
@@ -422,15 +380,9 @@ impl Session {
             // A deferred BEGIN or one-shot SET spent on a connection that then breaks
             // cannot be sent again on another: no retry then.
             let spends = !self.lease.pending_txn.is_empty() || !self.lease.next_txn.is_empty();
-            let mut held = match self
+            let mut held = self
                 .checkout(route.node, route.read_only, route.needs_previous)
-                .await
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    return Err(e.into());
-                }
-            };
+                .await?;
             let retry_ok = !was_held && !spends && attempt < ATTEMPTS;
             if let Some(db) = &route.database {
                 match held.conn.use_database(db).await {

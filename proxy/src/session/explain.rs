@@ -14,12 +14,7 @@ impl Session {
         let rt = self.lease.topo.runtime.clone();
         // Planned as the statement itself would be: by the logical schema its
         // qualifiers name when that is not the session's own.
-        let foreign = match self.foreign_schema(sql, &rt) {
-            Ok(f) => f,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let foreign = self.foreign_schema(sql, &rt)?;
         let Some(db) = foreign.clone().or_else(|| self.db.clone()) else {
             return Err(SqlError::no_database().into());
         };
@@ -29,12 +24,7 @@ impl Session {
             ));
             return Err(e.into());
         };
-        let text = match self.charset.decode(sql) {
-            Ok(t) => t,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let text = self.charset.decode(sql)?;
         let sql: &[u8] = &text;
         let stmt = match router::classify::classify_in(sql, self.reading) {
             Ok(s) if s.kind == router::StatementKind::Empty => {

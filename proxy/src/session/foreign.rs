@@ -46,12 +46,7 @@ impl Session {
         let Some(schema) = rt.schemas.get(name) else {
             return Err(SqlError::unknown_database(name).into());
         };
-        let text = match self.charset.decode(&payload[1..]) {
-            Ok(t) => t,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let text = self.charset.decode(&payload[1..])?;
         let refuse =
             |why: String| SqlError::unsupported(format!("not supported by shardgate yet: {why}"));
         match router::plan::plan_foreign(&text, schema, &rt, self.reading) {

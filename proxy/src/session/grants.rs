@@ -138,10 +138,29 @@ impl Session {
             .await
     }
 
-    /// The statement in `payload` (command byte first) with CURRENT_USER(), USER()
-    /// and the like replaced by shardgate's user, not the backend account; `None`:
-    /// nothing to replace.
-    pub(super) fn name_user_functions(&self, payload: &[u8]) -> Option<Vec<u8>> {
+    /// The command in `payload` as a backend must run it: CONNECTION_ID() gives
+    /// shardgate's id (the one KILL takes), and with `users`, CURRENT_USER(), USER()
+    /// and the like name shardgate's user, not the backend account. `None`: nothing
+    /// to replace.
+    pub(super) fn with_session_values(&self, payload: &[u8], users: bool) -> Option<Vec<u8>> {
+        let numbered = self.number_connection_id(payload);
+        let named = users
+            .then(|| self.name_user_functions(numbered.as_deref().unwrap_or(payload)))
+            .flatten();
+        named.or(numbered)
+    }
+
+    fn number_connection_id(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let (&cmd, sql) = payload.split_first()?;
+        router::catalog::replace_connection_id(sql, self.id).map(|sql| {
+            let mut p = Vec::with_capacity(1 + sql.len());
+            p.push(cmd);
+            p.extend_from_slice(&sql);
+            p
+        })
+    }
+
+    fn name_user_functions(&self, payload: &[u8]) -> Option<Vec<u8>> {
         let user = self.user.as_ref()?;
         if !self.shared.settings.enforce_privileges {
             return None;

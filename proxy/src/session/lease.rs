@@ -78,15 +78,12 @@ impl Lease {
     }
 
     /// Moves to `current` unless a held connection belongs to the snapshot in use.
-    /// True when the session moved to a newer layout.
-    pub(super) fn follow(&mut self, current: &crate::topology::Current) -> bool {
-        if self.held.is_some() {
-            return false;
+    /// Runs before every command: it loads the snapshot only when a new one is in
+    /// effect.
+    pub(super) fn follow(&mut self, current: &crate::topology::Current) {
+        if self.held.is_none() && current.generation() != self.topo.generation {
+            self.topo = current.load();
         }
-        let now = current.load();
-        let moved = now.generation != self.topo.generation;
-        self.topo = now;
-        moved
     }
 
     /// The transaction and autocommit flags the client is told.

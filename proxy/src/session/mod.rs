@@ -407,29 +407,30 @@ impl Session {
     /// Moves the session to the layout in effect unless a transaction or pin holds it
     /// on its own; false when the session's user is gone from the new layout.
     fn follow_layout(&mut self) -> bool {
+        // Every command comes here: one look at the generation when nothing changed.
+        let generation = self.shared.topology.generation();
+        if generation == self.lease.topo.generation && generation == self.accounts_seen {
+            return true;
+        }
         // A connection kept only for SHOW WARNINGS does not hold the session on an old
         // layout. It is closed, not given back: giving it back would reset it on the
         // backend, and an idle session must not wait on a node (perhaps the very one
         // the new layout removed).
-        if self.lease.held.is_some()
-            && !self.lease.must_keep()
-            && self.shared.topology.generation() != self.lease.topo.generation
-        {
+        if generation != self.lease.topo.generation && !self.lease.must_keep() {
             if let Some(h) = self.lease.held.take() {
                 self.control.clear_if(self.running_on(&h));
                 drop(h);
             }
         }
         self.lease.follow(&self.shared.topology);
-        self.account_still_exists()
+        self.account_still_exists(generation)
     }
 
     /// After a layout change, the session's user as the layout in effect defines it
     /// (its rights may have changed), whether or not a transaction or pin keeps the
     /// session's node ids on an older snapshot: rights know no node ids. False when
     /// the user is gone.
-    fn account_still_exists(&mut self) -> bool {
-        let generation = self.shared.topology.generation();
+    fn account_still_exists(&mut self, generation: u64) -> bool {
         if generation == self.accounts_seen {
             return true;
         }

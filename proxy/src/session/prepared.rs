@@ -20,20 +20,13 @@ impl Session {
             None
         };
         let payload = resolved.as_deref().unwrap_or(payload);
-        // CONNECTION_ID() is shardgate's id (the one KILL takes), and CURRENT_USER()
-        // and USER() name shardgate's user, in prepared statements too.
-        let numbered = if cmd == COM_STMT_PREPARE {
-            self.number_connection_id(payload)
+        // Prepared statements get shardgate's values of session functions too.
+        let rewritten = if cmd == COM_STMT_PREPARE {
+            self.with_session_values(payload, true)
         } else {
             None
         };
-        let payload = numbered.as_deref().unwrap_or(payload);
-        let named = if cmd == COM_STMT_PREPARE {
-            self.name_user_functions(payload)
-        } else {
-            None
-        };
-        let payload = named.as_deref().unwrap_or(payload);
+        let payload = rewritten.as_deref().unwrap_or(payload);
         let mut confined = None;
         if cmd == COM_STMT_PREPARE {
             let rt = self.lease.topo.runtime.clone();

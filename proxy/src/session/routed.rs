@@ -182,12 +182,7 @@ impl Session {
         let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
         // The metadata comes from preparing one target's statement.
         let target = &prepared.plan.targets[0];
-        let mut held = match self.checkout(target.node, false, false).await {
-            Ok(h) => h,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let mut held = self.checkout(target.node, false, false).await?;
         let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
         let database = match schema {
             Some(schema) => Some(schema.database_on(&rt.nodes, target.node).to_string()),

@@ -16,12 +16,7 @@ impl Session {
     /// that run the session's later statements (nothing is pinned). A one-shot `SET
     /// TRANSACTION` is remembered for the next transaction's connection instead.
     pub(super) async fn set_session_state(&mut self, sql: &[u8], seq: u8, one_shot: bool) -> Reply {
-        let (node, database) = match self.placement(None) {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let (node, database) = self.placement(None)?;
         // The server checks the SET here; what travels with the next transaction
         // must not be spent on it.
         let next_txn = std::mem::take(&mut self.lease.next_txn);
@@ -41,12 +36,7 @@ impl Session {
         database: Option<String>,
     ) -> Reply {
         let checked = self.checkout(node, false, false).await;
-        let mut held = match checked {
-            Ok(h) => h,
-            Err(e) => {
-                return Err(e.into());
-            }
-        };
+        let mut held = checked?;
         let ran = match &database {
             Some(db) => held.conn.use_database(db).await,
             None => Ok(()),
