@@ -292,7 +292,7 @@ fn broadcast_single_and_binding_tables() {
         .unwrap()
         .unwrap();
     assert_eq!(targets.len(), 2);
-    assert_eq!((merge, write), (Merge::SumAffected, true));
+    assert_eq!((merge, write), (Merge::Copies, true));
     assert_eq!(
         one("SELECT * FROM audit WHERE id = 1"),
         t("dn2", "SELECT * FROM audit WHERE id = 1")

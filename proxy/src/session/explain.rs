@@ -57,6 +57,7 @@ impl Session {
                 let merge = match &plan.merge {
                     Merge::Single => "single".to_string(),
                     Merge::SumAffected => "sum affected rows".to_string(),
+                    Merge::Copies => "one copy's affected rows".to_string(),
                     Merge::Concat => "concatenate rows".to_string(),
                     Merge::Any => "any one node".to_string(),
                     Merge::Combine(spec) => spec.describe(),

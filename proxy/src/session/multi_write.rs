@@ -4,6 +4,7 @@
 //! counts them as one statement on one server would.
 
 use bytes::BytesMut;
+use router::Merge;
 use rules::runtime::LogicalSchema;
 use rules::{NodeId, Runtime};
 use tokio::io::AsyncWriteExt;
@@ -14,6 +15,43 @@ use crate::wire::generic::{self, ok_payload};
 use crate::wire::packet::write_packet;
 use crate::wire::SqlError;
 
+/// How the targets' OK packets become the client's one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tally {
+    /// Shards: affected rows and warnings add up; the insert id is the one given (ids
+    /// shardgate generated), else the first target's that has one.
+    Shards(Option<u64>),
+    /// The copies of a broadcast table: one table to the client, so one copy's answer.
+    Copies,
+}
+
+impl Tally {
+    pub(super) fn of(merge: &Merge) -> Tally {
+        match merge {
+            Merge::Copies => Tally::Copies,
+            _ => Tally::Shards(None),
+        }
+    }
+
+    /// (affected rows, insert id, warnings) from the answers in the targets' order,
+    /// as one statement on one server would count them.
+    fn count(self, answers: &[generic::OkInfo]) -> (u64, u64, u16) {
+        match self {
+            Tally::Copies => answers
+                .first()
+                .map_or((0, 0, 0), |o| (o.affected, o.last_insert_id, o.warnings)),
+            Tally::Shards(given) => {
+                let affected = answers.iter().map(|o| o.affected).sum();
+                let first = answers.iter().map(|o| o.last_insert_id).find(|&i| i != 0);
+                let warnings = answers
+                    .iter()
+                    .fold(0u16, |w, o| w.saturating_add(o.warnings));
+                (affected, given.or(first).unwrap_or(0), warnings)
+            }
+        }
+    }
+}
+
 impl Session {
     /// Writes on several targets: a transaction per node (or a savepoint inside the
     /// client's transaction), committed only when every target succeeded. The nodes
@@ -22,7 +60,7 @@ impl Session {
         &mut self,
         targets: &[&router::Target],
         binary: Option<&BinaryExecution<'_>>,
-        insert_id: Option<u64>,
+        tally: Tally,
         rt: &Runtime,
         schema: &LogicalSchema,
         seq: u8,
@@ -110,32 +148,17 @@ impl Session {
                 }
             }
         }
-        // In the targets' order, as one statement on one server would count them. The
-        // targets of a broadcast table's write (no shard: each holds a copy) are one
-        // table to the client: the answer is one copy's.
-        let copies = targets.iter().all(|t| t.shard.is_none());
-        let (mut affected, mut last_insert_id, mut warnings) = (0u64, 0u64, 0u16);
-        for ok in answers.iter().flatten() {
-            if copies {
-                if ok.affected != answers[0].map_or(0, |first| first.affected) {
-                    tracing::warn!(
-                        conn = self.id,
-                        "the copies of a broadcast table answered a write with different row counts; \
-                         `shardgate check-broadcast` compares them"
-                    );
-                }
-                continue;
-            }
-            affected += ok.affected;
-            if last_insert_id == 0 {
-                last_insert_id = ok.last_insert_id;
-            }
-            warnings = warnings.saturating_add(ok.warnings);
+        let answers: Vec<generic::OkInfo> = answers.into_iter().flatten().collect();
+        if matches!(tally, Tally::Copies)
+            && answers.windows(2).any(|w| w[0].affected != w[1].affected)
+        {
+            tracing::warn!(
+                conn = self.id,
+                "the copies of a broadcast table answered a write with different row counts; \
+                 `shardgate check-broadcast` compares them"
+            );
         }
-        if let (true, Some(first)) = (copies, answers.first().copied().flatten()) {
-            (affected, last_insert_id, warnings) =
-                (first.affected, first.last_insert_id, first.warnings);
-        }
+        let (affected, insert_id, warnings) = tally.count(&answers);
         let finish: &[u8] = match (&failure, in_client_txn) {
             (None, true) => b"RELEASE SAVEPOINT shardgate_stmt",
             (None, false) => b"COMMIT",
@@ -178,7 +201,6 @@ impl Session {
                 .push_str(" (shardgate rolled back the statement on every shard)");
             return Err(e.into());
         }
-        let insert_id = insert_id.unwrap_or(last_insert_id);
         self.note_insert_id(insert_id);
         let mut out = BytesMut::new();
         let mut seq = seq;
@@ -189,5 +211,31 @@ impl Session {
         );
         self.stream.write_all(&out).await?;
         Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::constants::StatusFlags;
+
+    fn ok(affected: u64, last_insert_id: u64, warnings: u16) -> generic::OkInfo {
+        generic::OkInfo {
+            affected,
+            last_insert_id,
+            status: StatusFlags::empty(),
+            warnings,
+        }
+    }
+
+    #[test]
+    fn shards_add_up_and_copies_answer_once() {
+        let answers = [ok(2, 0, 1), ok(3, 7, 0), ok(1, 9, 2)];
+        assert_eq!(Tally::Shards(None).count(&answers), (6, 7, 3));
+        assert_eq!(Tally::Shards(Some(100)).count(&answers), (6, 100, 3));
+        let copies = [ok(2, 5, 1), ok(2, 5, 1)];
+        assert_eq!(Tally::Copies.count(&copies), (2, 5, 1));
+        assert_eq!(Tally::of(&Merge::Copies), Tally::Copies);
+        assert_eq!(Tally::of(&Merge::SumAffected), Tally::Shards(None));
     }
 }

@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::binary::BinaryExecution;
 use super::charset::ClientCharset;
+use super::multi_write::Tally;
 use super::sharded::{route_error, RelayError, Relayed, Renames};
 use super::{CommandError, Flow, Reply, Session};
 use crate::wire::command::*;
@@ -501,7 +502,14 @@ impl Session {
         }
         if let (true, Some(schema)) = (prepared.plan.write && targets.len() > 1, schema) {
             let written = self
-                .run_multi_write(&targets, Some(&binary), None, &rt, schema, seq)
+                .run_multi_write(
+                    &targets,
+                    Some(&binary),
+                    Tally::of(&prepared.plan.merge),
+                    &rt,
+                    schema,
+                    seq,
+                )
                 .await;
             return match written {
                 Ok(flow) => Ok(flow),

@@ -15,6 +15,7 @@ use rules::{NodeId, Runtime, TableKind};
 use tokio::io::AsyncWriteExt;
 
 use super::fanout::StartError;
+use super::multi_write::Tally;
 use super::{Flow, Held, Reply, Session};
 use crate::backend::results::{Event, ResultReader};
 use crate::wire::coldef;
@@ -128,7 +129,7 @@ impl Session {
         if plan.write && plan.targets.len() > 1 {
             let targets: Vec<&router::Target> = plan.targets.iter().collect();
             return self
-                .run_multi_write(&targets, None, None, &rt, schema, seq)
+                .run_multi_write(&targets, None, Tally::of(&plan.merge), &rt, schema, seq)
                 .await;
         }
         let renames = Renames::new(&rt, schema, plan);
@@ -190,7 +191,7 @@ impl Session {
         metrics::counter!("shardgate_generated_ids_total").increment(ids.len() as u64);
         let targets: Vec<&router::Target> = plan.targets.iter().collect();
         let first = ids.first().map(|i| *i as u64);
-        self.run_multi_write(&targets, None, first, rt, schema, seq)
+        self.run_multi_write(&targets, None, Tally::Shards(first), rt, schema, seq)
             .await
     }
 

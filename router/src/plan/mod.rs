@@ -57,6 +57,9 @@ pub enum Merge {
     Single,
     /// Writes on several targets: one OK with the summed affected rows.
     SumAffected,
+    /// A write on every copy of a broadcast table: one table to the client, so one
+    /// copy's OK answers.
+    Copies,
     /// Reads on several targets: one result set, the rows of each in turn.
     Concat,
     /// Broadcast reads: any one target answers (the plan lists one).

@@ -60,7 +60,7 @@ pub(super) fn plan_unsharded(
     let merge = match (targets.len(), write) {
         (1, false) if broadcast_only => Merge::Any,
         (1, _) => Merge::Single,
-        _ => Merge::SumAffected,
+        _ => Merge::Copies,
     };
     Ok(Plan {
         targets,
