@@ -60,20 +60,32 @@ impl Proxy {
     /// Config-file mode. `server.listen` is set to port 0 (in the body's `[server]`
     /// table if it has one).
     pub fn with_config(body: &str) -> Proxy {
+        Self::with_config_logging(body, None)
+    }
+
+    /// Config-file mode with `SHARDGATE_LOG` set to `log` (else the test's own, or
+    /// `warn`).
+    pub fn with_config_logging(body: &str, log: Option<&str>) -> Proxy {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::io::Write::write_all(&mut file, config_text(body).as_bytes()).unwrap();
         let mut cmd = Command::new(shardgate_bin());
         cmd.arg("--config").arg(file.path());
+        if let Some(log) = log {
+            cmd.env("SHARDGATE_LOG", log);
+        }
         Self::spawn(cmd, Some(file))
     }
 
     /// Starts shardgate on port 0 and reads the port it got from its first stdout line.
     fn spawn(mut cmd: Command, config: Option<tempfile::NamedTempFile>) -> Proxy {
-        let mut child = cmd
-            .env(
+        let asked = cmd.get_envs().any(|(k, _)| k == "SHARDGATE_LOG");
+        if !asked {
+            cmd.env(
                 "SHARDGATE_LOG",
                 std::env::var("SHARDGATE_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            );
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -63,6 +63,26 @@ async fn playground_serves_the_sample_and_cleans_up() {
         .await
         .unwrap();
     assert_eq!(names, ["Ada", "Grace", "Linus"]);
+
+    // SIGHUP reloads its config file, as with --config (it used to end the process).
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[schemas.extra]\nnode = \"dn1\"\n");
+    std::fs::write(&config, text).unwrap();
+    assert!(Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let dbs: Vec<String> = c.query("SHOW DATABASES").await.unwrap();
+        if dbs.iter().any(|d| d == "extra") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload: {dbs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(c);
 
     assert!(Command::new("kill")

@@ -219,6 +219,32 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
     assert_eq!(on_dn1, [10, 12]);
     assert_eq!(count(&mut c, "SELECT COUNT(*) FROM orders").await, 5);
 
+    // When the layout moves the statement's database to another node, the client is
+    // told to prepare again, rather than the statement running where it used to.
+    let moved = sharded_config(
+        db,
+        &format!("{extra}[schemas.{db}_later]\nnode = \"dn1\"\n"),
+    )
+    .replace(
+        &format!("[schemas.{db}]\nnode = \"dn1\""),
+        &format!("[schemas.{db}]\nnode = \"dn2\""),
+    );
+    assert!(moved.contains(&format!("[schemas.{db}]\nnode = \"dn2\"")));
+    p.reload(&moved);
+    assert!(
+        eventually(async || {
+            let mut n = p.conn(None).await;
+            let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
+            dbs.contains(&format!("{db}_later"))
+        })
+        .await
+    );
+    let e = prepared
+        .exec_first::<i64, _, _>(notes, (1,))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1615), "{e}");
+
     // A file that does not validate changes nothing, and the log says why without
     // quoting it.
     p.reload("[[users]]\nname = \"\"\npassword = \"S3cretInTheFile\"\n");
@@ -228,6 +254,55 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
     let mut n = p.conn(None).await;
     let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
     assert!(dbs.contains(&format!("{db}_new")), "{dbs:?}");
+}
+
+/// Layout changes wake idle sessions, but do not make them less idle: a session
+/// idle past `client_idle_timeout_ms` is closed however many reloads came meanwhile.
+#[tokio::test]
+async fn layout_changes_do_not_keep_idle_sessions_open() {
+    let db = "ss_idle_reload";
+    let body = sharded_config(db, "[server]\nclient_idle_timeout_ms = 1500\n");
+    fresh_db(db).await;
+    let p = Proxy::with_config(&body);
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("SELECT 1").await.unwrap();
+    let until = Instant::now() + Duration::from_millis(3500);
+    while Instant::now() < until {
+        p.reload(&body);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        c.query_drop("SELECT 1").await.is_err(),
+        "idle for 3.5 s with a 1.5 s limit, yet still open"
+    );
+}
+
+/// Even at debug level, the log never quotes a statement's secrets (sqlparser's own
+/// debug output prints whole statements).
+#[tokio::test]
+async fn debug_logs_do_not_quote_statements() {
+    let db = "ss_debug_log";
+    fresh_db(db).await;
+    let p = Proxy::with_config_logging(&sharded_config(db, ""), Some("debug"));
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop(
+        "CREATE TABLE orders (id INT PRIMARY KEY, user_id INT NOT NULL, note VARCHAR(64))",
+    )
+    .await
+    .unwrap();
+    c.query_drop("SELECT id, PASSWORD('Sup3rSecret9') FROM orders WHERE user_id = 1")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE orders SET note = 'Sup3rSecret9' WHERE user_id = 2")
+        .await
+        .unwrap();
+    // Not liftable into a plan template: the whole text is parsed.
+    c.query_drop("SELECT id FROM orders WHERE note LIKE 'Sup3rSecret9%'")
+        .await
+        .unwrap();
+    let log = p.log();
+    assert!(log.contains("DEBUG"), "debug logging was on");
+    assert!(!log.contains("Sup3rSecret9"), "{log}");
 }
 
 /// A layout change that takes a user's write right away, or removes the user, acts
@@ -376,8 +451,10 @@ async fn statements_without_tables_follow_the_transaction() {
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("SELECT 1").await.unwrap();
     c.query_drop("SELECT NOW()").await.unwrap();
-    // A pool's prepared validation query too.
-    c.exec_drop("SELECT 1 + ?", (1,)).await.unwrap();
+    // A pool's prepared validation query too; it reads where the transaction will,
+    // on a primary (dn1's: the schema's node), not on a replica.
+    let server: Option<u32> = c.exec_first("SELECT @@server_id + ?", (0,)).await.unwrap();
+    assert_eq!(server, Some(sandbox().groups[0].primary.server_id));
     c.query_drop("SAVEPOINT a").await.unwrap();
     let e = c
         .query_drop("ROLLBACK TO SAVEPOINT nope")

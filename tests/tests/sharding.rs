@@ -655,6 +655,43 @@ async fn a_multi_node_writes_parts_run_at_once() {
     assert_eq!(ids, [11, 12, 13, 14]);
 }
 
+/// When one node's part of a write fails, the other nodes run no more of theirs: the
+/// statement is rolled back anyway, and what a rollback cannot undo (a
+/// non-transactional table) is not done at all.
+#[tokio::test]
+async fn a_failing_node_stops_the_other_nodes_parts() {
+    let db = "sh_write_stop";
+    let (_p, mut c) = setup(db).await;
+    c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 0)")
+        .await
+        .unwrap();
+    // dn2 holds shards 1 and 3; there they keep rows whatever happens after.
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    for t in ["orders_0001", "orders_0003"] {
+        d2.query_drop(format!("ALTER TABLE {t} ENGINE = MyISAM"))
+            .await
+            .unwrap();
+    }
+    // Shard 0 (dn1) fails at once on a duplicate key; dn2 runs shard 1 for a second,
+    // then would run shard 3.
+    let e = c
+        .query_drop("INSERT INTO orders (id, user_id) VALUES (1, 0), (2 + SLEEP(1), 1), (3, 3)")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1062), "{e}");
+    let ran: Vec<i32> = d2.query("SELECT id FROM orders_0001").await.unwrap();
+    assert_eq!(
+        ran,
+        [2],
+        "dn2's first part ran before the failure was known"
+    );
+    let stopped: Vec<i32> = d2.query("SELECT id FROM orders_0003").await.unwrap();
+    assert!(
+        stopped.is_empty(),
+        "dn2 went on after dn1 failed: {stopped:?}"
+    );
+}
+
 /// Statements long enough to be planned off the I/O thread (a 200,000-value IN list,
 /// a PREPARE with 65,535 parameters) answer like short ones.
 #[tokio::test]
