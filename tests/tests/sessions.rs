@@ -68,6 +68,17 @@ async fn dirty_count(db: &str, table: &str) -> i64 {
     count(&mut d, &format!("SELECT COUNT(*) FROM {table}")).await
 }
 
+/// A new session sees `schema` in SHOW DATABASES within a few seconds: a reload that
+/// adds it is in effect.
+async fn lists_schema(p: &Proxy, schema: &str) -> bool {
+    eventually(async || {
+        let mut n = p.conn(None).await;
+        let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
+        dbs.iter().any(|d| d == schema)
+    })
+    .await
+}
+
 async fn eventually(mut check: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -174,13 +185,10 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
         g2.primary.address()
     );
     p.reload(&sharded_config(db, &extra));
-    let in_effect = eventually(async || {
-        let mut n = p.conn(None).await;
-        let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
-        dbs.contains(&format!("{db}_new"))
-    })
-    .await;
-    assert!(in_effect, "the new layout was not put in effect");
+    assert!(
+        lists_schema(&p, &format!("{db}_new")).await,
+        "the new layout was not put in effect"
+    );
 
     let dbs: Vec<String> = warned.query("SHOW DATABASES").await.unwrap();
     assert!(dbs.contains(&format!("{db}_new")), "{dbs:?}");
@@ -231,14 +239,7 @@ async fn a_layout_change_lets_open_transactions_finish_where_they_began() {
     );
     assert!(moved.contains(&format!("[schemas.{db}]\nnode = \"dn2\"")));
     p.reload(&moved);
-    assert!(
-        eventually(async || {
-            let mut n = p.conn(None).await;
-            let dbs: Vec<String> = n.query("SHOW DATABASES").await.unwrap();
-            dbs.contains(&format!("{db}_later"))
-        })
-        .await
-    );
+    assert!(lists_schema(&p, &format!("{db}_later")).await);
     let e = prepared
         .exec_first::<i64, _, _>(notes, (1,))
         .await
