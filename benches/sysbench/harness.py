@@ -4,6 +4,13 @@ Every target talks to the same MariaDB primary, so the comparison is what each p
 costs. Runs are interleaved (A B C A B C ...) and repeated; the table shows medians,
 ratios, p95 latency, proxy CPU time per query (user+sys from /proc) and shardgate's
 peak RSS. Speed targets live here, never in tests.
+
+The sharded point select runs on two layouts: shards on two nodes (two MariaDB
+servers), and shards on one node (two physical tables per table on the pass-through's
+server). On a small machine the servers compete with each other and with the proxy
+for the same cores, so the table also shows MariaDB's CPU per query: the one-node
+layout measures what shardgate's sharded path costs, the two-node layout what the
+whole box does.
 """
 
 import argparse
@@ -21,6 +28,7 @@ import time
 
 USER = PASSWORD = "sandbox"
 SHARDED_DB = "sbtest_sharded"
+ONE_NODE_DB = "sbtest_one_node"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -32,6 +40,22 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def mariadb_cpu_seconds():
+    """CPU time of every MariaDB server on the machine: the benchmark's sandbox."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "mariadbd":
+                    continue
+            total += cpu_seconds(pid)
+        except OSError:
+            continue
+    return total
 
 
 def rss_kib(pid, key="VmRSS"):
@@ -93,10 +117,14 @@ class Targets:
             self.baseline, self.baseline_port = self.passthrough(args.baseline)
         wait_port(self.haproxy_port)
 
-        # shardgate with sbtest1..4 sharded by id (mod 2) over both groups' primaries.
+        # shardgate with sbtest1..4 sharded by id (mod 2) over both groups' primaries,
+        # and again over two tables each on dn1 alone.
         tables = "".join(
             f'[schemas.{SHARDED_DB}.tables.sbtest{i}]\nkind = "sharded"\ncolumn = "id"\nrule = "by_id"\n'
             f'nodes = ["dn1", "dn2"]\n' for i in range(1, 5))
+        tables += f'[schemas.{ONE_NODE_DB}]\nnode = "dn1"\n' + "".join(
+            f'[schemas.{ONE_NODE_DB}.tables.sbtest{i}]\nkind = "sharded"\ncolumn = "id"\nrule = "by_id"\n'
+            f'nodes = ["dn1"]\ntables_per_node = 2\n' for i in range(1, 5))
         sharded_cfg = os.path.join(work, "sharded.toml")
         with open(sharded_cfg, "w") as f:
             f.write(
@@ -105,9 +133,9 @@ class Targets:
                 f'[nodes.dn2]\nprimary = "127.0.0.1:{self.primary2}"\nuser = "{USER}"\npassword = "{PASSWORD}"\n'
                 f'[rules.by_id]\nalgorithm = "mod"\nshards = 2\n[schemas.{SHARDED_DB}]\nnode = "dn1"\n{tables}')
         self.sharded, self.sharded_port = self.configured(args.shardgate, sharded_cfg)
-        self.baseline_sharded_port = None
+        self.baseline_sharded = self.baseline_sharded_port = None
         if args.baseline:
-            _, self.baseline_sharded_port = self.configured(args.baseline, sharded_cfg)
+            self.baseline_sharded, self.baseline_sharded_port = self.configured(args.baseline, sharded_cfg)
 
     def passthrough(self, binary):
         p = self.spawn(
@@ -139,9 +167,13 @@ class Targets:
         return targets
 
     def sharded_pair(self):
-        pair = [("pass-through", self.shardgate_port, "sbtest"), ("sharded", self.sharded_port, SHARDED_DB)]
+        pair = [
+            ("pass-through", self.shardgate_port, "sbtest", self.shardgate.pid),
+            ("sharded", self.sharded_port, SHARDED_DB, self.sharded.pid),
+            ("sharded, one node", self.sharded_port, ONE_NODE_DB, self.sharded.pid),
+        ]
         if self.baseline:
-            pair.append(("baseline sharded", self.baseline_sharded_port, SHARDED_DB))
+            pair.append(("baseline sharded", self.baseline_sharded_port, SHARDED_DB, self.baseline_sharded.pid))
         return pair
 
     def close(self):
@@ -264,10 +296,12 @@ def main():
         for port in (targets.primary, targets.primary2):
             subprocess.run(
                 ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{port}", f"-u{USER}", f"-p{PASSWORD}",
-                 "-e", f"CREATE DATABASE IF NOT EXISTS {SHARDED_DB}"], check=True)
-        log("preparing the sharded sbtest through shardgate (ids split over two nodes) ...")
-        sysbench("oltp_point_select", targets.sharded_port, 1, "disable", 1, action="prepare",
-                 db=SHARDED_DB, extra=("--auto_inc=off",))
+                 "-e", f"CREATE DATABASE IF NOT EXISTS {SHARDED_DB}; CREATE DATABASE IF NOT EXISTS {ONE_NODE_DB}"],
+                check=True)
+        log("preparing the sharded sbtest through shardgate (ids split over two nodes, and over one) ...")
+        for db in (SHARDED_DB, ONE_NODE_DB):
+            sysbench("oltp_point_select", targets.sharded_port, 1, "disable", 1, action="prepare",
+                     db=db, extra=("--auto_inc=off",))
         sharded_rows = []
         rows = []
         sg_pid = targets.shardgate.pid
@@ -288,15 +322,21 @@ def main():
                     rows.append((test, threads, mode, med))
                     if test == "oltp_point_select":
                         # Sharded vs pass-through, interleaved, in the same conditions.
-                        pair = {name: [] for name, _, _ in targets.sharded_pair()}
+                        pair = {name: [] for name, _, _, _ in targets.sharded_pair()}
                         for rep in range(args.repeat):
-                            for name, port, db in targets.sharded_pair():
+                            for name, port, db, pid in targets.sharded_pair():
+                                cpu0, db0 = cpu_seconds(pid), mariadb_cpu_seconds()
                                 out = sysbench(test, port, threads, mode, args.time, db=db)
-                                _, qps, p95, errs = parse(out)
-                                pair[name].append((qps, p95, errs))
+                                queries, qps, p95, errs = parse(out)
+                                per_query = 1e6 / max(queries, 1)
+                                cpu = (cpu_seconds(pid) - cpu0) * per_query
+                                db_cpu = (mariadb_cpu_seconds() - db0) * per_query
+                                pair[name].append((qps, p95, errs, cpu, db_cpu))
                                 log(f"{test} t={threads} ps={mode} #{rep + 1} shardgate {name}: {qps:.0f} qps p95 {p95} ms")
-                        sharded_rows.append((threads, mode, {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
-                                                           sum(x[2] for x in v)) for n, v in pair.items()}))
+                        sharded_rows.append((threads, mode, {
+                            n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+                                sum(x[2] for x in v), statistics.median(x[3] for x in v),
+                                statistics.median(x[4] for x in v)) for n, v in pair.items()}))
         idle_rss = idle_connections_rss(targets.shardgate_port, sg_pid, args.idle) if args.idle else 0
         peak = rss_kib(sg_pid, "VmHWM")
     finally:
@@ -319,14 +359,18 @@ def main():
         print(line)
     print()
     if sharded_rows:
-        print("Sharded `oltp_point_select` (sbtest1..4 sharded by id over two nodes) vs pass-through:")
+        print("Sharded `oltp_point_select` vs pass-through: sbtest1..4 sharded by id over two nodes, "
+              "and over two tables on one node (CPU µs/query: shardgate / all MariaDB servers):")
         print()
-        print("| threads | ps-mode | pass-through qps | sharded qps | sharded/pass-through | p95 ms pass-through / sharded | errors |"
+        print("| threads | ps-mode | pass-through qps | sharded qps | sharded/pass-through | one-node qps "
+              "| one-node/pass-through | CPU pass-through | CPU sharded | CPU one-node | p95 ms pass-through / sharded / one-node | errors |"
               + (" baseline sharded qps | sharded/baseline sharded |" if base else ""))
-        print("|---|---|---|---|---|---|---|" + ("---|---|" if base else ""))
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if base else ""))
         for threads, mode, m in sharded_rows:
-            a, b = m["pass-through"], m["sharded"]
-            line = f"| {threads} | {mode} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {a[1]:.2f} / {b[1]:.2f} | {a[2] + b[2]} |"
+            a, b, o = m["pass-through"], m["sharded"], m["sharded, one node"]
+            line = (f"| {threads} | {mode} | {a[0]:.0f} | {b[0]:.0f} | {b[0] / a[0]:.2f} | {o[0]:.0f} | {o[0] / a[0]:.2f} "
+                    f"| {a[3]:.1f} / {a[4]:.1f} | {b[3]:.1f} / {b[4]:.1f} | {o[3]:.1f} / {o[4]:.1f} "
+                    f"| {a[1]:.2f} / {b[1]:.2f} / {o[1]:.2f} | {a[2] + b[2] + o[2]} |")
             if base:
                 c = m["baseline sharded"]
                 line += f" {c[0]:.0f} | {b[0] / c[0]:.2f} |"

@@ -49,7 +49,7 @@ impl Session {
         schema: &LogicalSchema,
     ) -> Result<Parts, StartError> {
         let mut parts = Parts {
-            started: VecDeque::with_capacity(targets.len()),
+            started: VecDeque::new(),
         };
         // With autocommit off each part would open a transaction of its own.
         if targets.len() > 1 && !self.lease.must_keep() && self.lease.autocommit {
@@ -102,7 +102,7 @@ impl Session {
             .checkout(target.node, read_only, false)
             .await
             .map_err(StartError::Checkout)?;
-        let db = schema.database_on(&rt.nodes, target.node).to_string();
+        let db = schema.database_on(&rt.nodes, target.node);
         let wire = self.charset.encode(&target.sql);
         let wire: std::borrow::Cow<'_, [u8]> = if ahead && self.shared.backend_version.mariadb {
             let mut w = PATIENT.to_vec();
@@ -111,7 +111,7 @@ impl Session {
         } else {
             wire
         };
-        match held.conn.send_query(Some(&db), &wire).await {
+        match held.conn.send_query(Some(db), &wire).await {
             Ok(()) => Ok(held),
             Err(e) => {
                 if matches!(e, WireError::Server { .. }) {

@@ -103,13 +103,13 @@ async fn next_row(
 
 /// What a merged read runs on and how.
 #[derive(Clone, Copy)]
-pub(super) struct MergeJob<'a> {
+pub(super) struct MergeJob<'a, 'r> {
     pub plan: &'a Plan,
     pub spec: &'a MergeSpec,
     pub read_only: bool,
     pub rt: &'a Runtime,
     pub schema: &'a LogicalSchema,
-    pub renames: &'a Renames,
+    pub renames: &'a Renames<'r>,
 }
 
 /// How far a merged read got: what the caller must finish or clean up.
@@ -121,7 +121,7 @@ struct MergeState {
 }
 
 impl Session {
-    pub(super) async fn run_merge(&mut self, job: MergeJob<'_>, seq: u8) -> Reply {
+    pub(super) async fn run_merge(&mut self, job: MergeJob<'_, '_>, seq: u8) -> Reply {
         let start_seq = seq;
         let mut p = MergeState {
             seq,
@@ -177,7 +177,7 @@ impl Session {
 
     async fn merge_into_client(
         &mut self,
-        job: MergeJob<'_>,
+        job: MergeJob<'_, '_>,
         p: &mut MergeState,
     ) -> Result<(), Failure> {
         let MergeJob {

@@ -12,6 +12,7 @@ use mysql_common::constants::StatusFlags;
 use router::{Merge, Plan, RouteError};
 use rules::runtime::LogicalSchema;
 use rules::{NodeId, Runtime, TableKind};
+use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
 use super::fanout::StartError;
@@ -22,41 +23,41 @@ use crate::wire::coldef;
 use crate::wire::packet::write_packet;
 use crate::wire::{SqlError, WireError};
 
-/// Physical → logical names for column metadata.
-pub(super) struct Renames {
-    schemas: Vec<(String, String)>,
-    tables: Vec<(String, String)>,
+/// Physical → logical names for column metadata, borrowed from the snapshot: built
+/// for every routed statement, so it allocates nothing until a second pair.
+pub(super) struct Renames<'t> {
+    schemas: SmallVec<[(&'t str, &'t str); 1]>,
+    tables: SmallVec<[(&'t str, &'t str); 2]>,
 }
 
-impl Renames {
-    pub(super) fn new(rt: &Runtime, schema: &LogicalSchema, plan: &Plan) -> Renames {
-        let mut schemas = Vec::new();
+impl<'t> Renames<'t> {
+    pub(super) fn new(rt: &'t Runtime, schema: &'t LogicalSchema, plan: &Plan) -> Renames<'t> {
+        let mut renames = Renames::none();
         for t in &plan.targets {
-            let physical = schema.database_on(&rt.nodes, t.node).to_string();
-            if physical != schema.name && !schemas.iter().any(|(p, _)| *p == physical) {
-                schemas.push((physical, schema.name.clone()));
+            let physical = schema.database_on(&rt.nodes, t.node);
+            if physical != schema.name && !renames.schemas.iter().any(|(p, _)| *p == physical) {
+                renames.schemas.push((physical, schema.name.as_str()));
             }
         }
-        let mut tables = Vec::new();
         for (name, table) in &schema.tables {
             if let TableKind::Sharded(s) = &table.kind {
                 for t in &plan.targets {
                     if let Some(loc) = t.shard.and_then(|i| s.shards.get(i as usize)) {
                         if loc.table != *name {
-                            tables.push((loc.table.clone(), name.clone()));
+                            renames.tables.push((loc.table.as_str(), name.as_str()));
                         }
                     }
                 }
             }
         }
-        Renames { schemas, tables }
+        renames
     }
 
     /// No renaming: statements on no configured table.
-    pub(super) fn none() -> Renames {
+    pub(super) fn none() -> Renames<'t> {
         Renames {
-            schemas: Vec::new(),
-            tables: Vec::new(),
+            schemas: SmallVec::new(),
+            tables: SmallVec::new(),
         }
     }
 
@@ -64,10 +65,10 @@ impl Renames {
         if self.schemas.is_empty() && self.tables.is_empty() {
             return None;
         }
-        let find = |list: &[(String, String)], v: &[u8]| {
+        let find = |list: &[(&'t str, &'t str)], v: &[u8]| {
             list.iter()
                 .find(|(p, _)| p.as_bytes() == v)
-                .map(|(_, l)| l.clone())
+                .map(|(_, l)| *l)
         };
         coldef::rename(
             payload,
@@ -109,7 +110,7 @@ impl Session {
             let e = SqlError::internal("shardgate planned the statement onto no shard");
             return Err(e.into());
         }
-        let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
+        let nodes: SmallVec<[NodeId; 4]> = plan.targets.iter().map(|t| t.node).collect();
         let conflict = match self.commit_before_ddl(&nodes).await {
             Ok(()) => self.transaction_conflict(&nodes),
             Err(e) => Some(e),
@@ -180,7 +181,7 @@ impl Session {
                 return Err(route_error(&e).into());
             }
         };
-        let nodes: Vec<NodeId> = plan.targets.iter().map(|t| t.node).collect();
+        let nodes: SmallVec<[NodeId; 4]> = plan.targets.iter().map(|t| t.node).collect();
         let conflict = match self.commit_before_ddl(&nodes).await {
             Ok(()) => self.transaction_conflict(&nodes),
             Err(e) => Some(e),
@@ -227,7 +228,7 @@ impl Session {
         read_only: bool,
         rt: &Runtime,
         schema: &LogicalSchema,
-        renames: &Renames,
+        renames: &Renames<'_>,
         seq: u8,
     ) -> Reply {
         let mut seq = seq;
@@ -329,10 +330,13 @@ impl Session {
         seq: &mut u8,
         (first, last): (bool, bool),
         shapes: &mut Vec<coldef::ColumnShape>,
-        renames: &Renames,
+        renames: &Renames<'_>,
     ) -> Result<Relayed, RelayError> {
-        let mut out = BytesMut::with_capacity(16 * 1024);
+        // Sized for a small answer (most are); a large one grows it to the flush size.
+        let mut out = BytesMut::with_capacity(1024);
         let mut forwarded = false;
+        // The shapes are compared between parts; one part alone has nothing to match.
+        let compare = !(first && last);
         let backend = |e, f| RelayError::Backend(e, f);
         let mut reader = ResultReader::default();
         let head = reader
@@ -360,7 +364,11 @@ impl Session {
             }
             _ => return Err(backend(WireError::Protocol("bad column count"), false)),
         };
-        let mut these = Vec::with_capacity(usize::try_from(columns).unwrap_or(0).min(4096));
+        let mut these = Vec::with_capacity(if compare {
+            usize::try_from(columns).unwrap_or(0).min(4096)
+        } else {
+            0
+        });
         for _ in 0..columns {
             let p = match reader.next(&mut held.conn).await {
                 Ok(Event::ColumnDef(p)) => p,
@@ -370,7 +378,9 @@ impl Session {
                 }
                 Err(e) => return Err(backend(e, forwarded)),
             };
-            these.push(coldef::shape(&p));
+            if compare {
+                these.push(coldef::shape(&p));
+            }
             if first {
                 match renames.apply(&p) {
                     Some(renamed) => write_packet(&mut out, seq, &renamed),

@@ -64,18 +64,18 @@ pub fn shape(payload: &[u8]) -> Option<ColumnShape> {
 /// Rewrites the schema and table fields through `rename_schema` / `rename_table`
 /// (which return `None` to keep a name). `None` when the packet is not a well-formed
 /// column definition.
-pub fn rename(
+pub fn rename<'n>(
     payload: &[u8],
-    rename_schema: impl Fn(&[u8]) -> Option<String>,
-    rename_table: impl Fn(&[u8]) -> Option<String>,
+    rename_schema: impl Fn(&[u8]) -> Option<&'n str>,
+    rename_table: impl Fn(&[u8]) -> Option<&'n str>,
 ) -> Option<BytesMut> {
-    let mut fields: Vec<&[u8]> = Vec::with_capacity(6);
+    let mut fields: [&[u8]; 6] = [&[]; 6];
     let mut pos = 0;
-    for _ in 0..6 {
+    for field in &mut fields {
         let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
         let start = pos + n;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
-        fields.push(payload.get(start..end)?);
+        *field = payload.get(start..end)?;
         pos = end;
     }
     let rest = &payload[pos..];
@@ -108,8 +108,8 @@ mod tests {
         p.put_slice(&[0x0c, 63, 0, 20, 0, 0, 0, 8, 3, 0x42, 0, 0, 0]);
         let out = rename(
             &p,
-            |s| (s == b"shop_b").then(|| "shop".to_string()),
-            |t| (t == b"orders_0003").then(|| "orders".to_string()),
+            |s| (s == b"shop_b").then_some("shop"),
+            |t| (t == b"orders_0003").then_some("orders"),
         )
         .unwrap();
         let mut expected = BytesMut::new();
