@@ -47,6 +47,7 @@ pub async fn check(rt: &Runtime, timeout: Duration) -> Vec<TableCopies> {
                     address: node.primary.to_string(),
                     user: node.user.clone(),
                     password: node.password.clone(),
+                    track_gtid: false,
                 };
                 let sql = format!(
                     "CHECKSUM TABLE `{}`.`{}` EXTENDED",

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rules::{ClusterConfig, ConfigErrors, NodeConfig, RuleConfig, Runtime, SchemaConfig};
+use rules::{
+    CausalReads, ClusterConfig, ConfigErrors, NodeConfig, ReadsConfig, RuleConfig, Runtime,
+    SchemaConfig,
+};
 use serde::Deserialize;
 
 use crate::backend::PoolSettings;
@@ -31,6 +34,8 @@ struct FileConfig {
     rules: BTreeMap<String, RuleConfig>,
     #[serde(default)]
     tls: Option<TlsSection>,
+    #[serde(default)]
+    reads: ReadsConfig,
 }
 
 /// TLS for clients: a PEM certificate chain and its private key.
@@ -127,6 +132,10 @@ pub struct UserConfig {
     /// the grants statements on the server as a whole need: `account`, `file`, `admin`.
     #[serde(default = "default_privileges")]
     pub privileges: Vec<String>,
+    /// Overrides `reads.causal_reads` for this user's sessions (a schema's own setting
+    /// overrides both).
+    #[serde(default)]
+    pub causal_reads: Option<CausalReads>,
     /// `privileges` read once: every statement asks.
     #[serde(skip)]
     needs: std::sync::OnceLock<Vec<router::privilege::Need>>,
@@ -179,6 +188,14 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Some user or schema reads with causal reads on: primaries must report GTIDs.
+    pub fn causal_reads_anywhere(&self) -> bool {
+        let on = |m: Option<CausalReads>| m.is_some_and(|m| m != CausalReads::None);
+        self.runtime.reads.causal_reads != CausalReads::None
+            || self.users.iter().any(|u| on(u.causal_reads))
+            || self.runtime.schemas.values().any(|s| on(s.causal_reads))
+    }
+
     /// Checks `cluster` and `users` together. `tls`: clients can be offered TLS, which
     /// a user with `require_tls` needs.
     pub fn validate(
@@ -368,6 +385,7 @@ impl Config {
             schemas: file.schemas,
             passthrough_node: file.passthrough_node,
             rules: file.rules,
+            reads: file.reads,
         };
         let mut errors = Vec::new();
         let layout = match Layout::validate(cluster, file.users, file.tls.is_some()) {

@@ -284,6 +284,7 @@ mod tests {
                 address: "127.0.0.1:1".into(),
                 user: "u".into(),
                 password: String::new(),
+                track_gtid: false,
             };
             Pool::new(target, crate::backend::PoolSettings::default())
         };

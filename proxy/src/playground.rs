@@ -142,6 +142,7 @@ async fn load_orders(addr: std::net::SocketAddr) -> anyhow::Result<()> {
         address: addr.to_string(),
         user: APP_USER.into(),
         password: APP_PASSWORD.into(),
+        track_gtid: false,
     };
     let mut conn = BackendConn::connect(
         &target,

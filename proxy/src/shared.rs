@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -29,6 +30,8 @@ pub struct Shared {
     pub sessions: crate::control::Sessions,
     /// Users who passed caching_sha2_password authentication since start.
     pub sha2_cache: crate::control::Sha2Cache,
+    /// What each user wrote where, for causal reads in `global` mode.
+    pub user_writes: crate::backend::gtid::UserWrites,
 }
 
 impl Shared {
@@ -51,12 +54,19 @@ impl Shared {
             .or(backend)
             .unwrap_or_else(|| "8.0.36-shardgate".to_string());
         let watched = topology.clone();
-        let pools = move || watched.load().pools().cloned().collect();
-        tokio::spawn(health::run(pools, settings.health_interval));
+        let round = move || {
+            let topo = watched.load();
+            health::Round {
+                nodes: topo.nodes().to_vec(),
+                max_replica_lag: Duration::from_millis(topo.runtime.reads.max_replica_lag_ms),
+            }
+        };
+        tokio::spawn(health::run(round, settings.health_interval));
         Arc::new(Shared {
             ids: crate::ids::IdGenerator::default(),
             sessions: crate::control::Sessions::default(),
             sha2_cache: crate::control::Sha2Cache::default(),
+            user_writes: Default::default(),
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             handshakes: Arc::new(Semaphore::new(settings.max_unauthenticated)),
             next_connection_id: AtomicU32::new(1),

@@ -60,13 +60,14 @@ impl Topology {
         pool: &PoolSettings,
         previous: Option<&Topology>,
     ) -> Topology {
+        let causal = layout.causal_reads_anywhere();
         let nodes = layout
             .runtime
             .nodes
             .iter()
             .map(|node| {
                 let before = previous.and_then(|p| p.nodes.iter().find(|n| n.name == node.name));
-                Arc::new(NodePools::build(node, pool, before.map(|b| &**b)))
+                Arc::new(NodePools::build(node, pool, before.map(|b| &**b), causal))
             })
             .collect();
         Topology {

@@ -192,10 +192,31 @@ pub fn replace_user_functions(sql: &[u8], current: &str, user: &str) -> Option<V
     Some(out)
 }
 
-/// `SHOW SHARDGATE SESSIONS`: shardgate's own process list.
-pub fn show_sessions_in(tokens: &[Token<'_>]) -> bool {
-    matches!(tokens, [Token::Word(a), Token::Word(b), Token::Word(c)]
-        if eq(a, b"show") && eq(b, b"shardgate") && eq(c, b"sessions"))
+/// What `SHOW SHARDGATE …` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardgateShow {
+    /// `SESSIONS`: shardgate's own process list.
+    Sessions,
+    /// `NODES`: every backend server, its role, health, lag and pool.
+    Nodes,
+}
+
+/// `SHOW SHARDGATE SESSIONS` or `SHOW SHARDGATE NODES`.
+pub fn shardgate_show_in(tokens: &[Token<'_>]) -> Option<ShardgateShow> {
+    match tokens {
+        [Token::Word(a), Token::Word(b), Token::Word(c)]
+            if eq(a, b"show") && eq(b, b"shardgate") =>
+        {
+            if eq(c, b"sessions") {
+                Some(ShardgateShow::Sessions)
+            } else if eq(c, b"nodes") {
+                Some(ShardgateShow::Nodes)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 /// A statement shardgate answers in its own terms only when it comes alone as text

@@ -48,6 +48,8 @@ pub enum Action {
     Kill { query_only: bool, id: Option<u64> },
     /// `SHOW SHARDGATE SESSIONS`.
     ShowSessions,
+    /// `SHOW SHARDGATE NODES`.
+    ShowNodes,
     /// `SHOW [FULL] PROCESSLIST`: shardgate's clients, not the backend's connections.
     ShowProcesslist { full: bool },
     /// `SHOW GRANTS [FOR CURRENT_USER]` (`own`), or for another account.
@@ -95,8 +97,10 @@ fn action(sql: &[u8], stmt: &Statement, ctx: &Context) -> Action {
                     return Action::ShowDatabases { like };
                 }
             }
-            if catalog::show_sessions_in(&tokens) {
-                return Action::ShowSessions;
+            match catalog::shardgate_show_in(&tokens) {
+                Some(catalog::ShardgateShow::Sessions) => return Action::ShowSessions,
+                Some(catalog::ShardgateShow::Nodes) => return Action::ShowNodes,
+                None => {}
             }
             match catalog::own_show_in(&tokens) {
                 Some(OwnShow::Processlist(full)) => Action::ShowProcesslist { full },
@@ -201,6 +205,10 @@ mod tests {
         assert_eq!(
             action("SHOW shardgate SESSIONS", &CONFIGURED),
             Action::ShowSessions
+        );
+        assert_eq!(
+            action("show SHARDGATE nodes", &CONFIGURED),
+            Action::ShowNodes
         );
         assert_eq!(
             action("SHOW FULL PROCESSLIST", &PASSTHROUGH),

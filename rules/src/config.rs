@@ -24,6 +24,46 @@ pub struct ClusterConfig {
     /// Shard rules, by name; tables refer to them.
     #[serde(default)]
     pub rules: BTreeMap<String, RuleConfig>,
+    /// How reads use replicas.
+    #[serde(default)]
+    pub reads: ReadsConfig,
+}
+
+/// Whose writes a read must see when it runs on a replica.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CausalReads {
+    /// The session's own writes (what an application written for one server assumes).
+    #[default]
+    Session,
+    /// The writes of every session of the same user: for applications that write on
+    /// one connection and read on another.
+    Global,
+    /// None: a read may run on a replica that has not applied them yet.
+    None,
+}
+
+/// `[reads]`: replicas in the read rotation, and what a read waits for there.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadsConfig {
+    /// The default for users and schemas that do not set `causal_reads`.
+    pub causal_reads: CausalReads,
+    /// How long a read waits on a replica for writes it must see before it runs on the
+    /// primary instead; 0: it goes to the primary at once.
+    pub causal_wait_ms: u64,
+    /// A replica further behind than this leaves the read rotation until it catches up.
+    pub max_replica_lag_ms: u64,
+}
+
+impl Default for ReadsConfig {
+    fn default() -> Self {
+        ReadsConfig {
+            causal_reads: CausalReads::Session,
+            causal_wait_ms: 1000,
+            max_replica_lag_ms: 10_000,
+        }
+    }
 }
 
 /// One replication group: a primary, its replicas, and how to log in to them.
@@ -89,6 +129,9 @@ pub struct SchemaConfig {
     /// Binding groups: sharded tables placed alike, so joins on the key stay in a shard.
     #[serde(default)]
     pub binding: Vec<Vec<String>>,
+    /// Overrides `reads.causal_reads` (and the user's) for statements in this schema.
+    #[serde(default)]
+    pub causal_reads: Option<CausalReads>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

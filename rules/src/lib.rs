@@ -17,8 +17,8 @@ pub mod value;
 
 pub use algorithm::{Algorithm, RuleError, ShardSet};
 pub use config::{
-    ClusterConfig, GlobalIdConfig, NodeConfig, ReplicaConfig, SchemaConfig, TableConfig,
-    TableKindConfig,
+    CausalReads, ClusterConfig, GlobalIdConfig, NodeConfig, ReadsConfig, ReplicaConfig,
+    SchemaConfig, TableConfig, TableKindConfig,
 };
 pub use endpoint::Endpoint;
 pub use error::{ConfigError, ConfigErrors};

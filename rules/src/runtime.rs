@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::algorithm::Algorithm;
-use crate::config::{ClusterConfig, SchemaConfig, TableConfig, TableKindConfig};
+use crate::config::{
+    CausalReads, ClusterConfig, ReadsConfig, SchemaConfig, TableConfig, TableKindConfig,
+};
 use crate::endpoint::Endpoint;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::table::{physical_name, GlobalId, ShardLocation, ShardedTable, Table, TableKind};
@@ -43,6 +45,8 @@ pub struct LogicalSchema {
     /// The physical tables of its sharded tables (lowercase), which clients know
     /// only by the logical name: a statement naming one is refused.
     pub shard_tables: BTreeSet<String>,
+    /// Whose writes its reads must see, when the schema says.
+    pub causal_reads: Option<CausalReads>,
 }
 
 /// The physical names of sharded tables that are not also a logical name.
@@ -94,6 +98,7 @@ pub struct Runtime {
     /// there are none), so that a statement's words are compared with them only when
     /// long enough, without a look at every shard per statement.
     pub shortest_shard_table: Option<usize>,
+    pub reads: ReadsConfig,
 }
 
 /// Where statements of a session with a given current database run.
@@ -211,6 +216,7 @@ impl Runtime {
                             tables,
                             bindings: schema.binding.clone(),
                             shard_tables,
+                            causal_reads: schema.causal_reads,
                         },
                     );
                 }
@@ -260,6 +266,7 @@ impl Runtime {
                 passthrough,
                 rules,
                 shortest_shard_table,
+                reads: config.reads,
             })
         } else {
             Err(ConfigErrors(errors))

@@ -5,8 +5,9 @@ pub mod raw;
 pub mod rng;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 pub use proxy::sandbox::{Sandbox, PASSWORD, USER};
 
@@ -240,4 +241,63 @@ pub async fn recreate_db(sandbox: &Sandbox, db: &str) {
             .await
             .expect("create database");
     }
+}
+
+/// The virtualenv's python, made once per run (the tests of this binary share it).
+pub fn python_env() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(make_python_env).clone()
+}
+
+fn make_python_env() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("pyenv");
+    let python = root.join("bin").join("python");
+    let ready = python.is_file()
+        && Command::new(&python)
+            .args(["-c", "import pymysql, mysql.connector"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ready {
+        let status = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&root)
+            .status()
+            .expect("python3 -m venv");
+        assert!(
+            status.success(),
+            "creating a virtualenv failed (Debian: apt-get install python3-venv)"
+        );
+        let status = Command::new(root.join("bin").join("pip"))
+            .args(["install", "-q", "pymysql", "mysql-connector-python"])
+            .status()
+            .expect("pip");
+        assert!(
+            status.success(),
+            "pip install pymysql mysql-connector-python failed"
+        );
+    }
+    python
+}
+
+/// Runs one of tests/python's check scripts; every check must pass.
+pub fn run_checks(python: &Path, script: &str, args: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let out = Command::new(python)
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" passed, 0 failed"), "{text}");
 }

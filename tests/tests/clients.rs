@@ -6,52 +6,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use mysql_async::prelude::*;
-use tests::{Proxy, Sandbox, PASSWORD, USER};
+use tests::{python_env, run_checks, Proxy, Sandbox, PASSWORD, USER};
 
 /// One sandbox for this binary's tests.
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| Sandbox::start(&[1]).expect("start the MariaDB sandbox"))
-}
-
-/// The virtualenv's python, made once per run (the tests of this binary share it).
-fn python_env() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(make_python_env).clone()
-}
-
-fn make_python_env() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("pyenv");
-    let python = root.join("bin").join("python");
-    let ready = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import pymysql, mysql.connector"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ready {
-        let status = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&root)
-            .status()
-            .expect("python3 -m venv");
-        assert!(
-            status.success(),
-            "creating a virtualenv failed (Debian: apt-get install python3-venv)"
-        );
-        let status = Command::new(root.join("bin").join("pip"))
-            .args(["install", "-q", "pymysql", "mysql-connector-python"])
-            .status()
-            .expect("pip");
-        assert!(
-            status.success(),
-            "pip install pymysql mysql-connector-python failed"
-        );
-    }
-    python
 }
 
 #[tokio::test]
@@ -69,25 +29,6 @@ async fn pymysql_and_mysql_connector_work_through_shardgate() {
         "clients.py",
         &["127.0.0.1", &port, USER, PASSWORD, "py_clients"],
     );
-}
-
-/// Runs one of tests/python's check scripts; every check must pass.
-fn run_checks(python: &Path, script: &str, args: &[&str]) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
-        .join(script);
-    let out = Command::new(python)
-        .arg(path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {script}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" passed, 0 failed"), "{text}");
 }
 
 /// A self-signed certificate for 127.0.0.1, made with the openssl CLI.

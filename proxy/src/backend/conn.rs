@@ -1,6 +1,7 @@
 //! One logged-in backend connection and the raw forwarding of its responses.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -17,7 +18,14 @@ use crate::wire::response::{Mode, Progress, ResponseTracker, Summary};
 use crate::wire::stmt::PrepareOk;
 use crate::wire::{PacketReader, WireError};
 
+use super::gtid::Written;
 use super::{connect, BackendServer, Flavor};
+
+/// What a tracking connection reports in its OKs: the GTID of each transaction it
+/// commits, and nothing else (no schema or variable changes, which shardgate has no
+/// use for and would only have to strip).
+const TRACK_GTID: &[u8] =
+    b"SET SESSION session_track_system_variables = 'last_gtid', session_track_schema = OFF";
 
 /// Largest response packet accepted when packets are read whole (1 GiB, MySQL's limit).
 const MAX_RESPONSE_PACKET: usize = 1 << 30;
@@ -93,6 +101,12 @@ pub struct BackendConn {
     /// The session on this (replica) connection refuses writes: set by shardgate, lost
     /// on reset.
     pub refuses_writes: bool,
+    /// The server reports each commit's GTID in its OK (and the OKs are rewritten
+    /// before a client sees them).
+    tracks_gtid: bool,
+    /// Where the GTIDs of this connection's writes go: the record of the session (or
+    /// user) it is lent to. Cleared when it goes back to the pool.
+    pub written: Option<Arc<Written>>,
 }
 
 impl BackendConn {
@@ -129,7 +143,14 @@ impl BackendConn {
                 statement_count: 0,
                 session_state: None,
                 refuses_writes: false,
+                tracks_gtid: target.track_gtid,
+                written: None,
             })
+        };
+        let fut = async {
+            let mut conn = fut.await?;
+            conn.start_tracking().await?;
+            Ok(conn)
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
@@ -137,6 +158,53 @@ impl BackendConn {
                 std::io::ErrorKind::TimedOut,
                 format!("no answer within {} ms", timeout.as_millis()),
             ))),
+        }
+    }
+
+    /// Turns on GTID reports for a connection that should track (again after a reset,
+    /// which clears them). A server without `last_gtid` (MySQL) is not tracked: its
+    /// reads then cannot know what to wait for, so they are not sent to replicas after
+    /// a write (see the session's causal reads).
+    async fn start_tracking(&mut self) -> Result<(), WireError> {
+        if !self.tracks_gtid {
+            return Ok(());
+        }
+        match self.execute_ok(TRACK_GTID).await {
+            Ok(_) => Ok(()),
+            Err(WireError::Server { code, message, .. }) => {
+                tracing::warn!(version = %self.server_version, code, %message, "the backend cannot report GTIDs; causal reads use the primary");
+                self.tracks_gtid = false;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The server reports the GTIDs of this connection's commits.
+    pub fn tracks_gtid(&self) -> bool {
+        self.tracks_gtid
+    }
+
+    /// Keeps the GTID an OK reported, for the session's later reads.
+    fn note_gtid(&self, gtid: Option<&[u8]>) {
+        if let (Some(g), Some(w)) = (gtid, &self.written) {
+            w.note(g);
+        }
+    }
+
+    /// An OK (or end-of-rows OK) as a client may see it: without session state,
+    /// whose GTID is kept. Every whole OK read from a tracking connection goes through
+    /// here or through the relay's tracker.
+    pub fn plain_ok(&self, payload: Bytes) -> Bytes {
+        if !self.tracks_gtid {
+            return payload;
+        }
+        match crate::wire::session_state::untrack(&payload) {
+            Some(u) => {
+                self.note_gtid(u.last_gtid.as_deref());
+                u.plain.freeze()
+            }
+            None => payload,
         }
     }
 
@@ -257,6 +325,7 @@ impl BackendConn {
     ) -> Result<Summary, ForwardError> {
         let mut tracker = ResponseTracker::new(mode, self.flavor.deprecate_eof());
         tracker.add_status = add_status;
+        tracker.untrack = self.tracks_gtid;
         let mut forwarded = false;
         let backend_err = |err, forwarded| ForwardError::Backend { err, forwarded };
         loop {
@@ -280,6 +349,7 @@ impl BackendConn {
                         ));
                     }
                     self.settle(tracker.summary.status);
+                    self.note_gtid(tracker.summary.last_gtid.as_deref());
                     self.note_insert_id(tracker.summary.insert_id);
                     if tracker.summary.error.is_some() {
                         self.diagnostics = true;
@@ -331,6 +401,10 @@ impl BackendConn {
         match payload.first() {
             Some(0x00) => {
                 let ok = generic::parse_ok(payload).ok_or(WireError::Protocol("malformed OK"))?;
+                if self.tracks_gtid {
+                    let untracked = crate::wire::session_state::untrack(payload);
+                    self.note_gtid(untracked.and_then(|u| u.last_gtid).as_deref());
+                }
                 self.settle(Some(ok.status));
                 self.note_insert_id(ok.last_insert_id);
                 self.note_warnings(ok.warnings);
@@ -440,6 +514,7 @@ impl BackendConn {
     /// temporary tables, locks, prepared statements, open transaction.
     pub async fn reset(&mut self) -> Result<(), WireError> {
         self.simple(COM_RESET_CONNECTION, &[]).await?;
+        self.start_tracking().await?;
         self.statements.clear();
         self.statement_count = 0;
         self.session_state = None;

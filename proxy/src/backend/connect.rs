@@ -29,12 +29,16 @@ pub async fn login(
     let mut plugin = server.plugin.clone();
     let mut nonce = server.nonce.clone();
     let data = handshake::client_auth_data(&plugin, &nonce, &target.password)?;
+    let mut capabilities = flavor.capabilities & handshake::backend_visible_capabilities();
+    if target.track_gtid {
+        capabilities |= mysql_common::constants::CapabilityFlags::CLIENT_SESSION_TRACK;
+    }
     let hello = handshake::client_hello(
         &target.user,
         &data,
         &plugin,
         database,
-        flavor.capabilities & handshake::backend_visible_capabilities(),
+        capabilities,
         flavor.collation,
     );
     let mut seq = greeting.seq.wrapping_add(1);

@@ -1,35 +1,122 @@
 //! Background upkeep of every pool: health checks of backends marked down (so replicas
-//! come back into rotation by themselves) and idle-connection maintenance.
+//! come back into rotation by themselves), replication probes (each replica's applied
+//! position and lag, against its primary's recent positions), and idle-connection
+//! maintenance.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{BackendConn, Flavor, Pool};
+use super::gtid::GtidPos;
+use super::replication::Seen;
+use super::{BackendConn, Flavor, NodePools, Pool};
 
-/// Runs forever; spawn it once. `pools` gives the pools in use at each round, so a
+/// What one round looks after: the nodes in use, and how far a replica may lag.
+pub struct Round {
+    pub nodes: Vec<Arc<NodePools>>,
+    pub max_replica_lag: Duration,
+}
+
+/// Runs forever; spawn it once. `round` gives the nodes in use at each round, so a
 /// layout change is followed without telling this task.
-pub async fn run(pools: impl Fn() -> Vec<Arc<Pool>>, interval: Duration) {
+pub async fn run(round: impl Fn() -> Round, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        for pool in pools() {
-            if !pool.is_healthy() {
-                let ok = match BackendConn::connect(
-                    &pool.target,
-                    Flavor::default(),
-                    None,
-                    pool.settings.connect_timeout,
-                )
-                .await
-                {
-                    Ok(mut c) => c.ping().await.is_ok(),
-                    Err(_) => false,
-                };
-                pool.set_healthy(ok);
+        let Round {
+            nodes,
+            max_replica_lag,
+        } = round();
+        for node in &nodes {
+            for pool in node.all_pools() {
+                check(pool).await;
             }
-            pool.learn_size().await;
-            pool.maintain().await;
+            if !node.replicas.is_empty() {
+                probe_replication(node, max_replica_lag).await;
+            }
+            for pool in node.all_pools() {
+                pool.learn_size().await;
+                pool.maintain().await;
+            }
         }
     }
+}
+
+/// A backend marked down is tried again; one that answers is back.
+async fn check(pool: &Arc<Pool>) {
+    if pool.is_healthy() {
+        return;
+    }
+    let ok = match BackendConn::connect(
+        &pool.target,
+        Flavor::default(),
+        None,
+        pool.settings.connect_timeout,
+    )
+    .await
+    {
+        Ok(mut c) => c.ping().await.is_ok(),
+        Err(_) => false,
+    };
+    pool.set_healthy(ok);
+}
+
+/// Samples the primary's position, then asks each replica where it stands.
+async fn probe_replication(node: &NodePools, max_lag: Duration) {
+    if node.primary.is_healthy() {
+        match node.primary.probe_rows(b"SELECT @@gtid_binlog_pos").await {
+            Ok((_, rows)) => {
+                let pos = first_value(&rows).and_then(GtidPos::parse);
+                node.primary
+                    .history
+                    .record(Instant::now(), pos.unwrap_or_default());
+            }
+            Err(e) => {
+                tracing::debug!(backend = %node.primary.target.label, error = %e, "could not read the primary's position")
+            }
+        }
+    }
+    for replica in &node.replicas {
+        if !replica.is_healthy() {
+            continue;
+        }
+        let seen = match replica.probe_rows(b"SHOW SLAVE STATUS").await {
+            Ok((names, rows)) => match Seen::from_status(&names, &rows) {
+                Some(seen) => Ok(seen),
+                None => own_position(replica).await,
+            },
+            // Not allowed to see the replication status: its position still tells.
+            Err(e @ crate::wire::WireError::Server { .. }) => {
+                tracing::debug!(backend = %replica.target.label, error = %e, "SHOW SLAVE STATUS refused; reading @@gtid_slave_pos");
+                own_position(replica).await
+            }
+            Err(e) => Err(e),
+        };
+        match seen {
+            Ok(seen) => replica.replication.observe(
+                &replica.target.label,
+                seen,
+                &node.primary.history,
+                max_lag,
+            ),
+            Err(e) => {
+                tracing::debug!(backend = %replica.target.label, error = %e, "replication probe failed")
+            }
+        }
+    }
+}
+
+/// The position of a server that shows no replication status.
+async fn own_position(pool: &Pool) -> Result<Seen, crate::wire::WireError> {
+    let (_, rows) = pool.probe_rows(b"SELECT @@gtid_current_pos").await?;
+    Ok(Seen {
+        applied: first_value(&rows)
+            .and_then(GtidPos::parse)
+            .unwrap_or_default(),
+        ..Seen::default()
+    })
+}
+
+fn first_value(rows: &[Vec<Option<Vec<u8>>>]) -> Option<&[u8]> {
+    rows.first()?.first()?.as_deref()
 }

@@ -2,9 +2,11 @@
 
 pub mod conn;
 pub mod connect;
+pub mod gtid;
 pub mod health;
 pub mod node;
 pub mod pool;
+pub mod replication;
 pub mod results;
 
 pub use conn::{BackendConn, ForwardError};
@@ -47,4 +49,7 @@ pub struct BackendServer {
     pub address: String,
     pub user: String,
     pub password: String,
+    /// Connections report the GTID of each write in its OK packet (a primary with
+    /// replicas that reads may need to wait for).
+    pub track_gtid: bool,
 }

@@ -26,7 +26,7 @@ impl NodePools {
     /// A connection for a statement (a read may take a replica's) can be had
     /// without waiting.
     pub fn lends_now(&self, read_only: bool) -> bool {
-        let healthy: Vec<&Arc<Pool>> = self.replicas.iter().filter(|r| r.is_healthy()).collect();
+        let healthy: Vec<&Arc<Pool>> = self.replicas.iter().filter(|r| r.serves_reads()).collect();
         if read_only && !healthy.is_empty() {
             // A read may be given any healthy replica: each must lend at once.
             return healthy.iter().all(|r| r.lends_now());
@@ -36,17 +36,22 @@ impl NodePools {
 
     /// The pools of `node`, taking over those of `before` (the same node in the layout
     /// being replaced) whose backend is unchanged, with their open connections.
+    /// `causal`: some session may need to read its writes; the primary then reports
+    /// the GTID of each, when the node has replicas to read from.
     pub fn build(
         node: &DataNode,
         settings: &PoolSettings,
         before: Option<&NodePools>,
+        causal: bool,
     ) -> NodePools {
-        let pool = |label: String, endpoint: &rules::Endpoint| {
+        let track_gtid = causal && !node.replicas.is_empty();
+        let pool = |label: String, endpoint: &rules::Endpoint, track_gtid: bool| {
             let target = BackendServer {
                 label,
                 address: endpoint.to_string(),
                 user: node.user.clone(),
                 password: node.password.clone(),
+                track_gtid,
             };
             let kept = before.and_then(|b| b.all_pools().find(|p| p.target == target));
             match kept {
@@ -54,12 +59,12 @@ impl NodePools {
                 None => Pool::new(target, settings.clone()),
             }
         };
-        let primary = pool(format!("{}/primary", node.name), &node.primary);
+        let primary = pool(format!("{}/primary", node.name), &node.primary, track_gtid);
         let replicas = node
             .replicas
             .iter()
             .enumerate()
-            .map(|(i, r)| pool(format!("{}/replica[{i}]", node.name), &r.endpoint))
+            .map(|(i, r)| pool(format!("{}/replica[{i}]", node.name), &r.endpoint, false))
             .collect();
         let weights: Vec<u32> = node.replicas.iter().map(|r| r.weight).collect();
         NodePools {
@@ -80,7 +85,7 @@ impl NodePools {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..self.schedule.len())
             .map(|k| self.schedule[(start + k) % self.schedule.len()])
-            .find(|&i| self.replicas[i].is_healthy())
+            .find(|&i| self.replicas[i].serves_reads())
     }
 
     pub fn pool(&self, role: Role) -> &Arc<Pool> {

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::wire::WireError;
 
+use super::replication::{PrimaryHistory, Replication};
 use super::{BackendConn, BackendServer, Flavor};
 
 #[derive(Debug, Clone)]
@@ -119,6 +120,13 @@ pub struct Pool {
     sized: AtomicBool,
     /// False after a failed connect or health check; reads skip unhealthy replicas.
     healthy: AtomicBool,
+    /// What a replica has applied and whether it serves reads (unused for a primary).
+    pub replication: Replication,
+    /// A primary's recent positions, against which its replicas' lag is measured.
+    pub history: PrimaryHistory,
+    /// The health task's own connection: a probe never takes a place a client
+    /// waits for, and is not opened anew each round.
+    probe: tokio::sync::Mutex<Option<BackendConn>>,
 }
 
 /// A connection lent by a pool. Give it back with [`Pool::put`]; dropping it closes
@@ -182,7 +190,37 @@ impl Pool {
                 waiters: VecDeque::new(),
             }),
             healthy: AtomicBool::new(true),
+            replication: Replication::default(),
+            history: PrimaryHistory::default(),
+            probe: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Runs one of the health task's queries (small answers) on the probe connection,
+    /// opened when there is none; one that fails other than by a server error is
+    /// closed.
+    pub async fn probe_rows(
+        &self,
+        sql: &[u8],
+    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
+        let mut slot = self.probe.lock().await;
+        let conn = match slot.take() {
+            Some(c) if !c.is_broken() => c,
+            _ => {
+                let target = BackendServer {
+                    track_gtid: false,
+                    ..self.target.clone()
+                };
+                let timeout = self.settings.connect_timeout;
+                BackendConn::connect(&target, Flavor::default(), None, timeout).await?
+            }
+        };
+        let conn = slot.insert(conn);
+        let answer = conn.query_rows(sql).await;
+        if matches!(answer, Err(ref e) if !matches!(e, WireError::Server { .. })) {
+            *slot = None;
+        }
+        answer
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -191,6 +229,11 @@ impl Pool {
 
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// A replica that is up and in the read rotation (not stopped, not too far behind).
+    pub fn serves_reads(&self) -> bool {
+        self.is_healthy() && self.replication.in_rotation()
     }
 
     pub fn set_healthy(&self, healthy: bool) {
@@ -284,6 +327,12 @@ impl Pool {
 
     pub fn idle_count(&self) -> usize {
         self.state().idle.len()
+    }
+
+    /// Connections open (lent or idle), idle, and sessions waiting: one reading.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let st = self.state();
+        (st.open, st.idle.len(), st.waiters.len())
     }
 
     /// Gives `grant` to the oldest waiter still waiting; with none, a connection
@@ -440,6 +489,8 @@ impl Pool {
     /// to its end) or that cannot be reset is closed. Never is one pooled as clean
     /// unless the server's own status flags say it is. The oldest waiter gets it.
     pub async fn put(&self, mut pooled: PooledConn) {
+        // Another session's writes are not this one's.
+        pooled.conn.written = None;
         match pooled.conn.reuse() {
             None => return,
             Some(true) => {

@@ -79,7 +79,11 @@ impl Default for ResultReader {
 impl ResultReader {
     pub async fn next(&mut self, conn: &mut BackendConn) -> Result<Event, WireError> {
         let payload = conn.read_packet().await?.payload;
-        let event = self.classify(payload, conn.flavor.deprecate_eof())?;
+        let mut event = self.classify(payload, conn.flavor.deprecate_eof())?;
+        // What callers forward is what a client without session tracking reads.
+        if let Event::Ok { payload, .. } | Event::End { payload, .. } = &mut event {
+            *payload = conn.plain_ok(std::mem::take(payload));
+        }
         match &event {
             Event::Err(_) => conn.settle(None),
             Event::Ok { info, .. } => {

@@ -149,38 +149,35 @@ impl Session {
     }
 
     /// A pooled connection: a replica for reads (weighted, skipping ones that are
-    /// down), else the primary.
+    /// down, too far behind, or not yet at the session's writes), else the primary.
     async fn fresh_connection(&mut self, node: NodeId, read_only: bool) -> Result<Held, SqlError> {
         // With autocommit off every statement on data opens a transaction: never on
         // a replica.
         let read_only = read_only && self.lease.autocommit;
         let pools = self.lease.topo.node(node).clone();
         if read_only {
-            for _ in 0..pools.replicas.len() {
-                let Some(i) = pools.pick_replica() else { break };
-                match pools.replicas[i]
-                    .get_for(self.flavor, self.db.is_none())
-                    .await
-                {
-                    Ok(conn) => {
-                        return Ok(Held {
-                            node,
-                            role: Role::Replica(i),
-                            conn,
-                        })
-                    }
-                    Err(e) => {
-                        tracing::warn!(conn = self.id, error = %e, "replica unavailable; trying the next")
-                    }
-                }
+            if let Some(held) = self.replica_for_read(node, &pools).await {
+                return Ok(held);
             }
         }
         match pools.primary.get_for(self.flavor, self.db.is_none()).await {
-            Ok(conn) => Ok(Held {
-                node,
-                role: Role::Primary,
-                conn,
-            }),
+            Ok(mut conn) => {
+                // The GTIDs of what it writes go where this session's reads look;
+                // a primary that cannot report them sends those reads to itself.
+                if pools.primary.target.track_gtid {
+                    conn.written = self.written_on(&pools.name);
+                    if !conn.tracks_gtid() {
+                        if let Some(w) = &conn.written {
+                            w.mark_unknown();
+                        }
+                    }
+                }
+                Ok(Held {
+                    node,
+                    role: Role::Primary,
+                    conn,
+                })
+            }
             Err(e) => Err(SqlError::backend_unavailable(format!(
                 "shardgate: data node {} has no usable primary: {e}; the statement was not run",
                 pools.name

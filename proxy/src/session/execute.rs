@@ -77,6 +77,7 @@ impl Session {
                 return self.kill(query_only, id, seq).await;
             }
             Action::ShowSessions => return self.show_sessions(seq).await,
+            Action::ShowNodes => return self.show_nodes(seq).await,
             Action::ShowProcesslist { full } => return self.show_processlist(full, seq).await,
             Action::ShowGrants { own } => return self.show_grants(own, seq).await,
             Action::Answer { .. } | Action::Run => {}

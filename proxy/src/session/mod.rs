@@ -10,6 +10,7 @@ mod access;
 mod binary;
 mod catalog;
 mod catalog_view;
+mod causal;
 mod change_user;
 mod charset;
 mod checkout;
@@ -25,6 +26,7 @@ mod local;
 mod login;
 mod merged;
 mod multi_write;
+mod nodes;
 mod planning;
 mod prepared;
 mod routed;
@@ -123,6 +125,8 @@ pub struct Session {
     control: Arc<crate::control::SessionControl>,
     /// The layout generation the session's user was last read from.
     accounts_seen: u64,
+    /// The GTIDs of this session's writes, by node: what its reads must see.
+    own_writes: causal::OwnWrites,
 }
 
 /// Sleeps until `at`, or forever when there is no limit.
@@ -140,6 +144,7 @@ impl Session {
         let accounts_seen = topo.generation;
         Session {
             accounts_seen,
+            own_writes: causal::OwnWrites::default(),
             lease: lease::Lease::new(topo),
             shared,
             stream: crate::tls::ClientStream::Plain(stream),

@@ -12,6 +12,7 @@ pub mod lenenc;
 pub mod packet;
 pub mod response;
 pub mod resultset;
+pub mod session_state;
 pub mod stmt;
 
 pub use codes::SqlError;

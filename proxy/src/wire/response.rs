@@ -1,8 +1,11 @@
 //! Finds where a backend's response to one command ends, while its bytes are forwarded
 //! untouched. Only the first bytes of each packet are looked at (header byte, column
 //! count, status flags); rows are never decoded, and a packet larger than the buffer
-//! streams through in pieces.
+//! streams through in pieces. The one change: on a connection with session tracking,
+//! an OK that carries session state is read whole and given back in the plain form
+//! (see [`super::session_state`]).
 
+use bytes::BytesMut;
 use mysql_common::constants::StatusFlags;
 
 use super::generic::{self, OkInfo, EOF, ERR, LOCAL_INFILE, OK};
@@ -65,6 +68,8 @@ pub struct Summary {
     /// The response stopped at a LOCAL INFILE request: the client's file data must
     /// go to the backend, and the rest of the response follows.
     pub local_infile: bool,
+    /// The last GTID an OK of the response reported (connections with tracking).
+    pub last_gtid: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -84,10 +89,17 @@ pub struct ResponseTracker {
     pub add_status: StatusFlags,
     /// Where, in the packet just inspected, its status flags start.
     status_at: Option<usize>,
+    /// The connection reports session state in its OKs (CLIENT_SESSION_TRACK): they
+    /// are rewritten before the client gets them.
+    pub untrack: bool,
 }
 
 /// Bytes of a packet inspected at most: enough for any OK/EOF status and column count.
 const INSPECT: usize = 32;
+
+/// Packets up to this size are read whole before they pass when OKs may need
+/// rewriting (an OK with session state is far smaller).
+const WHOLE: usize = 16 * 1024;
 
 impl ResponseTracker {
     pub fn new(mode: Mode, deprecate_eof: bool) -> Self {
@@ -101,6 +113,7 @@ impl ResponseTracker {
             summary: Summary::default(),
             add_status: StatusFlags::empty(),
             status_at: None,
+            untrack: false,
         }
     }
 
@@ -113,7 +126,7 @@ impl ResponseTracker {
     /// Consumes complete-enough bytes from the front of `buf`. Returns how many bytes may
     /// be forwarded now and whether the response ended with them. Status flags in
     /// those bytes get `add_status`.
-    pub fn feed(&mut self, buf: &mut [u8]) -> Result<(usize, Progress), WireError> {
+    pub fn feed(&mut self, buf: &mut BytesMut) -> Result<(usize, Progress), WireError> {
         let mut pos = 0;
         loop {
             if self.skip > 0 {
@@ -133,22 +146,46 @@ impl ResponseTracker {
             if avail < HEADER {
                 return Ok((pos, Progress::NeedMore));
             }
-            let len = payload_len(&buf[pos..]);
+            let mut len = payload_len(&buf[pos..]);
             if !self.continued {
-                let need = len.min(INSPECT);
+                let whole = self.untrack && len <= WHOLE;
+                let need = if whole { len } else { len.min(INSPECT) };
                 if avail - HEADER < need {
                     return Ok((pos, Progress::NeedMore));
                 }
                 let head = &buf[pos + HEADER..pos + HEADER + need];
+                let ok_form =
+                    head.first() == Some(&OK) || (head.first() == Some(&EOF) && self.deprecate_eof);
                 self.on_packet(head, len)?;
                 if let Some(at) = self.status_at.take() {
-                    self.overlay_status(&mut buf[pos + HEADER..pos + HEADER + need], at);
+                    if whole && ok_form {
+                        len = self.untrack_at(buf, pos, len);
+                    }
+                    self.overlay_status(&mut buf[pos + HEADER..pos + HEADER + need.min(len)], at);
                 }
             }
             self.continued = len == MAX_PAYLOAD;
             pos += HEADER;
             self.skip = len;
         }
+    }
+
+    /// Replaces the whole OK at `pos` (payload `len` bytes) by its plain form when it
+    /// carries session state, keeping the GTID; returns the payload's new length.
+    fn untrack_at(&mut self, buf: &mut BytesMut, pos: usize, len: usize) -> usize {
+        let start = pos + HEADER;
+        let Some(u) = super::session_state::untrack(&buf[start..start + len]) else {
+            return len;
+        };
+        if u.last_gtid.is_some() {
+            self.summary.last_gtid = u.last_gtid;
+        }
+        let new_len = u.plain.len();
+        buf[pos..pos + 3].copy_from_slice(&(new_len as u32).to_le_bytes()[..3]);
+        buf[start..start + new_len].copy_from_slice(&u.plain);
+        buf.copy_within(start + len.., start + new_len);
+        buf.truncate(buf.len() - (len - new_len));
+        new_len
     }
 
     fn overlay_status(&self, head: &mut [u8], at: usize) {
@@ -358,16 +395,70 @@ mod tests {
         generic::eof_payload(deprecate, StatusFlags::from_bits_truncate(status), 0).to_vec()
     }
 
+    /// A tracked OK (session state with a GTID) ending a result set and a plain OK
+    /// write: fed in any chunking, the client gets plain OKs and the GTID is kept.
+    #[test]
+    fn tracked_oks_reach_the_client_plain() {
+        let tracked = |first: u8| {
+            let mut p = generic::ok_payload(3, 0, StatusFlags::from_bits_truncate(0x4002), 0);
+            p[0] = first;
+            lenenc::put_str(&mut p, b"");
+            let mut data = BytesMut::new();
+            lenenc::put_str(&mut data, b"last_gtid");
+            lenenc::put_str(&mut data, b"0-1-77");
+            let mut state = BytesMut::from(&[0u8][..]);
+            lenenc::put_str(&mut state, &data);
+            lenenc::put_str(&mut p, &state);
+            p.to_vec()
+        };
+        let plain = |first: u8| {
+            let mut p = generic::ok_payload(3, 0, StatusFlags::from_bits_truncate(0x0002), 0);
+            p[0] = first;
+            p.to_vec()
+        };
+        let input = frame(&[&[1], &[3, b'd', b'e', b'f'], &[1, b'x'], &tracked(0xFE)]);
+        let expected = frame(&[&[1], &[3, b'd', b'e', b'f'], &[1, b'x'], &plain(0xFE)]);
+        for step in [1, 3, 7, input.len()] {
+            let mut t = ResponseTracker::new(Mode::Query, true);
+            t.untrack = true;
+            let (mut buf, mut out) = (BytesMut::new(), Vec::new());
+            let mut chunks = input.chunks(step);
+            loop {
+                let (n, p) = t.feed(&mut buf).unwrap();
+                out.extend_from_slice(&buf.split_to(n));
+                match p {
+                    Progress::Done => break,
+                    _ => buf.extend_from_slice(chunks.next().expect("more input")),
+                }
+            }
+            assert_eq!(out, expected.to_vec(), "step {step}");
+            assert_eq!(t.summary.last_gtid.as_deref(), Some(&b"0-1-77"[..]));
+        }
+        // Without tracking on the connection the bytes pass as they are.
+        let mut t = ResponseTracker::new(Mode::Query, true);
+        let mut buf = frame(&[&tracked(0x00)]);
+        let before = buf.clone();
+        assert_eq!(t.feed(&mut buf).unwrap(), (before.len(), Progress::Done));
+        assert_eq!(buf, before);
+        // An OK write alone.
+        let mut t = ResponseTracker::new(Mode::Query, true);
+        t.untrack = true;
+        let mut buf = frame(&[&tracked(0x00)]);
+        let (n, p) = t.feed(&mut buf).unwrap();
+        assert_eq!((n, p), (buf.len(), Progress::Done));
+        assert_eq!(buf, frame(&[&plain(0x00)]));
+    }
+
     /// Feeds `bytes` in chunks of `step` and checks the tracker ends exactly at the end.
     fn run(mode: Mode, deprecate: bool, bytes: &[u8], step: usize) -> Summary {
         let mut t = ResponseTracker::new(mode, deprecate);
-        let mut buf: Vec<u8> = Vec::new();
+        let mut buf = BytesMut::new();
         let mut passed = 0;
         let mut input = bytes.chunks(step);
         loop {
             let (n, p) = t.feed(&mut buf).unwrap();
             passed += n;
-            buf.drain(..n);
+            bytes::Buf::advance(&mut buf, n);
             match p {
                 Progress::Done => break,
                 Progress::LocalInfile => panic!("unexpected infile"),
@@ -465,7 +556,7 @@ mod tests {
             packets.push(vec![1, b'x']);
             packets.push(eof(deprecate, 2));
             let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
-            let mut buf = frame(&refs).to_vec();
+            let mut buf = frame(&refs);
             let mut t = ResponseTracker::new(Mode::Query, deprecate);
             t.add_status = add;
             let (n, p) = t.feed(&mut buf).unwrap();
@@ -482,7 +573,7 @@ mod tests {
             };
             assert_eq!(status, Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT | add));
         }
-        let mut ok = frame(&[&ok(2)]).to_vec();
+        let mut ok = frame(&[&ok(2)]);
         let mut t = ResponseTracker::new(Mode::Query, false);
         t.add_status = add;
         t.feed(&mut ok).unwrap();
