@@ -34,6 +34,13 @@ ensure_python_venv() {
   fi
 }
 
+ensure_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "installing nodejs and npm ..."
+    apt_install nodejs npm
+  fi
+}
+
 ensure_cargo() {
   if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust (https://rustup.rs) and run this again" >&2

@@ -301,3 +301,49 @@ pub fn run_checks(python: &Path, script: &str, args: &[&str]) {
     assert!(out.status.success(), "{text}");
     assert!(text.contains(" passed, 0 failed"), "{text}");
 }
+
+/// The node_modules with mysql2 (Node.js's own MySQL protocol driver), installed once
+/// under target/ (npm registry).
+pub fn node_modules() -> PathBuf {
+    static MODULES: OnceLock<PathBuf> = OnceLock::new();
+    MODULES
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("nodeenv");
+            let modules = root.join("node_modules");
+            if !modules.join("mysql2").join("package.json").is_file() {
+                std::fs::create_dir_all(&root).expect("create target/nodeenv");
+                let status = Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                    .arg(&root)
+                    .arg("mysql2@3")
+                    .status()
+                    .expect("npm (Debian: apt-get install nodejs npm)");
+                assert!(status.success(), "npm install mysql2 failed");
+            }
+            modules
+        })
+        .clone()
+}
+
+/// Runs one of tests/node's check scripts; every check must pass.
+pub fn run_node_checks(script: &str, args: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("node")
+        .join(script);
+    let out = Command::new("node")
+        .arg(path)
+        .args(args)
+        .env("NODE_PATH", node_modules())
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+}

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
-use tests::{python_env, run_checks, Proxy, Sandbox, PASSWORD, USER};
+use tests::{python_env, run_checks, run_node_checks, Proxy, Sandbox, PASSWORD, USER};
 
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
@@ -284,8 +284,9 @@ async fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
 }
 
 #[tokio::test]
-async fn python_drivers_and_the_mysql_cli_read_their_own_writes() {
+async fn python_node_and_the_mysql_cli_read_their_own_writes() {
     let python = python_env();
+    tests::node_modules();
     let _turn = REPLICA.lock().await;
     let _restore = Restore;
     let db = "causal_clients";
@@ -294,18 +295,10 @@ async fn python_drivers_and_the_mysql_cli_read_their_own_writes() {
     let p = proxy("causal_wait_ms = 5000");
     let replica = sandbox().groups[0].replicas[0].server_id;
     let port = p.port.to_string();
-    run_checks(
-        &python,
-        "causal.py",
-        &[
-            "127.0.0.1",
-            &port,
-            "app",
-            PASSWORD,
-            db,
-            &replica.to_string(),
-        ],
-    );
+    let replica_id = replica.to_string();
+    let args = ["127.0.0.1", &port, "app", PASSWORD, db, &replica_id];
+    run_checks(&python, "causal.py", &args);
+    run_node_checks("causal.js", &args);
     // The mysql CLI, one script: write, then read in the same session.
     let out = std::process::Command::new("mariadb")
         .args([
