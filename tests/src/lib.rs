@@ -172,6 +172,11 @@ impl Proxy {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The shardgate process id (for its RSS, its open files).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }

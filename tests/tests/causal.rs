@@ -130,6 +130,22 @@ async fn nodes(c: &mut mysql_async::Conn) -> Vec<(String, String, Option<String>
     .expect("SHOW SHARDGATE NODES")
 }
 
+/// The replica's `Gtid_position` and `Lag_ms` in `SHOW SHARDGATE NODES`.
+async fn replica_position(c: &mut mysql_async::Conn) -> (Option<String>, Option<u64>) {
+    let rows: Vec<(String, Option<String>, Option<u64>)> = c
+        .query_map("SHOW SHARDGATE NODES", |row: mysql_async::Row| {
+            (
+                row.get("Role").unwrap(),
+                row.get("Gtid_position").unwrap(),
+                row.get("Lag_ms").unwrap(),
+            )
+        })
+        .await
+        .expect("SHOW SHARDGATE NODES");
+    let r = rows.into_iter().find(|(role, _, _)| role == "replica[0]");
+    r.map_or((None, None), |(_, pos, lag)| (pos, lag))
+}
+
 #[tokio::test]
 async fn writes_are_read_back_through_a_delayed_replica() {
     let _turn = REPLICA.lock().await;
@@ -249,6 +265,29 @@ async fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
     let (primary, replica) = (g.primary.server_id, g.replicas[0].server_id);
     let mut stale = conn(&p, "stale", db).await;
     assert_eq!(read(&mut stale).await.0, replica);
+    // Probed: at the primary's position, and a lag of about nothing (for a proxy that
+    // misread the position, the lag would be the time since it started).
+    let primary_pos = sandbox()
+        .exec(&g.primary, "SELECT @@gtid_binlog_pos")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (pos, lag) = replica_position(&mut stale).await;
+        if pos.as_deref() == Some(primary_pos.trim())
+            && Instant::now() > deadline - Duration::from_secs(8)
+        {
+            assert!(
+                lag.is_some_and(|l| l < 1000),
+                "lag {lag:?} ms of a replica that is up to date"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica position {pos:?}, primary {primary_pos}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     on_replica("STOP SLAVE SQL_THREAD");
     // Within a few health rounds (200 ms each) the replica is out, and says why.
     let deadline = Instant::now() + Duration::from_secs(10);

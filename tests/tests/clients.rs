@@ -31,6 +31,70 @@ async fn pymysql_and_mysql_connector_work_through_shardgate() {
     );
 }
 
+/// PyMySQL turns autocommit off as it connects. That is session state shardgate
+/// keeps, not a reason to hold a backend connection: a thousand such idle clients hold
+/// (almost) none.
+#[tokio::test]
+async fn a_thousand_idle_pymysql_clients_hold_a_handful_of_backend_connections() {
+    use std::io::{BufRead, BufReader};
+    const CLIENTS: usize = 1000;
+    let python = python_env();
+    let g = &sandbox().groups[0];
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n\
+         [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
+         privileges = [\"read\", \"write\", \"ddl\", \"admin\"]\n\
+         [nodes.dn1]\nprimary = \"{}\"\nreplicas = [\"{}\"]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [server]\nmax_connections = {}\n",
+        g.primary.address(),
+        g.replicas[0].address(),
+        CLIENTS + 10,
+    ));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join("idle.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .args(["127.0.0.1", &proxy.port.to_string(), USER, PASSWORD])
+        .arg(CLIENTS.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run idle.py");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read idle.py");
+    assert_eq!(line.trim(), format!("open {CLIENTS}"));
+    let mut c = proxy.conn(None).await;
+    // Every pool of shardgate: connections open (lent or idle).
+    let open: Vec<(String, u64, u64)> = c
+        .query_map("SHOW SHARDGATE NODES", |row: mysql_async::Row| {
+            let role: String = row.get("Role").unwrap();
+            let used: u64 = row.get("Pool_in_use").unwrap();
+            let idle: u64 = row.get("Pool_idle").unwrap();
+            (role, used, idle)
+        })
+        .await
+        .unwrap();
+    let total: u64 = open.iter().map(|(_, u, i)| u + i).sum();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", proxy.pid())).unwrap();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or("VmRSS: ?")
+        .to_string();
+    eprintln!(
+        "{CLIENTS} idle PyMySQL clients: {total} backend connections {open:?}; shardgate {rss}"
+    );
+    assert!(
+        total <= 4,
+        "{CLIENTS} idle clients hold {total} backend connections: {open:?}"
+    );
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}
+
 /// A self-signed certificate for 127.0.0.1, made with the openssl CLI.
 fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

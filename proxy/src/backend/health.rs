@@ -82,7 +82,7 @@ async fn probe_replication(node: &NodePools, max_lag: Duration) {
         }
         let seen = match replica.probe_rows(b"SHOW SLAVE STATUS").await {
             Ok((names, rows)) => match Seen::from_status(&names, &rows) {
-                Some(seen) => Ok(seen),
+                Some(seen) => applied(replica, seen).await,
                 None => own_position(replica).await,
             },
             // Not allowed to see the replication status: its position still tells.
@@ -104,6 +104,16 @@ async fn probe_replication(node: &NodePools, max_lag: Duration) {
             }
         }
     }
+}
+
+/// What a replicating server has applied (`@@gtid_slave_pos`; SHOW SLAVE STATUS
+/// shows only what it received).
+async fn applied(pool: &Pool, mut seen: Seen) -> Result<Seen, crate::wire::WireError> {
+    let (_, rows) = pool.probe_rows(b"SELECT @@gtid_slave_pos").await?;
+    seen.applied = first_value(&rows)
+        .and_then(GtidPos::parse)
+        .unwrap_or_default();
+    Ok(seen)
 }
 
 /// The position of a server that shows no replication status.

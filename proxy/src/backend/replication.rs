@@ -49,7 +49,7 @@ impl PrimaryHistory {
 /// A replica's replication, as last seen.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaState {
-    /// GTIDs applied (`Gtid_Slave_Pos`, or `@@gtid_current_pos` for a server that
+    /// GTIDs applied (`@@gtid_slave_pos`, or `@@gtid_current_pos` for a server that
     /// replicates from nothing).
     pub applied: GtidPos,
     /// Lag in milliseconds; `None` until measured.
@@ -134,7 +134,9 @@ pub struct Seen {
 
 impl Seen {
     /// Reads `SHOW SLAVE STATUS` (its column names and rows); `None` when it has no
-    /// row (the server replicates from nothing).
+    /// row (the server replicates from nothing). The applied position is not among
+    /// its columns (`Gtid_IO_Pos` is what was received): the caller adds
+    /// `@@gtid_slave_pos`.
     pub fn from_status(names: &[String], rows: &[Vec<Option<Vec<u8>>>]) -> Option<Seen> {
         let row = rows.first()?;
         let col = |name: &str| -> String {
@@ -155,7 +157,7 @@ impl Seen {
             None
         };
         Some(Seen {
-            applied: GtidPos::parse(col("Gtid_Slave_Pos").as_bytes()).unwrap_or_default(),
+            applied: GtidPos::default(),
             stopped,
             seconds_behind: col("Seconds_Behind_Master").parse().ok(),
         })
@@ -186,39 +188,43 @@ mod tests {
 
     #[test]
     fn a_stopped_or_lagging_replica_leaves_the_rotation_and_comes_back() {
+        // Columns of MariaDB's SHOW SLAVE STATUS that matter (Gtid_IO_Pos is what was
+        // received, not applied: the applied position comes from @@gtid_slave_pos).
         let names: Vec<String> = [
             "Slave_IO_Running",
             "Slave_SQL_Running",
+            "Gtid_IO_Pos",
             "Seconds_Behind_Master",
-            "Gtid_Slave_Pos",
         ]
         .map(String::from)
         .to_vec();
-        let row = |io: &str, sql: &str, behind: Option<&str>, pos: &str| {
-            vec![vec![
+        let seen = |io: &str, sql: &str, behind: Option<&str>, applied: &str| {
+            let rows = vec![vec![
                 Some(io.as_bytes().to_vec()),
                 Some(sql.as_bytes().to_vec()),
+                Some(b"0-1-999".to_vec()),
                 behind.map(|b| b.as_bytes().to_vec()),
-                Some(pos.as_bytes().to_vec()),
-            ]]
+            ]];
+            let mut seen = Seen::from_status(&names, &rows).expect("a row");
+            assert!(seen.applied.is_empty(), "received is not applied");
+            seen.applied = GtidPos::parse(applied.as_bytes()).expect("gtid");
+            seen
         };
         let primary = PrimaryHistory::default();
         let r = Replication::default();
         let max = Duration::from_millis(1000);
-        let seen = Seen::from_status(&names, &row("Yes", "No", None, "0-1-5")).unwrap();
-        r.observe("r", seen, &primary, max);
+        r.observe("r", seen("Yes", "No", None, "0-1-5"), &primary, max);
         assert!(!r.in_rotation());
-        assert!(r
-            .snapshot()
-            .excluded
-            .unwrap()
-            .contains("Slave_SQL_Running: No"));
-        let seen = Seen::from_status(&names, &row("Yes", "Yes", Some("3"), "0-1-5")).unwrap();
-        r.observe("r", seen, &primary, max);
+        let why = r.snapshot().excluded.unwrap_or_default();
+        assert!(why.contains("Slave_SQL_Running: No"), "{why}");
+        r.observe("r", seen("Yes", "Yes", Some("3"), "0-1-5"), &primary, max);
         assert!(!r.in_rotation(), "3 s behind is over 1000 ms");
-        let seen =
-            Seen::from_status(&names, &row("Connecting", "Yes", Some("0"), "0-1-9")).unwrap();
-        r.observe("r", seen, &primary, max);
+        r.observe(
+            "r",
+            seen("Connecting", "Yes", Some("0"), "0-1-9"),
+            &primary,
+            max,
+        );
         assert!(r.in_rotation(), "a primary that is away stops no reads");
         assert!(r.has_applied(&GtidPos::parse(b"0-1-9").unwrap()));
         assert!(!r.has_applied(&GtidPos::parse(b"0-1-10").unwrap()));
