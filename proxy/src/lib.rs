@@ -17,6 +17,7 @@ pub mod ids;
 pub mod merge;
 #[cfg(feature = "playground")]
 pub mod playground;
+pub mod promotion;
 #[cfg(feature = "playground")]
 pub mod sandbox;
 pub mod server;

@@ -62,6 +62,10 @@ impl Shared {
             }
         };
         tokio::spawn(health::run(round, settings.health_interval));
+        tokio::spawn(crate::promotion::follow(
+            topology.clone(),
+            settings.health_interval,
+        ));
         Arc::new(Shared {
             ids: crate::ids::IdGenerator::default(),
             sessions: crate::control::Sessions::default(),

@@ -80,6 +80,11 @@ pub struct NodeConfig {
     /// Physical database on this node; defaults to the logical schema's name.
     #[serde(default)]
     pub database: Option<String>,
+    /// Follow a promotion made outside shardgate: when the primary is read-only or
+    /// gone and exactly one replica is writable and replicates from nothing, that
+    /// replica becomes the primary (and the old primary a replica).
+    #[serde(default)]
+    pub auto_detect_primary: bool,
 }
 
 /// A replica, as `"host:port"` or `{ address = "host:port", weight = 2 }`.

@@ -184,6 +184,17 @@ async fn writes_are_read_back_through_a_delayed_replica() {
     assert_eq!(read(&mut app).await, (replica, 2));
     assert!(started.elapsed() < Duration::from_millis(1000));
 
+    // The OK of a tracked write reaches the client as MariaDB would send it to a
+    // client without session tracking: its info string, nothing after it.
+    app.query_drop("UPDATE t SET id = 20 WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(app.info(), "Rows matched: 1  Changed: 1  Warnings: 0");
+    assert_eq!(app.affected_rows(), 1);
+    app.query_drop("UPDATE t SET id = 2 WHERE id = 20")
+        .await
+        .unwrap();
+
     // A write in a transaction is seen after its COMMIT.
     app.query_drop("BEGIN").await.unwrap();
     app.query_drop("INSERT INTO t VALUES (3)").await.unwrap();

@@ -1,6 +1,7 @@
-//! Backends that die while clients work: a replica under a read loop (reads move to
-//! what is left, without errors), a primary under a write loop (writes fail fast with
-//! a clear error, reads go on). One sandbox of two groups: each test kills its own.
+//! Backends that die or change roles while clients work: a replica under a read loop
+//! (reads move to what is left, without errors), a primary under a write loop (writes
+//! fail fast with a clear error, reads go on), a promotion made outside shardgate
+//! (writes follow it). One sandbox of three groups: each test has its own.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -10,7 +11,8 @@ use tests::{error_code, Proxy, Sandbox};
 
 fn sandbox() -> &'static Mutex<Sandbox> {
     static SANDBOX: OnceLock<Mutex<Sandbox>> = OnceLock::new();
-    SANDBOX.get_or_init(|| Mutex::new(Sandbox::start(&[1, 1]).expect("start the MariaDB sandbox")))
+    SANDBOX
+        .get_or_init(|| Mutex::new(Sandbox::start(&[1, 1, 1]).expect("start the MariaDB sandbox")))
 }
 
 /// (primary address, replica address, primary server id, replica server id) of group `g`.
@@ -164,4 +166,87 @@ async fn writes_fail_fast_and_reads_go_on_when_the_primary_dies() {
         .await
         .unwrap();
     assert!(max.unwrap_or(0) <= i64::from(ok) + 1, "{max:?} of {ok}");
+}
+
+#[tokio::test]
+async fn writes_follow_a_promotion_made_outside_shardgate() {
+    let (primary, replica, primary_id, replica_id) = group(2);
+    let proxy = Proxy::with_config(&format!(
+        "passthrough_node = \"dn1\"\n\
+         [[users]]\nname = \"{u}\"\npassword = \"{p}\"\nschemas = [\"*\"]\n\
+         privileges = [\"read\", \"write\", \"ddl\", \"admin\"]\n\
+         [nodes.dn1]\nprimary = \"{primary}\"\nreplicas = [\"{replica}\"]\n\
+         user = \"{u}\"\npassword = \"{p}\"\nauto_detect_primary = true\n\
+         [pool]\nhealth_check_interval_ms = 200\n",
+        u = tests::USER,
+        p = tests::PASSWORD,
+    ));
+    let mut c = proxy.conn(None).await;
+    c.query_drop("CREATE DATABASE fo_promote").await.unwrap();
+    c.query_drop("CREATE TABLE fo_promote.t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO fo_promote.t VALUES (1)")
+        .await
+        .unwrap();
+    assert_eq!(writes_on(&mut c).await, Some(primary_id));
+    {
+        let s = sandbox().lock().unwrap_or_else(|e| e.into_inner());
+        s.sync().unwrap();
+        // What an operator (or an orchestrator) does to promote the replica.
+        let g = &s.groups[2];
+        s.exec(&g.primary, "SET GLOBAL read_only = 1").unwrap();
+        s.exec(
+            &g.replicas[0],
+            "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0",
+        )
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writes_on(&mut c).await != Some(replica_id) {
+        assert!(
+            Instant::now() < deadline,
+            "writes never moved to the promoted replica"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.query_drop("INSERT INTO fo_promote.t VALUES (2)")
+        .await
+        .unwrap();
+    // The row is on the promoted server, and reads see it (the old primary, which
+    // replicates from nothing now, serves no reads).
+    let on_new: Option<i64> = {
+        let s = sandbox().lock().unwrap_or_else(|e| e.into_inner());
+        let out = s
+            .exec(
+                &s.groups[2].replicas[0],
+                "SELECT COUNT(*) FROM fo_promote.t",
+            )
+            .unwrap();
+        out.trim().parse().ok()
+    };
+    assert_eq!(on_new, Some(2));
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM fo_promote.t")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+    let roles: Vec<(String, String)> = c
+        .query_map("SHOW SHARDGATE NODES", |row: mysql_async::Row| {
+            (row.get("Role").unwrap(), row.get("Address").unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        roles[0],
+        ("primary".to_string(), replica.clone()),
+        "{roles:?}"
+    );
+}
+
+/// The server that takes the session's writes now.
+async fn writes_on(c: &mut mysql_async::Conn) -> Option<u32> {
+    c.query_first("/* shardgate:primary */ SELECT @@server_id")
+        .await
+        .expect("ask the primary")
 }

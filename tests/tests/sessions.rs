@@ -825,6 +825,38 @@ async fn a_table_handler_stays_with_its_session_and_reaches_no_one() {
     }
 }
 
+/// Drivers choose their string escaping from the NO_BACKSLASH_ESCAPES status flag:
+/// the OK of the `SET sql_mode` itself (which shardgate answers after running it),
+/// the OKs shardgate writes on its own (a deferred BEGIN), and relayed answers all
+/// carry it while the mode is set, and none after.
+#[tokio::test]
+async fn no_backslash_escapes_shows_in_the_status_flags() {
+    const NO_BACKSLASH: u16 = 0x0200;
+    let p = sharded("se_nbe", "").await;
+    let addr = p.addr();
+    let flags = tokio::task::spawn_blocking(move || {
+        let (mut raw, _) = RawClient::connect(&addr, USER, PASSWORD).unwrap();
+        let mut s = |sql: &str| {
+            let status = raw.status_after(sql).unwrap();
+            (sql.to_string(), status.map(|f| f & NO_BACKSLASH != 0))
+        };
+        vec![
+            s("SELECT 1"),
+            s("SET sql_mode = 'NO_BACKSLASH_ESCAPES'"),
+            s("SELECT 'a\\'"),
+            s("BEGIN"),
+            s("ROLLBACK"),
+            s("SET sql_mode = ''"),
+            s("SELECT 1"),
+        ]
+    })
+    .await
+    .unwrap();
+    let want = [false, true, true, true, true, false, false];
+    let got: Vec<Option<bool>> = flags.iter().map(|(_, f)| *f).collect();
+    assert_eq!(got, want.map(Some), "{flags:?}");
+}
+
 /// The status flags a client sees follow the transaction as MySQL's do: IN_TRANS from
 /// BEGIN on, also on answers that ran while the transaction was not yet opened on a
 /// node (`SELECT 1`, SHOW), and cleared by DDL, which commits it (on one node or on

@@ -21,12 +21,6 @@ use crate::wire::{PacketReader, WireError};
 use super::gtid::Written;
 use super::{connect, BackendServer, Flavor};
 
-/// What a tracking connection reports in its OKs: the GTID of each transaction it
-/// commits, and nothing else (no schema or variable changes, which shardgate has no
-/// use for and would only have to strip).
-const TRACK_GTID: &[u8] =
-    b"SET SESSION session_track_system_variables = 'last_gtid', session_track_schema = OFF";
-
 /// Largest response packet accepted when packets are read whole (1 GiB, MySQL's limit).
 const MAX_RESPONSE_PACKET: usize = 1 << 30;
 
@@ -101,9 +95,11 @@ pub struct BackendConn {
     /// The session on this (replica) connection refuses writes: set by shardgate, lost
     /// on reset.
     pub refuses_writes: bool,
-    /// The server reports each commit's GTID in its OK (and the OKs are rewritten
-    /// before a client sees them).
-    tracks_gtid: bool,
+    /// CLIENT_SESSION_TRACK was agreed at login: OKs may carry session state, and are
+    /// rewritten before a client sees them (see `tracking.rs`).
+    pub(super) session_track: bool,
+    /// The server reports each commit's GTID in its OK.
+    pub(super) tracks_gtid: bool,
     /// Where the GTIDs of this connection's writes go: the record of the session (or
     /// user) it is lent to. Cleared when it goes back to the pool.
     pub written: Option<Arc<Written>>,
@@ -122,6 +118,7 @@ impl BackendConn {
             let mut reader = PacketReader::default();
             let greeting =
                 connect::login(&mut stream, &mut reader, target, flavor, database).await?;
+            let session_track = connect::tracks_session(target, &greeting);
             Ok::<_, WireError>(BackendConn {
                 stream,
                 reader,
@@ -143,7 +140,8 @@ impl BackendConn {
                 statement_count: 0,
                 session_state: None,
                 refuses_writes: false,
-                tracks_gtid: target.track_gtid,
+                session_track,
+                tracks_gtid: false,
                 written: None,
             })
         };
@@ -158,53 +156,6 @@ impl BackendConn {
                 std::io::ErrorKind::TimedOut,
                 format!("no answer within {} ms", timeout.as_millis()),
             ))),
-        }
-    }
-
-    /// Turns on GTID reports for a connection that should track (again after a reset,
-    /// which clears them). A server without `last_gtid` (MySQL) is not tracked: its
-    /// reads then cannot know what to wait for, so they are not sent to replicas after
-    /// a write (see the session's causal reads).
-    async fn start_tracking(&mut self) -> Result<(), WireError> {
-        if !self.tracks_gtid {
-            return Ok(());
-        }
-        match self.execute_ok(TRACK_GTID).await {
-            Ok(_) => Ok(()),
-            Err(WireError::Server { code, message, .. }) => {
-                tracing::warn!(version = %self.server_version, code, %message, "the backend cannot report GTIDs; causal reads use the primary");
-                self.tracks_gtid = false;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The server reports the GTIDs of this connection's commits.
-    pub fn tracks_gtid(&self) -> bool {
-        self.tracks_gtid
-    }
-
-    /// Keeps the GTID an OK reported, for the session's later reads.
-    fn note_gtid(&self, gtid: Option<&[u8]>) {
-        if let (Some(g), Some(w)) = (gtid, &self.written) {
-            w.note(g);
-        }
-    }
-
-    /// An OK (or end-of-rows OK) as a client may see it: without session state,
-    /// whose GTID is kept. Every whole OK read from a tracking connection goes through
-    /// here or through the relay's tracker.
-    pub fn plain_ok(&self, payload: Bytes) -> Bytes {
-        if !self.tracks_gtid {
-            return payload;
-        }
-        match crate::wire::session_state::untrack(&payload) {
-            Some(u) => {
-                self.note_gtid(u.last_gtid.as_deref());
-                u.plain.freeze()
-            }
-            None => payload,
         }
     }
 
@@ -325,13 +276,19 @@ impl BackendConn {
     ) -> Result<Summary, ForwardError> {
         let mut tracker = ResponseTracker::new(mode, self.flavor.deprecate_eof());
         tracker.add_status = add_status;
-        tracker.untrack = self.tracks_gtid;
+        tracker.untrack = self.session_track;
         let mut forwarded = false;
         let backend_err = |err, forwarded| ForwardError::Backend { err, forwarded };
         loop {
             let (n, progress) = tracker
                 .feed(&mut self.reader.buf)
                 .map_err(|e| backend_err(e, forwarded))?;
+            // Kept before the client learns of the commit: a read it (or, in global
+            // mode, another session it tells) sends next must find it.
+            if !tracker.summary.gtids.is_empty() {
+                let gtids = std::mem::take(&mut tracker.summary.gtids);
+                self.note_gtids(gtids.iter().map(Vec::as_slice));
+            }
             if n > 0 {
                 client
                     .write_all(&self.reader.buf[..n])
@@ -349,7 +306,6 @@ impl BackendConn {
                         ));
                     }
                     self.settle(tracker.summary.status);
-                    self.note_gtid(tracker.summary.last_gtid.as_deref());
                     self.note_insert_id(tracker.summary.insert_id);
                     if tracker.summary.error.is_some() {
                         self.diagnostics = true;
@@ -401,10 +357,7 @@ impl BackendConn {
         match payload.first() {
             Some(0x00) => {
                 let ok = generic::parse_ok(payload).ok_or(WireError::Protocol("malformed OK"))?;
-                if self.tracks_gtid {
-                    let untracked = crate::wire::session_state::untrack(payload);
-                    self.note_gtid(untracked.and_then(|u| u.last_gtid).as_deref());
-                }
+                self.note_ok(payload);
                 self.settle(Some(ok.status));
                 self.note_insert_id(ok.last_insert_id);
                 self.note_warnings(ok.warnings);

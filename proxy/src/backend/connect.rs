@@ -30,7 +30,7 @@ pub async fn login(
     let mut nonce = server.nonce.clone();
     let data = handshake::client_auth_data(&plugin, &nonce, &target.password)?;
     let mut capabilities = flavor.capabilities & handshake::backend_visible_capabilities();
-    if target.track_gtid {
+    if tracks_session(target, &server) {
         capabilities |= mysql_common::constants::CapabilityFlags::CLIENT_SESSION_TRACK;
     }
     let hello = handshake::client_hello(
@@ -91,6 +91,16 @@ pub async fn login(
             }
         }
     }
+}
+
+/// Session tracking is asked of a MariaDB server whose connections should report
+/// GTIDs (`last_gtid` is MariaDB's; MySQL would ignore it with a warning).
+pub fn tracks_session(target: &BackendServer, server: &ServerGreeting) -> bool {
+    target.track_gtid
+        && server.version.contains("MariaDB")
+        && server
+            .capabilities
+            .contains(mysql_common::constants::CapabilityFlags::CLIENT_SESSION_TRACK)
 }
 
 async fn send(stream: &mut TcpStream, seq: &mut u8, payload: &[u8]) -> Result<(), WireError> {

@@ -75,20 +75,35 @@ impl fmt::Display for GtidPos {
 }
 
 /// Where the GTIDs of writes on one node go as their OK packets arrive: a session's
-/// own record, or its user's (causal reads `global`). Shared by the session and the
-/// backend connection that carries the write, so no path that reads an OK can miss it.
+/// record, which passes each on to its user's (causal reads `global`). Shared by the
+/// session and the backend connection that carries the write, so no path that reads
+/// an OK can miss it. Every write is recorded whatever the mode; the mode decides
+/// which record a read looks at.
 #[derive(Debug, Default)]
 pub struct Written {
     pos: Mutex<GtidPos>,
     /// A connection that cannot report GTIDs (a MySQL primary) may have written:
     /// no replica can be known to have applied it.
     unknown: std::sync::atomic::AtomicBool,
+    /// The user's record, which sees every write of the session's too.
+    user: Option<Arc<Written>>,
 }
 
 impl Written {
+    /// A session's record on a node, passing its writes on to `user`'s.
+    pub fn for_session(user: Arc<Written>) -> Written {
+        Written {
+            user: Some(user),
+            ..Written::default()
+        }
+    }
+
     pub fn mark_unknown(&self) {
         self.unknown
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(u) = &self.user {
+            u.mark_unknown();
+        }
     }
 
     /// Writes were made that no GTID names: reads must use the primary.
@@ -99,6 +114,9 @@ impl Written {
     pub fn note(&self, gtid: &[u8]) {
         if let Some(p) = GtidPos::parse(gtid) {
             self.lock().merge(&p);
+            if let Some(u) = &self.user {
+                u.lock().merge(&p);
+            }
         }
     }
 

@@ -83,12 +83,17 @@ async fn probe_replication(node: &NodePools, max_lag: Duration) {
         let seen = match replica.probe_rows(b"SHOW SLAVE STATUS").await {
             Ok((names, rows)) => match Seen::from_status(&names, &rows) {
                 Some(seen) => applied(replica, seen).await,
-                None => own_position(replica).await,
+                // A replica that replicates from nothing falls behind its primary's
+                // every write (an old primary after a promotion, before it is made a
+                // replica of the new one).
+                None => {
+                    own_position(replica, Some("not replicating: SHOW SLAVE STATUS is empty")).await
+                }
             },
             // Not allowed to see the replication status: its position still tells.
             Err(e @ crate::wire::WireError::Server { .. }) => {
                 tracing::debug!(backend = %replica.target.label, error = %e, "SHOW SLAVE STATUS refused; reading @@gtid_slave_pos");
-                own_position(replica).await
+                own_position(replica, None).await
             }
             Err(e) => Err(e),
         };
@@ -99,8 +104,16 @@ async fn probe_replication(node: &NodePools, max_lag: Duration) {
                 &node.primary.history,
                 max_lag,
             ),
+            // A server that answers with an error (a MySQL replica has no
+            // @@gtid_slave_pos) keeps what was known of it.
+            Err(e @ crate::wire::WireError::Server { .. }) => {
+                tracing::debug!(backend = %replica.target.label, error = %e, "replication probe refused")
+            }
+            // A replica that does not answer its probe serves no reads until it does
+            // (the next rounds try it again).
             Err(e) => {
-                tracing::debug!(backend = %replica.target.label, error = %e, "replication probe failed")
+                tracing::warn!(backend = %replica.target.label, error = %e, "replication probe failed; the replica leaves the read rotation");
+                replica.set_healthy(false);
             }
         }
     }
@@ -116,13 +129,15 @@ async fn applied(pool: &Pool, mut seen: Seen) -> Result<Seen, crate::wire::WireE
     Ok(seen)
 }
 
-/// The position of a server that shows no replication status.
-async fn own_position(pool: &Pool) -> Result<Seen, crate::wire::WireError> {
+/// The position of a server whose replication status is not known, and why it does
+/// not serve reads, if it does not.
+async fn own_position(pool: &Pool, stopped: Option<&str>) -> Result<Seen, crate::wire::WireError> {
     let (_, rows) = pool.probe_rows(b"SELECT @@gtid_current_pos").await?;
     Ok(Seen {
         applied: first_value(&rows)
             .and_then(GtidPos::parse)
             .unwrap_or_default(),
+        stopped: stopped.map(str::to_string),
         ..Seen::default()
     })
 }

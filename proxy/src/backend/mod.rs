@@ -8,6 +8,7 @@ pub mod node;
 pub mod pool;
 pub mod replication;
 pub mod results;
+mod tracking;
 
 pub use conn::{BackendConn, ForwardError};
 pub use node::{NodePools, Role};

@@ -198,8 +198,29 @@ impl Pool {
 
     /// Runs one of the health task's queries (small answers) on the probe connection,
     /// opened when there is none; one that fails other than by a server error is
-    /// closed.
+    /// closed. A server that does not answer within `connect_timeout` fails the probe,
+    /// so one hung server never stalls the health task's round over every node.
     pub async fn probe_rows(
+        &self,
+        sql: &[u8],
+    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
+        let limit = self.settings.connect_timeout;
+        match tokio::time::timeout(limit, self.probe_rows_now(sql)).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                // The connection is mid-answer: it is not kept.
+                if let Ok(mut slot) = self.probe.try_lock() {
+                    *slot = None;
+                }
+                Err(WireError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} ms", limit.as_millis()),
+                )))
+            }
+        }
+    }
+
+    async fn probe_rows_now(
         &self,
         sql: &[u8],
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {

@@ -129,6 +129,8 @@ pub struct Seen {
     pub applied: GtidPos,
     /// Why it does not apply what its primary sends, when it does not.
     pub stopped: Option<String>,
+    /// Both replication threads are stopped (a promotion stops them).
+    pub all_stopped: bool,
     pub seconds_behind: Option<u64>,
 }
 
@@ -156,8 +158,10 @@ impl Seen {
         } else {
             None
         };
+        let all_stopped = !sql.eq_ignore_ascii_case("yes") && io.eq_ignore_ascii_case("no");
         Some(Seen {
             applied: GtidPos::default(),
+            all_stopped,
             stopped,
             seconds_behind: col("Seconds_Behind_Master").parse().ok(),
         })

@@ -1,8 +1,11 @@
 //! Causal reads: a read sent to a replica sees the writes it must see. Each write's
-//! GTID reaches the session's record (or its user's, in `global` mode) from the OK
-//! packet that acknowledged it (see `BackendConn::written`); a read then goes to a
-//! replica known to have applied the record, else waits there for it with
-//! `MASTER_GTID_WAIT` (up to `reads.causal_wait_ms`), else runs on the primary.
+//! GTID reaches the session's record, and through it its user's, from the OK packet
+//! that acknowledged it (see `BackendConn::written`), whatever the mode; the mode
+//! decides which record a read looks at (`session`: the session's, `global`: the
+//! user's, `none`: neither). The read then goes to the rotation's next replica, and
+//! waits there with `MASTER_GTID_WAIT` (up to `reads.causal_wait_ms`) unless that
+//! replica is known to have applied the record, else to a replica known to, else to
+//! the primary.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +15,13 @@ use rules::{CausalReads, NodeId};
 use super::{Held, Session};
 use crate::backend::gtid::{GtidPos, Written};
 use crate::backend::{NodePools, Pool, Role};
+
+/// A client's `SET` that may change what the server tracks (`session_track_…`):
+/// GTID reports are asserted again after it, so a client cannot turn them off.
+pub(super) fn touches_tracking(sql: &[u8]) -> bool {
+    sql.windows(13)
+        .any(|w| w.eq_ignore_ascii_case(b"session_track"))
+}
 
 /// The session's own writes, by data node name.
 #[derive(Default)]
@@ -32,18 +42,23 @@ impl Session {
             .unwrap_or(rt.reads.causal_reads)
     }
 
-    /// Where the GTIDs of this session's writes on data node `node` go; `None` when
-    /// its reads need not see them.
-    pub(super) fn written_on(&mut self, node: &str) -> Option<Arc<Written>> {
+    /// Where the GTIDs of this session's writes on data node `node` go (and from
+    /// there to its user's record).
+    pub(super) fn written_on(&mut self, node: &str) -> Arc<Written> {
+        if let Some(w) = self.own_writes.by_node.get(node) {
+            return w.clone();
+        }
+        let user = self.user.as_ref().map_or("", |u| u.name.as_str());
+        let w = Arc::new(Written::for_session(self.shared.user_writes.of(user, node)));
+        self.own_writes.by_node.insert(node.to_string(), w.clone());
+        w
+    }
+
+    /// The record a read on `node` must find applied, by the mode now in effect.
+    fn must_see(&mut self, node: &str) -> Option<Arc<Written>> {
         match self.causal_mode() {
             CausalReads::None => None,
-            CausalReads::Session => Some(
-                self.own_writes
-                    .by_node
-                    .entry(node.to_string())
-                    .or_default()
-                    .clone(),
-            ),
+            CausalReads::Session => Some(self.written_on(node)),
             CausalReads::Global => {
                 let user = self.user.as_ref().map_or("", |u| u.name.as_str());
                 Some(self.shared.user_writes.of(user, node))
@@ -62,7 +77,7 @@ impl Session {
         node: NodeId,
         pools: &Arc<NodePools>,
     ) -> Option<Held> {
-        let written = self.written_on(&pools.name);
+        let written = self.must_see(&pools.name);
         if written.as_ref().is_some_and(|w| w.unknown()) {
             return None;
         }

@@ -61,6 +61,11 @@ impl Session {
                 "while restoring this session's settings on another connection",
             )
             .await?;
+        if setup.iter().any(|s| super::causal::touches_tracking(s)) {
+            if let Err(e) = held.conn.keep_tracking().await {
+                return Err(e.to_client("(restoring GTID reports)"));
+            }
+        }
         if !self.lease.replay.is_empty() {
             held.conn.session_state = current;
         }
@@ -165,12 +170,11 @@ impl Session {
                 // The GTIDs of what it writes go where this session's reads look;
                 // a primary that cannot report them sends those reads to itself.
                 if pools.primary.target.track_gtid {
-                    conn.written = self.written_on(&pools.name);
+                    let written = self.written_on(&pools.name);
                     if !conn.tracks_gtid() {
-                        if let Some(w) = &conn.written {
-                            w.mark_unknown();
-                        }
+                        written.mark_unknown();
                     }
+                    conn.written = Some(written);
                 }
                 Ok(Held {
                     node,

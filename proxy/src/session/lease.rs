@@ -41,6 +41,8 @@ pub(super) struct Lease {
     pub(super) replay: Vec<Vec<u8>>,
     /// Changes whenever `replay` does, so a connection knows whether it is current.
     pub(super) replay_gen: u64,
+    /// The session's sql_mode has NO_BACKSLASH_ESCAPES: the status flags say so.
+    pub(super) no_backslash_escapes: bool,
     /// The layout the session's statement runs against: the current one, loaded as
     /// each command starts, except while the session holds a backend connection
     /// (a transaction, a pin), whose node ids belong to the snapshot it came from.
@@ -62,6 +64,7 @@ impl Lease {
             savepoints: Vec::new(),
             replay: Vec::new(),
             replay_gen: 0,
+            no_backslash_escapes: false,
         }
     }
 
@@ -86,7 +89,7 @@ impl Lease {
         }
     }
 
-    /// The transaction and autocommit flags the client is told.
+    /// The transaction, autocommit and NO_BACKSLASH_ESCAPES flags the client is told.
     pub(super) fn status(&self) -> StatusFlags {
         let mut s = StatusFlags::empty();
         if self.autocommit {
@@ -98,6 +101,10 @@ impl Lease {
             || self.lost_txn
         {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        // Drivers choose how to escape strings from this flag.
+        if self.no_backslash_escapes {
+            s |= StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
         }
         s
     }

@@ -54,11 +54,8 @@ fn row(node: &str, role: &str, pool: &Pool, replica: Option<&Pool>) -> Vec<Optio
     let (open, idle, waiting) = pool.usage();
     let up = pool.is_healthy();
     let state = replica.map(|r| r.replication.snapshot());
-    let serves = match (replica, &state) {
-        (Some(r), _) => r.serves_reads(),
-        // A primary serves reads when no replica does.
-        (None, _) => up,
-    };
+    // A primary serves the reads that cannot go to a replica whenever it is up.
+    let serves = replica.map_or(up, Pool::serves_reads);
     let excluded = match &state {
         _ if !up => Some("down: no connection".to_string()),
         Some(s) => s.excluded.clone(),

@@ -48,6 +48,11 @@ impl Session {
         match ran {
             Ok(ok) => {
                 held.conn.dirty = true;
+                if super::causal::touches_tracking(sql) {
+                    if let Err(e) = held.conn.keep_tracking().await {
+                        tracing::debug!(conn = self.id, error = %e, "could not turn GTID reports on again");
+                    }
+                }
                 if router::classify::may_change_client_charset(sql)
                     || router::classify::may_change_sql_mode(sql)
                 {
@@ -119,6 +124,7 @@ impl Session {
             // So does PIPES_AS_CONCAT.
             pipes_as_concat: mode("PIPES_AS_CONCAT") || mode("ANSI"),
         };
+        self.lease.no_backslash_escapes = !self.reading.backslash_escapes;
     }
 
     /// The statement in `payload` (command byte first) with its executable comments

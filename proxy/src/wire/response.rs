@@ -68,8 +68,9 @@ pub struct Summary {
     /// The response stopped at a LOCAL INFILE request: the client's file data must
     /// go to the backend, and the rest of the response follows.
     pub local_infile: bool,
-    /// The last GTID an OK of the response reported (connections with tracking).
-    pub last_gtid: Option<Vec<u8>>,
+    /// GTIDs (`last_gtid` values) that OKs reported since the caller last took them
+    /// (connections with session tracking).
+    pub gtids: Vec<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -96,10 +97,6 @@ pub struct ResponseTracker {
 
 /// Bytes of a packet inspected at most: enough for any OK/EOF status and column count.
 const INSPECT: usize = 32;
-
-/// Packets up to this size are read whole before they pass when OKs may need
-/// rewriting (an OK with session state is far smaller).
-const WHOLE: usize = 16 * 1024;
 
 impl ResponseTracker {
     pub fn new(mode: Mode, deprecate_eof: bool) -> Self {
@@ -148,17 +145,23 @@ impl ResponseTracker {
             }
             let mut len = payload_len(&buf[pos..]);
             if !self.continued {
-                let whole = self.untrack && len <= WHOLE;
-                let need = if whole { len } else { len.min(INSPECT) };
+                let need = len.min(INSPECT);
                 if avail - HEADER < need {
                     return Ok((pos, Progress::NeedMore));
                 }
                 let head = &buf[pos + HEADER..pos + HEADER + need];
-                let ok_form =
-                    head.first() == Some(&OK) || (head.first() == Some(&EOF) && self.deprecate_eof);
+                // An OK that carries session state is rewritten whole: it is waited
+                // for. Only a packet where an OK may stand is asked, so rows (a binary
+                // row also starts with 0x00) still pass in pieces.
+                let tracked = self.untrack
+                    && self.may_be_ok(head.first().copied(), len)
+                    && super::session_state::carries_state(head);
+                if tracked && avail - HEADER < len {
+                    return Ok((pos, Progress::NeedMore));
+                }
                 self.on_packet(head, len)?;
                 if let Some(at) = self.status_at.take() {
-                    if whole && ok_form {
+                    if tracked {
                         len = self.untrack_at(buf, pos, len);
                     }
                     self.overlay_status(&mut buf[pos + HEADER..pos + HEADER + need.min(len)], at);
@@ -170,6 +173,19 @@ impl ResponseTracker {
         }
     }
 
+    /// Whether a packet starting `first`, of `len` bytes, would be read as an OK (or an
+    /// end-of-rows OK) where the answer stands: what `on_packet` will decide, asked
+    /// before it changes anything.
+    fn may_be_ok(&self, first: Option<u8>, len: usize) -> bool {
+        let end_ok = first == Some(EOF) && self.deprecate_eof && generic::ends_rows(len, true);
+        match (self.mode, self.state) {
+            (Mode::Single, _) => first == Some(OK),
+            (Mode::Query, State::Start) => first == Some(OK),
+            (Mode::FieldList | Mode::Fetch, State::Start) | (_, State::Rows) => end_ok,
+            _ => false,
+        }
+    }
+
     /// Replaces the whole OK at `pos` (payload `len` bytes) by its plain form when it
     /// carries session state, keeping the GTID; returns the payload's new length.
     fn untrack_at(&mut self, buf: &mut BytesMut, pos: usize, len: usize) -> usize {
@@ -177,9 +193,7 @@ impl ResponseTracker {
         let Some(u) = super::session_state::untrack(&buf[start..start + len]) else {
             return len;
         };
-        if u.last_gtid.is_some() {
-            self.summary.last_gtid = u.last_gtid;
-        }
+        self.summary.gtids.extend(u.last_gtid);
         let new_len = u.plain.len();
         buf[pos..pos + 3].copy_from_slice(&(new_len as u32).to_le_bytes()[..3]);
         buf[start..start + new_len].copy_from_slice(&u.plain);
@@ -432,7 +446,7 @@ mod tests {
                 }
             }
             assert_eq!(out, expected.to_vec(), "step {step}");
-            assert_eq!(t.summary.last_gtid.as_deref(), Some(&b"0-1-77"[..]));
+            assert_eq!(t.summary.gtids, [b"0-1-77".to_vec()]);
         }
         // Without tracking on the connection the bytes pass as they are.
         let mut t = ResponseTracker::new(Mode::Query, true);
@@ -440,6 +454,55 @@ mod tests {
         let before = buf.clone();
         assert_eq!(t.feed(&mut buf).unwrap(), (before.len(), Progress::Done));
         assert_eq!(buf, before);
+        // A batch: a tracked OK that says more results follow, then a result set, all in
+        // one buffer; the client sees IN_TRANS added to both statuses.
+        let more = |tracked_form: bool| {
+            let flags = 0x0002 | 0x0008 | if tracked_form { 0x4000 } else { 0 };
+            let mut p = generic::ok_payload(1, 0, StatusFlags::from_bits_truncate(flags), 0);
+            if tracked_form {
+                let full = tracked(0x00);
+                p.extend_from_slice(&full[p.len()..]);
+            }
+            p.to_vec()
+        };
+        let added = StatusFlags::SERVER_STATUS_IN_TRANS;
+        let with = |p: &[u8], at: usize| {
+            let mut p = p.to_vec();
+            let f = u16::from_le_bytes([p[at], p[at + 1]]) | added.bits();
+            p[at..at + 2].copy_from_slice(&f.to_le_bytes());
+            p
+        };
+        for step in [2, 5, 1000] {
+            let input = frame(&[
+                &more(true),
+                &[1],
+                &[3, b'd', b'e', b'f'],
+                &[1, b'y'],
+                &plain(0xFE),
+            ]);
+            let expected = frame(&[
+                &with(&more(false), 3),
+                &[1],
+                &[3, b'd', b'e', b'f'],
+                &[1, b'y'],
+                &with(&plain(0xFE), 3),
+            ]);
+            let mut t = ResponseTracker::new(Mode::Query, true);
+            t.untrack = true;
+            t.add_status = added;
+            let (mut buf, mut out) = (BytesMut::new(), Vec::new());
+            let mut chunks = input.chunks(step);
+            loop {
+                let (n, p) = t.feed(&mut buf).unwrap();
+                out.extend_from_slice(&buf.split_to(n));
+                match p {
+                    Progress::Done => break,
+                    _ => buf.extend_from_slice(chunks.next().expect("more input")),
+                }
+            }
+            assert_eq!(out, expected.to_vec(), "step {step}");
+            assert_eq!(t.summary.gtids, [b"0-1-77".to_vec()]);
+        }
         // An OK write alone.
         let mut t = ResponseTracker::new(Mode::Query, true);
         t.untrack = true;

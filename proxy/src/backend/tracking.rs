@@ -1,0 +1,89 @@
+//! GTID tracking on a backend connection: the server reports each commit's GTID in
+//! the OK packet that acknowledges it (`last_gtid`, a tracked system variable), the
+//! connection keeps it in the record of the session it is lent to, and every OK that
+//! carries session state is turned back into the plain OK before a client sees it
+//! (clients are never offered session tracking). Both happen wherever an OK is read:
+//! here for whole packets, in the relay's tracker for streamed answers.
+
+use bytes::Bytes;
+
+use super::BackendConn;
+use crate::wire::session_state;
+use crate::wire::WireError;
+
+/// What a tracking connection reports in its OKs: the GTID of each transaction it
+/// commits, and nothing else (no schema or variable changes, which shardgate has no
+/// use for and would only have to strip).
+const TRACK_GTID: &[u8] =
+    b"SET SESSION session_track_system_variables = 'last_gtid', session_track_schema = OFF";
+
+impl BackendConn {
+    /// Turns on GTID reports (again after a reset, or after a client's own `SET` of
+    /// the tracking variables). A server that refuses, or accepts with a warning, is
+    /// not tracked: the session then reads on the primary after using it.
+    pub(super) async fn start_tracking(&mut self) -> Result<(), WireError> {
+        if !self.session_track {
+            return Ok(());
+        }
+        let answer = self.execute_ok(TRACK_GTID).await;
+        self.tracks_gtid = match answer {
+            Ok(ok) => ok.warnings == 0,
+            Err(WireError::Server { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if !self.tracks_gtid {
+            tracing::warn!(version = %self.server_version, "the backend does not report GTIDs; sessions that write there read on the primary");
+        }
+        Ok(())
+    }
+
+    /// Asserts GTID reports after statements that may have changed the tracking
+    /// variables (a client's replayed `SET`s).
+    pub async fn keep_tracking(&mut self) -> Result<(), WireError> {
+        if self.session_track {
+            self.start_tracking().await?;
+        }
+        Ok(())
+    }
+
+    /// The server reports the GTIDs of this connection's commits.
+    pub fn tracks_gtid(&self) -> bool {
+        self.tracks_gtid
+    }
+
+    /// Keeps GTIDs the server reported (`last_gtid` values) in the record of the
+    /// session using this connection.
+    pub(super) fn note_gtids<'a>(&self, values: impl IntoIterator<Item = &'a [u8]>) {
+        if let Some(w) = &self.written {
+            for v in values {
+                w.note(v);
+            }
+        }
+    }
+
+    /// Keeps the GTID of an OK read whole that is not passed on.
+    pub(super) fn note_ok(&self, payload: &[u8]) {
+        if let Some(u) = self
+            .session_track
+            .then(|| session_state::untrack(payload))
+            .flatten()
+        {
+            self.note_gtids(u.last_gtid.as_deref());
+        }
+    }
+
+    /// An OK (or end-of-rows OK) as a client may see it: without session state, whose
+    /// GTID is kept first.
+    pub fn plain_ok(&self, payload: Bytes) -> Bytes {
+        if !self.session_track {
+            return payload;
+        }
+        match session_state::untrack(&payload) {
+            Some(u) => {
+                self.note_gtids(u.last_gtid.as_deref());
+                u.plain.freeze()
+            }
+            None => payload,
+        }
+    }
+}
