@@ -434,6 +434,23 @@ pub fn may_change_client_charset(sql: &[u8]) -> bool {
     })
 }
 
+/// A statement of `sql` (a batch's too) is `DROP DATABASE` or `DROP SCHEMA`: dropping
+/// the connection's current database leaves it with none, without a COM_INIT_DB, so
+/// the caller asks the server which database is current afterwards. A byte search
+/// first: the lexer runs only for text that has `drop` in it.
+pub fn drops_database(sql: &[u8]) -> bool {
+    if !sql.windows(4).any(|w| w.eq_ignore_ascii_case(b"drop")) {
+        return false;
+    }
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .collect();
+    tokens.split(|t| *t == Token::Punct(b";")).any(|stmt| {
+        matches!(stmt, [Token::Word(a), Token::Word(b), ..]
+            if eq(a, b"drop") && (eq(b, b"database") || eq(b, b"schema")))
+    })
+}
+
 /// A `SET` that may change the session's sql_mode (which changes how strings and
 /// identifiers are read): shardgate then asks the server what it became.
 pub fn may_change_sql_mode(sql: &[u8]) -> bool {

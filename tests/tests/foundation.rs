@@ -1152,3 +1152,32 @@ async fn the_same_prepared_text_in_two_databases_stays_apart() {
         assert_eq!((va, vb), (Some(1), Some(2)));
     }
 }
+
+/// `DROP DATABASE` of a connection's current database leaves it with none, without a
+/// COM_INIT_DB: shardgate must not go on believing the name. mysqlslap drops and
+/// creates its schema on a pooled connection that had it selected, selects it again
+/// and creates its table: before, that failed with "No database selected".
+#[tokio::test]
+async fn mysqlslap_recreates_its_schema_through_shardgate() {
+    let proxy = passthrough();
+    let port = proxy.port.to_string();
+    let out = std::process::Command::new("mariadb-slap")
+        .args(["--no-defaults", "-h127.0.0.1", "-P", &port, "-u", USER])
+        .arg(format!("-p{PASSWORD}"))
+        .args([
+            "--create-schema=t_slap",
+            "--auto-generate-sql",
+            "--concurrency=4",
+            "--iterations=3",
+            "--number-of-queries=100",
+        ])
+        .output()
+        .expect("run mariadb-slap (Debian: mariadb-client)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Average number of seconds"), "{text}");
+}

@@ -439,6 +439,19 @@ impl BackendConn {
         self.simple(COM_PING, &[]).await.map(drop)
     }
 
+    /// Asks the server for its current database, after a statement that may have
+    /// changed it without a COM_INIT_DB (a `DROP DATABASE` of the current one leaves
+    /// none): the next `use_database` must not trust a name the server dropped.
+    pub async fn refresh_database(&mut self) -> Result<(), WireError> {
+        let (_, rows) = self.query_rows(b"SELECT DATABASE()").await?;
+        self.database = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_deref())
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        Ok(())
+    }
+
     /// Makes `db` the connection's current database (COM_INIT_DB), if it is not already.
     pub async fn use_database(&mut self, db: &str) -> Result<(), WireError> {
         if self.database.as_deref() == Some(db) {

@@ -431,6 +431,21 @@ impl Session {
             }
             match result {
                 Ok(summary) => {
+                    let dropped = payload.first() == Some(&crate::wire::command::COM_QUERY)
+                        && router::classify::drops_database(&payload[1..]);
+                    if dropped {
+                        if held.conn.refresh_database().await.is_err() {
+                            // Its current database is unknown: it is not used again.
+                            drop(held);
+                            self.forget_connection_state();
+                            return Ok(Flow::Continue);
+                        }
+                        // The session's own database was dropped: as on MariaDB, it
+                        // has none selected now.
+                        if route.database.is_some() && held.conn.database.is_none() {
+                            self.db = None;
+                        }
+                    }
                     self.after_statement(held, &route, &summary).await;
                     return Ok(Flow::Continue);
                 }

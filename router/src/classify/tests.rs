@@ -257,3 +257,13 @@ fn ddl_commits_the_transaction_first_but_temporary_tables_do_not() {
         assert_eq!(c(sql).commits_first, commits, "{sql}");
     }
 }
+
+#[test]
+fn drops_database_finds_drop_database_and_schema_in_batches() {
+    assert!(drops_database(b"DROP DATABASE x"));
+    assert!(drops_database(b"/* c */ drop schema if exists `x`"));
+    assert!(drops_database(b"SELECT 1; DROP DATABASE x"));
+    assert!(!drops_database(b"DROP TABLE x"));
+    assert!(!drops_database(b"SELECT 'drop database x'"));
+    assert!(!drops_database(b"SELECT dropped FROM t"));
+}
