@@ -43,6 +43,9 @@ pub enum PinReason {
     PreparedStatement,
     FoundRows,
     LastInsertId,
+    /// An open cursor (COM_STMT_EXECUTE with a cursor flag): its rows are fetched from
+    /// the connection that holds it, until the last is sent or it is closed.
+    Cursor,
 }
 
 impl PinReason {
@@ -58,6 +61,7 @@ impl PinReason {
             PinReason::PreparedStatement => "prepared_statement",
             PinReason::FoundRows => "found_rows",
             PinReason::LastInsertId => "last_insert_id",
+            PinReason::Cursor => "cursor",
         }
     }
 }

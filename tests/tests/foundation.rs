@@ -1092,29 +1092,84 @@ async fn stored_procedures_return_all_their_results() {
     assert_eq!(c.query_first::<i64, _>("SELECT 5").await.unwrap(), Some(5));
 }
 
+/// A cursor (EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH) on a statement
+/// that runs on one node: its rows come in the batches the client asks for, from the
+/// connection that holds the cursor; after the last row the session is free again.
 #[tokio::test]
-async fn cursor_requests_are_refused_cleanly() {
+async fn cursors_fetch_rows_in_batches() {
     let proxy = passthrough();
-    let (mut raw, _) = RawClient::connect(&proxy.addr(), USER, PASSWORD).unwrap();
-    let (ok, _) = raw.command(b"\x16SELECT ? + 1").unwrap();
-    assert_eq!(ok[0], 0x00, "prepared");
-    let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
-    // One parameter definition and one column definition, each followed by EOF.
-    for _ in 0..4 {
-        raw.read_packet().unwrap();
-    }
-    let mut exec = vec![0x17];
-    exec.extend_from_slice(&id.to_le_bytes());
-    exec.push(0x01); // CURSOR_TYPE_READ_ONLY
-    exec.extend_from_slice(&1u32.to_le_bytes());
-    exec.extend_from_slice(&[0x00, 0x01, 0x08, 0x00]);
-    exec.extend_from_slice(&41i64.to_le_bytes());
-    let (p, _) = raw.command(&exec).unwrap();
-    assert_eq!(err_code(&p), Some(1235), "{}", String::from_utf8_lossy(&p));
-    // Without the cursor flag the same statement runs.
-    exec[5] = 0;
-    let (p, _) = raw.command(&exec).unwrap();
-    assert_eq!(p[0], 1, "one column");
+    let mut c = fresh_db(&proxy, "t_cursor").await;
+    c.query_drop("CREATE TABLE c (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO c VALUES (1), (2), (3), (4), (5), (6), (7)")
+        .await
+        .unwrap();
+    sandbox().sync().unwrap();
+    let addr = proxy.addr();
+    let batches = tokio::task::spawn_blocking(move || {
+        let (mut raw, _) = RawClient::connect(&addr, USER, PASSWORD).unwrap();
+        let (ok, _) = raw
+            .command(b"\x16SELECT id FROM t_cursor.c WHERE id > ? ORDER BY id")
+            .unwrap();
+        assert_eq!(ok[0], 0x00, "prepared: {}", String::from_utf8_lossy(&ok));
+        let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+        // One parameter definition and one column definition, each followed by EOF.
+        for _ in 0..4 {
+            raw.read_packet().unwrap();
+        }
+        let mut exec = vec![0x17];
+        exec.extend_from_slice(&id.to_le_bytes());
+        exec.push(0x01); // CURSOR_TYPE_READ_ONLY
+        exec.extend_from_slice(&1u32.to_le_bytes());
+        exec.extend_from_slice(&[0x00, 0x01, 0x08, 0x00]);
+        exec.extend_from_slice(&2i64.to_le_bytes());
+        raw.write_packet(0, &exec).unwrap();
+        let (_, count) = raw.read_packet().unwrap();
+        assert_eq!(count, [1], "one column");
+        raw.read_packet().unwrap(); // its definition
+        let (_, eof) = raw.read_packet().unwrap();
+        let status = u16::from_le_bytes([eof[3], eof[4]]);
+        assert_eq!(
+            (eof[0], status & 0x0040),
+            (0xFE, 0x0040),
+            "a cursor, no rows yet"
+        );
+        let mut fetch = vec![0x1C];
+        fetch.extend_from_slice(&id.to_le_bytes());
+        fetch.extend_from_slice(&3u32.to_le_bytes());
+        // Batches of 3 until the server says the last row was sent: rows 3..=7.
+        let mut batches = Vec::new();
+        while batches.len() < 5 {
+            raw.write_packet(0, &fetch).unwrap();
+            let mut rows = Vec::new();
+            let last = loop {
+                let (_, p) = raw.read_packet().unwrap();
+                assert_ne!(p[0], 0xFF, "{}", String::from_utf8_lossy(&p));
+                if p[0] == 0xFE && p.len() < 9 {
+                    break u16::from_le_bytes([p[3], p[4]]) & 0x0080 != 0;
+                }
+                // A binary row: header, null bitmap, then the INT.
+                rows.push(i32::from_le_bytes([p[2], p[3], p[4], p[5]]));
+            };
+            batches.push(rows);
+            if last {
+                break;
+            }
+        }
+        // The cursor is closed now; the session goes on as usual.
+        raw.write_packet(0, &fetch).unwrap();
+        let (_, closed) = raw.read_packet().unwrap();
+        let (_, rows) = raw.command(b"\x03SELECT COUNT(*) FROM t_cursor.c").unwrap();
+        (batches, err_code(&closed), rows.len())
+    })
+    .await
+    .unwrap();
+    let (batches, closed, after) = batches;
+    assert_eq!(batches.concat(), [3, 4, 5, 6, 7], "{batches:?}");
+    assert_eq!(batches[0], [3, 4, 5]);
+    assert_eq!(closed, Some(1421), "a fetch after the last row");
+    assert_eq!(after, 1);
 }
 
 #[tokio::test]

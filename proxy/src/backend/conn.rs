@@ -435,6 +435,13 @@ impl BackendConn {
         }
     }
 
+    /// COM_STMT_RESET of statement `id`: closes its cursor, if it has one.
+    pub async fn reset_statement(&mut self, id: u32) -> Result<(), WireError> {
+        self.simple(crate::wire::command::COM_STMT_RESET, &id.to_le_bytes())
+            .await
+            .map(drop)
+    }
+
     pub async fn ping(&mut self) -> Result<(), WireError> {
         self.simple(COM_PING, &[]).await.map(drop)
     }

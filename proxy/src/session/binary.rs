@@ -13,8 +13,8 @@ pub(super) struct BinaryExecution<'a> {
 
 impl BinaryExecution<'_> {
     /// Prepares `sql` on the connection if needed, sends the long data and the
-    /// execution, and reads the answer, which must be an OK.
-    pub async fn send(&self, held: &mut Held, sql: &str, wire: &[u8]) -> Result<(), WireError> {
+    /// execution (not reading the answer). Returns the statement's id there.
+    pub async fn send(&self, held: &mut Held, sql: &str, wire: &[u8]) -> Result<u32, WireError> {
         use crate::wire::command::COM_STMT_SEND_LONG_DATA;
         let backend = held.conn.statement(sql, wire).await?;
         for (param, data) in self.long_data {
@@ -27,7 +27,8 @@ impl BinaryExecution<'_> {
         }
         held.conn
             .send_command(&self.exec.encode_for(backend.id, self.types))
-            .await
+            .await?;
+        Ok(backend.id)
     }
 
     pub(super) async fn run(

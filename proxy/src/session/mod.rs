@@ -14,6 +14,7 @@ mod causal;
 mod change_user;
 mod charset;
 mod checkout;
+mod cursor;
 mod ddl;
 mod execute;
 mod explain;

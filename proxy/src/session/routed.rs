@@ -63,6 +63,9 @@ pub(super) struct RoutedStmt {
 pub(super) struct RoutedStatements {
     map: HashMap<u32, RoutedStmt>,
     next: u32,
+    /// Open cursors: client statement id → the statement's id on the held
+    /// connection (see `cursor.rs`).
+    pub(super) cursors: HashMap<u32, u32>,
 }
 
 impl RoutedStatements {
@@ -72,6 +75,7 @@ impl RoutedStatements {
 
     pub(super) fn clear(&mut self) {
         self.map.clear();
+        self.cursors.clear();
     }
 }
 
@@ -280,10 +284,12 @@ impl Session {
         };
         match cmd {
             COM_STMT_CLOSE => {
+                self.close_cursor(id).await;
                 self.routed.map.remove(&id);
                 Ok(Flow::Continue)
             }
             COM_STMT_RESET => {
+                self.close_cursor(id).await;
                 if let Some(s) = self.routed.map.get_mut(&id) {
                     s.long_data.clear();
                     s.long_data_bytes = 0;
@@ -306,12 +312,7 @@ impl Session {
                 }
                 Ok(Flow::Continue)
             }
-            COM_STMT_FETCH => {
-                let e = SqlError::unsupported(
-                    "not supported by shardgate yet: cursors on prepared statements over sharded tables",
-                );
-                Err(e.into())
-            }
+            COM_STMT_FETCH => self.fetch(id, payload).await,
             _ => {
                 let aside = !self.lease.pending_txn.is_empty()
                     && self.routed.map.get(&id).is_some_and(|s| !s.names_tables);
@@ -368,10 +369,12 @@ impl Session {
                 s.types = Some(t.into());
             }
         }
-        let problem = if exec.flags & 0x0F != 0 {
+        let cursor = exec.flags & 0x0F != 0;
+        let problem = if cursor && s.schema.is_some() {
             Some(SqlError::unsupported(
-                "not supported by shardgate yet: cursors on prepared statements (COM_STMT_FETCH); \
-                 fetch the whole result instead (e.g. useCursorFetch=false)",
+                "not supported by shardgate yet: cursors on prepared statements over configured \
+                 (sharded, broadcast or single) tables; fetch the whole result instead \
+                 (e.g. useCursorFetch=false)",
             ))
         } else if s.params > 0 && s.types.is_none() {
             Some(SqlError::bad_execute("no parameter types were ever sent"))
@@ -563,14 +566,20 @@ impl Session {
             }
             Err(e) => Err(e),
         };
-        if let Err(e) = ready {
-            if let WireError::Server { .. } = &e {
-                held.conn.forget_statement(&target.sql);
-                self.keep_or_release(held, 0).await;
-                self.send_err(seq, &e.to_client("")).await.map_err(client)?;
-                return Ok(Flow::Continue);
+        let backend_id = match ready {
+            Ok(backend_id) => backend_id,
+            Err(e) => {
+                if let WireError::Server { .. } = &e {
+                    held.conn.forget_statement(&target.sql);
+                    self.keep_or_release(held, 0).await;
+                    self.send_err(seq, &e.to_client("")).await.map_err(client)?;
+                    return Ok(Flow::Continue);
+                }
+                return Err(RelayError::Backend(e, false));
             }
-            return Err(RelayError::Backend(e, false));
+        };
+        if cursor {
+            return self.open_cursor(held, id, backend_id).await;
         }
         let renames = match schema {
             Some(schema) => Renames::new(&rt, schema, &prepared.plan),
