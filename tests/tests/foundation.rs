@@ -1157,19 +1157,60 @@ async fn cursors_fetch_rows_in_batches() {
                 break;
             }
         }
-        // The cursor is closed now; the session goes on as usual.
+        // The cursor is closed now. A fetch gets 1421 and leaves the session's
+        // transaction alone.
+        let (ok, _) = raw.command(b"\x03BEGIN").unwrap();
+        assert_eq!(ok[0], 0x00);
+        let (ok, _) = raw
+            .command(b"\x03INSERT INTO t_cursor.c VALUES (8)")
+            .unwrap();
+        assert_eq!(ok[0], 0x00, "{}", String::from_utf8_lossy(&ok));
         raw.write_packet(0, &fetch).unwrap();
         let (_, closed) = raw.read_packet().unwrap();
-        let (_, rows) = raw.command(b"\x03SELECT COUNT(*) FROM t_cursor.c").unwrap();
-        (batches, err_code(&closed), rows.len())
+        let (commit, _) = raw.command(b"\x03COMMIT").unwrap();
+        // A cursor open again: the session's next write runs on the connection it
+        // holds, which is a primary's.
+        raw.write_packet(0, &exec).unwrap();
+        for _ in 0..3 {
+            raw.read_packet().unwrap();
+        }
+        let (write, _) = raw
+            .command(b"\x03INSERT INTO t_cursor.c VALUES (9)")
+            .unwrap();
+        // Closing the statement lets the connection go.
+        let mut close = vec![0x19];
+        close.extend_from_slice(&id.to_le_bytes());
+        raw.write_packet(0, &close).unwrap();
+        let (first, rows) = raw
+            .command(b"\x03SELECT COUNT(*) FROM t_cursor.c /* shardgate:primary */")
+            .unwrap();
+        (batches, err_code(&closed), commit, write, first, rows)
     })
     .await
     .unwrap();
-    let (batches, closed, after) = batches;
+    let (batches, closed, commit, write, first, rows) = batches;
     assert_eq!(batches.concat(), [3, 4, 5, 6, 7], "{batches:?}");
     assert_eq!(batches[0], [3, 4, 5]);
     assert_eq!(closed, Some(1421), "a fetch after the last row");
-    assert_eq!(after, 1);
+    assert_eq!(
+        commit[0],
+        0x00,
+        "COMMIT: {}",
+        String::from_utf8_lossy(&commit)
+    );
+    assert_eq!(
+        write[0],
+        0x00,
+        "write beside a cursor: {}",
+        String::from_utf8_lossy(&write)
+    );
+    assert_eq!((first[0], rows.len()), (1, 1));
+    // 7 rows, then 8 (committed) and 9.
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM t_cursor.c /* shardgate:primary */")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(9));
 }
 
 #[tokio::test]

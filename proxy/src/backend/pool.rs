@@ -204,28 +204,27 @@ impl Pool {
         &self,
         sql: &[u8],
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
+        // The health task and the promotion follower take turns; the time limit
+        // counts from this one's turn.
+        let mut slot = self.probe.lock().await;
         let limit = self.settings.connect_timeout;
-        match tokio::time::timeout(limit, self.probe_rows_now(sql)).await {
+        match tokio::time::timeout(limit, self.probe_rows_now(&mut slot, sql)).await {
             Ok(answer) => answer,
-            Err(_) => {
-                // The connection is mid-answer: it is not kept.
-                if let Ok(mut slot) = self.probe.try_lock() {
-                    *slot = None;
-                }
-                Err(WireError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {} ms", limit.as_millis()),
-                )))
-            }
+            // The connection was out of its slot for the query and is dropped with it:
+            // a late answer is never read by the next probe.
+            Err(_) => Err(WireError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} ms", limit.as_millis()),
+            ))),
         }
     }
 
     async fn probe_rows_now(
         &self,
+        slot: &mut Option<BackendConn>,
         sql: &[u8],
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
-        let mut slot = self.probe.lock().await;
-        let conn = match slot.take() {
+        let mut conn = match slot.take() {
             Some(c) if !c.is_broken() => c,
             _ => {
                 let target = BackendServer {
@@ -236,10 +235,10 @@ impl Pool {
                 BackendConn::connect(&target, Flavor::default(), None, timeout).await?
             }
         };
-        let conn = slot.insert(conn);
         let answer = conn.query_rows(sql).await;
-        if matches!(answer, Err(ref e) if !matches!(e, WireError::Server { .. })) {
-            *slot = None;
+        // Back in its slot only when it answered in full (a server error is an answer).
+        if answer.is_ok() || matches!(answer, Err(WireError::Server { .. })) {
+            *slot = Some(conn);
         }
         answer
     }

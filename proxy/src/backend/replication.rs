@@ -36,6 +36,12 @@ impl PrimaryHistory {
         s.push_back((at, pos));
     }
 
+    /// The newest position seen.
+    pub fn latest(&self) -> Option<GtidPos> {
+        let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        s.back().map(|(_, p)| p.clone())
+    }
+
     /// How long the oldest primary position the replica has not applied has existed:
     /// zero when it has applied the newest.
     pub fn lag_of(&self, applied: &GtidPos, now: Instant) -> Duration {
@@ -129,8 +135,6 @@ pub struct Seen {
     pub applied: GtidPos,
     /// Why it does not apply what its primary sends, when it does not.
     pub stopped: Option<String>,
-    /// Both replication threads are stopped (a promotion stops them).
-    pub all_stopped: bool,
     pub seconds_behind: Option<u64>,
 }
 
@@ -158,10 +162,8 @@ impl Seen {
         } else {
             None
         };
-        let all_stopped = !sql.eq_ignore_ascii_case("yes") && io.eq_ignore_ascii_case("no");
         Some(Seen {
             applied: GtidPos::default(),
-            all_stopped,
             stopped,
             seconds_behind: col("Seconds_Behind_Master").parse().ok(),
         })

@@ -33,12 +33,18 @@ impl BackendConn {
         };
         if !self.tracks_gtid {
             tracing::warn!(version = %self.server_version, "the backend does not report GTIDs; sessions that write there read on the primary");
+            // Writes on it from now on are not recorded: the session's reads must not
+            // trust a replica.
+            if let Some(w) = &self.written {
+                w.mark_unknown();
+            }
         }
         Ok(())
     }
 
-    /// Asserts GTID reports after statements that may have changed the tracking
-    /// variables (a client's replayed `SET`s).
+    /// A client's `SET` of the tracking variables would otherwise leave the server
+    /// silent about GTIDs while shardgate still expects them: reads after the
+    /// session's writes would then trust replicas that lack them.
     pub async fn keep_tracking(&mut self) -> Result<(), WireError> {
         if self.session_track {
             self.start_tracking().await?;

@@ -51,6 +51,8 @@ impl Session {
         };
         self.reset_session().await;
         self.db = None;
+        // What the session wrote was the old user's (its record feeds that user's).
+        self.own_writes = Default::default();
         if let Some(c) = request.collation {
             self.flavor = Flavor {
                 collation: c,

@@ -215,6 +215,8 @@ impl Session {
         self.lease.pins.clear();
         self.control.set_pins(Vec::new());
         self.lease.in_transaction = false;
+        // Cursors lived on that connection; their ids mean nothing on another.
+        self.routed.cursors.clear();
     }
 
     /// Whatever path ended a statement may have dropped the connection that held the

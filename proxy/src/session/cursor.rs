@@ -42,14 +42,17 @@ impl Session {
     /// COM_STMT_FETCH: the next rows of statement `id`'s cursor, from the connection
     /// that holds it.
     pub(super) async fn fetch(&mut self, id: u32, payload: &[u8]) -> Reply {
-        let backend_id = self.routed.cursors.get(&id).copied();
-        let (Some(backend_id), Some(mut held)) = (backend_id, self.lease.held.take()) else {
-            let e = SqlError::new(
-                1421,
-                "HY000",
-                format!("The statement ({id}) has no open cursor"),
-            );
-            return Err(e.into());
+        let no_cursor = || {
+            let message = format!("The statement ({id}) has no open cursor");
+            SqlError::new(1421, "HY000", message)
+        };
+        let Some(backend_id) = self.routed.cursors.get(&id).copied() else {
+            return Err(no_cursor().into());
+        };
+        // The cursor's pin keeps the connection; without it the cursor is gone.
+        let Some(mut held) = self.lease.held.take() else {
+            self.routed.cursors.clear();
+            return Err(no_cursor().into());
         };
         let mut fetch = payload.to_vec();
         if let Some(at) = fetch.get_mut(1..5) {
@@ -118,7 +121,7 @@ impl Session {
     }
 
     /// With no cursor left open, the cursor no longer holds the connection.
-    async fn release_if_no_cursor(&mut self) {
+    pub(super) async fn release_if_no_cursor(&mut self) {
         if self.routed.cursors.is_empty() && self.lease.pins.remove(&PinReason::Cursor) {
             self.control
                 .set_pins(self.lease.pins.iter().map(|p| p.as_str()).collect());

@@ -18,6 +18,9 @@ pub(super) struct Route {
     pub read_only: bool,
     pub needs_previous: bool,
     pub pin: Option<PinReason>,
+    /// A `DROP DATABASE`: the server may leave the connection with no current
+    /// database, which shardgate then asks for.
+    pub drops_database: bool,
 }
 
 /// Tries per statement when a connection turns out broken before the statement ran.
@@ -262,6 +265,7 @@ impl Session {
             read_only: stmt.read_only && !self.lease.must_keep() && !in_txn,
             needs_previous: stmt.needs_previous,
             pin: stmt.pin,
+            drops_database: drops_database(stmt, payload),
         };
         let label = if route.read_only { "read" } else { "write" };
         metrics::counter!("shardgate_statements_total", "class" => label).increment(1);
@@ -273,6 +277,15 @@ impl Session {
             if let Some(mut held) = self.lease.held.take() {
                 self.refresh_reading(&mut held).await;
                 self.lease.held = Some(held);
+            }
+        }
+        // A batch's SET of the session tracking variables (a SET of its own is kept
+        // in order in `run_set`).
+        if self.lease.held.is_some() && super::causal::touches_tracking(&payload[1..]) {
+            if let Some(h) = &mut self.lease.held {
+                if let Err(e) = h.conn.keep_tracking().await {
+                    tracing::debug!(conn = self.id, error = %e, "could not turn GTID reports on again");
+                }
             }
         }
         flow
@@ -351,6 +364,7 @@ impl Session {
             read_only: false,
             needs_previous: false,
             pin,
+            drops_database: false,
         };
         self.execute(payload, seq, route, mode).await
     }
@@ -431,9 +445,7 @@ impl Session {
             }
             match result {
                 Ok(summary) => {
-                    let dropped = payload.first() == Some(&crate::wire::command::COM_QUERY)
-                        && router::classify::drops_database(&payload[1..]);
-                    if dropped {
+                    if route.drops_database {
                         if held.conn.refresh_database().await.is_err() {
                             // Its current database is unknown: it is not used again.
                             drop(held);
@@ -514,4 +526,10 @@ impl Session {
             );
         }
     }
+}
+
+/// DDL (the only statements that commit first) that drops a database: looked for in
+/// the text only then, so other statements pay nothing.
+pub(super) fn drops_database(stmt: &Statement, payload: &[u8]) -> bool {
+    stmt.commits_first && router::classify::drops_database(payload.get(1..).unwrap_or_default())
 }

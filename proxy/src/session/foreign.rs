@@ -91,6 +91,7 @@ impl Session {
             read_only: stmt.read_only && !self.lease.must_keep(),
             needs_previous: stmt.needs_previous,
             pin: stmt.pin,
+            drops_database: super::execute::drops_database(stmt, payload),
         };
         self.execute(payload, seq, route, Mode::Query).await
     }

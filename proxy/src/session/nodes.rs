@@ -68,10 +68,10 @@ fn row(node: &str, role: &str, pool: &Pool, replica: Option<&Pool>) -> Vec<Optio
         Some(if up { "up" } else { "down" }.to_string()),
         Some(if serves { "Yes" } else { "No" }.to_string()),
         state.as_ref().and_then(|s| s.lag_ms).map(|l| l.to_string()),
-        state
-            .as_ref()
-            .filter(|s| s.probed)
-            .map(|s| s.applied.to_string()),
+        match &state {
+            Some(s) => s.probed.then(|| s.applied.to_string()),
+            None => pool.history.latest().map(|p| p.to_string()),
+        },
         excluded,
         Some(open.saturating_sub(idle).to_string()),
         Some(idle.to_string()),

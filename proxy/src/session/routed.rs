@@ -317,10 +317,13 @@ impl Session {
                 let aside = !self.lease.pending_txn.is_empty()
                     && self.routed.map.get(&id).is_some_and(|s| !s.names_tables);
                 let pending = aside.then(|| self.lease.set_pending_aside());
+                // Executing again closes the statement's cursor, as on the server.
+                self.routed.cursors.remove(&id);
                 let executed = self.execute_routed(id, payload, seq).await;
                 if let Some(pending) = pending {
                     self.lease.restore_pending(pending);
                 }
+                self.release_if_no_cursor().await;
                 self.after_routed(executed)
             }
         }
@@ -540,7 +543,10 @@ impl Session {
         metrics::counter!("shardgate_routed_executions_total", "class" => label).increment(1);
         // A statement run beside a begun transaction (its BEGIN not sent yet) reads
         // where the transaction will: on a primary, as text statements do.
+        // A cursor holds its connection, which later writes of the session may use:
+        // never a replica's.
         let read_only = read_only
+            && !cursor
             && !prepared.plan.write
             && !self.lease.must_keep()
             && !self.lease.pending_aside;

@@ -66,6 +66,7 @@ impl Session {
                     read_only: false,
                     needs_previous: false,
                     pin: None,
+                    drops_database: false,
                 };
                 Some(self.execute(&payload, seq, route, Mode::Query).await)
             }
