@@ -64,6 +64,9 @@ pub struct ReplicaState {
     pub excluded: Option<String>,
     /// Whether a probe ever answered.
     pub probed: bool,
+    /// A wait for this position ran out here: reads that need it (or more) do not
+    /// wait again until a probe sees the replica there.
+    pub behind: Option<GtidPos>,
 }
 
 /// The replica half of a pool: its state, behind a lock taken briefly.
@@ -96,6 +99,17 @@ impl Replication {
         self.lock().applied.merge(pos);
     }
 
+    /// A read's wait for `pos` ran out there.
+    pub fn note_behind(&self, pos: &GtidPos) {
+        self.lock().behind = Some(pos.clone());
+    }
+
+    /// A wait for `pos` would run out too: an earlier one, for a position `pos`
+    /// includes, did, and no probe has seen the replica get there since.
+    pub fn known_behind(&self, pos: &GtidPos) -> bool {
+        self.lock().behind.as_ref().is_some_and(|b| pos.covers(b))
+    }
+
     /// Takes in what the replica said (`SHOW SLAVE STATUS`, and its own position when
     /// it replicates from nothing) and decides whether it serves reads.
     pub fn observe(&self, label: &str, seen: Seen, primary: &PrimaryHistory, max_lag: Duration) {
@@ -112,6 +126,7 @@ impl Replication {
             })
         });
         let mut st = self.lock();
+        let behind = st.behind.take().filter(|b| !seen.applied.covers(b));
         if st.excluded != excluded {
             match &excluded {
                 Some(why) => {
@@ -125,6 +140,7 @@ impl Replication {
             lag_ms: Some(lag_ms),
             excluded,
             probed: true,
+            behind,
         };
     }
 }

@@ -118,10 +118,14 @@ impl Session {
         pools: &NodePools,
     ) -> Option<Held> {
         let wait_ms = self.lease.topo.runtime.reads.causal_wait_ms;
-        if wait_ms > 0 && wait_for(&mut held, pos, wait_ms).await {
-            replica.replication.note_applied(pos);
-            metrics::counter!("shardgate_causal_reads_total", "outcome" => "waited").increment(1);
-            return Some(held);
+        if wait_ms > 0 && !replica.replication.known_behind(pos) {
+            if wait_for(&mut held, pos, wait_ms).await {
+                replica.replication.note_applied(pos);
+                metrics::counter!("shardgate_causal_reads_total", "outcome" => "waited")
+                    .increment(1);
+                return Some(held);
+            }
+            replica.replication.note_behind(pos);
         }
         let node = held.node;
         replica.put(held.conn).await;
