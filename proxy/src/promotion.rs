@@ -82,8 +82,7 @@ pub async fn follow(topology: Arc<Current>, interval: Duration) {
 
 /// `@@read_only` is off; `None` when the server does not answer.
 async fn writable(pool: &Pool) -> Option<bool> {
-    let (_, rows) = pool.probe_rows(b"SELECT @@read_only").await.ok()?;
-    let v = rows.first()?.first()?.as_deref()?;
+    let v = pool.probe_value(b"SELECT @@read_only").await.ok()??;
     Some(v == b"0" || v.eq_ignore_ascii_case(b"off"))
 }
 

@@ -392,7 +392,10 @@ impl BackendConn {
     /// transaction control), without forwarding anything.
     pub async fn execute_ok(&mut self, sql: &[u8]) -> Result<OkInfo, WireError> {
         self.send_query(None, sql).await?;
-        self.read_ok().await
+        let ok = self.read_ok().await?;
+        // A session's SET replayed here may have changed what the server tracks.
+        self.keep_tracking_after(sql).await?;
+        Ok(ok)
     }
 
     /// Reads an answer that must be a single OK or ERR.
@@ -442,6 +445,13 @@ impl BackendConn {
             .map(drop)
     }
 
+    /// The first value of a query for shardgate's own use (`SELECT @@x`); `None` when
+    /// it is NULL or there is no row.
+    pub async fn query_value(&mut self, sql: &[u8]) -> Result<Option<Vec<u8>>, WireError> {
+        let (_, rows) = self.query_rows(sql).await?;
+        Ok(first_value(rows))
+    }
+
     pub async fn ping(&mut self) -> Result<(), WireError> {
         self.simple(COM_PING, &[]).await.map(drop)
     }
@@ -450,12 +460,8 @@ impl BackendConn {
     /// changed it without a COM_INIT_DB (a `DROP DATABASE` of the current one leaves
     /// none): the next `use_database` must not trust a name the server dropped.
     pub async fn refresh_database(&mut self) -> Result<(), WireError> {
-        let (_, rows) = self.query_rows(b"SELECT DATABASE()").await?;
-        self.database = rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.as_deref())
-            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let current = self.query_value(b"SELECT DATABASE()").await?;
+        self.database = current.map(|v| String::from_utf8_lossy(&v).into_owned());
         Ok(())
     }
 
@@ -573,4 +579,9 @@ impl BackendConn {
             }
         }
     }
+}
+
+/// The first column of the first row of a small result.
+pub fn first_value(rows: Vec<Vec<Option<Vec<u8>>>>) -> Option<Vec<u8>> {
+    rows.into_iter().next()?.into_iter().next()?
 }

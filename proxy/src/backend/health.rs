@@ -64,9 +64,9 @@ async fn check(pool: &Arc<Pool>) {
 /// Samples the primary's position, then asks each replica where it stands.
 async fn probe_replication(node: &NodePools, max_lag: Duration) {
     if node.primary.is_healthy() {
-        match node.primary.probe_rows(b"SELECT @@gtid_binlog_pos").await {
-            Ok((_, rows)) => {
-                let pos = first_value(&rows).and_then(GtidPos::parse);
+        match node.primary.probe_value(b"SELECT @@gtid_binlog_pos").await {
+            Ok(value) => {
+                let pos = value.as_deref().and_then(GtidPos::parse);
                 node.primary
                     .history
                     .record(Instant::now(), pos.unwrap_or_default());
@@ -122,8 +122,9 @@ async fn probe_replication(node: &NodePools, max_lag: Duration) {
 /// What a replicating server has applied (`@@gtid_slave_pos`; SHOW SLAVE STATUS
 /// shows only what it received).
 async fn applied(pool: &Pool, mut seen: Seen) -> Result<Seen, crate::wire::WireError> {
-    let (_, rows) = pool.probe_rows(b"SELECT @@gtid_slave_pos").await?;
-    seen.applied = first_value(&rows)
+    let value = pool.probe_value(b"SELECT @@gtid_slave_pos").await?;
+    seen.applied = value
+        .as_deref()
         .and_then(GtidPos::parse)
         .unwrap_or_default();
     Ok(seen)
@@ -132,16 +133,13 @@ async fn applied(pool: &Pool, mut seen: Seen) -> Result<Seen, crate::wire::WireE
 /// The position of a server whose replication status is not known, and why it does
 /// not serve reads, if it does not.
 async fn own_position(pool: &Pool, stopped: Option<&str>) -> Result<Seen, crate::wire::WireError> {
-    let (_, rows) = pool.probe_rows(b"SELECT @@gtid_current_pos").await?;
+    let value = pool.probe_value(b"SELECT @@gtid_current_pos").await?;
     Ok(Seen {
-        applied: first_value(&rows)
+        applied: value
+            .as_deref()
             .and_then(GtidPos::parse)
             .unwrap_or_default(),
         stopped: stopped.map(str::to_string),
         ..Seen::default()
     })
-}
-
-fn first_value(rows: &[Vec<Option<Vec<u8>>>]) -> Option<&[u8]> {
-    rows.first()?.first()?.as_deref()
 }

@@ -196,6 +196,12 @@ impl Pool {
         })
     }
 
+    /// The first value of a health-task query (see [`Pool::probe_rows`]).
+    pub async fn probe_value(&self, sql: &[u8]) -> Result<Option<Vec<u8>>, WireError> {
+        let (_, rows) = self.probe_rows(sql).await?;
+        Ok(super::conn::first_value(rows))
+    }
+
     /// Runs one of the health task's queries (small answers) on the probe connection,
     /// opened when there is none; one that fails other than by a server error is
     /// closed. A server that does not answer within `connect_timeout` fails the probe,
@@ -298,19 +304,15 @@ impl Pool {
         )
         .await
         {
-            Ok(mut conn) => conn.query_rows(b"SELECT @@max_connections").await,
+            Ok(mut conn) => conn.query_value(b"SELECT @@max_connections").await,
             // Not reachable now: the next tick asks again.
             Err(_) => return,
         };
-        let backend: Option<usize> = match &answer {
-            Ok((_, rows)) => rows
-                .first()
-                .and_then(|r| r.first())
-                .and_then(|v| v.as_deref())
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.parse().ok()),
-            Err(_) => None,
-        };
+        let backend: Option<usize> = answer
+            .ok()
+            .flatten()
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok());
         let Some(backend) = backend else {
             // Once: the pool keeps its default size, and the health task will not ask
             // again every tick.

@@ -17,6 +17,12 @@ use crate::wire::WireError;
 const TRACK_GTID: &[u8] =
     b"SET SESSION session_track_system_variables = 'last_gtid', session_track_schema = OFF";
 
+/// Text that may set the `session_track_…` variables.
+fn touches_tracking(sql: &[u8]) -> bool {
+    sql.windows(13)
+        .any(|w| w.eq_ignore_ascii_case(b"session_track"))
+}
+
 impl BackendConn {
     /// Turns on GTID reports (again after a reset, or after a client's own `SET` of
     /// the tracking variables). A server that refuses, or accepts with a warning, is
@@ -25,7 +31,9 @@ impl BackendConn {
         if !self.session_track {
             return Ok(());
         }
-        let answer = self.execute_ok(TRACK_GTID).await;
+        // Not `execute_ok`, which comes back here after statements like this one.
+        self.send_query(None, TRACK_GTID).await?;
+        let answer = self.read_ok().await;
         self.tracks_gtid = match answer {
             Ok(ok) => ok.warnings == 0,
             Err(WireError::Server { .. }) => false,
@@ -42,11 +50,13 @@ impl BackendConn {
         Ok(())
     }
 
-    /// A client's `SET` of the tracking variables would otherwise leave the server
-    /// silent about GTIDs while shardgate still expects them: reads after the
-    /// session's writes would then trust replicas that lack them.
-    pub async fn keep_tracking(&mut self) -> Result<(), WireError> {
-        if self.session_track {
+    /// After a client's `sql` ran here: a `SET` of the tracking variables would
+    /// otherwise leave the server silent about GTIDs while shardgate still expects
+    /// them, and reads after the session's writes would trust replicas that lack
+    /// them. Every statement shardgate runs with `execute_ok` comes here; a relayed
+    /// one (a batch) is asked about by the session.
+    pub async fn keep_tracking_after(&mut self, sql: &[u8]) -> Result<(), WireError> {
+        if self.session_track && touches_tracking(sql) {
             self.start_tracking().await?;
         }
         Ok(())

@@ -16,13 +16,6 @@ use super::{Held, Session};
 use crate::backend::gtid::{GtidPos, Written};
 use crate::backend::{NodePools, Pool, Role};
 
-/// A client's `SET` that may change what the server tracks (`session_track_…`):
-/// GTID reports are asserted again after it, so a client cannot turn them off.
-pub(super) fn touches_tracking(sql: &[u8]) -> bool {
-    sql.windows(13)
-        .any(|w| w.eq_ignore_ascii_case(b"session_track"))
-}
-
 /// The session's own writes, by data node name.
 #[derive(Default)]
 pub(super) struct OwnWrites {
@@ -159,13 +152,5 @@ async fn wait_for(held: &mut Held, pos: &GtidPos, wait_ms: u64) -> bool {
         wait_ms / 1000,
         wait_ms % 1000
     );
-    match held.conn.query_rows(sql.as_bytes()).await {
-        Ok((_, rows)) => {
-            rows.first()
-                .and_then(|r| r.first())
-                .and_then(|v| v.as_deref())
-                == Some(b"0")
-        }
-        Err(_) => false,
-    }
+    matches!(held.conn.query_value(sql.as_bytes()).await, Ok(Some(v)) if v == b"0")
 }

@@ -61,11 +61,6 @@ impl Session {
                 "while restoring this session's settings on another connection",
             )
             .await?;
-        if setup.iter().any(|s| super::causal::touches_tracking(s)) {
-            if let Err(e) = held.conn.keep_tracking().await {
-                return Err(e.to_client("(restoring GTID reports)"));
-            }
-        }
         if !self.lease.replay.is_empty() {
             held.conn.session_state = current;
         }

@@ -279,13 +279,11 @@ impl Session {
                 self.lease.held = Some(held);
             }
         }
-        // A batch's SET of the session tracking variables (a SET of its own is kept
-        // in order in `run_set`).
-        if self.lease.held.is_some() && super::causal::touches_tracking(&payload[1..]) {
-            if let Some(h) = &mut self.lease.held {
-                if let Err(e) = h.conn.keep_tracking().await {
-                    tracing::debug!(conn = self.id, error = %e, "could not turn GTID reports on again");
-                }
+        // A batch's SET of the session tracking variables (a SET of its own runs
+        // with `execute_ok`, which looks after it).
+        if let Some(h) = &mut self.lease.held {
+            if let Err(e) = h.conn.keep_tracking_after(&payload[1..]).await {
+                tracing::debug!(conn = self.id, error = %e, "could not turn GTID reports on again");
             }
         }
         flow

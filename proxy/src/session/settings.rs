@@ -48,11 +48,6 @@ impl Session {
         match ran {
             Ok(ok) => {
                 held.conn.dirty = true;
-                if super::causal::touches_tracking(sql) {
-                    if let Err(e) = held.conn.keep_tracking().await {
-                        tracing::debug!(conn = self.id, error = %e, "could not turn GTID reports on again");
-                    }
-                }
                 if router::classify::may_change_client_charset(sql)
                     || router::classify::may_change_sql_mode(sql)
                 {

@@ -409,6 +409,20 @@ mod tests {
         generic::eof_payload(deprecate, StatusFlags::from_bits_truncate(status), 0).to_vec()
     }
 
+    /// What the tracker lets through of `input`, fed `step` bytes at a time.
+    fn passed(t: &mut ResponseTracker, input: &[u8], step: usize) -> Vec<u8> {
+        let (mut buf, mut out) = (BytesMut::new(), Vec::new());
+        let mut chunks = input.chunks(step);
+        loop {
+            let (n, p) = t.feed(&mut buf).unwrap();
+            out.extend_from_slice(&buf.split_to(n));
+            match p {
+                Progress::Done => return out,
+                _ => buf.extend_from_slice(chunks.next().expect("more input")),
+            }
+        }
+    }
+
     /// A tracked OK (session state with a GTID) ending a result set and a plain OK
     /// write: fed in any chunking, the client gets plain OKs and the GTID is kept.
     #[test]
@@ -435,17 +449,11 @@ mod tests {
         for step in [1, 3, 7, input.len()] {
             let mut t = ResponseTracker::new(Mode::Query, true);
             t.untrack = true;
-            let (mut buf, mut out) = (BytesMut::new(), Vec::new());
-            let mut chunks = input.chunks(step);
-            loop {
-                let (n, p) = t.feed(&mut buf).unwrap();
-                out.extend_from_slice(&buf.split_to(n));
-                match p {
-                    Progress::Done => break,
-                    _ => buf.extend_from_slice(chunks.next().expect("more input")),
-                }
-            }
-            assert_eq!(out, expected.to_vec(), "step {step}");
+            assert_eq!(
+                passed(&mut t, &input, step),
+                expected.to_vec(),
+                "step {step}"
+            );
             assert_eq!(t.summary.gtids, [b"0-1-77".to_vec()]);
         }
         // Without tracking on the connection the bytes pass as they are.
@@ -490,17 +498,11 @@ mod tests {
             let mut t = ResponseTracker::new(Mode::Query, true);
             t.untrack = true;
             t.add_status = added;
-            let (mut buf, mut out) = (BytesMut::new(), Vec::new());
-            let mut chunks = input.chunks(step);
-            loop {
-                let (n, p) = t.feed(&mut buf).unwrap();
-                out.extend_from_slice(&buf.split_to(n));
-                match p {
-                    Progress::Done => break,
-                    _ => buf.extend_from_slice(chunks.next().expect("more input")),
-                }
-            }
-            assert_eq!(out, expected.to_vec(), "step {step}");
+            assert_eq!(
+                passed(&mut t, &input, step),
+                expected.to_vec(),
+                "step {step}"
+            );
             assert_eq!(t.summary.gtids, [b"0-1-77".to_vec()]);
         }
         // An OK write alone.
