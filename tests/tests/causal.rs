@@ -57,11 +57,23 @@ fn on_replica(sql: &str) {
         .unwrap_or_else(|e| panic!("{sql} on the replica: {e}"));
 }
 
-/// Puts the replica back as the other tests expect it, however a test ends: a test
-/// that fails with the SQL thread stopped must not fail the next ones.
-struct Restore;
+/// A test's turn with the replica: it holds the lock, and puts the replica back as
+/// the other tests expect it however the test ends (a test that fails with the SQL
+/// thread stopped must not fail the next ones).
+struct Turn {
+    _lock: tokio::sync::MutexGuard<'static, ()>,
+}
 
-impl Drop for Restore {
+/// Waits for the turn, then makes `db` afresh with table `t`.
+async fn turn(db: &str) -> Turn {
+    let turn = Turn {
+        _lock: REPLICA.lock().await,
+    };
+    fresh(db).await;
+    turn
+}
+
+impl Drop for Turn {
     fn drop(&mut self) {
         let s = sandbox();
         let _ = s.exec(
@@ -118,40 +130,39 @@ async fn read(c: &mut mysql_async::Conn) -> (u32, u64) {
         .expect("a row")
 }
 
-/// `SHOW SHARDGATE NODES` rows as (role, serves reads, why not).
-async fn nodes(c: &mut mysql_async::Conn) -> Vec<(String, String, Option<String>)> {
-    c.query_map("SHOW SHARDGATE NODES", |row: mysql_async::Row| {
-        let role: String = row.get("Role").unwrap();
-        let serves: String = row.get("Serves_reads").unwrap();
-        let why: Option<String> = row.get("Excluded_because").unwrap();
-        (role, serves, why)
-    })
-    .await
-    .expect("SHOW SHARDGATE NODES")
+/// The replica's row of `SHOW SHARDGATE NODES`.
+#[derive(Debug)]
+struct ReplicaRow {
+    serves_reads: String,
+    excluded_because: Option<String>,
+    gtid_position: Option<String>,
+    lag_ms: Option<u64>,
 }
 
-/// The replica's `Gtid_position` and `Lag_ms` in `SHOW SHARDGATE NODES`.
-async fn replica_position(c: &mut mysql_async::Conn) -> (Option<String>, Option<u64>) {
-    let rows: Vec<(String, Option<String>, Option<u64>)> = c
+async fn replica_row(c: &mut mysql_async::Conn) -> ReplicaRow {
+    let rows: Vec<(String, ReplicaRow)> = c
         .query_map("SHOW SHARDGATE NODES", |row: mysql_async::Row| {
-            (
-                row.get("Role").unwrap(),
-                row.get("Gtid_position").unwrap(),
-                row.get("Lag_ms").unwrap(),
-            )
+            let role: String = row.get("Role").unwrap();
+            let r = ReplicaRow {
+                serves_reads: row.get("Serves_reads").unwrap(),
+                excluded_because: row.get("Excluded_because").unwrap(),
+                gtid_position: row.get("Gtid_position").unwrap(),
+                lag_ms: row.get("Lag_ms").unwrap(),
+            };
+            (role, r)
         })
         .await
         .expect("SHOW SHARDGATE NODES");
-    let r = rows.into_iter().find(|(role, _, _)| role == "replica[0]");
-    r.map_or((None, None), |(_, pos, lag)| (pos, lag))
+    rows.into_iter()
+        .find(|(role, _)| role == "replica[0]")
+        .map(|(_, r)| r)
+        .expect("the replica's row")
 }
 
 #[tokio::test]
 async fn writes_are_read_back_through_a_delayed_replica() {
-    let _turn = REPLICA.lock().await;
-    let _restore = Restore;
     let db = "causal_delayed";
-    fresh(db).await;
+    let _turn = turn(db).await;
     delay(2);
     let p = proxy("causal_wait_ms = 5000");
     let replica = sandbox().groups[0].replicas[0].server_id;
@@ -218,16 +229,19 @@ async fn writes_are_read_back_through_a_delayed_replica() {
     shared.query_drop("INSERT INTO t VALUES (5)").await.unwrap();
     assert_eq!(read(&mut shared_other).await, (replica, 5));
 
-    delay(0);
-    sandbox().sync().unwrap();
+    // A client that sets the tracking variables itself cannot stop the GTID reports
+    // (it is never offered session tracking, so the setting changes nothing it sees).
+    app.query_drop("SET session_track_system_variables = ''")
+        .await
+        .unwrap();
+    app.query_drop("INSERT INTO t VALUES (6)").await.unwrap();
+    assert_eq!(read(&mut app).await, (replica, 6));
 }
 
 #[tokio::test]
 async fn a_replica_that_cannot_catch_up_in_time_leaves_reads_to_the_primary() {
-    let _turn = REPLICA.lock().await;
-    let _restore = Restore;
     let db = "causal_timeout";
-    fresh(db).await;
+    let _turn = turn(db).await;
     delay(3);
     let p = proxy("causal_wait_ms = 300");
     let g = &sandbox().groups[0];
@@ -272,16 +286,12 @@ async fn a_replica_that_cannot_catch_up_in_time_leaves_reads_to_the_primary() {
     let mut app = conn(&p, "app", db).await;
     app.query_drop("INSERT INTO t VALUES (2)").await.unwrap();
     assert_eq!(read(&mut app).await, (primary, 2));
-    delay(0);
-    sandbox().sync().unwrap();
 }
 
 #[tokio::test]
 async fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
-    let _turn = REPLICA.lock().await;
-    let _restore = Restore;
     let db = "causal_stopped";
-    fresh(db).await;
+    let _turn = turn(db).await;
     let p = proxy("max_replica_lag_ms = 60000");
     let g = &sandbox().groups[0];
     let (primary, replica) = (g.primary.server_id, g.replicas[0].server_id);
@@ -294,7 +304,8 @@ async fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (pos, lag) = replica_position(&mut stale).await;
+        let row = replica_row(&mut stale).await;
+        let (pos, lag) = (row.gtid_position, row.lag_ms);
         if pos.as_deref() == Some(primary_pos.trim())
             && Instant::now() > deadline - Duration::from_secs(8)
         {
@@ -314,21 +325,15 @@ async fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
     // Within a few health rounds (200 ms each) the replica is out, and says why.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let rows = nodes(&mut stale).await;
-        let r = rows
-            .iter()
-            .find(|(role, _, _)| role == "replica[0]")
-            .expect("replica row");
-        if r.1 == "No" {
-            assert!(
-                r.2.as_deref().unwrap_or("").contains("Slave_SQL_Running"),
-                "{rows:?}"
-            );
+        let r = replica_row(&mut stale).await;
+        if r.serves_reads == "No" {
+            let why = r.excluded_because.as_deref().unwrap_or("");
+            assert!(why.contains("Slave_SQL_Running"), "{r:?}");
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the stopped replica stayed in rotation: {rows:?}"
+            "the stopped replica stayed in rotation: {r:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -348,10 +353,8 @@ async fn a_stopped_replica_leaves_the_rotation_and_comes_back() {
 async fn python_node_and_the_mysql_cli_read_their_own_writes() {
     let python = python_env();
     tests::node_modules();
-    let _turn = REPLICA.lock().await;
-    let _restore = Restore;
     let db = "causal_clients";
-    fresh(db).await;
+    let _turn = turn(db).await;
     delay(1);
     let p = proxy("causal_wait_ms = 5000");
     let replica = sandbox().groups[0].replicas[0].server_id;
@@ -380,6 +383,4 @@ async fn python_node_and_the_mysql_cli_read_their_own_writes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(text.trim(), format!("{replica}\t1"));
-    delay(0);
-    sandbox().sync().unwrap();
 }

@@ -679,12 +679,10 @@ async fn a_failing_node_stops_the_other_nodes_parts() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&e), Some(1062), "{e}");
+    // dn2's first part ran if it started before dn1's failure was known (the parts
+    // start at once, so either may come first); nothing else is there.
     let ran: Vec<i32> = d2.query("SELECT id FROM orders_0001").await.unwrap();
-    assert_eq!(
-        ran,
-        [2],
-        "dn2's first part ran before the failure was known"
-    );
+    assert!(ran.is_empty() || ran == [2], "{ran:?}");
     let stopped: Vec<i32> = d2.query("SELECT id FROM orders_0003").await.unwrap();
     assert!(
         stopped.is_empty(),
