@@ -505,6 +505,18 @@ mod tests {
             );
             assert_eq!(t.summary.gtids, [b"0-1-77".to_vec()]);
         }
+        // A tracked OK larger than anything read in one piece (a long info string):
+        // still rewritten whole.
+        let long = "x".repeat(40_000);
+        let mut big = generic::ok_payload(1, 0, StatusFlags::from_bits_truncate(0x4002), 0);
+        lenenc::put_str(&mut big, long.as_bytes());
+        lenenc::put_str(&mut big, b"");
+        let mut want = generic::ok_payload(1, 0, StatusFlags::from_bits_truncate(0x0002), 0);
+        lenenc::put_str(&mut want, long.as_bytes());
+        let mut t = ResponseTracker::new(Mode::Query, true);
+        t.untrack = true;
+        let out = passed(&mut t, &frame(&[&big]), 4096);
+        assert_eq!(out, frame(&[&want]).to_vec());
         // An OK write alone.
         let mut t = ResponseTracker::new(Mode::Query, true);
         t.untrack = true;
