@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rules::{
     CausalReads, ClusterConfig, ConfigErrors, NodeConfig, ReadsConfig, RuleConfig, Runtime,
-    SchemaConfig,
+    SchemaConfig, TransactionMode, TransactionsConfig,
 };
 use serde::Deserialize;
 
@@ -36,6 +36,8 @@ struct FileConfig {
     tls: Option<TlsSection>,
     #[serde(default)]
     reads: ReadsConfig,
+    #[serde(default)]
+    transactions: TransactionsConfig,
 }
 
 /// TLS for clients: a PEM certificate chain and its private key.
@@ -64,6 +66,11 @@ struct ServerSection {
     /// Connections still logging in, at most; they do not count against
     /// `max_connections`, which is for logged-in clients.
     max_unauthenticated: usize,
+    /// Names this shardgate in the XA transactions it starts, so that instances
+    /// sharing backends never take each other's branches for their own.
+    instance_id: String,
+    /// Where the XA decision log lives; relative to the config file's directory.
+    data_dir: std::path::PathBuf,
 }
 
 impl Default for ServerSection {
@@ -78,6 +85,8 @@ impl Default for ServerSection {
             connect_timeout_ms: 10_000,
             max_unauthenticated: 1000,
             statement_timeout_ms: 0,
+            instance_id: "shardgate".into(),
+            data_dir: "shardgate-data".into(),
         }
     }
 }
@@ -136,6 +145,10 @@ pub struct UserConfig {
     /// overrides both).
     #[serde(default)]
     pub causal_reads: Option<CausalReads>,
+    /// Overrides `transactions.mode` for this user's sessions (a schema's own
+    /// setting overrides both).
+    #[serde(default)]
+    pub transactions: Option<TransactionMode>,
     /// `privileges` read once: every statement asks.
     #[serde(skip)]
     needs: std::sync::OnceLock<Vec<router::privilege::Need>>,
@@ -295,6 +308,16 @@ pub struct Settings {
     pub enforce_privileges: bool,
     /// Offered to clients when configured.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// See `server.instance_id`.
+    pub instance_id: String,
+    /// Where the XA decision log lives: known for a config file (beside it unless
+    /// `server.data_dir` says otherwise); `None` for zero-config pass-through, which
+    /// has one node and so never commits over several.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `server.data_dir` as written, resolved against the config file's directory.
+    requested_data_dir: std::path::PathBuf,
+    /// How often prepared XA branches left by a crash are looked for.
+    pub recovery_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -344,7 +367,10 @@ impl Config {
             path: shown.clone(),
             source,
         })?;
-        Self::from_toml(&text, &shown)
+        let mut config = Self::from_toml(&text, &shown)?;
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        config.settings.data_dir = Some(dir.join(&config.settings.requested_data_dir));
+        Ok(config)
     }
 
     /// Parses and validates config text; `origin` names it in errors.
@@ -386,6 +412,7 @@ impl Config {
             passthrough_node: file.passthrough_node,
             rules: file.rules,
             reads: file.reads,
+            transactions: file.transactions,
         };
         let mut errors = Vec::new();
         let layout = match Layout::validate(cluster, file.users, file.tls.is_some()) {
@@ -412,6 +439,15 @@ impl Config {
             errors.push(rules::ConfigError::new(
                 "server.max_allowed_packet",
                 "must be between 1024 and 1073741824 bytes",
+            ));
+        }
+        if let Err(e) = crate::xa::xid::check_instance_id(&s.instance_id) {
+            errors.push(rules::ConfigError::new("server.instance_id", e));
+        }
+        if file.transactions.recovery_interval_ms == 0 {
+            errors.push(rules::ConfigError::new(
+                "transactions.recovery_interval_ms",
+                "must be at least 1",
             ));
         }
         if s.worker_threads == 0 {
@@ -491,6 +527,12 @@ impl Config {
                     health_interval: Duration::from_millis(p.health_check_interval_ms),
                     tls,
                     enforce_privileges: true,
+                    instance_id: s.instance_id.clone(),
+                    data_dir: None,
+                    requested_data_dir: s.data_dir.clone(),
+                    recovery_interval: Duration::from_millis(
+                        file.transactions.recovery_interval_ms,
+                    ),
                 },
                 layout,
             }),

@@ -26,3 +26,4 @@ pub mod shared;
 pub mod tls;
 pub mod topology;
 pub mod wire;
+pub mod xa;

@@ -17,7 +17,7 @@ use crate::wire::SqlError;
 pub async fn bind(config: Config) -> std::io::Result<(TcpListener, Arc<Shared>)> {
     let Config { settings, layout } = config;
     let listener = TcpListener::bind(&settings.listen).await?;
-    let shared = Shared::start(settings, layout).await;
+    let shared = Shared::start(settings, layout).await?;
     Ok((listener, shared))
 }
 

@@ -32,12 +32,16 @@ pub struct Shared {
     pub sha2_cache: crate::control::Sha2Cache,
     /// What each user wrote where, for causal reads in `global` mode.
     pub user_writes: crate::backend::gtid::UserWrites,
+    /// XA ids, the decision log and recovery: `None` without a data directory
+    /// (zero-config pass-through, one node).
+    pub xa: Option<Arc<crate::xa::Coordinator>>,
 }
 
 impl Shared {
     /// The state of a shardgate starting with `settings` and `layout`: learns the
-    /// backend's version and starts the health task.
-    pub async fn start(settings: Settings, layout: Layout) -> Arc<Shared> {
+    /// backend's version and starts the health and XA recovery tasks. Fails when the
+    /// XA decision log cannot be opened, or XA is asked of backends too old for it.
+    pub async fn start(settings: Settings, layout: Layout) -> std::io::Result<Arc<Shared>> {
         let topology = Arc::new(crate::topology::Current::new(
             layout,
             settings.pool.clone(),
@@ -61,12 +65,31 @@ impl Shared {
                 max_replica_lag: Duration::from_millis(topo.runtime.reads.max_replica_lag_ms),
             }
         };
+        let xa = match &settings.data_dir {
+            Some(dir) => {
+                let coord = crate::xa::Coordinator::open(dir, &settings.instance_id)
+                    .map_err(std::io::Error::other)?;
+                Some(Arc::new(coord))
+            }
+            None => None,
+        };
+        if let Some(reason) = xa_refused(&topology.load(), backend_version) {
+            return Err(std::io::Error::other(reason));
+        }
+        if let Some(coord) = &xa {
+            tokio::spawn(crate::xa::recovery::run(
+                coord.clone(),
+                topology.clone(),
+                settings.recovery_interval,
+            ));
+        }
         tokio::spawn(health::run(round, settings.health_interval));
         tokio::spawn(crate::promotion::follow(
             topology.clone(),
             settings.health_interval,
         ));
-        Arc::new(Shared {
+        Ok(Arc::new(Shared {
+            xa,
             ids: crate::ids::IdGenerator::default(),
             sessions: crate::control::Sessions::default(),
             sha2_cache: crate::control::Sha2Cache::default(),
@@ -79,7 +102,7 @@ impl Shared {
             server_version,
             backend_version,
             settings,
-        })
+        }))
     }
 
     pub fn next_connection_id(&self) -> u32 {
@@ -107,6 +130,26 @@ impl Shared {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Why XA mode cannot be used with these backends: a prepared branch must outlive
+/// its connection (a crash of shardgate), which MariaDB does from 10.5 (MySQL from
+/// 5.7.7). `None`: fine, or no transaction uses XA.
+fn xa_refused(
+    topology: &crate::topology::Topology,
+    version: router::comments::ServerVersion,
+) -> Option<String> {
+    let old = if version.mariadb {
+        version.id < 100500
+    } else {
+        version.id < 50707
+    };
+    (old && topology.nodes().len() > 1 && topology.uses_xa()).then(|| {
+        "transactions.mode = \"xa\" needs MariaDB 10.5 or later (MySQL 5.7.7 or later) on every node: \
+         older servers roll a prepared XA branch back when its connection ends. Upgrade the backends, \
+         or set transactions.mode = \"best_effort\" (and remove `transactions = \"xa\"` from users and schemas)"
+            .to_string()
+    })
 }
 
 /// The first node's primary's version, when it answers at start.

@@ -49,6 +49,18 @@ impl Topology {
         self.users.iter().find(|u| u.name == name)
     }
 
+    /// Some transaction may commit with XA: the default mode, a user's or a schema's.
+    pub fn uses_xa(&self) -> bool {
+        use rules::TransactionMode::Xa;
+        self.runtime.transactions.mode == Xa
+            || self.users.iter().any(|u| u.transactions == Some(Xa))
+            || self
+                .runtime
+                .schemas
+                .values()
+                .any(|s| s.transactions == Some(Xa))
+    }
+
     /// Every pool of every node: what the health task looks after.
     pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.nodes.iter().flat_map(|n| n.all_pools())

@@ -199,9 +199,11 @@ pub enum ShardgateShow {
     Sessions,
     /// `NODES`: every backend server, its role, health, lag and pool.
     Nodes,
+    /// `XA`: prepared XA branches of this instance, and what recovery does with them.
+    Xa,
 }
 
-/// `SHOW SHARDGATE SESSIONS` or `SHOW SHARDGATE NODES`.
+/// `SHOW SHARDGATE SESSIONS`, `SHOW SHARDGATE NODES` or `SHOW SHARDGATE XA`.
 pub fn shardgate_show_in(tokens: &[Token<'_>]) -> Option<ShardgateShow> {
     match tokens {
         [Token::Word(a), Token::Word(b), Token::Word(c)]
@@ -211,6 +213,8 @@ pub fn shardgate_show_in(tokens: &[Token<'_>]) -> Option<ShardgateShow> {
                 Some(ShardgateShow::Sessions)
             } else if eq(c, b"nodes") {
                 Some(ShardgateShow::Nodes)
+            } else if eq(c, b"xa") {
+                Some(ShardgateShow::Xa)
             } else {
                 None
             }

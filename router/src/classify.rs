@@ -477,6 +477,22 @@ pub fn takes_snapshot(sql: &[u8]) -> bool {
         .any(|w| eq(w[0], b"consistent") && eq(w[1], b"snapshot"))
 }
 
+/// `COMMIT AND CHAIN` / `ROLLBACK AND CHAIN`: a new transaction begins at once.
+pub fn chains(sql: &[u8]) -> bool {
+    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
+    words
+        .windows(2)
+        .any(|w| eq(w[0], b"and") && eq(w[1], b"chain"))
+}
+
+/// `START TRANSACTION READ ONLY`: a transaction that cannot write anywhere.
+pub fn starts_read_only(sql: &[u8]) -> bool {
+    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
+    words
+        .windows(2)
+        .any(|w| eq(w[0], b"read") && eq(w[1], b"only"))
+}
+
 /// `SET [SESSION | LOCAL] autocommit = <value>` and nothing else: the value.
 fn autocommit_only(tokens: &[Token<'_>]) -> Option<bool> {
     let rest: Vec<&Token<'_>> = tokens[1..]

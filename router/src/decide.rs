@@ -50,6 +50,8 @@ pub enum Action {
     ShowSessions,
     /// `SHOW SHARDGATE NODES`.
     ShowNodes,
+    /// `SHOW SHARDGATE XA`.
+    ShowXa,
     /// `SHOW [FULL] PROCESSLIST`: shardgate's clients, not the backend's connections.
     ShowProcesslist { full: bool },
     /// `SHOW GRANTS [FOR CURRENT_USER]` (`own`), or for another account.
@@ -100,6 +102,7 @@ fn action(sql: &[u8], stmt: &Statement, ctx: &Context) -> Action {
             match catalog::shardgate_show_in(&tokens) {
                 Some(catalog::ShardgateShow::Sessions) => return Action::ShowSessions,
                 Some(catalog::ShardgateShow::Nodes) => return Action::ShowNodes,
+                Some(catalog::ShardgateShow::Xa) => return Action::ShowXa,
                 None => {}
             }
             match catalog::own_show_in(&tokens) {
@@ -210,6 +213,7 @@ mod tests {
             action("show SHARDGATE nodes", &CONFIGURED),
             Action::ShowNodes
         );
+        assert_eq!(action("SHOW SHARDGATE XA", &CONFIGURED), Action::ShowXa);
         assert_eq!(
             action("SHOW FULL PROCESSLIST", &PASSTHROUGH),
             Action::ShowProcesslist { full: true }

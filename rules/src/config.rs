@@ -27,6 +27,42 @@ pub struct ClusterConfig {
     /// How reads use replicas.
     #[serde(default)]
     pub reads: ReadsConfig,
+    /// How transactions and writes that span data nodes commit.
+    #[serde(default)]
+    pub transactions: TransactionsConfig,
+}
+
+/// What a commit over several data nodes promises.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionMode {
+    /// All or nothing: a transaction (or a multi-shard write) that writes on several
+    /// nodes commits with XA two-phase commit and a durable decision, and survives a
+    /// crash of shardgate or of any backend.
+    #[default]
+    Xa,
+    /// Each node commits in turn: faster, but a failure between two commits leaves
+    /// the write applied on some nodes only (the error says which).
+    BestEffort,
+}
+
+/// `[transactions]`: the commit protocol over several nodes, and its recovery.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransactionsConfig {
+    /// The default for users and schemas that do not set `transactions`.
+    pub mode: TransactionMode,
+    /// How often prepared XA branches left by a crash are looked for and resolved.
+    pub recovery_interval_ms: u64,
+}
+
+impl Default for TransactionsConfig {
+    fn default() -> Self {
+        TransactionsConfig {
+            mode: TransactionMode::Xa,
+            recovery_interval_ms: 5000,
+        }
+    }
 }
 
 /// Whose writes a read must see when it runs on a replica.
@@ -137,6 +173,9 @@ pub struct SchemaConfig {
     /// Overrides `reads.causal_reads` (and the user's) for statements in this schema.
     #[serde(default)]
     pub causal_reads: Option<CausalReads>,
+    /// Overrides `transactions.mode` (and the user's) for transactions begun in this schema.
+    #[serde(default)]
+    pub transactions: Option<TransactionMode>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -18,7 +18,7 @@ pub mod value;
 pub use algorithm::{Algorithm, RuleError, ShardSet};
 pub use config::{
     CausalReads, ClusterConfig, GlobalIdConfig, NodeConfig, ReadsConfig, ReplicaConfig,
-    SchemaConfig, TableConfig, TableKindConfig,
+    SchemaConfig, TableConfig, TableKindConfig, TransactionMode, TransactionsConfig,
 };
 pub use endpoint::Endpoint;
 pub use error::{ConfigError, ConfigErrors};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::algorithm::Algorithm;
-use crate::config::{CausalReads, ClusterConfig, ReadsConfig};
+use crate::config::{CausalReads, ClusterConfig, ReadsConfig, TransactionMode, TransactionsConfig};
 use crate::endpoint::Endpoint;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::table::{Table, TableKind};
@@ -48,6 +48,8 @@ pub struct LogicalSchema {
     pub shard_tables: BTreeSet<String>,
     /// Whose writes its reads must see, when the schema says.
     pub causal_reads: Option<CausalReads>,
+    /// How its transactions commit over several nodes, when the schema says.
+    pub transactions: Option<TransactionMode>,
 }
 
 /// The physical names of sharded tables that are not also a logical name.
@@ -100,6 +102,7 @@ pub struct Runtime {
     /// long enough, without a look at every shard per statement.
     pub shortest_shard_table: Option<usize>,
     pub reads: ReadsConfig,
+    pub transactions: TransactionsConfig,
 }
 
 /// Where statements of a session with a given current database run.
@@ -218,6 +221,7 @@ impl Runtime {
                             bindings: schema.binding.clone(),
                             shard_tables,
                             causal_reads: schema.causal_reads,
+                            transactions: schema.transactions,
                         },
                     );
                 }
@@ -268,6 +272,7 @@ impl Runtime {
                 rules,
                 shortest_shard_table,
                 reads: config.reads,
+                transactions: config.transactions,
             })
         } else {
             Err(ConfigErrors(errors))

@@ -67,12 +67,19 @@ impl Proxy {
     /// Config-file mode with `SHARDGATE_LOG` set to `log` (else the test's own, or
     /// `warn`).
     pub fn with_config_logging(body: &str, log: Option<&str>) -> Proxy {
+        let env: Vec<(&str, &str)> = log.map(|l| ("SHARDGATE_LOG", l)).into_iter().collect();
+        Self::with_config_env(body, &env)
+    }
+
+    /// Config-file mode with more environment (a test failpoint, a log level).
+    pub fn with_config_env(body: &str, env: &[(&str, &str)]) -> Proxy {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        std::io::Write::write_all(&mut file, config_text(body).as_bytes()).unwrap();
+        let text = config_text(body, file.path());
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
         let mut cmd = Command::new(shardgate_bin());
         cmd.arg("--config").arg(file.path());
-        if let Some(log) = log {
-            cmd.env("SHARDGATE_LOG", log);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         Self::spawn(cmd, Some(file))
     }
@@ -136,7 +143,7 @@ impl Proxy {
             ._config
             .as_ref()
             .expect("a proxy started with a config file");
-        std::fs::write(file.path(), config_text(body)).expect("rewrite the config");
+        std::fs::write(file.path(), config_text(body, file.path())).expect("rewrite the config");
         let status = Command::new("kill")
             .arg("-HUP")
             .arg(self.child.id().to_string())
@@ -192,19 +199,56 @@ impl Proxy {
     }
 }
 
-/// `body` with `server.listen` set to port 0 (in its `[server]` table if it has one).
-fn config_text(body: &str) -> String {
-    let listen = "listen = \"127.0.0.1:0\"\n";
+/// `body` with `server.listen` set to port 0 unless it sets one (in its `[server]`
+/// table if it has one),
+/// and, unless the body sets them, an XA data directory and instance id of this
+/// config file's own: proxies that run at once must not share them.
+fn config_text(body: &str, path: &Path) -> String {
+    let mut listen = String::new();
+    if !body.contains("listen =") {
+        listen.push_str("listen = \"127.0.0.1:0\"\n");
+    }
+    let own = data_dir_of(path);
+    if !body.contains("data_dir") {
+        listen.push_str(&format!("data_dir = \"{}\"\n", own.display()));
+    }
+    if !body.contains("instance_id") {
+        let id: String = own
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        listen.push_str(&format!("instance_id = \"t{id}\"\n"));
+    }
     match body.find("[server]\n") {
         Some(i) => format!("{}{listen}{}", &body[..i + 9], &body[i + 9..]),
         None => format!("{body}\n[server]\n{listen}"),
     }
 }
 
+/// A port nothing listens on now, for a shardgate that must come back on the same
+/// port after a restart.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The XA data directory a test config file gets when its body names none.
+fn data_dir_of(config: &Path) -> PathBuf {
+    config.with_extension("data")
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(f) = &self._config {
+            let _ = std::fs::remove_dir_all(data_dir_of(f.path()));
+        }
     }
 }
 

@@ -85,6 +85,8 @@ pub struct BackendConn {
     /// not every later statement clears them (ROLLBACK, SET do not), so the
     /// connection is reset before another session gets it.
     diagnostics: bool,
+    /// See [`BackendConn::take_rolled_back`].
+    rolled_back: bool,
     pub last_used: Instant,
     /// Current database → physical SQL → statement prepared on this connection. The
     /// database is part of the key: unqualified names were resolved in it.
@@ -135,6 +137,7 @@ impl BackendConn {
                     .contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
                 insert_id: 0,
                 diagnostics: false,
+                rolled_back: false,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
                 statement_count: 0,
@@ -307,8 +310,8 @@ impl BackendConn {
                     }
                     self.settle(tracker.summary.status);
                     self.note_insert_id(tracker.summary.insert_id);
-                    if tracker.summary.error.is_some() {
-                        self.diagnostics = true;
+                    if let Some(code) = tracker.summary.error {
+                        self.note_error(code);
                     }
                     self.note_warnings(tracker.summary.warnings);
                     return Ok(tracker.summary);
@@ -365,8 +368,13 @@ impl BackendConn {
             }
             Some(0xFF) => {
                 self.settle(None);
-                self.diagnostics = true;
-                Err(WireError::from_err_packet(payload))
+                let e = WireError::from_err_packet(payload);
+                if let WireError::Server { code, .. } = &e {
+                    self.note_error(*code);
+                } else {
+                    self.diagnostics = true;
+                }
+                Err(e)
             }
             _ => Err(WireError::Protocol(otherwise)),
         }
@@ -383,9 +391,26 @@ impl BackendConn {
             .await?
             .ok_or(WireError::UnexpectedEof)?;
         if p.payload.first() == Some(&0xFF) {
-            self.diagnostics = true;
+            let code = p
+                .payload
+                .get(1..3)
+                .map_or(0, |c| u16::from_le_bytes([c[0], c[1]]));
+            self.note_error(code);
         }
         Ok(p)
+    }
+
+    /// The server answered with error `code`: the connection holds diagnostics, and
+    /// a deadlock (1213) means the server rolled back the whole transaction.
+    fn note_error(&mut self, code: u16) {
+        self.diagnostics = true;
+        self.rolled_back |= code == 1213;
+    }
+
+    /// The server rolled back this connection's transaction (a deadlock) since the
+    /// last call.
+    pub fn take_rolled_back(&mut self) -> bool {
+        std::mem::take(&mut self.rolled_back)
     }
 
     /// Runs a statement whose answer must be a single OK or ERR (multi-shard writes,
@@ -396,6 +421,41 @@ impl BackendConn {
         // A session's SET replayed here may have changed what the server tracks.
         self.keep_tracking_after(sql).await?;
         Ok(ok)
+    }
+
+    /// Runs statements whose answers are each a single OK or ERR, sent together and
+    /// answered in order (the server reads one command after another): one round
+    /// trip for them all. Every answer is read; the first error, else the last OK,
+    /// is returned. Only for shardgate's own statements (XA control).
+    pub async fn execute_pipelined(&mut self, statements: &[&[u8]]) -> Result<OkInfo, WireError> {
+        self.out.clear();
+        for sql in statements {
+            let mut payload = Vec::with_capacity(1 + sql.len());
+            payload.push(crate::wire::command::COM_QUERY);
+            payload.extend_from_slice(sql);
+            let mut seq = 0;
+            write_packet(&mut self.out, &mut seq, &payload);
+        }
+        self.awaiting = true;
+        self.stream.write_all(&self.out).await?;
+        self.last_used = Instant::now();
+        let (mut first_error, mut last) = (None, None);
+        for _ in statements {
+            // Commands not answered yet are still in flight.
+            self.awaiting = true;
+            match self.read_ok().await {
+                Ok(ok) => last = Some(ok),
+                Err(e @ WireError::Server { .. }) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match (first_error, last) {
+            (Some(e), _) => Err(e),
+            (None, Some(ok)) => Ok(ok),
+            (None, None) => Err(WireError::Protocol("no statement to run")),
+        }
     }
 
     /// Reads an answer that must be a single OK or ERR.
@@ -569,6 +629,16 @@ impl BackendConn {
             param_defs,
             column_defs,
         })
+    }
+
+    /// Whether the server can parse `wire`, found by preparing it (nothing runs).
+    pub async fn check_parses(&mut self, wire: &[u8]) -> Result<(), WireError> {
+        const KEY: &str = "\0shardgate: parse check";
+        let answer = self.prepare(KEY, wire).await?;
+        self.forget_statement(KEY);
+        let mut close = vec![COM_STMT_CLOSE];
+        close.extend_from_slice(&answer.stmt.id.to_le_bytes());
+        self.send_unanswered(&close).await
     }
 
     /// Forgets a statement the server no longer knows (it answered "unknown handler").

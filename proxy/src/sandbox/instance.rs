@@ -16,6 +16,11 @@ pub struct Instance {
     pub dir: PathBuf,
     socket: PathBuf,
     guard: Option<(Child, ChildStdin)>,
+    /// How the server was started, for [`Instance::restart`].
+    command: (PathBuf, Vec<String>),
+    /// The server started again after [`Instance::crash`]: its own guard kills it
+    /// when we end, and the first guard still removes the directory.
+    restarted: Option<(Child, ChildStdin)>,
 }
 
 fn free_port() -> Result<u16> {
@@ -113,6 +118,8 @@ impl Instance {
                 dir: dir.to_path_buf(),
                 socket,
                 guard: Some((child, stdin)),
+                command: (bins.server.clone(), args),
+                restarted: None,
             };
             match inst.wait_ready() {
                 Ok(()) => return Ok(inst),
@@ -205,8 +212,66 @@ impl Instance {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would, keeping its files:
+    /// [`Instance::restart`] starts it again on them.
+    pub fn crash(&mut self) -> Result<()> {
+        let pid_file = self.dir.join("mysqld.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .map_err(io_err(format!("reading {}", pid_file.display())))?;
+        let pid = pid.trim().to_string();
+        let _ = Command::new("kill").arg("-9").arg(&pid).status();
+        if let Some((mut child, stdin)) = self.restarted.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+        // Dead once a zombie (its guard reaps it only at the end) or gone.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|st| {
+                    !st.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(false)
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on its files and port, after [`Instance::crash`].
+    pub fn restart(&mut self) -> Result<()> {
+        let (server, args) = &self.command;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("trap '' INT TERM HUP; \"$@\" & pid=$!; read _; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null")
+            .arg("sh")
+            .arg(server)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io_err("starting mariadbd again"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| SandboxError::Failed("no stdin for the guard".into()))?;
+        self.restarted = Some((child, stdin));
+        self.wait_ready()
+            .map_err(|e| SandboxError::Failed(format!("{} did not start again:\n{e}", self.name)))
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would, and deletes its files.
     pub fn kill(&mut self) {
+        if let Some((mut child, stdin)) = self.restarted.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
         if let Some((mut child, stdin)) = self.guard.take() {
             drop(stdin);
             let _ = child.wait();

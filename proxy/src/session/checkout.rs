@@ -21,29 +21,45 @@ impl Session {
         read_only: bool,
         needs_previous: bool,
     ) -> Result<Held, SqlError> {
-        self.notice_dropped_connection();
+        self.notice_lost_branch(node);
         if self.lease.lost_txn {
             return Err(super::transaction::transaction_lost(false));
         }
         self.commit_before_ddl(&[node]).await?;
+        self.check_atomic_write(node)?;
         if let Some(h) = self.lease.held.take() {
             if h.node == node && (self.lease.must_keep() || needs_previous) {
                 self.control.set_running(self.running_on(&h));
-                return self.ready(h).await;
+                return self.ready(h, false).await;
             }
             if self.lease.must_keep() {
-                let names = (self.node_name(h.node), self.node_name(node));
-                self.lease.held = Some(h);
-                return Err(SqlError::unsupported(format!(
-                    "not supported by shardgate yet: this session's transaction or session state lives on data node {}, \
-                     and the statement runs on {}; commit, or reset the connection, first",
-                    names.0, names.1
-                )));
+                if !self.lease.may_branch() {
+                    let names = (self.node_name(h.node), self.node_name(node));
+                    self.lease.held = Some(h);
+                    return Err(SqlError::unsupported(format!(
+                        "not supported by shardgate yet: this session's state (temporary tables, locks, \
+                         user variables or cursors) lives on data node {}, and the statement runs on {}; \
+                         reset the connection, or keep the statements on one node",
+                        names.0, names.1
+                    )));
+                }
+                // Another node's turn: this branch waits for the transaction's next
+                // statement on its node, or its end.
+                self.ensure_global(h.node);
+                self.lease.branches.push(h);
+                self.check_atomic_write(node)?;
+            } else {
+                self.control.clear_if(self.running_on(&h));
+                let pool = self.lease.topo.node(h.node).pool(h.role).clone();
+                pool.put(h.conn).await;
             }
-            self.control.clear_if(self.running_on(&h));
-            let pool = self.lease.topo.node(h.node).pool(h.role).clone();
-            pool.put(h.conn).await;
         }
+        if let Some(i) = self.lease.branches.iter().position(|b| b.node == node) {
+            let h = self.lease.branches.swap_remove(i);
+            self.control.set_running(self.running_on(&h));
+            return self.ready(h, false).await;
+        }
+        let branch = self.lease.global.is_some();
         let held = self.fresh_connection(node, read_only).await?;
         self.control.set_running(self.running_on(&held));
         let current = Some((self.id, self.lease.replay_gen));
@@ -53,6 +69,12 @@ impl Session {
         }
         if !self.lease.autocommit && held.conn.autocommit() {
             setup.push(b"SET autocommit = 0".to_vec());
+        }
+        if branch {
+            if let Some(g) = &self.lease.global {
+                let name = self.node_name(node);
+                setup.extend(g.open_on(&name, &self.lease.savepoints));
+            }
         }
         let mut held = self
             .run_setup(
@@ -77,20 +99,42 @@ impl Session {
             // gets it.
             held.conn.dirty |= !replica;
         }
-        self.ready(held).await
+        self.ready(held, branch).await
     }
 
     /// Makes the state that travels with the next statement true on `held`: the
-    /// session's last insert id (when the statement reads it), one-shot `SET
-    /// TRANSACTION`s, and a deferred `BEGIN` with its savepoints.
-    async fn ready(&mut self, held: Held) -> Result<Held, SqlError> {
+    /// session's last insert id (when the statement reads it), and the opening of
+    /// the session's transaction when this statement opens it (a deferred `BEGIN`
+    /// with its savepoints, or `XA START`). `joined`: `held` was just made a branch
+    /// of the open transaction.
+    async fn ready(&mut self, held: Held, joined: bool) -> Result<Held, SqlError> {
         let mut setup: Vec<Vec<u8>> = Vec::new();
         if self.wants_insert_id && held.conn.insert_id != self.last_insert_id {
             setup.push(format!("SET @@last_insert_id = {}", self.last_insert_id).into_bytes());
         }
-        setup.append(&mut self.lease.next_txn);
-        let opens = !self.lease.pending_txn.is_empty();
-        setup.append(&mut self.lease.pending_txn);
+        let opens = self.lease.global.is_none()
+            && (!self.lease.pending_txn.is_empty()
+                || (!self.lease.autocommit
+                    && !held.conn.in_transaction()
+                    && self.lease.pins.is_empty()
+                    && self.xa_wanted(None)));
+        if opens {
+            let name = self.node_name(held.node);
+            let global = self.open_global();
+            setup.extend(global.open_on(&name, &self.lease.savepoints));
+            self.lease.global = Some(global);
+            self.lease.pending_txn.clear();
+        } else {
+            setup.append(&mut self.lease.next_txn);
+        }
+        if let Some(g) = &mut self.lease.global {
+            if opens || joined {
+                g.opened.push(held.node);
+            }
+            if self.lease.writes_now {
+                g.note_write(held.node);
+            }
+        }
         let ran = self
             .run_setup(
                 held,
@@ -98,9 +142,11 @@ impl Session {
                 "while preparing the connection for this statement",
             )
             .await;
-        if ran.is_err() && opens {
-            // The client's BEGIN did not take: its transaction must not quietly
-            // become autocommit statements.
+        if ran.is_err() && (opens || joined) {
+            // The client's BEGIN did not take (here, or on this branch): its
+            // transaction must not quietly become autocommit statements, nor commit
+            // on the other nodes.
+            self.forget_connection_state();
             self.lease.lost_txn = true;
         }
         let mut held = ran?;
@@ -186,8 +232,35 @@ impl Session {
 
     /// Keeps `held` when the session's state needs it (or the client may ask about its
     /// warnings next), else returns it to its pool.
-    pub(super) async fn keep_or_release(&mut self, held: Held, warnings: u16) {
+    pub(super) async fn keep_or_release(&mut self, mut held: Held, warnings: u16) {
+        if held.conn.take_rolled_back() && self.lease.global.is_some() {
+            self.lease.rolled_back = true;
+        }
+        // A plain transaction on one connection that the server ended by itself (DDL,
+        // `SET autocommit = 1`, a deadlock): the server's flags say so.
+        let ended = self.lease.global.as_ref().is_some_and(|g| g.xa.is_none())
+            && self.lease.branches.is_empty()
+            && self.lease.held.is_none()
+            && !held.conn.in_transaction();
+        if ended {
+            self.lease.global = None;
+            self.lease.savepoints.clear();
+        }
         if self.lease.must_keep() || warnings > 0 {
+            match self.lease.held.take() {
+                // Parts of one statement on several nodes come back one by one: the
+                // last one back is the one held, the others wait as branches.
+                Some(other) if other.node != held.node && self.lease.global.is_some() => {
+                    self.lease.branches.push(other);
+                }
+                // A connection kept only for SHOW WARNINGS: the newer answer counts.
+                Some(other) => {
+                    self.control.clear_if(self.running_on(&other));
+                    let pool = self.lease.topo.node(other.node).pool(other.role).clone();
+                    pool.put(other.conn).await;
+                }
+                None => {}
+            }
             self.lease.held = Some(held);
         } else {
             self.control.clear_if(self.running_on(&held));
@@ -204,9 +277,14 @@ impl Session {
         if self.lease.must_keep() {
             tracing::warn!(conn = self.id, pins = ?self.lease.pins, in_transaction = self.lease.in_transaction, "backend connection with session state lost");
         }
-        if self.lease.in_transaction {
+        if self.lease.in_transaction || self.lease.global.is_some() {
             self.lease.lost_txn = true;
         }
+        // The transaction's other branches go with it: closed, so that their servers
+        // roll them back (none is prepared before the decision to commit).
+        self.lease.branches.clear();
+        self.lease.global = None;
+        self.lease.savepoints.clear();
         self.lease.pins.clear();
         self.control.set_pins(Vec::new());
         self.lease.in_transaction = false;
@@ -220,7 +298,26 @@ impl Session {
     /// transaction then fails every statement until the client ends it; lost pins
     /// (temporary tables, locks, user variables) are gone, as after a reconnect.
     pub(super) fn notice_dropped_connection(&mut self) {
-        if self.lease.held.is_none() && (self.lease.in_transaction || !self.lease.pins.is_empty()) {
+        let state =
+            self.lease.in_transaction || !self.lease.pins.is_empty() || self.lease.global.is_some();
+        if self.lease.held.is_none() && self.lease.branches.is_empty() && state {
+            self.forget_connection_state();
+        }
+    }
+
+    /// At a checkout for `node`, while other parts of the statement may hold their
+    /// connections: a node where the transaction opened a branch and whose connection
+    /// is neither held nor parked lost it (nothing else takes a branch's connection
+    /// for longer than a statement on its node).
+    fn notice_lost_branch(&mut self, node: NodeId) {
+        let Some(g) = &self.lease.global else {
+            self.notice_dropped_connection();
+            return;
+        };
+        let here = |h: &Held| h.node == node;
+        let present =
+            self.lease.held.as_ref().is_some_and(here) || self.lease.branches.iter().any(here);
+        if g.opened.contains(&node) && !present {
             self.forget_connection_state();
         }
     }

@@ -46,6 +46,8 @@ impl Session {
                 return Err(SqlError::syntax(e.to_string()).into());
             }
         };
+        // What the transaction counts as written on the statement's nodes.
+        self.lease.writes_now = !stmt.read_only;
         // A lone CURRENT_USER() is answered below, with its own column name.
         let users = !matches!(action, Action::Answer { .. });
         let rewritten = self.with_session_values(payload, users);
@@ -59,6 +61,19 @@ impl Session {
                 .and_then(|()| self.confine_catalog(payload, &rt))
         };
         let confined = admitted?;
+        let client_xa = stmt.kind == StatementKind::Transaction
+            && self.lease.topo.nodes().len() > 1
+            && self
+                .reading
+                .first_word(&payload[1..])
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"xa"));
+        if client_xa {
+            return Err(SqlError::unsupported(
+                "not supported by shardgate: XA statements from clients; shardgate runs transactions over \
+                 several nodes as XA transactions itself: use BEGIN and COMMIT",
+            )
+            .into());
+        }
         let payload = confined.as_deref().unwrap_or(payload);
         let sql = &payload[1..];
         match action {
@@ -81,6 +96,7 @@ impl Session {
             }
             Action::ShowSessions => return self.show_sessions(seq).await,
             Action::ShowNodes => return self.show_nodes(seq).await,
+            Action::ShowXa => return self.show_xa(seq).await,
             Action::ShowProcesslist { full } => return self.show_processlist(full, seq).await,
             Action::ShowGrants { own } => return self.show_grants(own, seq).await,
             Action::Answer { .. } | Action::Run => {}
@@ -99,6 +115,9 @@ impl Session {
         // DDL ends the transaction: one begun but not opened anywhere has nothing to
         // commit; an open one is committed where the DDL needs it (`commit_before_ddl`).
         self.ddl_commits = stmt.commits_first;
+        if stmt.commits_first && stmt.hints.node.is_none() {
+            self.check_ddl_parses(sql).await?;
+        }
         if stmt.commits_first && !self.lease.pending_txn.is_empty() {
             self.lease.pending_txn.clear();
             self.lease.savepoints.clear();
@@ -114,7 +133,10 @@ impl Session {
             }
             return self.set_session_state(sql, seq, true).await;
         }
-        if !self.lease.pending_txn.is_empty() || !self.lease.must_keep() {
+        if !self.lease.pending_txn.is_empty()
+            || !self.lease.must_keep()
+            || self.lease.global.is_some()
+        {
             if let Some(flow) = self.deferred_transaction(&stmt, sql, seq).await? {
                 return Ok(flow);
             }

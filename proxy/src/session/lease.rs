@@ -16,6 +16,18 @@ use crate::topology::Topology;
 /// See the module comment.
 pub(super) struct Lease {
     pub(super) held: Option<Held>,
+    /// The connections of the session's transaction on its other nodes, between
+    /// the statements that use them.
+    pub(super) branches: Vec<Held>,
+    /// The session's transaction as a whole, once opened on a node (see
+    /// [`super::global`]). Plain single-node transactions that autocommit-off
+    /// statements open implicitly go without one until they touch a second node.
+    pub(super) global: Option<super::global::Global>,
+    /// The statement being run may write (its node's branch then counts as written).
+    pub(super) writes_now: bool,
+    /// A branch's server rolled the transaction back (a deadlock): the rest of it is
+    /// rolled back when the statement ends, as one server would have.
+    pub(super) rolled_back: bool,
     /// Connection state that ties the session to `held`; shown in logs and metrics.
     pub(super) pins: BTreeSet<PinReason>,
     pub(super) in_transaction: bool,
@@ -54,6 +66,10 @@ impl Lease {
         Lease {
             topo,
             held: None,
+            branches: Vec::new(),
+            global: None,
+            writes_now: true,
+            rolled_back: false,
             pins: BTreeSet::new(),
             in_transaction: false,
             autocommit: true,
@@ -72,7 +88,7 @@ impl Lease {
     /// connection is given back. Connections that replayed the old settings are
     /// out of date from now on.
     pub(super) fn reset(&mut self) {
-        debug_assert!(self.held.is_none());
+        debug_assert!(self.held.is_none() && self.branches.is_empty() && self.global.is_none());
         let replay_gen = self.replay_gen + 1;
         *self = Lease {
             replay_gen,
@@ -84,7 +100,10 @@ impl Lease {
     /// Runs before every command: it loads the snapshot only when a new one is in
     /// effect.
     pub(super) fn follow(&mut self, current: &crate::topology::Current) {
-        if self.held.is_none() && current.generation() != self.topo.generation {
+        if self.held.is_none()
+            && self.branches.is_empty()
+            && current.generation() != self.topo.generation
+        {
             self.topo = current.load();
         }
     }
@@ -96,6 +115,7 @@ impl Lease {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         }
         if self.in_transaction
+            || self.global.is_some()
             || !self.pending_txn.is_empty()
             || self.pending_aside
             || self.lost_txn
@@ -132,7 +152,25 @@ impl Lease {
     /// transaction its next statement opens is what it keeps (the server's IN_TRANS
     /// says so); between such transactions it may move.
     pub(super) fn must_keep(&self) -> bool {
-        !self.pins.is_empty() || self.in_transaction || !self.pending_txn.is_empty()
+        !self.pins.is_empty()
+            || self.in_transaction
+            || self.global.is_some()
+            || !self.pending_txn.is_empty()
+    }
+
+    /// The session's transaction is shardgate's to end, not the server's: its
+    /// branches are XA branches, or there are several.
+    pub(super) fn owns_transaction(&self) -> bool {
+        self.global
+            .as_ref()
+            .is_some_and(|g| g.xa.is_some() || !self.branches.is_empty())
+    }
+
+    /// The session's transaction may take a branch on another node: it has no pins
+    /// (temporary tables, locks, cursors live on one connection only).
+    pub(super) fn may_branch(&self) -> bool {
+        self.pins.is_empty()
+            && (self.global.is_some() || self.in_transaction || !self.pending_txn.is_empty())
     }
 
     /// Takes a begun-but-unopened transaction aside while a statement that must not

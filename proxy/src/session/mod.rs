@@ -14,12 +14,14 @@ mod causal;
 mod change_user;
 mod charset;
 mod checkout;
+mod commit;
 mod cursor;
 mod ddl;
 mod execute;
 mod explain;
 mod fanout;
 mod foreign;
+mod global;
 mod grants;
 mod kill;
 mod lease;
@@ -35,6 +37,7 @@ mod settings;
 mod sharded;
 mod show;
 mod transaction;
+mod xa_show;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -307,6 +310,11 @@ impl Session {
             Err(CommandError::Client(e)) => Err(e),
         };
         self.ddl_commits = false;
+        if std::mem::take(&mut self.lease.rolled_back) {
+            // The client has the deadlock error; the server rolled back its branch
+            // there, and the others follow, so that no part of it can commit.
+            let _ = self.end_transaction(false).await;
+        }
         let held = self.lease.held.as_ref().map(|h| self.running_on(h));
         self.control.keep_only(held);
         self.control.set_activity("Sleep", self.db.as_deref(), None);
@@ -521,6 +529,14 @@ impl Session {
 
     /// Gives the held connection back to its pool (reset there if it carries state).
     async fn release_held(&mut self) {
+        if self.lease.global.is_some() {
+            // A transaction the client abandoned is rolled back on every node.
+            let _ = self.end_transaction(false).await;
+        }
+        for h in std::mem::take(&mut self.lease.branches) {
+            let pool = self.lease.topo.node(h.node).pool(h.role).clone();
+            pool.put(h.conn).await;
+        }
         if let Some(h) = self.lease.held.take() {
             self.control.clear_if(self.running_on(&h));
             let pool = self.lease.topo.node(h.node).pool(h.role).clone();

@@ -1,5 +1,7 @@
 //! A write over several targets: a transaction per node (or a savepoint inside the
-//! client's transaction), committed only when every target succeeded. The nodes work
+//! client's transaction), committed only when every target succeeded; over several
+//! nodes in xa mode, one XA transaction committed in two phases, so that a crash
+//! never leaves it applied on some nodes only. The nodes work
 //! at once, each running its own targets in order on one connection; the answer
 //! counts them as one statement on one server would.
 
@@ -10,6 +12,7 @@ use rules::{NodeId, Runtime};
 use tokio::io::AsyncWriteExt;
 
 use super::binary::BinaryExecution;
+use super::global::{Flight, Global};
 use super::{Flow, Held, Reply, Session};
 use crate::wire::generic::{self, ok_payload};
 use crate::wire::packet::write_packet;
@@ -87,54 +90,77 @@ impl Session {
             }
         }
         let mut answers: Vec<Option<generic::OkInfo>> = vec![None; targets.len()];
+        // Several nodes outside the client's transaction, in xa mode: one XA
+        // transaction of its own, committed in two phases.
+        let xa = match &self.shared.xa {
+            Some(coord) if !in_client_txn && conns.len() > 1 && self.xa_wanted(None) => {
+                let mut g = Global::new(
+                    Vec::new(),
+                    Some(Flight::new(coord)),
+                    self.transaction_mode(),
+                );
+                for (node, _, _) in &conns {
+                    g.note_write(*node);
+                    g.opened.push(*node);
+                }
+                Some(g)
+            }
+            _ => None,
+        };
+        let opens: Vec<Vec<u8>> = conns
+            .iter()
+            .map(|(node, _, _)| match &xa {
+                Some(g) => g.open_on(&self.node_name(*node), &[]).concat(),
+                None if in_client_txn => b"SAVEPOINT shardgate_stmt".to_vec(),
+                None => b"START TRANSACTION".to_vec(),
+            })
+            .collect();
         if failure.is_none() {
-            let open: &[u8] = if in_client_txn {
-                b"SAVEPOINT shardgate_stmt"
-            } else {
-                b"START TRANSACTION"
-            };
             let charset = &self.charset;
             // Once one node fails, the others run no more of their targets: the
             // statement is rolled back everywhere anyway.
             let failed = &std::sync::atomic::AtomicBool::new(false);
-            let parts = conns.iter_mut().map(|(node, held, mine)| {
-                let db = schema.database_on(&rt.nodes, *node).to_string();
-                async move {
-                    let result = async {
-                        let opened = match held.conn.use_database(&db).await {
-                            Ok(()) => held.conn.execute_ok(open).await.map(drop),
-                            Err(e) => Err(e),
-                        };
-                        opened.map_err(|e| {
-                            e.to_client(
+            let parts = conns
+                .iter_mut()
+                .zip(&opens)
+                .map(|((node, held, mine), open)| {
+                    let db = schema.database_on(&rt.nodes, *node).to_string();
+                    async move {
+                        let result = async {
+                            let opened = match held.conn.use_database(&db).await {
+                                Ok(()) => held.conn.execute_ok(open).await.map(drop),
+                                Err(e) => Err(e),
+                            };
+                            opened.map_err(|e| {
+                                e.to_client(
                                 "during a multi-shard write (its part on this node did not run)",
                             )
-                        })?;
-                        let mut done = Vec::with_capacity(mine.len());
-                        for &i in mine.iter() {
-                            if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                                break;
+                            })?;
+                            let mut done = Vec::with_capacity(mine.len());
+                            for &i in mine.iter() {
+                                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                                    break;
+                                }
+                                let target = targets[i];
+                                let wire = charset.encode(&target.sql);
+                                let ok = match binary {
+                                    None => held.conn.execute_ok(&wire).await,
+                                    Some(b) => b.run(held, &target.sql, &wire).await,
+                                };
+                                done.push((
+                                    i,
+                                    ok.map_err(|e| e.to_client("during a multi-shard write"))?,
+                                ));
                             }
-                            let target = targets[i];
-                            let wire = charset.encode(&target.sql);
-                            let ok = match binary {
-                                None => held.conn.execute_ok(&wire).await,
-                                Some(b) => b.run(held, &target.sql, &wire).await,
-                            };
-                            done.push((
-                                i,
-                                ok.map_err(|e| e.to_client("during a multi-shard write"))?,
-                            ));
+                            Ok::<_, SqlError>(done)
                         }
-                        Ok::<_, SqlError>(done)
+                        .await;
+                        if result.is_err() {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        result
                     }
-                    .await;
-                    if result.is_err() {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    result
-                }
-            });
+                });
             for result in futures_util::future::join_all(parts).await {
                 match result {
                     Ok(done) => {
@@ -159,6 +185,22 @@ impl Session {
             );
         }
         let (affected, insert_id, warnings) = tally.count(&answers);
+        if let Some(global) = xa {
+            let mut helds: Vec<Held> = conns.into_iter().map(|(_, h, _)| h).collect();
+            let finished = self
+                .finish_global(&global, &mut helds, failure.is_none())
+                .await;
+            for h in helds {
+                self.keep_or_release(h, 0).await;
+            }
+            if let Some(mut e) = failure {
+                e.message
+                    .push_str(" (shardgate rolled back the statement on every shard)");
+                return Err(e.into());
+            }
+            finished?;
+            return self.send_write_ok(affected, insert_id, warnings, seq).await;
+        }
         let finish: &[u8] = match (&failure, in_client_txn) {
             (None, true) => b"RELEASE SAVEPOINT shardgate_stmt",
             (None, false) => b"COMMIT",
@@ -201,6 +243,17 @@ impl Session {
                 .push_str(" (shardgate rolled back the statement on every shard)");
             return Err(e.into());
         }
+        self.send_write_ok(affected, insert_id, warnings, seq).await
+    }
+
+    /// The one OK a multi-target write answers with.
+    async fn send_write_ok(
+        &mut self,
+        affected: u64,
+        insert_id: u64,
+        warnings: u16,
+        seq: u8,
+    ) -> Reply {
         self.note_insert_id(insert_id);
         let mut out = BytesMut::new();
         let mut seq = seq;

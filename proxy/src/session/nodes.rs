@@ -12,14 +12,7 @@ use crate::wire::SqlError;
 impl Session {
     pub(super) async fn show_nodes(&mut self, seq: u8) -> Reply {
         // Addresses and health of every backend: for operators, as SHOW SLAVE STATUS is.
-        let allowed = !self.shared.settings.enforce_privileges
-            || self.user.as_ref().is_some_and(|u| u.may(Need::Admin));
-        if !allowed {
-            return Err(SqlError::specific_access_denied(
-                "Access denied; SHOW SHARDGATE NODES needs the `admin` privilege (users.privileges)",
-            )
-            .into());
-        }
+        self.need_admin("SHOW SHARDGATE NODES")?;
         let mut rows = Vec::new();
         for node in self.lease.topo.nodes() {
             rows.push(row(&node.name, "primary", &node.primary, None));
@@ -47,6 +40,22 @@ impl Session {
             LocalColumn::integer("Pool_max"),
         ];
         self.send_result_set(seq, "", &columns, &rows).await
+    }
+}
+
+impl Session {
+    /// Operators' views (backend addresses, health, transactions in doubt) need the
+    /// `admin` privilege, as SHOW SLAVE STATUS needs SUPER on the server.
+    pub(super) fn need_admin(&self, what: &str) -> Result<(), SqlError> {
+        let allowed = !self.shared.settings.enforce_privileges
+            || self.user.as_ref().is_some_and(|u| u.may(Need::Admin));
+        if allowed {
+            Ok(())
+        } else {
+            Err(SqlError::specific_access_denied(format!(
+                "Access denied; {what} needs the `admin` privilege (users.privileges)"
+            )))
+        }
     }
 }
 

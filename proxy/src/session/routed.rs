@@ -187,6 +187,7 @@ impl Session {
         let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
         // The metadata comes from preparing one target's statement.
         let target = &prepared.plan.targets[0];
+        self.lease.writes_now = false;
         let mut held = self.checkout(target.node, false, false).await?;
         let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
         let database = match schema {
@@ -460,6 +461,7 @@ impl Session {
         }
         let prepared = s.prepared.clone();
         let (read_only, schema_name) = (s.read_only, s.schema.clone());
+        self.lease.writes_now = !read_only;
         let plain_db = s.database.clone();
         let long_data = std::mem::take(&mut s.long_data);
         s.long_data_bytes = 0;

@@ -196,16 +196,19 @@ impl Session {
             .await
     }
 
-    /// A transaction stays on one node: the error for a statement that would leave it.
+    /// Session state (temporary tables, locks, user variables, cursors) lives on one
+    /// connection: the error for a statement that would leave it. A transaction
+    /// without such state takes a branch on every node it touches.
     pub(super) fn transaction_conflict(&self, nodes: &[NodeId]) -> Option<SqlError> {
-        if !self.lease.must_keep() {
+        if !self.lease.must_keep() || self.lease.may_branch() {
             return None;
         }
         let first = *nodes.first()?;
         if let Some(other) = nodes.iter().find(|n| **n != first) {
             return Some(SqlError::unsupported(format!(
-                "not supported by shardgate yet: a statement in a transaction that touches data nodes {} and {}; \
-                 a transaction must stay on one node",
+                "not supported by shardgate yet: a statement that touches data nodes {} and {} in a session whose \
+                 state (temporary tables, locks, user variables or cursors) lives on one connection; \
+                 reset the connection, or keep the statements on one node",
                 self.node_name(first),
                 self.node_name(*other)
             )));
@@ -213,8 +216,9 @@ impl Session {
         let h = self.lease.held.as_ref()?;
         (h.node != first).then(|| {
             SqlError::unsupported(format!(
-                "not supported by shardgate yet: this transaction runs on data node {}, and the statement also needs {}; \
-                 commit first, or keep a transaction's statements on one node",
+                "not supported by shardgate yet: this session's state (temporary tables, locks, user variables \
+                 or cursors) lives on data node {}, and the statement also needs {}; \
+                 reset the connection, or keep the statements on one node",
                 self.node_name(h.node),
                 self.node_name(first)
             ))

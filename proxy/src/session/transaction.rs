@@ -20,6 +20,11 @@ impl Session {
         if stmt.hints.node.is_some() {
             return Ok(None);
         }
+        if self.lease.global.is_some() {
+            if let Some(flow) = self.in_open_transaction(stmt, sql, seq).await? {
+                return Ok(Some(flow));
+            }
+        }
         let pending = !self.lease.pending_txn.is_empty();
         match stmt.transaction {
             // WITH CONSISTENT SNAPSHOT takes its snapshot at START, as the client
@@ -51,30 +56,80 @@ impl Session {
                 if pending =>
             {
                 let name = stmt.savepoint.clone().unwrap_or_default();
-                let at = self
-                    .lease
-                    .savepoints
-                    .iter()
-                    .position(|s| s.eq_ignore_ascii_case(&name));
-                match (op, at) {
-                    (TxnOp::Savepoint, at) => {
-                        if let Some(i) = at {
-                            self.lease.savepoints.remove(i);
-                        }
-                        self.lease.savepoints.push(name);
-                    }
-                    (_, None) => {
-                        return Err(savepoint_missing(&name).into());
-                    }
-                    (TxnOp::RollbackTo, Some(i)) => self.lease.savepoints.truncate(i + 1),
-                    (_, Some(i)) => self.lease.savepoints.truncate(i),
-                }
+                note_savepoint(&mut self.lease.savepoints, op, &name)?;
                 self.lease.pending_txn.push(sql.to_vec());
             }
             _ => return Ok(None),
         }
         self.send_ok(seq).await?;
         Ok(Some(Flow::Continue))
+    }
+
+    /// Transaction control while the session's transaction is open on some node.
+    /// One plain branch: the server answers, as without shardgate. Several, or XA:
+    /// shardgate ends the transaction on every branch, and savepoints are set and
+    /// rolled back to on every branch. `None`: go on as usual.
+    async fn in_open_transaction(
+        &mut self,
+        stmt: &Statement,
+        sql: &[u8],
+        seq: u8,
+    ) -> Result<Option<Flow>, CommandError> {
+        let Some(op) = stmt.transaction else {
+            return Ok(None);
+        };
+        // Pins do not matter here: they keep the last connection after the end.
+        let ours = self.lease.owns_transaction();
+        match op {
+            TxnOp::Commit | TxnOp::Rollback if !ours => {
+                // The server ends it, on the one connection.
+                self.lease.global = None;
+                self.lease.savepoints.clear();
+                Ok(None)
+            }
+            TxnOp::Commit | TxnOp::Rollback => {
+                self.end_transaction(op == TxnOp::Commit).await?;
+                if router::classify::chains(sql) {
+                    self.lease.pending_txn.push(b"START TRANSACTION".to_vec());
+                }
+                self.send_ok(seq).await?;
+                Ok(Some(Flow::Continue))
+            }
+            // BEGIN commits the transaction before it.
+            TxnOp::Begin if ours => {
+                self.end_transaction(true).await?;
+                Ok(None)
+            }
+            TxnOp::Begin => {
+                self.lease.global = None;
+                self.lease.savepoints.clear();
+                Ok(None)
+            }
+            TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo => {
+                let name = stmt.savepoint.clone().unwrap_or_default();
+                note_savepoint(&mut self.lease.savepoints, op, &name)?;
+                if !ours {
+                    return Ok(None);
+                }
+                let mut failure = None;
+                let conns = self
+                    .lease
+                    .held
+                    .iter_mut()
+                    .chain(self.lease.branches.iter_mut());
+                for h in conns {
+                    if let Err(e) = h.conn.execute_ok(sql).await {
+                        failure.get_or_insert(e.to_client("(setting a savepoint on every node)"));
+                    }
+                }
+                if let Some(e) = failure {
+                    return Err(e.into());
+                }
+                self.send_ok(seq).await?;
+                Ok(Some(Flow::Continue))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The session's transaction died with its backend connection: `ROLLBACK` ends
@@ -105,6 +160,24 @@ pub(super) fn transaction_characteristics() -> SqlError {
     )
 }
 
+/// Keeps the list of savepoints as the server would after `op` on `name`, or fails
+/// as it would: a new branch gets them all, so that `ROLLBACK TO` works there too.
+fn note_savepoint(savepoints: &mut Vec<String>, op: TxnOp, name: &str) -> Result<(), SqlError> {
+    let at = savepoints.iter().position(|s| s.eq_ignore_ascii_case(name));
+    match (op, at) {
+        (TxnOp::Savepoint, at) => {
+            if let Some(i) = at {
+                savepoints.remove(i);
+            }
+            savepoints.push(name.to_string());
+        }
+        (_, None) => return Err(savepoint_missing(name)),
+        (TxnOp::RollbackTo, Some(i)) => savepoints.truncate(i + 1),
+        (_, Some(i)) => savepoints.truncate(i),
+    }
+    Ok(())
+}
+
 fn savepoint_missing(name: &str) -> SqlError {
     SqlError::new(1305, "42000", format!("SAVEPOINT {name} does not exist"))
 }
@@ -123,13 +196,46 @@ pub(super) fn transaction_lost(commit: bool) -> SqlError {
 }
 
 impl Session {
+    /// DDL in a transaction shardgate ends itself: the server commits before DDL
+    /// only once the DDL parses, and XA branches refuse DDL outright; so the DDL is
+    /// parsed first (prepared, not run), and one that does not parse fails with the
+    /// transaction still open, as on the server.
+    pub(super) async fn check_ddl_parses(&mut self, sql: &[u8]) -> Result<(), SqlError> {
+        if !self.lease.owns_transaction() {
+            return Ok(());
+        }
+        let Some(h) = self.lease.held.as_mut().or(self.lease.branches.first_mut()) else {
+            return Ok(());
+        };
+        // The client's own bytes, as the statement itself goes to the server.
+        match h.conn.check_parses(sql).await {
+            Err(e @ WireError::Server { code: 1064, .. }) => Err(e.to_client("")),
+            Ok(()) | Err(WireError::Server { .. }) => Ok(()),
+            Err(e) => {
+                self.lease.held = None;
+                self.forget_connection_state();
+                Err(e.to_client("(checking the DDL)"))
+            }
+        }
+    }
+
     /// DDL commits the session's transaction before it runs, as the server does.
     /// On the transaction's own connection the server does it with the DDL (and not
     /// when the DDL does not parse); DDL that runs on any other node, or on several,
     /// commits the transaction here first, so that it may run at all. A transaction
     /// begun but not opened anywhere has nothing to commit.
     pub(super) async fn commit_before_ddl(&mut self, nodes: &[NodeId]) -> Result<(), SqlError> {
-        if !self.ddl_commits || !self.lease.pins.is_empty() || !self.lease.in_transaction {
+        if !self.ddl_commits {
+            return Ok(());
+        }
+        if self.lease.owns_transaction() {
+            // XA branches refuse DDL: the transaction is committed first, everywhere.
+            return self.end_transaction(true).await;
+        }
+        if !self.lease.pins.is_empty() {
+            return Ok(());
+        }
+        if !self.lease.in_transaction {
             return Ok(());
         }
         match &self.lease.held {
@@ -167,6 +273,11 @@ impl Session {
         on: bool,
         seq: u8,
     ) -> Result<Option<Flow>, CommandError> {
+        let spans = self.lease.owns_transaction();
+        if on && !self.lease.autocommit && spans {
+            // Turning autocommit on commits: everywhere, as the server would on one.
+            self.end_transaction(true).await?;
+        }
         if self.lease.held.is_some() && on != self.lease.autocommit {
             return Ok(None);
         }

@@ -1,0 +1,147 @@
+//! Finishing what a crash interrupted: branches this instance prepared and did not
+//! see through. At start-up and then periodically, every node's primary is asked for
+//! its prepared branches (`XA RECOVER`); one of ours is committed when the decision
+//! log holds its commit, else rolled back (presumed abort). A node that does not
+//! answer is asked again next round, for as long as it takes.
+//!
+//! The order of the steps is what makes this safe beside live sessions: prepared
+//! branches are listed first, then the transactions in flight are noted (those are
+//! left alone), then the decisions are read. A transaction not in flight at the
+//! second step had written its decision, if it had one, before it: the third step
+//! sees it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{xid, Coordinator};
+use crate::topology::Current;
+
+/// A prepared branch of this instance found on a node.
+#[derive(Debug, Clone)]
+pub struct InDoubt {
+    pub node: String,
+    pub gtrid: String,
+    pub bqual: String,
+    /// What recovery does with it: `commit`, `rollback`, or `in flight` (a session
+    /// of this run is finishing it).
+    pub outcome: &'static str,
+}
+
+/// What one round saw and did.
+#[derive(Debug, Default)]
+pub struct Round {
+    pub branches: Vec<InDoubt>,
+    /// Nodes that did not answer `XA RECOVER`, with why.
+    pub unreachable: Vec<(String, String)>,
+    /// Branches whose COMMIT or ROLLBACK failed, with why: tried again next round.
+    pub failed: Vec<(String, String)>,
+    pub resolved: usize,
+}
+
+/// Recovers once at start-up, then every `every`.
+pub async fn run(coord: Arc<Coordinator>, topology: Arc<Current>, every: Duration) {
+    loop {
+        let round = round(&coord, &topology, true).await;
+        if round.resolved > 0 || !round.failed.is_empty() {
+            tracing::info!(
+                resolved = round.resolved,
+                failed = ?round.failed,
+                unreachable = ?round.unreachable,
+                "XA recovery round"
+            );
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Lists this instance's prepared branches on every node and, when `act`, commits
+/// or rolls back each one no session is finishing.
+pub async fn round(coord: &Coordinator, topology: &Current, act: bool) -> Round {
+    let topo = topology.load();
+    let mut out = Round::default();
+    let mut found: Vec<(usize, String, String)> = Vec::new();
+    let mut answered: HashSet<String> = HashSet::new();
+    for (i, node) in topo.nodes().iter().enumerate() {
+        match node.primary.probe_rows(b"XA RECOVER").await {
+            Ok((_, rows)) => {
+                answered.insert(node.name.clone());
+                for row in rows {
+                    if let Some((gtrid, bqual)) = xid::from_recover_row(&row) {
+                        if gtrid.starts_with(coord.prefix()) {
+                            found.push((i, gtrid, bqual));
+                        }
+                    }
+                }
+            }
+            Err(e) => out.unreachable.push((node.name.clone(), e.to_string())),
+        }
+    }
+    let in_flight: HashSet<String> = found
+        .iter()
+        .filter(|(_, g, _)| !coord.is_recoverable(g))
+        .map(|(_, g, _)| g.clone())
+        .collect();
+    let decisions = match coord.log.list().await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "XA recovery cannot read the decision log");
+            return out;
+        }
+    };
+    let decided: HashMap<&str, &super::Decision> =
+        decisions.iter().map(|d| (d.gtrid.as_str(), d)).collect();
+    let mut unfinished: HashSet<String> = HashSet::new();
+    for (i, gtrid, bqual) in found {
+        let node = &topo.nodes()[i];
+        let outcome = if in_flight.contains(&gtrid) {
+            "in flight"
+        } else if decided.contains_key(gtrid.as_str()) {
+            "commit"
+        } else {
+            "rollback"
+        };
+        if act && outcome != "in flight" {
+            let verb = if outcome == "commit" {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            let sql = format!("XA {verb} {}", xid::literal(&gtrid, &bqual));
+            match node.primary.probe_rows(sql.as_bytes()).await {
+                Ok(_) => {
+                    out.resolved += 1;
+                    metrics::counter!("shardgate_xa_recovered_total", "outcome" => outcome)
+                        .increment(1);
+                    tracing::info!(node = %node.name, gtrid, outcome, "XA branch recovered");
+                    continue;
+                }
+                Err(e) => {
+                    unfinished.insert(gtrid.clone());
+                    out.failed
+                        .push((format!("{} on {}", gtrid, node.name), e.to_string()));
+                }
+            }
+        }
+        out.branches.push(InDoubt {
+            node: node.name.clone(),
+            gtrid,
+            bqual,
+            outcome,
+        });
+    }
+    if act {
+        // A decision is kept until every node it names answered and none of them
+        // holds a branch of it any more.
+        for d in &decisions {
+            let settled = !in_flight.contains(&d.gtrid)
+                && coord.is_recoverable(&d.gtrid)
+                && !unfinished.contains(&d.gtrid)
+                && d.nodes.iter().all(|n| answered.contains(n));
+            if settled {
+                coord.log.forget(&d.gtrid);
+            }
+        }
+    }
+    out
+}
