@@ -68,7 +68,7 @@ struct ServerSection {
     max_unauthenticated: usize,
     /// Names this shardgate in the XA transactions it starts, so that instances
     /// sharing backends never take each other's branches for their own.
-    instance_id: String,
+    instance_id: Option<String>,
     /// Where the XA decision log lives; relative to the config file's directory.
     data_dir: std::path::PathBuf,
 }
@@ -85,7 +85,7 @@ impl Default for ServerSection {
             connect_timeout_ms: 10_000,
             max_unauthenticated: 1000,
             statement_timeout_ms: 0,
-            instance_id: "shardgate".into(),
+            instance_id: None,
             data_dir: "shardgate-data".into(),
         }
     }
@@ -308,8 +308,8 @@ pub struct Settings {
     pub enforce_privileges: bool,
     /// Offered to clients when configured.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
-    /// See `server.instance_id`.
-    pub instance_id: String,
+    /// See `server.instance_id`; `None`: the data directory's own.
+    pub instance_id: Option<String>,
     /// Where the XA decision log lives: known for a config file (beside it unless
     /// `server.data_dir` says otherwise); `None` for zero-config pass-through, which
     /// has one node and so never commits over several.
@@ -441,7 +441,11 @@ impl Config {
                 "must be between 1024 and 1073741824 bytes",
             ));
         }
-        if let Err(e) = crate::xa::xid::check_instance_id(&s.instance_id) {
+        if let Some(Err(e)) = s
+            .instance_id
+            .as_deref()
+            .map(crate::xa::xid::check_instance_id)
+        {
             errors.push(rules::ConfigError::new("server.instance_id", e));
         }
         if file.transactions.recovery_interval_ms == 0 {

@@ -108,7 +108,11 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         }
         println!("  logical schemas: shop (default node dn1), crm (on dn2)");
         println!("  shop.orders is sharded by user_id (mod 4) over dn1 and dn2; shop.products is on both");
-        println!("  config: {}\n", path.display());
+        println!("  config: {}", path.display());
+        println!(
+            "  the MariaDB servers themselves: user {}, password {} (mysql -h 127.0.0.1 -P <port> -u {} -p{})\n",
+            USER, PASSWORD, USER, PASSWORD
+        );
         println!(
             "Connect with (-c keeps the /* shardgate:... */ hint comments, which the client\n\
              drops otherwise):\n\n  mysql -c -h {} -P {} -u {APP_USER} -p{APP_PASSWORD} shop\n",

@@ -49,7 +49,8 @@ impl Shared {
         ));
         // Clients see the primary's own version, so drivers enable what the backend really
         // supports (or the configured one); a MySQL 8 look-alike when no backend answers.
-        let backend = discover_version(&topology.load()).await;
+        let versions = discover_versions(&topology.load()).await;
+        let backend = versions.first().and_then(|(_, v)| v.clone());
         let backend_version =
             router::comments::ServerVersion::parse(backend.as_deref().unwrap_or("10.11.0-MariaDB"));
         let server_version = settings
@@ -67,13 +68,20 @@ impl Shared {
         };
         let xa = match &settings.data_dir {
             Some(dir) => {
-                let coord = crate::xa::Coordinator::open(dir, &settings.instance_id)
+                let coord = crate::xa::Coordinator::open(dir, settings.instance_id.as_deref())
                     .map_err(std::io::Error::other)?;
                 Some(Arc::new(coord))
             }
             None => None,
         };
-        if let Some(reason) = xa_refused(&topology.load(), backend_version) {
+        let answered: Vec<(String, router::comments::ServerVersion)> = versions
+            .iter()
+            .filter_map(|(n, v)| {
+                v.as_deref()
+                    .map(|v| (n.clone(), router::comments::ServerVersion::parse(v)))
+            })
+            .collect();
+        if let Some(reason) = xa_refused(&topology.load(), &answered) {
             return Err(std::io::Error::other(reason));
         }
         if let Some(coord) = &xa {
@@ -134,41 +142,74 @@ impl Shared {
 
 /// Why XA mode cannot be used with these backends: a prepared branch must outlive
 /// its connection (a crash of shardgate), which MariaDB does from 10.5 (MySQL from
-/// 5.7.7). `None`: fine, or no transaction uses XA.
+/// 5.7.7). `versions`: each node's primary that answered at start. `None`: fine, or no
+/// transaction uses XA.
 fn xa_refused(
     topology: &crate::topology::Topology,
-    version: router::comments::ServerVersion,
+    versions: &[(String, router::comments::ServerVersion)],
 ) -> Option<String> {
-    let old = if version.mariadb {
-        version.id < 100500
-    } else {
-        version.id < 50707
-    };
-    (old && topology.nodes().len() > 1 && topology.uses_xa()).then(|| {
-        "transactions.mode = \"xa\" needs MariaDB 10.5 or later (MySQL 5.7.7 or later) on every node: \
-         older servers roll a prepared XA branch back when its connection ends. Upgrade the backends, \
-         or set transactions.mode = \"best_effort\" (and remove `transactions = \"xa\"` from users and schemas)"
-            .to_string()
+    if topology.nodes().len() < 2 || !topology.uses_xa() {
+        return None;
+    }
+    too_old_for_xa(versions)
+}
+
+fn too_old_for_xa(versions: &[(String, router::comments::ServerVersion)]) -> Option<String> {
+    let old: Vec<&str> = versions
+        .iter()
+        .filter(|(_, v)| {
+            if v.mariadb {
+                v.id < 100500
+            } else {
+                v.id < 50707
+            }
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    (!old.is_empty()).then(|| {
+        format!(
+            "transactions.mode = \"xa\" needs MariaDB 10.5 or later (MySQL 5.7.7 or later) on every node, and \
+             {} runs an older one: older servers roll a prepared XA branch back when its connection ends. \
+             Upgrade the backends, or set transactions.mode = \"best_effort\" (and remove \
+             `transactions = \"xa\"` from users and schemas)",
+            old.join(", ")
+        )
     })
 }
 
-/// The first node's primary's version, when it answers at start.
-async fn discover_version(topology: &crate::topology::Topology) -> Option<String> {
-    if let Some(node) = topology.nodes().first() {
+/// Each node's primary's version, from those that answer at start.
+async fn discover_versions(topology: &crate::topology::Topology) -> Vec<(String, Option<String>)> {
+    let asks = topology.nodes().iter().map(|node| async move {
         let pool = &node.primary;
-        match BackendConn::connect(
+        let conn = BackendConn::connect(
             &pool.target,
             Flavor::default(),
             None,
             pool.settings.connect_timeout,
         )
-        .await
-        {
-            Ok(c) => return Some(c.server_version),
+        .await;
+        match conn {
+            Ok(c) => (node.name.clone(), Some(c.server_version)),
             Err(e) => {
-                tracing::warn!(backend = %pool.target.label, address = %pool.target.address, error = %e, "primary not reachable at start")
+                tracing::warn!(backend = %pool.target.label, address = %pool.target.address, error = %e, "primary not reachable at start");
+                (node.name.clone(), None)
             }
         }
+    });
+    futures_util::future::join_all(asks).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router::comments::ServerVersion;
+
+    #[test]
+    fn xa_needs_servers_that_keep_prepared_branches() {
+        let v = |n: &str, s: &str| (n.to_string(), ServerVersion::parse(s));
+        assert!(too_old_for_xa(&[v("dn1", "10.11.19-MariaDB"), v("dn2", "8.0.36")]).is_none());
+        let e = too_old_for_xa(&[v("dn1", "10.11.19-MariaDB"), v("dn2", "10.4.32-MariaDB")]);
+        assert!(e.is_some_and(|e| e.contains("dn2 runs an older one")));
+        assert!(too_old_for_xa(&[v("dn1", "5.7.6")]).is_some());
     }
-    None
 }

@@ -343,8 +343,9 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
             let op = match first.to_ascii_lowercase().as_slice() {
                 b"begin" if only(&[b"work"]) => TxnOp::Begin,
                 b"start" if eq(second, b"transaction") => TxnOp::Begin,
-                b"commit" if only(&[b"work"]) => TxnOp::Commit,
-                b"rollback" if only(&[b"work"]) => TxnOp::Rollback,
+                // `[WORK] [AND [NO] CHAIN] [[NO] RELEASE]`: see `chains`, `releases`.
+                b"commit" if only(ENDINGS) => TxnOp::Commit,
+                b"rollback" if only(ENDINGS) => TxnOp::Rollback,
                 // The savepoint's name may be quoted: it is the last identifier.
                 b"savepoint" if idents == 2 => TxnOp::Savepoint,
                 b"release" if idents == 3 && eq(second, b"savepoint") => TxnOp::ReleaseSavepoint,
@@ -402,6 +403,8 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
         StatementKind::Other => {
             if eq(first, b"lock") {
                 stmt.pin = Some(PinReason::TableLock);
+                // LOCK TABLES commits the transaction first, as DDL does.
+                stmt.commits_first = eq(second, b"tables") || eq(second, b"table");
             } else if eq(first, b"handler") {
                 stmt.pin = Some(PinReason::TableHandler);
             } else if eq(first, b"call") {
@@ -471,26 +474,70 @@ pub fn may_change_sql_mode(sql: &[u8]) -> bool {
 
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`: the snapshot is taken at START.
 pub fn takes_snapshot(sql: &[u8]) -> bool {
+    has_word_pair(sql, b"consistent", b"snapshot")
+}
+
+/// Words `a` and `b` next to each other in `sql` (comments and literals aside).
+fn has_word_pair(sql: &[u8], a: &[u8], b: &[u8]) -> bool {
+    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
+    words.windows(2).any(|w| eq(w[0], a) && eq(w[1], b))
+}
+
+/// The words that may follow COMMIT or ROLLBACK.
+const ENDINGS: &[&[u8]] = &[b"work", b"and", b"no", b"chain", b"release"];
+
+/// `COMMIT RELEASE` / `ROLLBACK RELEASE` (not `NO RELEASE`): the server closes the
+/// connection after it.
+pub fn releases(sql: &[u8]) -> bool {
     let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
     words
-        .windows(2)
-        .any(|w| eq(w[0], b"consistent") && eq(w[1], b"snapshot"))
+        .iter()
+        .enumerate()
+        .any(|(i, w)| eq(w, b"release") && !(i > 0 && eq(words[i - 1], b"no")))
+}
+
+/// A `SET` of `completion_type` to a value other than `NO_CHAIN` (0): COMMIT and
+/// ROLLBACK would then chain or release on their own.
+pub fn sets_completion_type(sql: &[u8]) -> bool {
+    let tokens: Vec<Token<'_>> = Lexer::new(sql)
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .collect();
+    let named = |t: &Token<'_>| match t {
+        Token::Word(w) => eq(w, b"completion_type"),
+        Token::SysVar(v) => v
+            .rsplit(|b| *b == b'.')
+            .next()
+            .is_some_and(|n| eq(n, b"completion_type")),
+        _ => false,
+    };
+    tokens.iter().enumerate().any(|(i, t)| {
+        if !named(t) {
+            return false;
+        }
+        let value = tokens[i + 1..]
+            .iter()
+            .find(|v| !matches!(v, Token::Punct(p) if *p == b"=" || *p == b":="));
+        let plain = match value {
+            Some(Token::Word(w) | Token::Quoted(w)) => eq(w, b"no_chain") || eq(w, b"default"),
+            Some(Token::Str(s)) => {
+                let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or(&[]);
+                eq(inner, b"no_chain") || inner == b"0"
+            }
+            Some(Token::Number(n)) => *n == b"0",
+            _ => true,
+        };
+        !plain
+    })
 }
 
 /// `COMMIT AND CHAIN` / `ROLLBACK AND CHAIN`: a new transaction begins at once.
 pub fn chains(sql: &[u8]) -> bool {
-    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
-    words
-        .windows(2)
-        .any(|w| eq(w[0], b"and") && eq(w[1], b"chain"))
+    has_word_pair(sql, b"and", b"chain")
 }
 
 /// `START TRANSACTION READ ONLY`: a transaction that cannot write anywhere.
 pub fn starts_read_only(sql: &[u8]) -> bool {
-    let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
-    words
-        .windows(2)
-        .any(|w| eq(w[0], b"read") && eq(w[1], b"only"))
+    has_word_pair(sql, b"read", b"only")
 }
 
 /// `SET [SESSION | LOCAL] autocommit = <value>` and nothing else: the value.

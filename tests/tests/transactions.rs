@@ -181,12 +181,12 @@ async fn a_node_lost_before_commit_rolls_back_every_node_and_is_named() {
     c.query_drop("UPDATE acct SET balance = 0 WHERE id = 1")
         .await
         .unwrap();
-    // Every connection to dn2 but ours is killed: the branch there dies with its
-    // connection.
+    // shardgate's connections to dn2 in this test's database are killed: the branch
+    // there dies with its connection.
     let mut d = direct(&sandbox().groups[1].primary, None).await;
     let ids: Vec<u64> = d
         .query(format!(
-            "SELECT id FROM information_schema.processlist WHERE user = '{USER}' AND id <> CONNECTION_ID()"
+            "SELECT id FROM information_schema.processlist WHERE user = '{USER}' AND db = '{db}' AND id <> CONNECTION_ID()"
         ))
         .await
         .unwrap();
@@ -195,6 +195,7 @@ async fn a_node_lost_before_commit_rolls_back_every_node_and_is_named() {
         let _ = d.query_drop(format!("KILL {id}")).await;
     }
     let e = c.query_drop("COMMIT").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1927), "{e}");
     assert!(e.to_string().contains("dn2"), "{e}");
     assert!(
         e.to_string().contains("rolled it back on every node"),
@@ -245,10 +246,6 @@ async fn best_effort_spans_nodes_without_xa() {
     c.query_drop("UPDATE acct SET balance = 150 WHERE id = 1")
         .await
         .unwrap();
-    // Plain branches: the node's own transaction, no XA.
-    let mut d = direct(&sandbox().groups[1].primary, None).await;
-    let xa: Vec<mysql_async::Row> = d.query("XA RECOVER").await.unwrap();
-    assert!(xa.is_empty());
     c.query_drop("COMMIT").await.unwrap();
     assert_eq!(balances(db).await, [50, 150, 100, 100]);
 }
@@ -306,7 +303,24 @@ async fn a_deadlock_on_one_node_rolls_back_the_whole_transaction() {
             .await;
         (r, a)
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A waits for B's row on dn1.
+    let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: Option<i64> = d
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.innodb_trx t \
+                 JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+                 WHERE t.trx_state = 'LOCK WAIT' AND p.db = 'tx_deadlock'",
+            )
+            .await
+            .unwrap();
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "A never waited");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     b.query_drop("UPDATE acct SET balance = 2 WHERE id = 0")
         .await
         .unwrap();
@@ -327,26 +341,110 @@ async fn a_deadlock_on_one_node_rolls_back_the_whole_transaction() {
 #[tokio::test]
 async fn session_state_set_inside_a_transaction_does_not_stop_its_commit() {
     let db = "tx_pinned";
-    let (_p, mut c) = setup(db, "xa").await;
+    let (p, mut c) = setup(db, "xa").await;
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("UPDATE acct SET balance = 5 WHERE id = 0")
         .await
         .unwrap();
-    // A user variable ties the session to this connection (an XA branch).
+    c.query_drop("UPDATE acct SET balance = 6 WHERE id = 1")
+        .await
+        .unwrap();
+    // A user variable ties the session to this connection (dn2's XA branch).
     c.query_drop("SET @mark = 42").await.unwrap();
-    c.query_drop("UPDATE acct SET balance = 6 WHERE id = 2")
+    c.query_drop("UPDATE acct SET balance = 7 WHERE id = 3")
         .await
         .unwrap();
     c.query_drop("COMMIT").await.unwrap();
-    assert_eq!(balances(db).await, [5, 100, 6, 100]);
+    assert_eq!(balances(db).await, [5, 6, 100, 7]);
     let mark: Option<i64> = c.query_first("SELECT @mark").await.unwrap();
     assert_eq!(mark, Some(42));
-    // DDL commits first, there too.
+    // DDL commits a transaction over both nodes first (XA branches refuse DDL).
+    let mut c = p.conn(Some(db)).await;
     c.query_drop("BEGIN").await.unwrap();
-    c.query_drop("UPDATE acct SET balance = 7 WHERE id = 0")
+    c.query_drop("UPDATE acct SET balance = 8 WHERE id = 0")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE acct SET balance = 8 WHERE id = 1")
         .await
         .unwrap();
     c.query_drop("CREATE TABLE other (a INT)").await.unwrap();
-    assert_eq!(balances(db).await, [7, 100, 6, 100]);
+    assert_eq!(balances(db).await, [8, 8, 100, 7]);
+    assert_eq!(prepared_branches(db).await, 0);
+}
+
+#[tokio::test]
+async fn chained_ends_and_what_commits_first_apply_to_every_node() {
+    let db = "tx_chain";
+    let (_p, mut c) = setup(db, "best_effort").await;
+    // COMMIT AND CHAIN commits everywhere and begins the next transaction.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("UPDATE acct SET balance = 1 WHERE id = 0")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE acct SET balance = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT AND CHAIN").await.unwrap();
+    c.query_drop("UPDATE acct SET balance = 2 WHERE id IN (0, 1)")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(balances(db).await, [1, 1, 100, 100]);
+    // completion_type would chain behind shardgate's back.
+    let e = c.query_drop("SET completion_type = 1").await.unwrap_err();
+    assert_eq!(error_code(&e), Some(1235), "{e}");
+    // LOCK TABLES commits first, as on one server.
+    c.query_drop("CREATE TABLE plain (a INT)").await.unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("UPDATE acct SET balance = 3 WHERE id IN (2, 3)")
+        .await
+        .unwrap();
+    c.query_drop("LOCK TABLES plain WRITE").await.unwrap();
+    c.query_drop("UNLOCK TABLES").await.unwrap();
+    assert_eq!(balances(db).await, [1, 1, 3, 3]);
+}
+
+#[tokio::test]
+async fn branches_follow_the_session_and_only_transactions_make_branches() {
+    let db = "tx_follow";
+    let (_p, mut c) = setup(db, "xa").await;
+    // A snapshot transaction may make its one write on any node.
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE acct SET balance = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(balances(db).await, [100, 1, 100, 100]);
+    // A setting runs on the session's own node (dn1); dn2's branch, parked then, gets
+    // it when it runs next.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("UPDATE acct SET balance = 2 WHERE id = 0")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE acct SET balance = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    c.query_drop("SET time_zone = '+05:00'").await.unwrap();
+    let (b, tz): (i32, String) = c
+        .query_first("SELECT balance, @@session.time_zone FROM acct WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((b, tz.as_str()), (2, "+05:00"));
+    c.query_drop("COMMIT").await.unwrap();
+    // A connection kept for the warnings of a statement run before the transaction's
+    // first one is no branch of it.
+    c.query_drop("BEGIN").await.unwrap();
+    let _: Option<i64> = c.query_first("SELECT CAST('7x' AS SIGNED)").await.unwrap();
+    c.query_drop("UPDATE acct SET balance = 3 WHERE id = 1")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE acct SET balance = 3 WHERE id = 0")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(balances(db).await, [3, 3, 100, 100]);
     assert_eq!(prepared_branches(db).await, 0);
 }

@@ -87,6 +87,8 @@ pub struct BackendConn {
     diagnostics: bool,
     /// See [`BackendConn::take_rolled_back`].
     rolled_back: bool,
+    /// See [`BackendConn::discard`].
+    discarded: bool,
     pub last_used: Instant,
     /// Current database → physical SQL → statement prepared on this connection. The
     /// database is part of the key: unqualified names were resolved in it.
@@ -138,6 +140,7 @@ impl BackendConn {
                 insert_id: 0,
                 diagnostics: false,
                 rolled_back: false,
+                discarded: false,
                 last_used: Instant::now(),
                 statements: HashMap::new(),
                 statement_count: 0,
@@ -236,7 +239,7 @@ impl BackendConn {
     /// (`Some(false)`), a reset (`Some(true)`), or closing it (`None`: its state is
     /// unknown). This is the one place that decides whether a connection is clean.
     pub fn reuse(&self) -> Option<bool> {
-        if self.awaiting || !self.reader.buf.is_empty() {
+        if self.awaiting || self.discarded || !self.reader.buf.is_empty() {
             return None;
         }
         Some(
@@ -405,6 +408,12 @@ impl BackendConn {
     fn note_error(&mut self, code: u16) {
         self.diagnostics = true;
         self.rolled_back |= code == 1213;
+    }
+
+    /// The connection must not serve anyone again: it is closed when given back
+    /// (a prepared XA branch it holds is then left to recovery).
+    pub fn discard(&mut self) {
+        self.discarded = true;
     }
 
     /// The server rolled back this connection's transaction (a deadlock) since the

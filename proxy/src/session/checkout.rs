@@ -32,7 +32,10 @@ impl Session {
                 self.control.set_running(self.running_on(&h));
                 return self.ready(h, false).await;
             }
-            if self.lease.must_keep() {
+            // Kept only for SHOW WARNINGS while a BEGIN waits for its first
+            // statement: no part of any transaction.
+            let idle = self.lease.global.is_none() && !h.conn.in_transaction();
+            if self.lease.must_keep() && !(idle && self.lease.pins.is_empty()) {
                 if !self.lease.may_branch() {
                     let names = (self.node_name(h.node), self.node_name(node));
                     self.lease.held = Some(h);
@@ -49,33 +52,46 @@ impl Session {
                 self.lease.branches.push(h);
                 self.check_atomic_write(node)?;
             } else {
-                self.control.clear_if(self.running_on(&h));
-                let pool = self.lease.topo.node(h.node).pool(h.role).clone();
-                pool.put(h.conn).await;
+                self.give_back(h).await;
             }
         }
         if let Some(i) = self.lease.branches.iter().position(|b| b.node == node) {
             let h = self.lease.branches.swap_remove(i);
             self.control.set_running(self.running_on(&h));
+            // SETs the session ran since this branch last served it.
+            let current = Some((self.id, self.lease.replay_gen));
+            let h = if h.conn.session_state != current && !self.lease.replay.is_empty() {
+                self.restore(h, Vec::new()).await?
+            } else {
+                h
+            };
             return self.ready(h, false).await;
         }
         let branch = self.lease.global.is_some();
         let held = self.fresh_connection(node, read_only).await?;
         self.control.set_running(self.running_on(&held));
+        let mut opening: Vec<Vec<u8>> = Vec::new();
+        if !self.lease.autocommit && held.conn.autocommit() {
+            opening.push(b"SET autocommit = 0".to_vec());
+        }
+        if let (true, Some(g)) = (branch, &self.lease.global) {
+            let name = self.node_name(node);
+            opening.extend(g.open_on(&name, &self.lease.savepoints));
+        }
+        let held = self.restore(held, opening).await?;
+        self.ready(held, branch).await
+    }
+
+    /// Makes the session's settings true on `held` (those it has not seen), then
+    /// runs `then` (autocommit, a branch's opening), and makes a connection that must
+    /// refuse writes refuse them.
+    async fn restore(&mut self, held: Held, then: Vec<Vec<u8>>) -> Result<Held, SqlError> {
         let current = Some((self.id, self.lease.replay_gen));
         let mut setup: Vec<Vec<u8>> = Vec::new();
         if held.conn.session_state != current {
             setup.extend(self.lease.replay.iter().cloned());
         }
-        if !self.lease.autocommit && held.conn.autocommit() {
-            setup.push(b"SET autocommit = 0".to_vec());
-        }
-        if branch {
-            if let Some(g) = &self.lease.global {
-                let name = self.node_name(node);
-                setup.extend(g.open_on(&name, &self.lease.savepoints));
-            }
-        }
+        setup.extend(then);
         let mut held = self
             .run_setup(
                 held,
@@ -99,7 +115,7 @@ impl Session {
             // gets it.
             held.conn.dirty |= !replica;
         }
-        self.ready(held, branch).await
+        Ok(held)
     }
 
     /// Makes the state that travels with the next statement true on `held`: the
@@ -111,6 +127,13 @@ impl Session {
         let mut setup: Vec<Vec<u8>> = Vec::new();
         if self.wants_insert_id && held.conn.insert_id != self.last_insert_id {
             setup.push(format!("SET @@last_insert_id = {}", self.last_insert_id).into_bytes());
+        }
+        if let (Some(begin), None) = (self.lease.snapshot.take(), &self.lease.global) {
+            // The snapshot's BEGIN itself: it writes nothing.
+            let mut g = super::global::Global::new(vec![begin], None, self.transaction_mode());
+            g.opened.push(held.node);
+            self.lease.global = Some(g);
+            self.lease.writes_now = false;
         }
         let opens = self.lease.global.is_none()
             && (!self.lease.pending_txn.is_empty()
@@ -178,9 +201,7 @@ impl Session {
                     // client ends it.
                     let in_txn = self.lease.in_transaction || held.conn.in_transaction();
                     if matches!(e, WireError::Server { .. }) && !in_txn {
-                        self.control.clear_if(self.running_on(&held));
-                        let pool = self.lease.topo.node(held.node).pool(held.role).clone();
-                        pool.put(held.conn).await;
+                        self.give_back(held).await;
                     } else {
                         drop(held);
                         self.lease.in_transaction |= in_txn;
@@ -230,6 +251,13 @@ impl Session {
         }
     }
 
+    /// Returns a connection to its pool: the one way a session lets one go.
+    pub(super) async fn give_back(&mut self, held: Held) {
+        self.control.clear_if(self.running_on(&held));
+        let pool = self.lease.topo.node(held.node).pool(held.role).clone();
+        pool.put(held.conn).await;
+    }
+
     /// Keeps `held` when the session's state needs it (or the client may ask about its
     /// warnings next), else returns it to its pool.
     pub(super) async fn keep_or_release(&mut self, mut held: Held, warnings: u16) {
@@ -254,18 +282,12 @@ impl Session {
                     self.lease.branches.push(other);
                 }
                 // A connection kept only for SHOW WARNINGS: the newer answer counts.
-                Some(other) => {
-                    self.control.clear_if(self.running_on(&other));
-                    let pool = self.lease.topo.node(other.node).pool(other.role).clone();
-                    pool.put(other.conn).await;
-                }
+                Some(other) => self.give_back(other).await,
                 None => {}
             }
             self.lease.held = Some(held);
         } else {
-            self.control.clear_if(self.running_on(&held));
-            let pool = self.lease.topo.node(held.node).pool(held.role).clone();
-            pool.put(held.conn).await;
+            self.give_back(held).await;
         }
     }
 
@@ -302,6 +324,20 @@ impl Session {
             self.lease.in_transaction || !self.lease.pins.is_empty() || self.lease.global.is_some();
         if self.lease.held.is_none() && self.lease.branches.is_empty() && state {
             self.forget_connection_state();
+            return;
+        }
+        // Between commands every branch is held or parked: one that is neither died.
+        if let Some(g) = &self.lease.global {
+            let present = |n: &NodeId| {
+                self.lease
+                    .held
+                    .iter()
+                    .chain(&self.lease.branches)
+                    .any(|h| h.node == *n)
+            };
+            if !g.opened.iter().all(present) {
+                self.forget_connection_state();
+            }
         }
     }
 

@@ -14,10 +14,6 @@ use super::{Held, Session};
 use crate::wire::{SqlError, WireError};
 use crate::xa::{failpoint, Decision};
 
-/// XA error codes that mean the branch was rolled back by the server (deadlock,
-/// lock wait timeout, rollback only): the whole transaction ends with it.
-const XA_ROLLED_BACK: [u16; 3] = [1402, 1613, 1614];
-
 impl Session {
     /// Commits (or rolls back) the session's transaction on every node it touched,
     /// and gives the connections back. Nothing to do without one.
@@ -37,9 +33,7 @@ impl Session {
                 // last connection used.
                 self.keep_or_release(h, 0).await;
             } else {
-                self.control.clear_if(self.running_on(&h));
-                let pool = self.lease.topo.node(h.node).pool(h.role).clone();
-                pool.put(h.conn).await;
+                self.give_back(h).await;
             }
         }
         result
@@ -89,27 +83,17 @@ impl Session {
     async fn rollback_branches(&mut self, global: &Global, conns: &mut [Held]) {
         let names: Vec<String> = conns.iter().map(|h| self.node_name(h.node)).collect();
         let ends = conns.iter_mut().zip(&names).map(|(h, name)| async move {
-            let end = match &global.xa {
-                None => h.conn.execute_ok(b"ROLLBACK").await,
-                Some(f) => {
-                    let xid = f.xid(name);
-                    let end = format!("XA END {xid}");
-                    let rollback = format!("XA ROLLBACK {xid}");
-                    h.conn
-                        .execute_pipelined(&[end.as_bytes(), rollback.as_bytes()])
-                        .await
+            match &global.xa {
+                None => {
+                    if h.conn.execute_ok(b"ROLLBACK").await.is_err() {
+                        h.conn.dirty = true;
+                    }
                 }
-            };
-            (h, end)
-        });
-        for (h, end) in join_all(ends).await {
-            match end {
-                Ok(ok) => self.lease.note_status(Some(ok.status)),
-                // XA END of a branch the server rolled back already fails; the
-                // rollback after it is what matters. A reset makes sure.
-                Err(_) => h.conn.dirty = true,
+                Some(f) => xa_rollback(h, &f.xid(name), false).await,
             }
-        }
+        });
+        join_all(ends).await;
+        self.lease.in_transaction = false;
     }
 
     async fn commit_plain(&mut self, global: &Global, conns: &mut [Held]) -> Result<(), SqlError> {
@@ -157,114 +141,145 @@ impl Session {
         flight: &Flight,
         conns: &mut [Held],
     ) -> Result<(), SqlError> {
-        // Read-only branches first, then the written ones: with one written branch,
-        // its one-phase commit is the transaction's.
-        conns.sort_by_key(|h| global.written.contains(&h.node));
-        let names: Vec<String> = conns.iter().map(|h| self.node_name(h.node)).collect();
+        let xids: Vec<String> = conns
+            .iter()
+            .map(|h| flight.xid(&self.node_name(h.node)))
+            .collect();
         let wrote: Vec<bool> = conns
             .iter()
             .map(|h| global.written.contains(&h.node))
             .collect();
-        let two_phase = wrote.iter().filter(|w| **w).count() > 1;
-        // Phase one (or the whole commit): XA END with PREPARE, or with COMMIT ONE
-        // PHASE, in one round trip per branch, every branch at once.
-        let firsts =
-            conns
-                .iter_mut()
-                .zip(names.iter().zip(&wrote))
-                .map(|(h, (name, wrote))| async move {
-                    let xid = flight.xid(name);
-                    let end = format!("XA END {xid}");
-                    let then = if two_phase && *wrote {
-                        format!("XA PREPARE {xid}")
-                    } else {
-                        format!("XA COMMIT {xid} ONE PHASE")
-                    };
-                    h.conn
-                        .execute_pipelined(&[end.as_bytes(), then.as_bytes()])
-                        .await
-                });
-        let firsts = join_all(firsts).await;
-        let failed = firsts
-            .iter()
-            .zip(&names)
-            .zip(&wrote)
-            .find_map(|((r, name), wrote)| match r {
-                Err(e) if *wrote || XA_ROLLED_BACK.contains(&code(e)) => Some((name.clone(), e)),
-                _ => None,
-            });
-        if let Some((name, e)) = failed {
-            let err = prepare_failed(&name, e, two_phase);
-            // Prepared branches (and written ones not yet ended) are rolled back;
-            // one-phase branches that committed were read-only.
-            for ((h, r), (n, w)) in conns.iter_mut().zip(&firsts).zip(names.iter().zip(&wrote)) {
-                if *w && (two_phase || r.is_err()) {
-                    let xid = flight.xid(n);
-                    let end = format!("XA END {xid}");
-                    let rollback = format!("XA ROLLBACK {xid}");
-                    if h.conn
-                        .execute_pipelined(&[end.as_bytes(), rollback.as_bytes()])
-                        .await
-                        .is_err()
-                    {
-                        h.conn.dirty = true;
+        if wrote.iter().filter(|w| **w).count() > 1 {
+            return self.commit_two_phase(flight, conns, &xids, &wrote).await;
+        }
+        // One phase: the written branch's commit is the transaction's; the read-only
+        // ones follow its outcome.
+        if let Some(w) = wrote.iter().position(|w| *w) {
+            let name = self.node_name(conns[w].node);
+            match one_phase(&mut conns[w], &xids[w]).await {
+                Ok(ok) => self.lease.note_status(Some(ok.status)),
+                Err(e) => {
+                    // The written branch too: a failed one-phase commit may leave it
+                    // ended but not rolled back.
+                    for (h, xid) in conns.iter_mut().zip(&xids) {
+                        xa_rollback(h, xid, false).await;
                     }
+                    return Err(match e {
+                        WireError::Server { .. } => not_committed(&name, &e, "commit"),
+                        _ => commit_unknown(&name, &e),
+                    });
                 }
             }
+        }
+        let rest = conns
+            .iter_mut()
+            .zip(&xids)
+            .zip(&wrote)
+            .filter(|(_, w)| !**w)
+            .map(|((h, xid), _)| one_phase(h, xid));
+        // Nothing was written there: an error loses nothing.
+        for ok in join_all(rest).await.into_iter().flatten() {
+            self.lease.note_status(Some(ok.status));
+        }
+        Ok(())
+    }
+
+    /// Several branches wrote: each prepares, the decision goes to the log, then each
+    /// commits.
+    async fn commit_two_phase(
+        &mut self,
+        flight: &Flight,
+        conns: &mut [Held],
+        xids: &[String],
+        wrote: &[bool],
+    ) -> Result<(), SqlError> {
+        let prepares = conns
+            .iter_mut()
+            .zip(xids.iter().zip(wrote))
+            .filter(|(_, (_, w))| **w)
+            .map(|(h, (xid, _))| async move {
+                let end = format!("XA END {xid}");
+                let prepare = format!("XA PREPARE {xid}");
+                let r = h
+                    .conn
+                    .execute_pipelined(&[end.as_bytes(), prepare.as_bytes()])
+                    .await;
+                (h.node, r)
+            });
+        let prepared: Vec<_> = join_all(prepares).await;
+        if let Some((node, e)) = prepared
+            .iter()
+            .find_map(|(n, r)| r.as_ref().err().map(|e| (*n, e)))
+        {
+            let err = not_committed(&self.node_name(node), e, "prepare");
+            let ok: Vec<rules::NodeId> = prepared
+                .iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(n, _)| *n)
+                .collect();
+            for (h, xid) in conns.iter_mut().zip(xids) {
+                xa_rollback(h, xid, ok.contains(&h.node)).await;
+            }
             return Err(err);
-        }
-        for r in firsts.into_iter().flatten() {
-            self.lease.note_status(Some(r.status));
-        }
-        if !two_phase {
-            return Ok(());
         }
         failpoint("xa_before_decision").await;
         let decision = Decision {
             gtrid: flight.gtrid.clone(),
-            nodes: names
+            nodes: conns
                 .iter()
-                .zip(&wrote)
+                .zip(wrote)
                 .filter(|(_, w)| **w)
-                .map(|(n, _)| n.clone())
+                .map(|(h, _)| self.node_name(h.node))
                 .collect(),
-            decided_at: unix_now(),
+            decided_at: crate::xa::unix_seconds(),
         };
         if let Err(e) = flight.coordinator().log.commit(decision).await {
-            // Not decided: presumed abort. Roll back what can be reached; recovery
-            // rolls back the rest.
-            for (h, (n, w)) in conns.iter_mut().zip(names.iter().zip(&wrote)) {
+            // Whether the decision reached the disk is unknown (a failed fsync may
+            // still have written it): the prepared branches stay for recovery, which
+            // follows what the log holds once it can be read.
+            for (h, w) in conns.iter_mut().zip(wrote) {
                 if *w {
-                    let sql = format!("XA ROLLBACK {}", flight.xid(n));
-                    if h.conn.execute_ok(sql.as_bytes()).await.is_err() {
-                        h.conn.dirty = true;
-                    }
+                    h.conn.discard();
                 }
             }
             return Err(SqlError::new(
-                1180,
+                1430,
                 "HY000",
-                format!("shardgate rolled the transaction back on every node: its commit could not be logged: {e}"),
+                format!(
+                    "shardgate could not write the commit decision of this transaction ({e}); it may or may not \
+                     have committed, on every node alike: recovery finishes it from the decision log (SHOW SHARDGATE XA)"
+                ),
             ));
         }
         failpoint("xa_after_decision").await;
-        let seconds = conns
-            .iter_mut()
-            .zip(names.iter().zip(&wrote))
-            .filter(|(_, (_, w))| **w)
-            .map(|(h, (n, _))| async move {
-                let sql = format!("XA COMMIT {}", flight.xid(n));
-                (n, h.conn.execute_ok(sql.as_bytes()).await)
-            });
+        let seconds =
+            conns
+                .iter_mut()
+                .zip(xids.iter().zip(wrote))
+                .map(|(h, (xid, w))| async move {
+                    let r = if *w {
+                        h.conn
+                            .execute_ok(format!("XA COMMIT {xid}").as_bytes())
+                            .await
+                    } else {
+                        one_phase(h, xid).await
+                    };
+                    if r.is_err() && *w {
+                        // Its branch stays prepared for recovery, away from the pool.
+                        h.conn.discard();
+                    }
+                    (h.node, *w, r)
+                });
         let mut all = true;
-        for (name, r) in join_all(seconds).await {
+        for (node, w, r) in join_all(seconds).await {
             match r {
                 Ok(ok) => self.lease.note_status(Some(ok.status)),
-                Err(e) => {
+                Err(e) if w => {
                     all = false;
-                    tracing::warn!(conn = self.id, node = %name, gtrid = %flight.gtrid, error = %e,
+                    tracing::warn!(conn = self.id, node = %self.node_name(node), gtrid = %flight.gtrid, error = %e,
                         "XA COMMIT failed after the decision; recovery will commit the branch");
                 }
+                Err(_) => {}
             }
         }
         if all {
@@ -275,28 +290,61 @@ impl Session {
     }
 }
 
-fn code(e: &WireError) -> u16 {
-    match e {
-        WireError::Server { code, .. } => *code,
-        _ => 0,
+/// `XA END` and `XA COMMIT … ONE PHASE`, in one round trip.
+async fn one_phase(h: &mut Held, xid: &str) -> Result<crate::wire::generic::OkInfo, WireError> {
+    let end = format!("XA END {xid}");
+    let commit = format!("XA COMMIT {xid} ONE PHASE");
+    h.conn
+        .execute_pipelined(&[end.as_bytes(), commit.as_bytes()])
+        .await
+}
+
+/// Rolls back an XA branch: `prepared` ones need no `XA END`. A connection where it
+/// fails is reset before reuse, or closed.
+async fn xa_rollback(h: &mut Held, xid: &str, prepared: bool) {
+    let rollback = format!("XA ROLLBACK {xid}");
+    let r = if prepared {
+        h.conn.execute_ok(rollback.as_bytes()).await
+    } else {
+        let end = format!("XA END {xid}");
+        h.conn
+            .execute_pipelined(&[end.as_bytes(), rollback.as_bytes()])
+            .await
+    };
+    if r.is_err() {
+        h.conn.dirty = true;
     }
 }
 
-/// The client's error for a transaction that could not commit: the node's own error
+/// The client's error for a transaction that did not commit: the node's own error
 /// (code and state kept), and that every node rolled back.
-fn prepare_failed(node: &str, e: &WireError, two_phase: bool) -> SqlError {
-    let what = if two_phase { "prepare" } else { "commit" };
-    let mut err = e.to_client(&format!("to data node {node} while committing"));
-    err.message = format!(
-        "{} (data node {node} could not {what} the transaction; shardgate rolled it back on every node)",
-        err.message
-    );
-    err
+fn not_committed(node: &str, e: &WireError, what: &str) -> SqlError {
+    match e {
+        WireError::Server { .. } => {
+            let mut err = e.to_client("");
+            err.message = format!(
+                "{} (data node {node} could not {what} the transaction; shardgate rolled it back on every node)",
+                err.message
+            );
+            err
+        }
+        // Before the decision, a branch whose connection died is rolled back by its
+        // server (or, if it had prepared, by recovery): nothing commits.
+        _ => SqlError::connection_killed(format!(
+            "shardgate lost the connection to data node {node} before the transaction could {what} there ({e}); \
+             shardgate rolled it back on every node, and nothing of it was committed"
+        )),
+    }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// The connection died while its node committed in one phase: only that node knows.
+fn commit_unknown(node: &str, e: &WireError) -> SqlError {
+    SqlError::new(
+        1430,
+        "HY000",
+        format!(
+            "shardgate lost the connection to data node {node} while it committed the transaction ({e}); \
+             it may or may not have committed there, and nothing was written on the other nodes"
+        ),
+    )
 }

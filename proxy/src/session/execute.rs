@@ -48,6 +48,7 @@ impl Session {
         };
         // What the transaction counts as written on the statement's nodes.
         self.lease.writes_now = !stmt.read_only;
+        self.lease.snapshot = None;
         // A lone CURRENT_USER() is answered below, with its own column name.
         let users = !matches!(action, Action::Answer { .. });
         let rewritten = self.with_session_values(payload, users);
@@ -67,6 +68,16 @@ impl Session {
                 .reading
                 .first_word(&payload[1..])
                 .is_some_and(|w| w.eq_ignore_ascii_case(b"xa"));
+        let chaining = stmt.kind == StatementKind::Set
+            && self.lease.topo.nodes().len() > 1
+            && router::classify::sets_completion_type(&payload[1..]);
+        if chaining {
+            return Err(SqlError::unsupported(
+                "not supported by shardgate yet: completion_type other than NO_CHAIN; \
+                 use COMMIT AND CHAIN or COMMIT RELEASE",
+            )
+            .into());
+        }
         if client_xa {
             return Err(SqlError::unsupported(
                 "not supported by shardgate: XA statements from clients; shardgate runs transactions over \
@@ -268,9 +279,13 @@ impl Session {
             || stmt.pin.is_some()
             || !stmt.names_tables;
         if let Some(h) = &self.lease.held {
+            // A statement that commits first (LOCK TABLES) ends the transaction: it
+            // belongs where the session's own state is, not where the transaction was.
+            let ends_transaction = stmt.commits_first && self.lease.pins.is_empty();
             if self.lease.must_keep()
                 && h.node != node
                 && about_session
+                && !ends_transaction
                 && stmt.hints.node.is_none()
             {
                 let rt = self.lease.topo.runtime.clone();

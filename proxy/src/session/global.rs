@@ -36,7 +36,7 @@ impl Flight {
 
     /// `XA … <xid>` of this transaction's branch on `node`.
     pub(super) fn xid(&self, node: &str) -> String {
-        xid::literal(&self.gtrid, node)
+        xid::literal(&self.gtrid, node.as_bytes())
     }
 
     pub(super) fn coordinator(&self) -> &Arc<Coordinator> {

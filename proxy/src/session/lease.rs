@@ -25,6 +25,10 @@ pub(super) struct Lease {
     pub(super) global: Option<super::global::Global>,
     /// The statement being run may write (its node's branch then counts as written).
     pub(super) writes_now: bool,
+    /// A `START TRANSACTION WITH CONSISTENT SNAPSHOT` on its way to its node (it
+    /// opens there at once, to take the snapshot): the connection that runs it is
+    /// the transaction's first branch.
+    pub(super) snapshot: Option<Vec<u8>>,
     /// A branch's server rolled the transaction back (a deadlock): the rest of it is
     /// rolled back when the statement ends, as one server would have.
     pub(super) rolled_back: bool,
@@ -70,6 +74,7 @@ impl Lease {
             global: None,
             writes_now: true,
             rolled_back: false,
+            snapshot: None,
             pins: BTreeSet::new(),
             in_transaction: false,
             autocommit: true,

@@ -534,13 +534,10 @@ impl Session {
             let _ = self.end_transaction(false).await;
         }
         for h in std::mem::take(&mut self.lease.branches) {
-            let pool = self.lease.topo.node(h.node).pool(h.role).clone();
-            pool.put(h.conn).await;
+            self.give_back(h).await;
         }
         if let Some(h) = self.lease.held.take() {
-            self.control.clear_if(self.running_on(&h));
-            let pool = self.lease.topo.node(h.node).pool(h.role).clone();
-            pool.put(h.conn).await;
+            self.give_back(h).await;
         }
     }
 

@@ -107,12 +107,12 @@ impl Session {
             }
             _ => None,
         };
-        let opens: Vec<Vec<u8>> = conns
+        let opens: Vec<Vec<Vec<u8>>> = conns
             .iter()
             .map(|(node, _, _)| match &xa {
-                Some(g) => g.open_on(&self.node_name(*node), &[]).concat(),
-                None if in_client_txn => b"SAVEPOINT shardgate_stmt".to_vec(),
-                None => b"START TRANSACTION".to_vec(),
+                Some(g) => g.open_on(&self.node_name(*node), &[]),
+                None if in_client_txn => vec![b"SAVEPOINT shardgate_stmt".to_vec()],
+                None => vec![b"START TRANSACTION".to_vec()],
             })
             .collect();
         if failure.is_none() {
@@ -127,10 +127,12 @@ impl Session {
                     let db = schema.database_on(&rt.nodes, *node).to_string();
                     async move {
                         let result = async {
-                            let opened = match held.conn.use_database(&db).await {
-                                Ok(()) => held.conn.execute_ok(open).await.map(drop),
-                                Err(e) => Err(e),
-                            };
+                            let mut opened = held.conn.use_database(&db).await;
+                            for sql in open {
+                                if opened.is_ok() {
+                                    opened = held.conn.execute_ok(sql).await.map(drop);
+                                }
+                            }
                             opened.map_err(|e| {
                                 e.to_client(
                                 "during a multi-shard write (its part on this node did not run)",

@@ -36,6 +36,7 @@ impl Session {
                 self.release_held().await;
                 self.lease.pending_txn.clear();
                 self.lease.savepoints.clear();
+                self.lease.snapshot = Some(sql.to_vec());
                 return Ok(None);
             }
             Some(TxnOp::Begin)
@@ -51,6 +52,7 @@ impl Session {
             Some(TxnOp::Commit | TxnOp::Rollback) if pending => {
                 self.lease.pending_txn.clear();
                 self.lease.savepoints.clear();
+                return self.after_ending(sql, seq).await.map(Some);
             }
             Some(op @ (TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo))
                 if pending =>
@@ -89,11 +91,7 @@ impl Session {
             }
             TxnOp::Commit | TxnOp::Rollback => {
                 self.end_transaction(op == TxnOp::Commit).await?;
-                if router::classify::chains(sql) {
-                    self.lease.pending_txn.push(b"START TRANSACTION".to_vec());
-                }
-                self.send_ok(seq).await?;
-                Ok(Some(Flow::Continue))
+                self.after_ending(sql, seq).await.map(Some)
             }
             // BEGIN commits the transaction before it.
             TxnOp::Begin if ours => {
@@ -119,10 +117,17 @@ impl Session {
                     .chain(self.lease.branches.iter_mut());
                 for h in conns {
                     if let Err(e) = h.conn.execute_ok(sql).await {
-                        failure.get_or_insert(e.to_client("(setting a savepoint on every node)"));
+                        failure.get_or_insert(e.to_client("(on a savepoint)"));
                     }
                 }
-                if let Some(e) = failure {
+                if let Some(mut e) = failure {
+                    // Done on some branches only, the nodes would now disagree about
+                    // what the transaction holds: it ends here, on every node.
+                    let _ = self.end_transaction(false).await;
+                    e.message.push_str(
+                        " (shardgate rolled the transaction back on every node: the savepoint statement \
+                         did not run on all of them)",
+                    );
                     return Err(e.into());
                 }
                 self.send_ok(seq).await?;
@@ -130,6 +135,19 @@ impl Session {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Answers a COMMIT or ROLLBACK that shardgate carried out: `AND CHAIN` begins the
+    /// next transaction (deferred, like any BEGIN), `RELEASE` closes the session.
+    async fn after_ending(&mut self, sql: &[u8], seq: u8) -> Reply {
+        if router::classify::chains(sql) {
+            self.lease.pending_txn.push(b"START TRANSACTION".to_vec());
+        }
+        self.send_ok(seq).await?;
+        if router::classify::releases(sql) {
+            return Ok(Flow::Close);
+        }
+        Ok(Flow::Continue)
     }
 
     /// The session's transaction died with its backend connection: `ROLLBACK` ends

@@ -11,7 +11,7 @@ impl Session {
         let mut rows = Vec::new();
         if let Some(coord) = self.shared.xa.clone() {
             let round = crate::xa::recovery::round(&coord, &self.shared.topology, false).await;
-            for b in round.branches {
+            for b in round.branches.into_iter().chain(round.foreign) {
                 rows.push(vec![
                     Some(b.node),
                     Some(b.gtrid),

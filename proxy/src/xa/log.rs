@@ -28,6 +28,8 @@ pub enum LogError {
     },
     #[error("the XA decision log: {0}")]
     Write(String),
+    #[error("the data directory {0} is in use by another shardgate (its `lock` file is held); give each instance a data_dir of its own")]
+    Busy(String),
     #[error("the XA decision log's writer has stopped")]
     Stopped,
 }
@@ -58,8 +60,10 @@ pub struct DecisionLog {
 }
 
 impl DecisionLog {
-    /// Opens (or creates) `dir/xa.sqlite` and starts its writer.
-    pub fn open(dir: &Path) -> Result<DecisionLog, LogError> {
+    /// Opens (or creates) `dir/xa.sqlite`, counts this run (the XA ids of each run
+    /// differ, whatever the clock says), and starts the writer. Returns the run's
+    /// number.
+    pub fn open(dir: &Path) -> Result<(DecisionLog, u64), LogError> {
         std::fs::create_dir_all(dir).map_err(|source| LogError::Dir {
             path: dir.display().to_string(),
             source,
@@ -77,15 +81,25 @@ impl DecisionLog {
                  gtrid TEXT PRIMARY KEY,
                  nodes TEXT NOT NULL,
                  decided_at INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS runs (
+                 n INTEGER PRIMARY KEY AUTOINCREMENT,
+                 started_at INTEGER NOT NULL
              );",
         )
         .map_err(open_err)?;
+        db.execute(
+            "INSERT INTO runs (started_at) VALUES (?1)",
+            params![super::unix_seconds()],
+        )
+        .map_err(open_err)?;
+        let run = db.last_insert_rowid() as u64;
         let (requests, inbox) = mpsc::channel();
         std::thread::Builder::new()
             .name("xa-log".into())
             .spawn(move || write_loop(db, inbox))
             .map_err(|e| LogError::Write(e.to_string()))?;
-        Ok(DecisionLog { requests })
+        Ok((DecisionLog { requests }, run))
     }
 
     /// Returns once the decision to commit is on disk.
@@ -120,36 +134,38 @@ impl DecisionLog {
     }
 }
 
+/// Forgets wait for the next write of decisions (or a listing, or this many): a
+/// forget needs no fsync of its own, and one lost in a crash only makes recovery
+/// look for branches that are gone, then forget again.
+const FORGETS_HELD: usize = 256;
+
 /// Takes every request waiting, writes them in one SQLite transaction (one fsync),
 /// then answers them all.
 fn write_loop(mut db: Connection, inbox: mpsc::Receiver<Request>) {
+    let mut forgets: Vec<String> = Vec::new();
     while let Ok(first) = inbox.recv() {
         let mut batch = vec![first];
         batch.extend(inbox.try_iter());
         let mut lists = Vec::new();
         let mut waiting = Vec::new();
-        let written = (|| -> rusqlite::Result<()> {
-            let tx = db.transaction()?;
-            for request in batch {
-                match request {
-                    Request::Commit { decision, done } => {
-                        tx.execute(
-                            "INSERT OR REPLACE INTO xa_decisions (gtrid, nodes, decided_at) VALUES (?1, ?2, ?3)",
-                            params![decision.gtrid, decision.nodes.join("\n"), decision.decided_at],
-                        )?;
-                        waiting.push(done);
-                    }
-                    Request::Forget(gtrid) => {
-                        tx.execute("DELETE FROM xa_decisions WHERE gtrid = ?1", params![gtrid])?;
-                    }
-                    Request::List(done) => lists.push(done),
+        let mut decisions = Vec::new();
+        for request in batch {
+            match request {
+                Request::Commit { decision, done } => {
+                    decisions.push(decision);
+                    waiting.push(done);
                 }
+                Request::Forget(gtrid) => forgets.push(gtrid),
+                Request::List(done) => lists.push(done),
             }
-            tx.commit()
-        })();
-        let written = written.map_err(|e| e.to_string());
-        if let Err(e) = &written {
-            tracing::error!(error = %e, "the XA decision log could not be written");
+        }
+        if decisions.is_empty() && lists.is_empty() && forgets.len() < FORGETS_HELD {
+            continue;
+        }
+        let written = write_batch(&mut db, &decisions, &forgets).map_err(|e| e.to_string());
+        match &written {
+            Ok(()) => forgets.clear(),
+            Err(e) => tracing::error!(error = %e, "the XA decision log could not be written"),
         }
         for done in waiting {
             let _ = done.send(written.clone());
@@ -158,6 +174,24 @@ fn write_loop(mut db: Connection, inbox: mpsc::Receiver<Request>) {
             let _ = done.send(read_all(&db).map_err(|e| e.to_string()));
         }
     }
+}
+
+fn write_batch(
+    db: &mut Connection,
+    decisions: &[Decision],
+    forgets: &[String],
+) -> rusqlite::Result<()> {
+    let tx = db.transaction()?;
+    for d in decisions {
+        tx.execute(
+            "INSERT OR REPLACE INTO xa_decisions (gtrid, nodes, decided_at) VALUES (?1, ?2, ?3)",
+            params![d.gtrid, d.nodes.join("\n"), d.decided_at],
+        )?;
+    }
+    for gtrid in forgets {
+        tx.execute("DELETE FROM xa_decisions WHERE gtrid = ?1", params![gtrid])?;
+    }
+    tx.commit()
 }
 
 fn read_all(db: &Connection) -> rusqlite::Result<Vec<Decision>> {
@@ -181,7 +215,7 @@ mod tests {
     #[tokio::test]
     async fn decisions_survive_reopening_until_forgotten() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let log = DecisionLog::open(dir.path()).expect("open");
+        let (log, first) = DecisionLog::open(dir.path()).expect("open");
         let d = |g: &str| Decision {
             gtrid: g.to_string(),
             nodes: vec!["dn1".into(), "dn2".into()],
@@ -192,7 +226,8 @@ mod tests {
         log.forget("a");
         assert_eq!(log.list().await.expect("list"), vec![d("b")]);
         drop(log);
-        let again = DecisionLog::open(dir.path()).expect("reopen");
+        let (again, second) = DecisionLog::open(dir.path()).expect("reopen");
         assert_eq!(again.list().await.expect("list"), vec![d("b")]);
+        assert!(second > first, "each run has a number of its own");
     }
 }

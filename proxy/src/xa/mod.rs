@@ -15,7 +15,8 @@ pub use log::{Decision, DecisionLog, LogError};
 /// This instance's XA state, shared by its sessions and its recovery task.
 pub struct Coordinator {
     prefix: String,
-    /// This run's start (unix seconds): ids of earlier runs never collide with ours.
+    /// This run's number, from the decision log: ids of earlier runs never collide
+    /// with ours.
     run: u64,
     next: AtomicU64,
     pub log: DecisionLog,
@@ -23,20 +24,37 @@ pub struct Coordinator {
     /// recovery leaves their branches alone, since their outcome is still being
     /// decided or carried out by that session.
     in_flight: Mutex<HashSet<String>>,
+    /// Held for the life of the process: a second shardgate on the same data
+    /// directory would take this one's transactions for its own.
+    _lock: std::fs::File,
 }
 
 impl Coordinator {
-    pub fn open(dir: &std::path::Path, instance: &str) -> Result<Coordinator, LogError> {
-        let run = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+    /// Opens the data directory: takes its lock, the decision log, and the
+    /// instance id (`configured`, else the one this directory was given on its first
+    /// use: a random one, so that instances never share one by default).
+    pub fn open(dir: &std::path::Path, configured: Option<&str>) -> Result<Coordinator, LogError> {
+        let io = |e: std::io::Error| LogError::Dir {
+            path: dir.display().to_string(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = std::fs::File::create(dir.join("lock")).map_err(io)?;
+        if lock.try_lock().is_err() {
+            return Err(LogError::Busy(dir.display().to_string()));
+        }
+        let instance = match configured {
+            Some(id) => id.to_string(),
+            None => own_instance_id(dir).map_err(io)?,
+        };
+        let (log, run) = DecisionLog::open(dir)?;
         Ok(Coordinator {
-            prefix: xid::prefix(instance),
+            prefix: xid::prefix(&instance),
             run,
             next: AtomicU64::new(1),
-            log: DecisionLog::open(dir)?,
+            log,
             in_flight: Mutex::new(HashSet::new()),
+            _lock: lock,
         })
     }
 
@@ -64,13 +82,40 @@ impl Coordinator {
         &self.prefix
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.flights().len()
+    /// The global ids in flight now.
+    pub fn in_flight_ids(&self) -> HashSet<String> {
+        self.flights().clone()
     }
 
     fn flights(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The instance id kept in `dir/instance_id`, made on the directory's first use.
+fn own_instance_id(dir: &std::path::Path) -> std::io::Result<String> {
+    let path = dir.join("instance_id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if xid::check_instance_id(id.trim()).is_ok() => Ok(id.trim().to_string()),
+        Ok(_) => Err(std::io::Error::other(format!(
+            "{} does not hold a valid instance id; delete it, or set server.instance_id",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = format!("sg{:016x}", rand::random::<u64>());
+            std::fs::write(&path, format!("{id}\n"))?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Seconds since the Unix epoch, for the decision log's records.
+pub fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Test-only fault points, set by `SHARDGATE_FAILPOINT`: `name` aborts the process

@@ -4,11 +4,15 @@
 //! log holds its commit, else rolled back (presumed abort). A node that does not
 //! answer is asked again next round, for as long as it takes.
 //!
-//! The order of the steps is what makes this safe beside live sessions: prepared
-//! branches are listed first, then the transactions in flight are noted (those are
-//! left alone), then the decisions are read. A transaction not in flight at the
-//! second step had written its decision, if it had one, before it: the third step
-//! sees it.
+//! The order of the steps is what makes this safe beside live sessions:
+//! 1. the decisions are read, then the transactions in flight are noted: a decision
+//!    read there whose transaction is not in flight was carried out (or abandoned) by
+//!    its session before this round began, so every branch of it still prepared is
+//!    listed by step 2, and the decision may be forgotten once those are committed;
+//! 2. prepared branches are listed;
+//! 3. the transactions in flight are noted again (their branches are left alone),
+//!    then the decisions are read again: a transaction not in flight at this step had
+//!    written its decision, if it had one, before it, and this read sees it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +36,9 @@ pub struct InDoubt {
 #[derive(Debug, Default)]
 pub struct Round {
     pub branches: Vec<InDoubt>,
+    /// Prepared branches of other instances or applications: left alone, but shown
+    /// (they hold locks).
+    pub foreign: Vec<InDoubt>,
     /// Nodes that did not answer `XA RECOVER`, with why.
     pub unreachable: Vec<(String, String)>,
     /// Branches whose COMMIT or ROLLBACK failed, with why: tried again next round.
@@ -60,17 +67,44 @@ pub async fn run(coord: Arc<Coordinator>, topology: Arc<Current>, every: Duratio
 pub async fn round(coord: &Coordinator, topology: &Current, act: bool) -> Round {
     let topo = topology.load();
     let mut out = Round::default();
-    let mut found: Vec<(usize, String, String)> = Vec::new();
+    let Some(before) = read_decisions(coord).await else {
+        return out;
+    };
+    let settled_before: HashSet<String> = {
+        let flying = coord.in_flight_ids();
+        before
+            .into_iter()
+            .filter(|d| !flying.contains(&d.gtrid))
+            .map(|d| d.gtrid)
+            .collect()
+    };
+    let mut found: Vec<(usize, String, Vec<u8>)> = Vec::new();
     let mut answered: HashSet<String> = HashSet::new();
     for (i, node) in topo.nodes().iter().enumerate() {
         match node.primary.probe_rows(b"XA RECOVER").await {
             Ok((_, rows)) => {
                 answered.insert(node.name.clone());
                 for row in rows {
-                    if let Some((gtrid, bqual)) = xid::from_recover_row(&row) {
-                        if gtrid.starts_with(coord.prefix()) {
+                    match xid::from_recover_row(&row) {
+                        Some((gtrid, bqual)) if gtrid.starts_with(coord.prefix()) => {
                             found.push((i, gtrid, bqual));
                         }
+                        other => out.foreign.push(InDoubt {
+                            node: node.name.clone(),
+                            gtrid: other.as_ref().map_or_else(
+                                || {
+                                    String::from_utf8_lossy(
+                                        row.get(3).and_then(|d| d.as_deref()).unwrap_or_default(),
+                                    )
+                                    .into_owned()
+                                },
+                                |(g, _)| g.clone(),
+                            ),
+                            bqual: other
+                                .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+                                .unwrap_or_default(),
+                            outcome: "not this instance's: left alone",
+                        }),
                     }
                 }
             }
@@ -82,12 +116,8 @@ pub async fn round(coord: &Coordinator, topology: &Current, act: bool) -> Round 
         .filter(|(_, g, _)| !coord.is_recoverable(g))
         .map(|(_, g, _)| g.clone())
         .collect();
-    let decisions = match coord.log.list().await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "XA recovery cannot read the decision log");
-            return out;
-        }
+    let Some(decisions) = read_decisions(coord).await else {
+        return out;
     };
     let decided: HashMap<&str, &super::Decision> =
         decisions.iter().map(|d| (d.gtrid.as_str(), d)).collect();
@@ -117,31 +147,40 @@ pub async fn round(coord: &Coordinator, topology: &Current, act: bool) -> Round 
                     continue;
                 }
                 Err(e) => {
-                    unfinished.insert(gtrid.clone());
                     out.failed
                         .push((format!("{} on {}", gtrid, node.name), e.to_string()));
                 }
             }
         }
+        unfinished.insert(gtrid.clone());
         out.branches.push(InDoubt {
             node: node.name.clone(),
             gtrid,
-            bqual,
+            bqual: String::from_utf8_lossy(&bqual).into_owned(),
             outcome,
         });
     }
     if act {
-        // A decision is kept until every node it names answered and none of them
-        // holds a branch of it any more.
+        // Forgotten only once every node it names answered and none holds a branch
+        // of it any more; and only if it was settled before the round began (step 1).
         for d in &decisions {
-            let settled = !in_flight.contains(&d.gtrid)
-                && coord.is_recoverable(&d.gtrid)
+            let done = settled_before.contains(&d.gtrid)
                 && !unfinished.contains(&d.gtrid)
                 && d.nodes.iter().all(|n| answered.contains(n));
-            if settled {
+            if done {
                 coord.log.forget(&d.gtrid);
             }
         }
     }
     out
+}
+
+async fn read_decisions(coord: &Coordinator) -> Option<Vec<super::Decision>> {
+    match coord.log.list().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!(error = %e, "XA recovery cannot read the decision log");
+            None
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! never confuses a transaction of this run with one of an earlier run.
 
 /// At most this many bytes: MariaDB's gtrid holds 64, and the rest of the name
-/// (`sg:`, run and counter) takes 30.
+/// (`sg:`, run and counter, in hex) takes up to 29.
 const MAX_INSTANCE_ID: usize = 32;
 
 /// `server.instance_id` goes into every XA id: letters, digits, `_` and `-` only,
@@ -30,7 +30,8 @@ pub fn prefix(instance: &str) -> String {
     format!("sg:{instance}:")
 }
 
-/// A global id: the instance's prefix, the run (start time, hex seconds), a counter.
+/// A global id: the instance's prefix, the run (its number in the decision log), a
+/// counter.
 pub fn gtrid(prefix: &str, run: u64, n: u64) -> String {
     format!("{prefix}{run:x}:{n:x}")
 }
@@ -38,8 +39,8 @@ pub fn gtrid(prefix: &str, run: u64, n: u64) -> String {
 /// The xid of one branch as SQL (`XA START <xid>`): hex literals, which hold any byte.
 /// The branch qualifier is the node's name, cut to MariaDB's 64 bytes: it only tells
 /// branches of one global transaction apart, and each node has one.
-pub fn literal(gtrid: &str, bqual: &str) -> String {
-    let bqual = &bqual.as_bytes()[..bqual.len().min(64)];
+pub fn literal(gtrid: &str, bqual: &[u8]) -> String {
+    let bqual = &bqual[..bqual.len().min(64)];
     format!("X'{}',X'{}'", hex(gtrid.as_bytes()), hex(bqual))
 }
 
@@ -54,7 +55,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// One row of `XA RECOVER`: `formatID`, `gtrid_length`, `bqual_length`, `data`.
 /// `None` for a row that is not a branch in the standard format (ours all are).
-pub fn from_recover_row(row: &[Option<Vec<u8>>]) -> Option<(String, String)> {
+pub fn from_recover_row(row: &[Option<Vec<u8>>]) -> Option<(String, Vec<u8>)> {
     let num = |i: usize| -> Option<usize> {
         std::str::from_utf8(row.get(i)?.as_deref()?)
             .ok()?
@@ -70,8 +71,7 @@ pub fn from_recover_row(row: &[Option<Vec<u8>>]) -> Option<(String, String)> {
         return None;
     }
     let gtrid = String::from_utf8(data[..g].to_vec()).ok()?;
-    let bqual = String::from_utf8_lossy(&data[g..]).into_owned();
-    Some((gtrid, bqual))
+    Some((gtrid, data[g..].to_vec()))
 }
 
 #[cfg(test)]
@@ -83,7 +83,7 @@ mod tests {
         let p = prefix(&"a".repeat(MAX_INSTANCE_ID));
         let g = gtrid(&p, u32::MAX as u64, u64::MAX);
         assert!(g.len() <= 64, "{} bytes", g.len());
-        assert_eq!(literal("sg:x:1:2", "dn1"), "X'73673a783a313a32',X'646e31'");
+        assert_eq!(literal("sg:x:1:2", b"dn1"), "X'73673a783a313a32',X'646e31'");
         let row = |f: &str, gl: &str, bl: &str, d: &str| {
             vec![
                 Some(f.as_bytes().to_vec()),
@@ -94,7 +94,7 @@ mod tests {
         };
         assert_eq!(
             from_recover_row(&row("1", "8", "3", "sg:x:1:2dn1")),
-            Some(("sg:x:1:2".to_string(), "dn1".to_string()))
+            Some(("sg:x:1:2".to_string(), b"dn1".to_vec()))
         );
         assert_eq!(from_recover_row(&row("2", "8", "3", "sg:x:1:2dn1")), None);
         assert_eq!(from_recover_row(&row("1", "9", "3", "sg:x:1:2dn1")), None);

@@ -209,7 +209,7 @@ fn kinds_and_use() {
         c("RELEASE SAVEPOINT a").transaction,
         Some(TxnOp::ReleaseSavepoint)
     );
-    assert_eq!(c("COMMIT AND CHAIN").transaction, Some(TxnOp::Other));
+    assert_eq!(c("COMMIT AND CHAIN").transaction, Some(TxnOp::Commit));
     assert_eq!(c("XA START 'x'").transaction, Some(TxnOp::Other));
     assert_eq!(c("SELECT 1").transaction, None);
     assert_eq!(
@@ -266,4 +266,30 @@ fn drops_database_finds_drop_database_and_schema_in_batches() {
     assert!(!drops_database(b"DROP TABLE x"));
     assert!(!drops_database(b"SELECT 'drop database x'"));
     assert!(!drops_database(b"SELECT dropped FROM t"));
+}
+
+#[test]
+fn transaction_endings_and_their_options() {
+    for sql in [
+        "COMMIT AND CHAIN",
+        "commit work and no chain release",
+        "ROLLBACK AND CHAIN",
+    ] {
+        let t = classify(sql.as_bytes()).unwrap().transaction;
+        assert!(matches!(t, Some(TxnOp::Commit | TxnOp::Rollback)), "{sql}");
+    }
+    assert!(chains(b"COMMIT AND CHAIN") && !chains(b"COMMIT AND NO CHAIN"));
+    assert!(releases(b"COMMIT RELEASE") && !releases(b"COMMIT NO RELEASE"));
+    assert!(sets_completion_type(b"SET completion_type = 1"));
+    assert!(sets_completion_type(
+        b"SET SESSION completion_type = 'CHAIN'"
+    ));
+    assert!(sets_completion_type(
+        b"SET @@session.completion_type = RELEASE"
+    ));
+    assert!(!sets_completion_type(b"SET completion_type = 0"));
+    assert!(!sets_completion_type(b"SET completion_type = 'NO_CHAIN'"));
+    assert!(!sets_completion_type(b"SET autocommit = 1"));
+    assert!(classify(b"LOCK TABLES t WRITE").unwrap().commits_first);
+    assert!(!classify(b"UNLOCK TABLES").unwrap().commits_first);
 }
