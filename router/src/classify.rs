@@ -344,8 +344,8 @@ fn classify_tokens(tokens: &[Token<'_>], hints: Hints) -> Statement {
                 b"begin" if only(&[b"work"]) => TxnOp::Begin,
                 b"start" if eq(second, b"transaction") => TxnOp::Begin,
                 // `[WORK] [AND [NO] CHAIN] [[NO] RELEASE]`: see `chains`, `releases`.
-                b"commit" if only(ENDINGS) => TxnOp::Commit,
-                b"rollback" if only(ENDINGS) => TxnOp::Rollback,
+                b"commit" if ending_options(&words[1..]).is_some() => TxnOp::Commit,
+                b"rollback" if ending_options(&words[1..]).is_some() => TxnOp::Rollback,
                 // The savepoint's name may be quoted: it is the last identifier.
                 b"savepoint" if idents == 2 => TxnOp::Savepoint,
                 b"release" if idents == 3 && eq(second, b"savepoint") => TxnOp::ReleaseSavepoint,
@@ -483,17 +483,45 @@ fn has_word_pair(sql: &[u8], a: &[u8], b: &[u8]) -> bool {
     words.windows(2).any(|w| eq(w[0], a) && eq(w[1], b))
 }
 
-/// The words that may follow COMMIT or ROLLBACK.
-const ENDINGS: &[&[u8]] = &[b"work", b"and", b"no", b"chain", b"release"];
+/// What follows COMMIT or ROLLBACK: `[WORK] [AND [NO] CHAIN] [[NO] RELEASE]`, as
+/// (chains, releases); `None` for anything else (the server's syntax error), and
+/// for chaining and releasing at once, which the server refuses too.
+fn ending_options(words: &[&[u8]]) -> Option<(bool, bool)> {
+    let mut rest = words;
+    let mut take = |w: &[u8]| match rest.first() {
+        Some(x) if eq(x, w) => {
+            rest = &rest[1..];
+            true
+        }
+        _ => false,
+    };
+    take(b"work");
+    let mut chain = false;
+    if take(b"and") {
+        chain = !take(b"no");
+        if !take(b"chain") {
+            return None;
+        }
+    }
+    let no_release = take(b"no");
+    let release = take(b"release");
+    if (no_release && !release) || !rest.is_empty() || (chain && release && !no_release) {
+        return None;
+    }
+    Some((chain, release && !no_release))
+}
 
-/// `COMMIT RELEASE` / `ROLLBACK RELEASE` (not `NO RELEASE`): the server closes the
-/// connection after it.
-pub fn releases(sql: &[u8]) -> bool {
+fn ending_of(sql: &[u8]) -> Option<(bool, bool)> {
     let words: Vec<&[u8]> = Lexer::new(sql).filter_map(|t| t.word()).collect();
-    words
-        .iter()
-        .enumerate()
-        .any(|(i, w)| eq(w, b"release") && !(i > 0 && eq(words[i - 1], b"no")))
+    match words.first() {
+        Some(w) if eq(w, b"commit") || eq(w, b"rollback") => ending_options(&words[1..]),
+        _ => None,
+    }
+}
+
+/// `COMMIT RELEASE` / `ROLLBACK RELEASE` (not `NO RELEASE`): the session ends after it.
+pub fn releases(sql: &[u8]) -> bool {
+    ending_of(sql).is_some_and(|(_, release)| release)
 }
 
 /// A `SET` of `completion_type` to a value other than `NO_CHAIN` (0): COMMIT and
@@ -532,7 +560,7 @@ pub fn sets_completion_type(sql: &[u8]) -> bool {
 
 /// `COMMIT AND CHAIN` / `ROLLBACK AND CHAIN`: a new transaction begins at once.
 pub fn chains(sql: &[u8]) -> bool {
-    has_word_pair(sql, b"and", b"chain")
+    ending_of(sql).is_some_and(|(chain, _)| chain)
 }
 
 /// `START TRANSACTION READ ONLY`: a transaction that cannot write anywhere.

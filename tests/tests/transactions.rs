@@ -375,7 +375,7 @@ async fn session_state_set_inside_a_transaction_does_not_stop_its_commit() {
 #[tokio::test]
 async fn chained_ends_and_what_commits_first_apply_to_every_node() {
     let db = "tx_chain";
-    let (_p, mut c) = setup(db, "best_effort").await;
+    let (p, mut c) = setup(db, "best_effort").await;
     // COMMIT AND CHAIN commits everywhere and begins the next transaction.
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("UPDATE acct SET balance = 1 WHERE id = 0")
@@ -390,6 +390,32 @@ async fn chained_ends_and_what_commits_first_apply_to_every_node() {
         .unwrap();
     c.query_drop("ROLLBACK").await.unwrap();
     assert_eq!(balances(db).await, [1, 1, 100, 100]);
+    // A chained transaction keeps the ended one's access mode.
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    let _: Vec<i32> = c.query("SELECT balance FROM acct").await.unwrap();
+    c.query_drop("COMMIT AND CHAIN").await.unwrap();
+    let e = c
+        .query_drop("UPDATE acct SET balance = 9 WHERE id = 0")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), Some(1792), "{e}");
+    c.query_drop("ROLLBACK").await.unwrap();
+    // COMMIT RELEASE ends the session after the commit, on one node as on two.
+    for ids in ["0", "0, 1"] {
+        let mut r = p.conn(Some(db)).await;
+        r.query_drop("BEGIN").await.unwrap();
+        r.query_drop(format!(
+            "UPDATE acct SET balance = balance + 10 WHERE id IN ({ids})"
+        ))
+        .await
+        .unwrap();
+        r.query_drop("COMMIT RELEASE").await.unwrap();
+        assert!(
+            r.query_drop("SELECT 1").await.is_err(),
+            "the session is closed"
+        );
+    }
+    assert_eq!(balances(db).await, [21, 11, 100, 100]);
     // completion_type would chain behind shardgate's back.
     let e = c.query_drop("SET completion_type = 1").await.unwrap_err();
     assert_eq!(error_code(&e), Some(1235), "{e}");
@@ -401,7 +427,7 @@ async fn chained_ends_and_what_commits_first_apply_to_every_node() {
         .unwrap();
     c.query_drop("LOCK TABLES plain WRITE").await.unwrap();
     c.query_drop("UNLOCK TABLES").await.unwrap();
-    assert_eq!(balances(db).await, [1, 1, 3, 3]);
+    assert_eq!(balances(db).await, [21, 11, 3, 3]);
 }
 
 #[tokio::test]

@@ -416,6 +416,10 @@ impl BackendConn {
         self.discarded = true;
     }
 
+    pub fn is_discarded(&self) -> bool {
+        self.discarded
+    }
+
     /// The server rolled back this connection's transaction (a deadlock) since the
     /// last call.
     pub fn take_rolled_back(&mut self) -> bool {

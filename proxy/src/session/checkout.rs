@@ -87,10 +87,7 @@ impl Session {
     /// refuse writes refuse them.
     async fn restore(&mut self, held: Held, then: Vec<Vec<u8>>) -> Result<Held, SqlError> {
         let current = Some((self.id, self.lease.replay_gen));
-        let mut setup: Vec<Vec<u8>> = Vec::new();
-        if held.conn.session_state != current {
-            setup.extend(self.lease.replay.iter().cloned());
-        }
+        let mut setup = self.lease.replay_missing(held.conn.session_state, self.id);
         setup.extend(then);
         let mut held = self
             .run_setup(
@@ -261,6 +258,17 @@ impl Session {
     /// Keeps `held` when the session's state needs it (or the client may ask about its
     /// warnings next), else returns it to its pool.
     pub(super) async fn keep_or_release(&mut self, mut held: Held, warnings: u16) {
+        if held.conn.is_discarded() {
+            // It holds a prepared XA branch for recovery: closed, never kept. State
+            // the session had there (pins) is gone, as after a reconnect.
+            if !self.lease.pins.is_empty() {
+                tracing::warn!(conn = self.id, pins = ?self.lease.pins, "session state lost with a connection closed after a failed XA commit");
+                self.lease.pins.clear();
+                self.control.set_pins(Vec::new());
+            }
+            self.give_back(held).await;
+            return;
+        }
         if held.conn.take_rolled_back() && self.lease.global.is_some() {
             self.lease.rolled_back = true;
         }

@@ -233,7 +233,17 @@ impl Session {
                 .collect(),
             decided_at: crate::xa::unix_seconds(),
         };
-        if let Err(e) = flight.coordinator().log.commit(decision).await {
+        let mut logged = flight.coordinator().log.commit(decision.clone()).await;
+        for pause in [50, 200, 1000] {
+            if logged.is_ok() {
+                break;
+            }
+            // Writing the same decision again does no harm.
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            logged = flight.coordinator().log.commit(decision.clone()).await;
+        }
+        if let Err(e) = logged {
+            flight.coordinator().leave_undecided(&flight.gtrid);
             // Whether the decision reached the disk is unknown (a failed fsync may
             // still have written it): the prepared branches stay for recovery, which
             // follows what the log holds once it can be read.
@@ -247,7 +257,8 @@ impl Session {
                 "HY000",
                 format!(
                     "shardgate could not write the commit decision of this transaction ({e}); it may or may not \
-                     have committed, on every node alike: recovery finishes it from the decision log (SHOW SHARDGATE XA)"
+                     have committed, on every node alike: its branches stay prepared until shardgate restarts and \
+                     finishes them from the decision log (SHOW SHARDGATE XA lists them)"
                 ),
             ));
         }
@@ -312,7 +323,12 @@ async fn xa_rollback(h: &mut Held, xid: &str, prepared: bool) {
             .await
     };
     if r.is_err() {
-        h.conn.dirty = true;
+        if prepared {
+            // Still prepared, perhaps: recovery's, on no session's connection.
+            h.conn.discard();
+        } else {
+            h.conn.dirty = true;
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! session keeps the connection.
 
 use router::decide::{Action, Decision};
-use router::{PinReason, Statement, StatementKind};
+use router::{PinReason, Statement, StatementKind, TxnOp};
 use rules::NodeId;
 
 use super::{Flow, Held, Reply, Session};
@@ -77,6 +77,18 @@ impl Session {
                  use COMMIT AND CHAIN or COMMIT RELEASE",
             )
             .into());
+        }
+        let ending = matches!(stmt.transaction, Some(TxnOp::Commit | TxnOp::Rollback));
+        if ending && stmt.hints.node.is_none() && router::classify::releases(&payload[1..]) {
+            // The session ends after it, whoever ends the transaction: shardgate runs
+            // the plain COMMIT or ROLLBACK (on every branch), then closes.
+            let plain: &[u8] = if stmt.transaction == Some(TxnOp::Commit) {
+                b"\x03COMMIT"
+            } else {
+                b"\x03ROLLBACK"
+            };
+            Box::pin(self.query(plain, seq)).await?;
+            return Ok(Flow::Close);
         }
         if client_xa {
             return Err(SqlError::unsupported(

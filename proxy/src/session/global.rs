@@ -63,6 +63,8 @@ pub(super) struct Global {
     /// end, or the transaction was lost with it.
     pub(super) opened: SmallVec<[NodeId; 4]>,
     pub(super) mode: TransactionMode,
+    /// What begins the transaction `COMMIT AND CHAIN` starts after this one.
+    pub(super) chain: Vec<Vec<u8>>,
 }
 
 impl Global {
@@ -73,6 +75,7 @@ impl Global {
         xa: Option<Flight>,
         mode: TransactionMode,
     ) -> Global {
+        let chain = chain_of(&opening);
         if xa.is_some() {
             // XA START stands for the BEGIN.
             opening.retain(|s| !is_begin(s));
@@ -83,6 +86,7 @@ impl Global {
             written: SmallVec::new(),
             opened: SmallVec::new(),
             mode,
+            chain,
         }
     }
 
@@ -109,6 +113,22 @@ impl Global {
             self.written.push(node);
         }
     }
+}
+
+/// What begins a chained transaction after one begun with `opening` (the one-shot
+/// `SET TRANSACTION`s, then a `BEGIN`): the same isolation level and access mode, as
+/// the server keeps them, but no new consistent snapshot (the server takes none).
+pub(super) fn chain_of(opening: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut chain: Vec<Vec<u8>> = opening.iter().filter(|s| !is_begin(s)).cloned().collect();
+    let read_only = opening
+        .iter()
+        .any(|s| is_begin(s) && router::classify::starts_read_only(s));
+    chain.push(if read_only {
+        b"START TRANSACTION READ ONLY".to_vec()
+    } else {
+        b"START TRANSACTION".to_vec()
+    });
+    chain
 }
 
 fn is_begin(sql: &[u8]) -> bool {

@@ -89,6 +89,14 @@ impl Lease {
         }
     }
 
+    /// The session `SET`s a connection has not run: all of them for another
+    /// session's connection or a new one; for one of this session's (a transaction's
+    /// branch, parked while later SETs ran elsewhere) only those after the last it ran,
+    /// since some SETs cannot run twice inside a transaction.
+    pub(super) fn replay_missing(&self, state: Option<(u32, u64)>, session: u32) -> Vec<Vec<u8>> {
+        missing_sets(&self.replay, self.replay_gen, state, session).to_vec()
+    }
+
     /// Forgets every piece of session state (COM_RESET_CONNECTION), once the held
     /// connection is given back. Connections that replayed the old settings are
     /// out of date from now on.
@@ -188,5 +196,48 @@ impl Lease {
     pub(super) fn restore_pending(&mut self, pending: Vec<Vec<u8>>) {
         self.pending_txn.splice(0..0, pending);
         self.pending_aside = false;
+    }
+}
+
+/// See [`Lease::replay_missing`]. Each remembered SET moves `replay_gen` on by one,
+/// and a reset moves it past every connection that saw the old list.
+fn missing_sets(
+    replay: &[Vec<u8>],
+    replay_gen: u64,
+    state: Option<(u32, u64)>,
+    session: u32,
+) -> &[Vec<u8>] {
+    let missing = match state {
+        Some((id, gen)) if id == session && gen <= replay_gen => {
+            usize::try_from(replay_gen - gen).ok()
+        }
+        _ => None,
+    };
+    match missing {
+        Some(m) if m <= replay.len() => &replay[replay.len() - m..],
+        _ => replay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_branch_gets_only_the_sets_it_missed() {
+        let sets: Vec<Vec<u8>> = ["SET a = 1", "SET b = 2", "SET c = 3"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        // The list is at generation 3; a connection of session 7 ran up to the first.
+        assert_eq!(missing_sets(&sets, 3, Some((7, 1)), 7), &sets[1..]);
+        assert!(missing_sets(&sets, 3, Some((7, 3)), 7).is_empty());
+        // Another session's connection, or a new one: every SET.
+        assert_eq!(missing_sets(&sets, 3, Some((8, 1)), 7), &sets[..]);
+        assert_eq!(missing_sets(&sets, 3, None, 7), &sets[..]);
+        // After a reset (generation 4, then one SET: 5), a connection that saw the old
+        // list gets the whole new one.
+        let after = vec![b"SET d = 4".to_vec()];
+        assert_eq!(missing_sets(&after, 5, Some((7, 3)), 7), &after[..]);
     }
 }

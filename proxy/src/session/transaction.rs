@@ -50,9 +50,10 @@ impl Session {
                 self.lease.savepoints.clear();
             }
             Some(TxnOp::Commit | TxnOp::Rollback) if pending => {
+                let chain = super::global::chain_of(&self.lease.pending_txn);
                 self.lease.pending_txn.clear();
                 self.lease.savepoints.clear();
-                return self.after_ending(sql, seq).await.map(Some);
+                return self.after_ending(sql, chain, seq).await.map(Some);
             }
             Some(op @ (TxnOp::Savepoint | TxnOp::ReleaseSavepoint | TxnOp::RollbackTo))
                 if pending =>
@@ -90,8 +91,14 @@ impl Session {
                 Ok(None)
             }
             TxnOp::Commit | TxnOp::Rollback => {
+                let chain = self
+                    .lease
+                    .global
+                    .as_ref()
+                    .map(|g| g.chain.clone())
+                    .unwrap_or_default();
                 self.end_transaction(op == TxnOp::Commit).await?;
-                self.after_ending(sql, seq).await.map(Some)
+                self.after_ending(sql, chain, seq).await.map(Some)
             }
             // BEGIN commits the transaction before it.
             TxnOp::Begin if ours => {
@@ -137,16 +144,14 @@ impl Session {
         }
     }
 
-    /// Answers a COMMIT or ROLLBACK that shardgate carried out: `AND CHAIN` begins the
-    /// next transaction (deferred, like any BEGIN), `RELEASE` closes the session.
-    async fn after_ending(&mut self, sql: &[u8], seq: u8) -> Reply {
+    /// Answers a COMMIT or ROLLBACK that shardgate carried out. `AND CHAIN` begins the
+    /// next transaction (deferred, like any BEGIN) with the ended one's isolation level
+    /// and access mode, as the server would.
+    async fn after_ending(&mut self, sql: &[u8], chain: Vec<Vec<u8>>, seq: u8) -> Reply {
         if router::classify::chains(sql) {
-            self.lease.pending_txn.push(b"START TRANSACTION".to_vec());
+            self.lease.pending_txn = chain;
         }
         self.send_ok(seq).await?;
-        if router::classify::releases(sql) {
-            return Ok(Flow::Close);
-        }
         Ok(Flow::Continue)
     }
 

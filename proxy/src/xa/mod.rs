@@ -24,6 +24,10 @@ pub struct Coordinator {
     /// recovery leaves their branches alone, since their outcome is still being
     /// decided or carried out by that session.
     in_flight: Mutex<HashSet<String>>,
+    /// Global transactions whose decision could not be written: whether it reached
+    /// the disk is unknown until the log is read afresh (a restart), so recovery in
+    /// this run leaves their branches alone.
+    undecided: Mutex<HashSet<String>>,
     /// Held for the life of the process: a second shardgate on the same data
     /// directory would take this one's transactions for its own.
     _lock: std::fs::File,
@@ -54,6 +58,7 @@ impl Coordinator {
             next: AtomicU64::new(1),
             log,
             in_flight: Mutex::new(HashSet::new()),
+            undecided: Mutex::new(HashSet::new()),
             _lock: lock,
         })
     }
@@ -74,7 +79,15 @@ impl Coordinator {
 
     /// A global id this instance started, not being settled by a session now.
     pub fn is_recoverable(&self, gtrid: &str) -> bool {
-        gtrid.starts_with(&self.prefix) && !self.flights().contains(gtrid)
+        gtrid.starts_with(&self.prefix)
+            && !self.flights().contains(gtrid)
+            && !lock(&self.undecided).contains(gtrid)
+    }
+
+    /// See `undecided`: the branches of `gtrid` wait for the next start.
+    pub fn leave_undecided(&self, gtrid: &str) {
+        tracing::error!(gtrid, "an XA decision could not be written; its prepared branches are resolved at the next start of shardgate, from what the decision log then holds");
+        lock(&self.undecided).insert(gtrid.to_string());
     }
 
     /// What every global id of this instance starts with.
@@ -88,8 +101,12 @@ impl Coordinator {
     }
 
     fn flights(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.in_flight)
     }
+}
+
+fn lock(m: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The instance id kept in `dir/instance_id`, made on the directory's first use.
@@ -102,8 +119,15 @@ fn own_instance_id(dir: &std::path::Path) -> std::io::Result<String> {
             path.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Written whole or not at all: an id half on disk after a power loss
+            // would make a new instance of this one.
             let id = format!("sg{:016x}", rand::random::<u64>());
-            std::fs::write(&path, format!("{id}\n"))?;
+            let tmp = dir.join("instance_id.tmp");
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, format!("{id}\n").as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()?;
             Ok(id)
         }
         Err(e) => Err(e),

@@ -164,7 +164,10 @@ pub async fn round(coord: &Coordinator, topology: &Current, act: bool) -> Round 
         // Forgotten only once every node it names answered and none holds a branch
         // of it any more; and only if it was settled before the round began (step 1).
         for d in &decisions {
-            let done = settled_before.contains(&d.gtrid)
+            // Another instance id's decisions (the id changed) are never this
+            // instance's to judge: their branches were not looked for.
+            let done = d.gtrid.starts_with(coord.prefix())
+                && settled_before.contains(&d.gtrid)
                 && !unfinished.contains(&d.gtrid)
                 && d.nodes.iter().all(|n| answered.contains(n));
             if done {

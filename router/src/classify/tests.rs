@@ -290,6 +290,16 @@ fn transaction_endings_and_their_options() {
     assert!(!sets_completion_type(b"SET completion_type = 0"));
     assert!(!sets_completion_type(b"SET completion_type = 'NO_CHAIN'"));
     assert!(!sets_completion_type(b"SET autocommit = 1"));
+    for bad in [
+        "COMMIT CHAIN",
+        "COMMIT AND CHAIN RELEASE",
+        "COMMIT NO",
+        "ROLLBACK WORK WORK",
+    ] {
+        let t = classify(bad.as_bytes()).unwrap().transaction;
+        assert_eq!(t, Some(TxnOp::Other), "{bad}");
+    }
+    assert!(releases(b"commit and no chain release"));
     assert!(classify(b"LOCK TABLES t WRITE").unwrap().commits_first);
     assert!(!classify(b"UNLOCK TABLES").unwrap().commits_first);
 }
