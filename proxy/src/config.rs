@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::backend::PoolSettings;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8066";
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9067";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +39,24 @@ struct FileConfig {
     reads: ReadsConfig,
     #[serde(default)]
     transactions: TransactionsConfig,
+    #[serde(default)]
+    admin: AdminSection,
+}
+
+/// `[admin]`: what operators reach. The admin SQL port is still to come.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AdminSection {
+    /// `/metrics`, `/health`, `/ready`; "" turns it off.
+    http_listen: String,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            http_listen: DEFAULT_HTTP_LISTEN.into(),
+        }
+    }
 }
 
 /// TLS for clients: a PEM certificate chain and its private key.
@@ -318,6 +337,11 @@ pub struct Settings {
     requested_data_dir: std::path::PathBuf,
     /// How often prepared XA branches left by a crash are looked for.
     pub recovery_interval: Duration,
+    /// Where `/metrics`, `/health` and `/ready` are served; `None`: nowhere.
+    pub http_listen: Option<String>,
+    /// `http_listen` was asked for (not the default): failing to bind it stops
+    /// shardgate, where the default only warns (another instance may have it).
+    pub http_listen_asked: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -448,6 +472,17 @@ impl Config {
         {
             errors.push(rules::ConfigError::new("server.instance_id", e));
         }
+        if !file.admin.http_listen.is_empty() {
+            if let Err(e) = file.admin.http_listen.parse::<std::net::SocketAddr>() {
+                errors.push(rules::ConfigError::new(
+                    "admin.http_listen",
+                    format!(
+                        "`{}`: {e}; write it as ip:port, or \"\" to turn it off",
+                        file.admin.http_listen
+                    ),
+                ));
+            }
+        }
         if file.transactions.recovery_interval_ms == 0 {
             errors.push(rules::ConfigError::new(
                 "transactions.recovery_interval_ms",
@@ -537,6 +572,9 @@ impl Config {
                     recovery_interval: Duration::from_millis(
                         file.transactions.recovery_interval_ms,
                     ),
+                    http_listen: (!file.admin.http_listen.is_empty())
+                        .then(|| file.admin.http_listen.clone()),
+                    http_listen_asked: file.admin.http_listen != DEFAULT_HTTP_LISTEN,
                 },
                 layout,
             }),

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod check_broadcast;
 pub mod config;
 pub mod control;
+pub mod http;
 pub mod ids;
 pub mod merge;
 #[cfg(feature = "playground")]

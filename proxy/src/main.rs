@@ -1,5 +1,6 @@
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -66,6 +67,10 @@ struct ServeArgs {
     /// Worker threads (pass-through mode; `server.worker_threads` in a config file).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where /metrics, /health and /ready are served, "" for nowhere (pass-through
+    /// mode; `admin.http_listen` in a config file). Default 127.0.0.1:9067.
+    #[arg(long)]
+    http_listen: Option<String>,
 }
 
 fn init_logging() {
@@ -98,13 +103,13 @@ fn config_from(args: &ServeArgs) -> anyhow::Result<Config> {
                 .as_deref()
                 .context("--user is required with --primary")?;
             let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-            Ok(Config::passthrough(
-                listen,
-                primary,
-                &args.replica,
-                user,
-                &args.password,
-            )?)
+            let mut config =
+                Config::passthrough(listen, primary, &args.replica, user, &args.password)?;
+            if let Some(http) = &args.http_listen {
+                config.settings.http_listen = (!http.is_empty()).then(|| http.clone());
+                config.settings.http_listen_asked = true;
+            }
+            Ok(config)
         }
         (None, None) => bail!(
             "nothing to serve: give --config FILE, or --primary HOST:PORT --user U --password P \
@@ -189,6 +194,22 @@ fn run() -> anyhow::Result<()> {
                 tracing::info!(listen = %addr, version = %shared.server_version, "shardgate ready");
                 // On stdout so scripts that asked for port 0 learn the real one.
                 println!("shardgate listening on {addr}");
+                let http = shared.settings.http_listen.clone();
+                if let Some(wanted) = http {
+                    match proxy::http::start(&wanted, shared.clone()).await {
+                        Ok(at) => {
+                            tracing::info!(listen = %at, "metrics and health on HTTP");
+                            // Whoever read the first line may have stopped reading.
+                            let _ = writeln!(std::io::stdout(), "shardgate http on {at}");
+                        }
+                        Err(e) if shared.settings.http_listen_asked => {
+                            return Err(anyhow::anyhow!(e))
+                                .with_context(|| format!("cannot serve HTTP on {wanted}"));
+                        }
+                        Err(e) => tracing::warn!(listen = %wanted, error = %e,
+                            "no /metrics, /health or /ready: cannot listen there (set admin.http_listen)"),
+                    }
+                }
                 let server = tokio::spawn(proxy::server::serve(listener, shared.clone()));
                 proxy::server::shutdown_signal().await;
                 tracing::info!(

@@ -91,6 +91,10 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             shared.clone(),
             hup,
         ));
+        let http = match shared.settings.http_listen.clone() {
+            Some(at) => crate::http::start(&at, shared.clone()).await.ok(),
+            None => None,
+        };
         let server = tokio::spawn(crate::server::serve(listener, shared));
         load_orders(addr).await?;
         // Replicas answer reads: let them catch up before anyone reads.
@@ -109,6 +113,9 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         println!("  logical schemas: shop (default node dn1), crm (on dn2)");
         println!("  shop.orders is sharded by user_id (mod 4) over dn1 and dn2; shop.products is on both");
         println!("  config: {}", path.display());
+        if let Some(at) = http {
+            println!("  metrics: curl http://{at}/metrics   (also /health, /ready)");
+        }
         println!(
             "  the MariaDB servers themselves: user {}, password {} (mysql -h 127.0.0.1 -P <port> -u {} -p{})\n",
             USER, PASSWORD, USER, PASSWORD

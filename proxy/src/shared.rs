@@ -42,6 +42,7 @@ impl Shared {
     /// backend's version and starts the health and XA recovery tasks. Fails when the
     /// XA decision log cannot be opened, or XA is asked of backends too old for it.
     pub async fn start(settings: Settings, layout: Layout) -> std::io::Result<Arc<Shared>> {
+        crate::http::metrics::install();
         let topology = Arc::new(crate::topology::Current::new(
             layout,
             settings.pool.clone(),

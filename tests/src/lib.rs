@@ -51,7 +51,9 @@ impl Proxy {
             .arg("--user")
             .arg(USER)
             .arg("--password")
-            .arg(PASSWORD);
+            .arg(PASSWORD)
+            .arg("--http-listen")
+            .arg("127.0.0.1:0");
         for r in replicas {
             cmd.arg("--replica").arg(r);
         }
@@ -205,14 +207,20 @@ impl Proxy {
 /// config file's own: proxies that run at once must not share them.
 fn config_text(body: &str, path: &Path) -> String {
     let mut listen = String::new();
-    if !body.contains("listen =") {
+    if !body.lines().any(|l| l.trim_start().starts_with("listen ")) {
         listen.push_str("listen = \"127.0.0.1:0\"\n");
     }
     let own = data_dir_of(path);
-    if !body.contains("data_dir") {
+    if !body
+        .lines()
+        .any(|l| l.trim_start().starts_with("data_dir "))
+    {
         listen.push_str(&format!("data_dir = \"{}\"\n", own.display()));
     }
-    if !body.contains("instance_id") {
+    if !body
+        .lines()
+        .any(|l| l.trim_start().starts_with("instance_id "))
+    {
         let id: String = own
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -222,9 +230,15 @@ fn config_text(body: &str, path: &Path) -> String {
             .collect();
         listen.push_str(&format!("instance_id = \"t{id}\"\n"));
     }
+    // Tests run at once: each serves HTTP on a port of its own.
+    let admin = if body.contains("[admin]") {
+        ""
+    } else {
+        "\n[admin]\nhttp_listen = \"127.0.0.1:0\"\n"
+    };
     match body.find("[server]\n") {
-        Some(i) => format!("{}{listen}{}", &body[..i + 9], &body[i + 9..]),
-        None => format!("{body}\n[server]\n{listen}"),
+        Some(i) => format!("{}{listen}{}{admin}", &body[..i + 9], &body[i + 9..]),
+        None => format!("{body}\n[server]\n{listen}{admin}"),
     }
 }
 

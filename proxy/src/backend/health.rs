@@ -42,9 +42,9 @@ pub async fn run(round: impl Fn() -> Round, interval: Duration) {
     }
 }
 
-/// A backend marked down is tried again; one that answers is back.
+/// A backend marked down, or never heard from, is tried; one that answers is up.
 async fn check(pool: &Arc<Pool>) {
-    if pool.is_healthy() {
+    if pool.is_healthy() && pool.has_answered() {
         return;
     }
     let ok = match BackendConn::connect(

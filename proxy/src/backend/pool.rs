@@ -120,6 +120,9 @@ pub struct Pool {
     sized: AtomicBool,
     /// False after a failed connect or health check; reads skip unhealthy replicas.
     healthy: AtomicBool,
+    /// The server has answered at least once (a connection or a health check):
+    /// until then `healthy` is a presumption, not a fact.
+    answered: AtomicBool,
     /// What a replica has applied and whether it serves reads (unused for a primary).
     pub replication: Replication,
     /// A primary's recent positions, against which its replicas' lag is measured.
@@ -190,6 +193,7 @@ impl Pool {
                 waiters: VecDeque::new(),
             }),
             healthy: AtomicBool::new(true),
+            answered: AtomicBool::new(false),
             replication: Replication::default(),
             history: PrimaryHistory::default(),
             probe: tokio::sync::Mutex::new(None),
@@ -262,7 +266,20 @@ impl Pool {
         self.is_healthy() && self.replication.in_rotation()
     }
 
+    /// Up as far as anyone knows: it answered, and did not fail since.
+    pub fn is_up(&self) -> bool {
+        self.answered.load(Ordering::Relaxed) && self.is_healthy()
+    }
+
+    /// It answered once at least: the health task need not check it while healthy.
+    pub fn has_answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
     pub fn set_healthy(&self, healthy: bool) {
+        if healthy {
+            self.answered.store(true, Ordering::Relaxed);
+        }
         let was = self.healthy.swap(healthy, Ordering::Relaxed);
         if was != healthy {
             if healthy {

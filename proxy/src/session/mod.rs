@@ -97,6 +97,9 @@ enum Flow {
 pub struct Session {
     /// What ties the session to backend connections: see [`lease::Lease`].
     lease: lease::Lease,
+    /// Command latency, registered once: recording costs an atomic add, not a
+    /// lookup by name per command.
+    latency: metrics::Histogram,
     shared: Arc<Shared>,
     stream: crate::tls::ClientStream,
     reader: PacketReader,
@@ -147,6 +150,7 @@ impl Session {
         let topo = shared.topology.load();
         let accounts_seen = topo.generation;
         Session {
+            latency: metrics::histogram!(crate::http::metrics::COMMAND_SECONDS),
             accounts_seen,
             own_writes: causal::OwnWrites::default(),
             lease: lease::Lease::new(topo),
@@ -300,6 +304,7 @@ impl Session {
 
     /// One command, shown in SHOW PROCESSLIST while it runs.
     async fn run_command(&mut self, payload: &bytes::Bytes, seq: u8) -> std::io::Result<Flow> {
+        let started = std::time::Instant::now();
         let cmd = payload.first().copied().unwrap_or(0);
         let info = (cmd == COM_QUERY).then(|| payload.slice(1..));
         self.control
@@ -318,6 +323,7 @@ impl Session {
         let held = self.lease.held.as_ref().map(|h| self.running_on(h));
         self.control.keep_only(held);
         self.control.set_activity("Sleep", self.db.as_deref(), None);
+        self.latency.record(started.elapsed().as_secs_f64());
         flow
     }
 
