@@ -1,146 +1,20 @@
 //! shardgate's own settings: the config file (`--config`) or the zero-config
 //! pass-through flags, turned into one validated [`Settings`].
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rules::{
-    CausalReads, ClusterConfig, ConfigErrors, NodeConfig, ReadsConfig, RuleConfig, Runtime,
-    SchemaConfig, TransactionMode, TransactionsConfig,
-};
+use rules::{CausalReads, ClusterConfig, ConfigErrors, Runtime, TransactionMode};
 use serde::Deserialize;
 
 use crate::backend::PoolSettings;
 
+mod file;
+
+use file::FileConfig;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8066";
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9067";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    #[serde(default)]
-    server: ServerSection,
-    #[serde(default)]
-    pool: PoolSection,
-    #[serde(default)]
-    users: Vec<UserConfig>,
-    #[serde(default)]
-    nodes: BTreeMap<String, NodeConfig>,
-    #[serde(default)]
-    schemas: BTreeMap<String, SchemaConfig>,
-    #[serde(default)]
-    passthrough_node: Option<String>,
-    #[serde(default)]
-    rules: BTreeMap<String, RuleConfig>,
-    #[serde(default)]
-    tls: Option<TlsSection>,
-    #[serde(default)]
-    reads: ReadsConfig,
-    #[serde(default)]
-    transactions: TransactionsConfig,
-    #[serde(default)]
-    admin: AdminSection,
-}
-
-/// `[admin]`: what operators reach. The admin SQL port is still to come.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct AdminSection {
-    /// `/metrics`, `/health`, `/ready`; "" turns it off.
-    http_listen: String,
-}
-
-impl Default for AdminSection {
-    fn default() -> Self {
-        AdminSection {
-            http_listen: DEFAULT_HTTP_LISTEN.into(),
-        }
-    }
-}
-
-/// TLS for clients: a PEM certificate chain and its private key.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsSection {
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ServerSection {
-    listen: String,
-    max_connections: usize,
-    max_allowed_packet: usize,
-    server_version: Option<String>,
-    worker_threads: usize,
-    /// Close client connections idle this long (MySQL's wait_timeout); 0 = never.
-    client_idle_timeout_ms: u64,
-    /// Stop (KILL QUERY on the backend) a statement running longer; 0 = never.
-    statement_timeout_ms: u64,
-    /// A client that has not logged in within this long is disconnected (MariaDB's
-    /// connect_timeout).
-    connect_timeout_ms: u64,
-    /// Connections still logging in, at most; they do not count against
-    /// `max_connections`, which is for logged-in clients.
-    max_unauthenticated: usize,
-    /// Names this shardgate in the XA transactions it starts, so that instances
-    /// sharing backends never take each other's branches for their own.
-    instance_id: Option<String>,
-    /// Where the XA decision log lives; relative to the config file's directory.
-    data_dir: std::path::PathBuf,
-}
-
-impl Default for ServerSection {
-    fn default() -> Self {
-        ServerSection {
-            listen: DEFAULT_LISTEN.into(),
-            max_connections: 1000,
-            max_allowed_packet: 64 * 1024 * 1024,
-            server_version: None,
-            worker_threads: 1,
-            client_idle_timeout_ms: 28_800_000,
-            connect_timeout_ms: 10_000,
-            max_unauthenticated: 1000,
-            statement_timeout_ms: 0,
-            instance_id: None,
-            data_dir: "shardgate-data".into(),
-        }
-    }
-}
-
-/// Share of a backend's `max_connections` one shardgate uses when `pool.max_size` is
-/// unset: room stays for replication, administrators and other clients.
-const DEFAULT_BACKEND_SHARE: f64 = 0.8;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct PoolSection {
-    min_idle: usize,
-    /// Unset: sized from each backend's own `max_connections` × `backend_share`.
-    max_size: Option<usize>,
-    backend_share: f64,
-    idle_timeout_ms: u64,
-    connect_timeout_ms: u64,
-    acquire_timeout_ms: u64,
-    health_check_interval_ms: u64,
-}
-
-impl Default for PoolSection {
-    fn default() -> Self {
-        let p = PoolSettings::default();
-        PoolSection {
-            min_idle: p.min_idle,
-            max_size: None,
-            backend_share: DEFAULT_BACKEND_SHARE,
-            idle_timeout_ms: p.idle_timeout.as_millis() as u64,
-            connect_timeout_ms: p.connect_timeout.as_millis() as u64,
-            acquire_timeout_ms: p.acquire_timeout.as_millis() as u64,
-            health_check_interval_ms: 1000,
-        }
-    }
-}
 
 /// A front-end account: what clients log in to shardgate with.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,137 @@
+//! The TOML form of shardgate's own sections (`[server]`, `[pool]`, `[admin]`,
+//! `[tls]`) and of the file as a whole, with their defaults; validated into
+//! [`super::Settings`] by the parent module.
+
+use std::collections::BTreeMap;
+
+use rules::{NodeConfig, ReadsConfig, RuleConfig, SchemaConfig, TransactionsConfig};
+use serde::Deserialize;
+
+use super::{UserConfig, DEFAULT_HTTP_LISTEN, DEFAULT_LISTEN};
+use crate::backend::PoolSettings;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    #[serde(default)]
+    pub(super) server: ServerSection,
+    #[serde(default)]
+    pub(super) pool: PoolSection,
+    #[serde(default)]
+    pub(super) users: Vec<UserConfig>,
+    #[serde(default)]
+    pub(super) nodes: BTreeMap<String, NodeConfig>,
+    #[serde(default)]
+    pub(super) schemas: BTreeMap<String, SchemaConfig>,
+    #[serde(default)]
+    pub(super) passthrough_node: Option<String>,
+    #[serde(default)]
+    pub(super) rules: BTreeMap<String, RuleConfig>,
+    #[serde(default)]
+    pub(super) tls: Option<TlsSection>,
+    #[serde(default)]
+    pub(super) reads: ReadsConfig,
+    #[serde(default)]
+    pub(super) transactions: TransactionsConfig,
+    #[serde(default)]
+    pub(super) admin: AdminSection,
+}
+
+/// `[admin]`: what operators reach. The admin SQL port is still to come.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct AdminSection {
+    /// `/metrics`, `/health`, `/ready`; "" turns it off.
+    pub(super) http_listen: String,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            http_listen: DEFAULT_HTTP_LISTEN.into(),
+        }
+    }
+}
+
+/// TLS for clients: a PEM certificate chain and its private key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TlsSection {
+    pub(super) cert: std::path::PathBuf,
+    pub(super) key: std::path::PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct ServerSection {
+    pub(super) listen: String,
+    pub(super) max_connections: usize,
+    pub(super) max_allowed_packet: usize,
+    pub(super) server_version: Option<String>,
+    pub(super) worker_threads: usize,
+    /// Close client connections idle this long (MySQL's wait_timeout); 0 = never.
+    pub(super) client_idle_timeout_ms: u64,
+    /// Stop (KILL QUERY on the backend) a statement running longer; 0 = never.
+    pub(super) statement_timeout_ms: u64,
+    /// A client that has not logged in within this long is disconnected (MariaDB's
+    /// connect_timeout).
+    pub(super) connect_timeout_ms: u64,
+    /// Connections still logging in, at most; they do not count against
+    /// `max_connections`, which is for logged-in clients.
+    pub(super) max_unauthenticated: usize,
+    /// Names this shardgate in the XA transactions it starts, so that instances
+    /// sharing backends never take each other's branches for their own.
+    pub(super) instance_id: Option<String>,
+    /// Where the XA decision log lives; relative to the config file's directory.
+    pub(super) data_dir: std::path::PathBuf,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: DEFAULT_LISTEN.into(),
+            max_connections: 1000,
+            max_allowed_packet: 64 * 1024 * 1024,
+            server_version: None,
+            worker_threads: 1,
+            client_idle_timeout_ms: 28_800_000,
+            connect_timeout_ms: 10_000,
+            max_unauthenticated: 1000,
+            statement_timeout_ms: 0,
+            instance_id: None,
+            data_dir: "shardgate-data".into(),
+        }
+    }
+}
+
+/// Share of a backend's `max_connections` one shardgate uses when `pool.max_size` is
+/// unset: room stays for replication, administrators and other clients.
+const DEFAULT_BACKEND_SHARE: f64 = 0.8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct PoolSection {
+    pub(super) min_idle: usize,
+    /// Unset: sized from each backend's own `max_connections` × `backend_share`.
+    pub(super) max_size: Option<usize>,
+    pub(super) backend_share: f64,
+    pub(super) idle_timeout_ms: u64,
+    pub(super) connect_timeout_ms: u64,
+    pub(super) acquire_timeout_ms: u64,
+    pub(super) health_check_interval_ms: u64,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        let p = PoolSettings::default();
+        PoolSection {
+            min_idle: p.min_idle,
+            max_size: None,
+            backend_share: DEFAULT_BACKEND_SHARE,
+            idle_timeout_ms: p.idle_timeout.as_millis() as u64,
+            connect_timeout_ms: p.connect_timeout.as_millis() as u64,
+            acquire_timeout_ms: p.acquire_timeout.as_millis() as u64,
+            health_check_interval_ms: 1000,
+        }
+    }
+}
