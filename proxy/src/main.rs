@@ -192,16 +192,10 @@ fn run() -> anyhow::Result<()> {
                     tokio::spawn(proxy::server::reload_on_hangup(path, shared.clone(), hup));
                 }
                 tracing::info!(listen = %addr, version = %shared.server_version, "shardgate ready");
-                // On stdout so scripts that asked for port 0 learn the real one.
-                println!("shardgate listening on {addr}");
-                let http = shared.settings.http_listen.clone();
-                if let Some(wanted) = http {
+                let mut http_at = None;
+                if let Some(wanted) = shared.settings.http_listen.clone() {
                     match proxy::http::start(&wanted, shared.clone()).await {
-                        Ok(at) => {
-                            tracing::info!(listen = %at, "metrics and health on HTTP");
-                            // Whoever read the first line may have stopped reading.
-                            let _ = writeln!(std::io::stdout(), "shardgate http on {at}");
-                        }
+                        Ok(at) => http_at = Some(at),
                         Err(e) if shared.settings.http_listen_asked => {
                             return Err(anyhow::anyhow!(e))
                                 .with_context(|| format!("cannot serve HTTP on {wanted}"));
@@ -209,6 +203,14 @@ fn run() -> anyhow::Result<()> {
                         Err(e) => tracing::warn!(listen = %wanted, error = %e,
                             "no /metrics, /health or /ready: cannot listen there (set admin.http_listen)"),
                     }
+                }
+                // On stdout so scripts that asked for port 0 learn the real one; once
+                // every listener is up, so that whoever reads it may use them all.
+                println!("shardgate listening on {addr}");
+                if let Some(at) = http_at {
+                    tracing::info!(listen = %at, "metrics and health on HTTP");
+                    // Whoever read the first line may have stopped reading.
+                    let _ = writeln!(std::io::stdout(), "shardgate http on {at}");
                 }
                 let server = tokio::spawn(proxy::server::serve(listener, shared.clone()));
                 proxy::server::shutdown_signal().await;

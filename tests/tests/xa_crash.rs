@@ -206,22 +206,28 @@ async fn serial() -> MutexGuard<'static, Sandbox> {
     sandbox().lock().await
 }
 
+/// Transfer 7 (10 from account 0 on dn1 to account 1 on dn2) through a shardgate
+/// that aborts at `failpoint`: the client never hears back, and both branches are
+/// left prepared, the accounts untouched. Then shardgate starts again on the same
+/// data directory and recovery runs to its end.
+async fn transfer_killed_at(sb: &Sandbox, db: &str, failpoint: &str) {
+    let s = setup(sb, db, 2).await;
+    let mut p = s.start(Some(failpoint));
+    let mut c = p.conn(Some(&s.db)).await;
+    assert!(transfer(&mut c, 7, 0, 1, 10).await.is_err());
+    assert!(p.wait_exit(Duration::from_secs(10)).is_some());
+    assert_eq!(prepared(sb).await, [1, 1]);
+    let (accounts, _) = state(sb, &s.db).await;
+    assert_eq!(accounts, [(0, 1000), (1, 1000)]);
+    let _p = s.start(None);
+    until_recovered(sb).await;
+}
+
 #[tokio::test]
 async fn shardgate_killed_after_its_decision_commits_every_branch_on_restart() {
     let sb = serial().await;
-    let s = setup(&sb, "crash_after", 2).await;
-    let mut p = s.start(Some("xa_after_decision"));
-    let mut c = p.conn(Some(&s.db)).await;
-    // The process aborts with the decision on disk and both branches prepared: the
-    // client never hears back.
-    assert!(transfer(&mut c, 7, 0, 1, 10).await.is_err());
-    assert!(p.wait_exit(Duration::from_secs(10)).is_some());
-    assert_eq!(prepared(&sb).await, [1, 1]);
-    let (accounts, _) = state(&sb, &s.db).await;
-    assert_eq!(accounts, [(0, 1000), (1, 1000)]);
-    let _p = s.start(None);
-    until_recovered(&sb).await;
-    let (accounts, transfers) = state(&sb, &s.db).await;
+    transfer_killed_at(&sb, "crash_after", "xa_after_decision").await;
+    let (accounts, transfers) = state(&sb, "crash_after").await;
     assert_eq!(accounts, [(0, 990), (1, 1010)]);
     assert_eq!(transfers, [(7, 0, 1, 10)]);
 }
@@ -229,15 +235,8 @@ async fn shardgate_killed_after_its_decision_commits_every_branch_on_restart() {
 #[tokio::test]
 async fn shardgate_killed_before_its_decision_rolls_every_branch_back_on_restart() {
     let sb = serial().await;
-    let s = setup(&sb, "crash_before", 2).await;
-    let mut p = s.start(Some("xa_before_decision"));
-    let mut c = p.conn(Some(&s.db)).await;
-    assert!(transfer(&mut c, 7, 0, 1, 10).await.is_err());
-    assert!(p.wait_exit(Duration::from_secs(10)).is_some());
-    assert_eq!(prepared(&sb).await, [1, 1]);
-    let _p = s.start(None);
-    until_recovered(&sb).await;
-    let (accounts, transfers) = state(&sb, &s.db).await;
+    transfer_killed_at(&sb, "crash_before", "xa_before_decision").await;
+    let (accounts, transfers) = state(&sb, "crash_before").await;
     assert_eq!(accounts, [(0, 1000), (1, 1000)]);
     assert!(transfers.is_empty());
 }

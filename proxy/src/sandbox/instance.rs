@@ -3,11 +3,11 @@
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::binaries::running_as_root;
-use super::{io_err, Binaries, Result, SandboxError, START_TIMEOUT};
+use super::{guarded, io_err, release, Binaries, Guard, Result, SandboxError, START_TIMEOUT};
 
 pub struct Instance {
     pub name: String,
@@ -15,12 +15,12 @@ pub struct Instance {
     pub server_id: u32,
     pub dir: PathBuf,
     socket: PathBuf,
-    guard: Option<(Child, ChildStdin)>,
+    guard: Option<Guard>,
     /// How the server was started, for [`Instance::restart`].
     command: (PathBuf, Vec<String>),
     /// The server started again after [`Instance::crash`]: its own guard kills it
     /// when we end, and the first guard still removes the directory.
-    restarted: Option<(Child, ChildStdin)>,
+    restarted: Option<Guard>,
 }
 
 fn free_port() -> Result<u16> {
@@ -47,6 +47,25 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs the server (`"$@"`) under a guard that kills it when our end of the
+/// guard's stdin closes.
+const SERVER_GUARD: &str =
+    "trap '' INT TERM HUP; \"$@\" & pid=$!; read _; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null";
+
+/// `server args…` under `script`; `dir` is `$SG_DIR` there.
+fn guarded_server(
+    script: &str,
+    server: &Path,
+    args: &[String],
+    dir: Option<&Path>,
+    what: &str,
+) -> Result<Guard> {
+    let all = std::iter::once(server.as_os_str().to_owned())
+        .chain(args.iter().map(std::ffi::OsString::from));
+    let env: Vec<(&str, &Path)> = dir.map(|d| ("SG_DIR", d)).into_iter().collect();
+    guarded(script, all, &env, what)
 }
 
 impl Instance {
@@ -95,29 +114,17 @@ impl Instance {
             if running_as_root() {
                 args.push("--user=root".into());
             }
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg("trap '' INT TERM HUP; \"$@\" & pid=$!; read _; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf \"$SG_DIR\"")
-                .arg("sh")
-                .arg(&bins.server)
-                .args(&args)
-                .env("SG_DIR", dir)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(io_err("starting mariadbd"))?;
-            let stdin = child
-                .stdin
-                .take()
-                .ok_or_else(|| SandboxError::Failed("no stdin for the guard".into()))?;
+            // The first guard also removes the directory: the last thing of all.
+            let script = format!("{SERVER_GUARD}; rm -rf \"$SG_DIR\"");
+            let guard =
+                guarded_server(&script, &bins.server, &args, Some(dir), "starting mariadbd")?;
             let mut inst = Instance {
                 name: name.to_string(),
                 port,
                 server_id,
                 dir: dir.to_path_buf(),
                 socket,
-                guard: Some((child, stdin)),
+                guard: Some(guard),
                 command: (bins.server.clone(), args),
                 restarted: None,
             };
@@ -220,10 +227,7 @@ impl Instance {
             .map_err(io_err(format!("reading {}", pid_file.display())))?;
         let pid = pid.trim().to_string();
         let _ = Command::new("kill").arg("-9").arg(&pid).status();
-        if let Some((mut child, stdin)) = self.restarted.take() {
-            drop(stdin);
-            let _ = child.wait();
-        }
+        release(&mut self.restarted);
         // Dead once a zombie (its guard reaps it only at the end) or gone.
         let alive = || {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -246,36 +250,16 @@ impl Instance {
     /// Starts the server again on its files and port, after [`Instance::crash`].
     pub fn restart(&mut self) -> Result<()> {
         let (server, args) = &self.command;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("trap '' INT TERM HUP; \"$@\" & pid=$!; read _; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null")
-            .arg("sh")
-            .arg(server)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io_err("starting mariadbd again"))?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| SandboxError::Failed("no stdin for the guard".into()))?;
-        self.restarted = Some((child, stdin));
+        let guard = guarded_server(SERVER_GUARD, server, args, None, "starting mariadbd again")?;
+        self.restarted = Some(guard);
         self.wait_ready()
             .map_err(|e| SandboxError::Failed(format!("{} did not start again:\n{e}", self.name)))
     }
 
     /// Kills the server at once (SIGKILL), as a crash would, and deletes its files.
     pub fn kill(&mut self) {
-        if let Some((mut child, stdin)) = self.restarted.take() {
-            drop(stdin);
-            let _ = child.wait();
-        }
-        if let Some((mut child, stdin)) = self.guard.take() {
-            drop(stdin);
-            let _ = child.wait();
-        }
+        release(&mut self.restarted);
+        release(&mut self.guard);
     }
 }
 

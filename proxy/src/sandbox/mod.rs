@@ -189,30 +189,58 @@ impl Drop for Sandbox {
             }
             g.primary.kill();
         }
-        if let Some((mut child, stdin)) = self.root_guard.take() {
-            drop(stdin);
-            let _ = child.wait();
-        }
+        release(&mut self.root_guard);
     }
 }
 
 /// A guard process that deletes `dir` once our end of its stdin closes.
-fn guard_dir(dir: &Path) -> Result<(Child, ChildStdin)> {
+fn guard_dir(dir: &Path) -> Result<Guard> {
+    guarded(
+        "trap '' INT TERM HUP; read _ ; rm -rf \"$1\"",
+        [dir.as_os_str()],
+        &[],
+        "starting sh",
+    )
+}
+
+/// A `sh -c script` (its arguments `args`, its extra environment `env`) that acts
+/// when our end of its stdin closes, which happens however this process ends.
+pub(crate) type Guard = (Child, ChildStdin);
+
+pub(crate) fn guarded<I, A>(
+    script: &str,
+    args: I,
+    env: &[(&str, &Path)],
+    what: &str,
+) -> Result<Guard>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("trap '' INT TERM HUP; read _ ; rm -rf \"$1\"")
+        .arg(script)
         .arg("sh")
-        .arg(dir)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(io_err("starting sh"))?;
+        .map_err(io_err(what))?;
     let stdin = child
         .stdin
         .take()
         .ok_or_else(|| SandboxError::Failed("no stdin for the guard".into()))?;
     Ok((child, stdin))
+}
+
+/// Closes a guard's stdin (it acts) and waits for it.
+pub(crate) fn release(guard: &mut Option<Guard>) {
+    if let Some((mut child, stdin)) = guard.take() {
+        drop(stdin);
+        let _ = child.wait();
+    }
 }
 
 /// How long a server may take to start.

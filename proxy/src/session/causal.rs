@@ -26,13 +26,11 @@ impl Session {
     /// Whose writes this session's reads must see now: the current schema's setting,
     /// else the user's, else `reads.causal_reads`.
     fn causal_mode(&self) -> CausalReads {
-        let rt = &self.lease.topo.runtime;
-        self.db
-            .as_deref()
-            .and_then(|d| rt.schemas.get(d))
-            .and_then(|s| s.causal_reads)
-            .or_else(|| self.user.as_ref().and_then(|u| u.causal_reads))
-            .unwrap_or(rt.reads.causal_reads)
+        self.layered(
+            |s| s.causal_reads,
+            |u| u.causal_reads,
+            |rt| rt.reads.causal_reads,
+        )
     }
 
     /// Where the GTIDs of this session's writes on data node `node` go (and from

@@ -152,13 +152,11 @@ impl super::Session {
     /// The commit protocol of transactions begun in the current schema: its own
     /// setting, else the user's, else `transactions.mode`.
     pub(super) fn transaction_mode(&self) -> TransactionMode {
-        let rt = &self.lease.topo.runtime;
-        self.db
-            .as_deref()
-            .and_then(|d| rt.schemas.get(d))
-            .and_then(|s| s.transactions)
-            .or_else(|| self.user.as_ref().and_then(|u| u.transactions))
-            .unwrap_or(rt.transactions.mode)
+        self.layered(
+            |s| s.transactions,
+            |u| u.transactions,
+            |rt| rt.transactions.mode,
+        )
     }
 
     /// A transaction begun with `begin` (`None`: autocommit off) would use XA.

@@ -533,6 +533,23 @@ impl Session {
         self.flush().await
     }
 
+    /// A setting the current schema may make, else the user, else the layout's
+    /// default (causal reads, the transaction mode).
+    fn layered<T: Copy>(
+        &self,
+        schema: impl Fn(&rules::runtime::LogicalSchema) -> Option<T>,
+        user: impl Fn(&crate::config::UserConfig) -> Option<T>,
+        default: impl Fn(&rules::Runtime) -> T,
+    ) -> T {
+        let rt = &self.lease.topo.runtime;
+        self.db
+            .as_deref()
+            .and_then(|d| rt.schemas.get(d))
+            .and_then(schema)
+            .or_else(|| self.user.as_ref().and_then(user))
+            .unwrap_or_else(|| default(rt))
+    }
+
     /// Gives the held connection back to its pool (reset there if it carries state).
     async fn release_held(&mut self) {
         if self.lease.global.is_some() {
