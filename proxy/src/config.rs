@@ -5,19 +5,30 @@ use std::path::Path;
 use std::time::Duration;
 
 use rules::{CausalReads, ClusterConfig, ConfigErrors, Runtime, TransactionMode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::PoolSettings;
 
+pub mod document;
 mod file;
 
 use file::FileConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8066";
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9067";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9066";
+
+/// An account of the admin port (`[[admin.users]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUser {
+    pub name: String,
+    #[serde(default)]
+    pub password: String,
+}
 
 /// A front-end account: what clients log in to shardgate with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub name: String,
@@ -25,10 +36,10 @@ pub struct UserConfig {
     pub password: String,
     /// Logical schemas this user may use; empty means every logical schema, and `*`
     /// also the databases a `passthrough_node` makes visible.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
     /// Refuse this user's logins that do not use TLS.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_tls: bool,
     /// What the user may do: `read`, `write`, `ddl` (the default is all three), and
     /// the grants statements on the server as a whole need: `account`, `file`, `admin`.
@@ -36,11 +47,11 @@ pub struct UserConfig {
     pub privileges: Vec<String>,
     /// Overrides `reads.causal_reads` for this user's sessions (a schema's own setting
     /// overrides both).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causal_reads: Option<CausalReads>,
     /// Overrides `transactions.mode` for this user's sessions (a schema's own
     /// setting overrides both).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TransactionMode>,
     /// `privileges` read once: every statement asks.
     #[serde(skip)]
@@ -216,6 +227,14 @@ pub struct Settings {
     /// `http_listen` was asked for (not the default): failing to bind it stops
     /// shardgate, where the default only warns (another instance may have it).
     pub http_listen_asked: bool,
+    /// Where the admin SQL port listens; `None`: nowhere.
+    pub admin_listen: Option<String>,
+    /// As `http_listen_asked`, for the admin port.
+    pub admin_listen_asked: bool,
+    pub admin_users: Vec<AdminUser>,
+    /// The config file: what `SAVE CONFIG TO DISK` writes and `LOAD CONFIG FROM DISK`
+    /// reads; `None` in zero-config mode.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,11 +253,10 @@ pub enum LoadError {
 /// The key of a table whose value a type error is about. serde loses the field's
 /// name inside tagged enums (the shard rules), so it is found by the value the error
 /// quotes: `invalid type: string "eight", expected u32` at `rules.r` is `shards`.
-fn offending_field(text: &str, table_path: &str, message: &str) -> Option<String> {
+fn offending_field(root: &toml::Table, table_path: &str, message: &str) -> Option<String> {
     let quoted = message.split("invalid type: ").nth(1)?;
     let quoted = quoted.split(", expected").next()?;
-    let root: toml::Table = toml::from_str(text).ok()?;
-    let mut table = &root;
+    let mut table = root;
     for segment in table_path.split('.').filter(|s| !s.is_empty()) {
         table = table.get(segment)?.as_table()?;
     }
@@ -268,6 +286,7 @@ impl Config {
         let mut config = Self::from_toml(&text, &shown)?;
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         config.settings.data_dir = Some(dir.join(&config.settings.requested_data_dir));
+        config.settings.config_file = Some(path.to_path_buf());
         Ok(config)
     }
 
@@ -286,7 +305,8 @@ impl Config {
                     before.iter().filter(|&&b| b == b'\n').count() + 1
                 });
                 let mut message = inner.message().trim_end().to_string();
-                if let Some(field) = offending_field(text, &key, &message) {
+                let root = toml::from_str::<toml::Table>(text).unwrap_or_default();
+                if let Some(field) = offending_field(&root, &key, &message) {
                     key = format!("{key}.{field}");
                 }
                 if key.ends_with("password") {
@@ -354,6 +374,31 @@ impl Config {
                         "`{}`: {e}; write it as ip:port, or \"\" to turn it off",
                         file.admin.http_listen
                     ),
+                ));
+            }
+        }
+        if !file.admin.listen.is_empty() {
+            if let Err(e) = file.admin.listen.parse::<std::net::SocketAddr>() {
+                errors.push(rules::ConfigError::new(
+                    "admin.listen",
+                    format!(
+                        "`{}`: {e}; write it as ip:port, or \"\" to turn it off",
+                        file.admin.listen
+                    ),
+                ));
+            }
+        }
+        for (i, u) in file.admin.users.iter().enumerate() {
+            if u.name.is_empty() {
+                errors.push(rules::ConfigError::new(
+                    format!("admin.users[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            if file.admin.users[..i].iter().any(|o| o.name == u.name) {
+                errors.push(rules::ConfigError::new(
+                    format!("admin.users[{i}].name"),
+                    format!("admin user `{}` is defined twice", u.name),
                 ));
             }
         }
@@ -449,6 +494,11 @@ impl Config {
                     http_listen: (!file.admin.http_listen.is_empty())
                         .then(|| file.admin.http_listen.clone()),
                     http_listen_asked: file.admin.http_listen != DEFAULT_HTTP_LISTEN,
+                    admin_listen: (!file.admin.listen.is_empty() && !file.admin.users.is_empty())
+                        .then(|| file.admin.listen.clone()),
+                    admin_listen_asked: file.admin.listen != DEFAULT_ADMIN_LISTEN,
+                    admin_users: file.admin.users,
+                    config_file: None,
                 },
                 layout,
             }),
@@ -490,6 +540,12 @@ impl Config {
         let _ = writeln!(text, "replicas = [{}]", reps.join(", "));
         let mut config = Self::from_toml(&text, "command line")?;
         config.settings.enforce_privileges = false;
+        // The admin port is on, on loopback, for the account given.
+        config.settings.admin_users = vec![AdminUser {
+            name: user.to_string(),
+            password: password.to_string(),
+        }];
+        config.settings.admin_listen = Some(DEFAULT_ADMIN_LISTEN.to_string());
         Ok(config)
     }
 }

@@ -9,6 +9,7 @@
 //! tests and the benchmarks; production builds leave it out.
 #![forbid(unsafe_code)]
 
+pub mod admin_plane;
 pub mod backend;
 pub mod check_broadcast;
 pub mod config;

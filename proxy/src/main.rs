@@ -71,6 +71,15 @@ struct ServeArgs {
     /// mode; `admin.http_listen` in a config file). Default 127.0.0.1:9067.
     #[arg(long)]
     http_listen: Option<String>,
+    /// Where the admin SQL port listens, "" for nowhere (pass-through mode, where its
+    /// account is --user/--password; `admin.listen` in a config file). Default
+    /// 127.0.0.1:9066.
+    #[arg(long)]
+    admin_listen: Option<String>,
+    /// Where the admin port keeps its staged config, history and audit (pass-through
+    /// mode; a config file's `server.data_dir`). Without it they live in memory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn init_logging() {
@@ -108,6 +117,13 @@ fn config_from(args: &ServeArgs) -> anyhow::Result<Config> {
             if let Some(http) = &args.http_listen {
                 config.settings.http_listen = (!http.is_empty()).then(|| http.clone());
                 config.settings.http_listen_asked = true;
+            }
+            if let Some(admin) = &args.admin_listen {
+                config.settings.admin_listen = (!admin.is_empty()).then(|| admin.clone());
+                config.settings.admin_listen_asked = true;
+            }
+            if let Some(dir) = &args.data_dir {
+                config.settings.data_dir = Some(dir.clone());
             }
             Ok(config)
         }
@@ -204,15 +220,38 @@ fn run() -> anyhow::Result<()> {
                             "no /metrics, /health or /ready: cannot listen there (set admin.http_listen)"),
                     }
                 }
+                let admin_at = match proxy::server::start_admin(&shared).await {
+                    Ok(at) => at,
+                    Err(e) if shared.settings.admin_listen_asked => {
+                        return Err(anyhow::anyhow!(e)).with_context(|| {
+                            format!(
+                                "cannot open the admin port on {}",
+                                shared.settings.admin_listen.as_deref().unwrap_or("")
+                            )
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no admin port: cannot listen there (set admin.listen)");
+                        None
+                    }
+                };
                 // On stdout so scripts that asked for port 0 learn the real one; once
                 // every listener is up, so that whoever reads it may use them all.
                 println!("shardgate listening on {addr}");
+                // Whoever read the first line may have stopped reading.
                 if let Some(at) = http_at {
                     tracing::info!(listen = %at, "metrics and health on HTTP");
-                    // Whoever read the first line may have stopped reading.
                     let _ = writeln!(std::io::stdout(), "shardgate http on {at}");
                 }
-                let server = tokio::spawn(proxy::server::serve(listener, shared.clone()));
+                if let Some(at) = admin_at {
+                    tracing::info!(listen = %at, "admin port");
+                    let _ = writeln!(std::io::stdout(), "shardgate admin on {at}");
+                }
+                let server = tokio::spawn(proxy::server::serve(
+                    listener,
+                    shared.clone(),
+                    proxy::session::Port::Data,
+                ));
                 proxy::server::shutdown_signal().await;
                 tracing::info!(
                     "shutting down: refusing new connections, finishing statements in flight"

@@ -9,6 +9,9 @@ use crate::config::Config;
 use crate::sandbox::{Sandbox, PASSWORD, USER};
 
 pub const APP_USER: &str = "app";
+/// The admin port's account in the playground.
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin";
 pub const APP_PASSWORD: &str = "app";
 
 /// Run on both primaries: `shop` exists on both nodes, `products` is a broadcast table.
@@ -59,7 +62,8 @@ pub fn config_for(sandbox: &Sandbox, listen: &str) -> String {
          [schemas.shop.tables.orders]\nkind = \"sharded\"\ncolumn = \"user_id\"\nrule = \"by_user\"\n\
          nodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2\n\n\
          [schemas.shop.tables.products]\nkind = \"broadcast\"\n\n\
-         [schemas.crm]\nnode = \"dn2\""
+         [schemas.crm]\nnode = \"dn2\"\n\n\
+         [admin]\nusers = [{{ name = \"{ADMIN_USER}\", password = \"{ADMIN_PASSWORD}\" }}]"
     );
     t
 }
@@ -74,7 +78,11 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
     let text = config_for(&sandbox, listen);
     let path = sandbox.root().join("shardgate.toml");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    let config = Config::from_toml(&text, &path.display().to_string())?;
+    let mut config = Config::from_toml(&text, &path.display().to_string())?;
+    // As if started with --config: the admin port saves to the file, and keeps its
+    // history beside it.
+    config.settings.config_file = Some(path.clone());
+    config.settings.data_dir = Some(sandbox.root().join("shardgate-data"));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -95,7 +103,12 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
             Some(at) => crate::http::start(&at, shared.clone()).await.ok(),
             None => None,
         };
-        let server = tokio::spawn(crate::server::serve(listener, shared));
+        let admin = crate::server::start_admin(&shared).await.ok().flatten();
+        let server = tokio::spawn(crate::server::serve(
+            listener,
+            shared,
+            crate::session::Port::Data,
+        ));
         load_orders(addr).await?;
         // Replicas answer reads: let them catch up before anyone reads.
         sandbox.sync()?;
@@ -115,6 +128,13 @@ pub fn run(listen: &str) -> anyhow::Result<()> {
         println!("  config: {}", path.display());
         if let Some(at) = http {
             println!("  metrics: curl http://{at}/metrics   (also /health, /ready)");
+        }
+        if let Some(at) = admin {
+            println!(
+                "  admin port: mysql -h {} -P {} -u {ADMIN_USER} -p{ADMIN_PASSWORD}   (SELECT * FROM tables; SHOW CONFIG HISTORY)",
+                at.ip(),
+                at.port()
+            );
         }
         println!(
             "  the MariaDB servers themselves: user {}, password {} (mysql -h 127.0.0.1 -P <port> -u {} -p{})\n",

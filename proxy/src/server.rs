@@ -7,7 +7,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
-use crate::session::Session;
+use crate::session::{Port, Session};
 use crate::shared::Shared;
 use crate::wire::generic::err_payload;
 use crate::wire::packet::write_packet;
@@ -22,7 +22,8 @@ pub async fn bind(config: Config) -> std::io::Result<(TcpListener, Arc<Shared>)>
 }
 
 /// Accepts until shutdown begins; then the listener closes and new clients are refused.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// `port`: what the sessions serve (applications, or DBAs on the admin port).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, port: Port) {
     let mut stop = shared.shutdown_signalled();
     loop {
         let accepted = tokio::select! {
@@ -49,11 +50,23 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             metrics::gauge!("shardgate_client_connections").increment(1.0);
-            let session = Session::new(shared, stream, peer);
+            let session = Session::new(shared, stream, peer, port);
             session.run(handshake).await;
             metrics::gauge!("shardgate_client_connections").decrement(1.0);
         });
     }
+}
+
+/// Opens the admin port when the settings ask for it, and serves it until shutdown.
+/// Returns where it listens.
+pub async fn start_admin(shared: &Arc<Shared>) -> std::io::Result<Option<std::net::SocketAddr>> {
+    let Some(wanted) = shared.settings.admin_listen.clone() else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(&wanted).await?;
+    let at = listener.local_addr()?;
+    tokio::spawn(serve(listener, shared.clone(), Port::Admin));
+    Ok(Some(at))
 }
 
 /// Past `max_connections`: answer ER_CON_COUNT_ERROR in place of a greeting, as MySQL does.

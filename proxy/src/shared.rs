@@ -35,6 +35,9 @@ pub struct Shared {
     /// XA ids, the decision log and recovery: `None` without a data directory
     /// (zero-config pass-through, one node).
     pub xa: Option<Arc<crate::xa::Coordinator>>,
+    /// The staged layout, its history and audit, for the admin port; `None` when the
+    /// admin port is off.
+    pub admin: Option<Arc<crate::admin_plane::AdminPlane>>,
 }
 
 impl Shared {
@@ -92,6 +95,19 @@ impl Shared {
                 settings.recovery_interval,
             ));
         }
+        let admin = match &settings.admin_listen {
+            Some(_) => {
+                let plane = crate::admin_plane::AdminPlane::open(
+                    settings.data_dir.as_deref(),
+                    topology.clone(),
+                    settings.config_file.clone(),
+                    settings.pool.connect_timeout,
+                )
+                .map_err(|e| std::io::Error::other(format!("the admin database: {e}")))?;
+                Some(Arc::new(plane))
+            }
+            None => None,
+        };
         tokio::spawn(health::run(round, settings.health_interval));
         tokio::spawn(crate::promotion::follow(
             topology.clone(),
@@ -99,6 +115,7 @@ impl Shared {
         ));
         Ok(Arc::new(Shared {
             xa,
+            admin,
             ids: crate::ids::IdGenerator::default(),
             sessions: crate::control::Sessions::default(),
             sha2_cache: crate::control::Sha2Cache::default(),

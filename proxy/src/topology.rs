@@ -25,6 +25,8 @@ pub struct Topology {
     /// 1 for the layout shardgate started with, one more for each replacement.
     pub generation: u64,
     pub cluster: ClusterConfig,
+    /// The layout as a config file holds it: what the admin port shows and saves.
+    pub document: toml::Table,
     /// Shared with the plans made against it: a plan cache or a prepared statement
     /// holding another runtime knows to plan again.
     pub runtime: Arc<Runtime>,
@@ -84,6 +86,7 @@ impl Topology {
             .collect();
         Topology {
             generation,
+            document: layout.document(),
             cluster: layout.cluster,
             runtime: Arc::new(layout.runtime),
             users: layout.users,
@@ -144,6 +147,17 @@ impl Current {
         users: Vec<UserConfig>,
     ) -> Result<Arc<Topology>, ConfigErrors> {
         let layout = Layout::validate(cluster, users, self.tls).map_err(ConfigErrors)?;
+        Ok(self.install(layout))
+    }
+
+    /// Reads and validates a layout from its config-file form, against this process's
+    /// fixed settings (TLS for `require_tls` users); nothing changes.
+    pub fn validate(&self, doc: &toml::Table) -> Result<Layout, Vec<rules::ConfigError>> {
+        Layout::from_document(doc, self.tls)
+    }
+
+    /// Makes a validated layout the one every statement from now on runs against.
+    pub fn install(&self, layout: Layout) -> Arc<Topology> {
         let _one_at_a_time = self.replacing.lock().unwrap_or_else(|p| p.into_inner());
         let previous = self.snapshot.load_full();
         let generation = previous.generation + 1;
@@ -157,7 +171,7 @@ impl Current {
         self.changed.send_replace(generation);
         metrics::counter!("shardgate_topology_swaps_total").increment(1);
         tracing::info!(generation, nodes = next.nodes.len(), "new layout in effect");
-        Ok(next)
+        next
     }
 }
 

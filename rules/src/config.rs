@@ -3,26 +3,26 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rule_config::RuleConfig;
 
 /// Data nodes and the logical schemas placed on them.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Replication groups, by name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, NodeConfig>,
     /// What clients see as databases, by name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub schemas: BTreeMap<String, SchemaConfig>,
     /// A node whose databases are all visible under their own names, for databases that
     /// are not logical schemas. Makes shardgate a transparent proxy for that node.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passthrough_node: Option<String>,
     /// Shard rules, by name; tables refer to them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rules: BTreeMap<String, RuleConfig>,
     /// How reads use replicas.
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct ClusterConfig {
 }
 
 /// What a commit over several data nodes promises.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionMode {
     /// All or nothing: a transaction (or a multi-shard write) that writes on several
@@ -47,7 +47,7 @@ pub enum TransactionMode {
 }
 
 /// `[transactions]`: the commit protocol over several nodes, and its recovery.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransactionsConfig {
     /// The default for users and schemas that do not set `transactions`.
@@ -66,7 +66,7 @@ impl Default for TransactionsConfig {
 }
 
 /// Whose writes a read must see when it runs on a replica.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CausalReads {
     /// The session's own writes (what an application written for one server assumes).
@@ -80,7 +80,7 @@ pub enum CausalReads {
 }
 
 /// `[reads]`: replicas in the read rotation, and what a read waits for there.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReadsConfig {
     /// The default for users and schemas that do not set `causal_reads`.
@@ -103,35 +103,35 @@ impl Default for ReadsConfig {
 }
 
 /// One replication group: a primary, its replicas, and how to log in to them.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// `host:port` of the primary.
     pub primary: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<ReplicaConfig>,
     pub user: String,
     #[serde(default)]
     pub password: String,
     /// Physical database on this node; defaults to the logical schema's name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Follow a promotion made outside shardgate: when the primary is read-only or
     /// gone and exactly one replica is writable and replicates from nothing, that
     /// replica becomes the primary (and the old primary a replica).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::config::is_false")]
     pub auto_detect_primary: bool,
 }
 
 /// A replica, as `"host:port"` or `{ address = "host:port", weight = 2 }`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum ReplicaConfig {
     Address(String),
     Weighted(WeightedReplica),
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedReplica {
     pub address: String,
@@ -160,25 +160,25 @@ impl ReplicaConfig {
 }
 
 /// A logical schema: a default node for its unconfigured tables, plus configured tables.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaConfig {
     /// The data node holding tables that are not configured (single tables).
     pub node: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tables: BTreeMap<String, TableConfig>,
     /// Binding groups: sharded tables placed alike, so joins on the key stay in a shard.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binding: Vec<Vec<String>>,
     /// Overrides `reads.causal_reads` (and the user's) for statements in this schema.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causal_reads: Option<CausalReads>,
     /// Overrides `transactions.mode` (and the user's) for transactions begun in this schema.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TransactionMode>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TableKindConfig {
     /// Rows split over shards by a rule on one column.
@@ -189,37 +189,37 @@ pub enum TableKindConfig {
     Single,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
     pub kind: TableKindConfig,
     /// Sharded: the shard column.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     /// Sharded: the rule's name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Sharded: nodes holding shards. Broadcast: nodes holding copies (default: all).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<String>,
     /// Sharded: physical tables per node (rule shards = nodes × this).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tables_per_node: Option<u32>,
     /// Sharded: physical table name; `{table}`, `{shard}`, `{shard:04}`, `{suffix}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub naming: Option<String>,
     /// Sharded: `round_robin` (shard i on node i mod n, the default) or `block`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<String>,
     /// Single: the node (default: the schema's node).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// Sharded: generate this column's values when an INSERT omits them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_id: Option<GlobalIdConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalIdConfig {
     pub column: String,
@@ -229,6 +229,11 @@ pub struct GlobalIdConfig {
     /// This shardgate instance's worker id, 0-1023; unique per instance.
     #[serde(default)]
     pub worker_id: u16,
+}
+
+/// Leaves a flag that is off out of the written form, as a DBA would.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn snowflake() -> String {

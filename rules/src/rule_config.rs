@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::algorithm::{
     parse_datetime, Algorithm, DateRule, DateUnit, HashMod, IntDates, IntervalUnit, JavaType, Jump,
@@ -12,7 +12,7 @@ use crate::algorithm::{
 use crate::error::ConfigError;
 use crate::value::Value;
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(tag = "algorithm", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RuleConfig {
     /// Integer modulo.
@@ -20,13 +20,13 @@ pub enum RuleConfig {
     /// murmur3_32 of the canonical key mod shards; any key type.
     HashMod {
         shards: u32,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "crate::config::is_false")]
         case_insensitive: bool,
     },
     /// Jump consistent hash; any key type.
     Jump {
         shards: u32,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "crate::config::is_false")]
         case_insensitive: bool,
     },
     /// Mycat PartitionByMurmurHash.
@@ -37,41 +37,41 @@ pub enum RuleConfig {
         #[serde(default = "default_virtual_buckets")]
         virtual_bucket_times: u32,
         /// Shard index (as text) → weight.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         weights: BTreeMap<String, u32>,
     },
     /// Integer ranges: shard i holds [boundaries[i], boundaries[i+1]).
     Range {
         boundaries: Vec<i64>,
         /// Values below the first boundary go to shard 0 (else they are refused).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "crate::config::is_false")]
         open_below: bool,
         /// Values at or above the last boundary go to the last shard (else refused).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "crate::config::is_false")]
         open_above: bool,
     },
     /// Value → shard map.
     List {
         shards: u32,
         values: BTreeMap<String, u32>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<u32>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "crate::config::is_false")]
         case_insensitive: bool,
     },
     /// Calendar buckets from a start date.
     Date {
         unit: String,
         start: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         end: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         time_zone: Option<String>,
         shards: u32,
         /// How integer values read: `numeric` (20240131), `epoch_seconds`, `epoch_millis`.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         integers: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         suffix_pattern: Option<String>,
     },
     /// ShardingSphere MOD.
@@ -80,7 +80,7 @@ pub enum RuleConfig {
     SsHashMod {
         sharding_count: u32,
         /// `long` (default), `integer` or `string`.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         java_type: Option<String>,
     },
     /// ShardingSphere INTERVAL.

@@ -38,6 +38,8 @@ pub struct Proxy {
     _config: Option<tempfile::NamedTempFile>,
     /// What shardgate logged so far (stderr).
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Its stdout lines after the first (the HTTP and admin ports).
+    announced: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -53,6 +55,8 @@ impl Proxy {
             .arg("--password")
             .arg(PASSWORD)
             .arg("--http-listen")
+            .arg("127.0.0.1:0")
+            .arg("--admin-listen")
             .arg("127.0.0.1:0");
         for r in replicas {
             cmd.arg("--replica").arg(r);
@@ -86,6 +90,14 @@ impl Proxy {
         Self::spawn(cmd, Some(file))
     }
 
+    /// Config-file mode with a file the test keeps: it outlives the process, so a
+    /// restart reads what the last one saved. Write it with [`write_config`].
+    pub fn with_config_file(path: &Path) -> Proxy {
+        let mut cmd = Command::new(shardgate_bin());
+        cmd.arg("--config").arg(path);
+        Self::spawn(cmd, None)
+    }
+
     /// Starts shardgate on port 0 and reads the port it got from its first stdout line.
     fn spawn(mut cmd: Command, config: Option<tempfile::NamedTempFile>) -> Proxy {
         let asked = cmd.get_envs().any(|(k, _)| k == "SHARDGATE_LOG");
@@ -103,7 +115,20 @@ impl Proxy {
             .expect("start shardgate");
         let mut line = String::new();
         let stdout = child.stdout.take().expect("stdout");
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        let mut stdout = BufReader::new(stdout);
+        let _ = stdout.read_line(&mut line);
+        let announced = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        {
+            let announced = announced.clone();
+            std::thread::spawn(move || {
+                for line in stdout.lines().map_while(Result::ok) {
+                    announced
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(line);
+                }
+            });
+        }
         let port = line
             .trim()
             .rsplit(':')
@@ -135,7 +160,48 @@ impl Proxy {
             port,
             _config: config,
             log,
+            announced,
         }
+    }
+
+    /// The port of the listener shardgate announced as `shardgate <what> on …`
+    /// (`http`, `admin`), waiting a little for the line.
+    pub fn announced_port(&self, what: &str) -> u16 {
+        let prefix = format!("shardgate {what} on ");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let lines = self
+                .announced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(port) = lines
+                .iter()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .find_map(|a| a.rsplit(':').next()?.trim().parse().ok())
+            {
+                return port;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "shardgate announced no {what} port; stdout: {lines:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The admin port's connection options for `user`.
+    pub fn admin_opts(&self, user: &str, password: &str) -> mysql_async::Opts {
+        opts(self.announced_port("admin"), user, password, None)
+    }
+
+    /// The config file a config-file proxy runs with.
+    pub fn config_path(&self) -> &Path {
+        self._config
+            .as_ref()
+            .expect("a proxy started with a config file")
+            .path()
     }
 
     /// Rewrites the config file with `body` (as [`Proxy::with_config`] would) and
@@ -207,7 +273,12 @@ impl Proxy {
 /// config file's own: proxies that run at once must not share them.
 fn config_text(body: &str, path: &Path) -> String {
     let mut listen = String::new();
-    if !body.lines().any(|l| l.trim_start().starts_with("listen ")) {
+    // `listen` of the [server] table: [admin] has one too.
+    let server = body.find("[server]\n").map(|at| {
+        let rest = &body[at + 9..];
+        &rest[..rest.find("\n[").unwrap_or(rest.len())]
+    });
+    if !server.is_some_and(|s| s.lines().any(|l| l.trim_start().starts_with("listen "))) {
         listen.push_str("listen = \"127.0.0.1:0\"\n");
     }
     let own = data_dir_of(path);
@@ -230,16 +301,21 @@ fn config_text(body: &str, path: &Path) -> String {
             .collect();
         listen.push_str(&format!("instance_id = \"t{id}\"\n"));
     }
-    // Tests run at once: each serves HTTP on a port of its own.
+    // Tests run at once: each serves HTTP and the admin port on ports of its own.
     let admin = if body.contains("[admin]") {
         ""
     } else {
-        "\n[admin]\nhttp_listen = \"127.0.0.1:0\"\n"
+        "\n[admin]\nhttp_listen = \"127.0.0.1:0\"\nlisten = \"127.0.0.1:0\"\n"
     };
     match body.find("[server]\n") {
         Some(i) => format!("{}{listen}{}{admin}", &body[..i + 9], &body[i + 9..]),
         None => format!("{body}\n[server]\n{listen}{admin}"),
     }
+}
+
+/// Writes `body` to `path` as [`Proxy::with_config`] would run it.
+pub fn write_config(body: &str, path: &Path) {
+    std::fs::write(path, config_text(body, path)).expect("write the config");
 }
 
 /// A port nothing listens on now, for a shardgate that must come back on the same

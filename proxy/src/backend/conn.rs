@@ -16,6 +16,8 @@ use crate::wire::response::{Mode, Progress, ResponseTracker, Summary};
 use crate::wire::{PacketReader, WireError};
 
 mod prepared;
+mod scan;
+pub use scan::ScanColumn;
 
 use super::gtid::Written;
 use super::{connect, BackendServer, Flavor};
@@ -454,40 +456,6 @@ impl BackendConn {
     pub async fn read_ok(&mut self) -> Result<OkInfo, WireError> {
         let p = self.read_packet().await?;
         self.ok_or_err(&p.payload, "a statement that should write returned rows")
-    }
-
-    /// Runs a query for shardgate's own use and collects its (small) text result:
-    /// column names and rows. Not for client data, which is streamed, never collected.
-    pub async fn query_rows(
-        &mut self,
-        sql: &[u8],
-    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), WireError> {
-        use super::results::{Event, ResultReader};
-        self.send_query(None, sql).await?;
-        let mut reader = ResultReader::default();
-        let mut names = Vec::new();
-        let mut rows = Vec::new();
-        loop {
-            match reader.next(self).await? {
-                Event::Ok { .. } => return Ok((Vec::new(), Vec::new())),
-                Event::Err(p) => return Err(WireError::from_err_packet(&p)),
-                Event::Columns { .. } | Event::ColumnsEnd(_) => {}
-                Event::ColumnDef(def) => names.push(
-                    crate::wire::coldef::name(&def)
-                        .ok_or(WireError::Protocol("bad column definition"))?,
-                ),
-                Event::Row(p) => {
-                    let row = crate::merge::Row::parse(p, names.len())
-                        .ok_or(WireError::Protocol("bad row"))?;
-                    rows.push(
-                        (0..names.len())
-                            .map(|i| row.get(i).map(<[u8]>::to_vec))
-                            .collect(),
-                    );
-                }
-                Event::End { .. } => return Ok((names, rows)),
-            }
-        }
     }
 
     /// The first value of a query for shardgate's own use (`SELECT @@x`); `None` when

@@ -10,7 +10,7 @@ pub mod replication;
 pub mod results;
 mod tracking;
 
-pub use conn::{BackendConn, ForwardError};
+pub use conn::{BackendConn, ForwardError, ScanColumn};
 pub use node::{NodePools, Role};
 pub use pool::{Pool, PoolSettings, PooledConn};
 

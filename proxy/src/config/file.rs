@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rules::{NodeConfig, ReadsConfig, RuleConfig, SchemaConfig, TransactionsConfig};
 use serde::Deserialize;
 
-use super::{UserConfig, DEFAULT_HTTP_LISTEN, DEFAULT_LISTEN};
+use super::{AdminUser, UserConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_HTTP_LISTEN, DEFAULT_LISTEN};
 use crate::backend::PoolSettings;
 
 #[derive(Debug, Deserialize)]
@@ -37,18 +37,26 @@ pub(super) struct FileConfig {
     pub(super) admin: AdminSection,
 }
 
-/// `[admin]`: what operators reach. The admin SQL port is still to come.
+/// `[admin]`: what operators reach.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct AdminSection {
+    /// The admin SQL port; "" turns it off. Without `users` nobody could log in, so
+    /// it is off then too.
+    pub(super) listen: String,
     /// `/metrics`, `/health`, `/ready`; "" turns it off.
     pub(super) http_listen: String,
+    /// Who may log in to the admin port: accounts of their own, never the data
+    /// port's users.
+    pub(super) users: Vec<AdminUser>,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
         AdminSection {
+            listen: DEFAULT_ADMIN_LISTEN.into(),
             http_listen: DEFAULT_HTTP_LISTEN.into(),
+            users: Vec::new(),
         }
     }
 }

@@ -4,13 +4,33 @@ use mysql_common::constants::CapabilityFlags;
 
 use tokio::io::AsyncReadExt;
 
-use super::Session;
+use super::{Port, Session};
 use crate::backend::Flavor;
+use crate::config::{AdminUser, UserConfig};
 use crate::wire::handshake::{self, CACHING_SHA2, NATIVE_PASSWORD};
 use crate::wire::packet::{payload_len, write_packet, HEADER};
 use crate::wire::{Packet, SqlError, WireError};
 
 const MAX_LOGIN_PACKET: usize = 64 * 1024;
+
+/// An account a client logs in to.
+enum Account {
+    Data(UserConfig),
+    Admin(AdminUser),
+}
+
+impl Account {
+    fn password(&self) -> &str {
+        match self {
+            Account::Data(u) => &u.password,
+            Account::Admin(a) => &a.password,
+        }
+    }
+
+    fn require_tls(&self) -> bool {
+        matches!(self, Account::Data(u) if u.require_tls)
+    }
+}
 
 impl Session {
     /// Returns `Ok(true)` when the client is logged in and commands may follow.
@@ -87,13 +107,18 @@ impl Session {
         }
 
         let host = self.peer.ip().to_string();
-        let known = self.shared.topology.load().user(&hello.user).cloned();
+        let known = self.account(&hello.user);
         // caching_sha2_password as MySQL runs it: a user not seen since start gets full
         // authentication, which over TLS means the password itself. Without TLS,
         // where MySQL would need RSA, shardgate checks the scramble itself (it knows
         // the password), so the client sees the fast path.
+        let cache_key = match self.port {
+            Port::Data => hello.user.clone(),
+            // Admin accounts are not the data port's, whatever their names.
+            Port::Admin => format!("\0admin\0{}", hello.user),
+        };
         let full_auth =
-            sha2 && self.stream.is_tls() && !self.shared.sha2_cache.contains(&hello.user);
+            sha2 && self.stream.is_tls() && !self.shared.sha2_cache.contains(&cache_key);
         let verified = match &known {
             None => false,
             Some(u) if full_auth => {
@@ -103,10 +128,10 @@ impl Session {
                     return Ok(false);
                 };
                 seq = p.seq.wrapping_add(1);
-                handshake::verify_cleartext(&u.password, &p.payload)
+                handshake::verify_cleartext(u.password(), &p.payload)
             }
-            Some(u) if sha2 => handshake::verify_caching_sha2(&scramble, &u.password, &response),
-            Some(u) => handshake::verify_native(&scramble, &u.password, &response),
+            Some(u) if sha2 => handshake::verify_caching_sha2(&scramble, u.password(), &response),
+            Some(u) => handshake::verify_native(&scramble, u.password(), &response),
         };
         let user = known.filter(|_| verified);
         let Some(user) = user else {
@@ -116,19 +141,28 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(false);
         };
-        if user.require_tls && !self.stream.is_tls() {
+        if user.require_tls() && !self.stream.is_tls() {
             tracing::info!(conn = self.id, peer = %self.peer, user = %hello.user, "login without TLS refused");
             let e = SqlError::access_denied(&hello.user, &host, true);
             self.send_err(seq, &e).await?;
             return Ok(false);
         }
         if sha2 {
-            self.shared.sha2_cache.insert(&user.name);
+            self.shared.sha2_cache.insert(&cache_key);
             if !full_auth {
                 write_packet(&mut self.out, &mut seq, &handshake::FAST_AUTH_SUCCESS);
             }
         }
-        self.user = Some(user);
+        let admin = match user {
+            Account::Data(u) => {
+                self.user = Some(u);
+                false
+            }
+            Account::Admin(a) => {
+                self.admin_user = Some(a.name);
+                true
+            }
+        };
         self.capabilities = hello.capabilities;
         self.flavor = Flavor {
             capabilities: hello.capabilities & handshake::backend_visible_capabilities(),
@@ -142,12 +176,17 @@ impl Session {
             return Ok(false);
         }
         if let Some(db) = &hello.database {
-            if let Err(e) = self.select_database(db).await {
+            // The admin port has one database, whatever the client names.
+            if admin {
+                self.db = Some(db.clone());
+            } else if let Err(e) = self.select_database(db).await {
                 self.send_err(seq, &e).await?;
                 return Ok(false);
             }
         }
-        if self.slot.is_none() {
+        // An administrator gets in when applications have taken every place, as
+        // MySQL keeps one connection for SUPER.
+        if self.slot.is_none() && !admin {
             // Past max_connections a logged-in client is refused here, as MySQL
             // refuses it at the greeting.
             match self.shared.connections.clone().try_acquire_owned() {
@@ -166,6 +205,27 @@ impl Session {
         }
         tracing::debug!(conn = self.id, peer = %self.peer, user = %hello.user, tls = self.stream.is_tls(), "logged in");
         Ok(true)
+    }
+
+    /// The account `name` logs in to on this session's port.
+    fn account(&self, name: &str) -> Option<Account> {
+        match self.port {
+            Port::Data => self
+                .shared
+                .topology
+                .load()
+                .user(name)
+                .cloned()
+                .map(Account::Data),
+            Port::Admin => self
+                .shared
+                .settings
+                .admin_users
+                .iter()
+                .find(|a| a.name == name)
+                .cloned()
+                .map(Account::Admin),
+        }
     }
 
     /// The client's first packet, read exactly: a TLS handshake may follow it at once,

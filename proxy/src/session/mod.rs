@@ -7,6 +7,7 @@
 //! at once.
 
 mod access;
+mod admin;
 mod binary;
 mod catalog;
 mod catalog_view;
@@ -94,7 +95,17 @@ enum Flow {
     Close,
 }
 
+/// Which listener a session came from: what its commands may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// Applications: SQL on the data nodes.
+    Data,
+    /// DBAs: admin statements only (see [`crate::admin_plane`]), never data.
+    Admin,
+}
+
 pub struct Session {
+    port: Port,
     /// What ties the session to backend connections: see [`lease::Lease`].
     lease: lease::Lease,
     /// Command latency, registered once: recording costs an atomic add, not a
@@ -134,6 +145,8 @@ pub struct Session {
     accounts_seen: u64,
     /// The GTIDs of this session's writes, by node: what its reads must see.
     own_writes: causal::OwnWrites,
+    /// On the admin port: who logged in.
+    admin_user: Option<String>,
 }
 
 /// Sleeps until `at`, or forever when there is no limit.
@@ -145,11 +158,13 @@ async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Session {
+    pub fn new(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, port: Port) -> Session {
         let id = shared.next_connection_id();
         let topo = shared.topology.load();
         let accounts_seen = topo.generation;
         Session {
+            port,
+            admin_user: None,
             latency: metrics::histogram!(crate::http::metrics::COMMAND_SECONDS),
             accounts_seen,
             own_writes: causal::OwnWrites::default(),
@@ -207,9 +222,15 @@ impl Session {
             user,
             self.peer.to_string(),
         ));
-        self.shared.sessions.insert(self.id, self.control.clone());
+        // Admin sessions are not among the sessions clients see and KILL.
+        let listed = self.port == Port::Data;
+        if listed {
+            self.shared.sessions.insert(self.id, self.control.clone());
+        }
         self.serve().await;
-        self.shared.sessions.remove(self.id);
+        if listed {
+            self.shared.sessions.remove(self.id);
+        }
         self.release_held().await;
     }
 
@@ -356,6 +377,9 @@ impl Session {
     }
 
     async fn command(&mut self, cmd: u8, payload: &[u8], seq: u8) -> Reply {
+        if self.port == Port::Admin {
+            return self.admin_command(cmd, payload, seq).await;
+        }
         let body = &payload[1..];
         match cmd {
             COM_QUIT => Ok(Flow::Close),

@@ -1,0 +1,360 @@
+//! The admin database: staged and runtime tables, the history of layouts put in
+//! effect, and the audit of every change. One SQLite file (or memory, when there is
+//! nowhere to keep it), used by one admin statement at a time.
+
+use std::path::Path;
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, Connection, OptionalExtension};
+use toml::Table;
+
+use crate::tables;
+use crate::AdminError;
+
+/// What a DBA's SQL returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Rows {
+        columns: Vec<String>,
+        rows: Vec<Vec<Option<String>>>,
+    },
+    Changed(u64),
+}
+
+/// A layout put in effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub version: i64,
+    /// Unix seconds.
+    pub applied_at: i64,
+    pub applied_by: String,
+    /// What put it in effect: `start`, `load`, `rollback`, `disk`, `promotion`.
+    pub source: String,
+    pub document: Table,
+}
+
+/// One line of the audit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry<'a> {
+    pub user: &'a str,
+    pub client: &'a str,
+    pub statement: &'a str,
+    pub version_before: i64,
+    pub version_after: i64,
+    pub outcome: &'a str,
+}
+
+pub struct Store {
+    db: Connection,
+}
+
+/// Tables DBAs change with their own SQL.
+fn writable(table: &str) -> bool {
+    tables::TABLES.contains(&table)
+}
+
+impl Store {
+    /// Opens `dir/admin.sqlite`, or a store in memory when `dir` is `None`.
+    pub fn open(dir: Option<&Path>) -> Result<Store, AdminError> {
+        let db = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    AdminError::Store(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                Connection::open(dir.join("admin.sqlite"))?
+            }
+            None => Connection::open_in_memory()?,
+        };
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS config_history (
+                version INTEGER PRIMARY KEY,
+                applied_at INTEGER NOT NULL,
+                applied_by TEXT NOT NULL,
+                source TEXT NOT NULL,
+                document TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS config_audit (
+                id INTEGER PRIMARY KEY,
+                at INTEGER NOT NULL,
+                user TEXT NOT NULL,
+                client TEXT NOT NULL,
+                statement TEXT NOT NULL,
+                version_before INTEGER NOT NULL,
+                version_after INTEGER NOT NULL,
+                outcome TEXT NOT NULL);",
+        )?;
+        db.execute_batch(&tables::ddl(""))?;
+        db.execute_batch(&tables::ddl("runtime_"))?;
+        Ok(Store { db })
+    }
+
+    /// Replaces the staged tables with `doc`.
+    pub fn stage(&mut self, doc: &Table) -> Result<(), AdminError> {
+        let tx = self.db.transaction()?;
+        tables::write(&tx, "", doc)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The layout the staged tables hold.
+    pub fn staged(&self) -> Result<Table, AdminError> {
+        Ok(tables::read(&self.db, "")?)
+    }
+
+    /// Shows `doc` as the layout in effect.
+    pub fn set_runtime(&mut self, doc: &Table) -> Result<(), AdminError> {
+        let tx = self.db.transaction()?;
+        tables::write(&tx, "runtime_", doc)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records `doc` as put in effect, and returns its version number. A layout equal
+    /// to the latest version's is that version, unless `always`.
+    pub fn record(
+        &mut self,
+        doc: &Table,
+        by: &str,
+        source: &str,
+        always: bool,
+    ) -> Result<i64, AdminError> {
+        if let Some(last) = self.latest()? {
+            if !always && last.document == *doc {
+                return Ok(last.version);
+            }
+        }
+        let text = toml::to_string(doc).map_err(|e| AdminError::Store(e.to_string()))?;
+        self.db.execute(
+            "INSERT INTO config_history (applied_at, applied_by, source, document)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![now(), by, source, text],
+        )?;
+        Ok(self.db.last_insert_rowid())
+    }
+
+    pub fn latest(&self) -> Result<Option<Version>, AdminError> {
+        let v: Option<i64> = self
+            .db
+            .query_row("SELECT MAX(version) FROM config_history", [], |r| r.get(0))
+            .optional()?
+            .flatten();
+        match v {
+            Some(v) => self.version(v),
+            None => Ok(None),
+        }
+    }
+
+    /// Version `v` of the history.
+    pub fn version(&self, v: i64) -> Result<Option<Version>, AdminError> {
+        let row = self
+            .db
+            .query_row(
+                "SELECT version, applied_at, applied_by, source, document
+                 FROM config_history WHERE version = ?1",
+                [v],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((version, applied_at, applied_by, source, text)) = row else {
+            return Ok(None);
+        };
+        let document = toml::from_str(&text)
+            .map_err(|e| AdminError::Store(format!("config_history version {v}: {e}")))?;
+        Ok(Some(Version {
+            version,
+            applied_at,
+            applied_by,
+            source,
+            document,
+        }))
+    }
+
+    /// Appends to the audit.
+    pub fn audit(&mut self, e: &AuditEntry<'_>) -> Result<(), AdminError> {
+        self.db.execute(
+            "INSERT INTO config_audit
+             (at, user, client, statement, version_before, version_after, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                now(),
+                e.user,
+                e.client,
+                e.statement,
+                e.version_before,
+                e.version_after,
+                e.outcome
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Runs a DBA's SQL: reads of any table, changes to the staged tables only.
+    pub fn run(&mut self, sql: &str) -> Result<Outcome, AdminError> {
+        let denied = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let seen = denied.clone();
+        self.db.authorizer(Some(move |ctx: AuthContext<'_>| {
+            let verdict = judge(&ctx.action);
+            if let Err(why) = &verdict {
+                if let Ok(mut s) = seen.lock() {
+                    s.get_or_insert_with(|| why.clone());
+                }
+            }
+            match verdict {
+                Ok(()) => Authorization::Allow,
+                Err(_) => Authorization::Deny,
+            }
+        }));
+        let result = self.run_allowed(sql);
+        self.db
+            .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        let why = denied.lock().ok().and_then(|mut d| d.take());
+        match (result, why) {
+            (Err(_), Some(why)) => Err(AdminError::Denied(why)),
+            (r, _) => r,
+        }
+    }
+
+    fn run_allowed(&mut self, sql: &str) -> Result<Outcome, AdminError> {
+        let mut stmt = self.db.prepare(sql)?;
+        let n = stmt.column_count();
+        if n == 0 {
+            let changed = stmt.execute([])?;
+            return Ok(Outcome::Changed(changed as u64));
+        }
+        let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get::<_, Sql>(i)? {
+                            Sql::Null => None,
+                            Sql::Integer(i) => Some(i.to_string()),
+                            Sql::Real(f) => Some(f.to_string()),
+                            Sql::Text(s) => Some(s),
+                            Sql::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Outcome::Rows { columns, rows })
+    }
+}
+
+/// What a DBA's SQL may do: read anything, change rows of the staged tables, run
+/// functions; no transactions (the store is shared by every admin session, and each
+/// statement commits on its own), nothing that changes the database's shape, its
+/// history or audit, or reaches another file.
+fn judge(action: &AuthAction<'_>) -> Result<(), String> {
+    use AuthAction::*;
+    match action {
+        Select | Read { .. } | Function { .. } | Recursive => Ok(()),
+        // Reading a table's shape.
+        Pragma { pragma_name, .. }
+            if matches!(*pragma_name, "table_info" | "table_xinfo" | "table_list" | "index_list") =>
+        {
+            Ok(())
+        }
+        Insert { table_name } | Delete { table_name } | Update { table_name, .. }
+            if writable(table_name) =>
+        {
+            Ok(())
+        }
+        Insert { table_name } | Delete { table_name } | Update { table_name, .. } => Err(
+            format!(
+                "`{table_name}` is read-only; change the staged tables ({}) and LOAD CONFIG TO RUNTIME",
+                tables::TABLES.join(", ")
+            ),
+        ),
+        other => Err(format!(
+            "not allowed on the admin port: {}; admin SQL reads any table and changes rows of the staged tables",
+            describe(other)
+        )),
+    }
+}
+
+fn describe(action: &AuthAction<'_>) -> String {
+    let text = format!("{action:?}");
+    text.split([' ', '{', '('])
+        .next()
+        .unwrap_or("this")
+        .to_string()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dba_sql_changes_only_staged_rows() {
+        let mut s = Store::open(None).expect("store");
+        let doc: Table =
+            toml::from_str("[nodes.dn1]\nprimary = \"a:1\"\nuser = \"u\"\n").expect("toml");
+        s.stage(&doc).expect("staged");
+        s.set_runtime(&doc).expect("runtime");
+        assert_eq!(
+            s.run("UPDATE nodes SET primary_address = 'b:2' WHERE name = 'dn1'")
+                .expect("staged change"),
+            Outcome::Changed(1)
+        );
+        for sql in [
+            "UPDATE runtime_nodes SET primary_address = 'b:2'",
+            "DELETE FROM config_audit",
+            "DROP TABLE nodes",
+            "ATTACH DATABASE '/tmp/x.sqlite' AS x",
+            "PRAGMA journal_mode = DELETE",
+            "CREATE TABLE t (a)",
+        ] {
+            let e = s.run(sql).expect_err(sql);
+            assert!(matches!(e, AdminError::Denied(_)), "{sql}: {e}");
+        }
+        let Outcome::Rows { columns, rows } = s
+            .run("SELECT name, primary_address FROM nodes UNION ALL SELECT name, primary_address FROM runtime_nodes")
+            .expect("read")
+        else {
+            panic!("rows expected");
+        };
+        assert_eq!(columns, ["name", "primary_address"]);
+        assert_eq!(
+            rows,
+            vec![
+                vec![Some("dn1".into()), Some("b:2".into())],
+                vec![Some("dn1".into()), Some("a:1".into())]
+            ]
+        );
+        // Authorised again after a refusal: the hook is per statement.
+        assert_eq!(
+            s.run("DELETE FROM replicas").expect("staged change"),
+            Outcome::Changed(0)
+        );
+    }
+
+    #[test]
+    fn history_numbers_each_new_layout() {
+        let mut s = Store::open(None).expect("store");
+        let a: Table = toml::from_str("x = 1").expect("toml");
+        let b: Table = toml::from_str("x = 2").expect("toml");
+        assert_eq!(s.record(&a, "me", "start", false).expect("v1"), 1);
+        assert_eq!(s.record(&a, "me", "start", false).expect("same"), 1);
+        assert_eq!(s.record(&b, "me", "load", false).expect("v2"), 2);
+        assert_eq!(s.record(&b, "me", "load", true).expect("v3"), 3);
+        let v1 = s.version(1).expect("read").expect("kept");
+        assert_eq!((v1.document, v1.source.as_str()), (a, "start"));
+    }
+}

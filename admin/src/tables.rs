@@ -1,0 +1,601 @@
+//! The layout as SQL tables: what DBAs read and change on the admin port. The same
+//! tables exist twice, staged (`nodes`, `rules`, …) and in effect (`runtime_nodes`,
+//! …), and convert to and from the layout's TOML form, which stays the one that is
+//! validated, compared, kept in the history and written to the config file.
+//!
+//! Values are read back loosely (SQLite's columns take any type): a wrong one is left
+//! for validation, which names its config key, rather than refused here.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, Connection};
+use toml::{Table, Value};
+
+/// The staged tables, in the order they are written.
+pub const TABLES: [&str; 9] = [
+    "nodes",
+    "replicas",
+    "rules",
+    "rule_properties",
+    "schemas",
+    "tables",
+    "binding_groups",
+    "users",
+    "settings",
+];
+
+/// The tables under `prefix` ("" for the staged ones, "runtime_" for those in effect).
+pub fn ddl(prefix: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {prefix}nodes (
+            name TEXT PRIMARY KEY NOT NULL,
+            primary_address TEXT NOT NULL,
+            user TEXT NOT NULL,
+            password TEXT NOT NULL DEFAULT '',
+            database_name TEXT,
+            auto_detect_primary INTEGER NOT NULL DEFAULT 0);
+         CREATE TABLE IF NOT EXISTS {prefix}replicas (
+            node TEXT NOT NULL,
+            address TEXT NOT NULL,
+            weight INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (node, address));
+         CREATE TABLE IF NOT EXISTS {prefix}rules (
+            name TEXT PRIMARY KEY NOT NULL,
+            algorithm TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS {prefix}rule_properties (
+            rule TEXT NOT NULL,
+            property TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (rule, property));
+         CREATE TABLE IF NOT EXISTS {prefix}schemas (
+            name TEXT PRIMARY KEY NOT NULL,
+            node TEXT NOT NULL,
+            causal_reads TEXT,
+            transactions TEXT);
+         CREATE TABLE IF NOT EXISTS {prefix}tables (
+            schema_name TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            shard_column TEXT,
+            rule TEXT,
+            nodes TEXT,
+            tables_per_node INTEGER,
+            naming TEXT,
+            placement TEXT,
+            node TEXT,
+            global_id_column TEXT,
+            global_id_generator TEXT,
+            global_id_worker_id INTEGER,
+            PRIMARY KEY (schema_name, name));
+         CREATE TABLE IF NOT EXISTS {prefix}binding_groups (
+            schema_name TEXT NOT NULL,
+            group_no INTEGER NOT NULL,
+            table_name TEXT NOT NULL,
+            PRIMARY KEY (schema_name, group_no, table_name));
+         CREATE TABLE IF NOT EXISTS {prefix}users (
+            name TEXT PRIMARY KEY NOT NULL,
+            password TEXT NOT NULL DEFAULT '',
+            schemas TEXT,
+            privileges TEXT NOT NULL DEFAULT 'read,write,ddl',
+            require_tls INTEGER NOT NULL DEFAULT 0,
+            causal_reads TEXT,
+            transactions TEXT);
+         CREATE TABLE IF NOT EXISTS {prefix}settings (
+            name TEXT PRIMARY KEY NOT NULL,
+            value TEXT NOT NULL);"
+    )
+}
+
+/// Replaces the tables under `prefix` with `doc`.
+pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()> {
+    for t in TABLES {
+        db.execute(&format!("DELETE FROM {prefix}{t}"), [])?;
+    }
+    let empty = Table::new();
+    let table = |v: Option<&Value>| v.and_then(Value::as_table).cloned().unwrap_or_default();
+    for (name, node) in &table(doc.get("nodes")) {
+        let n = node.as_table().unwrap_or(&empty);
+        db.execute(
+            &format!("INSERT INTO {prefix}nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![
+                name,
+                text(n.get("primary")),
+                text(n.get("user")),
+                text(n.get("password")).unwrap_or_default(),
+                text(n.get("database")),
+                flag(n.get("auto_detect_primary")),
+            ],
+        )?;
+        for r in n
+            .get("replicas")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (address, weight) = match r {
+                Value::Table(w) => (
+                    text(w.get("address")),
+                    w.get("weight").and_then(Value::as_integer).unwrap_or(1),
+                ),
+                other => (text(Some(other)), 1),
+            };
+            db.execute(
+                &format!("INSERT INTO {prefix}replicas VALUES (?1, ?2, ?3)"),
+                params![name, address, weight],
+            )?;
+        }
+    }
+    for (name, rule) in &table(doc.get("rules")) {
+        let r = rule.as_table().unwrap_or(&empty);
+        db.execute(
+            &format!("INSERT INTO {prefix}rules VALUES (?1, ?2)"),
+            params![name, text(r.get("algorithm"))],
+        )?;
+        for (key, value) in r.iter().filter(|(k, _)| *k != "algorithm") {
+            // Maps (a list rule's values, a ring's weights) one entry per row.
+            let entries: Vec<(String, &Value)> = match value {
+                Value::Table(map) => map.iter().map(|(k, v)| (format!("{key}.{k}"), v)).collect(),
+                v => vec![(key.clone(), v)],
+            };
+            for (property, v) in entries {
+                db.execute(
+                    &format!("INSERT INTO {prefix}rule_properties VALUES (?1, ?2, ?3)"),
+                    params![name, property, literal(v)],
+                )?;
+            }
+        }
+    }
+    for (name, schema) in &table(doc.get("schemas")) {
+        let s = schema.as_table().unwrap_or(&empty);
+        db.execute(
+            &format!("INSERT INTO {prefix}schemas VALUES (?1, ?2, ?3, ?4)"),
+            params![
+                name,
+                text(s.get("node")),
+                text(s.get("causal_reads")),
+                text(s.get("transactions"))
+            ],
+        )?;
+        for (tname, t) in &table(s.get("tables")) {
+            let t = t.as_table().unwrap_or(&empty);
+            let gid = table(t.get("global_id"));
+            db.execute(
+                &format!(
+                    "INSERT INTO {prefix}tables VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ),
+                params![
+                    name,
+                    tname,
+                    text(t.get("kind")),
+                    text(t.get("column")),
+                    text(t.get("rule")),
+                    list(t.get("nodes")),
+                    t.get("tables_per_node").and_then(Value::as_integer),
+                    text(t.get("naming")),
+                    text(t.get("placement")),
+                    text(t.get("node")),
+                    text(gid.get("column")),
+                    text(gid.get("generator")),
+                    gid.get("worker_id").and_then(Value::as_integer),
+                ],
+            )?;
+        }
+        let groups = s.get("binding").and_then(Value::as_array);
+        for (i, group) in groups.into_iter().flatten().enumerate() {
+            for member in group.as_array().into_iter().flatten() {
+                db.execute(
+                    &format!("INSERT INTO {prefix}binding_groups VALUES (?1, ?2, ?3)"),
+                    params![name, i as i64 + 1, text(Some(member))],
+                )?;
+            }
+        }
+    }
+    for user in doc
+        .get("users")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let u = user.as_table().unwrap_or(&empty);
+        db.execute(
+            &format!("INSERT INTO {prefix}users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                text(u.get("name")),
+                text(u.get("password")).unwrap_or_default(),
+                list(u.get("schemas")),
+                list(u.get("privileges")).unwrap_or_default(),
+                flag(u.get("require_tls")),
+                text(u.get("causal_reads")),
+                text(u.get("transactions")),
+            ],
+        )?;
+    }
+    let mut settings = Vec::new();
+    if let Some(v) = doc.get("passthrough_node") {
+        settings.push(("passthrough_node".to_string(), v));
+    }
+    for section in ["reads", "transactions"] {
+        for (k, v) in doc
+            .get(section)
+            .and_then(Value::as_table)
+            .into_iter()
+            .flatten()
+        {
+            settings.push((format!("{section}.{k}"), v));
+        }
+    }
+    for (name, v) in settings {
+        db.execute(
+            &format!("INSERT INTO {prefix}settings VALUES (?1, ?2)"),
+            params![name, literal(v)],
+        )?;
+    }
+    Ok(())
+}
+
+/// The layout the tables under `prefix` hold.
+pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
+    let mut doc = Table::new();
+    let mut nodes = Table::new();
+    for row in rows(db, &format!("SELECT * FROM {prefix}nodes ORDER BY name"))? {
+        let mut n = Table::new();
+        put(&mut n, "primary", value(&row[1], false));
+        put(&mut n, "user", value(&row[2], false));
+        put(&mut n, "password", value(&row[3], false));
+        put(&mut n, "database", value(&row[4], false));
+        put(&mut n, "auto_detect_primary", boolean(&row[5]));
+        nodes.insert(name_of(&row[0]), Value::Table(n));
+    }
+    for row in rows(
+        db,
+        &format!("SELECT * FROM {prefix}replicas ORDER BY rowid"),
+    )? {
+        let node = entry(&mut nodes, &name_of(&row[0]));
+        let address = value(&row[1], false).unwrap_or_else(|| Value::String(String::new()));
+        let replica = match value(&row[2], true) {
+            None | Some(Value::Integer(1)) => address,
+            Some(weight) => Value::Table(Table::from_iter([
+                ("address".to_string(), address),
+                ("weight".to_string(), weight),
+            ])),
+        };
+        let list = node
+            .entry("replicas")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = list {
+            a.push(replica);
+        }
+    }
+    put_table(&mut doc, "nodes", nodes);
+
+    let mut rules = Table::new();
+    for row in rows(db, &format!("SELECT * FROM {prefix}rules ORDER BY name"))? {
+        let mut r = Table::new();
+        put(&mut r, "algorithm", value(&row[1], false));
+        rules.insert(name_of(&row[0]), Value::Table(r));
+    }
+    let props = format!("SELECT * FROM {prefix}rule_properties ORDER BY rule, property");
+    for row in rows(db, &props)? {
+        let rule = entry(&mut rules, &name_of(&row[0]));
+        let property = name_of(&row[1]);
+        let v = parse_literal(&name_of(&row[2]));
+        match property.split_once('.') {
+            Some((map, key)) => {
+                entry(rule, map).insert(key.to_string(), v);
+            }
+            None => {
+                rule.insert(property, v);
+            }
+        }
+    }
+    put_table(&mut doc, "rules", rules);
+
+    let mut schemas = Table::new();
+    for row in rows(db, &format!("SELECT * FROM {prefix}schemas ORDER BY name"))? {
+        let mut s = Table::new();
+        put(&mut s, "node", value(&row[1], false));
+        put(&mut s, "causal_reads", value(&row[2], false));
+        put(&mut s, "transactions", value(&row[3], false));
+        schemas.insert(name_of(&row[0]), Value::Table(s));
+    }
+    let tables = format!("SELECT * FROM {prefix}tables ORDER BY schema_name, name");
+    for row in rows(db, &tables)? {
+        let mut t = Table::new();
+        put(&mut t, "kind", value(&row[2], false));
+        put(&mut t, "column", value(&row[3], false));
+        put(&mut t, "rule", value(&row[4], false));
+        put(&mut t, "nodes", split(&row[5]));
+        put(&mut t, "tables_per_node", value(&row[6], true));
+        put(&mut t, "naming", value(&row[7], false));
+        put(&mut t, "placement", value(&row[8], false));
+        put(&mut t, "node", value(&row[9], false));
+        let mut gid = Table::new();
+        put(&mut gid, "column", value(&row[10], false));
+        put(&mut gid, "generator", value(&row[11], false));
+        put(&mut gid, "worker_id", value(&row[12], true));
+        put_table(&mut t, "global_id", gid);
+        let schema = entry(&mut schemas, &name_of(&row[0]));
+        entry(schema, "tables").insert(name_of(&row[1]), Value::Table(t));
+    }
+    let groups =
+        format!("SELECT * FROM {prefix}binding_groups ORDER BY schema_name, group_no, rowid");
+    let mut last: Option<(String, String)> = None;
+    for row in rows(db, &groups)? {
+        let (schema_name, group) = (name_of(&row[0]), name_of(&row[1]));
+        let schema = entry(&mut schemas, &schema_name);
+        let list = schema
+            .entry("binding")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(list) = list else { continue };
+        let key = Some((schema_name, group));
+        if last != key || list.is_empty() {
+            list.push(Value::Array(Vec::new()));
+        }
+        last = key;
+        if let Some(Value::Array(members)) = list.last_mut() {
+            members.push(Value::String(name_of(&row[2])));
+        }
+    }
+    put_table(&mut doc, "schemas", schemas);
+
+    let mut users = Vec::new();
+    for row in rows(db, &format!("SELECT * FROM {prefix}users ORDER BY rowid"))? {
+        let mut u = Table::new();
+        put(&mut u, "name", value(&row[0], false));
+        put(&mut u, "password", value(&row[1], false));
+        put(&mut u, "schemas", split(&row[2]));
+        put(
+            &mut u,
+            "privileges",
+            split(&row[3]).or_else(|| Some(Value::Array(Vec::new()))),
+        );
+        put(&mut u, "require_tls", boolean(&row[4]));
+        put(&mut u, "causal_reads", value(&row[5], false));
+        put(&mut u, "transactions", value(&row[6], false));
+        users.push(Value::Table(u));
+    }
+    if !users.is_empty() {
+        doc.insert("users".into(), Value::Array(users));
+    }
+
+    for row in rows(db, &format!("SELECT * FROM {prefix}settings ORDER BY name"))? {
+        let name = name_of(&row[0]);
+        let v = parse_literal(&name_of(&row[1]));
+        match name.split_once('.') {
+            Some((section, key)) => {
+                entry(&mut doc, section).insert(key.to_string(), v);
+            }
+            None => {
+                doc.insert(name, v);
+            }
+        }
+    }
+    Ok(doc)
+}
+
+fn rows(db: &Connection, sql: &str) -> rusqlite::Result<Vec<Vec<Sql>>> {
+    let mut stmt = db.prepare(sql)?;
+    let n = stmt.column_count();
+    let out = stmt
+        .query_map([], |r| (0..n).map(|i| r.get::<_, Sql>(i)).collect())?
+        .collect();
+    out
+}
+
+/// The table under `key`, made when missing (or when something else is there, which
+/// validation will then report as missing fields).
+fn entry<'a>(t: &'a mut Table, key: &str) -> &'a mut Table {
+    let slot = t
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Table(Table::new()));
+    if !slot.is_table() {
+        *slot = Value::Table(Table::new());
+    }
+    match slot {
+        Value::Table(inner) => inner,
+        _ => unreachable!("made a table above"),
+    }
+}
+
+fn put(t: &mut Table, key: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        t.insert(key.to_string(), v);
+    }
+}
+
+fn put_table(t: &mut Table, key: &str, inner: Table) {
+    if !inner.is_empty() {
+        t.insert(key.to_string(), Value::Table(inner));
+    }
+}
+
+fn name_of(v: &Sql) -> String {
+    match v {
+        Sql::Null => String::new(),
+        Sql::Integer(i) => i.to_string(),
+        Sql::Real(f) => f.to_string(),
+        Sql::Text(s) => s.clone(),
+        Sql::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A column's value in the layout; `integer`: the column holds a number, and text
+/// that reads as one is taken as one.
+fn value(v: &Sql, integer: bool) -> Option<Value> {
+    match v {
+        Sql::Null => None,
+        Sql::Integer(i) if integer => Some(Value::Integer(*i)),
+        Sql::Text(s) if integer => Some(
+            s.trim()
+                .parse::<i64>()
+                .map_or_else(|_| Value::String(s.clone()), Value::Integer),
+        ),
+        Sql::Real(f) if integer => Some(Value::Float(*f)),
+        other => Some(Value::String(name_of(other))),
+    }
+}
+
+/// A flag column: 0 leaves the key out, as the config file would.
+fn boolean(v: &Sql) -> Option<Value> {
+    match v {
+        Sql::Null | Sql::Integer(0) => None,
+        Sql::Integer(1) => Some(Value::Boolean(true)),
+        Sql::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "0" | "false" | "" => None,
+            "1" | "true" => Some(Value::Boolean(true)),
+            _ => Some(Value::String(s.clone())),
+        },
+        other => value(other, true),
+    }
+}
+
+/// A comma-separated list column.
+fn split(v: &Sql) -> Option<Value> {
+    let text = match v {
+        Sql::Null => return None,
+        other => name_of(other),
+    };
+    let items: Vec<Value> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Value::String(s.to_string()))
+        .collect();
+    (!items.is_empty()).then_some(Value::Array(items))
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn flag(v: Option<&Value>) -> i64 {
+    i64::from(v.and_then(Value::as_bool).unwrap_or(false))
+}
+
+fn list(v: Option<&Value>) -> Option<String> {
+    let items: Vec<String> = v?
+        .as_array()?
+        .iter()
+        .filter_map(|i| text(Some(i)))
+        .collect();
+    (!items.is_empty()).then(|| items.join(","))
+}
+
+/// A property value as the DBA writes it: TOML (`8`, `true`, `[0, 100]`, `"x"`), or
+/// plain text, which is a string (`month`, `Europe/Berlin`).
+pub fn parse_literal(text: &str) -> Value {
+    let parsed = toml::from_str::<Table>(&format!("v = {text}"));
+    match parsed {
+        Ok(t) if t.len() == 1 => match t.get("v") {
+            Some(Value::Datetime(d)) => Value::String(d.to_string()),
+            Some(v) => v.clone(),
+            None => Value::String(text.to_string()),
+        },
+        _ => Value::String(text.to_string()),
+    }
+}
+
+/// The text [`parse_literal`] reads back as `v`: plain where that is unambiguous.
+pub fn literal(v: &Value) -> String {
+    match v {
+        Value::String(s) if parse_literal(s) == *v => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_read_back() {
+        for v in [
+            Value::String("month".into()),
+            Value::String("2024-01-01".into()),
+            Value::String("8".into()),
+            Value::String("Europe/Berlin".into()),
+            Value::String("a = 1\nb = 2".into()),
+            Value::Integer(8),
+            Value::Boolean(true),
+            Value::Array(vec![Value::Integer(0), Value::Integer(100)]),
+        ] {
+            assert_eq!(parse_literal(&literal(&v)), v, "{v:?} as {}", literal(&v));
+        }
+        assert_eq!(
+            parse_literal("2024-01-01"),
+            Value::String("2024-01-01".into())
+        );
+    }
+
+    #[test]
+    fn a_document_survives_the_tables() {
+        let doc: Table = toml::from_str(
+            r#"
+            passthrough_node = "dn1"
+            [[users]]
+            name = "app"
+            password = "pw"
+            schemas = ["shop", "crm"]
+            privileges = ["read"]
+            require_tls = true
+            [[users]]
+            name = "ops"
+            privileges = []
+            [nodes.dn1]
+            primary = "127.0.0.1:1"
+            user = "u"
+            password = "p"
+            replicas = ["127.0.0.1:2", { address = "127.0.0.1:3", weight = 3 }]
+            [nodes.dn2]
+            primary = "127.0.0.1:4"
+            user = "u"
+            database = "shop_b"
+            auto_detect_primary = true
+            [rules.r]
+            algorithm = "list"
+            shards = 2
+            values = { de = 0, "1.5" = 1 }
+            case_insensitive = true
+            [rules.d]
+            algorithm = "date"
+            start = "2024-01-01"
+            unit = "month"
+            [schemas.shop]
+            node = "dn1"
+            binding = [["a", "b"], ["c", "d"]]
+            [schemas.shop.tables.a]
+            kind = "sharded"
+            column = "k"
+            rule = "r"
+            nodes = ["dn1", "dn2"]
+            tables_per_node = 2
+            global_id = { column = "id", generator = "snowflake", worker_id = 3 }
+            [reads]
+            causal_wait_ms = 50
+            causal_reads = "global"
+            "#,
+        )
+        .expect("toml");
+        let db = Connection::open_in_memory().expect("sqlite");
+        db.execute_batch(&ddl("")).expect("ddl");
+        write(&db, "", &doc).expect("written");
+        let mut expected = doc.clone();
+        // Password "" is how an absent one reads back.
+        if let Some(Value::Array(users)) = expected.get_mut("users") {
+            if let Some(Value::Table(ops)) = users.get_mut(1) {
+                ops.insert("password".into(), Value::String(String::new()));
+            }
+        }
+        if let Some(n) = expected["nodes"]["dn2"].as_table().cloned() {
+            let mut n = n;
+            n.insert("password".into(), Value::String(String::new()));
+            if let Some(Value::Table(nodes)) = expected.get_mut("nodes") {
+                nodes.insert("dn2".into(), Value::Table(n));
+            }
+        }
+        assert_eq!(read(&db, "").expect("read"), expected);
+    }
+}

@@ -1,0 +1,239 @@
+//! The admin plane: what the admin port's statements act on. DBAs stage a layout in
+//! SQL tables, validate it, put it in effect (a topology swap: no client dropped),
+//! save it to the config file, and roll back to any layout that was in effect; every
+//! change is audited. The admin port's sessions call [`AdminPlane::execute`]; nothing
+//! here knows the wire protocol.
+//!
+//! Admin statements run one at a time (a DBA's LOAD must validate against the layout
+//! it replaces), and their SQLite work runs off the runtime's threads, so a slow
+//! fsync never holds up a client statement.
+
+mod config_verbs;
+mod moves;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use admin::statement::{self, Statement};
+use admin::store::{AuditEntry, Outcome, Store};
+use admin::AdminError;
+
+use crate::topology::Current;
+use crate::wire::resultset::LocalColumn;
+use crate::wire::SqlError;
+
+/// Who runs an admin statement, for the audit.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub user: String,
+    pub client: String,
+}
+
+/// An admin statement's answer.
+#[derive(Debug)]
+pub enum Reply {
+    Rows {
+        columns: Vec<LocalColumn>,
+        rows: Vec<Vec<Option<String>>>,
+    },
+    Done {
+        affected: u64,
+    },
+}
+
+impl Reply {
+    fn text(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Reply {
+        Reply::Rows {
+            columns: columns.iter().map(|c| LocalColumn::text(c)).collect(),
+            rows,
+        }
+    }
+}
+
+/// Where the staged layout and its history are, and what it changes.
+pub struct AdminPlane {
+    store: Mutex<Store>,
+    /// The layout generation the runtime tables show, and its history version.
+    seen: Mutex<(u64, i64)>,
+    /// One admin statement at a time.
+    busy: tokio::sync::Mutex<()>,
+    topology: Arc<Current>,
+    /// What SAVE CONFIG TO DISK writes; `None` in zero-config mode.
+    config_file: Option<PathBuf>,
+    connect_timeout: std::time::Duration,
+}
+
+impl AdminPlane {
+    /// Opens the admin database in `data_dir` (in memory without one), stages the
+    /// layout in effect and records it in the history.
+    pub fn open(
+        data_dir: Option<&std::path::Path>,
+        topology: Arc<Current>,
+        config_file: Option<PathBuf>,
+        connect_timeout: std::time::Duration,
+    ) -> Result<AdminPlane, AdminError> {
+        let mut store = Store::open(data_dir)?;
+        let topo = topology.load();
+        let doc = topo.document.clone();
+        store.stage(&doc)?;
+        store.set_runtime(&doc)?;
+        let version = store.record(&doc, "shardgate", "start", false)?;
+        Ok(AdminPlane {
+            store: Mutex::new(store),
+            seen: Mutex::new((topo.generation, version)),
+            busy: tokio::sync::Mutex::new(()),
+            topology,
+            config_file,
+            connect_timeout,
+        })
+    }
+
+    /// Runs one admin statement.
+    pub async fn execute(self: &Arc<Self>, who: &Who, sql: &str) -> Result<Reply, SqlError> {
+        let _one_at_a_time = self.busy.lock().await;
+        self.blocking(|p, store| p.catch_up(store)).await?;
+        let stmt = statement::parse(sql).map_err(SqlError::syntax)?;
+        match stmt {
+            Statement::Sql => self.run_sql(who, sql).await,
+            Statement::Validate => self.validate().await,
+            Statement::LoadToRuntime { force } => self.load(who, sql, force).await,
+            Statement::SaveToDisk => self.save(who, sql).await,
+            Statement::LoadFromDisk => self.load_from_disk(who, sql).await,
+            Statement::ShowHistory => self.history().await,
+            Statement::Rollback(v) => self.rollback(who, sql, v).await,
+            Statement::Export => self.export().await,
+            Statement::Diff => self.diff().await,
+        }
+    }
+
+    /// A DBA's SQL on the admin tables; changes are audited.
+    async fn run_sql(self: &Arc<Self>, who: &Who, sql: &str) -> Result<Reply, SqlError> {
+        let (sql, who) = (sql.to_string(), who.clone());
+        self.blocking(move |p, store| {
+            let result = store.run(&sql);
+            if statement::changes_rows(&sql) {
+                let outcome = match &result {
+                    Ok(Outcome::Changed(n)) => format!("ok: {n} rows"),
+                    Ok(Outcome::Rows { rows, .. }) => format!("ok: {} rows", rows.len()),
+                    Err(e) => format!("error: {e}"),
+                };
+                p.audit(store, &who, &sql, None, &outcome)?;
+            }
+            Ok(match result.map_err(sql_error)? {
+                Outcome::Changed(affected) => Reply::Done { affected },
+                Outcome::Rows { columns, rows } => Reply::Rows {
+                    columns: columns.iter().map(|c| LocalColumn::text(c)).collect(),
+                    rows,
+                },
+            })
+        })
+        .await
+    }
+
+    /// The version in effect, after noting changes made elsewhere (a SIGHUP reload, a
+    /// followed promotion) in the runtime tables and the history.
+    fn catch_up(&self, store: &mut Store) -> Result<i64, SqlError> {
+        let topo = self.topology.load();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.0 != topo.generation {
+            store.set_runtime(&topo.document).map_err(store_error)?;
+            let version = store
+                .record(
+                    &topo.document,
+                    "shardgate",
+                    "outside admin (reload or promotion)",
+                    false,
+                )
+                .map_err(store_error)?;
+            *seen = (topo.generation, version);
+        }
+        Ok(seen.1)
+    }
+
+    /// Notes `generation` (just put in effect) as `version`.
+    fn now_in_effect(&self, generation: u64, version: i64) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = (generation, version);
+    }
+
+    fn audit(
+        &self,
+        store: &mut Store,
+        who: &Who,
+        sql: &str,
+        after: Option<i64>,
+        outcome: &str,
+    ) -> Result<(), SqlError> {
+        let before = self.seen.lock().unwrap_or_else(|p| p.into_inner()).1;
+        let masked = statement::masked(sql);
+        let after = after.unwrap_or(before);
+        tracing::info!(
+            target: "shardgate::audit",
+            user = %who.user,
+            client = %who.client,
+            statement = %masked,
+            version_before = before,
+            version_after = after,
+            outcome,
+            "admin change"
+        );
+        store
+            .audit(&AuditEntry {
+                user: &who.user,
+                client: &who.client,
+                statement: &masked,
+                version_before: before,
+                version_after: after,
+                outcome,
+            })
+            .map_err(store_error)
+    }
+
+    /// Runs `f` with the store on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&AdminPlane, &mut Store) -> Result<T, SqlError> + Send + 'static,
+    ) -> Result<T, SqlError> {
+        let plane = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = plane.store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&plane, &mut store)
+        })
+        .await
+        .map_err(|e| SqlError::internal(format!("admin statement failed: {e}")))?
+    }
+}
+
+/// An admin database error as the client sees it.
+fn sql_error(e: AdminError) -> SqlError {
+    match e {
+        AdminError::Denied(why) => SqlError::specific_access_denied(why),
+        AdminError::Sql(e) => {
+            let message = e.to_string();
+            let code = match &e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    if message.contains("UNIQUE") {
+                        (1062, "23000")
+                    } else if message.contains("NOT NULL") {
+                        (1048, "23000")
+                    } else {
+                        (1105, "HY000")
+                    }
+                }
+                _ if message.contains("no such table") => (1146, "42S02"),
+                _ if message.contains("no such column") => (1054, "42S22"),
+                _ if message.contains("syntax error") || message.contains("incomplete input") => {
+                    (1064, "42000")
+                }
+                _ => (1105, "HY000"),
+            };
+            SqlError::new(code.0, code.1, format!("admin SQL (SQLite): {message}"))
+        }
+        AdminError::Store(m) => SqlError::internal(m),
+    }
+}
+
+fn store_error(e: AdminError) -> SqlError {
+    SqlError::internal(format!("the admin database: {e}"))
+}

@@ -1,0 +1,206 @@
+//! The layout as a TOML table: the form the admin port stages, compares, keeps in its
+//! history and writes back into the config file. One form for all of them, so what a
+//! DBA loads is exactly what the next start reads.
+
+use std::collections::BTreeMap;
+
+use rules::{
+    ClusterConfig, ConfigError, NodeConfig, ReadsConfig, RuleConfig, SchemaConfig,
+    TransactionsConfig,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Layout, UserConfig};
+
+/// The top-level keys of a config file that make the layout; the others (`server`,
+/// `pool`, `tls`, `admin`) are fixed for the life of the process.
+pub const LAYOUT_KEYS: [&str; 7] = [
+    "users",
+    "nodes",
+    "schemas",
+    "passthrough_node",
+    "rules",
+    "reads",
+    "transactions",
+];
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct LayoutForm {
+    #[serde(default)]
+    users: Vec<UserConfig>,
+    #[serde(default)]
+    nodes: BTreeMap<String, NodeConfig>,
+    #[serde(default)]
+    schemas: BTreeMap<String, SchemaConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    passthrough_node: Option<String>,
+    #[serde(default)]
+    rules: BTreeMap<String, RuleConfig>,
+    #[serde(default)]
+    reads: ReadsConfig,
+    #[serde(default)]
+    transactions: TransactionsConfig,
+}
+
+impl Layout {
+    /// The layout's keys, as a config file holds them.
+    pub fn document(&self) -> toml::Table {
+        let c = &self.cluster;
+        let form = LayoutForm {
+            users: self.users.clone(),
+            nodes: c.nodes.clone(),
+            schemas: c.schemas.clone(),
+            passthrough_node: c.passthrough_node.clone(),
+            rules: c.rules.clone(),
+            reads: c.reads,
+            transactions: c.transactions,
+        };
+        // Every field is a string, number, flag or table of them: always a table.
+        toml::Table::try_from(form).unwrap_or_default()
+    }
+
+    /// Reads and validates a layout from its keys; every problem is reported under
+    /// its key. `tls`: clients can be offered TLS.
+    pub fn from_document(doc: &toml::Table, tls: bool) -> Result<Layout, Vec<ConfigError>> {
+        let value = toml::Value::Table(doc.clone());
+        let form: LayoutForm = serde_path_to_error::deserialize(value).map_err(|e| {
+            let mut key = e.path().to_string();
+            let message = e.into_inner().message().trim_end().to_string();
+            if let Some(field) = super::offending_field(doc, &key, &message) {
+                key = format!("{key}.{field}");
+            }
+            let key = if key.is_empty() || key == "." {
+                "config".to_string()
+            } else {
+                key
+            };
+            // A password is never quoted back.
+            let message = if key.ends_with("password") {
+                "must be a quoted string".to_string()
+            } else {
+                message
+            };
+            vec![ConfigError::new(key, message)]
+        })?;
+        let cluster = ClusterConfig {
+            nodes: form.nodes,
+            schemas: form.schemas,
+            passthrough_node: form.passthrough_node,
+            rules: form.rules,
+            reads: form.reads,
+            transactions: form.transactions,
+        };
+        Layout::validate(cluster, form.users, tls)
+    }
+}
+
+/// The file's table with its layout keys replaced by `layout`'s.
+pub fn with_layout(mut file: toml::Table, layout: &toml::Table) -> toml::Table {
+    for key in LAYOUT_KEYS {
+        file.remove(key);
+    }
+    for (k, v) in layout {
+        file.insert(k.clone(), v.clone());
+    }
+    file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+        passthrough_node = "dn1"
+        [[users]]
+        name = "app"
+        password = "pw"
+        schemas = ["shop"]
+        causal_reads = "global"
+        [nodes.dn1]
+        primary = "127.0.0.1:1"
+        user = "u"
+        password = "p"
+        replicas = ["127.0.0.1:2", { address = "127.0.0.1:3", weight = 3 }]
+        [nodes.dn2]
+        primary = "127.0.0.1:4"
+        user = "u"
+        database = "shop_b"
+        auto_detect_primary = true
+        [rules.by_user]
+        algorithm = "range"
+        boundaries = [0, 100, 200]
+        open_above = true
+        [rules.by_month]
+        algorithm = "date"
+        unit = "month"
+        start = "2024-01-01"
+        time_zone = "UTC"
+        shards = 12
+        suffix_pattern = "yyyyMM"
+        [rules.by_country]
+        algorithm = "list"
+        shards = 2
+        values = { de = 0, fr = 1 }
+        [schemas.shop]
+        node = "dn1"
+        binding = [["orders", "items"]]
+        transactions = "best_effort"
+        [schemas.shop.tables.orders]
+        kind = "sharded"
+        column = "user_id"
+        rule = "by_user"
+        nodes = ["dn1", "dn2"]
+        tables_per_node = 1
+        global_id = { column = "id", worker_id = 3 }
+        [schemas.shop.tables.items]
+        kind = "sharded"
+        column = "user_id"
+        rule = "by_user"
+        nodes = ["dn1", "dn2"]
+        tables_per_node = 1
+        [schemas.shop.tables.events]
+        kind = "sharded"
+        column = "at"
+        rule = "by_month"
+        nodes = ["dn1", "dn2"]
+        tables_per_node = 6
+        naming = "{table}_{suffix}"
+        [schemas.shop.tables.countries]
+        kind = "broadcast"
+        [schemas.shop.tables.log]
+        kind = "single"
+        node = "dn2"
+        [reads]
+        causal_wait_ms = 50
+    "#;
+
+    fn layout(text: &str) -> Layout {
+        let doc: toml::Table = toml::from_str(text).expect("toml");
+        Layout::from_document(&doc, false).expect("valid")
+    }
+
+    #[test]
+    fn a_layout_survives_its_document() {
+        let first = layout(FULL);
+        let doc = first.document();
+        let again = Layout::from_document(&doc, false).expect("valid");
+        assert_eq!(first.cluster, again.cluster);
+        assert_eq!(doc, again.document());
+        // And through the text a config file holds.
+        let text = toml::to_string(&doc).expect("renders");
+        assert_eq!(layout(&text).cluster, first.cluster, "{text}");
+    }
+
+    #[test]
+    fn errors_name_their_key() {
+        let doc: toml::Table =
+            toml::from_str("[rules.r]\nalgorithm = \"mod\"\nshards = \"eight\"\n").expect("toml");
+        let e = Layout::from_document(&doc, false).expect_err("refused");
+        assert_eq!(e[0].key, "rules.r.shards", "{e:?}");
+        let doc: toml::Table =
+            toml::from_str("[nodes.dn1]\nprimary = \"x\"\nuser = 5\n").expect("toml");
+        let e = Layout::from_document(&doc, false).expect_err("refused");
+        assert_eq!(e[0].key, "nodes.dn1.user", "{e:?}");
+    }
+}
