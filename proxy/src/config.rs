@@ -232,6 +232,8 @@ pub struct Settings {
     /// As `http_listen_asked`, for the admin port.
     pub admin_listen_asked: bool,
     pub admin_users: Vec<AdminUser>,
+    /// Statements at least this long are kept in the slow log.
+    pub slow_query: Duration,
     /// The config file: what `SAVE CONFIG TO DISK` writes and `LOAD CONFIG FROM DISK`
     /// reads; `None` in zero-config mode.
     pub config_file: Option<std::path::PathBuf>,
@@ -498,6 +500,7 @@ impl Config {
                         .then(|| file.admin.listen.clone()),
                     admin_listen_asked: file.admin.listen != DEFAULT_ADMIN_LISTEN,
                     admin_users: file.admin.users,
+                    slow_query: Duration::from_millis(file.admin.slow_query_ms),
                     config_file: None,
                 },
                 layout,

@@ -65,8 +65,17 @@ pub struct Activity {
 impl Activity {
     /// The statement's first [`INFO_LIMIT`] bytes, never a password.
     pub fn info(&self) -> Option<String> {
-        let s = self.statement.as_deref()?;
-        let mut end = s.len().min(INFO_LIMIT);
+        self.statement
+            .as_deref()
+            .map(|s| shown_statement(s, INFO_LIMIT))
+    }
+}
+
+/// A statement as operators may see it (process list, slow log): its first `limit`
+/// bytes, cut before anything that may be a password.
+pub fn shown_statement(s: &[u8], limit: usize) -> String {
+    {
+        let mut end = s.len().min(limit);
         // A password is never shown: the text stops before it.
         let secret = secret_at(s);
         if let Some(at) = secret {
@@ -80,7 +89,7 @@ impl Activity {
         if end < s.len() && secret.is_some_and(|at| at <= end) {
             info.push_str("<password hidden>");
         }
-        Some(info)
+        info
     }
 }
 

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod stats;
 pub mod tls;
 pub mod topology;
 pub mod wire;

@@ -96,7 +96,7 @@ async fn no_replication(pool: &Pool) -> bool {
 
 /// `cluster` with replica `i` of node `name` as its primary and the old primary last
 /// among its replicas (it may be down).
-fn promote(cluster: &ClusterConfig, name: &str, i: usize) -> ClusterConfig {
+pub fn promote(cluster: &ClusterConfig, name: &str, i: usize) -> ClusterConfig {
     let mut cluster = cluster.clone();
     if let Some(node) = cluster.nodes.get_mut(name) {
         if i < node.replicas.len() {

@@ -38,6 +38,8 @@ pub struct Shared {
     /// The staged layout, its history and audit, for the admin port; `None` when the
     /// admin port is off.
     pub admin: Option<Arc<crate::admin_plane::AdminPlane>>,
+    /// Statement statistics and the slow log, for the admin port.
+    pub stats: crate::stats::Stats,
 }
 
 impl Shared {
@@ -116,6 +118,7 @@ impl Shared {
         Ok(Arc::new(Shared {
             xa,
             admin,
+            stats: crate::stats::Stats::new(settings.slow_query),
             ids: crate::ids::IdGenerator::default(),
             sessions: crate::control::Sessions::default(),
             sha2_cache: crate::control::Sha2Cache::default(),

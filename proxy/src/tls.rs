@@ -95,12 +95,20 @@ impl AsyncRead for ClientStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
+        let before = buf.filled().len();
+        let polled = match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             ClientStream::Switching => Poll::Ready(Err(switching())),
+        };
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            crate::http::metrics::hot()
+                .bytes_received
+                .increment(read as u64);
         }
+        polled
     }
 }
 
@@ -110,12 +118,14 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
+        let polled = match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             ClientStream::Switching => Poll::Ready(Err(switching())),
-        }
+        };
+        count_sent(&polled);
+        polled
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -141,12 +151,14 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
+        let polled = match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             ClientStream::Switching => Poll::Ready(Err(switching())),
-        }
+        };
+        count_sent(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -154,6 +166,16 @@ impl AsyncWrite for ClientStream {
             ClientStream::Plain(s) => s.is_write_vectored(),
             ClientStream::Tls(s) => s.is_write_vectored(),
             ClientStream::Zlib(_) | ClientStream::Switching => false,
+        }
+    }
+}
+
+/// Bytes written to clients, for `shardgate_client_bytes_total` (before compression or
+/// TLS, as the client's protocol sees them).
+fn count_sent(polled: &Poll<io::Result<usize>>) {
+    if let Poll::Ready(Ok(n)) = polled {
+        if *n > 0 {
+            crate::http::metrics::hot().bytes_sent.increment(*n as u64);
         }
     }
 }

@@ -17,7 +17,7 @@ const DBA_PASSWORD: &str = "dba-Pw0rd";
 
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| Sandbox::start(&[0, 0, 0]).expect("start the MariaDB sandbox"))
+    SANDBOX.get_or_init(|| Sandbox::start(&[1, 0, 0]).expect("start the MariaDB sandbox"))
 }
 
 fn addr(group: usize) -> String {
@@ -27,11 +27,16 @@ fn addr(group: usize) -> String {
 /// Schema `db` on dn1 and dn2: `busy` sharded by id mod 2 (with rows), `spare`
 /// sharded by k over rule `r_spare` (empty). dn3 is not in the config yet.
 fn config(db: &str) -> String {
+    config_with(db, "")
+}
+
+/// [`config`] with more keys for dn1 (`replicas = [...]`).
+fn config_with(db: &str, dn1: &str) -> String {
     format!(
         "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nslow_query_ms = 50\n\
          users = [{{ name = \"{DBA}\", password = \"{DBA_PASSWORD}\" }}]\n\
-         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n{dn1}\n\
          [nodes.dn2]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
          [rules.r_busy]\nalgorithm = \"mod\"\nshards = 2\n\
          [rules.r_spare]\nalgorithm = \"mod\"\nshards = 2\n\
@@ -439,4 +444,182 @@ async fn save_restart_and_roll_back() {
     let exported = lines.join("\n");
     assert!(exported.contains("[rules.r_spare]"), "{exported}");
     proxy::config::Config::from_toml(&exported, "export").expect("the export is a valid config");
+}
+
+/// Polls `f` until it holds, for up to 10 s.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_and_operate_the_running_proxy() {
+    let db = "adm_ops";
+    setup(db).await;
+    sandbox().sync().unwrap();
+    let g = &sandbox().groups[0];
+    let (primary, replica) = (g.primary.address(), g.replicas[0].address());
+    let (primary_id, replica_id) = (g.primary.server_id, g.replicas[0].server_id);
+    let p = Proxy::with_config(&config_with(db, &format!("replicas = [\"{replica}\"]")));
+    let mut app = p.conn(Some(db)).await;
+    let app_id: u64 = app
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    for id in [1, 3, 5] {
+        let _: Option<i64> = app
+            .query_first(format!("SELECT v FROM busy WHERE id = {id}"))
+            .await
+            .unwrap();
+    }
+    let _: Option<i64> = app.query_first("SELECT SLEEP(0.06)").await.unwrap();
+    let mut a = admin(&p).await;
+
+    // SHOW STATS: one row per statement shape.
+    let stats: Vec<mysql_async::Row> = a.query("SHOW STATS").await.unwrap();
+    let busy = stats
+        .iter()
+        .find(|r| {
+            r.get::<String, _>("statement").as_deref() == Some("select v from busy where id = ?")
+        })
+        .unwrap_or_else(|| panic!("no digest row: {stats:?}"));
+    assert_eq!(busy.get::<u64, _>("count"), Some(3));
+    assert_eq!(busy.get::<u64, _>("errors"), Some(0));
+    assert_eq!(busy.get::<u64, _>("rows"), Some(3));
+    assert_eq!(
+        busy.get::<String, _>("shards_per_statement").as_deref(),
+        Some("1.00")
+    );
+    let slow: Vec<mysql_async::Row> = a.query("SHOW SLOW QUERIES").await.unwrap();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(
+        slow[0].get::<String, _>("statement").as_deref(),
+        Some("SELECT SLEEP(0.06)")
+    );
+    assert_eq!(slow[0].get::<String, _>("user").as_deref(), Some(USER));
+    a.query_drop("RESET STATS").await.unwrap();
+    let stats: Vec<mysql_async::Row> = a.query("SHOW STATS").await.unwrap();
+    assert!(stats.is_empty(), "{stats:?}");
+
+    // SHOW SESSIONS lists the application's session.
+    let sessions: Vec<mysql_async::Row> = a.query("SHOW SESSIONS").await.unwrap();
+    let mine = sessions
+        .iter()
+        .find(|r| r.get::<u64, _>("id") == Some(app_id))
+        .unwrap_or_else(|| panic!("session {app_id} not listed: {sessions:?}"));
+    assert_eq!(mine.get::<String, _>("user").as_deref(), Some(USER));
+    assert_eq!(mine.get::<String, _>("schema").as_deref(), Some(db));
+
+    // PREVIEW: the route, nothing run; in the schema USE names, or by qualified name.
+    a.query_drop(format!("USE {db}")).await.unwrap();
+    let one: Vec<(String, Option<String>, String, String, String)> = a
+        .query("PREVIEW SELECT * FROM busy WHERE id = 3")
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!((one[0].0.as_str(), one[0].2.as_str()), ("dn2", "read"));
+    let all: Vec<(String, Option<String>, String, String, String)> = a
+        .query("PREVIEW SELECT * FROM busy ORDER BY id LIMIT 2")
+        .await
+        .unwrap();
+    let nodes: Vec<&str> = all.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(nodes, ["dn1", "dn2"], "{all:?}");
+    assert!(
+        all[0].3.contains("order") || all[0].3.contains("ORDER") || all[0].3.contains("sort"),
+        "{all:?}"
+    );
+    let cli_preview = cli_ok(
+        &p,
+        &format!("PREVIEW UPDATE {db}.busy SET v = 0 WHERE id = 4"),
+    );
+    assert!(cli_preview.starts_with("dn1\t0\twrite\t"), "{cli_preview}");
+
+    // A replica out of the read rotation and back.
+    eventually("reads on the replica", || {
+        let opts = p.opts(USER, PASSWORD, Some(db));
+        async move {
+            let mut c = Conn::new(opts).await.unwrap();
+            c.query_first::<u32, _>("SELECT @@server_id").await.unwrap() == Some(replica_id)
+        }
+    })
+    .await;
+    a.query_drop(format!("SET REPLICA '{replica}' OFFLINE"))
+        .await
+        .unwrap();
+    let nodes: Vec<mysql_async::Row> = a.query("SHOW NODES").await.unwrap();
+    let rep = nodes
+        .iter()
+        .find(|r| r.get::<String, _>("Address").as_deref() == Some(replica.as_str()))
+        .expect("the replica is listed");
+    assert_eq!(rep.get::<String, _>("Serves_reads").as_deref(), Some("No"));
+    assert!(rep
+        .get::<String, _>("Excluded_because")
+        .is_some_and(|e| e.contains("offline")));
+    let mut c = p.conn(Some(db)).await;
+    for _ in 0..5 {
+        let id: Option<u32> = c.query_first("SELECT @@server_id").await.unwrap();
+        assert_eq!(id, Some(primary_id), "reads stay off an offline replica");
+    }
+    a.query_drop(format!("SET REPLICA '{replica}' ONLINE"))
+        .await
+        .unwrap();
+    eventually("reads back on the replica", || {
+        let opts = p.opts(USER, PASSWORD, Some(db));
+        async move {
+            let mut c = Conn::new(opts).await.unwrap();
+            c.query_first::<u32, _>("SELECT @@server_id").await.unwrap() == Some(replica_id)
+        }
+    })
+    .await;
+
+    // Writes switched to the replica's server, and back.
+    let writer = |p: &Proxy| {
+        let opts = p.opts(USER, PASSWORD, Some(db));
+        async move {
+            let mut c = Conn::new(opts).await.unwrap();
+            c.query_first::<u32, _>("/* shardgate:primary */ SELECT @@server_id")
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(writer(&p).await, Some(primary_id));
+    let switched = cli_ok(&p, &format!("SWITCH PRIMARY OF dn1 TO '{replica}'"));
+    assert!(switched.contains("in effect"), "{switched}");
+    assert_eq!(writer(&p).await, Some(replica_id));
+    a.query_drop(format!("SWITCH PRIMARY OF dn1 TO '{primary}'"))
+        .await
+        .unwrap();
+    assert_eq!(writer(&p).await, Some(primary_id));
+    let sources: Vec<String> = a
+        .query("SELECT source FROM config_history ORDER BY version")
+        .await
+        .unwrap();
+    assert_eq!(
+        sources,
+        ["start", "switch primary of dn1", "switch primary of dn1"]
+    );
+
+    // KILL from the admin port ends any session.
+    a.query_drop(format!("KILL {app_id}")).await.unwrap();
+    assert!(
+        app.query_drop("SELECT 1").await.is_err(),
+        "the killed session is gone"
+    );
+    let audited: Vec<String> = a
+        .query("SELECT statement FROM config_audit ORDER BY id")
+        .await
+        .unwrap();
+    assert!(audited.iter().any(|s| s.starts_with("KILL")), "{audited:?}");
+    assert!(
+        audited.iter().any(|s| s.starts_with("SET REPLICA")),
+        "{audited:?}"
+    );
 }

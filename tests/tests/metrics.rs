@@ -17,6 +17,7 @@ fn sandbox() -> &'static Sandbox {
 fn config(http: &str) -> String {
     format!(
         "passthrough_node = \"dn1\"\n[admin]\nhttp_listen = \"{http}\"\n\
+         listen = \"127.0.0.1:0\"\nusers = [{{ name = \"dba\", password = \"dba\" }}]\n\
          [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nschemas = [\"*\"]\n\
          [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         sandbox().groups[0].primary.address()
@@ -164,6 +165,31 @@ async fn metrics_parse_and_move_with_traffic_and_health_answers() {
     );
     assert_eq!(after.get(&up), Some(&1.0), "{body}");
     assert!(total(&after, "shardgate_pool_connections") >= 1.0);
+    let selects = (
+        "shardgate_statements_total".to_string(),
+        vec![
+            ("kind".to_string(), "select".to_string()),
+            ("result".to_string(), "ok".to_string()),
+        ],
+    );
+    let moved =
+        after.get(&selects).copied().unwrap_or(0.0) - before.get(&selects).copied().unwrap_or(0.0);
+    assert!(moved >= 20.0, "{moved} selects counted");
+    let e = c.query_drop("SELECT * FROM no_such_db.t").await;
+    assert!(e.is_err());
+    let (_, body) = http(port, "GET", "/metrics");
+    let last = parse(&body);
+    let failed = (
+        "shardgate_statements_total".to_string(),
+        vec![
+            ("kind".to_string(), "select".to_string()),
+            ("result".to_string(), "error".to_string()),
+        ],
+    );
+    assert!(last.get(&failed).copied().unwrap_or(0.0) >= 1.0, "{body}");
+    for name in ["shardgate_client_bytes_total", "shardgate_config_version"] {
+        assert!(total(&last, name) > 0.0, "{name} in {body}");
+    }
     assert_eq!(http(port, "GET", "/health"), (200, "ok\n".to_string()));
     assert_eq!(http(port, "GET", "/ready").0, 200);
     assert_eq!(http(port, "GET", "/nope").0, 404);

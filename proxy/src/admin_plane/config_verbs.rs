@@ -108,7 +108,7 @@ impl AdminPlane {
     }
 
     /// Puts `doc` in effect as `source`; refusals are audited too.
-    async fn apply(
+    pub(super) async fn apply(
         self: &Arc<Self>,
         who: &Who,
         sql: &str,

@@ -10,6 +10,7 @@
 
 mod config_verbs;
 mod moves;
+mod operate;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -86,6 +87,11 @@ impl AdminPlane {
             config_file,
             connect_timeout,
         })
+    }
+
+    /// The config version in effect (its number in SHOW CONFIG HISTORY).
+    pub fn version(&self) -> i64 {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 
     /// Runs one admin statement.

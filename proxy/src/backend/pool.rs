@@ -123,6 +123,9 @@ pub struct Pool {
     /// The server has answered at least once (a connection or a health check):
     /// until then `healthy` is a presumption, not a fact.
     answered: AtomicBool,
+    /// Out of the read rotation by an administrator's decision; kept across layout
+    /// changes, as the pool is.
+    offline: AtomicBool,
     /// What a replica has applied and whether it serves reads (unused for a primary).
     pub replication: Replication,
     /// A primary's recent positions, against which its replicas' lag is measured.
@@ -194,6 +197,7 @@ impl Pool {
             }),
             healthy: AtomicBool::new(true),
             answered: AtomicBool::new(false),
+            offline: AtomicBool::new(false),
             replication: Replication::default(),
             history: PrimaryHistory::default(),
             probe: tokio::sync::Mutex::new(None),
@@ -261,9 +265,19 @@ impl Pool {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// A replica that is up and in the read rotation (not stopped, not too far behind).
+    /// A replica that is up and in the read rotation (not stopped, not too far behind,
+    /// not taken out by an administrator).
     pub fn serves_reads(&self) -> bool {
-        self.is_healthy() && self.replication.in_rotation()
+        self.is_healthy() && self.replication.in_rotation() && !self.is_offline()
+    }
+
+    /// Taken out of the read rotation on the admin port (`SET REPLICA … OFFLINE`).
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Relaxed)
+    }
+
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::Relaxed);
     }
 
     /// Up as far as anyone knows: it answered, and did not fail since.

@@ -46,18 +46,7 @@ struct LayoutForm {
 impl Layout {
     /// The layout's keys, as a config file holds them.
     pub fn document(&self) -> toml::Table {
-        let c = &self.cluster;
-        let form = LayoutForm {
-            users: self.users.clone(),
-            nodes: c.nodes.clone(),
-            schemas: c.schemas.clone(),
-            passthrough_node: c.passthrough_node.clone(),
-            rules: c.rules.clone(),
-            reads: c.reads,
-            transactions: c.transactions,
-        };
-        // Every field is a string, number, flag or table of them: always a table.
-        toml::Table::try_from(form).unwrap_or_default()
+        document_of(&self.cluster, &self.users)
     }
 
     /// Reads and validates a layout from its keys; every problem is reported under
@@ -93,6 +82,21 @@ impl Layout {
         };
         Layout::validate(cluster, form.users, tls)
     }
+}
+
+/// The layout's keys, as a config file holds them, for `cluster` and `users`.
+pub fn document_of(c: &ClusterConfig, users: &[UserConfig]) -> toml::Table {
+    let form = LayoutForm {
+        users: users.to_vec(),
+        nodes: c.nodes.clone(),
+        schemas: c.schemas.clone(),
+        passthrough_node: c.passthrough_node.clone(),
+        rules: c.rules.clone(),
+        reads: c.reads,
+        transactions: c.transactions,
+    };
+    // Every field is a string, number, flag or table of them: always a table.
+    toml::Table::try_from(form).unwrap_or_default()
 }
 
 /// The file's table with its layout keys replaced by `layout`'s.

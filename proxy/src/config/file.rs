@@ -49,6 +49,8 @@ pub(super) struct AdminSection {
     /// Who may log in to the admin port: accounts of their own, never the data
     /// port's users.
     pub(super) users: Vec<AdminUser>,
+    /// Statements at least this long go to the slow log (`SHOW SLOW QUERIES`).
+    pub(super) slow_query_ms: u64,
 }
 
 impl Default for AdminSection {
@@ -57,6 +59,7 @@ impl Default for AdminSection {
             listen: DEFAULT_ADMIN_LISTEN.into(),
             http_listen: DEFAULT_HTTP_LISTEN.into(),
             users: Vec::new(),
+            slow_query_ms: 1000,
         }
     }
 }

@@ -47,9 +47,78 @@ pub fn render(shared: &Shared) -> String {
     handle.render()
 }
 
+/// Counters the data path bumps on every statement or read, registered once: a bump
+/// is an atomic add, not a lookup by name.
+pub struct Hot {
+    pub bytes_received: metrics::Counter,
+    pub bytes_sent: metrics::Counter,
+    /// By [`STATEMENT_KINDS`] × (ok, error).
+    statements: Vec<metrics::Counter>,
+}
+
+/// The first words statements are counted by; others are `other`.
+pub const STATEMENT_KINDS: [&str; 12] = [
+    "select", "insert", "update", "delete", "replace", "set", "show", "begin", "commit",
+    "rollback", "call", "other",
+];
+
+impl Hot {
+    /// Counts a statement by the first word of its digest, and whether it failed.
+    pub fn statement(&self, digest: &[u8], failed: bool) {
+        let word = digest.split(|&b| b == b' ').next().unwrap_or_default();
+        let kind = STATEMENT_KINDS
+            .iter()
+            .position(|k| k.as_bytes() == word)
+            .unwrap_or(STATEMENT_KINDS.len() - 1);
+        if let Some(c) = self.statements.get(kind * 2 + usize::from(failed)) {
+            c.increment(1);
+        }
+    }
+}
+
+/// The hot counters; registered with the recorder on first use (after [`install`]).
+pub fn hot() -> &'static Hot {
+    static HOT: OnceLock<Hot> = OnceLock::new();
+    HOT.get_or_init(|| Hot {
+        bytes_received: metrics::counter!("shardgate_client_bytes_total", "direction" => "received"),
+        bytes_sent: metrics::counter!("shardgate_client_bytes_total", "direction" => "sent"),
+        statements: STATEMENT_KINDS
+            .iter()
+            .flat_map(|k| {
+                ["ok", "error"].map(|r| {
+                    metrics::counter!("shardgate_statements_total", "kind" => *k, "result" => r)
+                })
+            })
+            .collect(),
+    })
+}
+
 fn record_state(shared: &Shared) {
     let topo = shared.topology.load();
     metrics::gauge!("shardgate_layout_generation").set(topo.generation as f64);
+    if let Some(admin) = &shared.admin {
+        metrics::gauge!("shardgate_config_version").set(admin.version() as f64);
+    }
+    // Sessions pinned to their backend connection, by why; a reason seen once stays
+    // listed (at 0 when no session has it now).
+    static REASONS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for (_, c) in shared.sessions.list() {
+        for p in c.pins() {
+            *counts.entry(p).or_default() += 1;
+        }
+    }
+    let mut reasons = REASONS.lock().unwrap_or_else(|p| p.into_inner());
+    for r in counts.keys() {
+        if !reasons.contains(r) {
+            reasons.push(r);
+        }
+    }
+    for r in reasons.iter() {
+        let n = counts.get(r).copied().unwrap_or(0);
+        metrics::gauge!("shardgate_sessions_pinned", "reason" => *r).set(n as f64);
+    }
+    drop(reasons);
     if let Some(xa) = &shared.xa {
         metrics::gauge!("shardgate_xa_in_flight").set(xa.in_flight_ids().len() as f64);
     }

@@ -49,6 +49,18 @@ impl Session {
     }
 
     async fn admin_query(&mut self, sql: &str, seq: u8) -> Reply {
+        if let Some(reply) = self.admin_verb(sql, seq).await {
+            return reply;
+        }
+        // `USE shop`: the schema PREVIEW plans in.
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        if let [first, db] = words.as_slice() {
+            if first.eq_ignore_ascii_case("use") {
+                self.db = Some(db.trim_end_matches(';').trim_matches('`').to_string());
+                self.send_ok(seq).await?;
+                return Ok(Flow::Continue);
+            }
+        }
         if let Some(answer) = self.client_probe(sql) {
             return match answer? {
                 Some((columns, rows)) => self.send_result_set(seq, "", &columns, &rows).await,
@@ -65,7 +77,12 @@ impl Session {
             user: self.admin_user.clone().unwrap_or_default(),
             client: self.peer.to_string(),
         };
-        match plane.execute(&who, sql).await? {
+        let reply = plane.execute(&who, sql).await?;
+        self.send_admin_reply(reply, seq).await
+    }
+
+    pub(super) async fn send_admin_reply(&mut self, reply: admin_plane::Reply, seq: u8) -> Reply {
+        match reply {
             admin_plane::Reply::Rows { columns, rows } => {
                 self.send_result_set(seq, "", &columns, &rows).await
             }
@@ -90,7 +107,7 @@ impl Session {
             Some(Ok(Some((vec![LocalColumn::text(name)], vec![vec![value]]))))
         };
         match words.as_slice() {
-            ["SET", ..] | ["USE", _] | ["COMMIT"] => Some(Ok(None)),
+            ["SET", ..] | ["COMMIT"] => Some(Ok(None)),
             ["BEGIN", ..] | ["START", "TRANSACTION", ..] | ["ROLLBACK"] | ["SAVEPOINT", ..] => {
                 Some(Err(SqlError::unsupported(
                     "the admin port has no transactions: each statement takes effect on its own. \

@@ -316,8 +316,6 @@ impl Session {
             pin: stmt.pin,
             drops_database: drops_database(stmt, payload),
         };
-        let label = if route.read_only { "read" } else { "write" };
-        metrics::counter!("shardgate_statements_total", "class" => label).increment(1);
         let flow = self.execute(payload, seq, route, Mode::Query).await;
         // A statement that pins (`SET NAMES x, @a = 1`, a batch with a SET, EXECUTE)
         // may have changed the character set or sql_mode: ask the connection that ran
@@ -549,6 +547,9 @@ impl Session {
 
     async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {
         self.lease.note_status(summary.status);
+        self.outcome.failed |= summary.error.is_some();
+        self.outcome.rows += summary.rows + summary.ok.map_or(0, |ok| ok.affected);
+        self.outcome.shards = self.outcome.shards.max(1);
         // Pin even when the statement failed: part of a batch may have set state.
         if let Some(pin) = route.pin {
             self.pin(&mut held, pin);

@@ -47,7 +47,8 @@ impl Session {
     /// Operators' views (backend addresses, health, transactions in doubt) need the
     /// `admin` privilege, as SHOW SLAVE STATUS needs SUPER on the server.
     pub(super) fn need_admin(&self, what: &str) -> Result<(), SqlError> {
-        let allowed = !self.shared.settings.enforce_privileges
+        let allowed = self.port == super::Port::Admin
+            || !self.shared.settings.enforce_privileges
             || self.user.as_ref().is_some_and(|u| u.may(Need::Admin));
         if allowed {
             Ok(())
@@ -67,6 +68,7 @@ fn row(node: &str, role: &str, pool: &Pool, replica: Option<&Pool>) -> Vec<Optio
     let serves = replica.map_or(up, Pool::serves_reads);
     let excluded = match &state {
         _ if !up => Some("down: no connection".to_string()),
+        Some(_) if pool.is_offline() => Some("offline: SET REPLICA … OFFLINE".to_string()),
         Some(s) => s.excluded.clone(),
         None => None,
     };

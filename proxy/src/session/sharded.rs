@@ -343,16 +343,19 @@ impl Session {
         let compare = !(first && last);
         let backend = |e, f| RelayError::Backend(e, f);
         let mut reader = ResultReader::default();
+        self.outcome.shards = self.outcome.shards.max(1);
         let head = reader
             .next(&mut held.conn)
             .await
             .map_err(|e| backend(e, false))?;
         let columns = match head {
             Event::Err(payload) => {
+                self.outcome.failed = true;
                 self.send_last(&mut out, seq, &payload).await?;
                 return Ok(Relayed::Error);
             }
             Event::Ok { info, payload } => {
+                self.outcome.rows += info.map_or(0, |o| o.affected);
                 self.send_last(&mut out, seq, &payload).await?;
                 return Ok(Relayed::Done {
                     status: info.map(|o| o.status),
@@ -433,6 +436,7 @@ impl Session {
                     }
                 }
                 Event::Row(p) => {
+                    self.outcome.rows += 1;
                     write_packet(&mut out, seq, &p);
                     if out.len() >= 16 * 1024 {
                         self.stream
@@ -444,6 +448,7 @@ impl Session {
                     }
                 }
                 Event::Err(p) => {
+                    self.outcome.failed = true;
                     self.send_last(&mut out, seq, &p).await?;
                     return Ok(Relayed::Error);
                 }

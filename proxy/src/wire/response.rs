@@ -65,6 +65,8 @@ pub struct Summary {
     pub error: Option<u16>,
     /// Result sets seen (0 for a plain OK).
     pub result_sets: u32,
+    /// Rows of every result set seen (for the statement statistics).
+    pub rows: u64,
     /// The response stopped at a LOCAL INFILE request: the client's file data must
     /// go to the backend, and the rest of the response follows.
     pub local_infile: bool,
@@ -329,7 +331,9 @@ impl ResponseTracker {
             State::Rows => {
                 if first == Some(ERR) {
                     self.on_error(head);
-                } else if self.end_marker(head, len) {
+                } else if !self.end_marker(head, len) {
+                    self.summary.rows += 1;
+                } else {
                     self.read_end_marker(head);
                     if self.mode == Mode::Query && self.more_results() {
                         self.state = State::Start;

@@ -1,0 +1,178 @@
+//! Statement digests: a statement with its literals replaced by `?`, lists of them
+//! folded to one, comments dropped, whitespace collapsed and keywords in lower case,
+//! so that `SELECT * FROM t WHERE id IN (1, 2)` and `select * from t where id in (7)`
+//! count as one statement. One pass over the text, into a buffer the session reuses.
+
+/// Digest text kept per statement, at most: long generated statements share a prefix.
+pub const MAX_DIGEST: usize = 1024;
+
+/// Writes the digest of `sql` into `out` (cleared first) and returns its hash.
+pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
+    out.clear();
+    let mut i = 0;
+    while i < sql.len() && out.len() < MAX_DIGEST {
+        let b = sql[i];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                if !out.is_empty() && out.last() != Some(&b' ') {
+                    out.push(b' ');
+                }
+                i += 1;
+            }
+            b'\'' | b'"' => {
+                i = skip_quoted(sql, i);
+                literal(out);
+            }
+            b'`' => {
+                let end = skip_quoted(sql, i);
+                out.extend_from_slice(&sql[i..end]);
+                i = end;
+            }
+            b'/' if sql.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(sql.len(), |p| i + 2 + p + 2);
+            }
+            b'-' if sql.get(i + 1) == Some(&b'-') => i = line_end(sql, i),
+            b'#' => i = line_end(sql, i),
+            b'0'..=b'9' if !in_word(out) => {
+                while i < sql.len()
+                    && (sql[i].is_ascii_alphanumeric()
+                        || sql[i] == b'.'
+                        || ((sql[i] == b'-' || sql[i] == b'+')
+                            && matches!(sql[i - 1], b'e' | b'E')))
+                {
+                    i += 1;
+                }
+                literal(out);
+            }
+            _ => {
+                out.push(b.to_ascii_lowercase());
+                i += 1;
+            }
+        }
+    }
+    while out.last() == Some(&b' ') {
+        out.pop();
+    }
+    while out.last() == Some(&b';') {
+        out.pop();
+    }
+    fnv1a(out)
+}
+
+/// A literal: `?`, unless it continues a list of them (`?, ?` is `?`).
+fn literal(out: &mut Vec<u8>) {
+    let trimmed = out.len() - out.iter().rev().take_while(|&&b| b == b' ').count();
+    let body = &out[..trimmed];
+    if body.ends_with(b"?,") {
+        out.truncate(trimmed - 1);
+        return;
+    }
+    // A sign before a number belongs to it, after an operator or a comma.
+    if body.ends_with(b"-") || body.ends_with(b"+") {
+        let before = body[..body.len() - 1].trim_ascii_end();
+        if before.is_empty() || matches!(before.last(), Some(b'(' | b',' | b'=' | b'<' | b'>')) {
+            out.truncate(trimmed - 1);
+            while out.last() == Some(&b' ') {
+                out.pop();
+            }
+            if out.last().is_some_and(|&b| b != b'(') {
+                out.push(b' ');
+            }
+        }
+    }
+    out.push(b'?');
+}
+
+/// The last byte continues an identifier (`t1`, `col_2`): a digit there is not a number.
+fn in_word(out: &[u8]) -> bool {
+    out.last()
+        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'@')
+}
+
+fn skip_quoted(sql: &[u8], start: usize) -> usize {
+    let q = sql[start];
+    let mut i = start + 1;
+    while i < sql.len() {
+        if sql[i] == b'\\' && q != b'`' {
+            i += 2;
+            continue;
+        }
+        if sql[i] == q {
+            if sql.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    sql.len()
+}
+
+fn line_end(sql: &[u8], start: usize) -> usize {
+    sql[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(sql.len(), |p| start + p + 1)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(sql: &str) -> String {
+        let mut out = Vec::new();
+        digest(sql.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn literals_lists_comments_and_case_fold() {
+        assert_eq!(
+            d("SELECT  *\nFROM t1 WHERE id IN (1, 2, 3) AND name = 'x''y' -- c\n"),
+            "select * from t1 where id in (?) and name = ?"
+        );
+        assert_eq!(
+            d("select * from t1 where id in (7) and name = \"z\""),
+            "select * from t1 where id in (?) and name = ?"
+        );
+        assert_eq!(
+            d("INSERT INTO t VALUES (1,'a'),(2,'b');"),
+            "insert into t values (?),(?)"
+        );
+        assert_eq!(
+            d("/* hint */ SELECT -5, 1.5e-3, x-1 FROM `T 1`"),
+            "select ?, ?, x-? from `T 1`"
+        );
+        assert_eq!(
+            d("SELECT a FROM t WHERE b = -1"),
+            "select a from t where b = ?"
+        );
+    }
+
+    #[test]
+    fn one_hash_per_shape() {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        assert_eq!(
+            digest(b"SELECT * FROM t WHERE id = 1", &mut a),
+            digest(b"select * from t where id = 99", &mut b)
+        );
+        assert_ne!(
+            digest(b"SELECT * FROM t WHERE id = 1", &mut a),
+            digest(b"SELECT * FROM u WHERE id = 1", &mut b)
+        );
+    }
+}
