@@ -20,6 +20,8 @@ pub enum Statement {
     Export,
     /// `SHOW CONFIG DIFF`
     Diff,
+    /// `CREATE MISSING TABLES`
+    CreateMissingTables,
     /// Anything else: SQL on the admin tables.
     Sql,
 }
@@ -41,6 +43,7 @@ pub fn parse(sql: &str) -> Result<Statement, String> {
         ["SHOW", "CONFIG", "HISTORY"] => Statement::ShowHistory,
         ["SHOW", "CONFIG", "DIFF"] => Statement::Diff,
         ["EXPORT", "CONFIG"] => Statement::Export,
+        ["CREATE", "MISSING", "TABLES"] => Statement::CreateMissingTables,
         ["ROLLBACK", "CONFIG", "TO", v] => Statement::Rollback(
             v.trim_start_matches("VERSION")
                 .parse()

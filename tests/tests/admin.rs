@@ -623,3 +623,64 @@ async fn inspect_and_operate_the_running_proxy() {
         "{audited:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_missing_tables_makes_what_the_staged_layout_needs() {
+    let db = "adm_create";
+    setup(db).await;
+    let p = Proxy::with_config(&config(db));
+    let mut a = admin(&p).await;
+    // Eight shards of `spare`, four per node: spare_4 .. spare_7 do not exist yet.
+    a.query_drop(
+        "UPDATE rule_properties SET value = '8' WHERE rule = 'r_spare' AND property = 'shards'",
+    )
+    .await
+    .unwrap();
+    a.query_drop(format!(
+        "UPDATE tables SET tables_per_node = 4 WHERE schema_name = '{db}' AND name = 'spare'"
+    ))
+    .await
+    .unwrap();
+    // And a broadcast table nothing defines.
+    a.query_drop(format!(
+        "INSERT INTO tables (schema_name, name, kind) VALUES ('{db}', 'ghost', 'broadcast')"
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(String, String, String, String)> =
+        a.query("CREATE MISSING TABLES").await.unwrap();
+    let created: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r.3.starts_with("created"))
+        .map(|r| (r.0.clone(), r.2.clone()))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            ("dn1".to_string(), "spare_4".to_string()),
+            ("dn2".to_string(), "spare_5".to_string()),
+            ("dn1".to_string(), "spare_6".to_string()),
+            ("dn2".to_string(), "spare_7".to_string()),
+        ],
+        "{rows:?}"
+    );
+    let ghosts: Vec<&(String, String, String, String)> =
+        rows.iter().filter(|r| r.2 == "ghost").collect();
+    assert_eq!(ghosts.len(), 2, "{rows:?}");
+    assert!(ghosts.iter().all(|r| r.3.contains("no table")), "{rows:?}");
+    // Created like the others: the same columns and keys.
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    let (_, made): (String, String) = d2
+        .query_first("SHOW CREATE TABLE spare_7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        made.contains("`k` int(11) NOT NULL") && made.contains("PRIMARY KEY (`k`)"),
+        "{made}"
+    );
+    // Run again: nothing left to create.
+    let again: Vec<(String, String, String, String)> =
+        a.query("CREATE MISSING TABLES").await.unwrap();
+    assert!(again.iter().all(|r| r.2 == "ghost"), "{again:?}");
+}

@@ -18,7 +18,7 @@ const SAMPLE_ROWS: u64 = 1000;
 const KEEP_PREVIOUS: usize = 20;
 
 impl AdminPlane {
-    async fn staged(self: &Arc<Self>) -> Result<Table, SqlError> {
+    pub(super) async fn staged(self: &Arc<Self>) -> Result<Table, SqlError> {
         self.blocking(|_, store| store.staged().map_err(sql_error))
             .await
     }

@@ -9,6 +9,7 @@
 //! fsync never holds up a client statement.
 
 mod config_verbs;
+mod create_tables;
 mod moves;
 mod operate;
 
@@ -109,6 +110,7 @@ impl AdminPlane {
             Statement::Rollback(v) => self.rollback(who, sql, v).await,
             Statement::Export => self.export().await,
             Statement::Diff => self.diff().await,
+            Statement::CreateMissingTables => self.create_missing_tables(who, sql).await,
         }
     }
 
@@ -207,6 +209,25 @@ impl AdminPlane {
         .await
         .map_err(|e| SqlError::internal(format!("admin statement failed: {e}")))?
     }
+}
+
+/// A connection of shardgate's own to `node`'s primary (not from the pools: admin
+/// work never takes a client's place there).
+async fn primary_conn(
+    rt: &rules::Runtime,
+    node: rules::NodeId,
+    timeout: std::time::Duration,
+) -> Result<crate::backend::BackendConn, crate::wire::WireError> {
+    let n = &rt.nodes[node];
+    let target = crate::backend::BackendServer {
+        label: format!("{}/primary", n.name),
+        address: n.primary.to_string(),
+        user: n.user.clone(),
+        password: n.password.clone(),
+        track_gtid: false,
+    };
+    crate::backend::BackendConn::connect(&target, crate::backend::Flavor::default(), None, timeout)
+        .await
 }
 
 /// An admin database error as the client sees it.

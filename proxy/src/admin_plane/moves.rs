@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use rules::{Algorithm, ClusterConfig, Runtime, TableKind, Value};
 
-use crate::backend::{BackendConn, BackendServer, Flavor};
 use crate::topology::Topology;
 use crate::wire::WireError;
 
@@ -339,15 +338,7 @@ impl Reader<'_> {
         sql: &str,
         row: impl FnMut(&[crate::backend::ScanColumn], &[Option<&[u8]>]),
     ) -> Result<(), WireError> {
-        let n = &self.rt.nodes[node];
-        let target = BackendServer {
-            label: format!("{}/primary", n.name),
-            address: n.primary.to_string(),
-            user: n.user.clone(),
-            password: n.password.clone(),
-            track_gtid: false,
-        };
-        let mut conn = BackendConn::connect(&target, Flavor::default(), None, self.timeout).await?;
+        let mut conn = super::primary_conn(self.rt, node, self.timeout).await?;
         conn.query_each(sql.as_bytes(), row).await.map(|_| ())
     }
 }

@@ -1,0 +1,249 @@
+//! `CREATE MISSING TABLES`: the physical tables the staged layout needs (every shard
+//! of a sharded table, every copy of a broadcast one, single tables on their node),
+//! created where they are missing with the definition of one that exists. Run it
+//! before LOAD CONFIG TO RUNTIME, so the new layout never meets a missing table.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use rules::{NodeId, Runtime, TableKind};
+
+use super::{primary_conn, AdminPlane, Reply, Who};
+use crate::backend::BackendConn;
+use crate::wire::SqlError;
+
+/// A physical table: node, database, table.
+type Physical = (NodeId, String, String);
+
+impl AdminPlane {
+    pub(super) async fn create_missing_tables(
+        self: &Arc<Self>,
+        who: &Who,
+        sql: &str,
+    ) -> Result<Reply, SqlError> {
+        let staged = self.staged().await?;
+        let layout = self.topology.validate(&staged).map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            SqlError::internal(format!(
+                "the staged config is invalid (VALIDATE CONFIG lists why): {}",
+                list.join("; ")
+            ))
+        })?;
+        let rt = &layout.runtime;
+        let mut nodes = Nodes {
+            rt,
+            timeout: self.connect_timeout,
+            conns: HashMap::new(),
+            tables: HashMap::new(),
+        };
+        let mut rows = Vec::new();
+        let (mut created, mut failed) = (0, 0);
+        for schema in rt.schemas.values() {
+            for (logical, table) in &schema.tables {
+                let db = |n: NodeId| schema.database_on(&rt.nodes, n).to_string();
+                let needed: Vec<Physical> = match &table.kind {
+                    TableKind::Sharded(s) => s
+                        .shards
+                        .iter()
+                        .map(|l| (l.node, db(l.node), l.table.clone()))
+                        .collect(),
+                    TableKind::Broadcast { nodes } => {
+                        nodes.iter().map(|&n| (n, db(n), logical.clone())).collect()
+                    }
+                    TableKind::Single { node } => vec![(*node, db(*node), logical.clone())],
+                };
+                let mut missing = Vec::new();
+                let mut model = None;
+                for p in &needed {
+                    match nodes.exists(p).await {
+                        Ok(true) => {
+                            model.get_or_insert_with(|| p.clone());
+                        }
+                        Ok(false) => missing.push(p.clone()),
+                        Err(e) => {
+                            failed += 1;
+                            rows.push(row(rt, p, &format!("error: cannot look: {e}")));
+                        }
+                    }
+                }
+                if missing.is_empty() {
+                    continue;
+                }
+                // The definition: an existing physical table, else the logical name on
+                // the schema's node (a single table about to be split).
+                let home = (schema.node, db(schema.node), logical.clone());
+                if model.is_none() && nodes.exists(&home).await.unwrap_or(false) {
+                    model = Some(home);
+                }
+                let Some(model) = model else {
+                    for p in &missing {
+                        failed += 1;
+                        rows.push(row(
+                            rt,
+                            p,
+                            &format!(
+                                "error: no table of `{}.{logical}` exists to copy the definition from; create one",
+                                schema.name
+                            ),
+                        ));
+                    }
+                    continue;
+                };
+                let definition = match nodes.definition(&model).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failed += missing.len();
+                        for p in &missing {
+                            rows.push(row(
+                                rt,
+                                p,
+                                &format!("error: cannot read the definition: {e}"),
+                            ));
+                        }
+                        continue;
+                    }
+                };
+                for p in missing {
+                    match nodes.create(&p, &model.2, &definition).await {
+                        Ok(()) => {
+                            created += 1;
+                            rows.push(row(
+                                rt,
+                                &p,
+                                &format!("created like {}", describe(rt, &model)),
+                            ));
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            rows.push(row(rt, &p, &format!("error: {e}")));
+                        }
+                    }
+                }
+            }
+        }
+        let outcome = format!("ok: {created} created, {failed} failed");
+        self.note(who, sql, &outcome).await?;
+        Ok(Reply::text(&["node", "database", "table", "result"], rows))
+    }
+}
+
+fn describe(rt: &Runtime, p: &Physical) -> String {
+    format!("{}:{}.{}", rt.nodes[p.0].name, p.1, p.2)
+}
+
+fn row(rt: &Runtime, p: &Physical, result: &str) -> Vec<Option<String>> {
+    vec![
+        Some(rt.nodes[p.0].name.clone()),
+        Some(p.1.clone()),
+        Some(p.2.clone()),
+        Some(result.to_string()),
+    ]
+}
+
+fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// One connection per node, and the tables each database holds, asked once.
+struct Nodes<'a> {
+    rt: &'a Runtime,
+    timeout: std::time::Duration,
+    conns: HashMap<NodeId, BackendConn>,
+    tables: HashMap<(NodeId, String), BTreeSet<String>>,
+}
+
+impl Nodes<'_> {
+    async fn conn(&mut self, node: NodeId) -> Result<&mut BackendConn, String> {
+        if !self.conns.contains_key(&node) {
+            let c = primary_conn(self.rt, node, self.timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.conns.insert(node, c);
+        }
+        self.conns
+            .get_mut(&node)
+            .ok_or_else(|| "no connection".to_string())
+    }
+
+    async fn exists(&mut self, p: &Physical) -> Result<bool, String> {
+        let key = (p.0, p.1.clone());
+        if !self.tables.contains_key(&key) {
+            let sql = format!(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {}",
+                literal(&p.1)
+            );
+            let (_, found) = self
+                .conn(p.0)
+                .await?
+                .query_rows(sql.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let names = found
+                .into_iter()
+                .filter_map(|r| r.into_iter().next().flatten())
+                .map(|n| String::from_utf8_lossy(&n).to_lowercase())
+                .collect();
+            self.tables.insert(key.clone(), names);
+        }
+        Ok(self.tables[&key].contains(&p.2.to_lowercase()))
+    }
+
+    /// `SHOW CREATE TABLE` of `p`, without its AUTO_INCREMENT counter.
+    async fn definition(&mut self, p: &Physical) -> Result<String, String> {
+        let sql = format!("SHOW CREATE TABLE {}.{}", quote(&p.1), quote(&p.2));
+        let (_, rows) = self
+            .conn(p.0)
+            .await?
+            .query_rows(sql.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().nth(1).flatten())
+            .ok_or("SHOW CREATE TABLE returned nothing")?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        Ok(text
+            .split(' ')
+            .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
+    /// Creates `p` (and its database) from `definition`, which names `model_table`.
+    async fn create(
+        &mut self,
+        p: &Physical,
+        model_table: &str,
+        definition: &str,
+    ) -> Result<(), String> {
+        let head = format!("CREATE TABLE {}", quote(model_table));
+        let Some(body) = definition.strip_prefix(&head) else {
+            return Err(format!(
+                "unexpected definition: {}",
+                definition.chars().take(60).collect::<String>()
+            ));
+        };
+        let create_db = format!("CREATE DATABASE IF NOT EXISTS {}", quote(&p.1));
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {}.{}{body}",
+            quote(&p.1),
+            quote(&p.2)
+        );
+        let conn = self.conn(p.0).await?;
+        conn.query_rows(create_db.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.query_rows(create.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(t) = self.tables.get_mut(&(p.0, p.1.clone())) {
+            t.insert(p.2.to_lowercase());
+        }
+        Ok(())
+    }
+}
