@@ -684,3 +684,13 @@ async fn create_missing_tables_makes_what_the_staged_layout_needs() {
         a.query("CREATE MISSING TABLES").await.unwrap();
     assert!(again.iter().all(|r| r.2 == "ghost"), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_drivers_work_on_the_admin_port() {
+    let db = "adm_python";
+    setup(db).await;
+    let p = Proxy::with_config(&config(db));
+    let python = tests::python_env();
+    let port = p.announced_port("admin").to_string();
+    tests::run_checks(&python, "admin.py", &["127.0.0.1", &port, DBA, DBA_PASSWORD]);
+}
