@@ -49,6 +49,9 @@ pub struct Store {
     db: Connection,
 }
 
+/// How long a DBA's statement may run on the admin database.
+const SQL_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Tables DBAs change with their own SQL.
 fn writable(table: &str) -> bool {
     tables::TABLES.contains(&table)
@@ -214,12 +217,24 @@ impl Store {
                 Err(_) => Authorization::Deny,
             }
         }));
+        // A runaway query (a recursive CTE without end) would hold the admin
+        // database from every other DBA: it stops after a while.
+        let started = std::time::Instant::now();
+        self.db
+            .progress_handler(10_000, Some(move || started.elapsed() > SQL_TIME_LIMIT));
         let result = self.run_allowed(sql);
+        self.db.progress_handler(0, None::<fn() -> bool>);
         self.db
             .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
         let why = denied.lock().ok().and_then(|mut d| d.take());
         match (result, why) {
             (Err(_), Some(why)) => Err(AdminError::Denied(why)),
+            (Err(_), None) if started.elapsed() > SQL_TIME_LIMIT => {
+                Err(AdminError::Store(format!(
+                    "the statement was stopped after {} s",
+                    SQL_TIME_LIMIT.as_secs()
+                )))
+            }
             (r, _) => r,
         }
     }

@@ -526,9 +526,12 @@ impl Config {
         let q = |s: &str| toml_string(s);
         let _ = writeln!(text, "passthrough_node = \"default\"");
         let _ = writeln!(text, "[server]\nlisten = {}", q(listen));
+        // Every database and every right: the backend's own account decides, and a
+        // config saved from this layout (SAVE CONFIG TO DISK) keeps it so.
         let _ = writeln!(
             text,
-            "[[users]]\nname = {}\npassword = {}",
+            "[[users]]\nname = {}\npassword = {}\nschemas = [\"*\"]\n\
+             privileges = [\"read\", \"write\", \"ddl\", \"account\", \"file\", \"admin\"]",
             q(user),
             q(password)
         );

@@ -102,7 +102,11 @@ impl Shared {
                 let plane = crate::admin_plane::AdminPlane::open(
                     settings.data_dir.as_deref(),
                     topology.clone(),
-                    settings.config_file.clone(),
+                    settings
+                        .config_file
+                        .clone()
+                        .or_else(|| settings.data_dir.as_ref().map(|d| d.join("shardgate.toml"))),
+                    crate::config::document::fresh_file(&settings),
                     settings.pool.connect_timeout,
                 )
                 .map_err(|e| std::io::Error::other(format!("the admin database: {e}")))?;

@@ -45,6 +45,11 @@ pub struct Proxy {
 impl Proxy {
     /// Pass-through mode in front of `primary` and `replicas`, with the sandbox account.
     pub fn passthrough(primary: &str, replicas: &[String]) -> Proxy {
+        Self::passthrough_with(primary, replicas, &[])
+    }
+
+    /// [`Proxy::passthrough`] with more arguments (`--data-dir DIR`).
+    pub fn passthrough_with(primary: &str, replicas: &[String], more: &[&str]) -> Proxy {
         let mut cmd = Command::new(shardgate_bin());
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
@@ -61,6 +66,7 @@ impl Proxy {
         for r in replicas {
             cmd.arg("--replica").arg(r);
         }
+        cmd.args(more);
         Self::spawn(cmd, None)
     }
 

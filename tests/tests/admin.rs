@@ -692,5 +692,103 @@ async fn python_drivers_work_on_the_admin_port() {
     let p = Proxy::with_config(&config(db));
     let python = tests::python_env();
     let port = p.announced_port("admin").to_string();
-    tests::run_checks(&python, "admin.py", &["127.0.0.1", &port, DBA, DBA_PASSWORD]);
+    tests::run_checks(
+        &python,
+        "admin.py",
+        &["127.0.0.1", &port, DBA, DBA_PASSWORD],
+    );
+}
+
+/// The README's walk-through: a pass-through shardgate becomes one with a sharded
+/// table over two nodes, in admin statements only, and the saved file starts it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_pass_through_to_a_sharded_table_in_admin_statements() {
+    let db = "adm_walk";
+    tests::recreate_db(sandbox(), db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sg");
+    let p = Proxy::passthrough_with(&addr(0), &[], &["--data-dir", data.to_str().unwrap()]);
+    let mut app = p.conn(Some(db)).await;
+    app.query_drop("CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id INT NOT NULL, amount INT)")
+        .await
+        .unwrap();
+    // The admin port takes the pass-through account.
+    let mut a = Conn::new(p.admin_opts(USER, PASSWORD)).await.unwrap();
+    for sql in [
+        format!(
+            "INSERT INTO nodes (name, primary_address, user, password) VALUES ('dn2', '{}', '{USER}', '{PASSWORD}')",
+            addr(1)
+        ),
+        format!("INSERT INTO schemas (name, node) VALUES ('{db}', 'default')"),
+        "INSERT INTO rules (name, algorithm) VALUES ('by_user', 'hash_mod')".to_string(),
+        "INSERT INTO rule_properties (rule, property, value) VALUES ('by_user', 'shards', '4')".to_string(),
+        format!(
+            "INSERT INTO tables (schema_name, name, kind, shard_column, rule, nodes, tables_per_node) \
+             VALUES ('{db}', 'orders', 'sharded', 'user_id', 'by_user', 'default,dn2', 2)"
+        ),
+    ] {
+        a.query_drop(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let checked: Vec<(String, Option<String>, Option<String>, String)> =
+        a.query("VALIDATE CONFIG").await.unwrap();
+    assert_eq!(
+        checked.last().map(|r| r.0.as_str()),
+        Some("ok"),
+        "{checked:?}"
+    );
+    let made: Vec<(String, String, String, String)> =
+        a.query("CREATE MISSING TABLES").await.unwrap();
+    assert_eq!(
+        made.iter().filter(|r| r.3.starts_with("created")).count(),
+        4,
+        "{made:?}"
+    );
+    a.query_drop("LOAD CONFIG TO RUNTIME").await.unwrap();
+    let saved: Vec<(String, String, String)> = a.query("SAVE CONFIG TO DISK").await.unwrap();
+    assert_eq!(
+        saved[0].0,
+        data.join("shardgate.toml").display().to_string()
+    );
+
+    let mut app = p.conn(Some(db)).await;
+    let rows: Vec<String> = (1..=40)
+        .map(|i| format!("({i}, {}, {i})", i % 10))
+        .collect();
+    app.query_drop(format!(
+        "INSERT INTO orders (id, user_id, amount) VALUES {}",
+        rows.join(",")
+    ))
+    .await
+    .unwrap();
+    let mut on = Vec::new();
+    for g in 0..2 {
+        let mut d = direct(&sandbox().groups[g].primary, Some(db)).await;
+        let mut n = 0i64;
+        for t in ["orders_0000", "orders_0001", "orders_0002", "orders_0003"] {
+            let c: Option<i64> = d
+                .query_first(format!("SELECT COUNT(*) FROM {t}"))
+                .await
+                .unwrap_or(Some(0));
+            n += c.unwrap_or(0);
+        }
+        on.push(n);
+    }
+    assert_eq!(on.iter().sum::<i64>(), 40, "{on:?}");
+    assert!(on.iter().all(|&n| n > 0), "rows on both nodes: {on:?}");
+    drop(a);
+    drop(app);
+    drop(p);
+
+    // The saved file starts the same shardgate.
+    let p = Proxy::with_config_file(&data.join("shardgate.toml"));
+    let mut app = p.conn(Some(db)).await;
+    let n: Option<i64> = app
+        .query_first("SELECT COUNT(*) FROM orders")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(40));
+    let mut a = Conn::new(p.admin_opts(USER, PASSWORD)).await.unwrap();
+    let history: Vec<(i64, String, String, String, String)> =
+        a.query("SHOW CONFIG HISTORY").await.unwrap();
+    assert_eq!(history.len(), 2, "the history is kept: {history:?}");
 }

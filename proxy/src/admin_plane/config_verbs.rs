@@ -191,6 +191,8 @@ impl AdminPlane {
         let version = self
             .blocking(move |p, store| {
                 store.set_runtime(&doc).map_err(store_error)?;
+                // Staged as written out, so that SHOW CONFIG DIFF is empty again.
+                store.stage(&doc).map_err(store_error)?;
                 let version = store
                     .record(&doc, &who2.user, &source2, true)
                     .map_err(store_error)?;
@@ -233,7 +235,9 @@ impl AdminPlane {
         let runtime = self.topology.load().document.clone();
         let (who, sql) = (who.clone(), sql.to_string());
         self.blocking(move |p, store| {
-            let result = write_config(&path, &runtime);
+            let result = p
+                .file_table()
+                .and_then(|base| write_config(&path, base, &runtime));
             let outcome = match &result {
                 Ok(kept) => format!("ok: {} written, previous kept as {kept}", path.display()),
                 Err(e) => format!("error: {}", e.message),
@@ -261,6 +265,12 @@ impl AdminPlane {
         let path = self.config_file()?.to_path_buf();
         let (who, sql) = (who.clone(), sql.to_string());
         self.blocking(move |p, store| {
+            if !path.exists() {
+                return Err(SqlError::internal(format!(
+                    "{} does not exist yet: SAVE CONFIG TO DISK writes it",
+                    path.display()
+                )));
+            }
             let file = read_table(&path)?;
             let layout: Table = file
                 .into_iter()
@@ -320,11 +330,7 @@ impl AdminPlane {
     /// The config file as SAVE CONFIG TO DISK would write it, one line per row.
     pub(super) async fn export(self: &Arc<Self>) -> Result<Reply, SqlError> {
         let runtime = self.topology.load().document.clone();
-        let file = match &self.config_file {
-            Some(path) => read_table(path)?,
-            None => Table::new(),
-        };
-        let text = toml::to_string(&with_layout(file, &runtime))
+        let text = toml::to_string(&with_layout(self.file_table()?, &runtime))
             .map_err(|e| SqlError::internal(format!("cannot render the config: {e}")))?;
         Ok(Reply::text(
             &["config"],
@@ -346,10 +352,19 @@ impl AdminPlane {
     fn config_file(&self) -> Result<&Path, SqlError> {
         self.config_file.as_deref().ok_or_else(|| {
             SqlError::internal(
-                "shardgate runs without a config file (zero-config mode): EXPORT CONFIG shows the \
-                 layout as TOML; write it to a file and start with --config",
+                "shardgate runs without a config file and without --data-dir: EXPORT CONFIG \
+                 shows the config as TOML; write it to a file and start with --config",
             )
         })
+    }
+
+    /// The config file's table as it is on disk; before the first save in
+    /// zero-config mode, the settings shardgate was started with.
+    fn file_table(&self) -> Result<Table, SqlError> {
+        match &self.config_file {
+            Some(path) if path.exists() => read_table(path),
+            _ => Ok(self.fresh.clone()),
+        }
     }
 }
 
@@ -367,9 +382,8 @@ fn read_table(path: &Path) -> Result<Table, SqlError> {
 
 /// Writes the config file with `layout`, keeping its other sections; returns the
 /// name the previous file was kept under.
-fn write_config(path: &Path, layout: &Table) -> Result<String, SqlError> {
+fn write_config(path: &Path, file: Table, layout: &Table) -> Result<String, SqlError> {
     let io = |what: &str, e: std::io::Error| SqlError::internal(format!("cannot {what}: {e}"));
-    let file = read_table(path)?;
     let text = toml::to_string(&with_layout(file, layout))
         .map_err(|e| SqlError::internal(format!("cannot render the config: {e}")))?;
     // What the next start would read must start.
@@ -389,12 +403,25 @@ fn write_config(path: &Path, layout: &Table) -> Result<String, SqlError> {
         .collect();
     numbers.sort_unstable();
     let next = numbers.last().map_or(1, |n| n + 1);
-    let kept = dir.join(format!("{name}.{next}"));
-    std::fs::copy(path, &kept).map_err(|e| io("keep the previous config", e))?;
+    let kept = if path.exists() {
+        let kept = dir.join(format!("{name}.{next}"));
+        std::fs::copy(path, &kept).map_err(|e| io("keep the previous config", e))?;
+        kept.display().to_string()
+    } else {
+        "(none: a new file)".to_string()
+    };
     let tmp = dir.join(format!(".{name}.saving"));
     {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io("write the config", e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // It holds passwords: readable by its owner only, unless the old one said more.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io("write the config", e))?;
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(|e| io("write the config", e))?;
@@ -410,5 +437,5 @@ fn write_config(path: &Path, layout: &Table) -> Result<String, SqlError> {
     for old in numbers.iter().rev().skip(KEEP_PREVIOUS.saturating_sub(1)) {
         let _ = std::fs::remove_file(dir.join(format!("{name}.{old}")));
     }
-    Ok(kept.display().to_string())
+    Ok(kept)
 }

@@ -60,8 +60,12 @@ pub struct AdminPlane {
     /// One admin statement at a time.
     busy: tokio::sync::Mutex<()>,
     topology: Arc<Current>,
-    /// What SAVE CONFIG TO DISK writes; `None` in zero-config mode.
+    /// What SAVE CONFIG TO DISK writes: the config file, or in zero-config mode
+    /// `shardgate.toml` in the data directory; `None` without either.
     config_file: Option<PathBuf>,
+    /// What a config file written for the first time holds besides the layout (the
+    /// settings of a zero-config start).
+    fresh: toml::Table,
     connect_timeout: std::time::Duration,
 }
 
@@ -72,6 +76,7 @@ impl AdminPlane {
         data_dir: Option<&std::path::Path>,
         topology: Arc<Current>,
         config_file: Option<PathBuf>,
+        fresh: toml::Table,
         connect_timeout: std::time::Duration,
     ) -> Result<AdminPlane, AdminError> {
         let mut store = Store::open(data_dir)?;
@@ -86,6 +91,7 @@ impl AdminPlane {
             busy: tokio::sync::Mutex::new(()),
             topology,
             config_file,
+            fresh,
             connect_timeout,
         })
     }

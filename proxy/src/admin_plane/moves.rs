@@ -115,8 +115,17 @@ impl Place {
     }
 }
 
+/// Where `schema.table`'s rows live under a layout. A database that is no logical
+/// schema is shown by the passthrough node, if there is one, under its own name.
 fn place(rt: &Runtime, cluster: &ClusterConfig, schema: &str, table: &str) -> Option<Place> {
-    let s = rt.schemas.get(schema)?;
+    let Some(s) = rt.schemas.get(schema) else {
+        let p = rt.passthrough?;
+        return Some(Place::Single(Loc {
+            node: rt.nodes[p].name.clone(),
+            database: schema.to_string(),
+            table: table.to_string(),
+        }));
+    };
     let loc = |node: usize, name: &str| Loc {
         node: rt.nodes[node].name.clone(),
         database: s.database_on(&rt.nodes, node).to_string(),
@@ -156,48 +165,47 @@ pub async fn check(
         timeout,
     };
     let mut out = Vec::new();
-    for (schema_name, old_schema) in &old_rt.schemas {
-        if !new_rt.schemas.contains_key(schema_name) {
+    for (schema_name, new_schema) in &new_rt.schemas {
+        let old_schema = old_rt.schemas.get(schema_name);
+        // Where the schema's unconfigured tables were: its node, or the passthrough
+        // node that showed a database of this name.
+        let old_home = match old_schema {
+            Some(s) => Some((s.node, s.database_on(&old_rt.nodes, s.node).to_string())),
+            None => old_rt.passthrough.map(|p| (p, schema_name.clone())),
+        };
+        let Some((old_node, old_db)) = old_home else {
             continue;
+        };
+        let mut names: BTreeSet<String> = new_schema.tables.keys().cloned().collect();
+        if let Some(s) = old_schema {
+            names.extend(s.tables.keys().cloned());
         }
-        let mut names: BTreeSet<String> = old_schema.tables.keys().cloned().collect();
-        names.extend(new_rt.schemas[schema_name].tables.keys().cloned());
-        let old_home = &old_rt.nodes[old_schema.node];
-        let new_schema = &new_rt.schemas[schema_name];
-        let new_home = &new_rt.nodes[new_schema.node];
-        let home_moved = old_home.name != new_home.name
-            || old_schema.database_on(&old_rt.nodes, old_schema.node)
-                != new_schema.database_on(&new_rt.nodes, new_schema.node);
+        let old_name = &old_rt.nodes[old_node].name;
+        let home_moved = *old_name != new_rt.nodes[new_schema.node].name
+            || old_db != new_schema.database_on(&new_rt.nodes, new_schema.node);
         if home_moved {
             // Tables no config names live on the schema's node: every one there moves.
-            let db = old_schema.database_on(&old_rt.nodes, old_schema.node);
             let sql = format!(
                 "SELECT TABLE_NAME FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA = '{}' AND TABLE_TYPE = 'BASE TABLE'",
-                db.replace('\\', "\\\\").replace('\'', "''")
+                old_db.replace('\\', "\\\\").replace('\'', "''")
             );
             let mut found = Vec::new();
             reader
-                .scan(old_schema.node, &sql, |_, f| {
+                .scan(old_node, &sql, |_, f| {
                     if let Some(Some(name)) = f.first() {
                         found.push(String::from_utf8_lossy(name).into_owned());
                     }
                 })
                 .await
                 .map_err(|e| {
-                    format!(
-                        "cannot list the tables of {schema_name} on {}: {e}",
-                        old_home.name
-                    )
+                    format!("cannot list the tables of {schema_name} on {old_name}: {e}")
                 })?;
             for t in found {
-                let lower = t.to_lowercase();
-                if old_schema.shard_tables.contains(&lower)
-                    || names.iter().any(|n| n.eq_ignore_ascii_case(&t))
-                {
-                    continue;
+                let shard = old_schema.is_some_and(|s| s.shard_tables.contains(&t.to_lowercase()));
+                if !shard && !names.iter().any(|n| n.eq_ignore_ascii_case(&t)) {
+                    names.insert(t);
                 }
-                names.insert(t);
             }
         }
         for table in names {

@@ -99,6 +99,38 @@ pub fn document_of(c: &ClusterConfig, users: &[UserConfig]) -> toml::Table {
     toml::Table::try_from(form).unwrap_or_default()
 }
 
+/// A config file's sections besides the layout for a shardgate started without one:
+/// where it listens, and its admin port and account, so that the file written by
+/// SAVE CONFIG TO DISK starts the same shardgate.
+pub fn fresh_file(settings: &super::Settings) -> toml::Table {
+    let mut server = toml::Table::new();
+    server.insert("listen".into(), settings.listen.clone().into());
+    if settings.data_dir.is_some() {
+        // The file is written into the data directory: "." keeps the history,
+        // audit and XA log where they are.
+        server.insert("data_dir".into(), ".".into());
+    }
+    let mut admin = toml::Table::new();
+    if let Some(l) = &settings.admin_listen {
+        admin.insert("listen".into(), l.clone().into());
+    }
+    let users: Vec<toml::Value> = settings
+        .admin_users
+        .iter()
+        .map(|u| {
+            let mut t = toml::Table::new();
+            t.insert("name".into(), u.name.clone().into());
+            t.insert("password".into(), u.password.clone().into());
+            toml::Value::Table(t)
+        })
+        .collect();
+    admin.insert("users".into(), toml::Value::Array(users));
+    toml::Table::from_iter([
+        ("server".to_string(), toml::Value::Table(server)),
+        ("admin".to_string(), toml::Value::Table(admin)),
+    ])
+}
+
 /// The file's table with its layout keys replaced by `layout`'s.
 pub fn with_layout(mut file: toml::Table, layout: &toml::Table) -> toml::Table {
     for key in LAYOUT_KEYS {
