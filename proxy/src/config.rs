@@ -116,11 +116,13 @@ impl Layout {
     /// Checks `cluster` and `users` together. `tls`: clients can be offered TLS, which
     /// a user with `require_tls` needs.
     pub fn validate(
-        cluster: ClusterConfig,
+        mut cluster: ClusterConfig,
         users: Vec<UserConfig>,
         tls: bool,
     ) -> Result<Layout, Vec<rules::ConfigError>> {
         let mut errors = Vec::new();
+        // Open-ended date rules use the periods up to now plus their `ahead`.
+        cluster.materialize(unix_now());
         let runtime = match Runtime::build(&cluster) {
             Ok(rt) => Some(rt),
             Err(e) => {
@@ -138,6 +140,13 @@ impl Layout {
             _ => Err(errors),
         }
     }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn user_errors(

@@ -115,6 +115,10 @@ impl Shared {
             None => None,
         };
         tokio::spawn(health::run(round, settings.health_interval));
+        tokio::spawn(crate::admin_plane::periods::keep_ahead(
+            topology.clone(),
+            settings.pool.connect_timeout,
+        ));
         tokio::spawn(crate::promotion::follow(
             topology.clone(),
             settings.health_interval,

@@ -158,7 +158,23 @@ impl Current {
 
     /// Makes a validated layout the one every statement from now on runs against.
     pub fn install(&self, layout: Layout) -> Arc<Topology> {
-        let _one_at_a_time = self.replacing.lock().unwrap_or_else(|p| p.into_inner());
+        let one_at_a_time = self.replacing.lock().unwrap_or_else(|p| p.into_inner());
+        self.install_locked(layout, one_at_a_time)
+    }
+
+    /// [`Current::install`], only if generation `over` is still in effect (the
+    /// layout was derived from it, and must not undo a change made since).
+    pub fn install_over(&self, layout: Layout, over: u64) -> Option<Arc<Topology>> {
+        let one_at_a_time = self.replacing.lock().unwrap_or_else(|p| p.into_inner());
+        (self.snapshot.load().generation == over)
+            .then(|| self.install_locked(layout, one_at_a_time))
+    }
+
+    fn install_locked(
+        &self,
+        layout: Layout,
+        _one_at_a_time: std::sync::MutexGuard<'_, ()>,
+    ) -> Arc<Topology> {
         let previous = self.snapshot.load_full();
         let generation = previous.generation + 1;
         let next = Arc::new(Topology::build(

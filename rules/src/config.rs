@@ -32,6 +32,19 @@ pub struct ClusterConfig {
     pub transactions: TransactionsConfig,
 }
 
+impl ClusterConfig {
+    /// Sets every open-ended date rule's periods in use from the clock (`now_unix`,
+    /// seconds): the layout built from it has tables up to the current period plus
+    /// the rule's `ahead`. Called by whoever builds a layout; the rules read no clock.
+    pub fn materialize(&mut self, now_unix: i64) {
+        for rule in self.rules.values_mut() {
+            if let Some(periods) = rule.periods_at(now_unix) {
+                rule.set_horizon(Some(periods));
+            }
+        }
+    }
+}
+
 /// What a commit over several data nodes promises.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

@@ -67,12 +67,30 @@ pub enum RuleConfig {
         end: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time_zone: Option<String>,
-        shards: u32,
+        /// Required unless `open_ended`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shards: Option<u32>,
         /// How integer values read: `numeric` (20240131), `epoch_seconds`, `epoch_millis`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         integers: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         suffix_pattern: Option<String>,
+        /// One shard (one table, named by `suffix_pattern`) per period from `start`,
+        /// forever: no shard count, and the tables of the coming periods are created
+        /// ahead of time.
+        #[serde(default, skip_serializing_if = "crate::config::is_false")]
+        open_ended: bool,
+        /// Open-ended: how many periods after the current one have their tables
+        /// already (default 3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ahead: Option<u32>,
+        /// Open-ended: the periods in use now, from `start` to the current one plus
+        /// `ahead`. Not configured: set from the clock by [`ClusterConfig::materialize`]
+        /// whenever a layout is built, so the rules stay free of clocks.
+        ///
+        /// [`ClusterConfig::materialize`]: crate::ClusterConfig::materialize
+        #[serde(skip)]
+        horizon: Option<u32>,
     },
     /// ShardingSphere MOD.
     SsMod { sharding_count: u32 },
@@ -262,8 +280,57 @@ impl RuleConfig {
                 shards,
                 integers,
                 suffix_pattern,
+                open_ended,
+                ahead,
+                horizon,
             } => {
-                check_shards("shards", *shards, &mut errors);
+                let shards = if *open_ended {
+                    if shards.is_some() {
+                        errors.push(err(
+                            "shards",
+                            "an open-ended rule has one shard per period; remove shards".into(),
+                        ));
+                    }
+                    if end.is_some() {
+                        errors.push(err(
+                            "end",
+                            "an open-ended rule has no end; remove end".into(),
+                        ));
+                    }
+                    if suffix_pattern.is_none() {
+                        errors.push(err(
+                            "suffix_pattern",
+                            "required with open_ended: each period's table is named by it, e.g. \"yyyyMM\"".into(),
+                        ));
+                    }
+                    if horizon.is_some_and(|h| h > MAX_SHARDS) {
+                        errors.push(err(
+                            "start",
+                            format!(
+                                "more than {MAX_SHARDS} periods from start to now; start later"
+                            ),
+                        ));
+                    }
+                    horizon.unwrap_or(1).min(MAX_SHARDS)
+                } else {
+                    if ahead.is_some() {
+                        errors.push(err("ahead", "only for open_ended rules".into()));
+                    }
+                    match shards {
+                        Some(n) => {
+                            check_shards("shards", *n, &mut errors);
+                            *n
+                        }
+                        None => {
+                            errors.push(err(
+                                "shards",
+                                "required (or open_ended = true for one shard per period, forever)"
+                                    .into(),
+                            ));
+                            1
+                        }
+                    }
+                };
                 let unit = match unit.as_str() {
                     "day" => DateUnit::Day,
                     "week" => DateUnit::Week,
@@ -319,7 +386,9 @@ impl RuleConfig {
                 let mut rule = DateRule {
                     unit,
                     start: start_c,
-                    shards: *shards,
+                    shards,
+                    open_ended: *open_ended,
+                    ahead: ahead.unwrap_or(DEFAULT_AHEAD),
                     wrap: end.is_some(),
                     tz,
                     ints,
@@ -342,7 +411,7 @@ impl RuleConfig {
                     match parse_datetime(end) {
                         Some((c, None)) if c.nanos_of_day == 0 && c.days >= start_c.days => {
                             let count = rule.bucket(c) + 1;
-                            if count != *shards as i64 {
+                            if count != shards as i64 {
                                 errors.push(err(
                                     "shards",
                                     format!("{start} to {end} spans {count} {}s, so shards must be {count}", unit_name(unit)),
@@ -461,5 +530,46 @@ fn unit_name(u: DateUnit) -> &'static str {
         DateUnit::Month => "month",
         DateUnit::Quarter => "quarter",
         DateUnit::Year => "year",
+    }
+}
+
+/// Periods open-ended rules have tables for ahead of the current one, by default.
+pub const DEFAULT_AHEAD: u32 = 3;
+
+impl RuleConfig {
+    /// An open-ended date rule's periods in use at `now_unix` (seconds): from its
+    /// start to the current period plus `ahead`. `None` for other rules, or when the
+    /// rule does not build (its errors are reported by [`RuleConfig::build`]).
+    pub fn periods_at(&self, now_unix: i64) -> Option<u32> {
+        let RuleConfig::Date {
+            open_ended: true,
+            ahead,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let Ok(Algorithm::Date(rule)) = self.build("") else {
+            return None;
+        };
+        let current = rule.bucket_at(now_unix)?.max(0);
+        let periods = current + 1 + i64::from(ahead.unwrap_or(DEFAULT_AHEAD));
+        Some(u32::try_from(periods).unwrap_or(u32::MAX))
+    }
+
+    /// Sets an open-ended rule's periods in use (see [`RuleConfig::periods_at`]);
+    /// `None`: the rule as configured.
+    pub fn set_horizon(&mut self, periods: Option<u32>) {
+        if let RuleConfig::Date { horizon, .. } = self {
+            *horizon = periods;
+        }
+    }
+
+    /// The rule's periods in use, when it is open-ended and they were set.
+    pub fn horizon(&self) -> Option<u32> {
+        match self {
+            RuleConfig::Date { horizon, .. } => *horizon,
+            _ => None,
+        }
     }
 }

@@ -792,3 +792,92 @@ async fn from_pass_through_to_a_sharded_table_in_admin_statements() {
         a.query("SHOW CONFIG HISTORY").await.unwrap();
     assert_eq!(history.len(), 2, "the history is kept: {history:?}");
 }
+
+/// `(year, month)` of now, in UTC, moved by `months`.
+fn month(months: i64) -> (i64, i64) {
+    let now = proxy::config::unix_now() as u64;
+    let text = proxy::stats::utc(now);
+    let y: i64 = text[0..4].parse().unwrap();
+    let m: i64 = text[5..7].parse().unwrap();
+    let total = y * 12 + (m - 1) + months;
+    (total.div_euclid(12), total.rem_euclid(12) + 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_ended_date_tables_are_created_ahead() {
+    let db = "adm_dates";
+    tests::recreate_db(sandbox(), db).await;
+    let (y, m) = month(0);
+    let (ny, nm) = month(1);
+    let (fy, fm) = month(2);
+    let this = format!("events_{y:04}{m:02}");
+    let next = format!("events_{ny:04}{nm:02}");
+    // This month's table exists (on dn1: period 0); next month's does not.
+    let mut d1 = direct(&sandbox().groups[0].primary, Some(db)).await;
+    d1.query_drop(format!(
+        "CREATE TABLE {this} (id INT PRIMARY KEY, at DATETIME NOT NULL, what VARCHAR(20))"
+    ))
+    .await
+    .unwrap();
+    let body = format!(
+        "{}\n[rules.by_month]\nalgorithm = \"date\"\nunit = \"month\"\nstart = \"{y:04}-{m:02}-01\"\n\
+         time_zone = \"UTC\"\nopen_ended = true\nahead = 1\nsuffix_pattern = \"yyyyMM\"\n\
+         [schemas.{db}.tables.events]\nkind = \"sharded\"\ncolumn = \"at\"\nrule = \"by_month\"\nnodes = [\"dn1\", \"dn2\"]\n",
+        config(db)
+    );
+    let p = Proxy::with_config(&body);
+    eventually("next month's table on dn2", || {
+        let sql = format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{next}'"
+        );
+        async move {
+            let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+            d2.query_first::<i64, _>(sql).await.unwrap() == Some(1)
+        }
+    })
+    .await;
+    let mut d2 = direct(&sandbox().groups[1].primary, Some(db)).await;
+    let (_, made): (String, String) = d2
+        .query_first(format!("SHOW CREATE TABLE {next}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        made.contains("`what` varchar(20)"),
+        "created like this month's: {made}"
+    );
+    let mut a = admin(&p).await;
+    let shown: Vec<(String, String, String, String, String, String)> =
+        a.query("SHOW DATE TABLES").await.unwrap();
+    let periods: Vec<(&str, &str, &str, &str)> = shown
+        .iter()
+        .map(|r| (r.1.as_str(), r.2.as_str(), r.3.as_str(), r.5.as_str()))
+        .collect();
+    let (this_p, next_p) = (format!("{y:04}{m:02}"), format!("{ny:04}{nm:02}"));
+    assert_eq!(
+        periods,
+        [
+            (this_p.as_str(), "current", "dn1", "yes"),
+            (next_p.as_str(), "ahead", "dn2", "yes")
+        ]
+    );
+    // Rows of next month go to its table; later ones are refused, clearly.
+    let mut app = p.conn(Some(db)).await;
+    app.query_drop(format!(
+        "INSERT INTO events (id, at, what) VALUES (1, '{ny:04}-{nm:02}-02 10:00:00', 'soon')"
+    ))
+    .await
+    .unwrap();
+    let n: Option<i64> = d2
+        .query_first(format!("SELECT COUNT(*) FROM {next}"))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
+    let e = app
+        .query_drop(format!(
+            "INSERT INTO events (id, at, what) VALUES (2, '{fy:04}-{fm:02}-02 10:00:00', 'later')"
+        ))
+        .await
+        .expect_err("a period without a table yet");
+    assert!(e.to_string().contains("not created yet"), "{e}");
+}

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use rules::{NodeId, Runtime, TableKind};
+use rules::{LogicalSchema, NodeId, Runtime, Table, TableKind};
 
 use super::{primary_conn, AdminPlane, Reply, Who};
 use crate::backend::BackendConn;
@@ -29,102 +29,129 @@ impl AdminPlane {
                 list.join("; ")
             ))
         })?;
-        let rt = &layout.runtime;
-        let mut nodes = Nodes {
-            rt,
-            timeout: self.connect_timeout,
-            conns: HashMap::new(),
-            tables: HashMap::new(),
-        };
-        let mut rows = Vec::new();
-        let (mut created, mut failed) = (0, 0);
-        for schema in rt.schemas.values() {
-            for (logical, table) in &schema.tables {
-                let db = |n: NodeId| schema.database_on(&rt.nodes, n).to_string();
-                let needed: Vec<Physical> = match &table.kind {
-                    TableKind::Sharded(s) => s
-                        .shards
-                        .iter()
-                        .map(|l| (l.node, db(l.node), l.table.clone()))
-                        .collect(),
-                    TableKind::Broadcast { nodes } => {
-                        nodes.iter().map(|&n| (n, db(n), logical.clone())).collect()
+        let made = create_missing(&layout.runtime, |_, _, _| true, self.connect_timeout).await;
+        let outcome = format!("ok: {} created, {} failed", made.created, made.failed);
+        self.note(who, sql, &outcome).await?;
+        Ok(Reply::text(
+            &["node", "database", "table", "result"],
+            made.rows,
+        ))
+    }
+}
+
+/// What [`create_missing`] did: a row per table created or failed (node, database,
+/// table, result), and the counts.
+pub struct Created {
+    pub rows: Vec<Vec<Option<String>>>,
+    pub created: usize,
+    pub failed: usize,
+}
+
+/// Creates the physical tables of `rt` that `wanted(schema, table, shard)` selects
+/// (`shard` is `None` for broadcast and single tables) and that do not exist, each
+/// like one of the same logical table that does.
+pub async fn create_missing(
+    rt: &Runtime,
+    wanted: impl Fn(&LogicalSchema, &Table, Option<u32>) -> bool,
+    timeout: std::time::Duration,
+) -> Created {
+    let mut nodes = Nodes {
+        rt,
+        timeout,
+        conns: HashMap::new(),
+        tables: HashMap::new(),
+    };
+    let mut out = Created {
+        rows: Vec::new(),
+        created: 0,
+        failed: 0,
+    };
+    for schema in rt.schemas.values() {
+        for (logical, table) in &schema.tables {
+            let db = |n: NodeId| schema.database_on(&rt.nodes, n).to_string();
+            let needed: Vec<(Physical, Option<u32>)> = match &table.kind {
+                TableKind::Sharded(s) => s
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| ((l.node, db(l.node), l.table.clone()), u32::try_from(i).ok()))
+                    .collect(),
+                TableKind::Broadcast { nodes } => nodes
+                    .iter()
+                    .map(|&n| ((n, db(n), logical.clone()), None))
+                    .collect(),
+                TableKind::Single { node } => vec![((*node, db(*node), logical.clone()), None)],
+            };
+            let mut missing = Vec::new();
+            let mut model = None;
+            for (p, shard) in &needed {
+                match nodes.exists(p).await {
+                    Ok(true) => model = Some(p.clone()),
+                    Ok(false) if wanted(schema, table, *shard) => missing.push(p.clone()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        out.failed += 1;
+                        out.rows
+                            .push(row(rt, p, &format!("error: cannot look: {e}")));
                     }
-                    TableKind::Single { node } => vec![(*node, db(*node), logical.clone())],
-                };
-                let mut missing = Vec::new();
-                let mut model = None;
-                for p in &needed {
-                    match nodes.exists(p).await {
-                        Ok(true) => {
-                            model.get_or_insert_with(|| p.clone());
-                        }
-                        Ok(false) => missing.push(p.clone()),
-                        Err(e) => {
-                            failed += 1;
-                            rows.push(row(rt, p, &format!("error: cannot look: {e}")));
-                        }
-                    }
                 }
-                if missing.is_empty() {
-                    continue;
+            }
+            if missing.is_empty() {
+                continue;
+            }
+            // The definition: an existing physical table (the latest shard), else the
+            // logical name on the schema's node (a single table about to be split).
+            let home = (schema.node, db(schema.node), logical.clone());
+            if model.is_none() && nodes.exists(&home).await.unwrap_or(false) {
+                model = Some(home);
+            }
+            let Some(model) = model else {
+                for p in &missing {
+                    out.failed += 1;
+                    out.rows.push(row(
+                        rt,
+                        p,
+                        &format!(
+                            "error: no table of `{}.{logical}` exists to copy the definition from; create one",
+                            schema.name
+                        ),
+                    ));
                 }
-                // The definition: an existing physical table, else the logical name on
-                // the schema's node (a single table about to be split).
-                let home = (schema.node, db(schema.node), logical.clone());
-                if model.is_none() && nodes.exists(&home).await.unwrap_or(false) {
-                    model = Some(home);
-                }
-                let Some(model) = model else {
+                continue;
+            };
+            let definition = match nodes.definition(&model).await {
+                Ok(d) => d,
+                Err(e) => {
+                    out.failed += missing.len();
                     for p in &missing {
-                        failed += 1;
-                        rows.push(row(
+                        out.rows.push(row(
                             rt,
                             p,
-                            &format!(
-                                "error: no table of `{}.{logical}` exists to copy the definition from; create one",
-                                schema.name
-                            ),
+                            &format!("error: cannot read the definition: {e}"),
                         ));
                     }
                     continue;
-                };
-                let definition = match nodes.definition(&model).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        failed += missing.len();
-                        for p in &missing {
-                            rows.push(row(
-                                rt,
-                                p,
-                                &format!("error: cannot read the definition: {e}"),
-                            ));
-                        }
-                        continue;
+                }
+            };
+            for p in missing {
+                match nodes.create(&p, &model.2, &definition).await {
+                    Ok(()) => {
+                        out.created += 1;
+                        out.rows.push(row(
+                            rt,
+                            &p,
+                            &format!("created like {}", describe(rt, &model)),
+                        ));
                     }
-                };
-                for p in missing {
-                    match nodes.create(&p, &model.2, &definition).await {
-                        Ok(()) => {
-                            created += 1;
-                            rows.push(row(
-                                rt,
-                                &p,
-                                &format!("created like {}", describe(rt, &model)),
-                            ));
-                        }
-                        Err(e) => {
-                            failed += 1;
-                            rows.push(row(rt, &p, &format!("error: {e}")));
-                        }
+                    Err(e) => {
+                        out.failed += 1;
+                        out.rows.push(row(rt, &p, &format!("error: {e}")));
                     }
                 }
             }
         }
-        let outcome = format!("ok: {created} created, {failed} failed");
-        self.note(who, sql, &outcome).await?;
-        Ok(Reply::text(&["node", "database", "table", "result"], rows))
     }
+    out
 }
 
 fn describe(rt: &Runtime, p: &Physical) -> String {

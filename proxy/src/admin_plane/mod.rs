@@ -12,6 +12,7 @@ mod config_verbs;
 mod create_tables;
 mod moves;
 mod operate;
+pub mod periods;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

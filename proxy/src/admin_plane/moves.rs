@@ -95,7 +95,12 @@ impl Place {
                     shards: s2,
                     ..
                 },
-            ) => c1.eq_ignore_ascii_case(c2) && r1 == r2 && s1 == s2,
+            ) => {
+                // The same rule and shards, or one more period of an open-ended rule:
+                // the shards both have are the same tables.
+                let n = s1.len().min(s2.len());
+                c1.eq_ignore_ascii_case(c2) && r1 == r2 && s1[..n] == s2[..n]
+            }
             (Place::Broadcast(a), Place::Broadcast(b)) => {
                 a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
             }
@@ -143,7 +148,14 @@ fn place(rt: &Runtime, cluster: &ClusterConfig, schema: &str, table: &str) -> Op
         }
         Some(TableKind::Sharded(sh)) => Place::Sharded {
             column: sh.column.clone(),
-            rule: format!("{:?}", cluster.rules.get(&sh.rule)),
+            // As configured: an open-ended rule's periods in use grow with time.
+            rule: format!(
+                "{:?}",
+                cluster.rules.get(&sh.rule).cloned().map(|mut r| {
+                    r.set_horizon(None);
+                    r
+                })
+            ),
             algorithm: sh.algorithm.clone(),
             shards: sh.shards.iter().map(|l| loc(l.node, &l.table)).collect(),
         },

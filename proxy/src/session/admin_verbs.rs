@@ -1,7 +1,8 @@
 //! The admin port's views and operations on the running proxy: `SHOW NODES`,
 //! `SHOW SESSIONS`, `SHOW XA`, `SHOW STATS` / `RESET STATS`, `SHOW SLOW QUERIES`,
-//! `PREVIEW <sql>`, `KILL [QUERY|CONNECTION] <id>`, `SET REPLICA '<addr>'
-//! OFFLINE|ONLINE`, `SWITCH PRIMARY OF <node> TO '<addr>'`. Changes are audited.
+//! `SHOW DATE TABLES`, `PREVIEW <sql>`, `KILL [QUERY|CONNECTION] <id>`, `SET REPLICA
+//! '<addr>' OFFLINE|ONLINE`, `SWITCH PRIMARY OF <node> TO '<addr>'`. Changes are
+//! audited.
 
 use super::{Flow, Reply, Session};
 use crate::admin_plane::Who;
@@ -18,6 +19,7 @@ enum Verb<'a> {
     SlowQueries,
     Preview(&'a str),
     Kill { query_only: bool, id: u64 },
+    DateTables,
     Replica { address: String, offline: bool },
     SwitchPrimary { node: String, address: String },
 }
@@ -47,6 +49,7 @@ fn verb(sql: &str) -> Option<Result<Verb<'_>, SqlError>> {
         ["SHOW", "STATS"] => Verb::Stats,
         ["RESET", "STATS"] => Verb::ResetStats,
         ["SHOW", "SLOW", "QUERIES"] => Verb::SlowQueries,
+        ["SHOW", "DATE", "TABLES"] => Verb::DateTables,
         ["PREVIEW", ..] => Verb::Preview(text[7..].trim_start()),
         ["KILL", rest @ ..] => {
             let (query_only, id) = match rest {
@@ -151,6 +154,13 @@ impl Session {
                     "statement",
                 ]
                 .map(LocalColumn::text);
+                self.send_result_set(seq, "", &columns, &rows).await
+            }
+            Verb::DateTables => {
+                let rt = self.lease.topo.runtime.clone();
+                let timeout = self.shared.settings.pool.connect_timeout;
+                let rows = crate::admin_plane::periods::show(&rt, timeout).await;
+                let columns = crate::admin_plane::periods::SHOW_COLUMNS.map(LocalColumn::text);
                 self.send_result_set(seq, "", &columns, &rows).await
             }
             Verb::Preview(statement) => {

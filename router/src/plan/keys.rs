@@ -68,7 +68,9 @@ pub fn literal(e: &Expr) -> Option<Value> {
 fn point(alg: &Algorithm, v: &Value) -> Option<ShardSet> {
     match alg.shard_of(v) {
         Ok(s) => Some(ShardSet::one(s)),
-        Err(RuleError::OutOfRange(_)) | Err(RuleError::NotListed(_)) => Some(ShardSet::one(0)),
+        Err(RuleError::OutOfRange(_) | RuleError::NotListed(_) | RuleError::NotYet(..)) => {
+            Some(ShardSet::one(0))
+        }
         Err(_) => None,
     }
 }

@@ -41,6 +41,10 @@ pub struct DateRule {
     pub unit: DateUnit,
     pub start: Civil,
     pub shards: u32,
+    /// One shard per period forever; `shards` are the periods in use now.
+    pub open_ended: bool,
+    /// Open-ended: periods after the current one that have tables.
+    pub ahead: u32,
     /// Wrap buckets modulo `shards` (a rule with an end date).
     pub wrap: bool,
     pub tz: jiff::tz::TimeZone,
@@ -230,6 +234,11 @@ impl DateRule {
     }
 
     /// Bucket number counted from the start (negative before it).
+    /// The period the instant `unix_secs` falls in, on this rule's wall clock.
+    pub fn bucket_at(&self, unix_secs: i64) -> Option<i64> {
+        wall_clock(&self.tz, unix_secs, 0).map(|c| self.bucket(c))
+    }
+
     pub fn bucket(&self, c: Civil) -> i64 {
         let (y, m, _) = civil_from_days(c.days);
         let (sy, sm, _) = civil_from_days(self.start.days);
@@ -271,8 +280,15 @@ impl DateRule {
 
     pub fn shard_of(&self, v: &Value) -> Result<u32, RuleError> {
         let c = self.civil(v)?;
-        self.shard_for_bucket(self.bucket(c))
-            .ok_or_else(|| RuleError::OutOfRange(v.java_text().into_owned()))
+        let b = self.bucket(c);
+        self.shard_for_bucket(b).ok_or_else(|| {
+            let text = v.java_text().into_owned();
+            if self.open_ended && b >= 0 {
+                RuleError::NotYet(text, self.ahead)
+            } else {
+                RuleError::OutOfRange(text)
+            }
+        })
     }
 
     pub fn shards_in(

@@ -33,6 +33,11 @@ pub enum RuleError {
     NotInteger(String),
     #[error("shard key value {0} is outside every range of the rule")]
     OutOfRange(String),
+    #[error(
+        "shard key value {0} is in a period whose table is not created yet: an open-ended \
+         date rule has tables up to {1} periods after the current one; raise the rule's `ahead`"
+    )]
+    NotYet(String, u32),
     #[error("shard key value {0} is not listed and the rule has no default shard")]
     NotListed(String),
     #[error("shard key value {0} is not a date or time this rule understands ({1})")]
@@ -69,6 +74,12 @@ impl Algorithm {
             Algorithm::SsHashMod(a) => a.shards,
             Algorithm::SsInterval(a) => a.shards(),
         }
+    }
+
+    /// One shard per period, forever (an open-ended date rule): its shard count grows
+    /// with time, so tables place its shards round robin, one table per period.
+    pub fn open_ended(&self) -> bool {
+        matches!(self, Algorithm::Date(d) if d.open_ended)
     }
 
     /// The one shard holding `value`. NULL keys live on shard 0 for every algorithm.

@@ -165,12 +165,27 @@ fn sharded(
     };
     let per_node = t.tables_per_node.unwrap_or(1);
     let shards = algorithm.shards();
-    if per_node == 0 {
+    let open_ended = algorithm.open_ended();
+    if open_ended && (t.tables_per_node.is_some() || t.placement.is_some()) {
+        let field = if t.tables_per_node.is_some() {
+            "tables_per_node"
+        } else {
+            "placement"
+        };
+        errors.push(ConfigError::new(
+            format!("{key}.{field}"),
+            format!(
+                "rule `{rule_name}` is open-ended: one table per period, placed round robin \
+                 over the nodes; remove {field}"
+            ),
+        ));
+    } else if per_node == 0 {
         errors.push(ConfigError::new(
             format!("{key}.tables_per_node"),
             "must be at least 1",
         ));
-    } else if !nodes.is_empty()
+    } else if !open_ended
+        && !nodes.is_empty()
         && nodes.len() == t.nodes.len()
         && nodes.len() as u64 * per_node as u64 != shards as u64
     {

@@ -82,3 +82,92 @@ fn collects_every_error_with_its_key() {
         .to_string()
         .contains("unknown node `dn9`; defined nodes: dn1"));
 }
+
+/// An open-ended month rule from 2024-01: at 2024-03-15 with `ahead = 2` it has the
+/// periods January to May, one table each, round robin over the nodes; a later month
+/// is refused until the layout is built again later.
+#[test]
+fn open_ended_date_rules_grow_with_the_clock() {
+    let text = r#"
+        [nodes.dn1]
+        primary = "127.0.0.1:3306"
+        user = "u"
+        [nodes.dn2]
+        primary = "127.0.0.1:3316"
+        user = "u"
+        [rules.by_month]
+        algorithm = "date"
+        unit = "month"
+        start = "2024-01-01"
+        time_zone = "UTC"
+        open_ended = true
+        ahead = 2
+        suffix_pattern = "yyyyMM"
+        [schemas.app]
+        node = "dn1"
+        [schemas.app.tables.events]
+        kind = "sharded"
+        column = "at"
+        rule = "by_month"
+        nodes = ["dn1", "dn2"]
+        "#;
+    let mid_march_2024 = 1_710_460_800;
+    let mut cfg = parse(text);
+    cfg.materialize(mid_march_2024);
+    let rt = Runtime::build(&cfg).expect("builds");
+    let TableKind::Sharded(t) = &rt.schemas["app"].tables["events"].kind else {
+        panic!("sharded");
+    };
+    let names: Vec<(&str, &str)> = t
+        .shards
+        .iter()
+        .map(|l| (rt.nodes[l.node].name.as_str(), l.table.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("dn1", "events_202401"),
+            ("dn2", "events_202402"),
+            ("dn1", "events_202403"),
+            ("dn2", "events_202404"),
+            ("dn1", "events_202405"),
+        ]
+    );
+    let may = crate::Value::text("2024-05-31 23:59:59");
+    assert_eq!(t.algorithm.shard_of(&may), Ok(4));
+    assert!(t
+        .algorithm
+        .shard_of(&crate::Value::text("2024-06-01"))
+        .is_err());
+    // Built again in June, June and the two months after it are in.
+    let mut later = parse(text);
+    later.materialize(mid_march_2024 + 90 * 86_400);
+    let rt = Runtime::build(&later).expect("builds");
+    let TableKind::Sharded(t) = &rt.schemas["app"].tables["events"].kind else {
+        panic!("sharded");
+    };
+    assert_eq!(t.shards.len(), 8);
+    assert_eq!(
+        t.algorithm.shard_of(&crate::Value::text("2024-06-01")),
+        Ok(5)
+    );
+    // What cannot go with open_ended.
+    for (extra, key) in [
+        ("shards = 12", "rules.by_month.shards"),
+        ("end = \"2025-01-01\"", "rules.by_month.end"),
+    ] {
+        let bad = parse(&text.replace("open_ended = true", &format!("open_ended = true\n{extra}")));
+        let e = Runtime::build(&bad).err().expect("refused");
+        assert!(e.0.iter().any(|e| e.key == key), "{extra}: {e}");
+    }
+    let bad = parse(&text.replace(
+        "nodes = [\"dn1\", \"dn2\"]",
+        "nodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2",
+    ));
+    let e = Runtime::build(&bad).err().expect("refused");
+    assert!(
+        e.0.iter()
+            .any(|e| e.key == "schemas.app.tables.events.tables_per_node"),
+        "{e}"
+    );
+}
