@@ -157,14 +157,14 @@ fn open_ended_date_rules_grow_with_the_clock() {
         ("end = \"2025-01-01\"", "rules.by_month.end"),
     ] {
         let bad = parse(&text.replace("open_ended = true", &format!("open_ended = true\n{extra}")));
-        let e = Runtime::build(&bad).err().expect("refused");
+        let e = Runtime::build(&bad).expect_err("refused");
         assert!(e.0.iter().any(|e| e.key == key), "{extra}: {e}");
     }
     let bad = parse(&text.replace(
         "nodes = [\"dn1\", \"dn2\"]",
         "nodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2",
     ));
-    let e = Runtime::build(&bad).err().expect("refused");
+    let e = Runtime::build(&bad).expect_err("refused");
     assert!(
         e.0.iter()
             .any(|e| e.key == "schemas.app.tables.events.tables_per_node"),
