@@ -66,22 +66,38 @@ pub fn parse(sql: &str) -> Result<Statement, String> {
     })
 }
 
-/// Whether a DBA's SQL changes rows (and so is audited).
+/// Whether a DBA's SQL that failed meant to change something (and so is audited):
+/// anything but a plain read. Leading comments and parentheses are looked past.
 pub fn changes_rows(sql: &str) -> bool {
-    let first = sql
-        .trim_start()
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("/*") {
+            rest = r
+                .split_once("*/")
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else if rest.starts_with("--") || rest.starts_with('#') {
+            rest = rest
+                .split_once('\n')
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else if let Some(r) = rest.strip_prefix('(') {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    let first = rest
         .split(|c: char| !c.is_ascii_alphabetic())
         .next()
         .unwrap_or("")
         .to_ascii_uppercase();
-    matches!(
-        first.as_str(),
-        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "UPSERT"
-    )
+    !matches!(first.as_str(), "SELECT" | "VALUES" | "EXPLAIN" | "PRAGMA")
 }
 
-/// `sql` as the audit keeps it: a statement that may carry a password (one that names
-/// a password, the users or the nodes) has every quoted string masked.
+/// `sql` as the audit keeps it. A statement that may carry a password (one that names
+/// a password, the users or the nodes) has every literal masked: quoted strings,
+/// numbers, and a bare word after `=`.
 pub fn masked(sql: &str) -> String {
     let lower = sql.to_ascii_lowercase();
     if !["password", "users", "nodes"]
@@ -90,30 +106,62 @@ pub fn masked(sql: &str) -> String {
     {
         return sql.to_string();
     }
+    let chars: Vec<char> = sql.chars().collect();
     let mut out = String::with_capacity(sql.len());
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in sql.chars() {
-        match quote {
+    let mut i = 0;
+    let mut after_eq = false;
+    let word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '-' | '+' | '@');
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            out.push(c);
+            out.push_str("***");
+            i += 1;
             // A backslash may escape the quote (MySQL habit): masking on past it
             // hides more, never less.
-            Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
-            Some(q) if c == q => {
-                out.push_str("***");
-                out.push(c);
-                quote = None;
+            while i < chars.len() && chars[i] != c {
+                i += if chars[i] == '\\' { 2 } else { 1 };
             }
-            Some(_) => {}
-            None if c == '\'' || c == '"' => {
+            if i < chars.len() {
                 out.push(c);
-                quote = Some(c);
             }
-            None => out.push(c),
+            i += 1;
+            after_eq = false;
+        } else if c.is_ascii_digit() || (after_eq && word(c)) {
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
+            }
+            out.push_str("***");
+            after_eq = false;
+        } else if c.is_alphabetic() || c == '_' || c == '`' {
+            // An identifier (`dn1`, `users`): as it is.
+            let quoted = c == '`';
+            out.push(c);
+            i += 1;
+            while i < chars.len()
+                && (if quoted {
+                    chars[i] != '`'
+                } else {
+                    word(chars[i]) && chars[i] != '.'
+                })
+            {
+                out.push(chars[i]);
+                i += 1;
+            }
+            if quoted && i < chars.len() {
+                out.push('`');
+                i += 1;
+            }
+            after_eq = false;
+        } else {
+            if c == '=' {
+                after_eq = true;
+            } else if !c.is_whitespace() {
+                after_eq = false;
+            }
+            out.push(c);
+            i += 1;
         }
-    }
-    if quote.is_some() {
-        out.push_str("***");
     }
     out
 }
@@ -144,6 +192,20 @@ mod tests {
     }
 
     #[test]
+    fn failed_statements_are_reads_or_changes() {
+        assert!(!changes_rows("SELECT 1"));
+        assert!(!changes_rows(" /* c */ (SELECT 1)"));
+        for sql in [
+            "/* x */ UPDATE nodes SET a = 1",
+            "-- c\nDELETE FROM users",
+            "VACUUM",
+            "nonsense",
+        ] {
+            assert!(changes_rows(sql), "{sql}");
+        }
+    }
+
+    #[test]
     fn passwords_never_reach_the_audit() {
         let m = masked("UPDATE users SET password = 's3cret' WHERE name = 'app'");
         assert!(!m.contains("s3cret"), "{m}");
@@ -151,6 +213,19 @@ mod tests {
         assert!(!m.contains("pw"), "{m}");
         let m = masked("UPDATE users SET password = 'a\\'s3cret' WHERE name = 'b'");
         assert!(!m.contains("s3cret"), "{m}");
+        for sql in [
+            "UPDATE users SET password = 123456",
+            "UPDATE users SET password = s3cret",
+            "INSERT INTO nodes VALUES ('dn3', 'h:1', 'u', 123456)",
+            "UPDATE users SET password=\"s3cret",
+        ] {
+            let m = masked(sql);
+            assert!(!m.contains("123456") && !m.contains("s3cret"), "{m}");
+        }
+        assert_eq!(
+            masked("UPDATE nodes SET primary_address = '10.0.0.1:3306' WHERE name = 'dn1'"),
+            "UPDATE nodes SET primary_address = '***' WHERE name = '***'"
+        );
         assert_eq!(
             masked("UPDATE rules SET algorithm = 'mod'"),
             "UPDATE rules SET algorithm = 'mod'"

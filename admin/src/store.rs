@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -21,6 +24,16 @@ pub enum Outcome {
     },
     Changed(u64),
 }
+
+/// A DBA's SQL as run: its answer, and whether it was a change (audited).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    pub outcome: Outcome,
+    pub changed: bool,
+}
+
+/// The most a DBA's query may return: admin answers are held whole to be sent.
+const MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
 
 /// A layout put in effect.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +78,21 @@ impl Store {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     AdminError::Store(format!("cannot create {}: {e}", dir.display()))
                 })?;
-                Connection::open(dir.join("admin.sqlite"))?
+                // It holds every backend's password: its owner's only. SQLite gives
+                // its WAL and shared-memory files the database file's mode.
+                let path = dir.join("admin.sqlite");
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .map_err(|e| {
+                            AdminError::Store(format!("cannot open {}: {e}", path.display()))
+                        })?;
+                }
+                Connection::open(&path)?
             }
             None => Connection::open_in_memory()?,
         };
@@ -104,6 +131,11 @@ impl Store {
     /// The layout the staged tables hold.
     pub fn staged(&self) -> Result<Table, AdminError> {
         Ok(tables::read(&self.db, "")?)
+    }
+
+    /// The layout the runtime tables show.
+    pub fn runtime(&self) -> Result<Table, AdminError> {
+        Ok(tables::read(&self.db, "runtime_")?)
     }
 
     /// Shows `doc` as the layout in effect.
@@ -202,15 +234,29 @@ impl Store {
     }
 
     /// Runs a DBA's SQL: reads of any table, changes to the staged tables only.
-    pub fn run(&mut self, sql: &str) -> Result<Outcome, AdminError> {
-        let denied = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-        let seen = denied.clone();
+    pub fn run(&mut self, sql: &str) -> Result<Ran, AdminError> {
+        let denied = Arc::new(std::sync::Mutex::new(None::<String>));
+        let wrote = Arc::new(AtomicBool::new(false));
+        let (seen, writes) = (denied.clone(), wrote.clone());
         self.db.authorizer(Some(move |ctx: AuthContext<'_>| {
             let verdict = judge(&ctx.action);
-            if let Err(why) = &verdict {
-                if let Ok(mut s) = seen.lock() {
-                    s.get_or_insert_with(|| why.clone());
+            match &verdict {
+                Err(why) => {
+                    if let Ok(mut s) = seen.lock() {
+                        s.get_or_insert_with(|| why.clone());
+                    }
                 }
+                Ok(())
+                    if matches!(
+                        ctx.action,
+                        AuthAction::Insert { .. }
+                            | AuthAction::Update { .. }
+                            | AuthAction::Delete { .. }
+                    ) =>
+                {
+                    writes.store(true, Ordering::Relaxed);
+                }
+                Ok(()) => {}
             }
             match verdict {
                 Ok(()) => Authorization::Allow,
@@ -222,7 +268,7 @@ impl Store {
         let started = std::time::Instant::now();
         self.db
             .progress_handler(10_000, Some(move || started.elapsed() > SQL_TIME_LIMIT));
-        let result = self.run_allowed(sql);
+        let result = self.run_allowed(sql, &wrote);
         self.db.progress_handler(0, None::<fn() -> bool>);
         self.db
             .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
@@ -239,30 +285,55 @@ impl Store {
         }
     }
 
-    fn run_allowed(&mut self, sql: &str) -> Result<Outcome, AdminError> {
+    fn run_allowed(&mut self, sql: &str, wrote: &AtomicBool) -> Result<Ran, AdminError> {
         let mut stmt = self.db.prepare(sql)?;
+        // Statements the authorizer is never asked about (VACUUM, VACUUM INTO a file
+        // of the DBA's choosing) change the database without a write it saw: only a
+        // statement that reads, or writes what the authorizer allowed, runs.
+        let changed = !stmt.readonly();
+        if changed && !wrote.load(Ordering::Relaxed) {
+            return Err(AdminError::Denied(
+                "not allowed on the admin port: admin SQL reads any table and changes rows of the staged tables"
+                    .into(),
+            ));
+        }
         let n = stmt.column_count();
         if n == 0 {
-            let changed = stmt.execute([])?;
-            return Ok(Outcome::Changed(changed as u64));
+            let affected = stmt.execute([])?;
+            return Ok(Ran {
+                outcome: Outcome::Changed(affected as u64),
+                changed,
+            });
         }
         let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| {
-                        Ok(match r.get::<_, Sql>(i)? {
-                            Sql::Null => None,
-                            Sql::Integer(i) => Some(i.to_string()),
-                            Sql::Real(f) => Some(f.to_string()),
-                            Sql::Text(s) => Some(s),
-                            Sql::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                        })
-                    })
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Outcome::Rows { columns, rows })
+        let mut rows = Vec::new();
+        let mut bytes = 0usize;
+        let mut query = stmt.query([])?;
+        while let Some(r) = query.next()? {
+            let mut row = Vec::with_capacity(n);
+            for i in 0..n {
+                let v = match r.get::<_, Sql>(i)? {
+                    Sql::Null => None,
+                    Sql::Integer(i) => Some(i.to_string()),
+                    Sql::Real(f) => Some(f.to_string()),
+                    Sql::Text(s) => Some(s),
+                    Sql::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                };
+                bytes += v.as_ref().map_or(1, String::len);
+                row.push(v);
+            }
+            if bytes > MAX_RESULT_BYTES {
+                return Err(AdminError::Store(format!(
+                    "the result is over {} MiB; select less (LIMIT, fewer columns)",
+                    MAX_RESULT_BYTES >> 20
+                )));
+            }
+            rows.push(row);
+        }
+        Ok(Ran {
+            outcome: Outcome::Rows { columns, rows },
+            changed,
+        })
     }
 }
 
@@ -323,11 +394,10 @@ mod tests {
             toml::from_str("[nodes.dn1]\nprimary = \"a:1\"\nuser = \"u\"\n").expect("toml");
         s.stage(&doc).expect("staged");
         s.set_runtime(&doc).expect("runtime");
-        assert_eq!(
-            s.run("UPDATE nodes SET primary_address = 'b:2' WHERE name = 'dn1'")
-                .expect("staged change"),
-            Outcome::Changed(1)
-        );
+        let ran = s
+            .run("UPDATE nodes SET primary_address = 'b:2' WHERE name = 'dn1'")
+            .expect("staged change");
+        assert_eq!((ran.outcome, ran.changed), (Outcome::Changed(1), true));
         for sql in [
             "UPDATE runtime_nodes SET primary_address = 'b:2'",
             "DELETE FROM config_audit",
@@ -335,14 +405,18 @@ mod tests {
             "ATTACH DATABASE '/tmp/x.sqlite' AS x",
             "PRAGMA journal_mode = DELETE",
             "CREATE TABLE t (a)",
+            "VACUUM",
+            "VACUUM INTO '/tmp/admin-copy.sqlite'",
+            "CREATE TRIGGER x AFTER INSERT ON nodes BEGIN DELETE FROM users; END",
         ] {
             let e = s.run(sql).expect_err(sql);
             assert!(matches!(e, AdminError::Denied(_)), "{sql}: {e}");
         }
-        let Outcome::Rows { columns, rows } = s
+        let ran = s
             .run("SELECT name, primary_address FROM nodes UNION ALL SELECT name, primary_address FROM runtime_nodes")
-            .expect("read")
-        else {
+            .expect("read");
+        assert!(!ran.changed);
+        let Outcome::Rows { columns, rows } = ran.outcome else {
             panic!("rows expected");
         };
         assert_eq!(columns, ["name", "primary_address"]);
@@ -355,9 +429,14 @@ mod tests {
         );
         // Authorised again after a refusal: the hook is per statement.
         assert_eq!(
-            s.run("DELETE FROM replicas").expect("staged change"),
-            Outcome::Changed(0)
+            s.run("/* hidden */ DELETE FROM replicas")
+                .expect("staged change"),
+            Ran {
+                outcome: Outcome::Changed(0),
+                changed: true
+            }
         );
+        assert!(!std::path::Path::new("/tmp/admin-copy.sqlite").exists());
     }
 
     #[test]

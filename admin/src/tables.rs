@@ -75,7 +75,7 @@ pub fn ddl(prefix: &str) -> String {
             name TEXT PRIMARY KEY NOT NULL,
             password TEXT NOT NULL DEFAULT '',
             schemas TEXT,
-            privileges TEXT NOT NULL DEFAULT 'read,write,ddl',
+            privileges TEXT,
             require_tls INTEGER NOT NULL DEFAULT 0,
             causal_reads TEXT,
             transactions TEXT);
@@ -203,7 +203,9 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
                 text(u.get("name")),
                 text(u.get("password")).unwrap_or_default(),
                 list(u.get("schemas")),
-                list(u.get("privileges")).unwrap_or_default(),
+                // Absent: the default rights; an empty list: none.
+                u.get("privileges")
+                    .map(|p| list(Some(p)).unwrap_or_default()),
                 flag(u.get("require_tls")),
                 text(u.get("causal_reads")),
                 text(u.get("transactions")),
@@ -237,7 +239,7 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
 pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     let mut doc = Table::new();
     let mut nodes = Table::new();
-    for row in rows(db, &format!("SELECT * FROM {prefix}nodes ORDER BY name"))? {
+    for row in rows(db, &format!("SELECT name, primary_address, user, password, database_name, auto_detect_primary FROM {prefix}nodes ORDER BY name"))? {
         let mut n = Table::new();
         put(&mut n, "primary", value(&row[1], false));
         put(&mut n, "user", value(&row[2], false));
@@ -248,7 +250,7 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     }
     for row in rows(
         db,
-        &format!("SELECT * FROM {prefix}replicas ORDER BY rowid"),
+        &format!("SELECT node, address, weight FROM {prefix}replicas ORDER BY rowid"),
     )? {
         let node = entry(&mut nodes, &name_of(&row[0]));
         let address = value(&row[1], false).unwrap_or_else(|| Value::String(String::new()));
@@ -269,12 +271,17 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     put_table(&mut doc, "nodes", nodes);
 
     let mut rules = Table::new();
-    for row in rows(db, &format!("SELECT * FROM {prefix}rules ORDER BY name"))? {
+    for row in rows(
+        db,
+        &format!("SELECT name, algorithm FROM {prefix}rules ORDER BY name"),
+    )? {
         let mut r = Table::new();
         put(&mut r, "algorithm", value(&row[1], false));
         rules.insert(name_of(&row[0]), Value::Table(r));
     }
-    let props = format!("SELECT * FROM {prefix}rule_properties ORDER BY rule, property");
+    let props = format!(
+        "SELECT rule, property, value FROM {prefix}rule_properties ORDER BY rule, property"
+    );
     for row in rows(db, &props)? {
         let rule = entry(&mut rules, &name_of(&row[0]));
         let property = name_of(&row[1]);
@@ -291,14 +298,23 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     put_table(&mut doc, "rules", rules);
 
     let mut schemas = Table::new();
-    for row in rows(db, &format!("SELECT * FROM {prefix}schemas ORDER BY name"))? {
+    for row in rows(
+        db,
+        &format!(
+            "SELECT name, node, causal_reads, transactions FROM {prefix}schemas ORDER BY name"
+        ),
+    )? {
         let mut s = Table::new();
         put(&mut s, "node", value(&row[1], false));
         put(&mut s, "causal_reads", value(&row[2], false));
         put(&mut s, "transactions", value(&row[3], false));
         schemas.insert(name_of(&row[0]), Value::Table(s));
     }
-    let tables = format!("SELECT * FROM {prefix}tables ORDER BY schema_name, name");
+    let tables = format!(
+        "SELECT schema_name, name, kind, shard_column, rule, nodes, tables_per_node, naming, \
+         placement, node, global_id_column, global_id_generator, global_id_worker_id \
+         FROM {prefix}tables ORDER BY schema_name, name"
+    );
     for row in rows(db, &tables)? {
         let mut t = Table::new();
         put(&mut t, "kind", value(&row[2], false));
@@ -317,8 +333,10 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
         let schema = entry(&mut schemas, &name_of(&row[0]));
         entry(schema, "tables").insert(name_of(&row[1]), Value::Table(t));
     }
-    let groups =
-        format!("SELECT * FROM {prefix}binding_groups ORDER BY schema_name, group_no, rowid");
+    let groups = format!(
+        "SELECT schema_name, group_no, table_name FROM {prefix}binding_groups \
+         ORDER BY schema_name, group_no, rowid"
+    );
     let mut last: Option<(String, String)> = None;
     for row in rows(db, &groups)? {
         let (schema_name, group) = (name_of(&row[0]), name_of(&row[1]));
@@ -339,16 +357,23 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     put_table(&mut doc, "schemas", schemas);
 
     let mut users = Vec::new();
-    for row in rows(db, &format!("SELECT * FROM {prefix}users ORDER BY rowid"))? {
+    for row in rows(
+        db,
+        &format!(
+            "SELECT name, password, schemas, privileges, require_tls, causal_reads, transactions \
+         FROM {prefix}users ORDER BY rowid"
+        ),
+    )? {
         let mut u = Table::new();
         put(&mut u, "name", value(&row[0], false));
         put(&mut u, "password", value(&row[1], false));
         put(&mut u, "schemas", split(&row[2]));
-        put(
-            &mut u,
-            "privileges",
-            split(&row[3]).or_else(|| Some(Value::Array(Vec::new()))),
-        );
+        // NULL: the default rights; empty text: none.
+        let privileges = match &row[3] {
+            Sql::Null => None,
+            other => split(other).or_else(|| Some(Value::Array(Vec::new()))),
+        };
+        put(&mut u, "privileges", privileges);
         put(&mut u, "require_tls", boolean(&row[4]));
         put(&mut u, "causal_reads", value(&row[5], false));
         put(&mut u, "transactions", value(&row[6], false));
@@ -358,7 +383,10 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
         doc.insert("users".into(), Value::Array(users));
     }
 
-    for row in rows(db, &format!("SELECT * FROM {prefix}settings ORDER BY name"))? {
+    for row in rows(
+        db,
+        &format!("SELECT name, value FROM {prefix}settings ORDER BY name"),
+    )? {
         let name = name_of(&row[0]);
         let v = parse_literal(&name_of(&row[1]));
         match name.split_once('.') {
@@ -544,6 +572,9 @@ mod tests {
             [[users]]
             name = "ops"
             privileges = []
+            [[users]]
+            name = "plain"
+            password = "x"
             [nodes.dn1]
             primary = "127.0.0.1:1"
             user = "u"

@@ -131,6 +131,13 @@ impl Layout {
             }
         };
         errors.extend(user_errors(&users, &cluster, tls));
+        // Checked with the layout, which LOAD CONFIG TO RUNTIME changes too.
+        if cluster.transactions.recovery_interval_ms == 0 {
+            errors.push(rules::ConfigError::new(
+                "transactions.recovery_interval_ms",
+                "must be at least 1",
+            ));
+        }
         match runtime {
             Some(runtime) if errors.is_empty() => Ok(Layout {
                 cluster,
@@ -229,8 +236,6 @@ pub struct Settings {
     pub data_dir: Option<std::path::PathBuf>,
     /// `server.data_dir` as written, resolved against the config file's directory.
     requested_data_dir: std::path::PathBuf,
-    /// How often prepared XA branches left by a crash are looked for.
-    pub recovery_interval: Duration,
     /// Where `/metrics`, `/health` and `/ready` are served; `None`: nowhere.
     pub http_listen: Option<String>,
     /// `http_listen` was asked for (not the default): failing to bind it stops
@@ -413,12 +418,6 @@ impl Config {
                 ));
             }
         }
-        if file.transactions.recovery_interval_ms == 0 {
-            errors.push(rules::ConfigError::new(
-                "transactions.recovery_interval_ms",
-                "must be at least 1",
-            ));
-        }
         if s.worker_threads == 0 {
             errors.push(rules::ConfigError::new(
                 "server.worker_threads",
@@ -499,9 +498,6 @@ impl Config {
                     instance_id: s.instance_id.clone(),
                     data_dir: None,
                     requested_data_dir: s.data_dir.clone(),
-                    recovery_interval: Duration::from_millis(
-                        file.transactions.recovery_interval_ms,
-                    ),
                     http_listen: (!file.admin.http_listen.is_empty())
                         .then(|| file.admin.http_listen.clone()),
                     http_listen_asked: file.admin.http_listen != DEFAULT_HTTP_LISTEN,

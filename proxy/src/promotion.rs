@@ -63,8 +63,11 @@ pub async fn follow(topology: Arc<Current>, interval: Duration) {
                     away.remove(name);
                     let cluster = promote(&topo.cluster, name, *i);
                     let new_primary = pools.replicas[*i].target.address.clone();
-                    match topology.replace(cluster, topo.users.clone()) {
-                        Ok(t) => {
+                    // Over the layout it was decided on: an admin's LOAD meanwhile
+                    // is not undone (the next round decides on that one).
+                    match topology.replace_over(cluster, topo.users.clone(), topo.generation) {
+                        Ok(None) => {}
+                        Ok(Some(t)) => {
                             tracing::warn!(node = %name, primary = %new_primary, old = %pools.primary.target.address, generation = t.generation, "the primary changed: writes go to the promoted replica")
                         }
                         Err(e) => {

@@ -91,11 +91,7 @@ impl Shared {
             return Err(std::io::Error::other(reason));
         }
         if let Some(coord) = &xa {
-            tokio::spawn(crate::xa::recovery::run(
-                coord.clone(),
-                topology.clone(),
-                settings.recovery_interval,
-            ));
+            tokio::spawn(crate::xa::recovery::run(coord.clone(), topology.clone()));
         }
         let admin = match &settings.admin_listen {
             Some(_) => {

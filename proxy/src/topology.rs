@@ -150,6 +150,18 @@ impl Current {
         Ok(self.install(layout))
     }
 
+    /// [`Current::replace`], only if generation `over` is still in effect; `Ok(None)`
+    /// when it is not.
+    pub fn replace_over(
+        &self,
+        cluster: ClusterConfig,
+        users: Vec<UserConfig>,
+        over: u64,
+    ) -> Result<Option<Arc<Topology>>, ConfigErrors> {
+        let layout = Layout::validate(cluster, users, self.tls).map_err(ConfigErrors)?;
+        Ok(self.install_over(layout, over))
+    }
+
     /// Reads and validates a layout from its config-file form, against this process's
     /// fixed settings (TLS for `require_tls` users); nothing changes.
     pub fn validate(&self, doc: &toml::Table) -> Result<Layout, Vec<rules::ConfigError>> {

@@ -177,7 +177,7 @@ impl AdminPlane {
                 .map(|l| format!("{}: {} of {} rows ({})", l.table, l.left, l.read, l.detail))
                 .collect();
             let e = SqlError::internal(format!(
-                "the new layout would not find {total} existing rows where they are: {}. \
+                "{total} existing rows are not where the new layout looks for them: {}. \
                  shardgate does not move rows; the runtime is unchanged. Move them first, then \
                  LOAD CONFIG TO RUNTIME FORCE",
                 list.join("; ")
@@ -185,10 +185,19 @@ impl AdminPlane {
             return refused(self, e).await;
         }
         let doc = layout.document();
-        let next = self.topology.install(layout);
+        // Over the layout the rows were checked against: a promotion or reload that
+        // came meanwhile is not undone.
+        let Some(next) = self.topology.install_over(layout, old.generation) else {
+            let e = SqlError::internal(
+                "the layout in effect changed while the rows were checked (a followed \
+                 promotion, a reload or new date periods); nothing was changed: SHOW CONFIG \
+                 DIFF, then run it again",
+            );
+            return refused(self, e).await;
+        };
         let (who2, sql2, source2) = (who.clone(), sql.to_string(), source.to_string());
         let generation = next.generation;
-        let version = self
+        let recorded = self
             .blocking(move |p, store| {
                 store.set_runtime(&doc).map_err(store_error)?;
                 // Staged as written out, so that SHOW CONFIG DIFF is empty again.
@@ -205,7 +214,14 @@ impl AdminPlane {
                 p.now_in_effect(generation, version);
                 Ok(version)
             })
-            .await?;
+            .await;
+        let version = recorded.map_err(|e| {
+            SqlError::internal(format!(
+                "the new layout IS in effect, but recording it failed ({}); SHOW CONFIG HISTORY \
+                 notes it at the next admin statement",
+                e.message
+            ))
+        })?;
         let message = if total > 0 {
             format!(
                 "in effect; {total} rows are where the new layout does not look (forced): {}",
@@ -276,6 +292,17 @@ impl AdminPlane {
                 .into_iter()
                 .filter(|(k, _)| LAYOUT_KEYS.contains(&k.as_str()))
                 .collect();
+            // In the form the tables hold (defaults written out), not validated yet.
+            let layout = crate::config::document::normalized(&layout).map_err(|e| {
+                SqlError::internal(format!(
+                    "{} does not read as a config: {}; fix it first",
+                    path.display(),
+                    e.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
             store.stage(&layout).map_err(store_error)?;
             p.audit(store, &who, &sql, None, "ok: staged from disk")?;
             Ok(Reply::Done { affected: 0 })
@@ -291,7 +318,7 @@ impl AdminPlane {
                  source, CASE version WHEN {current} THEN 'yes' ELSE '' END AS in_effect \
                  FROM config_history ORDER BY version"
             );
-            match store.run(&sql).map_err(sql_error)? {
+            match store.run(&sql).map_err(sql_error)?.outcome {
                 Outcome::Rows { columns, rows } => Ok(Reply::Rows {
                     columns: columns
                         .iter()
@@ -312,6 +339,7 @@ impl AdminPlane {
         sql: &str,
         v: i64,
     ) -> Result<Reply, SqlError> {
+        // Staged only once in effect: a refused rollback keeps the DBA's staged edits.
         let doc = self
             .blocking(move |_, store| {
                 let version = store.version(v).map_err(store_error)?.ok_or_else(|| {
@@ -319,7 +347,6 @@ impl AdminPlane {
                         "there is no config version {v}; SHOW CONFIG HISTORY lists them"
                     ))
                 })?;
-                store.stage(&version.document).map_err(store_error)?;
                 Ok(version.document)
             })
             .await?;
@@ -389,7 +416,11 @@ fn write_config(path: &Path, file: Table, layout: &Table) -> Result<String, SqlE
     // What the next start would read must start.
     crate::config::Config::from_toml(&text, &path.display().to_string())
         .map_err(|e| SqlError::internal(format!("not saved, the result would not start: {e}")))?;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    // `--config shardgate.toml` has the empty path as its parent.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

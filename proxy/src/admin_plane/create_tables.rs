@@ -3,14 +3,17 @@
 //! created where they are missing with the definition of one that exists. Run it
 //! before LOAD CONFIG TO RUNTIME, so the new layout never meets a missing table.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rules::{LogicalSchema, NodeId, Runtime, Table, TableKind};
 
-use super::{primary_conn, AdminPlane, Reply, Who};
+use super::{primary_conn, quote_ident as quote, AdminPlane, Reply, Who};
 use crate::backend::BackendConn;
 use crate::wire::SqlError;
+
+/// How long CREATE MISSING TABLES may take.
+const CREATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A physical table: node, database, table.
 type Physical = (NodeId, String, String);
@@ -29,7 +32,18 @@ impl AdminPlane {
                 list.join("; ")
             ))
         })?;
-        let made = create_missing(&layout.runtime, |_, _, _| true, self.connect_timeout).await;
+        let made = tokio::time::timeout(
+            CREATE_LIMIT,
+            create_missing(&layout.runtime, |_, _, _| true, self.connect_timeout),
+        )
+        .await
+        .map_err(|_| {
+            SqlError::internal(format!(
+                "CREATE MISSING TABLES did not finish within {} s (a node too slow, or stopped); \
+                 what it made is kept, run it again",
+                CREATE_LIMIT.as_secs()
+            ))
+        })?;
         let outcome = format!("ok: {} created, {} failed", made.created, made.failed);
         self.note(who, sql, &outcome).await?;
         Ok(Reply::text(
@@ -167,20 +181,12 @@ fn row(rt: &Runtime, p: &Physical, result: &str) -> Vec<Option<String>> {
     ]
 }
 
-fn quote(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
-}
-
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
 /// One connection per node, and the tables each database holds, asked once.
 struct Nodes<'a> {
     rt: &'a Runtime,
     timeout: std::time::Duration,
     conns: HashMap<NodeId, BackendConn>,
-    tables: HashMap<(NodeId, String), BTreeSet<String>>,
+    tables: HashMap<(NodeId, String), HashSet<String>>,
 }
 
 impl Nodes<'_> {
@@ -199,21 +205,9 @@ impl Nodes<'_> {
     async fn exists(&mut self, p: &Physical) -> Result<bool, String> {
         let key = (p.0, p.1.clone());
         if !self.tables.contains_key(&key) {
-            let sql = format!(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {}",
-                literal(&p.1)
-            );
-            let (_, found) = self
-                .conn(p.0)
-                .await?
-                .query_rows(sql.as_bytes())
+            let names = super::tables_in(self.conn(p.0).await?, &p.1)
                 .await
                 .map_err(|e| e.to_string())?;
-            let names = found
-                .into_iter()
-                .filter_map(|r| r.into_iter().next().flatten())
-                .map(|n| String::from_utf8_lossy(&n).to_lowercase())
-                .collect();
             self.tables.insert(key.clone(), names);
         }
         Ok(self.tables[&key].contains(&p.2.to_lowercase()))

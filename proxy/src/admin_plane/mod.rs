@@ -25,6 +25,9 @@ use crate::topology::Current;
 use crate::wire::resultset::LocalColumn;
 use crate::wire::SqlError;
 
+/// How long an admin statement waits for the one running before it gives up.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Who runs an admin statement, for the audit.
 #[derive(Debug, Clone)]
 pub struct Who {
@@ -102,9 +105,24 @@ impl AdminPlane {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 
+    /// The right to run an admin statement: one at a time, and a DBA whose statement
+    /// would wait long is told instead.
+    async fn one_at_a_time(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, SqlError> {
+        tokio::time::timeout(BUSY_WAIT, self.busy.lock())
+            .await
+            .map_err(|_| {
+                SqlError::new(
+                    1205,
+                    "HY000",
+                    "another admin statement is running (a LOAD or VALIDATE reading many rows, \
+                     CREATE MISSING TABLES); try again when it is done",
+                )
+            })
+    }
+
     /// Runs one admin statement.
     pub async fn execute(self: &Arc<Self>, who: &Who, sql: &str) -> Result<Reply, SqlError> {
-        let _one_at_a_time = self.busy.lock().await;
+        let _one_at_a_time = self.one_at_a_time().await?;
         self.blocking(|p, store| p.catch_up(store)).await?;
         let stmt = statement::parse(sql).map_err(SqlError::syntax)?;
         match stmt {
@@ -125,16 +143,24 @@ impl AdminPlane {
     async fn run_sql(self: &Arc<Self>, who: &Who, sql: &str) -> Result<Reply, SqlError> {
         let (sql, who) = (sql.to_string(), who.clone());
         self.blocking(move |p, store| {
-            let result = store.run(&sql);
-            if statement::changes_rows(&sql) {
+            let result = store.run(&sql).map_err(sql_error);
+            let changed = match &result {
+                Ok(ran) => ran.changed,
+                // Refused or failed: audited when it meant to change something. The
+                // error's text may quote the statement (a password): only its code.
+                Err(_) => statement::changes_rows(&sql),
+            };
+            if changed {
                 let outcome = match &result {
-                    Ok(Outcome::Changed(n)) => format!("ok: {n} rows"),
-                    Ok(Outcome::Rows { rows, .. }) => format!("ok: {} rows", rows.len()),
-                    Err(e) => format!("error: {e}"),
+                    Ok(ran) => match &ran.outcome {
+                        Outcome::Changed(n) => format!("ok: {n} rows"),
+                        Outcome::Rows { rows, .. } => format!("ok: {} rows", rows.len()),
+                    },
+                    Err(e) => format!("error {}", e.code),
                 };
                 p.audit(store, &who, &sql, None, &outcome)?;
             }
-            Ok(match result.map_err(sql_error)? {
+            Ok(match result?.outcome {
                 Outcome::Changed(affected) => Reply::Done { affected },
                 Outcome::Rows { columns, rows } => Reply::Rows {
                     columns: columns.iter().map(|c| LocalColumn::text(c)).collect(),
@@ -151,6 +177,12 @@ impl AdminPlane {
         let topo = self.topology.load();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.0 != topo.generation {
+            // A DBA with nothing staged follows the change; staged edits stay (SHOW
+            // CONFIG DIFF shows the change among them), and LOAD checks again.
+            let before = store.runtime().map_err(store_error)?;
+            if store.staged().map_err(store_error)? == before {
+                store.stage(&topo.document).map_err(store_error)?;
+            }
             store.set_runtime(&topo.document).map_err(store_error)?;
             let version = store
                 .record(
@@ -235,6 +267,35 @@ async fn primary_conn(
     };
     crate::backend::BackendConn::connect(&target, crate::backend::Flavor::default(), None, timeout)
         .await
+}
+
+/// An identifier in backticks, for SQL shardgate writes itself.
+fn quote_ident(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// A string literal (safe with and without NO_BACKSLASH_ESCAPES).
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The tables of database `db` (lowercase), asked on `conn`.
+async fn tables_in(
+    conn: &mut crate::backend::BackendConn,
+    db: &str,
+) -> Result<std::collections::HashSet<String>, crate::wire::WireError> {
+    let sql = format!(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {}",
+        quote_literal(db)
+    );
+    let mut names = std::collections::HashSet::new();
+    conn.query_each(sql.as_bytes(), |_, f| {
+        if let Some(Some(n)) = f.first() {
+            names.insert(String::from_utf8_lossy(n).to_lowercase());
+        }
+    })
+    .await?;
+    Ok(names)
 }
 
 /// An admin database error as the client sees it.

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rules::{Algorithm, ClusterConfig, Runtime, TableKind, Value};
 
+use super::quote_ident as quote;
 use crate::topology::Topology;
 use crate::wire::WireError;
 
@@ -162,9 +163,38 @@ fn place(rt: &Runtime, cluster: &ClusterConfig, schema: &str, table: &str) -> Op
     })
 }
 
+/// How long the row check may take: a node that stops answering must not hold the
+/// admin port (and its one statement at a time) forever.
+fn limit(depth: Depth) -> Duration {
+    match depth {
+        Depth::Sample(_) => Duration::from_secs(120),
+        Depth::Full => Duration::from_secs(1800),
+    }
+}
+
 /// Reads every table whose placement differs between `old` and `new` and counts
 /// the rows `new` would not find. An error names the table it could not read.
 pub async fn check(
+    old: &Topology,
+    new_rt: &Runtime,
+    new_cluster: &ClusterConfig,
+    depth: Depth,
+    timeout: Duration,
+) -> Result<Vec<Left>, String> {
+    tokio::time::timeout(
+        limit(depth),
+        check_all(old, new_rt, new_cluster, depth, timeout),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(format!(
+            "the row check did not finish within {} s (a node too slow, or stopped)",
+            limit(depth).as_secs()
+        ))
+    })
+}
+
+async fn check_all(
     old: &Topology,
     new_rt: &Runtime,
     new_cluster: &ClusterConfig,
@@ -197,22 +227,9 @@ pub async fn check(
             || old_db != new_schema.database_on(&new_rt.nodes, new_schema.node);
         if home_moved {
             // Tables no config names live on the schema's node: every one there moves.
-            let sql = format!(
-                "SELECT TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = '{}' AND TABLE_TYPE = 'BASE TABLE'",
-                old_db.replace('\\', "\\\\").replace('\'', "''")
-            );
-            let mut found = Vec::new();
-            reader
-                .scan(old_node, &sql, |_, f| {
-                    if let Some(Some(name)) = f.first() {
-                        found.push(String::from_utf8_lossy(name).into_owned());
-                    }
-                })
-                .await
-                .map_err(|e| {
-                    format!("cannot list the tables of {schema_name} on {old_name}: {e}")
-                })?;
+            let found = reader.base_tables(old_node, &old_db).await.map_err(|e| {
+                format!("cannot list the tables of {schema_name} on {old_name}: {e}")
+            })?;
             for t in found {
                 let shard = old_schema.is_some_and(|s| s.shard_tables.contains(&t.to_lowercase()));
                 if !shard && !names.iter().any(|n| n.eq_ignore_ascii_case(&t)) {
@@ -244,6 +261,52 @@ pub async fn check(
             }
         }
     }
+    // A schema the new layout drops: its rows are looked for nowhere, unless the
+    // passthrough node shows its home database as it is.
+    for (schema_name, old_schema) in &old_rt.schemas {
+        if new_rt.schemas.contains_key(schema_name) {
+            continue;
+        }
+        let home = &old_rt.nodes[old_schema.node].name;
+        let home_db = old_schema.database_on(&old_rt.nodes, old_schema.node);
+        let still_shown = new_rt
+            .passthrough
+            .is_some_and(|p| new_rt.nodes[p].name == *home && home_db == schema_name.as_str());
+        let mut names: BTreeSet<String> = old_schema.tables.keys().cloned().collect();
+        if !still_shown {
+            let listed = reader
+                .base_tables(old_schema.node, home_db)
+                .await
+                .map_err(|e| format!("cannot list the tables of {schema_name} on {home}: {e}"))?;
+            for t in listed {
+                if !old_schema.shard_tables.contains(&t.to_lowercase())
+                    && !names.iter().any(|n| n.eq_ignore_ascii_case(&t))
+                {
+                    names.insert(t);
+                }
+            }
+        }
+        for table in names {
+            let Some(before) = place(old_rt, &old.cluster, schema_name, &table) else {
+                continue;
+            };
+            if still_shown && matches!(&before, Place::Single(l) if l.node == *home) {
+                continue;
+            }
+            let rows = reader
+                .rows(&before, depth)
+                .await
+                .map_err(|e| format!("cannot read {schema_name}.{table}: {e}"))?;
+            if rows > 0 {
+                out.push(Left {
+                    table: format!("{schema_name}.{table}"),
+                    read: rows,
+                    left: rows,
+                    detail: format!("{} → schema removed from the layout", before.describe()),
+                });
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -267,8 +330,9 @@ impl Reader<'_> {
             Depth::Full => String::new(),
         };
         let mut sources = before.locations();
-        // Copies hold the same rows: one is read, unless each row's new place must
-        // be checked against the copy it is on.
+        // Copies hold the same rows: one is read. Into shards every copy is read: a
+        // row on a shard table where it does not belong would be read there too
+        // (a scatter read would count it twice).
         if matches!(before, Place::Broadcast(_)) && !matches!(after, Place::Sharded { .. }) {
             sources.truncate(1);
         }
@@ -314,21 +378,70 @@ impl Reader<'_> {
                 Place::Single(target) => {
                     let rows = self.count(node, &from, &limit).await?;
                     read += rows;
-                    if target != at {
+                    // From copies, the rows are found if the single place is one
+                    // of them; from anything else, only rows already there are.
+                    let found = match before {
+                        Place::Broadcast(old) => old.contains(target),
+                        _ => target == at,
+                    };
+                    if !found {
                         left += rows;
                     }
                 }
                 Place::Broadcast(copies) => {
                     let rows = self.count(node, &from, &limit).await?;
                     read += rows;
-                    let old: BTreeSet<&Loc> = before_locations(before).collect();
-                    if !copies.iter().all(|c| old.contains(c)) {
+                    // A read may go to any copy: every row must be on every one.
+                    // Old copies hold them all; one place holds its own rows only.
+                    let found = match before {
+                        Place::Broadcast(old) => copies.iter().all(|c| old.contains(c)),
+                        _ => copies.iter().all(|c| c == at),
+                    };
+                    if !found {
                         left += rows;
                     }
                 }
             }
         }
         Ok((read > 0).then_some((read, left)))
+    }
+
+    /// The rows of a table's place (one copy of a broadcast table).
+    async fn rows(&self, place: &Place, depth: Depth) -> Result<u64, WireError> {
+        let limit = match depth {
+            Depth::Sample(n) => format!(" LIMIT {n}"),
+            Depth::Full => String::new(),
+        };
+        let mut sources = place.locations();
+        if matches!(place, Place::Broadcast(_)) {
+            sources.truncate(1);
+        }
+        let mut rows = 0;
+        for at in &sources {
+            let Some(node) = self.rt.nodes.iter().position(|n| n.name == at.node) else {
+                continue;
+            };
+            let from = format!("{}.{}", quote(&at.database), quote(&at.table));
+            rows += self.count(node, &from, &limit).await?;
+        }
+        Ok(rows)
+    }
+
+    /// The base tables of database `db` on `node`.
+    async fn base_tables(&self, node: usize, db: &str) -> Result<Vec<String>, WireError> {
+        let sql = format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE'",
+            super::quote_literal(db)
+        );
+        let mut found = Vec::new();
+        self.scan(node, &sql, |_, f| {
+            if let Some(Some(name)) = f.first() {
+                found.push(String::from_utf8_lossy(name).into_owned());
+            }
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn count(&self, node: usize, from: &str, limit: &str) -> Result<u64, WireError> {
@@ -363,15 +476,6 @@ impl Reader<'_> {
     }
 }
 
-fn before_locations(p: &Place) -> impl Iterator<Item = &Loc> {
-    let v: Vec<&Loc> = match p {
-        Place::Sharded { shards, .. } => shards.iter().collect(),
-        Place::Broadcast(c) => c.iter().collect(),
-        Place::Single(l) => vec![l],
-    };
-    v.into_iter()
-}
-
 /// A table that does not exist holds no rows.
 fn absent_is_empty(r: Result<(), WireError>) -> Result<(), WireError> {
     match r {
@@ -380,10 +484,6 @@ fn absent_is_empty(r: Result<(), WireError>) -> Result<(), WireError> {
         }) => Ok(()),
         other => other,
     }
-}
-
-fn quote(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
 }
 
 /// MYSQL_TYPE_DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, LONGLONG, INT24, YEAR,

@@ -19,7 +19,7 @@ impl AdminPlane {
         node: &str,
         address: &str,
     ) -> Result<Reply, SqlError> {
-        let _one_at_a_time = self.busy.lock().await;
+        let _one_at_a_time = self.one_at_a_time().await?;
         let topo = self.topology.load();
         let Some(n) = topo.cluster.nodes.get(node) else {
             return Err(SqlError::internal(format!(

@@ -60,7 +60,7 @@ pub async fn keep_ahead(topology: Arc<Current>, timeout: Duration) {
             }
         };
         let now = unix_now();
-        let made = create_missing(
+        let creating = create_missing(
             &layout.runtime,
             |_, table, shard| match (&table.kind, shard) {
                 (TableKind::Sharded(s), Some(i)) => {
@@ -69,8 +69,12 @@ pub async fn keep_ahead(topology: Arc<Current>, timeout: Duration) {
                 _ => false,
             },
             timeout,
-        )
-        .await;
+        );
+        // A node that stops answering holds this round only: the next one tries again.
+        let Ok(made) = tokio::time::timeout(EVERY * 5, creating).await else {
+            tracing::warn!("open-ended date tables: creating them took too long; retrying");
+            continue;
+        };
         for r in &made.rows {
             let text = r
                 .iter()
@@ -170,17 +174,7 @@ async fn list_tables(
     let mut conn = super::primary_conn(rt, node, timeout)
         .await
         .map_err(|e| e.to_string())?;
-    let sql = format!(
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
-        db.replace('\\', "\\\\").replace('\'', "''")
-    );
-    let (_, rows) = conn
-        .query_rows(sql.as_bytes())
+    super::tables_in(&mut conn, db)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .map(|n| String::from_utf8_lossy(&n).to_lowercase())
-        .collect())
+        .map_err(|e| e.to_string())
 }

@@ -52,26 +52,7 @@ impl Layout {
     /// Reads and validates a layout from its keys; every problem is reported under
     /// its key. `tls`: clients can be offered TLS.
     pub fn from_document(doc: &toml::Table, tls: bool) -> Result<Layout, Vec<ConfigError>> {
-        let value = toml::Value::Table(doc.clone());
-        let form: LayoutForm = serde_path_to_error::deserialize(value).map_err(|e| {
-            let mut key = e.path().to_string();
-            let message = e.into_inner().message().trim_end().to_string();
-            if let Some(field) = super::offending_field(doc, &key, &message) {
-                key = format!("{key}.{field}");
-            }
-            let key = if key.is_empty() || key == "." {
-                "config".to_string()
-            } else {
-                key
-            };
-            // A password is never quoted back.
-            let message = if key.ends_with("password") {
-                "must be a quoted string".to_string()
-            } else {
-                message
-            };
-            vec![ConfigError::new(key, message)]
-        })?;
+        let form = read_form(doc)?;
         let cluster = ClusterConfig {
             nodes: form.nodes,
             schemas: form.schemas,
@@ -82,6 +63,37 @@ impl Layout {
         };
         Layout::validate(cluster, form.users, tls)
     }
+}
+
+/// A layout's keys as the config file's form writes them (every default spelled out),
+/// without validating what they say: what LOAD CONFIG FROM DISK stages.
+pub fn normalized(doc: &toml::Table) -> Result<toml::Table, Vec<ConfigError>> {
+    let form = read_form(doc)?;
+    Ok(toml::Table::try_from(form).unwrap_or_default())
+}
+
+/// The layout's keys read into their form; a type error is reported under its key.
+fn read_form(doc: &toml::Table) -> Result<LayoutForm, Vec<ConfigError>> {
+    let value = toml::Value::Table(doc.clone());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut key = e.path().to_string();
+        let message = e.into_inner().message().trim_end().to_string();
+        if let Some(field) = super::offending_field(doc, &key, &message) {
+            key = format!("{key}.{field}");
+        }
+        let key = if key.is_empty() || key == "." {
+            "config".to_string()
+        } else {
+            key
+        };
+        // A password is never quoted back.
+        let message = if key.ends_with("password") {
+            "must be a quoted string".to_string()
+        } else {
+            message
+        };
+        vec![ConfigError::new(key, message)]
+    })
 }
 
 /// The layout's keys, as a config file holds them, for `cluster` and `users`.

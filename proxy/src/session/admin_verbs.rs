@@ -73,6 +73,13 @@ fn verb(sql: &str) -> Option<Result<Verb<'_>, SqlError>> {
             },
             Err(e) => return Some(Err(e)),
         },
+        // Not the client's own `SET …`, which is answered with OK: a typo here must
+        // not look done.
+        ["SET", "REPLICA", ..] => {
+            return Some(Err(SqlError::syntax(
+                "SET REPLICA '<host:port>' OFFLINE | ONLINE",
+            )))
+        }
         ["SWITCH", "PRIMARY", "OF", _, "TO", ..] => {
             let node = text
                 .split_whitespace()
@@ -86,6 +93,11 @@ fn verb(sql: &str) -> Option<Result<Verb<'_>, SqlError>> {
                 },
                 Err(e) => return Some(Err(e)),
             }
+        }
+        ["SWITCH", ..] => {
+            return Some(Err(SqlError::syntax(
+                "SWITCH PRIMARY OF <node> TO '<host:port>'",
+            )))
         }
         _ => return None,
     }))

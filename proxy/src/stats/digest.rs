@@ -25,7 +25,8 @@ pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
             }
             b'`' => {
                 let end = skip_quoted(sql, i);
-                out.extend_from_slice(&sql[i..end]);
+                let room = MAX_DIGEST.saturating_sub(out.len());
+                out.extend_from_slice(&sql[i..end.min(i + room)]);
                 i = end;
             }
             b'/' if sql.get(i + 1) == Some(&b'*') => {
@@ -183,6 +184,10 @@ mod tests {
             assert!(out.len() <= MAX_DIGEST);
         }
         digest(&vec![b'1'; 5000], &mut out);
+        let mut long = b"SELECT `".to_vec();
+        long.extend(vec![b'x'; 5000]);
+        digest(&long, &mut out);
+        assert!(out.len() <= MAX_DIGEST);
         digest(&[b'-'; 3], &mut out);
         digest(b"e-", &mut out);
         digest(b"1e", &mut out);

@@ -47,7 +47,9 @@ pub struct Round {
 }
 
 /// Recovers once at start-up, then every `every`.
-pub async fn run(coord: Arc<Coordinator>, topology: Arc<Current>, every: Duration) {
+/// Rounds every `transactions.recovery_interval_ms` of the layout in effect (a LOAD
+/// that changes it takes effect from the next round).
+pub async fn run(coord: Arc<Coordinator>, topology: Arc<Current>) {
     loop {
         let round = round(&coord, &topology, true).await;
         if round.resolved > 0 || !round.failed.is_empty() {
@@ -58,7 +60,13 @@ pub async fn run(coord: Arc<Coordinator>, topology: Arc<Current>, every: Duratio
                 "XA recovery round"
             );
         }
-        tokio::time::sleep(every).await;
+        let every = topology
+            .load()
+            .runtime
+            .transactions
+            .recovery_interval_ms
+            .max(1);
+        tokio::time::sleep(Duration::from_millis(every)).await;
     }
 }
 
