@@ -14,8 +14,8 @@ pub enum Statement {
     LoadFromDisk,
     /// `SHOW CONFIG HISTORY`
     ShowHistory,
-    /// `ROLLBACK CONFIG TO <version>`
-    Rollback(i64),
+    /// `ROLLBACK CONFIG TO <version> [FORCE]`
+    Rollback { version: i64, force: bool },
     /// `EXPORT CONFIG`
     Export,
     /// `SHOW CONFIG DIFF`
@@ -26,9 +26,33 @@ pub enum Statement {
     Sql,
 }
 
+/// `sql` after its leading comments and whitespace (`/* … */`, `-- …`, `# …`), which
+/// clients and scripts put before statements.
+pub fn without_leading_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("/*") {
+            rest = r
+                .split_once("*/")
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else if rest.starts_with("--") || rest.starts_with('#') {
+            rest = rest
+                .split_once('\n')
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else {
+            return rest;
+        }
+    }
+}
+
 /// Reads the admin statement `sql` is, or why it is malformed.
 pub fn parse(sql: &str) -> Result<Statement, String> {
-    let text = sql.trim().trim_end_matches(';').trim();
+    let text = without_leading_comments(sql)
+        .trim()
+        .trim_end_matches(';')
+        .trim();
     let words: Vec<String> = text
         .split_whitespace()
         .map(|w| w.to_ascii_uppercase())
@@ -44,14 +68,21 @@ pub fn parse(sql: &str) -> Result<Statement, String> {
         ["SHOW", "CONFIG", "DIFF"] => Statement::Diff,
         ["EXPORT", "CONFIG"] => Statement::Export,
         ["CREATE", "MISSING", "TABLES"] => Statement::CreateMissingTables,
-        ["ROLLBACK", "CONFIG", "TO", v] => Statement::Rollback(
-            v.trim_start_matches("VERSION")
-                .parse()
-                .map_err(|_| format!("ROLLBACK CONFIG TO takes a version number (SHOW CONFIG HISTORY lists them), not `{v}`"))?,
-        ),
-        ["ROLLBACK", "CONFIG", "TO", "VERSION", v] => Statement::Rollback(v.parse().map_err(|_| {
-            format!("ROLLBACK CONFIG TO takes a version number (SHOW CONFIG HISTORY lists them), not `{v}`")
-        })?),
+        ["ROLLBACK", "CONFIG", "TO", rest @ ..] => {
+            let rest = match rest {
+                ["VERSION", more @ ..] => more,
+                more => more,
+            };
+            let (v, force) = match rest {
+                [v] => (*v, false),
+                [v, "FORCE"] => (*v, true),
+                _ => return Err("ROLLBACK CONFIG TO <version> [FORCE]".to_string()),
+            };
+            let version = v.parse().map_err(|_| {
+                format!("ROLLBACK CONFIG TO takes a version number (SHOW CONFIG HISTORY lists them), not `{v}`")
+            })?;
+            Statement::Rollback { version, force }
+        }
         [first, second, ..]
             if matches!(*first, "VALIDATE" | "LOAD" | "SAVE" | "EXPORT")
                 || (matches!(*first, "SHOW" | "ROLLBACK") && *second == "CONFIG") =>
@@ -69,23 +100,9 @@ pub fn parse(sql: &str) -> Result<Statement, String> {
 /// Whether a DBA's SQL that failed meant to change something (and so is audited):
 /// anything but a plain read. Leading comments and parentheses are looked past.
 pub fn changes_rows(sql: &str) -> bool {
-    let mut rest = sql.trim_start();
-    loop {
-        if let Some(r) = rest.strip_prefix("/*") {
-            rest = r
-                .split_once("*/")
-                .map_or("", |(_, after)| after)
-                .trim_start();
-        } else if rest.starts_with("--") || rest.starts_with('#') {
-            rest = rest
-                .split_once('\n')
-                .map_or("", |(_, after)| after)
-                .trim_start();
-        } else if let Some(r) = rest.strip_prefix('(') {
-            rest = r.trim_start();
-        } else {
-            break;
-        }
+    let mut rest = without_leading_comments(sql);
+    while let Some(r) = rest.strip_prefix('(') {
+        rest = without_leading_comments(r);
     }
     let first = rest
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -95,15 +112,16 @@ pub fn changes_rows(sql: &str) -> bool {
     !matches!(first.as_str(), "SELECT" | "VALUES" | "EXPLAIN" | "PRAGMA")
 }
 
-/// `sql` as the audit keeps it. A statement that may carry a password (one that names
-/// a password, the users or the nodes) has every literal masked: quoted strings,
-/// numbers, and a bare word after `=`.
+/// `sql` as the audit keeps it. A statement that may carry a password has every
+/// literal masked (quoted strings, numbers, a bare word after `=`): one that names a
+/// password, or adds rows to the users or nodes by position.
 pub fn masked(sql: &str) -> String {
-    let lower = sql.to_ascii_lowercase();
-    if !["password", "users", "nodes"]
+    let lower = without_leading_comments(sql).to_ascii_lowercase();
+    let adds = ["insert", "replace", "with"]
         .iter()
-        .any(|w| lower.contains(w))
-    {
+        .any(|w| lower.starts_with(w));
+    let positional = adds && (lower.contains("users") || lower.contains("nodes"));
+    if !lower.contains("password") && !positional {
         return sql.to_string();
     }
     let chars: Vec<char> = sql.chars().collect();
@@ -180,10 +198,19 @@ mod tests {
             parse("LOAD CONFIG TO RUNTIME FORCE"),
             Ok(Statement::LoadToRuntime { force: true })
         );
-        assert_eq!(parse("rollback config to 3"), Ok(Statement::Rollback(3)));
         assert_eq!(
-            parse("ROLLBACK CONFIG TO VERSION 4"),
-            Ok(Statement::Rollback(4))
+            parse("rollback config to 3"),
+            Ok(Statement::Rollback {
+                version: 3,
+                force: false
+            })
+        );
+        assert_eq!(
+            parse("ROLLBACK CONFIG TO VERSION 4 force"),
+            Ok(Statement::Rollback {
+                version: 4,
+                force: true
+            })
         );
         assert!(parse("ROLLBACK CONFIG TO x").is_err());
         assert!(parse("LOAD CONFIG TO DISK").is_err());
@@ -193,6 +220,10 @@ mod tests {
 
     #[test]
     fn failed_statements_are_reads_or_changes() {
+        assert_eq!(
+            without_leading_comments("/* a */ -- b\n  VALIDATE CONFIG"),
+            "VALIDATE CONFIG"
+        );
         assert!(!changes_rows("SELECT 1"));
         assert!(!changes_rows(" /* c */ (SELECT 1)"));
         for sql in [
@@ -222,9 +253,12 @@ mod tests {
             let m = masked(sql);
             assert!(!m.contains("123456") && !m.contains("s3cret"), "{m}");
         }
+        // What names no password stays readable.
+        let plain = "UPDATE nodes SET primary_address = '10.0.0.1:3306' WHERE name = 'dn1'";
+        assert_eq!(masked(plain), plain);
         assert_eq!(
-            masked("UPDATE nodes SET primary_address = '10.0.0.1:3306' WHERE name = 'dn1'"),
-            "UPDATE nodes SET primary_address = '***' WHERE name = '***'"
+            masked("INSERT INTO nodes (name, password) SELECT 'dn9', 'pw'"),
+            "INSERT INTO nodes (name, password) SELECT '***', '***'"
         );
         assert_eq!(
             masked("UPDATE rules SET algorithm = 'mod'"),

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::types::Value as Sql;
 use rusqlite::{params, Connection, OptionalExtension};
 use toml::Table;
 
@@ -312,13 +311,7 @@ impl Store {
         while let Some(r) = query.next()? {
             let mut row = Vec::with_capacity(n);
             for i in 0..n {
-                let v = match r.get::<_, Sql>(i)? {
-                    Sql::Null => None,
-                    Sql::Integer(i) => Some(i.to_string()),
-                    Sql::Real(f) => Some(f.to_string()),
-                    Sql::Text(s) => Some(s),
-                    Sql::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                };
+                let v = tables::text_of(r.get_ref(i)?);
                 bytes += v.as_ref().map_or(1, String::len);
                 row.push(v);
             }
@@ -437,6 +430,12 @@ mod tests {
             }
         );
         assert!(!std::path::Path::new("/tmp/admin-copy.sqlite").exists());
+        // Text that is not UTF-8, in a result and in a staged table.
+        let ran = s.run("SELECT CAST(X'C328' AS TEXT)").expect("read");
+        assert!(matches!(ran.outcome, Outcome::Rows { .. }));
+        s.run("UPDATE nodes SET user = CAST(X'C328' AS TEXT)")
+            .expect("staged change");
+        assert!(s.staged().is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Values are read back loosely (SQLite's columns take any type): a wrong one is left
 //! for validation, which names its config key, rather than refused here.
 
-use rusqlite::types::Value as Sql;
+use rusqlite::types::{Value as Sql, ValueRef};
 use rusqlite::{params, Connection};
 use toml::{Table, Value};
 
@@ -405,9 +405,31 @@ fn rows(db: &Connection, sql: &str) -> rusqlite::Result<Vec<Vec<Sql>>> {
     let mut stmt = db.prepare(sql)?;
     let n = stmt.column_count();
     let out = stmt
-        .query_map([], |r| (0..n).map(|i| r.get::<_, Sql>(i)).collect())?
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        // Text that is not UTF-8 (a DBA's CAST of bytes) is read as
+                        // well as it can be, never a failure.
+                        ValueRef::Text(t) => Sql::Text(String::from_utf8_lossy(t).into_owned()),
+                        other => Sql::from(other),
+                    })
+                })
+                .collect()
+        })?
         .collect();
     out
+}
+
+/// A column's value as text for a result set; bytes that are not UTF-8 are
+/// replaced, never a failure.
+pub fn text_of(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    }
 }
 
 /// The table under `key`, made when missing (or when something else is there, which

@@ -270,7 +270,10 @@ pub enum LoadError {
 /// name inside tagged enums (the shard rules), so it is found by the value the error
 /// quotes: `invalid type: string "eight", expected u32` at `rules.r` is `shards`.
 fn offending_field(root: &toml::Table, table_path: &str, message: &str) -> Option<String> {
-    let quoted = message.split("invalid type: ").nth(1)?;
+    let quoted = message
+        .split("invalid type: ")
+        .nth(1)
+        .or_else(|| message.split("invalid value: ").nth(1))?;
     let quoted = quoted.split(", expected").next()?;
     let mut table = root;
     for segment in table_path.split('.').filter(|s| !s.is_empty()) {
@@ -382,26 +385,29 @@ impl Config {
         {
             errors.push(rules::ConfigError::new("server.instance_id", e));
         }
-        if !file.admin.http_listen.is_empty() {
-            if let Err(e) = file.admin.http_listen.parse::<std::net::SocketAddr>() {
-                errors.push(rules::ConfigError::new(
-                    "admin.http_listen",
-                    format!(
-                        "`{}`: {e}; write it as ip:port, or \"\" to turn it off",
-                        file.admin.http_listen
-                    ),
-                ));
-            }
-        }
-        if !file.admin.listen.is_empty() {
-            if let Err(e) = file.admin.listen.parse::<std::net::SocketAddr>() {
-                errors.push(rules::ConfigError::new(
-                    "admin.listen",
-                    format!(
-                        "`{}`: {e}; write it as ip:port, or \"\" to turn it off",
-                        file.admin.listen
-                    ),
-                ));
+        // Set explicitly (even to the default), a port that cannot be had stops
+        // shardgate; left unset, the default only warns.
+        let http_listen = file
+            .admin
+            .http_listen
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
+        let admin_listen = file
+            .admin
+            .listen
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
+        for (key, value) in [
+            ("admin.http_listen", &http_listen),
+            ("admin.listen", &admin_listen),
+        ] {
+            if !value.is_empty() {
+                if let Err(e) = value.parse::<std::net::SocketAddr>() {
+                    errors.push(rules::ConfigError::new(
+                        key,
+                        format!("`{value}`: {e}; write it as ip:port, or \"\" to turn it off"),
+                    ));
+                }
             }
         }
         for (i, u) in file.admin.users.iter().enumerate() {
@@ -498,12 +504,11 @@ impl Config {
                     instance_id: s.instance_id.clone(),
                     data_dir: None,
                     requested_data_dir: s.data_dir.clone(),
-                    http_listen: (!file.admin.http_listen.is_empty())
-                        .then(|| file.admin.http_listen.clone()),
-                    http_listen_asked: file.admin.http_listen != DEFAULT_HTTP_LISTEN,
-                    admin_listen: (!file.admin.listen.is_empty() && !file.admin.users.is_empty())
-                        .then(|| file.admin.listen.clone()),
-                    admin_listen_asked: file.admin.listen != DEFAULT_ADMIN_LISTEN,
+                    http_listen_asked: file.admin.http_listen.is_some(),
+                    http_listen: (!http_listen.is_empty()).then_some(http_listen),
+                    admin_listen_asked: file.admin.listen.is_some(),
+                    admin_listen: (!admin_listen.is_empty() && !file.admin.users.is_empty())
+                        .then_some(admin_listen),
                     admin_users: file.admin.users,
                     slow_query: Duration::from_millis(file.admin.slow_query_ms),
                     config_file: None,
@@ -612,6 +617,23 @@ mod tests {
             }
             assert!(err.contains("line 3"), "{err}");
         }
+    }
+
+    /// A port written in the file is asked for, even when it is the default: taken,
+    /// it stops shardgate; unset, the default only warns.
+    #[test]
+    fn ports_set_to_their_defaults_are_asked_for() {
+        let base =
+            "[[users]]\nname = \"u\"\n[nodes.dn1]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n\
+                    [schemas.s]\nnode = \"dn1\"\n";
+        let plain = Config::from_toml(base, "t").expect("valid");
+        assert!(!plain.settings.http_listen_asked && !plain.settings.admin_listen_asked);
+        let set = Config::from_toml(
+            &format!("{base}[admin]\nlisten = \"{DEFAULT_ADMIN_LISTEN}\"\nhttp_listen = \"{DEFAULT_HTTP_LISTEN}\"\n"),
+            "t",
+        )
+        .expect("valid");
+        assert!(set.settings.http_listen_asked && set.settings.admin_listen_asked);
     }
 
     #[test]

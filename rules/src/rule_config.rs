@@ -407,7 +407,7 @@ impl RuleConfig {
                         format!("`{start}` is not the first day of a {}", unit_name(unit)),
                     ));
                 }
-                if let Some(end) = end {
+                if let Some(end) = end.as_ref().filter(|_| !*open_ended) {
                     match parse_datetime(end) {
                         Some((c, None)) if c.nanos_of_day == 0 && c.days >= start_c.days => {
                             let count = rule.bucket(c) + 1;

@@ -25,7 +25,7 @@ def stage_and_take_back(cur):
     assert rows == [("reads.causal_wait_ms", "1000", "250")], rows
     cur.execute("VALIDATE CONFIG")
     rows = [tuple(r) for r in cur.fetchall()]
-    assert rows[-1][0] == "ok" and "1 keys differ" in rows[-1][3], rows
+    assert rows[-1][0] == "ok" and "1 key differs" in rows[-1][3], rows
     cur.execute("UPDATE settings SET value = %s WHERE name = %s", ("1000", "reads.causal_wait_ms"))
     cur.execute("SHOW CONFIG DIFF")
     assert list(cur.fetchall()) == [], "the change is taken back"

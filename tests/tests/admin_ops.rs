@@ -432,3 +432,75 @@ async fn open_ended_date_tables_are_created_ahead() {
         .expect_err("a period without a table yet");
     assert!(e.to_string().contains("not created yet"), "{e}");
 }
+
+/// What a DBA may type by mistake gets a clear error, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_admin_input_gets_clear_errors() {
+    let db = "adm_odd";
+    setup(db).await;
+    let p = Proxy::with_config(&config(db));
+    let mut a = admin(&p).await;
+    let code = |e: mysql_async::Error| tests::error_code(&e);
+    // Text that is not UTF-8 is shown, not a failure.
+    let v: Vec<Option<String>> = a.query("SELECT CAST(X'C328' AS TEXT)").await.unwrap();
+    assert_eq!(v.len(), 1);
+    let empty = a.query_drop("/* nothing */").await.expect_err("empty");
+    assert_eq!(code(empty), Some(1065));
+    let typo = a
+        .query_drop("SET REPLICA '127.0.0.1:1' OFLINE")
+        .await
+        .expect_err("a typo is not done");
+    assert_eq!(code(typo), Some(1064));
+    let unknown = a.query_drop("USE no_such_schema").await.expect_err("unknown");
+    assert_eq!(code(unknown), Some(1049));
+    // Verbs after a comment, and SHOW TABLES.
+    let checked: Vec<(String, Option<String>, Option<String>, String)> =
+        a.query("/* ci */ VALIDATE CONFIG").await.unwrap();
+    assert_eq!(checked.last().map(|r| r.0.as_str()), Some("ok"));
+    let tables: Vec<String> = a.query("SHOW TABLES").await.unwrap();
+    assert!(tables.iter().any(|t| t == "runtime_nodes"), "{tables:?}");
+    // Every bad entry at once, each under its key.
+    a.query_drop("INSERT INTO rule_properties VALUES ('r_busy', 'shardz', '3')")
+        .await
+        .unwrap();
+    a.query_drop("UPDATE nodes SET user = '' WHERE name = 'dn2'")
+        .await
+        .unwrap();
+    a.query_drop(format!(
+        "UPDATE tables SET tables_per_node = 'two' WHERE schema_name = '{db}' AND name = 'spare'"
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(String, Option<String>, Option<String>, String)> =
+        a.query("VALIDATE CONFIG").await.unwrap();
+    let keys: Vec<&str> = rows.iter().filter_map(|r| r.1.as_deref()).collect();
+    for key in [
+        "rules.r_busy.shardz",
+        &format!("schemas.{db}.tables.spare.tables_per_node"),
+    ] {
+        assert!(keys.contains(&key), "{key} in {rows:?}");
+    }
+    // Statements on many shards count them in SHOW STATS.
+    a.query_drop("LOAD CONFIG FROM DISK").await.unwrap();
+    let mut app = p.conn(Some(db)).await;
+    app.query_drop("INSERT INTO busy (id, v) VALUES (100, 1), (101, 1)")
+        .await
+        .unwrap();
+    app.query_drop("UPDATE busy SET v=v+1 WHERE id >= 100").await.unwrap();
+    let stats: Vec<mysql_async::Row> = a.query("SHOW STATS").await.unwrap();
+    let of = |text: &str| {
+        stats
+            .iter()
+            .find(|r| r.get::<String, _>("statement").as_deref() == Some(text))
+            .unwrap_or_else(|| panic!("no `{text}` in {stats:?}"))
+            .clone()
+    };
+    let insert = of("insert into busy(id, v) values(?),(?)");
+    assert_eq!(insert.get::<String, _>("shards_per_statement").as_deref(), Some("2.00"));
+    assert_eq!(insert.get::<u64, _>("rows"), Some(2));
+    let update = of("update busy set v = v + ? where id >= ?");
+    assert_eq!(update.get::<u64, _>("rows"), Some(2));
+    // The session is still fine.
+    let one: Option<i64> = a.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}

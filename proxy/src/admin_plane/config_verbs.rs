@@ -89,7 +89,9 @@ impl AdminPlane {
             None,
             None,
             Some(format!(
-                "the staged config is valid; {changes} keys differ from the runtime (SHOW CONFIG DIFF)"
+                "the staged config is valid; {changes} key{} differ{} from the runtime (SHOW CONFIG DIFF)",
+                if changes == 1 { "" } else { "s" },
+                if changes == 1 { "s" } else { "" }
             )),
         ]);
         Ok(Reply::text(&columns, rows))
@@ -176,13 +178,27 @@ impl AdminPlane {
                 .iter()
                 .map(|l| format!("{}: {} of {} rows ({})", l.table, l.left, l.read, l.detail))
                 .collect();
+            let again = if source.starts_with("rollback") {
+                sql.trim().trim_end_matches(';').to_string() + " FORCE"
+            } else {
+                "LOAD CONFIG TO RUNTIME FORCE".to_string()
+            };
             let e = SqlError::internal(format!(
                 "{total} existing rows are not where the new layout looks for them: {}. \
                  shardgate does not move rows; the runtime is unchanged. Move them first, then \
-                 LOAD CONFIG TO RUNTIME FORCE",
+                 {again}",
                 list.join("; ")
             ));
             return refused(self, e).await;
+        }
+        // Open-ended date tables get their periods' tables before the layout that
+        // routes to them (a raised `ahead`, a new rule).
+        let made = super::periods::create_ahead(&layout.runtime, self.connect_timeout).await;
+        if made.failed > 0 {
+            tracing::warn!(
+                failed = made.failed,
+                "open-ended date tables not all created at LOAD; the periodic check retries"
+            );
         }
         let doc = layout.document();
         // Over the layout the rows were checked against: a promotion or reload that
@@ -305,7 +321,13 @@ impl AdminPlane {
             })?;
             store.stage(&layout).map_err(store_error)?;
             p.audit(store, &who, &sql, None, "ok: staged from disk")?;
-            Ok(Reply::Done { affected: 0 })
+            Ok(Reply::text(
+                &["file", "message"],
+                vec![vec![
+                    Some(path.display().to_string()),
+                    Some("staged; SHOW CONFIG DIFF shows what differs from the runtime, LOAD CONFIG TO RUNTIME puts it in effect".into()),
+                ]],
+            ))
         })
         .await
     }
@@ -338,6 +360,7 @@ impl AdminPlane {
         who: &Who,
         sql: &str,
         v: i64,
+        force: bool,
     ) -> Result<Reply, SqlError> {
         // Staged only once in effect: a refused rollback keeps the DBA's staged edits.
         let doc = self
@@ -350,7 +373,7 @@ impl AdminPlane {
                 Ok(version.document)
             })
             .await?;
-        self.apply(who, sql, doc, false, &format!("rollback to {v}"))
+        self.apply(who, sql, doc, force, &format!("rollback to {v}"))
             .await
     }
 

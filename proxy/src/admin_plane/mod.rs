@@ -132,7 +132,7 @@ impl AdminPlane {
             Statement::SaveToDisk => self.save(who, sql).await,
             Statement::LoadFromDisk => self.load_from_disk(who, sql).await,
             Statement::ShowHistory => self.history().await,
-            Statement::Rollback(v) => self.rollback(who, sql, v).await,
+            Statement::Rollback { version, force } => self.rollback(who, sql, version, force).await,
             Statement::Export => self.export().await,
             Statement::Diff => self.diff().await,
             Statement::CreateMissingTables => self.create_missing_tables(who, sql).await,
@@ -246,7 +246,10 @@ impl AdminPlane {
             f(&plane, &mut store)
         })
         .await
-        .map_err(|e| SqlError::internal(format!("admin statement failed: {e}")))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "an admin statement's task failed");
+            SqlError::internal("the admin statement failed inside shardgate (see its log); nothing was changed by it after the failure")
+        })?
     }
 }
 

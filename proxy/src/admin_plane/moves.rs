@@ -112,8 +112,17 @@ impl Place {
 
     fn describe(&self) -> String {
         match self {
-            Place::Sharded { column, shards, .. } => {
-                format!("sharded by {column} over {} shards", shards.len())
+            Place::Sharded {
+                column,
+                shards,
+                algorithm,
+                ..
+            } => {
+                format!(
+                    "sharded by {column} with {} over {} shards",
+                    algorithm.name(),
+                    shards.len()
+                )
             }
             Place::Broadcast(c) => format!("broadcast to {} nodes", c.len()),
             Place::Single(l) => format!("single at {l}"),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rules::{Algorithm, Runtime, TableKind};
 
-use super::create_tables::create_missing;
+use super::create_tables::{create_missing, Created};
 use crate::config::unix_now;
 use crate::topology::Current;
 
@@ -59,22 +59,7 @@ pub async fn keep_ahead(topology: Arc<Current>, timeout: Duration) {
                 continue;
             }
         };
-        let now = unix_now();
-        let creating = create_missing(
-            &layout.runtime,
-            |_, table, shard| match (&table.kind, shard) {
-                (TableKind::Sharded(s), Some(i)) => {
-                    current_period(&s.algorithm, now).is_some_and(|c| i >= c)
-                }
-                _ => false,
-            },
-            timeout,
-        );
-        // A node that stops answering holds this round only: the next one tries again.
-        let Ok(made) = tokio::time::timeout(EVERY * 5, creating).await else {
-            tracing::warn!("open-ended date tables: creating them took too long; retrying");
-            continue;
-        };
+        let made = create_ahead(&layout.runtime, timeout).await;
         for r in &made.rows {
             let text = r
                 .iter()
@@ -102,6 +87,29 @@ pub async fn keep_ahead(topology: Arc<Current>, timeout: Duration) {
             }
         }
     }
+}
+
+/// Creates the tables of open-ended date rules' current and coming periods in `rt`
+/// that do not exist. A node that stops answering holds this call a while only.
+pub async fn create_ahead(rt: &Runtime, timeout: Duration) -> Created {
+    let now = unix_now();
+    let creating = create_missing(
+        rt,
+        |_, table, shard| match (&table.kind, shard) {
+            (TableKind::Sharded(s), Some(i)) => {
+                current_period(&s.algorithm, now).is_some_and(|c| i >= c)
+            }
+            _ => false,
+        },
+        timeout,
+    );
+    tokio::time::timeout(EVERY * 5, creating)
+        .await
+        .unwrap_or_else(|_| Created {
+            rows: Vec::new(),
+            created: 0,
+            failed: 1,
+        })
 }
 
 /// `SHOW DATE TABLES`: every period of every open-ended table in `rt`, where its

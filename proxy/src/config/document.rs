@@ -72,13 +72,93 @@ pub fn normalized(doc: &toml::Table) -> Result<toml::Table, Vec<ConfigError>> {
     Ok(toml::Table::try_from(form).unwrap_or_default())
 }
 
-/// The layout's keys read into their form; a type error is reported under its key.
+/// The layout's keys read into their form; a type error is reported under its key,
+/// and every entry (node, rule, schema, user) is read on its own, so that all their
+/// errors are reported at once rather than the first.
 fn read_form(doc: &toml::Table) -> Result<LayoutForm, Vec<ConfigError>> {
-    let value = toml::Value::Table(doc.clone());
+    read_value::<LayoutForm>(doc, toml::Value::Table(doc.clone()), "").map_err(|first| {
+        let mut all = Vec::new();
+        for (key, value) in doc {
+            let entries = value
+                .as_table()
+                .filter(|_| ["nodes", "schemas", "rules"].contains(&key.as_str()));
+            match (key.as_str(), entries) {
+                ("nodes", Some(t)) => each::<NodeConfig>(doc, t, key, &mut all),
+                ("schemas", Some(t)) => each::<SchemaConfig>(doc, t, key, &mut all),
+                ("rules", Some(t)) => each::<RuleConfig>(doc, t, key, &mut all),
+                ("users", _) => {
+                    for (i, u) in value.as_array().into_iter().flatten().enumerate() {
+                        if let Err(e) =
+                            read_value::<UserConfig>(doc, u.clone(), &format!("users[{i}]"))
+                        {
+                            all.extend(e);
+                        }
+                    }
+                }
+                ("reads", _) => all.extend(
+                    read_value::<ReadsConfig>(doc, value.clone(), key)
+                        .err()
+                        .unwrap_or_default(),
+                ),
+                ("transactions", _) => all.extend(
+                    read_value::<TransactionsConfig>(doc, value.clone(), key)
+                        .err()
+                        .unwrap_or_default(),
+                ),
+                _ if !LAYOUT_KEYS.contains(&key.as_str()) => all.push(ConfigError::new(
+                    key.clone(),
+                    format!(
+                        "unknown key; the layout's keys are {}",
+                        LAYOUT_KEYS.join(", ")
+                    ),
+                )),
+                _ => {}
+            }
+        }
+        if all.is_empty() {
+            first
+        } else {
+            all
+        }
+    })
+}
+
+/// Reads each entry of `table` (under `key`) as a `T`, adding what fails to `all`.
+fn each<T: serde::de::DeserializeOwned>(
+    doc: &toml::Table,
+    table: &toml::Table,
+    key: &str,
+    all: &mut Vec<ConfigError>,
+) {
+    for (name, entry) in table {
+        if let Err(e) = read_value::<T>(doc, entry.clone(), &format!("{key}.{name}")) {
+            all.extend(e);
+        }
+    }
+}
+
+/// `value` (found at `at` in `doc`) read as a `T`; its error under its full key.
+fn read_value<T: serde::de::DeserializeOwned>(
+    doc: &toml::Table,
+    value: toml::Value,
+    at: &str,
+) -> Result<T, Vec<ConfigError>> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut key = e.path().to_string();
+        let inner = e.path().to_string();
+        let mut key = match (at.is_empty(), inner.as_str()) {
+            (true, _) => inner,
+            (false, "" | ".") => at.to_string(),
+            (false, _) => format!("{at}.{inner}"),
+        };
         let message = e.into_inner().message().trim_end().to_string();
         if let Some(field) = super::offending_field(doc, &key, &message) {
+            key = format!("{key}.{field}");
+        }
+        // `unknown field `shardz`, expected …` is about that field.
+        if let Some(field) = message
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+        {
             key = format!("{key}.{field}");
         }
         let key = if key.is_empty() || key == "." {
@@ -123,8 +203,14 @@ pub fn fresh_file(settings: &super::Settings) -> toml::Table {
         server.insert("data_dir".into(), ".".into());
     }
     let mut admin = toml::Table::new();
-    if let Some(l) = &settings.admin_listen {
-        admin.insert("listen".into(), l.clone().into());
+    // What --admin-listen and --http-listen said ("" for off), else nothing: the
+    // defaults.
+    let port = |asked: bool, at: &Option<String>| asked.then(|| at.clone().unwrap_or_default());
+    if let Some(l) = port(settings.admin_listen_asked, &settings.admin_listen) {
+        admin.insert("listen".into(), l.into());
+    }
+    if let Some(h) = port(settings.http_listen_asked, &settings.http_listen) {
+        admin.insert("http_listen".into(), h.into());
     }
     let users: Vec<toml::Value> = settings
         .admin_users
@@ -238,6 +324,28 @@ mod tests {
         // And through the text a config file holds.
         let text = toml::to_string(&doc).expect("renders");
         assert_eq!(layout(&text).cluster, first.cluster, "{text}");
+    }
+
+    #[test]
+    fn every_entry_s_errors_at_once() {
+        let doc: toml::Table = toml::from_str(
+            "[[users]]\nname = \"a\"\nprivileges = \"read\"\n\
+             [nodes.dn1]\nprimary = \"h:1\"\nuser = 5\n\
+             [rules.r]\nalgorithm = \"mod\"\nshards = 2\nshardz = 3\n\
+             [rules.m]\nalgorithm = \"date\"\nunit = \"month\"\nstart = \"2024-01-01\"\n\
+             open_ended = true\nahead = -1\n",
+        )
+        .expect("toml");
+        let e = Layout::from_document(&doc, false).expect_err("refused");
+        let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+        for key in [
+            "users[0].privileges",
+            "nodes.dn1.user",
+            "rules.r.shardz",
+            "rules.m.ahead",
+        ] {
+            assert!(keys.contains(&key), "{key} in {e:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rules::{NodeConfig, ReadsConfig, RuleConfig, SchemaConfig, TransactionsConfig};
 use serde::Deserialize;
 
-use super::{AdminUser, UserConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_HTTP_LISTEN, DEFAULT_LISTEN};
+use super::{AdminUser, UserConfig, DEFAULT_LISTEN};
 use crate::backend::PoolSettings;
 
 #[derive(Debug, Deserialize)]
@@ -42,10 +42,10 @@ pub(super) struct FileConfig {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct AdminSection {
     /// The admin SQL port; "" turns it off. Without `users` nobody could log in, so
-    /// it is off then too.
-    pub(super) listen: String,
-    /// `/metrics`, `/health`, `/ready`; "" turns it off.
-    pub(super) http_listen: String,
+    /// it is off then too. Unset: the default, which only warns when taken.
+    pub(super) listen: Option<String>,
+    /// `/metrics`, `/health`, `/ready`; "" turns it off. Unset: as `listen`.
+    pub(super) http_listen: Option<String>,
     /// Who may log in to the admin port: accounts of their own, never the data
     /// port's users.
     pub(super) users: Vec<AdminUser>,
@@ -56,8 +56,8 @@ pub(super) struct AdminSection {
 impl Default for AdminSection {
     fn default() -> Self {
         AdminSection {
-            listen: DEFAULT_ADMIN_LISTEN.into(),
-            http_listen: DEFAULT_HTTP_LISTEN.into(),
+            listen: None,
+            http_listen: None,
             users: Vec::new(),
             slow_query_ms: 1000,
         }

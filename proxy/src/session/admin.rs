@@ -14,6 +14,22 @@ use crate::wire::SqlError;
 /// A result set answered here: columns and rows.
 type Answer = (Vec<LocalColumn>, Vec<Vec<Option<String>>>);
 
+/// The variables the admin port answers (`SHOW VARIABLES`, `SELECT @@…`).
+const VARIABLES: [&str; 12] = [
+    "autocommit",
+    "character_set_client",
+    "collation_connection",
+    "interactive_timeout",
+    "lower_case_table_names",
+    "max_allowed_packet",
+    "net_write_timeout",
+    "sql_mode",
+    "time_zone",
+    "transaction_isolation",
+    "version",
+    "version_comment",
+];
+
 /// The name the admin port's one database goes by.
 const ADMIN_DB: &str = "admin";
 
@@ -27,7 +43,7 @@ impl Session {
                 Ok(Flow::Continue)
             }
             COM_INIT_DB => {
-                self.db = Some(String::from_utf8_lossy(body).into_owned());
+                self.admin_use(&String::from_utf8_lossy(body))?;
                 self.send_ok(seq).await?;
                 Ok(Flow::Continue)
             }
@@ -40,6 +56,10 @@ impl Session {
                 let sql = String::from_utf8_lossy(body).into_owned();
                 self.admin_query(&sql, seq).await
             }
+            COM_CHANGE_USER => Err(SqlError::unsupported(
+                "the admin port does not change users on a connection; connect again as the other admin account",
+            )
+            .into()),
             other => Err(SqlError::unsupported(format!(
                 "the admin port takes text statements only (command {other:#04x}); \
                  use a client without server-side prepared statements"
@@ -48,19 +68,55 @@ impl Session {
         }
     }
 
+    /// `USE db`: the admin database, or a logical schema for PREVIEW to plan in.
+    fn admin_use(&mut self, db: &str) -> Result<(), SqlError> {
+        let db = db.trim().trim_end_matches(';').trim_matches('`');
+        if db.eq_ignore_ascii_case(ADMIN_DB) {
+            self.db = None;
+            return Ok(());
+        }
+        if !self.lease.topo.runtime.schemas.contains_key(db) {
+            return Err(SqlError::new(
+                1049,
+                "42000",
+                format!(
+                    "Unknown database '{db}': the admin port has `{ADMIN_DB}`, and the logical \
+                     schemas for PREVIEW to plan in"
+                ),
+            ));
+        }
+        self.db = Some(db.to_string());
+        Ok(())
+    }
+
     async fn admin_query(&mut self, sql: &str, seq: u8) -> Reply {
+        let sql = admin::statement::without_leading_comments(sql);
+        if sql.trim().trim_end_matches(';').trim().is_empty() {
+            return Err(SqlError::new(1065, "42000", "Query was empty").into());
+        }
         if let Some(reply) = self.admin_verb(sql, seq).await {
             return reply;
         }
-        // `USE shop`: the schema PREVIEW plans in.
-        let words: Vec<&str> = sql.split_whitespace().collect();
+        let words: Vec<String> = sql
+            .trim_end_matches(';')
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
         if let [first, db] = words.as_slice() {
-            if first.eq_ignore_ascii_case("use") {
-                self.db = Some(db.trim_end_matches(';').trim_matches('`').to_string());
+            if first == "USE" {
+                let db = sql.split_whitespace().nth(1).unwrap_or("").to_string();
+                self.admin_use(&db)?;
                 self.send_ok(seq).await?;
                 return Ok(Flow::Continue);
             }
+            let _ = db;
         }
+        // `SHOW TABLES`: the admin tables, as SQLite lists them.
+        let sql = if words == ["SHOW", "TABLES"] {
+            "SELECT name AS Tables_in_admin FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        } else {
+            sql
+        };
         if let Some(answer) = self.client_probe(sql) {
             return match answer? {
                 Some((columns, rows)) => self.send_result_set(seq, "", &columns, &rows).await,
@@ -123,7 +179,20 @@ impl Session {
                     .to_vec(),
                 Vec::new(),
             )))),
-            ["SELECT", "DATABASE()"] => one("DATABASE()", Some(ADMIN_DB.to_string())),
+            ["SELECT", "DATABASE()"] => one(
+                "DATABASE()",
+                Some(self.db.clone().unwrap_or_else(|| ADMIN_DB.to_string())),
+            ),
+            ["SHOW", "VARIABLES", ..] | ["SHOW", "SESSION", "VARIABLES", ..] => {
+                let rows = VARIABLES
+                    .iter()
+                    .map(|n| vec![Some(n.to_string()), self.variable(n)])
+                    .collect();
+                Some(Ok(Some((
+                    ["Variable_name", "Value"].map(LocalColumn::text).to_vec(),
+                    rows,
+                ))))
+            }
             ["SELECT", "VERSION()"] => {
                 one("VERSION()", Some(self.shared.server_version.clone()))
             }

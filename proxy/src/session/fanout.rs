@@ -51,9 +51,6 @@ impl Session {
         let mut parts = Parts {
             started: VecDeque::new(),
         };
-        let fan_out = u16::try_from(targets.len()).unwrap_or(u16::MAX);
-        self.outcome.shards = self.outcome.shards.max(fan_out);
-        metrics::histogram!("shardgate_fanout_shards").record(f64::from(fan_out));
         // With autocommit off each part would open a transaction of its own.
         if targets.len() > 1 && !self.lease.must_keep() && self.lease.autocommit {
             for (i, target) in targets.iter().enumerate() {

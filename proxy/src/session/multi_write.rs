@@ -257,6 +257,7 @@ impl Session {
         seq: u8,
     ) -> Reply {
         self.note_insert_id(insert_id);
+        self.outcome.rows += affected;
         let mut out = BytesMut::new();
         let mut seq = seq;
         write_packet(

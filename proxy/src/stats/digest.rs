@@ -6,25 +6,57 @@
 /// Digest text kept per statement, at most: long generated statements share a prefix.
 pub const MAX_DIGEST: usize = 1024;
 
+/// What a token is, for the spacing between two: the digest spells every statement
+/// with the same spaces, whatever the client's (`id=1` is `id = ?`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Word,
+    Literal,
+    Operator,
+    Open,
+    Close,
+    Comma,
+    Dot,
+}
+
+/// Whether a space goes between a token of kind `prev` and one of kind `next`.
+fn spaced(prev: Kind, next: Kind) -> bool {
+    use Kind::*;
+    !matches!(
+        (prev, next),
+        (Open, _) | (_, Close | Comma | Open) | (Dot, _) | (_, Dot) | (Operator, Operator)
+    )
+}
+
 /// Writes the digest of `sql` into `out` (cleared first) and returns its hash.
 pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
     out.clear();
     let mut i = 0;
+    let mut prev: Option<Kind> = None;
+    // Whitespace came since the last token (a digit after it starts a number).
+    let mut gap = false;
+    let put = |out: &mut Vec<u8>, prev: &mut Option<Kind>, kind: Kind| {
+        if prev.is_some_and(|p| spaced(p, kind)) {
+            out.push(b' ');
+        }
+        *prev = Some(kind);
+    };
     while i < sql.len() && out.len() < MAX_DIGEST {
         let b = sql[i];
         match b {
             b' ' | b'\t' | b'\n' | b'\r' => {
-                if !out.is_empty() && out.last() != Some(&b' ') {
-                    out.push(b' ');
-                }
+                gap = true;
                 i += 1;
+                continue;
             }
             b'\'' | b'"' => {
                 i = skip_quoted(sql, i);
+                put(out, &mut prev, Kind::Literal);
                 literal(out);
             }
             b'`' => {
                 let end = skip_quoted(sql, i);
+                put(out, &mut prev, Kind::Word);
                 let room = MAX_DIGEST.saturating_sub(out.len());
                 out.extend_from_slice(&sql[i..end.min(i + room)]);
                 i = end;
@@ -34,10 +66,20 @@ pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
                     .windows(2)
                     .position(|w| w == b"*/")
                     .map_or(sql.len(), |p| i + 2 + p + 2);
+                gap = true;
+                continue;
             }
-            b'-' if sql.get(i + 1) == Some(&b'-') => i = line_end(sql, i),
-            b'#' => i = line_end(sql, i),
-            b'0'..=b'9' if !in_word(out) => {
+            b'-' if sql.get(i + 1) == Some(&b'-') => {
+                i = line_end(sql, i);
+                gap = true;
+                continue;
+            }
+            b'#' => {
+                i = line_end(sql, i);
+                gap = true;
+                continue;
+            }
+            b'0'..=b'9' if gap || prev != Some(Kind::Word) => {
                 while i < sql.len()
                     && (sql[i].is_ascii_alphanumeric()
                         || sql[i] == b'.'
@@ -46,14 +88,37 @@ pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
                 {
                     i += 1;
                 }
+                put(out, &mut prev, Kind::Literal);
                 literal(out);
             }
-            _ => {
+            b'(' | b')' | b',' | b'.' | b';' => {
+                let kind = match b {
+                    b'(' => Kind::Open,
+                    b')' => Kind::Close,
+                    b'.' => Kind::Dot,
+                    _ => Kind::Comma,
+                };
+                put(out, &mut prev, kind);
+                out.push(b);
+                i += 1;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'@' || b >= 0x80 => {
+                // A word continues when nothing came between (`t1`, `@@x`).
+                if gap || prev != Some(Kind::Word) {
+                    put(out, &mut prev, Kind::Word);
+                }
                 out.push(b.to_ascii_lowercase());
                 i += 1;
             }
+            _ => {
+                put(out, &mut prev, Kind::Operator);
+                out.push(b);
+                i += 1;
+            }
         }
+        gap = false;
     }
+    out.truncate(MAX_DIGEST);
     while out.last() == Some(&b' ') {
         out.pop();
     }
@@ -85,12 +150,6 @@ fn literal(out: &mut Vec<u8>) {
         }
     }
     out.push(b'?');
-}
-
-/// The last byte continues an identifier (`t1`, `col_2`): a digit there is not a number.
-fn in_word(out: &[u8]) -> bool {
-    out.last()
-        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'@')
 }
 
 fn skip_quoted(sql: &[u8], start: usize) -> usize {
@@ -143,26 +202,42 @@ mod tests {
     fn literals_lists_comments_and_case_fold() {
         assert_eq!(
             d("SELECT  *\nFROM t1 WHERE id IN (1, 2, 3) AND name = 'x''y' -- c\n"),
-            "select * from t1 where id in (?) and name = ?"
+            "select * from t1 where id in(?) and name = ?"
         );
         assert_eq!(
-            d("select * from t1 where id in (7) and name = \"z\""),
-            "select * from t1 where id in (?) and name = ?"
+            d("select * from t1 where id in(7) and name=\"z\""),
+            "select * from t1 where id in(?) and name = ?"
         );
         assert_eq!(
             d("INSERT INTO t VALUES (1,'a'),(2,'b');"),
-            "insert into t values (?),(?)"
+            "insert into t values(?),(?)"
         );
         // A list of literals folds to one; a sign after a word stays (`x-1` is
         // arithmetic, and a keyword is not told from a column).
         assert_eq!(
             d("/* hint */ SELECT -5, 1.5e-3, x-1 FROM `T 1`"),
-            "select -?, x-? from `T 1`"
+            "select - ?, x - ? from `T 1`"
         );
         assert_eq!(
             d("SELECT a FROM t WHERE b = -1"),
             "select a from t where b = ?"
         );
+        assert_eq!(
+            d("SELECT COUNT(*) FROM s.t WHERE a<=-2"),
+            "select count(*) from s.t where a <= ?"
+        );
+    }
+
+    /// The client's spacing does not make another statement.
+    #[test]
+    fn spacing_is_the_digest_s_own() {
+        for sql in [
+            "UPDATE t SET v=v+1 WHERE user_id=7",
+            "update t set v = v + 1 where user_id = 8",
+            "UPDATE  t\n SET v =v+ 1 WHERE user_id =9 ;",
+        ] {
+            assert_eq!(d(sql), "update t set v = v + ? where user_id = ?", "{sql}");
+        }
     }
 
     /// Any bytes at all: no panic, and the digest stays within its bound.

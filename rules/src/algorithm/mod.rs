@@ -76,6 +76,22 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm's name as rules spell it (`mod`, `hash_mod`, …), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Algorithm::Mod(_) => "mod",
+            Algorithm::SsMod(_) => "ss_mod",
+            Algorithm::HashMod(_) => "hash_mod",
+            Algorithm::Jump(_) => "jump",
+            Algorithm::Murmur(_) => "murmur",
+            Algorithm::Range(_) => "range",
+            Algorithm::List(_) => "list",
+            Algorithm::Date(_) => "date",
+            Algorithm::SsHashMod(_) => "ss_hash_mod",
+            Algorithm::SsInterval(_) => "ss_interval",
+        }
+    }
+
     /// One shard per period, forever (an open-ended date rule): its shard count grows
     /// with time, so tables place its shards round robin, one table per period.
     pub fn open_ended(&self) -> bool {
