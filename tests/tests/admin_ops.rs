@@ -451,7 +451,10 @@ async fn odd_admin_input_gets_clear_errors() {
         .await
         .expect_err("a typo is not done");
     assert_eq!(code(typo), Some(1064));
-    let unknown = a.query_drop("USE no_such_schema").await.expect_err("unknown");
+    let unknown = a
+        .query_drop("USE no_such_schema")
+        .await
+        .expect_err("unknown");
     assert_eq!(code(unknown), Some(1049));
     // Verbs after a comment, and SHOW TABLES.
     let checked: Vec<(String, Option<String>, Option<String>, String)> =
@@ -486,7 +489,9 @@ async fn odd_admin_input_gets_clear_errors() {
     app.query_drop("INSERT INTO busy (id, v) VALUES (100, 1), (101, 1)")
         .await
         .unwrap();
-    app.query_drop("UPDATE busy SET v=v+1 WHERE id >= 100").await.unwrap();
+    app.query_drop("UPDATE busy SET v=v+1 WHERE id >= 100")
+        .await
+        .unwrap();
     let stats: Vec<mysql_async::Row> = a.query("SHOW STATS").await.unwrap();
     let of = |text: &str| {
         stats
@@ -496,7 +501,10 @@ async fn odd_admin_input_gets_clear_errors() {
             .clone()
     };
     let insert = of("insert into busy(id, v) values(?),(?)");
-    assert_eq!(insert.get::<String, _>("shards_per_statement").as_deref(), Some("2.00"));
+    assert_eq!(
+        insert.get::<String, _>("shards_per_statement").as_deref(),
+        Some("2.00")
+    );
     assert_eq!(insert.get::<u64, _>("rows"), Some(2));
     let update = of("update busy set v = v + ? where id >= ?");
     assert_eq!(update.get::<u64, _>("rows"), Some(2));
