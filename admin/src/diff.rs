@@ -79,6 +79,96 @@ fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// `staged` with what changed from `old` to `new` outside the admin port (a followed
+/// promotion, a reload, new date periods) carried over, entry by entry (a node, a
+/// rule, a schema, a user, a setting), where the staged entry is still the old one.
+/// Returns the entries both sides changed: left as staged, listed for the DBA.
+pub fn rebase(staged: &Table, old: &Table, new: &Table) -> (Table, Vec<String>) {
+    let mut out = staged.clone();
+    let mut conflicts = Vec::new();
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let (o, n) = (old.get(key), new.get(key));
+        if o == n {
+            continue;
+        }
+        match (key.as_str(), o, n) {
+            ("nodes" | "rules" | "schemas", _, _) => {
+                let table =
+                    |v: Option<&Value>| v.and_then(Value::as_table).cloned().unwrap_or_default();
+                let (ot, nt) = (table(o), table(n));
+                let mut st = table(staged.get(key));
+                let mut names: Vec<&String> = ot.keys().chain(nt.keys()).collect();
+                names.sort();
+                names.dedup();
+                for name in names {
+                    let (oe, ne) = (ot.get(name), nt.get(name));
+                    if oe == ne {
+                        continue;
+                    }
+                    if st.get(name) == oe {
+                        match ne {
+                            Some(v) => st.insert(name.clone(), v.clone()),
+                            None => st.remove(name),
+                        };
+                    } else if st.get(name) != ne {
+                        conflicts.push(format!("{key}.{name}"));
+                    }
+                }
+                out.insert(key.clone(), Value::Table(st));
+            }
+            ("users", _, _) => {
+                let list =
+                    |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+                let by_name = |users: &[Value], name: &str| {
+                    users
+                        .iter()
+                        .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
+                        .cloned()
+                };
+                let (ou, nu) = (list(o), list(n));
+                let mut su = list(staged.get(key));
+                let mut names: Vec<String> = ou
+                    .iter()
+                    .chain(nu.iter())
+                    .filter_map(|u| u.get("name").and_then(Value::as_str).map(String::from))
+                    .collect();
+                names.sort();
+                names.dedup();
+                for name in names {
+                    let (oe, ne) = (by_name(&ou, &name), by_name(&nu, &name));
+                    if oe == ne {
+                        continue;
+                    }
+                    let se = by_name(&su, &name);
+                    if se == oe {
+                        su.retain(|u| u.get("name").and_then(Value::as_str) != Some(name.as_str()));
+                        if let Some(v) = ne {
+                            su.push(v);
+                        }
+                    } else if se != ne {
+                        conflicts.push(format!("users.{name}"));
+                    }
+                }
+                out.insert(key.clone(), Value::Array(su));
+            }
+            _ => {
+                if staged.get(key) == o {
+                    match n {
+                        Some(v) => out.insert(key.clone(), v.clone()),
+                        None => out.remove(key),
+                    };
+                } else if staged.get(key) != n {
+                    conflicts.push(key.clone());
+                }
+            }
+        }
+    }
+    (out, conflicts)
+}
+
 /// The staged row and column that hold config key `key` (`schemas.shop.tables.t.rule`
 /// → `tables (shop, t): rule`).
 pub fn staged_place(key: &str, doc: &Table) -> String {
@@ -158,6 +248,37 @@ mod tests {
         assert_eq!(d[1].runtime, None);
         assert_eq!(d[3].staged.as_deref(), Some("(changed)"));
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn outside_changes_carry_over_to_untouched_entries() {
+        let old: Table = toml::from_str(
+            "[nodes.dn1]\nprimary = \"a:1\"\n[nodes.dn2]\nprimary = \"b:1\"\n[reads]\ncausal_wait_ms = 5\n",
+        )
+        .expect("toml");
+        // A promotion on dn1 and dn2, outside the admin port.
+        let new: Table = toml::from_str(
+            "[nodes.dn1]\nprimary = \"a:2\"\n[nodes.dn2]\nprimary = \"b:2\"\n[reads]\ncausal_wait_ms = 5\n",
+        )
+        .expect("toml");
+        // The DBA staged a change of dn2 and of reads.
+        let staged: Table = toml::from_str(
+            "[nodes.dn1]\nprimary = \"a:1\"\n[nodes.dn2]\nprimary = \"b:9\"\n[reads]\ncausal_wait_ms = 7\n",
+        )
+        .expect("toml");
+        let (rebased, conflicts) = rebase(&staged, &old, &new);
+        assert_eq!(
+            rebased["nodes"]["dn1"]["primary"].as_str(),
+            Some("a:2"),
+            "followed"
+        );
+        assert_eq!(
+            rebased["nodes"]["dn2"]["primary"].as_str(),
+            Some("b:9"),
+            "the DBA's edit stays"
+        );
+        assert_eq!(rebased["reads"]["causal_wait_ms"].as_integer(), Some(7));
+        assert_eq!(conflicts, ["nodes.dn2"]);
     }
 
     #[test]

@@ -112,9 +112,96 @@ pub fn changes_rows(sql: &str) -> bool {
     !matches!(first.as_str(), "SELECT" | "VALUES" | "EXPLAIN" | "PRAGMA")
 }
 
-/// `sql` as the audit keeps it. A statement that may carry a password has every
-/// literal masked (quoted strings, numbers, a bare word after `=`): one that names a
-/// password, or adds rows to the users or nodes by position.
+/// Words the audit keeps in a masked statement: SQL's own and the admin tables' and
+/// columns' names. Any other bare word may be a password written without quotes.
+const KEPT_WORDS: &[&str] = &[
+    "insert",
+    "into",
+    "values",
+    "update",
+    "set",
+    "where",
+    "and",
+    "or",
+    "not",
+    "null",
+    "delete",
+    "from",
+    "replace",
+    "select",
+    "with",
+    "as",
+    "in",
+    "is",
+    "like",
+    "default",
+    "on",
+    "conflict",
+    "do",
+    "nothing",
+    "returning",
+    "limit",
+    "offset",
+    "order",
+    "by",
+    "union",
+    "all",
+    "exists",
+    "between",
+    "true",
+    "false",
+    "or",
+    "ignore",
+    "abort",
+    "fail",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "nodes",
+    "replicas",
+    "rules",
+    "rule_properties",
+    "schemas",
+    "tables",
+    "binding_groups",
+    "users",
+    "settings",
+    "name",
+    "primary_address",
+    "user",
+    "password",
+    "database_name",
+    "auto_detect_primary",
+    "node",
+    "address",
+    "weight",
+    "algorithm",
+    "rule",
+    "property",
+    "value",
+    "causal_reads",
+    "transactions",
+    "schema_name",
+    "kind",
+    "shard_column",
+    "tables_per_node",
+    "naming",
+    "placement",
+    "global_id_column",
+    "global_id_generator",
+    "global_id_worker_id",
+    "group_no",
+    "table_name",
+    "privileges",
+    "require_tls",
+];
+
+/// `sql` as the audit keeps it. A statement that may carry a password (one that names
+/// a password, or adds rows to the users or nodes by position) has every literal
+/// masked, read as SQLite reads it: quoted strings (`''` inside), numbers, and every
+/// bare word that is not SQL's or an admin table's; comments are dropped.
 pub fn masked(sql: &str) -> String {
     let lower = without_leading_comments(sql).to_ascii_lowercase();
     let adds = ["insert", "replace", "with"]
@@ -127,56 +214,62 @@ pub fn masked(sql: &str) -> String {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = String::with_capacity(sql.len());
     let mut i = 0;
-    let mut after_eq = false;
-    let word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '-' | '+' | '@');
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
     while i < chars.len() {
         let c = chars[i];
+        let next = chars.get(i + 1).copied();
         if c == '\'' || c == '"' {
+            // To the closing quote; a doubled one is a quote inside.
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == c && chars.get(i + 1) == Some(&c) {
+                    i += 2;
+                } else if chars[i] == c {
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
+            i += 1;
             out.push(c);
             out.push_str("***");
-            i += 1;
-            // A backslash may escape the quote (MySQL habit): masking on past it
-            // hides more, never less.
-            while i < chars.len() && chars[i] != c {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            if i < chars.len() {
-                out.push(c);
-            }
-            i += 1;
-            after_eq = false;
-        } else if c.is_ascii_digit() || (after_eq && word(c)) {
-            while i < chars.len() && word(chars[i]) {
+            out.push(c);
+        } else if c == '/' && next == Some('*') {
+            let rest: String = chars[i + 2..].iter().collect();
+            i = rest
+                .find("*/")
+                .map_or(chars.len(), |p| i + 2 + rest[..p].chars().count() + 2);
+            out.push(' ');
+        } else if c == '-' && next == Some('-') {
+            while i < chars.len() && chars[i] != '\n' {
                 i += 1;
             }
-            out.push_str("***");
-            after_eq = false;
-        } else if c.is_alphabetic() || c == '_' || c == '`' {
-            // An identifier (`dn1`, `users`): as it is.
-            let quoted = c == '`';
+            out.push(' ');
+        } else if c == '`' || c == '[' {
+            // A quoted identifier: as it is.
+            let close = if c == '[' { ']' } else { '`' };
             out.push(c);
             i += 1;
-            while i < chars.len()
-                && (if quoted {
-                    chars[i] != '`'
-                } else {
-                    word(chars[i]) && chars[i] != '.'
-                })
-            {
+            while i < chars.len() && chars[i] != close {
                 out.push(chars[i]);
                 i += 1;
             }
-            if quoted && i < chars.len() {
-                out.push('`');
+            if i < chars.len() {
+                out.push(close);
                 i += 1;
             }
-            after_eq = false;
-        } else {
-            if c == '=' {
-                after_eq = true;
-            } else if !c.is_whitespace() {
-                after_eq = false;
+        } else if word(c) {
+            let start = i;
+            while i < chars.len() && word(chars[i]) {
+                i += 1;
             }
+            let w: String = chars[start..i].iter().collect();
+            if !c.is_ascii_digit() && KEPT_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
+                out.push_str(&w);
+            } else {
+                out.push_str("***");
+            }
+        } else {
             out.push(c);
             i += 1;
         }
@@ -242,8 +335,15 @@ mod tests {
         assert!(!m.contains("s3cret"), "{m}");
         let m = masked("INSERT INTO nodes VALUES ('dn3', '127.0.0.1:1', 'root', \"pw\\\"x\")");
         assert!(!m.contains("pw"), "{m}");
-        let m = masked("UPDATE users SET password = 'a\\'s3cret' WHERE name = 'b'");
-        assert!(!m.contains("s3cret"), "{m}");
+        for sql in [
+            "INSERT INTO users (name, password) VALUES ('dom\\', 's3cret')",
+            "UPDATE users /* bob's */ SET password='s3cret'",
+            "INSERT INTO users VALUES ('app', s3cret)",
+            "UPDATE users SET password = 'it''s s3cret'",
+        ] {
+            let m = masked(sql);
+            assert!(!m.contains("s3cret"), "{sql}: {m}");
+        }
         for sql in [
             "UPDATE users SET password = 123456",
             "UPDATE users SET password = s3cret",

@@ -81,15 +81,19 @@ impl Store {
                 // its WAL and shared-memory files the database file's mode.
                 let path = dir.join("admin.sqlite");
                 {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    std::fs::OpenOptions::new()
+                    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                    let cannot = |e: std::io::Error| {
+                        AdminError::Store(format!("cannot open {}: {e}", path.display()))
+                    };
+                    let f = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
                         .mode(0o600)
                         .open(&path)
-                        .map_err(|e| {
-                            AdminError::Store(format!("cannot open {}: {e}", path.display()))
-                        })?;
+                        .map_err(cannot)?;
+                    // One an older shardgate made too.
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                        .map_err(cannot)?;
                 }
                 Connection::open(&path)?
             }
@@ -114,8 +118,14 @@ impl Store {
                 version_after INTEGER NOT NULL,
                 outcome TEXT NOT NULL);",
         )?;
-        db.execute_batch(&tables::ddl(""))?;
-        db.execute_batch(&tables::ddl("runtime_"))?;
+        // The staged and runtime tables are written from the config at every start:
+        // made anew, so a file from an older shardgate never keeps an older shape.
+        for prefix in ["", "runtime_"] {
+            for t in tables::TABLES {
+                db.execute_batch(&format!("DROP TABLE IF EXISTS {prefix}{t}"))?;
+            }
+            db.execute_batch(&tables::ddl(prefix))?;
+        }
         Ok(Store { db })
     }
 

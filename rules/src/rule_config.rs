@@ -425,6 +425,24 @@ impl RuleConfig {
                     }
                 }
                 rule.wrap = end.is_some();
+                if *open_ended {
+                    // Periods yet to come must get tables of their own: the pattern
+                    // tells every period apart (a `yyyy` for months would not).
+                    let mut seen = std::collections::HashSet::new();
+                    let repeated = (0..OPEN_ENDED_CHECKED)
+                        .filter_map(|p| rule.suffix(p))
+                        .find(|sfx| !seen.insert(sfx.clone()));
+                    if let (Some(sfx), Some(pattern)) = (repeated, suffix_pattern) {
+                        errors.push(err(
+                            "suffix_pattern",
+                            format!(
+                                "`{pattern}` names two periods `{sfx}`: an open-ended rule needs one \
+                                 name per {}, e.g. yyyyMMdd for days, yyyyMM for months",
+                                unit_name(unit)
+                            ),
+                        ));
+                    }
+                }
                 Algorithm::Date(rule)
             }
             RuleConfig::SsHashMod {
@@ -533,6 +551,9 @@ fn unit_name(u: DateUnit) -> &'static str {
     }
 }
 
+/// Periods of an open-ended rule whose table names are checked to differ.
+const OPEN_ENDED_CHECKED: u32 = 1000;
+
 /// Periods open-ended rules have tables for ahead of the current one, by default.
 pub const DEFAULT_AHEAD: u32 = 3;
 
@@ -563,6 +584,17 @@ impl RuleConfig {
         if let RuleConfig::Date { horizon, .. } = self {
             *horizon = periods;
         }
+    }
+
+    /// The rule as far as it places keys: an open-ended rule's periods in use and
+    /// `ahead` only say how many tables exist, not where a key goes.
+    pub fn placing(&self) -> RuleConfig {
+        let mut r = self.clone();
+        if let RuleConfig::Date { horizon, ahead, .. } = &mut r {
+            *horizon = None;
+            *ahead = None;
+        }
+        r
     }
 
     /// The rule's periods in use, when it is open-ended and they were set.

@@ -73,6 +73,7 @@ pub async fn create_missing(
         rt,
         timeout,
         conns: HashMap::new(),
+        unreachable: HashMap::new(),
         tables: HashMap::new(),
     };
     let mut out = Created {
@@ -96,13 +97,13 @@ pub async fn create_missing(
                     .collect(),
                 TableKind::Single { node } => vec![((*node, db(*node), logical.clone()), None)],
             };
+            // Only the tables asked for are looked at first: the others' nodes are
+            // asked only when a model is needed.
             let mut missing = Vec::new();
-            let mut model = None;
-            for (p, shard) in &needed {
+            for (p, _) in needed.iter().filter(|(_, s)| wanted(schema, table, *s)) {
                 match nodes.exists(p).await {
-                    Ok(true) => model = Some(p.clone()),
-                    Ok(false) if wanted(schema, table, *shard) => missing.push(p.clone()),
-                    Ok(false) => {}
+                    Ok(true) => {}
+                    Ok(false) => missing.push(p.clone()),
                     Err(e) => {
                         out.failed += 1;
                         out.rows
@@ -113,11 +114,15 @@ pub async fn create_missing(
             if missing.is_empty() {
                 continue;
             }
-            // The definition: an existing physical table (the latest shard), else the
-            // logical name on the schema's node (a single table about to be split).
+            // The definition: the latest physical table that exists, else the logical
+            // name on the schema's node (a single table about to be split).
             let home = (schema.node, db(schema.node), logical.clone());
-            if model.is_none() && nodes.exists(&home).await.unwrap_or(false) {
-                model = Some(home);
+            let mut model = None;
+            for p in needed.iter().rev().map(|(p, _)| p).chain([&home]) {
+                if nodes.exists(p).await.unwrap_or(false) {
+                    model = Some(p.clone());
+                    break;
+                }
             }
             let Some(model) = model else {
                 for p in &missing {
@@ -186,16 +191,26 @@ struct Nodes<'a> {
     rt: &'a Runtime,
     timeout: std::time::Duration,
     conns: HashMap<NodeId, BackendConn>,
+    unreachable: HashMap<NodeId, String>,
     tables: HashMap<(NodeId, String), HashSet<String>>,
 }
 
 impl Nodes<'_> {
     async fn conn(&mut self, node: NodeId) -> Result<&mut BackendConn, String> {
+        // A node that did not answer is not waited for again in the same run.
+        if let Some(e) = self.unreachable.get(&node) {
+            return Err(e.clone());
+        }
         if !self.conns.contains_key(&node) {
-            let c = primary_conn(self.rt, node, self.timeout)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.conns.insert(node, c);
+            match primary_conn(self.rt, node, self.timeout).await {
+                Ok(c) => {
+                    self.conns.insert(node, c);
+                }
+                Err(e) => {
+                    self.unreachable.insert(node, e.to_string());
+                    return Err(e.to_string());
+                }
+            }
         }
         self.conns
             .get_mut(&node)

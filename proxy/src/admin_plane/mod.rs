@@ -177,11 +177,17 @@ impl AdminPlane {
         let topo = self.topology.load();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.0 != topo.generation {
-            // A DBA with nothing staged follows the change; staged edits stay (SHOW
-            // CONFIG DIFF shows the change among them), and LOAD checks again.
+            // The staged entries the DBA did not touch follow the change, so a LOAD
+            // never undoes it unseen; entries both changed stay as staged (SHOW CONFIG
+            // DIFF shows them) and are logged.
             let before = store.runtime().map_err(store_error)?;
-            if store.staged().map_err(store_error)? == before {
-                store.stage(&topo.document).map_err(store_error)?;
+            let staged = store.staged().map_err(store_error)?;
+            let (rebased, conflicts) = admin::diff::rebase(&staged, &before, &topo.document);
+            if rebased != staged {
+                store.stage(&rebased).map_err(store_error)?;
+            }
+            if !conflicts.is_empty() {
+                tracing::warn!(entries = ?conflicts, "the layout changed outside the admin port where staged edits differ; LOAD would put the staged ones in effect");
             }
             store.set_runtime(&topo.document).map_err(store_error)?;
             let version = store

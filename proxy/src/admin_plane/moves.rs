@@ -97,10 +97,10 @@ impl Place {
                     ..
                 },
             ) => {
-                // The same rule and shards, or one more period of an open-ended rule:
-                // the shards both have are the same tables.
-                let n = s1.len().min(s2.len());
-                c1.eq_ignore_ascii_case(c2) && r1 == r2 && s1[..n] == s2[..n]
+                // The same rule and shards, or more periods of an open-ended rule:
+                // the shards the old layout had are the same tables. Fewer periods
+                // are checked (the rows of the dropped ones).
+                c1.eq_ignore_ascii_case(c2) && r1 == r2 && s2.starts_with(s1)
             }
             (Place::Broadcast(a), Place::Broadcast(b)) => {
                 a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
@@ -161,10 +161,7 @@ fn place(rt: &Runtime, cluster: &ClusterConfig, schema: &str, table: &str) -> Op
             // As configured: an open-ended rule's periods in use grow with time.
             rule: format!(
                 "{:?}",
-                cluster.rules.get(&sh.rule).cloned().map(|mut r| {
-                    r.set_horizon(None);
-                    r
-                })
+                cluster.rules.get(&sh.rule).map(rules::RuleConfig::placing)
             ),
             algorithm: sh.algorithm.clone(),
             shards: sh.shards.iter().map(|l| loc(l.node, &l.table)).collect(),

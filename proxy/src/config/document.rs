@@ -69,7 +69,7 @@ impl Layout {
 /// without validating what they say: what LOAD CONFIG FROM DISK stages.
 pub fn normalized(doc: &toml::Table) -> Result<toml::Table, Vec<ConfigError>> {
     let form = read_form(doc)?;
-    Ok(toml::Table::try_from(form).unwrap_or_default())
+    toml::Table::try_from(form).map_err(|e| vec![ConfigError::new("config", e.to_string())])
 }
 
 /// The layout's keys read into their form; a type error is reported under its key,
@@ -115,11 +115,17 @@ fn read_form(doc: &toml::Table) -> Result<LayoutForm, Vec<ConfigError>> {
                 _ => {}
             }
         }
-        if all.is_empty() {
-            first
-        } else {
-            all
+        // The whole form's own error (a key of the wrong shape, `users = "x"`) is
+        // kept when no entry reported on it.
+        for e in first {
+            if !all
+                .iter()
+                .any(|a| a.key.starts_with(&e.key) || e.key.starts_with(&a.key))
+            {
+                all.push(e);
+            }
         }
+        all
     })
 }
 

@@ -166,7 +166,16 @@ fn sharded(
     let per_node = t.tables_per_node.unwrap_or(1);
     let shards = algorithm.shards();
     let open_ended = algorithm.open_ended();
-    if open_ended && (t.tables_per_node.is_some() || t.placement.is_some()) {
+    let names_periods = |n: &str| n.contains("{suffix}") || n.contains("{shard");
+    if open_ended && t.naming.as_deref().is_some_and(|n| !names_periods(n)) {
+        errors.push(ConfigError::new(
+            format!("{key}.naming"),
+            format!(
+                "rule `{rule_name}` is open-ended: each period needs a table of its own; \
+                 put {{suffix}} (or {{shard}}) in naming"
+            ),
+        ));
+    } else if open_ended && (t.tables_per_node.is_some() || t.placement.is_some()) {
         let field = if t.tables_per_node.is_some() {
             "tables_per_node"
         } else {

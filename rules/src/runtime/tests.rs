@@ -160,6 +160,22 @@ fn open_ended_date_rules_grow_with_the_clock() {
         let e = Runtime::build(&bad).expect_err("refused");
         assert!(e.0.iter().any(|e| e.key == key), "{extra}: {e}");
     }
+    for (from, to, key) in [
+        (
+            "suffix_pattern = \"yyyyMM\"",
+            "suffix_pattern = \"yyyy\"",
+            "rules.by_month.suffix_pattern",
+        ),
+        (
+            "nodes = [\"dn1\", \"dn2\"]",
+            "nodes = [\"dn1\", \"dn2\"]\nnaming = \"{table}_x\"",
+            "schemas.app.tables.events.naming",
+        ),
+    ] {
+        let bad = parse(&text.replace(from, to));
+        let e = Runtime::build(&bad).expect_err("refused");
+        assert!(e.0.iter().any(|e| e.key == key), "{to}: {e}");
+    }
     let bad = parse(&text.replace(
         "nodes = [\"dn1\", \"dn2\"]",
         "nodes = [\"dn1\", \"dn2\"]\ntables_per_node = 2",
