@@ -95,7 +95,8 @@ pub fn rebase(staged: &Table, old: &Table, new: &Table) -> (Table, Vec<String>) 
             continue;
         }
         match (key.as_str(), o, n) {
-            ("nodes" | "rules" | "schemas", _, _) => {
+            // Tables of entries: a node, a rule, a schema, a setting.
+            ("nodes" | "rules" | "schemas" | "reads" | "transactions", _, _) => {
                 let table =
                     |v: Option<&Value>| v.and_then(Value::as_table).cloned().unwrap_or_default();
                 let (ot, nt) = (table(o), table(n));

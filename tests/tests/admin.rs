@@ -422,3 +422,52 @@ async fn a_file_staged_from_disk_keeps_default_rights() {
         .await
         .expect("the user still writes");
 }
+
+/// A reload outside the admin port while a DBA has edits staged: the staged entries
+/// the DBA did not touch follow it, so the DBA's LOAD does not undo the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_load_never_undoes_an_outside_change() {
+    let db = "adm_rebase";
+    setup(db).await;
+    let p = Proxy::with_config(&config(db));
+    let mut a = admin(&p).await;
+    a.query_drop("UPDATE settings SET value = '250' WHERE name = 'reads.causal_wait_ms'")
+        .await
+        .unwrap();
+    // The file changes another setting, and shardgate reloads it (SIGHUP).
+    p.reload(&format!(
+        "{}\n[reads]\nmax_replica_lag_ms = 777\n",
+        config(db)
+    ));
+    let lag = || async {
+        let mut a = admin(&p).await;
+        let v: Option<String> = a
+            .query_first(
+                "SELECT value FROM runtime_settings WHERE name = 'reads.max_replica_lag_ms'",
+            )
+            .await
+            .unwrap();
+        v
+    };
+    eventually("the reload in effect", || async {
+        lag().await.as_deref() == Some("777")
+    })
+    .await;
+    let diff: Vec<(String, Option<String>, Option<String>)> =
+        a.query("SHOW CONFIG DIFF").await.unwrap();
+    assert_eq!(
+        diff,
+        [(
+            "reads.causal_wait_ms".to_string(),
+            Some("1000".to_string()),
+            Some("250".to_string())
+        )],
+        "only the DBA's own edit differs"
+    );
+    a.query_drop("LOAD CONFIG TO RUNTIME").await.unwrap();
+    assert_eq!(
+        lag().await.as_deref(),
+        Some("777"),
+        "the reload is not undone"
+    );
+}
