@@ -112,8 +112,8 @@ pub fn changes_rows(sql: &str) -> bool {
     !matches!(first.as_str(), "SELECT" | "VALUES" | "EXPLAIN" | "PRAGMA")
 }
 
-/// Words the audit keeps in a masked statement: SQL's own and the admin tables' and
-/// columns' names. Any other bare word may be a password written without quotes.
+/// Words the audit keeps in a masked statement besides the admin tables' names
+/// ([`crate::tables::TABLES`]): SQL's own and the admin columns' names. Any other bare word may be a password written without quotes.
 const KEPT_WORDS: &[&str] = &[
     "insert",
     "into",
@@ -159,15 +159,6 @@ const KEPT_WORDS: &[&str] = &[
     "then",
     "else",
     "end",
-    "nodes",
-    "replicas",
-    "rules",
-    "rule_properties",
-    "schemas",
-    "tables",
-    "binding_groups",
-    "users",
-    "settings",
     "name",
     "primary_address",
     "user",
@@ -264,7 +255,12 @@ pub fn masked(sql: &str) -> String {
                 i += 1;
             }
             let w: String = chars[start..i].iter().collect();
-            if !c.is_ascii_digit() && KEPT_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
+            let lower = w.to_ascii_lowercase();
+            let table = lower.strip_prefix("runtime_").unwrap_or(&lower);
+            let kept = KEPT_WORDS.contains(&lower.as_str())
+                || crate::tables::TABLES.contains(&table)
+                || lower.starts_with("config_");
+            if !c.is_ascii_digit() && kept {
                 out.push_str(&w);
             } else {
                 out.push_str("***");

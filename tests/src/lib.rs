@@ -202,14 +202,6 @@ impl Proxy {
         opts(self.announced_port("admin"), user, password, None)
     }
 
-    /// The config file a config-file proxy runs with.
-    pub fn config_path(&self) -> &Path {
-        self._config
-            .as_ref()
-            .expect("a proxy started with a config file")
-            .path()
-    }
-
     /// Rewrites the config file with `body` (as [`Proxy::with_config`] would) and
     /// sends SIGHUP, which makes shardgate read it again.
     pub fn reload(&self, body: &str) {

@@ -430,6 +430,14 @@ fn read_table(path: &Path) -> Result<Table, SqlError> {
     })
 }
 
+/// The directory a config file is in; `--config shardgate.toml` has the empty path
+/// as its parent, which is the current directory.
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+}
+
 /// Writes the config file with `layout`, keeping its other sections; returns the
 /// name the previous file was kept under.
 fn write_config(path: &Path, file: Table, layout: &Table) -> Result<String, SqlError> {
@@ -439,11 +447,7 @@ fn write_config(path: &Path, file: Table, layout: &Table) -> Result<String, SqlE
     // What the next start would read must start.
     crate::config::Config::from_toml(&text, &path.display().to_string())
         .map_err(|e| SqlError::internal(format!("not saved, the result would not start: {e}")))?;
-    // `--config shardgate.toml` has the empty path as its parent.
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
+    let dir = directory_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -492,4 +496,19 @@ fn write_config(path: &Path, file: Table, layout: &Table) -> Result<String, SqlE
         let _ = std::fs::remove_file(dir.join(format!("{name}.{old}")));
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_named_alone_is_in_the_current_directory() {
+        assert_eq!(directory_of(Path::new("shardgate.toml")), Path::new("."));
+        assert_eq!(
+            directory_of(Path::new("/etc/sg/shardgate.toml")),
+            Path::new("/etc/sg")
+        );
+        assert!(std::fs::read_dir(directory_of(Path::new("x.toml"))).is_ok());
+    }
 }

@@ -52,6 +52,8 @@ pub fn render(shared: &Shared) -> String {
 pub struct Hot {
     pub bytes_received: metrics::Counter,
     pub bytes_sent: metrics::Counter,
+    /// Shards a routed statement runs on.
+    pub fan_out: metrics::Histogram,
     /// By [`STATEMENT_KINDS`] × (ok, error).
     statements: Vec<metrics::Counter>,
 }
@@ -82,6 +84,7 @@ pub fn hot() -> &'static Hot {
     HOT.get_or_init(|| Hot {
         bytes_received: metrics::counter!("shardgate_client_bytes_total", "direction" => "received"),
         bytes_sent: metrics::counter!("shardgate_client_bytes_total", "direction" => "sent"),
+        fan_out: metrics::histogram!("shardgate_fanout_shards"),
         statements: STATEMENT_KINDS
             .iter()
             .flat_map(|k| {

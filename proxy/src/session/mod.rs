@@ -38,6 +38,7 @@ mod routed;
 mod settings;
 mod sharded;
 mod show;
+mod statistics;
 mod transaction;
 mod xa_show;
 
@@ -149,18 +150,9 @@ pub struct Session {
     /// On the admin port: who logged in.
     admin_user: Option<String>,
     /// What the command running did, for the statement statistics.
-    outcome: Outcome,
+    outcome: statistics::Outcome,
     /// The digest of the last statement, reused for the next.
     digest_buf: Vec<u8>,
-}
-
-/// What a command did, as the statement statistics count it.
-#[derive(Debug, Default, Clone, Copy)]
-struct Outcome {
-    failed: bool,
-    rows: u64,
-    /// Shards (backend statements) it ran on; 0: answered by shardgate.
-    shards: u16,
 }
 
 /// Sleeps until `at`, or forever when there is no limit.
@@ -179,7 +171,7 @@ impl Session {
         Session {
             port,
             admin_user: None,
-            outcome: Outcome::default(),
+            outcome: statistics::Outcome::default(),
             digest_buf: Vec::new(),
             latency: metrics::histogram!(crate::http::metrics::COMMAND_SECONDS),
             accounts_seen,
@@ -346,7 +338,7 @@ impl Session {
         let info = (cmd == COM_QUERY).then(|| payload.slice(1..));
         self.control
             .set_activity(command_name(cmd), self.db.as_deref(), info);
-        self.outcome = Outcome::default();
+        self.outcome = statistics::Outcome::default();
         let flow = match self.dispatch(payload, seq).await {
             Ok(flow) => Ok(flow),
             Err(CommandError::Sql(e)) => self.send_err(seq, &e).await.map(|()| Flow::Continue),
@@ -367,40 +359,6 @@ impl Session {
             self.note_statement(&payload[1..], elapsed);
         }
         flow
-    }
-
-    /// Counts the statement in the statistics (and the slow log, when it was slow).
-    fn note_statement(&mut self, sql: &[u8], elapsed: std::time::Duration) {
-        let stats = &self.shared.stats;
-        let digest = crate::stats::digest::digest(sql, &mut self.digest_buf);
-        let o = self.outcome;
-        crate::http::metrics::hot().statement(&self.digest_buf, o.failed);
-        stats.record(&crate::stats::Observation {
-            digest,
-            digest_text: &self.digest_buf,
-            elapsed,
-            failed: o.failed,
-            rows: o.rows,
-            shards: o.shards,
-        });
-        if stats.is_slow(elapsed) {
-            let at = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            stats.record_slow(crate::stats::Slow {
-                at,
-                user: self
-                    .user
-                    .as_ref()
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default(),
-                schema: self.db.clone(),
-                elapsed,
-                shards: o.shards,
-                failed: o.failed,
-                statement: crate::control::shown_statement(sql, 2048),
-            });
-        }
     }
 
     async fn dispatch(&mut self, payload: &[u8], seq: u8) -> Reply {

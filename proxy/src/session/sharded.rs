@@ -112,7 +112,9 @@ impl Session {
         }
         let fan_out = u16::try_from(plan.targets.len()).unwrap_or(u16::MAX);
         self.outcome.shards = self.outcome.shards.max(fan_out);
-        metrics::histogram!("shardgate_fanout_shards").record(f64::from(fan_out));
+        crate::http::metrics::hot()
+            .fan_out
+            .record(f64::from(fan_out));
         let nodes: SmallVec<[NodeId; 4]> = plan.targets.iter().map(|t| t.node).collect();
         let conflict = match self.commit_before_ddl(&nodes).await {
             Ok(()) => self.transaction_conflict(&nodes),
@@ -186,7 +188,9 @@ impl Session {
         };
         let fan_out = u16::try_from(plan.targets.len()).unwrap_or(u16::MAX);
         self.outcome.shards = self.outcome.shards.max(fan_out);
-        metrics::histogram!("shardgate_fanout_shards").record(f64::from(fan_out));
+        crate::http::metrics::hot()
+            .fan_out
+            .record(f64::from(fan_out));
         let nodes: SmallVec<[NodeId; 4]> = plan.targets.iter().map(|t| t.node).collect();
         let conflict = match self.commit_before_ddl(&nodes).await {
             Ok(()) => self.transaction_conflict(&nodes),
