@@ -207,6 +207,12 @@ fn user_errors(
     errors
 }
 
+#[derive(Debug, Clone, Copy)]
+pub struct GatherBudget {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
 /// What is fixed for the life of the process, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -221,6 +227,8 @@ pub struct Settings {
     pub max_unauthenticated: usize,
     /// `None`: statements may run as long as they like.
     pub statement_timeout: Option<Duration>,
+    /// Most rows and bytes one statement may gather (see `server.gather_max_rows`).
+    pub gather_budget: GatherBudget,
     pub pool: PoolSettings,
     pub health_interval: Duration,
     /// Check statements against the users' rights (config files). Zero-config
@@ -490,6 +498,10 @@ impl Config {
                     max_unauthenticated: s.max_unauthenticated,
                     statement_timeout: (s.statement_timeout_ms > 0)
                         .then(|| Duration::from_millis(s.statement_timeout_ms)),
+                    gather_budget: GatherBudget {
+                        rows: s.gather_max_rows,
+                        bytes: s.gather_max_bytes,
+                    },
                     pool: PoolSettings {
                         min_idle: p.min_idle,
                         max_size: p.max_size.unwrap_or(PoolSettings::default().max_size),

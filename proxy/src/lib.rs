@@ -22,6 +22,7 @@ pub mod playground;
 pub mod promotion;
 #[cfg(feature = "playground")]
 pub mod sandbox;
+pub mod scratch;
 pub mod server;
 pub mod session;
 pub mod shared;

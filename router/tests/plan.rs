@@ -315,24 +315,83 @@ fn broadcast_single_and_binding_tables() {
     assert_eq!(route("SELECT 1").unwrap(), None);
 }
 
+/// The gather a read gets when no direct strategy answers it.
+fn gathered(sql: &str) -> router::plan::Gather {
+    let rt = runtime();
+    let p = plan(
+        sql.as_bytes(),
+        &rt.schemas["shop"],
+        &rt,
+        router::reading::Reading::DEFAULT,
+    )
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .unwrap_or_else(|| panic!("not planned: {sql}"));
+    assert!(p.targets.is_empty(), "{sql}: {:?}", p.targets);
+    *p.gather.unwrap_or_else(|| panic!("not gathered: {sql}"))
+}
+
+/// Reads no direct strategy answers exactly are gathered and evaluated on one node;
+/// the reason the direct strategies gave is kept for EXPLAIN SHARDING.
+#[test]
+fn reads_the_direct_strategies_cannot_answer_are_gathered() {
+    for (sql, why) in [
+        (
+            "SELECT status, GROUP_CONCAT(id) FROM orders GROUP BY status",
+            "GROUP_CONCAT",
+        ),
+        (
+            "SELECT COUNT(DISTINCT status), COUNT(DISTINCT id) FROM orders",
+            "DISTINCT",
+        ),
+        ("SELECT SUM(amount) + 1 FROM orders", ""),
+        ("SELECT *, COUNT(*) FROM orders", ""),
+        (
+            "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders",
+            "window",
+        ),
+        (
+            "SELECT status FROM orders GROUP BY status WITH ROLLUP",
+            "ROLLUP",
+        ),
+        ("SELECT DISTINCT status FROM orders ORDER BY id", "DISTINCT"),
+        ("SELECT * FROM orders ORDER BY 2", ""),
+        (
+            "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.user_id = 1",
+            "binding group",
+        ),
+        (
+            "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM orders WHERE id = 1)",
+            "subqueries",
+        ),
+        (
+            "SELECT * FROM audit JOIN countries ON 1 = 1 JOIN customers ON 1 = 1",
+            "different nodes",
+        ),
+        (
+            "SELECT * FROM orders o JOIN audit a ON a.id = o.id",
+            "lives only on dn2",
+        ),
+    ] {
+        let g = gathered(sql);
+        assert!(g.reason.contains(why), "{sql}: {}", g.reason);
+        // Evaluated on the schema's node, in its database, with the client's text.
+        assert_eq!(
+            (g.node, g.database.as_str(), g.sql.as_str()),
+            (0, "shop", sql)
+        );
+    }
+}
+
 #[test]
 fn what_cannot_be_answered_right_is_refused() {
     let unsupported = [
-        "SELECT status, GROUP_CONCAT(id) FROM orders GROUP BY status",
-        "SELECT COUNT(DISTINCT status), COUNT(DISTINCT id) FROM orders",
-        "SELECT SUM(amount) + 1 FROM orders",
-        "SELECT *, COUNT(*) FROM orders",
-        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders",
-        "SELECT status FROM orders GROUP BY status WITH ROLLUP",
-        "SELECT DISTINCT status FROM orders ORDER BY id",
-        "SELECT * FROM orders ORDER BY 2",
-        "SELECT * FROM orders LIMIT ?",
-        "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.user_id = 1",
-        "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM orders WHERE id = 1)",
         "SELECT * FROM orders WHERE user_id = 1; SELECT 2",
-        "SELECT * FROM audit JOIN countries ON 1 = 1 JOIN customers ON 1 = 1",
         "INSERT INTO orders (id, user_id) SELECT id, 3 FROM orders WHERE user_id = 1",
         "DELETE FROM orders WHERE status = 'x' LIMIT 10",
+        "SELECT * FROM orders o JOIN events e ON e.id = o.id FOR UPDATE",
+        "SELECT COUNT(*) INTO @n FROM orders o JOIN events e ON e.id = o.id",
+        "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.id = @last",
+        "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.id = LAST_INSERT_ID()",
     ];
     for sql in unsupported {
         match route(sql) {
@@ -346,10 +405,6 @@ fn what_cannot_be_answered_right_is_refused() {
             "shard column `user_id`",
         ),
         (
-            "INSERT INTO orders VALUES (1, 2, 3)",
-            "must list its columns",
-        ),
-        (
             "INSERT INTO order_items (id, amount) VALUES (1, 2)",
             "must give its shard column `user_id`",
         ),
@@ -361,6 +416,24 @@ fn what_cannot_be_answered_right_is_refused() {
     for (sql, text) in invalid {
         match route(sql) {
             Err(RouteError::Invalid(m)) => assert!(m.contains(text), "{sql}: {m}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    // Without a column list the executor reads the table's columns and puts the
+    // list right after the table's name.
+    for (sql, at) in [
+        ("INSERT INTO orders VALUES (1, 2, 3)", 18),
+        ("INSERT `order_items` VALUE (1, 2)", 20),
+        (
+            "INSERT INTO shop.orders SELECT * FROM orders WHERE user_id = 1",
+            23,
+        ),
+    ] {
+        match route(sql) {
+            Err(RouteError::NeedsColumns { table, at: got }) => {
+                assert_eq!(got, at, "{sql}");
+                assert!(table == "orders" || table == "order_items", "{sql}");
+            }
             other => panic!("{sql}: {other:?}"),
         }
     }
@@ -685,10 +758,37 @@ fn joins_of_sharded_tables_must_be_on_their_shard_keys() {
         "SELECT * FROM orders a LEFT JOIN orders b ON a.user_id = b.user_id + 1",
         "SELECT * FROM orders o JOIN order_items i ON o.id = i.id",
         "SELECT * FROM orders o JOIN order_items i ON o.user_id = i.user_id OR o.id = i.id",
-        "UPDATE orders a JOIN orders b ON a.id = b.id SET a.id = b.id WHERE b.user_id = 6",
-        "INSERT INTO order_items (user_id, id) SELECT a.user_id, b.id FROM orders a JOIN orders b ON a.id = b.id",
         "SELECT a.id FROM orders a JOIN orders b ON a.id = b.id WHERE a.user_id = 1 \
          UNION ALL SELECT id FROM orders WHERE user_id = 1",
+    ] {
+        // Reads are gathered and joined by the server itself.
+        assert!(gathered(sql).reason.contains("shard keys"), "{sql}");
+    }
+    // An outer join that keeps a broadcast table's rows would have every shard
+    // answer them; one that keeps the sharded table's rows runs shard by shard.
+    assert!(
+        gathered("SELECT * FROM countries c LEFT JOIN orders o ON o.id = c.id")
+            .reason
+            .contains("outer join")
+    );
+    assert!(
+        gathered("SELECT * FROM orders o RIGHT JOIN countries c ON o.id = c.id")
+            .reason
+            .contains("outer join")
+    );
+    assert!(
+        route("SELECT * FROM orders o LEFT JOIN countries c ON o.id = c.id")
+            .unwrap()
+            .is_some_and(|(targets, _, _)| targets.len() == 4)
+    );
+    assert!(route(
+        "SELECT * FROM countries c LEFT JOIN orders o ON o.id = c.id WHERE o.user_id = 5"
+    )
+    .unwrap()
+    .is_some_and(|(targets, _, _)| targets.len() == 1));
+    for sql in [
+        "UPDATE orders a JOIN orders b ON a.id = b.id SET a.id = b.id WHERE b.user_id = 6",
+        "INSERT INTO order_items (user_id, id) SELECT a.user_id, b.id FROM orders a JOIN orders b ON a.id = b.id",
     ] {
         match route(sql) {
             Err(RouteError::Unsupported(why)) => assert!(why.contains("shard keys"), "{sql}: {why}"),
@@ -717,14 +817,70 @@ fn order_by_null_orders_nothing() {
     }
 }
 
-/// A subquery over a sharded table is refused as a subquery, not as a join.
+/// A subquery over a sharded table is gathered as a subquery, not as a join.
 #[test]
-fn subqueries_are_refused_by_name() {
+fn subqueries_are_gathered_by_name() {
     let sql = "SELECT * FROM orders WHERE id IN (SELECT id FROM orders WHERE note = 'x')";
-    match route(sql) {
-        Err(RouteError::Unsupported(why)) => assert!(why.contains("subqueries"), "{why}"),
-        other => panic!("{sql}: {other:?}"),
-    }
+    assert!(gathered(sql).reason.contains("subqueries"));
+}
+
+/// Conditions that concern one table alone thin its copy (and pick its shards);
+/// anything whose pushing could change the answer stays with the statement only.
+#[test]
+fn gathers_copy_only_rows_that_can_reach_the_answer() {
+    let g = gathered(
+        "SELECT * FROM orders o JOIN events e ON e.id = o.id \
+         WHERE o.user_id = 5 AND e.kind = 'x' AND o.id + e.id > 3 AND RAND() < 2 \
+         AND o.amount > (SELECT 1) AND e.score < RAND()",
+    );
+    let orders = &g.tables[0];
+    assert_eq!(
+        (orders.name.as_str(), orders.alias.as_str()),
+        ("orders", "o")
+    );
+    assert_eq!(orders.filter.as_deref(), Some("(o.user_id = 5)"));
+    // user_id 5 is shard 1 of 4 (on dn2, as `orders_0001`).
+    let shards: Vec<(Option<u32>, &str)> = orders
+        .sources
+        .iter()
+        .map(|s| (s.shard, s.table.as_str()))
+        .collect();
+    assert_eq!(shards, [(Some(1), "orders_0001")]);
+    assert_eq!(orders.sources[0].database, "shop_b");
+    assert_eq!(g.tables[1].filter.as_deref(), Some("(e.kind = 'x')"));
+    assert_eq!(g.tables[1].sources.len(), 4);
+    // The NULL-filled side of an outer join keeps every row; the other side not.
+    let g = gathered(
+        "SELECT * FROM orders o LEFT JOIN events e ON e.id = o.id \
+         WHERE e.kind IS NULL AND o.status = 'new'",
+    );
+    assert_eq!(g.tables[0].filter.as_deref(), Some("(o.status = 'new')"));
+    assert_eq!(g.tables[1].filter, None);
+    // A table named twice is copied whole; unqualified columns belong to a lone table.
+    let g = gathered("SELECT * FROM orders WHERE id IN (SELECT id FROM orders) AND status = 'x'");
+    assert_eq!(g.tables.len(), 1);
+    assert_eq!(g.tables[0].filter, None);
+    let g = gathered("SELECT status, GROUP_CONCAT(id) FROM orders WHERE status = 'x' AND user_id IN (1, 2) GROUP BY status");
+    assert_eq!(
+        g.tables[0].filter.as_deref(),
+        Some("(status = 'x') AND (user_id IN (1, 2))")
+    );
+    assert_eq!(g.tables[0].sources.len(), 2);
+    // Broadcast and single tables: one copy; in place on the evaluating node.
+    let g = gathered("SELECT * FROM audit JOIN countries ON 1 = 1 JOIN customers ON 1 = 1");
+    let placed: Vec<(&str, bool, usize)> = g
+        .tables
+        .iter()
+        .map(|t| (t.name.as_str(), t.in_place, t.sources[0].node))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("audit", false, 1),
+            ("countries", true, 0),
+            ("customers", true, 0)
+        ]
+    );
 }
 
 /// A number with an exponent is a DOUBLE to SQL: its rounding decides the shards.

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a shared MariaDB sandbox per test binary, the real
 //! `shardgate` binary started per test, and clients to talk to both.
 
+pub mod compare;
 pub mod raw;
 pub mod rng;
 
@@ -368,13 +369,28 @@ pub fn error_code(e: &mysql_async::Error) -> Option<u16> {
 
 /// `db` dropped and created afresh on every group's primary (replicas follow).
 pub async fn recreate_db(sandbox: &Sandbox, db: &str) {
+    recreate_db_with(sandbox, db, "").await
+}
+
+/// `db` afresh on every group's primary, in utf8mb4 with its case- and
+/// accent-insensitive collation (what the differential tests compare under).
+pub async fn recreate_db_ci(sandbox: &Sandbox, db: &str) {
+    recreate_db_with(
+        sandbox,
+        db,
+        " DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_general_ci",
+    )
+    .await
+}
+
+async fn recreate_db_with(sandbox: &Sandbox, db: &str, options: &str) {
     use mysql_async::prelude::Queryable;
     for g in &sandbox.groups {
         let mut c = direct(&g.primary, None).await;
         c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
             .await
             .expect("drop database");
-        c.query_drop(format!("CREATE DATABASE {db}"))
+        c.query_drop(format!("CREATE DATABASE {db}{options}"))
             .await
             .expect("create database");
     }

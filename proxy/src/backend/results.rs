@@ -101,6 +101,11 @@ impl ResultReader {
         Ok(event)
     }
 
+    /// No answer is partly read: the last one ended (or none was read yet).
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Head
+    }
+
     /// The answer just read ended one result and another follows.
     pub fn more_results(event: &Event) -> bool {
         event

@@ -95,6 +95,11 @@ pub(super) struct ServerSection {
     pub(super) instance_id: Option<String>,
     /// Where the XA decision log lives; relative to the config file's directory.
     pub(super) data_dir: std::path::PathBuf,
+    /// Most rows one statement may gather into temporary tables (reads no direct
+    /// strategy answers: cross-shard joins, subqueries, …).
+    pub(super) gather_max_rows: u64,
+    /// Most bytes of row data one statement may gather.
+    pub(super) gather_max_bytes: u64,
 }
 
 impl Default for ServerSection {
@@ -111,6 +116,8 @@ impl Default for ServerSection {
             statement_timeout_ms: 0,
             instance_id: None,
             data_dir: "shardgate-data".into(),
+            gather_max_rows: 5_000_000,
+            gather_max_bytes: 1 << 30,
         }
     }
 }

@@ -247,6 +247,12 @@ impl Session {
                                 .await;
                         }
                     }
+                    Err(router::RouteError::NeedsColumns { table, at }) => {
+                        let text = String::from_utf8_lossy(&text).into_owned();
+                        return self
+                            .insert_with_columns(&text, (&table, at), rt.clone(), db, seq)
+                            .await;
+                    }
                     Err(e) => {
                         return Err(super::sharded::route_error(&e).into());
                     }

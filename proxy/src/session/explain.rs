@@ -53,37 +53,94 @@ impl Session {
                 Some("single".to_string()),
                 Some(String::from_utf8_lossy(sql).trim().to_string()),
             ]],
-            Ok(Some(plan)) => {
-                let merge = match &plan.merge {
-                    Merge::Single => "single".to_string(),
-                    Merge::SumAffected => "sum affected rows".to_string(),
-                    Merge::Copies => "one copy's affected rows".to_string(),
-                    Merge::Concat => "concatenate rows".to_string(),
-                    Merge::Any => "any one node".to_string(),
-                    Merge::Combine(spec) => spec.describe(),
-                };
-                let kind = if plan.write {
-                    "write"
-                } else if stmt.read_only {
-                    "read"
-                } else {
-                    "read (primary)"
-                };
-                plan.targets
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            Some(rt.nodes[t.node].name.clone()),
-                            t.shard.map(|s| s.to_string()),
-                            Some(kind.to_string()),
-                            Some(merge.to_string()),
-                            Some(t.sql.clone()),
-                        ]
-                    })
-                    .collect()
-            }
+            Ok(Some(plan)) => match plan.gather.as_deref() {
+                Some(g) => gather_steps(g, &rt),
+                None => direct_steps(&plan, stmt.read_only, &rt),
+            },
         };
         let columns = ["node", "shard", "kind", "merge", "sql"].map(LocalColumn::text);
         self.send_result_set(seq, "plan", &columns, &rows).await
     }
+}
+
+/// A direct plan's targets.
+fn direct_steps(
+    plan: &router::Plan,
+    read_only: bool,
+    rt: &rules::Runtime,
+) -> Vec<Vec<Option<String>>> {
+    let merge = match &plan.merge {
+        Merge::Single => "single".to_string(),
+        Merge::SumAffected => "sum affected rows".to_string(),
+        Merge::Copies => "one copy's affected rows".to_string(),
+        Merge::Concat => "concatenate rows".to_string(),
+        Merge::Any => "any one node".to_string(),
+        Merge::Combine(spec) => spec.describe(),
+    };
+    let kind = if plan.write {
+        "write"
+    } else if read_only {
+        "read"
+    } else {
+        "read (primary)"
+    };
+    plan.targets
+        .iter()
+        .map(|t| {
+            vec![
+                Some(rt.nodes[t.node].name.clone()),
+                t.shard.map(|s| s.to_string()),
+                Some(kind.to_string()),
+                Some(merge.to_string()),
+                Some(t.sql.clone()),
+            ]
+        })
+        .collect()
+}
+
+/// A gather plan's steps: where each table's rows are read (or that it is read in
+/// place), then the statement on the evaluating node.
+fn gather_steps(g: &router::plan::Gather, rt: &rules::Runtime) -> Vec<Vec<Option<String>>> {
+    let strategy = format!("gather ({})", g.reason);
+    let mut rows = Vec::new();
+    for t in &g.tables {
+        let filter = t
+            .filter
+            .as_ref()
+            .map(|f| format!(" WHERE {f}"))
+            .unwrap_or_default();
+        if t.in_place {
+            rows.push(vec![
+                Some(rt.nodes[g.node].name.clone()),
+                None,
+                Some(format!(
+                    "read `{}` in place (copied inside a transaction)",
+                    t.name
+                )),
+                Some(strategy.clone()),
+                Some(format!("`{}`.`{}`", g.database, t.name)),
+            ]);
+            continue;
+        }
+        for s in &t.sources {
+            rows.push(vec![
+                Some(rt.nodes[s.node].name.clone()),
+                s.shard.map(|x| x.to_string()),
+                Some(format!("copy into temporary `{}`", t.name)),
+                Some(strategy.clone()),
+                Some(format!(
+                    "SELECT * FROM `{}`.`{}` AS `{}`{filter}",
+                    s.database, s.table, t.alias
+                )),
+            ]);
+        }
+    }
+    rows.push(vec![
+        Some(rt.nodes[g.node].name.clone()),
+        None,
+        Some("evaluate".to_string()),
+        Some(strategy),
+        Some(g.sql.clone()),
+    ]);
+    rows
 }

@@ -47,19 +47,23 @@ struct Source {
 enum Failure {
     /// An answer for the client (before or in place of the end of the rows).
     Sql(SqlError),
+    /// The merge step cannot answer exactly; a gather can, while nothing was sent.
+    Refused(SqlError),
     /// The backend connection broke.
     Lost(WireError),
 }
 
 impl From<MergeError> for Failure {
     fn from(e: MergeError) -> Self {
-        let code = match e {
-            MergeError::EnumKey | MergeError::TooManyGroups | MergeError::HavingType(_) => 1235,
-            MergeError::Arith(_) => 1690,
-            MergeError::ColumnMismatch(..) => 1105,
-        };
-        let state = if code == 1235 { "42000" } else { "HY000" };
-        Failure::Sql(SqlError::new(code, state, e.to_string()))
+        match e {
+            MergeError::EnumKey | MergeError::TooManyGroups | MergeError::HavingType(_) => {
+                Failure::Refused(SqlError::unsupported(e.to_string()))
+            }
+            MergeError::Arith(_) => Failure::Sql(SqlError::new(1690, "22003", e.to_string())),
+            MergeError::ColumnMismatch(..) => {
+                Failure::Sql(SqlError::new(1105, "HY000", e.to_string()))
+            }
+        }
     }
 }
 
@@ -104,6 +108,8 @@ async fn next_row(
 /// What a merged read runs on and how.
 #[derive(Clone, Copy)]
 pub(super) struct MergeJob<'a, 'r> {
+    /// The statement as planned.
+    pub sql: &'a [u8],
     pub plan: &'a Plan,
     pub spec: &'a MergeSpec,
     pub read_only: bool,
@@ -157,7 +163,8 @@ impl Session {
                 self.stream.write_all(&out).await?;
                 Ok(Flow::Continue)
             }
-            Some(Failure::Sql(e)) => {
+            Some(Failure::Refused(e)) if !header_sent => self.gather_instead(job, e, seq).await,
+            Some(Failure::Sql(e) | Failure::Refused(e)) => {
                 self.send_err(seq, &e).await?;
                 Ok(Flow::Continue)
             }
@@ -175,12 +182,33 @@ impl Session {
         }
     }
 
+    /// Answers by a gather what the merge step refused before sending anything.
+    async fn gather_instead(&mut self, job: MergeJob<'_, '_>, refused: SqlError, seq: u8) -> Reply {
+        let planned = std::str::from_utf8(job.sql)
+            .map_err(|_| router::RouteError::NotUtf8(job.schema.name.clone()))
+            .and_then(|text| {
+                router::plan::gather_plan(text, job.schema, job.rt, self.reading, &refused.message)
+            });
+        match planned {
+            Ok(Some(g)) => self.run_gather(&g, job.rt, job.schema, seq).await,
+            Ok(None) => {
+                self.send_err(seq, &refused).await?;
+                Ok(Flow::Continue)
+            }
+            Err(e) => {
+                self.send_err(seq, &super::sharded::route_error(&e)).await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
     async fn merge_into_client(
         &mut self,
         job: MergeJob<'_, '_>,
         p: &mut MergeState,
     ) -> Result<(), Failure> {
         let MergeJob {
+            sql: _,
             plan,
             spec,
             read_only,

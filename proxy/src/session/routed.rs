@@ -186,7 +186,10 @@ impl Session {
         let read_only = classified.as_ref().is_ok_and(|s| s.read_only);
         let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
         // The metadata comes from preparing one target's statement.
-        let target = &prepared.plan.targets[0];
+        let Some(target) = prepared.plan.targets.first() else {
+            let e = SqlError::internal("shardgate planned the prepared statement onto no node");
+            return Err(e.into());
+        };
         self.lease.writes_now = false;
         let mut held = self.checkout(target.node, false, false).await?;
         let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));

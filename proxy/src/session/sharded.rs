@@ -53,6 +53,15 @@ impl<'t> Renames<'t> {
         renames
     }
 
+    /// One database's physical name → the schema's logical one.
+    pub(super) fn database(physical: &'t str, logical: &'t str) -> Renames<'t> {
+        let mut renames = Renames::none();
+        if physical != logical {
+            renames.schemas.push((physical, logical));
+        }
+        renames
+    }
+
     /// No renaming: statements on no configured table.
     pub(super) fn none() -> Renames<'t> {
         Renames {
@@ -86,6 +95,10 @@ pub(super) fn route_error(e: &RouteError) -> SqlError {
             SqlError::new(1526, "HY000", format!("{e}: no shard holds this value"))
         }
         RouteError::Invalid(_) => SqlError::new(1105, "HY000", e.to_string()),
+        RouteError::NeedsColumns { table, .. } => SqlError::unsupported(format!(
+            "not supported by shardgate yet: {e} here (a prepared statement, or a statement \
+             naming another schema); list the columns of `{table}`"
+        )),
         RouteError::ShardTable(..) => SqlError::no_such_table(e.to_string()),
     }
 }
@@ -103,6 +116,9 @@ impl Session {
         let Some(schema) = rt.schemas.get(schema_name) else {
             return Err(SqlError::unknown_database(schema_name).into());
         };
+        if let Some(g) = &plan.gather {
+            return self.run_gather(g, &rt, schema, seq).await;
+        }
         if let Some(fill) = &plan.fill_global_id {
             return self.insert_with_ids(fill, sql, &rt, schema, seq).await;
         }
@@ -144,6 +160,7 @@ impl Session {
             return self
                 .run_merge(
                     super::merged::MergeJob {
+                        sql,
                         plan,
                         spec,
                         read_only,

@@ -61,6 +61,22 @@ pub fn shape(payload: &[u8]) -> Option<ColumnShape> {
     })
 }
 
+/// A column definition's type and flags; `None` when it is malformed.
+pub fn type_and_flags(payload: &[u8]) -> Option<(u8, u16)> {
+    let mut pos = 0usize;
+    for _ in 0..6 {
+        let (len, n) = lenenc::read_int(payload.get(pos..)?)?;
+        pos = pos
+            .checked_add(n)?
+            .checked_add(usize::try_from(len).ok()?)?;
+    }
+    // length of fixed fields (1), charset (2), column length (4), type (1), flags (2).
+    let at = pos.checked_add(7)?;
+    let t = *payload.get(at)?;
+    let flags = payload.get(at + 1..at + 3)?;
+    Some((t, u16::from_le_bytes([flags[0], flags[1]])))
+}
+
 /// Rewrites the schema and table fields through `rename_schema` / `rename_table`
 /// (which return `None` to keep a name). `None` when the packet is not a well-formed
 /// column definition.

@@ -18,3 +18,4 @@ pub const NEWDATE: u8 = 0x0e;
 pub const NEWDECIMAL: u8 = 0xf6;
 pub const ENUM: u8 = 0xf7;
 pub const SET: u8 = 0xf8;
+pub const VAR_STRING: u8 = 0xfd;

@@ -1,6 +1,7 @@
 //! The MySQL wire protocol, server and client side. Knows nothing of sharding: it frames
 //! packets, performs handshakes and tracks where responses end.
 
+pub mod binary_rows;
 pub mod codes;
 pub mod coldef;
 pub mod coltype;

@@ -10,6 +10,7 @@ pub(super) fn insert_select_shards(
     source: &sqlparser::ast::Select,
     key: &keys::KeyColumn<'_>,
     lead: &str,
+    text: &str,
 ) -> Result<(), RouteError> {
     use sqlparser::ast::SelectItem;
     let refuse = |why: &str| {
@@ -17,6 +18,13 @@ pub(super) fn insert_select_shards(
             "INSERT ... SELECT into sharded table `{lead}` {why}"
         ))
     };
+    if ins.columns.is_empty() {
+        return Err(super::values::needs_columns(
+            ins,
+            lead,
+            &super::spans::Offsets::new(text),
+        ));
+    }
     let idx = ins
         .columns
         .iter()

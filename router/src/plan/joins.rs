@@ -227,3 +227,57 @@ fn column(e: &Expr) -> Option<Column> {
         _ => None,
     }
 }
+
+/// True when an outer join keeps rows of tables that are not sharded (broadcast,
+/// single) whatever the sharded side holds: every shard would answer them, once per
+/// shard (`products LEFT JOIN orders` repeats each unmatched product per shard).
+/// Inner joins and outer joins that keep a sharded table's rows tie every row of
+/// the answer to one shard's row, and are answered shard by shard.
+pub(super) fn keeps_unsharded_rows(statement: &Statement, sharded: &dyn Fn(&str) -> bool) -> bool {
+    let Statement::Query(q) = statement else {
+        return false;
+    };
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return false;
+    };
+    let has_sharded = |f: &TableFactor| {
+        match f {
+        TableFactor::Table { name, .. } => name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| sharded(&i.value)),
+        // Joins in parentheses are judged as a whole: any sharded table inside.
+        TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => std::iter::once(&table_with_joins.relation)
+            .chain(table_with_joins.joins.iter().map(|j| &j.relation))
+            .any(|f| matches!(f, TableFactor::Table { name, .. } if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| sharded(&i.value)))),
+        _ => false,
+    }
+    };
+    for t in &s.from {
+        let mut left = has_sharded(&t.relation);
+        for j in &t.joins {
+            let right = has_sharded(&j.relation);
+            let wrong = match j.join_operator {
+                JoinOperator::Left(_)
+                | JoinOperator::LeftOuter(_)
+                | JoinOperator::LeftSemi(_)
+                | JoinOperator::LeftAnti(_)
+                | JoinOperator::OuterApply => right && !left,
+                JoinOperator::Right(_)
+                | JoinOperator::RightOuter(_)
+                | JoinOperator::RightSemi(_)
+                | JoinOperator::RightAnti(_) => left && !right,
+                JoinOperator::FullOuter(_) => left || right,
+                _ => false,
+            };
+            if wrong {
+                return true;
+            }
+            left |= right;
+        }
+    }
+    false
+}

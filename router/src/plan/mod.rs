@@ -9,12 +9,14 @@ mod cache;
 pub mod catalog_view;
 mod clauses;
 mod fill_ids;
+mod gather;
 mod insert_select;
 mod joins;
 mod keys;
 mod merge;
 mod names;
 mod prepared;
+mod pushdown;
 mod refs;
 mod rewrite;
 mod spans;
@@ -33,6 +35,7 @@ use crate::reading::Reading;
 
 pub use cache::{Cached, PlanCache};
 pub use fill_ids::FillIds;
+pub use gather::{Gather, Gathered, Source};
 use insert_select::insert_select_shards;
 pub use keys::{KeyExpr, Operand as KeyOperand};
 pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
@@ -79,6 +82,9 @@ pub struct Plan {
     /// INSERT without the global-id column: the executor generates the ids, adds
     /// them with [`FillIds::apply`] and plans the result (this plan has no targets).
     pub fill_global_id: Option<FillIds>,
+    /// A read no direct strategy answers exactly: its tables are gathered on one
+    /// node, which runs the statement (this plan has no targets).
+    pub gather: Option<Box<Gather>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +103,11 @@ pub enum RouteError {
     ShardTable(String, String),
     #[error("not supported by shardgate yet: {0}")]
     Unsupported(String),
+    /// An INSERT into sharded `table` without a column list: the executor reads the
+    /// table's columns (as the server would take them) and puts the list in at byte
+    /// `at`, then plans again.
+    #[error("INSERT into sharded table `{table}` without a column list")]
+    NeedsColumns { table: String, at: usize },
     #[error("{0}")]
     Rule(#[from] RuleError),
     #[error("{0}")]
@@ -155,6 +166,53 @@ pub fn prepare(
 }
 
 fn plan_with(
+    sql: &[u8],
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    prepared: bool,
+    foreign: bool,
+    reading: Reading,
+) -> Result<Option<Prepared>, RouteError> {
+    match plan_direct(sql, schema, rt, prepared, foreign, reading) {
+        // A read no direct strategy answers exactly: gathered, when it is one.
+        Err(RouteError::Unsupported(reason)) if !prepared => {
+            let text =
+                std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
+            match gather::plan(text, schema, rt, foreign, reading, &reason)? {
+                Some(g) => Ok(Some(Prepared {
+                    plan: Plan {
+                        targets: Vec::new(),
+                        write: false,
+                        scatter: true,
+                        merge: Merge::Single,
+                        fill_global_id: None,
+                        gather: Some(Box::new(g)),
+                    },
+                    routing: Routing::Fixed,
+                    algorithm: None,
+                    params: 0,
+                })),
+                None => Err(RouteError::Unsupported(reason)),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Plans a read as a gather, for a direct plan that found it cannot answer once it
+/// saw the shards' columns (an ORDER BY an ENUM, say); `reason` says why.
+pub fn gather_plan(
+    text: &str,
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    reading: Reading,
+    reason: &str,
+) -> Result<Option<Gather>, RouteError> {
+    gather::plan(text, schema, rt, false, reading, reason)
+}
+
+/// The direct strategies: one node, one shard, or every shard with a merge.
+fn plan_direct(
     sql: &[u8],
     schema: &LogicalSchema,
     rt: &Runtime,
@@ -397,11 +455,16 @@ fn plan_with(
             if one {
                 // Every part on the same shard: the server runs the whole UNION.
                 (sets[0].clone(), None)
-            } else if all && !prepared && q.order_by.is_none() && q.limit_clause.is_none() {
+            } else if all
+                && !prepared
+                && q.order_by.is_none()
+                && q.limit_clause.is_none()
+                && union::same_shape(&parts)
+            {
                 return plan_union_all(text, schema, rt, foreign, reading).map(Some);
             } else {
                 return Err(RouteError::Unsupported(
-                    "UNION over several shards (only UNION ALL without ORDER BY/LIMIT, or parts on one shard)"
+                    "UNION over several shards (only UNION ALL of one select list without ORDER BY/LIMIT, or parts on one shard)"
                         .into(),
                 ));
             }
@@ -413,6 +476,17 @@ fn plan_with(
                 ));
             };
             let shards = shards_where(select.selection.as_ref());
+            if shards.len() > 1
+                && joins::keeps_unsharded_rows(statement, &|t| {
+                    sharded.iter().any(|s| s.eq_ignore_ascii_case(t))
+                })
+            {
+                return Err(RouteError::Unsupported(
+                    "an outer join that keeps the rows of a broadcast or single table over \
+                     several shards (each shard would answer them)"
+                        .into(),
+                ));
+            }
             // A prepared statement runs on one shard per execution (several are
             // refused by the executor), so it needs no merge.
             if shards.len() > 1 && !prepared {
@@ -463,6 +537,7 @@ fn plan_with(
                             scatter: false,
                             merge: Merge::Single,
                             fill_global_id: Some(fill),
+                            gather: None,
                         },
                         routing: Routing::Fixed,
                         algorithm: None,
@@ -471,7 +546,7 @@ fn plan_with(
                 }
             }
             if let Some(SetExpr::Select(source)) = ins.source.as_ref().map(|s| s.body.as_ref()) {
-                insert_select_shards(ins, source, &key, lead)?;
+                insert_select_shards(ins, source, &key, lead, text)?;
                 let shards = shards_where(source.selection.as_ref());
                 let limited = ins
                     .source
@@ -548,13 +623,32 @@ fn plan_with(
             sql,
         });
     }
-    if let Some(u) = unconfigured.first() {
+    // Every other table runs where each shard runs: it must be there.
+    for u in &unconfigured {
         if let Some(far) = targets.iter().find(|t| t.node != schema.node) {
             return Err(RouteError::Unsupported(format!(
                 "`{u}` is not configured in schema `{}`, so it lives only on {}, while sharded \
                  `{lead}` also has shards on {}; declare `{u}` as a broadcast table, or shard it \
                  in `{lead}`'s binding group",
                 schema.name, rt.nodes[schema.node].name, rt.nodes[far.node].name
+            )));
+        }
+    }
+    for t in &named {
+        let (nodes, what) = match &schema.tables[&t.name].kind {
+            TableKind::Sharded(_) => continue,
+            TableKind::Broadcast { nodes } => (nodes.as_slice(), "has copies only on"),
+            TableKind::Single { node } => (std::slice::from_ref(node), "lives only on"),
+        };
+        if let Some(far) = targets.iter().find(|x| !nodes.contains(&x.node)) {
+            let on: Vec<&str> = nodes.iter().map(|n| rt.nodes[*n].name.as_str()).collect();
+            return Err(RouteError::Unsupported(format!(
+                "`{}` {what} {}, while sharded `{lead}` also has shards on {}; make `{}` a \
+                 broadcast table on every node of `{lead}`",
+                t.name,
+                on.join(", "),
+                rt.nodes[far.node].name,
+                t.name
             )));
         }
     }
@@ -571,6 +665,7 @@ fn plan_with(
             scatter,
             merge,
             fill_global_id: None,
+            gather: None,
         },
         routing,
         algorithm: Some(table.algorithm.clone()),

@@ -37,6 +37,7 @@ impl Prepared {
                 scatter: false,
                 merge: Merge::Single,
                 fill_global_id: None,
+                gather: None,
             },
             routing: Routing::Fixed,
             algorithm: None,

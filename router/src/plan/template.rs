@@ -161,6 +161,7 @@ pub fn instantiate(template: &Prepared, lifted: &Lifted<'_>, reading: Reading) -
             Merge::Single
         },
         fill_global_id: None,
+        gather: None,
     })
 }
 

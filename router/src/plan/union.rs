@@ -50,6 +50,19 @@ pub(super) fn union_parts<'q>(
     }
 }
 
+/// True when the parts select the same list from the same tables: their rows then
+/// have one shape, and a UNION ALL is their rows one after another. Parts that
+/// differ have their column types unified by the server (an INT part next to a
+/// DECIMAL one answers `1.0`), which only the server can do.
+pub(super) fn same_shape(parts: &[&sqlparser::ast::Select]) -> bool {
+    let shape = |s: &sqlparser::ast::Select| {
+        let items: Vec<String> = s.projection.iter().map(|i| i.to_string()).collect();
+        let from: Vec<String> = s.from.iter().map(|f| f.to_string()).collect();
+        (items, from)
+    };
+    parts.windows(2).all(|w| shape(w[0]) == shape(w[1]))
+}
+
 /// UNION ALL whose parts go to different shards: each part is planned on its own,
 /// and the answer is their rows one part after another.
 pub(super) fn plan_union_all(
@@ -61,9 +74,14 @@ pub(super) fn plan_union_all(
 ) -> Result<Prepared, RouteError> {
     let mut targets = Vec::new();
     for part in clauses::union_all_parts(text, reading) {
-        let planned = plan_with(part.as_bytes(), schema, rt, false, foreign, reading)?;
+        // Parts are planned directly: a part that needs a gather needs the whole
+        // statement gathered.
+        let planned = plan_direct(part.as_bytes(), schema, rt, false, foreign, reading)?;
         match planned {
-            Some(p) if matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) => {
+            Some(p)
+                if p.plan.gather.is_none()
+                    && matches!(p.plan.merge, Merge::Single | Merge::Concat | Merge::Any) =>
+            {
                 targets.extend(p.plan.targets)
             }
             Some(_) => {
@@ -86,6 +104,7 @@ pub(super) fn plan_union_all(
             scatter: false,
             merge: Merge::Concat,
             fill_global_id: None,
+            gather: None,
         },
         routing: Routing::Fixed,
         algorithm: None,

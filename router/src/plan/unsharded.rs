@@ -68,5 +68,6 @@ pub(super) fn plan_unsharded(
         scatter: false,
         merge,
         fill_global_id: None,
+        gather: None,
     })
 }

@@ -105,6 +105,28 @@ pub fn fill_spec(
     }))
 }
 
+/// The INSERT names no columns: where the list goes (right after the table's name),
+/// for the executor to fill in.
+pub(super) fn needs_columns(ins: &Insert, table_name: &str, offsets: &Offsets<'_>) -> RouteError {
+    let end = match &ins.table {
+        sqlparser::ast::TableObject::TableName(n) => {
+            n.0.last()
+                .and_then(|p| p.as_ident())
+                .and_then(|i| offsets.byte(i.span.end))
+        }
+        _ => None,
+    };
+    match end {
+        Some(at) => RouteError::NeedsColumns {
+            table: table_name.to_string(),
+            at,
+        },
+        None => RouteError::Invalid(format!(
+            "INSERT into sharded table `{table_name}` must list its columns"
+        )),
+    }
+}
+
 fn only_params(keys: Vec<Operand>) -> Vec<Operand> {
     if keys.iter().any(|k| matches!(k, Operand::Param(_))) {
         keys
@@ -197,9 +219,7 @@ pub fn split_insert(
     }
     let columns: Vec<String> = ins.columns.iter().map(last_name).collect();
     if columns.is_empty() {
-        return Err(RouteError::Invalid(format!(
-            "INSERT into sharded table `{table_name}` must list its columns, so shardgate can find `{key}`"
-        )));
+        return Err(needs_columns(ins, table_name, &offsets));
     }
     let Some(idx) = columns.iter().position(|c| c.eq_ignore_ascii_case(key)) else {
         return Ok(InsertSplit {

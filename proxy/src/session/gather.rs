@@ -1,0 +1,522 @@
+//! Running a gather plan: each table the statement reads is copied, thinned by the
+//! conditions that concern it alone, into a temporary table of the same name on one
+//! connection to the evaluating node's primary; that connection runs the client's
+//! statement and its answer streams to the client as the server sent it.
+//!
+//! The copy streams: a shard's rows become multi-row INSERTs of about a MiB, each
+//! sent before more rows are read, so shardgate holds one batch whatever the size
+//! of the tables; the budget (`server.gather_max_rows`, `gather_max_bytes`) bounds
+//! what the evaluating server is asked to hold. Rows are read the way the session
+//! reads (its transaction, its replicas), so a transaction sees its own writes.
+//! The temporary tables stay out of the binary log (`sql_log_bin = 0`), and the
+//! evaluating connection is reset before anyone else uses it: no temporary table
+//! ever outlives the statement, or shadows a table for another statement.
+
+use bytes::BytesMut;
+use router::plan::{Gather, Gathered};
+use router::Target;
+use rules::runtime::LogicalSchema;
+use rules::{NodeId, Runtime};
+use smallvec::SmallVec;
+use tokio::io::AsyncWriteExt;
+
+use super::sharded::{RelayError, Relayed, Renames};
+use super::{Flow, Held, Reply, Session};
+use crate::backend::results::{Event, ResultReader};
+use crate::backend::Role;
+use crate::merge::Row;
+use crate::scratch::{self, Column, Kind, RowsInsert};
+use crate::wire::generic::eof_payload;
+use crate::wire::packet::write_packet;
+use crate::wire::{SqlError, WireError};
+
+/// INSERTs into the temporary tables are cut at about this size.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// What has been gathered so far, against the budget.
+struct Spent {
+    rows: u64,
+    bytes: u64,
+}
+
+/// Why gathering stopped.
+enum Stop {
+    /// An answer for the client; every connection is in a known state.
+    Sql(SqlError),
+    /// A session connection broke (its transaction, if any, is gone).
+    Lost(WireError),
+}
+
+impl From<SqlError> for Stop {
+    fn from(e: SqlError) -> Self {
+        Stop::Sql(e)
+    }
+}
+
+impl Session {
+    pub(super) async fn run_gather(
+        &mut self,
+        g: &Gather,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+        seq: u8,
+    ) -> Reply {
+        let sources: usize = g.tables.iter().map(|t| t.sources.len()).sum();
+        let fan_out = u16::try_from(sources.max(1)).unwrap_or(u16::MAX);
+        self.outcome.shards = self.outcome.shards.max(fan_out);
+        crate::http::metrics::hot()
+            .fan_out
+            .record(f64::from(fan_out));
+        metrics::counter!("shardgate_gathered_statements_total").increment(1);
+        // Outside a transaction a table that lives on the evaluating node is read
+        // where it is; inside one, only the session's own connections see its
+        // writes, so every table is copied through them.
+        let in_transaction = self.lease.must_keep() || !self.lease.autocommit;
+        let copied: Vec<&Gathered> = g
+            .tables
+            .iter()
+            .filter(|t| in_transaction || !t.in_place)
+            .collect();
+        let nodes: SmallVec<[NodeId; 4]> = copied
+            .iter()
+            .flat_map(|t| t.sources.iter().map(|s| s.node))
+            .collect();
+        let conflict = match self.commit_before_ddl(&nodes).await {
+            Ok(()) => self.transaction_conflict(&nodes),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = conflict {
+            return Err(e.into());
+        }
+        let mut held = match self.evaluating_connection(g.node).await {
+            Ok(h) => h,
+            Err(e) => return self.reply_gather_err(seq, &e).await,
+        };
+        let mut spent = Spent { rows: 0, bytes: 0 };
+        for t in copied {
+            match self
+                .copy_table(&mut held, g, t, rt, schema, &mut spent)
+                .await
+            {
+                Ok(()) => {}
+                Err(stop) => {
+                    // Its temporary tables go with it when it is reset.
+                    self.give_back(held).await;
+                    let e = match stop {
+                        Stop::Sql(e) => e,
+                        Stop::Lost(e) => {
+                            self.forget_connection_state();
+                            e.to_client("(the statement was not run)")
+                        }
+                    };
+                    return self.reply_gather_err(seq, &e).await;
+                }
+            }
+        }
+        metrics::counter!("shardgate_gathered_rows_total").increment(spent.rows);
+        self.evaluate(held, g, schema, seq).await
+    }
+
+    async fn reply_gather_err(&mut self, seq: u8, e: &SqlError) -> Reply {
+        self.outcome.failed = true;
+        self.send_err(seq, e).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// A connection to `node`'s primary with the session's settings, whose
+    /// temporary tables stay out of the binary log. It is marked dirty, so that the
+    /// pool resets it (dropping every temporary table) before lending it again.
+    async fn evaluating_connection(&mut self, node: NodeId) -> Result<Held, SqlError> {
+        let pools = self.lease.topo.node(node).clone();
+        let conn = pools
+            .primary
+            .get_for(self.flavor, false)
+            .await
+            .map_err(|e| {
+                SqlError::backend_unavailable(format!(
+                    "shardgate: data node {} has no usable primary to evaluate the statement: {e}",
+                    pools.name
+                ))
+            })?;
+        let mut held = Held {
+            node,
+            role: Role::Primary,
+            conn,
+        };
+        held.conn.dirty = true;
+        if held.conn.refuses_writes {
+            held.conn
+                .reset()
+                .await
+                .map_err(|e| e.to_client("(preparing a connection to evaluate on)"))?;
+            held.conn.dirty = true;
+        }
+        let (mut held, _) = self.replay_settings(held, Vec::new()).await?;
+        match held.conn.execute_ok(b"SET SESSION sql_log_bin = 0").await {
+            Ok(_) => {}
+            Err(WireError::Server { code: 1227, .. }) => {
+                // Without the right to leave the binary log, temporary tables stay out
+                // of it only when it is off or row-based.
+                let (_, rows) = held
+                    .conn
+                    .query_rows(b"SELECT @@log_bin, @@binlog_format")
+                    .await
+                    .map_err(|e| e.to_client("(reading the node's binary log settings)"))?;
+                let row = rows.into_iter().next().unwrap_or_default();
+                let value = |i: usize| {
+                    row.get(i)
+                        .cloned()
+                        .flatten()
+                        .map(|v| String::from_utf8_lossy(&v).to_ascii_uppercase())
+                        .unwrap_or_default()
+                };
+                if value(0) != "0" && value(1) != "ROW" {
+                    self.give_back(held).await;
+                    return Err(SqlError::new(
+                        1227,
+                        "42000",
+                        format!(
+                            "shardgate evaluates this statement over temporary tables on data node \
+                             {}, which must stay out of its binary log ({} replicates them); grant \
+                             shardgate's backend account BINLOG ADMIN (or SUPER), or use \
+                             binlog_format = ROW",
+                            pools.name,
+                            value(1)
+                        ),
+                    ));
+                }
+            }
+            Err(e) => return Err(e.to_client("(keeping temporary tables out of the binary log)")),
+        }
+        Ok(held)
+    }
+
+    /// Creates `t`'s temporary twin on `held` and copies its rows into it.
+    async fn copy_table(
+        &mut self,
+        held: &mut Held,
+        g: &Gather,
+        t: &Gathered,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+        spent: &mut Spent,
+    ) -> Result<(), Stop> {
+        let Some(first) = t.sources.first() else {
+            return Err(Stop::Sql(SqlError::internal(format!(
+                "shardgate planned no place to read `{}` from",
+                t.name
+            ))));
+        };
+        let (columns, create) = self
+            .definition(first.node, &first.database, &first.table)
+            .await?;
+        let twin = scratch::temporary_twin(&create, &g.database, &t.name)
+            .map_err(|e| SqlError::unsupported(format!("not supported by shardgate yet: {e}")))?;
+        let context = |e: WireError| {
+            SqlError::new(
+                1105,
+                "HY000",
+                format!(
+                    "shardgate could not copy rows of `{}` to evaluate the statement: {e}",
+                    t.name
+                ),
+            )
+        };
+        held.conn
+            .execute_ok(twin.as_bytes())
+            .await
+            .map_err(context)?;
+        let copied: Vec<&Column> = columns.iter().collect();
+        let projection: Vec<String> = copied.iter().map(|c| c.read(&t.alias)).collect();
+        let targets: Vec<Target> = t
+            .sources
+            .iter()
+            .map(|s| {
+                let mut sql = format!(
+                    "SELECT {} FROM {}.{} AS {}",
+                    projection.join(", "),
+                    scratch::quote_ident(&s.database),
+                    scratch::quote_ident(&s.table),
+                    scratch::quote_ident(&t.alias)
+                );
+                if let Some(f) = &t.filter {
+                    sql.push_str(" WHERE ");
+                    sql.push_str(f);
+                }
+                Target {
+                    node: s.node,
+                    shard: s.shard,
+                    sql,
+                }
+            })
+            .collect();
+        let mut insert = RowsInsert::new(&g.database, &t.name, &columns);
+        let mut parts = self
+            .start_parts(&targets, true, rt, schema)
+            .await
+            .map_err(not_started)?;
+        for target in &targets {
+            let mut source = self
+                .next_part(&mut parts, target, true, rt, schema)
+                .await
+                .map_err(not_started)?;
+            let mut reader = ResultReader::default();
+            let copied = self
+                .copy_rows(&mut source, &mut reader, held, &mut insert, spent)
+                .await;
+            match copied {
+                Ok(warnings) => self.keep_or_release(source, warnings).await,
+                Err(Stop::Lost(e)) => {
+                    drop(source);
+                    return Err(Stop::Lost(e));
+                }
+                Err(Stop::Sql(e)) => {
+                    self.end_source(source, reader).await?;
+                    return Err(Stop::Sql(e));
+                }
+            }
+        }
+        if !insert.is_empty() {
+            held.conn
+                .execute_ok(&insert.take())
+                .await
+                .map_err(context)?;
+        }
+        Ok(())
+    }
+
+    /// A source whose copy stopped: given back when its answer ended; inside a
+    /// transaction read to its end, so that the transaction lives on; else closed
+    /// (reading the rest could take as long as the copy itself).
+    async fn end_source(&mut self, mut source: Held, mut reader: ResultReader) -> Result<(), Stop> {
+        if reader.is_done() {
+            self.keep_or_release(source, 0).await;
+            return Ok(());
+        }
+        if !self.lease.must_keep() {
+            drop(source);
+            return Ok(());
+        }
+        loop {
+            match reader.next(&mut source.conn).await {
+                Ok(Event::End { warnings, .. }) => {
+                    self.keep_or_release(source, warnings).await;
+                    return Ok(());
+                }
+                Ok(Event::Err(_)) => {
+                    self.keep_or_release(source, 1).await;
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    drop(source);
+                    return Err(Stop::Lost(e));
+                }
+            }
+        }
+    }
+
+    /// Copies one source's rows into `insert`, sending a batch on `held` whenever
+    /// one is full. The source's warnings, once its answer ended.
+    async fn copy_rows(
+        &mut self,
+        source: &mut Held,
+        reader: &mut ResultReader,
+        held: &mut Held,
+        insert: &mut RowsInsert,
+        spent: &mut Spent,
+    ) -> Result<u16, Stop> {
+        let budget = self.shared.settings.gather_budget;
+        let lost = |e: WireError| match e {
+            WireError::Server { .. } => Stop::Sql(e.to_client("")),
+            other => Stop::Lost(other),
+        };
+        let mut width = 0usize;
+        loop {
+            match reader.next(&mut source.conn).await.map_err(lost)? {
+                Event::Columns { count, .. } => {
+                    width = usize::try_from(count).unwrap_or(usize::MAX);
+                }
+                Event::ColumnDef(_) | Event::ColumnsEnd(_) => {}
+                Event::Row(p) => {
+                    spent.rows += 1;
+                    spent.bytes += p.len() as u64;
+                    if spent.rows > budget.rows || spent.bytes > budget.bytes {
+                        return Err(Stop::Sql(over_budget(budget)));
+                    }
+                    let row = Row::parse(p, width).ok_or(Stop::Lost(WireError::Protocol(
+                        "malformed row from a shard",
+                    )))?;
+                    insert
+                        .push((0..width).map(|i| row.get(i)))
+                        .map_err(|e| Stop::Sql(SqlError::internal(e)))?;
+                    if insert.len() >= BATCH_BYTES {
+                        held.conn.execute_ok(&insert.take()).await.map_err(|e| {
+                            Stop::Sql(e.to_client("(copying rows to evaluate the statement)"))
+                        })?;
+                    }
+                }
+                Event::End { warnings, .. } => return Ok(warnings),
+                Event::Err(p) => {
+                    return Err(Stop::Sql(WireError::from_err_packet(&p).to_client("")))
+                }
+                Event::Ok { .. } => {
+                    return Err(Stop::Lost(WireError::Protocol(
+                        "a shard answered a read without rows",
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The columns of a physical table (generated ones left out: the twin computes
+    /// them) and its `SHOW CREATE TABLE`, read where the session reads.
+    async fn definition(
+        &mut self,
+        node: NodeId,
+        database: &str,
+        table: &str,
+    ) -> Result<(Vec<Column>, String), Stop> {
+        let mut held = self.checkout(node, true, false).await?;
+        let columns_sql = format!(
+            "SELECT COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+            scratch::quote_literal(database),
+            scratch::quote_literal(table)
+        );
+        let create_sql = format!(
+            "SHOW CREATE TABLE {}.{}",
+            scratch::quote_ident(database),
+            scratch::quote_ident(table)
+        );
+        let read = async {
+            let (_, cols) = held.conn.query_rows(columns_sql.as_bytes()).await?;
+            let (_, create) = held.conn.query_rows(create_sql.as_bytes()).await?;
+            Ok::<_, WireError>((cols, create))
+        }
+        .await;
+        let (cols, create) = match read {
+            Ok(r) => {
+                self.keep_or_release(held, 0).await;
+                r
+            }
+            Err(e @ WireError::Server { .. }) => {
+                self.keep_or_release(held, 0).await;
+                return Err(Stop::Sql(e.to_client("")));
+            }
+            Err(e) => {
+                drop(held);
+                return Err(Stop::Lost(e));
+            }
+        };
+        let text = |v: &Option<Vec<u8>>| {
+            String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned()
+        };
+        let columns: Vec<Column> = cols
+            .iter()
+            .filter(|r| {
+                !text(r.get(2).unwrap_or(&None))
+                    .to_ascii_uppercase()
+                    .contains("GENERATED")
+            })
+            .map(|r| Column {
+                name: text(r.first().unwrap_or(&None)),
+                kind: Kind::of(&text(r.get(1).unwrap_or(&None))),
+            })
+            .collect();
+        let create = create
+            .first()
+            .and_then(|r| r.get(1))
+            .map(text)
+            .unwrap_or_default();
+        if columns.is_empty() || create.is_empty() {
+            return Err(Stop::Sql(SqlError::no_such_table(format!(
+                "Table '{database}.{table}' doesn't exist"
+            ))));
+        }
+        Ok((columns, create))
+    }
+
+    /// Runs the statement over the gathered tables and relays its answer; the end of
+    /// the rows carries the session's own status.
+    async fn evaluate(
+        &mut self,
+        mut held: Held,
+        g: &Gather,
+        schema: &LogicalSchema,
+        seq: u8,
+    ) -> Reply {
+        if !self.may_write() {
+            if let Err(e) = held.conn.refuse_writes().await {
+                self.give_back(held).await;
+                return self
+                    .reply_gather_err(seq, &e.to_client("(making a connection refuse writes)"))
+                    .await;
+            }
+        }
+        let wire = self.charset.encode(&g.sql).into_owned();
+        if let Err(e) = held.conn.send_query(Some(&g.database), &wire).await {
+            self.give_back(held).await;
+            return self
+                .reply_gather_err(seq, &e.to_client("(the statement was not run)"))
+                .await;
+        }
+        self.control.set_running(self.running_on(&held));
+        let renames = Renames::database(&g.database, &schema.name);
+        let mut seq = seq;
+        let mut shapes = Vec::new();
+        let relayed = self
+            .relay_one(&mut held, &mut seq, (true, false), &mut shapes, &renames)
+            .await;
+        match relayed {
+            Ok(Relayed::Done { warnings, .. }) => {
+                self.give_back(held).await;
+                if !shapes.is_empty() {
+                    let mut out = BytesMut::new();
+                    let end = eof_payload(self.deprecate_eof(), self.lease.status(), warnings);
+                    write_packet(&mut out, &mut seq, &end);
+                    self.stream.write_all(&out).await?;
+                }
+                Ok(Flow::Continue)
+            }
+            Ok(Relayed::Error) => {
+                self.give_back(held).await;
+                Ok(Flow::Continue)
+            }
+            Err(RelayError::Client(e)) => Err(e.into()),
+            Err(RelayError::Backend(e, forwarded)) => {
+                drop(held);
+                if forwarded {
+                    tracing::warn!(conn = self.id, error = %e, "evaluating node failed mid-response; closing client connection");
+                    return Ok(Flow::Close);
+                }
+                self.reply_gather_err(seq, &e.to_client("(the statement was not run)"))
+                    .await
+            }
+        }
+    }
+}
+
+/// The error for a source that did not start.
+fn not_started(e: super::fanout::StartError) -> Stop {
+    use super::fanout::StartError;
+    match e {
+        StartError::Checkout(e) => Stop::Sql(e),
+        StartError::Send(e @ WireError::Server { .. }) => Stop::Sql(e.to_client("")),
+        StartError::Send(e) => Stop::Lost(e),
+    }
+}
+
+fn over_budget(budget: crate::config::GatherBudget) -> SqlError {
+    SqlError::new(
+        1104,
+        "42000",
+        format!(
+            "shardgate: this statement needs more than {} rows or {} MiB of the shards' rows \
+             gathered on one node to evaluate it (server.gather_max_rows, \
+             server.gather_max_bytes); narrow its WHERE to the rows it needs, or raise the budget",
+            budget.rows,
+            budget.bytes / (1024 * 1024)
+        ),
+    )
+}

@@ -1,0 +1,89 @@
+//! INSERT into a sharded table without a column list: the server would take the
+//! table's columns in their order (invisible ones left out), so shardgate reads that
+//! list from the table's first shard, writes it into the statement and routes the
+//! result like any INSERT. It is read for every such statement, never cached: a
+//! column list from before an ALTER would put values into the wrong columns.
+
+use std::sync::Arc;
+
+use rules::{Runtime, TableKind};
+
+use super::{Reply, Session};
+use crate::scratch::{quote_ident, quote_literal};
+use crate::wire::{SqlError, WireError};
+
+impl Session {
+    pub(super) async fn insert_with_columns(
+        &mut self,
+        text: &str,
+        (table, at): (&str, usize),
+        rt: Arc<Runtime>,
+        db: &str,
+        seq: u8,
+    ) -> Reply {
+        let Some(schema) = rt.schemas.get(db) else {
+            return Err(SqlError::unknown_database(db).into());
+        };
+        let shard = match schema.tables.get(table).map(|t| &t.kind) {
+            Some(TableKind::Sharded(s)) => s.shards.first(),
+            _ => None,
+        };
+        let (Some(shard), true) = (shard, text.is_char_boundary(at)) else {
+            let e = SqlError::internal(format!(
+                "shardgate could not place the column list of the INSERT into `{table}`"
+            ));
+            return Err(e.into());
+        };
+        let database = schema.database_on(&rt.nodes, shard.node).to_string();
+        let sql = format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
+             AND TABLE_NAME = {} AND EXTRA NOT LIKE '%INVISIBLE%' ORDER BY ORDINAL_POSITION",
+            quote_literal(&database),
+            quote_literal(&shard.table)
+        );
+        let mut held = self.checkout(shard.node, true, false).await?;
+        let read = held.conn.query_rows(sql.as_bytes()).await;
+        let rows = match read {
+            Ok((_, rows)) => {
+                self.keep_or_release(held, 0).await;
+                rows
+            }
+            Err(e @ WireError::Server { .. }) => {
+                self.keep_or_release(held, 0).await;
+                return Err(e.to_client("").into());
+            }
+            Err(e) => {
+                drop(held);
+                self.forget_connection_state();
+                return Err(e
+                    .to_client("(reading the table's columns; the INSERT was not run)")
+                    .into());
+            }
+        };
+        let names: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.first().cloned().flatten())
+            .map(|v| quote_ident(&String::from_utf8_lossy(&v)))
+            .collect();
+        if names.is_empty() {
+            return Err(
+                SqlError::no_such_table(format!("Table '{db}.{table}' doesn't exist")).into(),
+            );
+        }
+        let mut listed = String::with_capacity(text.len() + 64);
+        listed.push_str(&text[..at]);
+        listed.push_str(&format!(" ({})", names.join(", ")));
+        listed.push_str(&text[at..]);
+        match router::plan(listed.as_bytes(), schema, &rt, self.reading) {
+            Ok(Some(plan)) => {
+                self.run_plan(&plan, listed.as_bytes(), false, rt.clone(), db, seq)
+                    .await
+            }
+            Ok(None) => Err(SqlError::internal(
+                "shardgate could not plan the INSERT with its columns",
+            )
+            .into()),
+            Err(e) => Err(super::sharded::route_error(&e).into()),
+        }
+    }
+}

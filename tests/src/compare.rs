@@ -1,0 +1,47 @@
+//! Comparing answers of shardgate and of one plain MariaDB holding the same rows.
+//!
+//! Rules: rows are compared in order only under a total ORDER BY; floating-point
+//! results to 12 significant digits (shards add in another order); strings as the
+//! case-insensitive collations compare them (the server may pick any spelling of a
+//! group), so both sides are folded the same way.
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+
+/// A value as the comparison rules see it.
+pub fn normal(v: &Value) -> String {
+    match v {
+        Value::NULL => "NULL".into(),
+        Value::Bytes(b) => {
+            let s = String::from_utf8_lossy(b);
+            if s.contains(['.', 'e', 'E']) {
+                if let Ok(f) = s.parse::<f64>() {
+                    return format!("{f:.11e}");
+                }
+            }
+            s.trim_end()
+                .to_lowercase()
+                .replace(['é', 'è'], "e")
+                .replace('ë', "e")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Rows of a text-protocol answer, normalized.
+pub async fn answer(c: &mut Conn, sql: &str) -> Result<Vec<Vec<String>>, mysql_async::Error> {
+    let rows: Vec<mysql_async::Row> = c.query(sql).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.unwrap().iter().map(normal).collect())
+        .collect())
+}
+
+/// Equal answers; without a total order, equal as multisets of rows.
+pub fn same(mut got: Vec<Vec<String>>, mut want: Vec<Vec<String>>, ordered: bool) -> bool {
+    if !ordered {
+        got.sort();
+        want.sort();
+    }
+    got == want
+}
