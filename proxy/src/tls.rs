@@ -42,6 +42,9 @@ pub enum ClientStream {
     Tls(Box<TlsStream<TcpStream>>),
     /// The compressed protocol over either of the above.
     Zlib(Box<crate::wire::compress::Compressed<ClientStream>>),
+    /// Text result sets rewritten as binary ones, while a prepared execution runs
+    /// through the text path.
+    Binary(Box<crate::wire::binary_rows::BinaryRows<ClientStream>>),
     /// Only while switching.
     Switching,
 }
@@ -65,10 +68,29 @@ impl ClientStream {
         )));
     }
 
+    /// From now on, result sets written are rewritten in the binary protocol.
+    pub fn start_binary_rows(&mut self, deprecate_eof: bool) {
+        let inner = std::mem::replace(self, ClientStream::Switching);
+        *self = ClientStream::Binary(Box::new(crate::wire::binary_rows::BinaryRows::new(
+            inner,
+            deprecate_eof,
+        )));
+    }
+
+    /// Back to writing packets as they are.
+    pub fn stop_binary_rows(&mut self) {
+        if let ClientStream::Binary(_) = self {
+            if let ClientStream::Binary(b) = std::mem::replace(self, ClientStream::Switching) {
+                *self = b.into_inner();
+            }
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         match self {
             ClientStream::Tls(_) => true,
             ClientStream::Zlib(z) => z.get_ref().is_tls(),
+            ClientStream::Binary(b) => b.get_ref().is_tls(),
             _ => false,
         }
     }
@@ -100,6 +122,7 @@ impl AsyncRead for ClientStream {
             ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            ClientStream::Binary(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         };
         let read = buf.filled().len().saturating_sub(before);
@@ -122,6 +145,7 @@ impl AsyncWrite for ClientStream {
             ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ClientStream::Binary(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         };
         count_sent(&polled);
@@ -133,6 +157,7 @@ impl AsyncWrite for ClientStream {
             ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ClientStream::Binary(s) => Pin::new(s.as_mut()).poll_flush(cx),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -142,6 +167,7 @@ impl AsyncWrite for ClientStream {
             ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            ClientStream::Binary(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -155,6 +181,7 @@ impl AsyncWrite for ClientStream {
             ClientStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             ClientStream::Zlib(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            ClientStream::Binary(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             ClientStream::Switching => Poll::Ready(Err(switching())),
         };
         count_sent(&polled);
@@ -165,7 +192,7 @@ impl AsyncWrite for ClientStream {
         match self {
             ClientStream::Plain(s) => s.is_write_vectored(),
             ClientStream::Tls(s) => s.is_write_vectored(),
-            ClientStream::Zlib(_) | ClientStream::Switching => false,
+            ClientStream::Zlib(_) | ClientStream::Binary(_) | ClientStream::Switching => false,
         }
     }
 }

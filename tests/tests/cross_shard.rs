@@ -602,3 +602,72 @@ async fn an_insert_without_a_column_list_takes_the_tables_columns() {
         .unwrap_err();
     assert_eq!(tests::error_code(&e), Some(1136), "{e}");
 }
+
+/// A prepared read whose bound values need several shards is answered (merged or
+/// gathered) in the binary protocol, value for value what one MariaDB answers.
+#[tokio::test]
+async fn prepared_reads_over_several_shards_are_answered() {
+    let Shop {
+        proxy: _proxy,
+        mut sharded,
+        mut oracle,
+    } = shop("xs_prep", (USER, PASSWORD), "").await;
+    type Row = (
+        i64,
+        i64,
+        Option<String>,
+        Option<f64>,
+        Option<String>,
+        Option<mysql_async::Value>,
+    );
+    let sql = "SELECT id, user_id, CAST(amount AS CHAR), ratio, status, created FROM orders \
+               WHERE (qty = ? OR status = ?) AND created >= ? ORDER BY id";
+    let args = (3, "paid", mysql_async::Value::Date(2024, 3, 1, 0, 0, 0, 0));
+    let got: Vec<Row> = sharded.exec(sql, args.clone()).await.unwrap();
+    let want: Vec<Row> = oracle.exec(sql, args).await.unwrap();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    // Aggregates merged across shards, and NULL and string parameters.
+    let sql = "SELECT status, COUNT(*), SUM(qty), MIN(created) FROM orders WHERE user_id <> ? \
+               AND status IS NOT NULL GROUP BY status ORDER BY status";
+    type Agg = (String, i64, Option<String>, Option<mysql_async::Value>);
+    let got: Vec<Agg> = sharded.exec(sql, (7,)).await.unwrap();
+    let want: Vec<Agg> = oracle.exec(sql, (7,)).await.unwrap();
+    assert_eq!(got, want);
+    let none: Vec<(i64,)> = sharded
+        .exec(
+            "SELECT id FROM orders WHERE amount = ? ORDER BY id",
+            (mysql_async::Value::NULL,),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+/// A prepared read that needs a gather (a subquery, a join across shard keys) is
+/// prepared with the server's own metadata and answered in the binary protocol.
+#[tokio::test]
+async fn prepared_reads_that_need_a_gather_are_answered() {
+    let Shop {
+        proxy: _proxy,
+        mut sharded,
+        mut oracle,
+    } = shop("xs_prep_gather", (USER, PASSWORD), "").await;
+    let sql = "SELECT u.id, u.name, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id AND o.qty > ?) AS n \
+               FROM users u WHERE u.id IN (SELECT user_id FROM events WHERE created < ?) ORDER BY u.id";
+    let stmt = sharded.prep(sql).await.unwrap();
+    assert_eq!(stmt.num_params(), 2);
+    let names: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    assert_eq!(names, ["id", "name", "n"]);
+    type Row = (i64, Option<String>, i64);
+    for args in [(1, "2024-04-01"), (3, "2024-12-31 23:59:59")] {
+        let got: Vec<Row> = sharded.exec(&stmt, args).await.unwrap();
+        let want: Vec<Row> = oracle.exec(sql, args).await.unwrap();
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "{args:?}");
+    }
+}

@@ -392,13 +392,19 @@ async fn what_cannot_be_answered_right_gets_a_clear_error() {
     }
     // The session survives every one of them.
     assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1));
-    // A prepared statement whose execution would need several shards is refused, not
-    // misrouted.
-    let err = c
-        .exec_drop("SELECT id FROM orders WHERE note = ?", ("x",))
+    // A prepared read whose execution needs several shards is answered, merged as
+    // the text statement would be.
+    c.query_drop("INSERT INTO orders (id, user_id, note) VALUES (91, 1, 'x'), (92, 2, 'x')")
         .await
-        .unwrap_err();
-    assert_eq!(error_code(&err), Some(1235), "{err}");
+        .unwrap();
+    let ids: Vec<i32> = c
+        .exec("SELECT id FROM orders WHERE note = ? ORDER BY id", ("x",))
+        .await
+        .unwrap();
+    assert_eq!(ids, [91, 92]);
+    c.query_drop("DELETE FROM orders WHERE id IN (91, 92)")
+        .await
+        .unwrap();
     // A transaction spreads over two nodes, and is rolled back on both.
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop("INSERT INTO orders (id, user_id) VALUES (1, 2)")

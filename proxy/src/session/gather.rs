@@ -201,17 +201,7 @@ impl Session {
         schema: &LogicalSchema,
         spent: &mut Spent,
     ) -> Result<(), Stop> {
-        let Some(first) = t.sources.first() else {
-            return Err(Stop::Sql(SqlError::internal(format!(
-                "shardgate planned no place to read `{}` from",
-                t.name
-            ))));
-        };
-        let (columns, create) = self
-            .definition(first.node, &first.database, &first.table)
-            .await?;
-        let twin = scratch::temporary_twin(&create, &g.database, &t.name)
-            .map_err(|e| SqlError::unsupported(format!("not supported by shardgate yet: {e}")))?;
+        let columns = self.create_twin(held, g, t).await?;
         let context = |e: WireError| {
             SqlError::new(
                 1105,
@@ -222,10 +212,6 @@ impl Session {
                 ),
             )
         };
-        held.conn
-            .execute_ok(twin.as_bytes())
-            .await
-            .map_err(context)?;
         let copied: Vec<&Column> = columns.iter().collect();
         let projection: Vec<String> = copied.iter().map(|c| c.read(&t.alias)).collect();
         let targets: Vec<Target> = t
@@ -283,6 +269,60 @@ impl Session {
                 .map_err(context)?;
         }
         Ok(())
+    }
+
+    /// Creates `t`'s temporary twin on `held`, empty; the columns a copy fills.
+    async fn create_twin(
+        &mut self,
+        held: &mut Held,
+        g: &Gather,
+        t: &Gathered,
+    ) -> Result<Vec<Column>, Stop> {
+        let Some(first) = t.sources.first() else {
+            return Err(Stop::Sql(SqlError::internal(format!(
+                "shardgate planned no place to read `{}` from",
+                t.name
+            ))));
+        };
+        let (columns, create) = self
+            .definition(first.node, &first.database, &first.table)
+            .await?;
+        let twin = scratch::temporary_twin(&create, &g.database, &t.name)
+            .map_err(|e| SqlError::unsupported(format!("not supported by shardgate yet: {e}")))?;
+        held.conn.execute_ok(twin.as_bytes()).await.map_err(|e| {
+            Stop::Sql(e.to_client(&format!("(making a temporary copy of `{}`)", t.name)))
+        })?;
+        Ok(columns)
+    }
+
+    /// COM_STMT_PREPARE of a gathered read: prepared where it would be evaluated,
+    /// over empty copies of its tables, for the server's own metadata (parameters,
+    /// columns and their types).
+    pub(super) async fn prepare_gathered(
+        &mut self,
+        g: &Gather,
+    ) -> Result<crate::backend::conn::PrepareAnswer, SqlError> {
+        let mut held = self.evaluating_connection(g.node).await?;
+        for t in g.tables.iter().filter(|t| !t.in_place) {
+            if let Err(stop) = self.create_twin(&mut held, g, t).await {
+                self.give_back(held).await;
+                return Err(match stop {
+                    Stop::Sql(e) => e,
+                    Stop::Lost(e) => {
+                        self.forget_connection_state();
+                        e.to_client("(while preparing)")
+                    }
+                });
+            }
+        }
+        let wire = self.charset.encode(&g.sql).into_owned();
+        let answer = match held.conn.use_database(&g.database).await {
+            Ok(()) => held.conn.prepare(&g.sql, &wire).await,
+            Err(e) => Err(e),
+        };
+        // Reset before its next use: the copies and the statement go with it.
+        self.give_back(held).await;
+        answer.map_err(|e| e.to_client("(while preparing)"))
     }
 
     /// A source whose copy stopped: given back when its answer ended; inside a

@@ -41,6 +41,7 @@ mod settings;
 mod sharded;
 mod show;
 mod statistics;
+mod text_execution;
 mod transaction;
 mod xa_show;
 

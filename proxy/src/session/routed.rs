@@ -182,9 +182,32 @@ impl Session {
             ));
             return Err(e.into());
         }
-        let classified = router::classify::classify_in(sql, self.reading);
-        let read_only = classified.as_ref().is_ok_and(|s| s.read_only);
-        let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
+        if let (Some(g), Some(schema)) = (
+            prepared.plan.gather.as_deref(),
+            schema_name.as_deref().and_then(|s| rt.schemas.get(s)),
+        ) {
+            // Its metadata comes from preparing it where it would be evaluated, over
+            // empty copies of its tables.
+            let answer = self.prepare_gathered(g).await?;
+            if usize::from(answer.stmt.params) != prepared.params {
+                let e = SqlError::internal(format!(
+                    "shardgate counted {} parameters where the server counts {}; the statement cannot be run safely",
+                    prepared.params, answer.stmt.params
+                ));
+                return Err(e.into());
+            }
+            let renames = Renames::database(&g.database, &schema.name);
+            return self
+                .register_prepared(
+                    sql,
+                    &prepared,
+                    (schema_name.clone(), plain_db),
+                    (answer, &renames),
+                    &rt,
+                    seq,
+                )
+                .await;
+        }
         // The metadata comes from preparing one target's statement.
         let Some(target) = prepared.plan.targets.first() else {
             let e = SqlError::internal("shardgate planned the prepared statement onto no node");
@@ -233,6 +256,31 @@ impl Session {
             Some(schema) => Renames::new(&rt, schema, &prepared.plan),
             None => Renames::none(),
         };
+        self.register_prepared(
+            sql,
+            &prepared,
+            (schema_name, plain_db),
+            (answer, &renames),
+            &rt,
+            seq,
+        )
+        .await
+    }
+
+    /// Keeps a prepared statement under a new id and answers COM_STMT_PREPARE with
+    /// the server's metadata (names made logical).
+    async fn register_prepared(
+        &mut self,
+        sql: &[u8],
+        prepared: &router::plan::Prepared,
+        (schema_name, plain_db): (Option<String>, Option<String>),
+        (answer, renames): (crate::backend::conn::PrepareAnswer, &Renames<'_>),
+        rt: &Arc<Runtime>,
+        seq: u8,
+    ) -> Result<Option<Flow>, CommandError> {
+        let classified = router::classify::classify_in(sql, self.reading);
+        let read_only = classified.as_ref().is_ok_and(|s| s.read_only);
+        let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
         let statements = &mut self.routed;
         let id = FIRST_ROUTED_ID + statements.next;
         statements.next = statements.next.wrapping_add(1) % FIRST_ROUTED_ID;
@@ -245,7 +293,7 @@ impl Session {
                 client_db: self.db.clone(),
                 runtime: rt.clone(),
                 reading: self.reading,
-                prepared: Arc::new(prepared),
+                prepared: Arc::new(prepared.clone()),
                 read_only,
                 names_tables,
                 params: answer.stmt.params,
@@ -469,26 +517,28 @@ impl Session {
         let long_data = std::mem::take(&mut s.long_data);
         s.long_data_bytes = 0;
 
-        let values: Vec<Value> = match stmt::decode_params(
+        let sql = s.sql.clone();
+        let params = match stmt::decode_params(
             usize::from(s.params),
             exec.nulls,
             &types,
             exec.values,
             |i| long_data.iter().any(|(p, _)| usize::from(*p) == i),
         ) {
-            Ok(p) => match p
-                .iter()
-                .map(|p| to_value(p, &self.charset))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(v) => v,
-                Err(e) => {
-                    self.send_err(seq, &e).await.map_err(client)?;
-                    return Ok(Flow::Continue);
-                }
-            },
+            Ok(p) => p,
             Err(e) => {
                 let e = SqlError::bad_execute(e);
+                self.send_err(seq, &e).await.map_err(client)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let values: Vec<Value> = match params
+            .iter()
+            .map(|p| to_value(p, &self.charset))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(v) => v,
+            Err(e) => {
                 self.send_err(seq, &e).await.map_err(client)?;
                 return Ok(Flow::Continue);
             }
@@ -531,10 +581,23 @@ impl Session {
                 }
             };
         }
+        if prepared.plan.gather.is_some() || (targets.len() > 1 && !prepared.plan.write) {
+            // A read over several shards: answered as the text statement it stands
+            // for (merged or gathered), in the binary protocol.
+            metrics::counter!("shardgate_routed_executions_total", "class" => "read").increment(1);
+            return match self.execute_as_text(&sql, &params, &long_data, seq).await {
+                Ok(flow) => Ok(flow),
+                Err(CommandError::Client(e)) => Err(client(e)),
+                Err(CommandError::Sql(e)) => {
+                    self.send_err(seq, &e).await.map_err(client)?;
+                    Ok(Flow::Continue)
+                }
+            };
+        }
         let [target] = targets.as_slice() else {
             let e = SqlError::unsupported(format!(
-                "not supported by shardgate yet: a prepared statement whose execution runs on {} shards; \
-                 bind the shard key to one value, or send this statement as text",
+                "not supported by shardgate yet: a prepared write whose execution runs on {} shards \
+                 of different statements; bind the shard key to one value, or send it as text",
                 targets.len()
             ));
             self.send_err(seq, &e).await.map_err(client)?;

@@ -174,8 +174,9 @@ fn plan_with(
     reading: Reading,
 ) -> Result<Option<Prepared>, RouteError> {
     match plan_direct(sql, schema, rt, prepared, foreign, reading) {
-        // A read no direct strategy answers exactly: gathered, when it is one.
-        Err(RouteError::Unsupported(reason)) if !prepared => {
+        // A read no direct strategy answers exactly: gathered, when it is one. (A
+        // prepared one is run as text with its parameters written in.)
+        Err(RouteError::Unsupported(reason)) => {
             let text =
                 std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
             match gather::plan(text, schema, rt, foreign, reading, &reason)? {
@@ -190,7 +191,11 @@ fn plan_with(
                     },
                     routing: Routing::Fixed,
                     algorithm: None,
-                    params: 0,
+                    params: if prepared {
+                        keys::Params::new(text, reading).count()
+                    } else {
+                        0
+                    },
                 })),
                 None => Err(RouteError::Unsupported(reason)),
             }
