@@ -895,3 +895,154 @@ fn approximate_literals_prune_as_sql_compares_them() {
     let (one, _) = one("SELECT * FROM orders WHERE user_id = 6.00000000000000000001e0");
     assert_eq!(one, "dn1");
 }
+
+/// A multi-table DELETE names its targets by table or alias: a table name is a
+/// mention of the table (its shard's name there), an alias is left alone. It runs
+/// shard by shard when it joins on shard keys, and may change sharded tables only.
+#[test]
+fn multi_table_writes_run_where_their_rows_live() {
+    let (t, _, _) = route(
+        "DELETE orders FROM orders JOIN order_items ON order_items.user_id = orders.user_id \
+         WHERE orders.user_id = 5",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        t,
+        [(
+            "dn2".to_string(),
+            "DELETE `orders_0001` FROM `orders_0001` JOIN `order_items_0001` ON \
+             `order_items_0001`.user_id = `orders_0001`.user_id WHERE `orders_0001`.user_id = 5"
+                .to_string()
+        )]
+    );
+    let (t, _, _) = route(
+        "DELETE o, i FROM orders o JOIN order_items i ON i.user_id = o.user_id JOIN countries c \
+         ON c.code = o.country WHERE c.name = 'x'",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(t.len(), 4);
+    assert!(
+        t[0].1.starts_with("DELETE o, i FROM `orders_0000` o"),
+        "{t:?}"
+    );
+    for sql in [
+        "DELETE c FROM countries c JOIN orders o ON o.country = c.code",
+        "UPDATE orders o JOIN countries c ON c.code = o.country SET c.name = o.note",
+        "UPDATE orders o JOIN countries c ON c.code = o.country SET name = 'x'",
+    ] {
+        match route(sql) {
+            Err(RouteError::Unsupported(why)) => {
+                assert!(why.contains("changes `countries`"), "{sql}: {why}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    // Changing only the sharded table, reading the broadcast one: shard by shard.
+    let (t, _, _) = route(
+        "UPDATE orders o JOIN countries c ON c.code = o.country SET o.note = c.name WHERE o.user_id = 2",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(t.len(), 1);
+}
+
+/// Conditions go to the mention of a table in whose scope they are written, never
+/// to a table of another scope that happens to have the same name or alias.
+#[test]
+fn pushed_conditions_stay_in_their_scope() {
+    // `c` is countries outside and orders inside: orders is copied whole.
+    let g = gathered(
+        "SELECT c.code FROM countries c WHERE c.code > 'm' AND c.code IN \
+         (SELECT c.country FROM orders c)",
+    );
+    let orders = g.tables.iter().find(|t| t.name == "orders").unwrap();
+    assert_eq!(orders.filter, None);
+    assert_eq!(orders.sources.len(), 4);
+    // The same without aliases: `orders` names countries in the outer scope.
+    let g = gathered(
+        "SELECT orders.code FROM countries orders WHERE orders.code > 'm' AND orders.code IN \
+         (SELECT country FROM orders)",
+    );
+    let orders = g.tables.iter().find(|t| t.name == "orders").unwrap();
+    assert_eq!(orders.filter, None);
+    // A CTE read under a table's name.
+    let g = gathered(
+        "WITH big AS (SELECT user_id, SUM(amount) AS amount FROM orders GROUP BY user_id) \
+         SELECT * FROM big AS orders WHERE orders.amount > 100",
+    );
+    assert_eq!(g.tables[0].filter, None);
+    // Each part of a set operation thins its own table.
+    let g = gathered(
+        "SELECT id FROM orders WHERE user_id = 3 UNION SELECT id FROM order_items WHERE qty > 1",
+    );
+    assert_eq!(g.tables[0].filter.as_deref(), Some("(user_id = 3)"));
+    assert_eq!(g.tables[0].sources.len(), 1);
+    assert_eq!(g.tables[1].filter.as_deref(), Some("(qty > 1)"));
+    // Two spellings of one table are one table, copied whole.
+    let g =
+        gathered("SELECT * FROM orders o WHERE o.note = 'x' AND o.id IN (SELECT id FROM Orders)");
+    assert_eq!(g.tables.len(), 1);
+    assert_eq!(g.tables[0].filter, None);
+    // Conditions no row meets: one (empty) copy, not none.
+    let g = gathered(
+        "SELECT * FROM orders o JOIN events e ON e.id = o.id WHERE o.user_id = 1 AND o.user_id = 2",
+    );
+    assert_eq!(g.tables[0].sources.len(), 1);
+}
+
+/// An outer join keeping a broadcast table's rows stays shard by shard only when
+/// the WHERE drops the NULL-filled rows; `<=> NULL` keeps them, on every shard.
+#[test]
+fn outer_joins_keep_null_rows_only_when_gathered() {
+    assert!(gathered(
+        "SELECT * FROM countries c LEFT JOIN orders o ON o.country = c.code WHERE o.user_id <=> NULL"
+    )
+    .reason
+    .contains("outer join"));
+    assert!(route(
+        "SELECT * FROM countries c LEFT JOIN orders o ON o.country = c.code WHERE o.user_id IN (1, 2)"
+    )
+    .unwrap()
+    .is_some_and(|(targets, _, _)| targets.len() == 2));
+    // A write into a table that is not sharded, from a sharded one: refused.
+    match route("INSERT INTO countries (code) SELECT note FROM orders") {
+        Err(RouteError::Unsupported(why)) => assert!(why.contains("not sharded"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// LOAD DATA runs unchanged where its table lives whole (an unconfigured table: the
+/// schema's node); a file for several shards or copies is refused by name.
+#[test]
+fn load_data_runs_where_its_table_lives_whole() {
+    assert_eq!(
+        route("LOAD DATA LOCAL INFILE 'x.csv' INTO TABLE customers FIELDS TERMINATED BY ','")
+            .unwrap(),
+        None
+    );
+    for (sql, why) in [
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE audit",
+            "shardgate:node=dn2",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' REPLACE INTO TABLE countries",
+            "broadcast table `countries`",
+        ),
+        (
+            "load data infile 'x' into table `orders`",
+            "sharded table `orders`",
+        ),
+        (
+            "LOAD XML LOCAL INFILE 'x' INTO TABLE shop.orders",
+            "sharded table `orders`",
+        ),
+    ] {
+        match route(sql) {
+            Err(RouteError::Unsupported(m)) => assert!(m.contains(why), "{sql}: {m}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+}

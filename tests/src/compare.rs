@@ -28,12 +28,36 @@ pub fn normal(v: &Value) -> String {
     }
 }
 
-/// Rows of a text-protocol answer, normalized.
+/// Rows of a text-protocol answer, normalized. A DOUBLE or FLOAT column's values are
+/// compared as floating-point numbers even when one side prints an integer (`30`
+/// where rows added in another order give `30.000000000000004`).
 pub async fn answer(c: &mut Conn, sql: &str) -> Result<Vec<Vec<String>>, mysql_async::Error> {
+    use mysql_async::consts::ColumnType;
     let rows: Vec<mysql_async::Row> = c.query(sql).await?;
     Ok(rows
         .into_iter()
-        .map(|r| r.unwrap().iter().map(normal).collect())
+        .map(|r| {
+            let floats: Vec<bool> = r
+                .columns_ref()
+                .iter()
+                .map(|c| {
+                    matches!(
+                        c.column_type(),
+                        ColumnType::MYSQL_TYPE_DOUBLE | ColumnType::MYSQL_TYPE_FLOAT
+                    )
+                })
+                .collect();
+            r.unwrap()
+                .iter()
+                .zip(floats)
+                .map(|(v, float)| match (v, float) {
+                    (Value::Bytes(b), true) => String::from_utf8_lossy(b)
+                        .parse::<f64>()
+                        .map_or_else(|_| normal(v), |f| format!("{f:.11e}")),
+                    _ => normal(v),
+                })
+                .collect()
+        })
         .collect())
 }
 

@@ -25,6 +25,8 @@ pub enum MergeError {
     TooManyGroups,
     #[error("shardgate: the shards answer with different columns ({0} and {1}, or names and types that differ): a DDL was applied to only some physical tables; SHOW CREATE TABLE on each node shows which differ")]
     ColumnMismatch(usize, usize),
+    #[error("shardgate: the shards describe the same columns differently (their types or origins differ)")]
+    ColumnDescriptions,
     #[error("not supported by shardgate yet: HAVING that compares a {0} value over several shards (MariaDB compares it by its own type rules); compare numbers, or filter in WHERE")]
     HavingType(&'static str),
 }

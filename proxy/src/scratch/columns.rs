@@ -55,6 +55,7 @@ impl Column {
 
 /// Multi-row INSERTs into one temporary table, each at most about `limit` bytes.
 pub struct RowsInsert {
+    table: String,
     head: Vec<u8>,
     kinds: Vec<Kind>,
     buf: Vec<u8>,
@@ -64,18 +65,27 @@ pub struct RowsInsert {
 impl RowsInsert {
     /// Values are written as they were read, with nothing the session's settings
     /// could change: no zero turned into the next AUTO_INCREMENT value, no CHECK
-    /// judged again, TIMESTAMPs in UTC. (MariaDB's `SET STATEMENT`.)
-    pub fn new(db: &str, table: &str, columns: &[Column]) -> RowsInsert {
+    /// judged again, TIMESTAMPs in UTC, every date the shard could hold (strict, so
+    /// that nothing is changed quietly). (MariaDB's `SET STATEMENT`.) `encode` puts
+    /// the statement's names into the connection's character set.
+    pub fn new(
+        db: &str,
+        table: &str,
+        columns: &[Column],
+        encode: impl Fn(&str) -> Vec<u8>,
+    ) -> RowsInsert {
         let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
         let head = format!(
-            "SET STATEMENT sql_mode = 'NO_AUTO_VALUE_ON_ZERO', time_zone = '+00:00', \
-             check_constraint_checks = 0 FOR INSERT INTO {}.{} ({}) VALUES ",
+            "SET STATEMENT sql_mode = 'STRICT_ALL_TABLES,ALLOW_INVALID_DATES,\
+             NO_AUTO_VALUE_ON_ZERO', time_zone = '+00:00', check_constraint_checks = 0 \
+             FOR INSERT INTO {}.{} ({}) VALUES ",
             quote_ident(db),
             quote_ident(table),
             names.join(", ")
         );
         RowsInsert {
-            head: head.into_bytes(),
+            table: table.to_string(),
+            head: encode(&head),
             kinds: columns.iter().map(|c| c.kind).collect(),
             buf: Vec::new(),
             rows: 0,
@@ -109,6 +119,11 @@ impl RowsInsert {
         self.buf.push(b')');
         self.rows += 1;
         Ok(())
+    }
+
+    /// The table the rows go to.
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     pub fn len(&self) -> usize {
@@ -149,6 +164,14 @@ fn write_value(out: &mut Vec<u8>, kind: Kind, v: &[u8]) -> Result<(), String> {
             out.push(b')');
         }
         Kind::Float | Kind::Text => {
+            // Numbers, dates and times print in these characters only: anything else
+            // is a character set the copy cannot read (ucs2 results, say).
+            if !v
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b" .:+-".contains(b))
+            {
+                return Err("a shard answered a number or date in an unreadable form".into());
+            }
             out.push(b'\'');
             for &b in v {
                 match b {
@@ -194,7 +217,7 @@ mod tests {
         ];
         assert_eq!(cols[2].read("o"), "CAST(`o`.`f` AS DOUBLE)");
         assert_eq!(cols[1].read("o"), "HEX(`o`.`note`)");
-        let mut ins = RowsInsert::new("shop", "orders", &cols);
+        let mut ins = RowsInsert::new("shop", "orders", &cols, |h| h.as_bytes().to_vec());
         let row: [Option<&[u8]>; 5] = [
             Some(b"-5"),
             Some(b"C3A9"),
@@ -203,18 +226,20 @@ mod tests {
             Some(b"5"),
         ];
         ins.push(row.into_iter()).unwrap();
-        let nulls: [Option<&[u8]>; 5] = [Some(b"it's"), None, None, None, Some(b"")];
+        let nulls: [Option<&[u8]>; 5] = [Some(b"-0"), None, None, None, Some(b"")];
         ins.push(nulls.into_iter()).unwrap();
         let sql = String::from_utf8(ins.take()).unwrap();
         assert!(sql.ends_with(
             "INSERT INTO `shop`.`orders` (`id`, `note`, `f`, `at`, `b`) VALUES \
              ('-5',X'C3A9','1.0000001192092896',FROM_UNIXTIME(1709287200.123),X'05'), \
-             ('it''s',NULL,NULL,NULL,X'')"
+             ('-0',NULL,NULL,NULL,X'')"
         ));
         assert!(ins.is_empty());
         let short: [Option<&[u8]>; 1] = [None];
         assert!(ins.push(short.into_iter()).is_err());
         let bad: [Option<&[u8]>; 5] = [None, Some(b"zz"), None, None, None];
         assert!(ins.push(bad.into_iter()).is_err());
+        let quoted: [Option<&[u8]>; 5] = [Some(b"1'"), None, None, None, None];
+        assert!(ins.push(quoted.into_iter()).is_err());
     }
 }

@@ -35,6 +35,11 @@ pub fn temporary_twin(create: &str, db: &str, name: &str) -> Result<String, Stri
         if dropped {
             continue;
         }
+        // A long unique key (MariaDB's hash of a BLOB or TEXT) cannot be a plain
+        // index: it only ever enforced uniqueness, so the copy goes without it.
+        if t.starts_with("UNIQUE KEY ") && t.contains(" USING HASH") {
+            continue;
+        }
         let indent = &line[..line.len() - t.len()];
         let line = line.trim_end().trim_end_matches(',');
         // Keys are unique per shard only: shards may hold equal ones.
@@ -83,6 +88,7 @@ mod tests {
             `note` varchar(20) DEFAULT 'a,b' COMMENT 'x, y',\n  `u` int(11) DEFAULT NULL,\n  \
             PRIMARY KEY (`id`),\n  UNIQUE KEY `by_u` (`u`),\n  FULLTEXT KEY `ft` (`note`),\n  \
             CONSTRAINT `fk` FOREIGN KEY (`u`) REFERENCES `users` (`id`),\n  \
+            UNIQUE KEY `long` (`note`) USING HASH,\n  \
             CONSTRAINT `pos` CHECK (`id` > 0)\n) ENGINE=InnoDB AUTO_INCREMENT=9 DEFAULT \
             CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci\n PARTITION BY HASH (`id`)\nPARTITIONS 2";
         let twin = temporary_twin(create, "shop", "orders").unwrap();

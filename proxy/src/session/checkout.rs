@@ -86,30 +86,6 @@ impl Session {
     /// runs `then` (autocommit, a branch's opening), and makes a connection that must
     /// refuse writes refuse them.
     async fn restore(&mut self, held: Held, then: Vec<Vec<u8>>) -> Result<Held, SqlError> {
-        let (mut held, replayed) = self.replay_settings(held, then).await?;
-        // Replicas, and every connection of a user without the write right, refuse
-        // writes in the session itself: a stored function that writes (called from a
-        // SELECT, DO or SET) fails instead of writing. Last, so that no replayed
-        // setting turns it off.
-        let replica = matches!(held.role, Role::Replica(_));
-        if (replica || !self.may_write()) && (!held.conn.refuses_writes || replayed) {
-            if let Err(e) = held.conn.refuse_writes().await {
-                return Err(e.to_client("(making a connection refuse writes)"));
-            }
-            // A primary connection must be reset before a session that may write
-            // gets it.
-            held.conn.dirty |= !replica;
-        }
-        Ok(held)
-    }
-
-    /// Makes the session's settings true on `held` (those it has not seen), then runs
-    /// `then`. True when anything ran.
-    pub(super) async fn replay_settings(
-        &mut self,
-        held: Held,
-        then: Vec<Vec<u8>>,
-    ) -> Result<(Held, bool), SqlError> {
         let current = Some((self.id, self.lease.replay_gen));
         let mut setup = self.lease.replay_missing(held.conn.session_state, self.id);
         setup.extend(then);
@@ -123,7 +99,20 @@ impl Session {
         if !self.lease.replay.is_empty() {
             held.conn.session_state = current;
         }
-        Ok((held, !setup.is_empty()))
+        // Replicas, and every connection of a user without the write right, refuse
+        // writes in the session itself: a stored function that writes (called from a
+        // SELECT, DO or SET) fails instead of writing. Last, so that no replayed
+        // setting turns it off.
+        let replica = matches!(held.role, Role::Replica(_));
+        if (replica || !self.may_write()) && (!held.conn.refuses_writes || !setup.is_empty()) {
+            if let Err(e) = held.conn.refuse_writes().await {
+                return Err(e.to_client("(making a connection refuse writes)"));
+            }
+            // A primary connection must be reset before a session that may write
+            // gets it.
+            held.conn.dirty |= !replica;
+        }
+        Ok(held)
     }
 
     /// Makes the state that travels with the next statement true on `held`: the

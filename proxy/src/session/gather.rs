@@ -143,6 +143,14 @@ impl Session {
             role: Role::Primary,
             conn,
         };
+        if !self.shared.backend_version.mariadb {
+            self.give_back(held).await;
+            return Err(SqlError::unsupported(
+                "not supported by shardgate yet: reads that need the rows of several shards \
+                 evaluated together on MySQL backends (they are gathered with MariaDB's SET \
+                 STATEMENT); run them against the shards one at a time",
+            ));
+        }
         held.conn.dirty = true;
         if held.conn.refuses_writes {
             held.conn
@@ -151,7 +159,18 @@ impl Session {
                 .map_err(|e| e.to_client("(preparing a connection to evaluate on)"))?;
             held.conn.dirty = true;
         }
-        let (mut held, _) = self.replay_settings(held, Vec::new()).await?;
+        // The session's settings, replayed here alone: nothing of this connection's
+        // own state (autocommit, no transaction) may become the session's.
+        for sql in self.lease.replay_missing(held.conn.session_state, self.id) {
+            if let Err(e) = held.conn.execute_ok(&sql).await {
+                if matches!(e, WireError::Server { .. }) {
+                    self.give_back(held).await;
+                }
+                return Err(
+                    e.to_client("(restoring this session's settings to evaluate the statement)")
+                );
+            }
+        }
         match held.conn.execute_ok(b"SET SESSION sql_log_bin = 0").await {
             Ok(_) => {}
             Err(WireError::Server { code: 1227, .. }) => {
@@ -202,16 +221,6 @@ impl Session {
         spent: &mut Spent,
     ) -> Result<(), Stop> {
         let columns = self.create_twin(held, g, t).await?;
-        let context = |e: WireError| {
-            SqlError::new(
-                1105,
-                "HY000",
-                format!(
-                    "shardgate could not copy rows of `{}` to evaluate the statement: {e}",
-                    t.name
-                ),
-            )
-        };
         let copied: Vec<&Column> = columns.iter().collect();
         let projection: Vec<String> = copied.iter().map(|c| c.read(&t.alias)).collect();
         let targets: Vec<Target> = t
@@ -236,7 +245,9 @@ impl Session {
                 }
             })
             .collect();
-        let mut insert = RowsInsert::new(&g.database, &t.name, &columns);
+        let mut insert = RowsInsert::new(&g.database, &t.name, &columns, |head| {
+            self.charset.encode(head).into_owned()
+        });
         let mut parts = self
             .start_parts(&targets, true, rt, schema)
             .await
@@ -263,10 +274,7 @@ impl Session {
             }
         }
         if !insert.is_empty() {
-            held.conn
-                .execute_ok(&insert.take())
-                .await
-                .map_err(context)?;
+            insert_batch(held, &insert.take(), &t.name).await?;
         }
         Ok(())
     }
@@ -289,7 +297,8 @@ impl Session {
             .await?;
         let twin = scratch::temporary_twin(&create, &g.database, &t.name)
             .map_err(|e| SqlError::unsupported(format!("not supported by shardgate yet: {e}")))?;
-        held.conn.execute_ok(twin.as_bytes()).await.map_err(|e| {
+        let wire = self.charset.encode(&twin).into_owned();
+        held.conn.execute_ok(&wire).await.map_err(|e| {
             Stop::Sql(e.to_client(&format!("(making a temporary copy of `{}`)", t.name)))
         })?;
         Ok(columns)
@@ -391,9 +400,7 @@ impl Session {
                         .push((0..width).map(|i| row.get(i)))
                         .map_err(|e| Stop::Sql(SqlError::internal(e)))?;
                     if insert.len() >= BATCH_BYTES {
-                        held.conn.execute_ok(&insert.take()).await.map_err(|e| {
-                            Stop::Sql(e.to_client("(copying rows to evaluate the statement)"))
-                        })?;
+                        insert_batch(held, &insert.take(), insert.table()).await?;
                     }
                 }
                 Event::End { warnings, .. } => return Ok(warnings),
@@ -424,14 +431,20 @@ impl Session {
             scratch::quote_literal(database),
             scratch::quote_literal(table)
         );
+        // With no SQL mode, whatever the session's: modes like ORACLE drop the
+        // table options (its character set and collation) from the answer.
         let create_sql = format!(
-            "SHOW CREATE TABLE {}.{}",
+            "SET STATEMENT sql_mode = '' FOR SHOW CREATE TABLE {}.{}",
             scratch::quote_ident(database),
             scratch::quote_ident(table)
         );
+        let (columns_sql, create_sql) = (
+            self.charset.encode(&columns_sql).into_owned(),
+            self.charset.encode(&create_sql).into_owned(),
+        );
         let read = async {
-            let (_, cols) = held.conn.query_rows(columns_sql.as_bytes()).await?;
-            let (_, create) = held.conn.query_rows(create_sql.as_bytes()).await?;
+            let (_, cols) = held.conn.query_rows(&columns_sql).await?;
+            let (_, create) = held.conn.query_rows(&create_sql).await?;
             Ok::<_, WireError>((cols, create))
         }
         .await;
@@ -449,16 +462,27 @@ impl Session {
                 return Err(Stop::Lost(e));
             }
         };
+        // Names and definitions come in the session's character set.
+        let charset = &self.charset;
         let text = |v: &Option<Vec<u8>>| {
-            String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned()
+            let bytes = v.as_deref().unwrap_or_default();
+            charset
+                .text(bytes)
+                .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned())
+        };
+        let generated = |extra: String| {
+            let extra = extra.to_ascii_uppercase();
+            [
+                "VIRTUAL GENERATED",
+                "STORED GENERATED",
+                "PERSISTENT GENERATED",
+            ]
+            .iter()
+            .any(|g| extra.contains(g))
         };
         let columns: Vec<Column> = cols
             .iter()
-            .filter(|r| {
-                !text(r.get(2).unwrap_or(&None))
-                    .to_ascii_uppercase()
-                    .contains("GENERATED")
-            })
+            .filter(|r| !generated(text(r.get(2).unwrap_or(&None))))
             .map(|r| Column {
                 name: text(r.first().unwrap_or(&None)),
                 kind: Kind::of(&text(r.get(1).unwrap_or(&None))),
@@ -534,6 +558,27 @@ impl Session {
                     .await
             }
         }
+    }
+}
+
+/// Sends one batch of copied rows. A value the server had to change (a warning:
+/// a string cut, a date it could not store) would make the copy differ from the
+/// shard: an error, never a different answer.
+async fn insert_batch(held: &mut Held, sql: &[u8], table: &str) -> Result<(), Stop> {
+    match held.conn.execute_ok(sql).await {
+        Ok(ok) if ok.warnings == 0 => Ok(()),
+        Ok(ok) => Err(Stop::Sql(SqlError::new(
+            1105,
+            "HY000",
+            format!(
+                "shardgate could not copy the rows of `{table}` exactly to evaluate the \
+                 statement ({} values changed on the way); read the shards one at a time",
+                ok.warnings
+            ),
+        ))),
+        Err(e) => Err(Stop::Sql(e.to_client(&format!(
+            "(copying rows of `{table}` to evaluate the statement)"
+        )))),
     }
 }
 

@@ -41,7 +41,8 @@ impl Session {
             quote_literal(&database),
             quote_literal(&shard.table)
         );
-        let mut held = self.checkout(shard.node, true, false).await?;
+        // From the primary: a replica behind an ALTER would give the old order.
+        let mut held = self.checkout(shard.node, false, false).await?;
         let read = held.conn.query_rows(sql.as_bytes()).await;
         let rows = match read {
             Ok((_, rows)) => {
@@ -74,7 +75,13 @@ impl Session {
         listed.push_str(&text[..at]);
         listed.push_str(&format!(" ({})", names.join(", ")));
         listed.push_str(&text[at..]);
-        match router::plan(listed.as_bytes(), schema, &rt, self.reading) {
+        let planned = if listed.len() >= super::planning::OFF_THREAD {
+            let (sql, name) = (listed.as_bytes().to_vec(), db.to_string());
+            super::planning::plan(sql, rt.clone(), name, self.reading).await
+        } else {
+            router::plan(listed.as_bytes(), schema, &rt, self.reading)
+        };
+        match planned {
             Ok(Some(plan)) => {
                 self.run_plan(&plan, listed.as_bytes(), false, rt.clone(), db, seq)
                     .await

@@ -63,6 +63,12 @@ impl From<MergeError> for Failure {
             MergeError::ColumnMismatch(..) => {
                 Failure::Sql(SqlError::new(1105, "HY000", e.to_string()))
             }
+            // Shards may describe one column differently (an outer join's column
+            // where the optimizer found no row on one shard): one server evaluating
+            // all the rows has one description.
+            MergeError::ColumnDescriptions => {
+                Failure::Refused(SqlError::new(1105, "HY000", e.to_string()))
+            }
         }
     }
 }
@@ -266,15 +272,16 @@ impl Session {
             }
             if defs.is_empty() {
                 defs = these;
-            } else if defs.len() != columns
-                || defs
-                    .iter()
-                    .zip(&these)
-                    .any(|(a, b)| coldef::shape(a) != coldef::shape(b))
-            {
-                // Names or types differ (a DDL applied to some physical tables only).
-                // This shard's connection still has its rows unread: it is closed.
+            } else if defs.len() != columns {
+                // Other columns (a DDL applied to some physical tables only). This
+                // shard's connection still has its rows unread: it is closed.
                 return Err(MergeError::ColumnMismatch(defs.len(), columns).into());
+            } else if defs
+                .iter()
+                .zip(&these)
+                .any(|(a, b)| coldef::shape(a) != coldef::shape(b))
+            {
+                return Err(MergeError::ColumnDescriptions.into());
             }
             let mut source = Source {
                 held: Some(held),

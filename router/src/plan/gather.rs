@@ -65,7 +65,26 @@ pub struct Source {
 
 /// Session functions whose value belongs to the connection that runs them: on the
 /// evaluating connection they would answer for it, not for the client's session.
-const SESSION_FUNCTIONS: [&str; 4] = ["last_insert_id", "found_rows", "row_count", "connection_id"];
+const SESSION_FUNCTIONS: [&str; 15] = [
+    "last_insert_id",
+    "found_rows",
+    "row_count",
+    "connection_id",
+    "database",
+    "schema",
+    "user",
+    "current_user",
+    "session_user",
+    "system_user",
+    "get_lock",
+    "release_lock",
+    "release_all_locks",
+    "is_used_lock",
+    "is_free_lock",
+];
+
+/// Session variables that belong to the connection that reads them.
+const SESSION_VARIABLES: [&str; 3] = ["identity", "last_insert_id", "insert_id"];
 
 /// Plans `text` (a read the direct strategies refused for `reason`) as a gather;
 /// `Ok(None)` when the statement is not a plain read of this schema's tables, so the
@@ -87,7 +106,7 @@ pub(super) fn plan(
     let Statement::Query(query) = &statement else {
         return Ok(None);
     };
-    if !query.locks.is_empty() || locks_in(query.body.as_ref()) {
+    if locks_anywhere(&statement) {
         return Err(RouteError::Unsupported(format!(
             "a locking read (FOR UPDATE / FOR SHARE) that needs the rows of several shards \
              evaluated together ({reason}); lock the rows with a read on one shard first"
@@ -123,7 +142,9 @@ pub(super) fn plan(
             None if foreign => return Ok(None),
             _ => {}
         }
-        if !names.contains(&t.name.as_str()) {
+        // One gathered table per table, however its name is spelled (MariaDB may
+        // fold case).
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&t.name)) {
             names.push(&t.name);
         }
     }
@@ -135,17 +156,24 @@ pub(super) fn plan(
     let filters = pushdown::filters(&statement, text, &offsets, reading);
     let mut tables = Vec::with_capacity(names.len());
     for name in names {
-        let mentions = refs.tables.iter().filter(|t| t.name == name).count();
+        let mut mentions = refs
+            .tables
+            .iter()
+            .filter(|t| t.name.eq_ignore_ascii_case(name));
+        let only = match (mentions.next(), mentions.next()) {
+            (Some(t), None) => Some(t),
+            _ => None,
+        };
         let alias = refs
             .aliases
             .iter()
             .find(|(t, _)| t == name)
             .map_or(name, |(_, a)| a.as_str());
         // A table named twice may be read under two conditions: only the union of
-        // its rows is safe to copy, so it is copied whole.
-        let pushed = (mentions == 1)
-            .then(|| filters.get(&alias.to_lowercase()))
-            .flatten();
+        // its rows is safe to copy, so it is copied whole. Conditions are matched to
+        // the mention by its place in the text, never by a name another scope may
+        // reuse.
+        let pushed = only.and_then(|t| filters.get(&t.name_range.0));
         let filter = pushed.map(|p| p.text.clone());
         let on = |n: NodeId| Source {
             node: n,
@@ -160,6 +188,13 @@ pub(super) fn plan(
                     p.shards(&s.column, &[name, alias], &s.algorithm)
                         .unwrap_or(all)
                 });
+                // Conditions no row meets: one shard is read (for nothing), so the
+                // copy exists, empty.
+                let wanted = if wanted.is_empty() {
+                    ShardSet::one(0)
+                } else {
+                    wanted
+                };
                 let sources = wanted
                     .iter()
                     .filter_map(|i| {
@@ -200,12 +235,23 @@ pub(super) fn plan(
     }))
 }
 
-fn locks_in(body: &SetExpr) -> bool {
-    match body {
-        SetExpr::Query(q) => !q.locks.is_empty() || locks_in(q.body.as_ref()),
-        SetExpr::SetOperation { left, right, .. } => locks_in(left) || locks_in(right),
-        _ => false,
+/// A locking clause in any query of the statement (derived tables and subqueries
+/// too): on copies it would lock nothing.
+fn locks_anywhere(statement: &Statement) -> bool {
+    use sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Locks;
+    impl Visitor for Locks {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            if q.locks.is_empty() {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        }
     }
+    statement.visit(&mut Locks).is_break()
 }
 
 fn into_in(body: &SetExpr) -> bool {
@@ -229,6 +275,15 @@ fn session_bound(text: &str, reading: Reading) -> Option<String> {
             // `@@name` is a system variable: the evaluating connection has the
             // session's settings.
             Token::UserVar(_) => return Some("a user variable".into()),
+            Token::SysVar(v) => {
+                let name = v.rsplit(|b| *b == b'.').next().unwrap_or(v);
+                if let Some(n) = SESSION_VARIABLES
+                    .iter()
+                    .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+                {
+                    return Some(format!("@@{n}"));
+                }
+            }
             Token::Word(w) => {
                 let called = matches!(tokens.get(i + 1), Some(Token::Punct(q)) if *q == b"(");
                 if let Some(f) = SESSION_FUNCTIONS

@@ -241,6 +241,24 @@ pub fn compile(e: &Expr, key: &KeyColumn<'_>, cx: &Context<'_>) -> KeyExpr {
     }
 }
 
+/// True when the condition holds for no row whose shard key is NULL (literal
+/// values only: a parameter may be bound to NULL, and `<=> NULL` is a point too).
+pub fn rejects_null(k: &KeyExpr) -> bool {
+    let lit = |o: &Operand| matches!(o, Operand::Lit(v) if *v != Value::Null);
+    let bound = |b: &Bound<Operand>| match b {
+        Bound::Included(o) | Bound::Excluded(o) => lit(o),
+        Bound::Unbounded => false,
+    };
+    match k {
+        KeyExpr::And(a, b) => rejects_null(a) || rejects_null(b),
+        KeyExpr::Or(a, b) => rejects_null(a) && rejects_null(b),
+        KeyExpr::Point(o) => lit(o),
+        KeyExpr::In(list) => !list.is_empty() && list.iter().all(lit),
+        KeyExpr::Range(l, h) => bound(l) || bound(h),
+        KeyExpr::Unknown => false,
+    }
+}
+
 fn resolve<'v>(o: &'v Operand, params: &'v [Value]) -> Option<&'v Value> {
     match o {
         Operand::Lit(v) => Some(v),

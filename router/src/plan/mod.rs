@@ -268,6 +268,12 @@ fn plan_direct(
             String::from_utf8_lossy(w).to_uppercase()
         )));
     }
+    if reading
+        .first_word(sql)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"load"))
+    {
+        return load_data(sql, schema, rt, reading);
+    }
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
     let params = prepared.then(|| keys::Params::new(text, reading));
     let masked = mask_lock_in_share_mode(text, reading);
@@ -372,7 +378,10 @@ fn plan_direct(
             .filter(|(table, _)| table == name)
             .map(|(_, a)| a)
             .collect();
-        let mentions = named.iter().filter(|t| t.name == name).count();
+        let mentions = named
+            .iter()
+            .filter(|t| t.name == name && !t.deleted)
+            .count();
         instances.extend(aliases.iter().map(|a| joins::Instance {
             qualifier: a.to_lowercase(),
             key: key.clone(),
@@ -405,6 +414,32 @@ fn plan_direct(
              equal shard keys (ON a.key = b.key), or read them separately"
                 .into(),
         ));
+    }
+    // A multi-table write runs shard by shard: it may change only sharded tables.
+    // A broadcast or single table it changed would be changed on each shard's node by
+    // that shard's rows only, and the copies would part.
+    let changed = joins::changed_tables(statement, &refs.aliases);
+    if named.len() > 1 {
+        if let Some(t) = named.iter().find(|t| {
+            !matches!(schema.tables[&t.name].kind, TableKind::Sharded(_))
+                && changed
+                    .iter()
+                    .any(|c| c == "*" || c.eq_ignore_ascii_case(&t.name))
+        }) {
+            return Err(RouteError::Unsupported(format!(
+                "a multi-table {} that changes `{}` (not sharded) together with sharded `{}`: \
+                 each shard's node would change its copy by that shard's rows only; change \
+                 `{}` in a statement of its own",
+                if matches!(statement, Statement::Delete(_)) {
+                    "DELETE"
+                } else {
+                    "UPDATE"
+                },
+                t.name,
+                sharded[0],
+                t.name
+            )));
+        }
     }
     let lead = sharded[0];
     let TableKind::Sharded(table) = &schema.tables[lead].kind else {
@@ -481,7 +516,15 @@ fn plan_direct(
                 ));
             };
             let shards = shards_where(select.selection.as_ref());
-            if shards.len() > 1
+            // An outer join keeping a broadcast table's rows is answered shard by
+            // shard only when the WHERE drops the rows it fills with NULLs (a
+            // condition on the shard key that NULL fails makes it an inner join).
+            let inner = select
+                .selection
+                .as_ref()
+                .is_some_and(|e| keys::rejects_null(&keys::compile(e, &key, &cx)));
+            if table.algorithm.shards() > 1
+                && !inner
                 && joins::keeps_unsharded_rows(statement, &|t| {
                     sharded.iter().any(|s| s.eq_ignore_ascii_case(t))
                 })
@@ -533,6 +576,27 @@ fn plan_direct(
             (shards, None)
         }
         Statement::Insert(ins) => {
+            // Rows go to the shards of the table written: a table that is not sharded
+            // would get each shard's rows on that shard's node only.
+            let target = match &ins.table {
+                sqlparser::ast::TableObject::TableName(n) => {
+                    n.0.last()
+                        .and_then(|p| p.as_ident())
+                        .map(|i| i.value.clone())
+                }
+                _ => None,
+            };
+            if !target
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(lead))
+            {
+                return Err(RouteError::Unsupported(format!(
+                    "INSERT into `{}`, which is not sharded like `{lead}` it reads: each \
+                     shard's node would get that shard's rows only; read the rows and insert \
+                     them in a statement of their own",
+                    target.as_deref().unwrap_or("?")
+                )));
+            }
             if let Some(g) = &table.global_id {
                 if let Some(fill) = values::fill_spec(ins, g, &offsets, text)? {
                     return Ok(Some(Prepared {
@@ -676,6 +740,65 @@ fn plan_direct(
         algorithm: Some(table.algorithm.clone()),
         params: params.as_ref().map_or(0, keys::Params::count),
     }))
+}
+
+/// `LOAD DATA|XML … INTO TABLE t`: the file reaches one server (the client sends it
+/// once, relayed as it comes), so it runs unchanged where `t` lives whole: a table
+/// the schema does not configure, or a single table on the schema's node. Rows that
+/// would have to be split over shards or copied to every node are refused by name.
+fn load_data(
+    sql: &[u8],
+    schema: &LogicalSchema,
+    rt: &Runtime,
+    reading: Reading,
+) -> Result<Option<Prepared>, RouteError> {
+    let tokens: Vec<Token<'_>> = reading
+        .lexer(sql)
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .collect();
+    let name = |t: &Token<'_>| match t {
+        Token::Word(w) | Token::Quoted(w) => Some(String::from_utf8_lossy(w).into_owned()),
+        _ => None,
+    };
+    let at = tokens.windows(2).position(|w| {
+        w[0].word().is_some_and(|x| x.eq_ignore_ascii_case(b"into"))
+            && w[1]
+                .word()
+                .is_some_and(|x| x.eq_ignore_ascii_case(b"table"))
+    });
+    let Some(first) = at.and_then(|i| tokens.get(i + 2)).and_then(name) else {
+        return Ok(None);
+    };
+    let qualified = matches!(tokens.get(at.unwrap_or(0) + 3), Some(Token::Punct(p)) if *p == b".");
+    let table = match qualified {
+        true if first != schema.name => return Ok(None),
+        true => at
+            .and_then(|i| tokens.get(i + 4))
+            .and_then(name)
+            .unwrap_or_default(),
+        false => first,
+    };
+    let Some(configured) = schema.tables.get(&table) else {
+        return Ok(None);
+    };
+    let node_name = |n: NodeId| rt.nodes.get(n).map_or("?", |d| d.name.as_str());
+    match &configured.kind {
+        TableKind::Single { node } if *node == schema.node && !qualified => Ok(None),
+        TableKind::Single { node } => Err(RouteError::Unsupported(format!(
+            "LOAD DATA into single table `{table}`, which lives on {}, not on the schema's \
+             node: send it with the hint /* shardgate:node={} */ and the table unqualified",
+            node_name(*node),
+            node_name(*node)
+        ))),
+        TableKind::Broadcast { .. } => Err(RouteError::Unsupported(format!(
+            "LOAD DATA into broadcast table `{table}`: the file would reach one copy; load it \
+             on each node with the hint /* shardgate:node=… */, or INSERT the rows"
+        ))),
+        TableKind::Sharded(_) => Err(RouteError::Unsupported(format!(
+            "LOAD DATA into sharded table `{table}`: shardgate does not split a file's rows \
+             over the shards yet; INSERT the rows (multi-row INSERTs are split by shard)"
+        ))),
+    }
 }
 
 /// sqlparser does not know MySQL's older `LOCK IN SHARE MODE`. For analysis only, it

@@ -2,20 +2,22 @@
 //! failing them are never copied.
 //!
 //! A condition is pushed to a table only when dropping the rows it fails cannot
-//! change the answer: it is one of the top-level WHERE's AND-ed conditions, every
-//! column it names is that table's, the table is not on the side of an outer join
-//! that the join fills with NULLs, and the condition is deterministic and
+//! change the answer: it is one of the AND-ed conditions of the WHERE of the
+//! statement's SELECT (or of one part of its set operation) whose FROM names that
+//! table, every column it names is that table's, the table is not on the side of an
+//! outer join that the join fills with NULLs, and the condition is deterministic and
 //! self-contained (no subquery, variable, parameter or function outside a short list
 //! of pure built-ins). The statement itself still applies every condition: a pushed
-//! one only thins the copy.
+//! one only thins the copy. (The caller pushes only to a table the statement names
+//! once.)
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use rules::{Algorithm, ShardSet};
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, JoinOperator, SetExpr,
-    Spanned, Statement, TableFactor, Value,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, JoinOperator, Select,
+    SetExpr, Spanned, Statement, TableFactor, Value,
 };
 use sqlparser::parser::Parser;
 
@@ -111,6 +113,9 @@ const PURE: &[&str] = &[
 
 /// Niladic functions the parser reads as bare names.
 const CLOCKS: &[&str] = &[
+    "utc_date",
+    "utc_time",
+    "utc_timestamp",
     "current_date",
     "current_time",
     "current_timestamp",
@@ -121,29 +126,55 @@ const CLOCKS: &[&str] = &[
     "user",
 ];
 
-/// One table of the top-level FROM: the name that qualifies its columns, and
-/// whether an outer join may fill it with NULLs.
+/// One table of a FROM: where its name starts in the text (what tells it from
+/// tables of the same name or alias in other scopes), the name that qualifies its
+/// columns, and whether an outer join may fill it with NULLs.
 struct Instance {
+    at: Option<usize>,
     qualifier: String,
     nullable: bool,
 }
 
-/// Pushable conditions by the lowercase qualifier of the table they concern.
+/// Pushable conditions by the byte offset of the name of the table they concern, as
+/// named in the FROM of the statement's SELECT (or of one part of its set
+/// operation): only those tables, in the scope whose WHERE it is.
 pub(super) fn filters(
     statement: &Statement,
     text: &str,
     offsets: &Offsets<'_>,
     reading: Reading,
-) -> HashMap<String, Pushed> {
-    let mut out: HashMap<String, Pushed> = HashMap::new();
-    let Statement::Query(q) = statement else {
-        return out;
-    };
-    let SetExpr::Select(s) = q.body.as_ref() else {
-        return out;
-    };
+) -> HashMap<usize, Pushed> {
+    let mut out: HashMap<usize, Pushed> = HashMap::new();
+    if let Statement::Query(q) = statement {
+        parts(q.body.as_ref(), &mut |s| {
+            select(s, text, offsets, reading, &mut out)
+        });
+    }
+    out
+}
+
+/// Every SELECT of a body: itself, or each part of a set operation.
+fn parts<'q>(body: &'q SetExpr, f: &mut dyn FnMut(&'q Select)) {
+    match body {
+        SetExpr::Select(s) => f(s),
+        SetExpr::Query(q) => parts(q.body.as_ref(), f),
+        SetExpr::SetOperation { left, right, .. } => {
+            parts(left, f);
+            parts(right, f);
+        }
+        _ => {}
+    }
+}
+
+fn select(
+    s: &Select,
+    text: &str,
+    offsets: &Offsets<'_>,
+    reading: Reading,
+    out: &mut HashMap<usize, Pushed>,
+) {
     let Some(selection) = &s.selection else {
-        return out;
+        return;
     };
     let mut instances: Vec<Instance> = Vec::new();
     let mut factors = 0usize;
@@ -161,12 +192,15 @@ pub(super) fn filters(
         factors += 1 + twj.joins.len();
         let mut add = |factor: &TableFactor, nullable: bool| {
             if let TableFactor::Table { name, alias, .. } = factor {
-                let qualifier = match alias {
-                    Some(a) => a.name.value.clone(),
-                    None => name.0.last().map(|p| p.to_string()).unwrap_or_default(),
+                let last = name.0.last().and_then(|p| p.as_ident());
+                let qualifier = match (alias, last) {
+                    (Some(a), _) => a.name.value.clone(),
+                    (None, Some(i)) => i.value.clone(),
+                    (None, None) => return,
                 };
                 instances.push(Instance {
-                    qualifier: qualifier.trim_matches('`').to_lowercase(),
+                    at: last.and_then(|i| offsets.range(i.span)).map(|r| r.0),
+                    qualifier: qualifier.to_lowercase(),
                     nullable,
                 });
             }
@@ -188,16 +222,17 @@ pub(super) fn filters(
         let Some(owner) = owner(c, sole.as_deref()) else {
             continue;
         };
-        if !instances
-            .iter()
-            .any(|i| i.qualifier == owner && !i.nullable)
-        {
+        let mut matching = instances.iter().filter(|i| i.qualifier == owner);
+        let (Some(instance), None) = (matching.next(), matching.next()) else {
             continue;
-        }
+        };
+        let (Some(at), false) = (instance.at, instance.nullable) else {
+            continue;
+        };
         let Some(words) = own_words(c, text, offsets, reading) else {
             continue;
         };
-        let p = out.entry(owner).or_insert_with(|| Pushed {
+        let p = out.entry(at).or_insert_with(|| Pushed {
             text: String::new(),
             conditions: Vec::new(),
         });
@@ -209,7 +244,6 @@ pub(super) fn filters(
         p.text.push(')');
         p.conditions.push(c.clone());
     }
-    out
 }
 
 fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {

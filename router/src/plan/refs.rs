@@ -16,6 +16,9 @@ pub struct TableRef {
     pub name_range: (usize, usize),
     /// Byte range of the schema qualifier, when written.
     pub schema_range: Option<(usize, usize)>,
+    /// Named in a multi-table DELETE's target list: the table is in the FROM too,
+    /// so this is no table of the join of its own.
+    pub deleted: bool,
 }
 
 /// A `table.column` or `schema.table.column` reference in an expression.
@@ -81,6 +84,7 @@ impl Visitor for Collector<'_> {
                     name: table.value.clone(),
                     name_range,
                     schema_range: schema_range.flatten(),
+                    deleted: false,
                 });
             }
             _ => self.refs.unlocated = true,
@@ -148,6 +152,22 @@ pub fn collect(statement: &Statement, offsets: &Offsets<'_>) -> Refs {
         refs: Refs::default(),
     };
     let _ = statement.visit(&mut c);
+    // The tables a multi-table DELETE deletes from (`DELETE o, i FROM …`) are names
+    // or aliases, not visited as relations: the names are mentions of their tables.
+    if let Statement::Delete(d) = statement {
+        for n in &d.tables {
+            let alias = matches!(n.0.as_slice(), [p] if p.as_ident().is_some_and(|i| {
+                c.refs.aliases.iter().any(|(_, a)| a.eq_ignore_ascii_case(&i.value))
+            }));
+            if !alias {
+                let before = c.refs.tables.len();
+                let _ = c.pre_visit_relation(n);
+                if let Some(t) = c.refs.tables.get_mut(before) {
+                    t.deleted = true;
+                }
+            }
+        }
+    }
     // DROP TABLE names are not visited as relations by sqlparser.
     if let Statement::Drop {
         object_type: sqlparser::ast::ObjectType::Table,

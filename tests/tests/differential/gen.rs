@@ -1,12 +1,191 @@
-//! Random statements over several tables, or that need all of a table's rows at
-//! once: joins (on any columns, inner and outer, self-joins), subqueries (IN, NOT
-//! IN, EXISTS, scalar, derived tables), set operations, window functions and the
-//! aggregates a shard-by-shard merge cannot combine. Each comes with whether its
-//! order is total.
+//! The seeded random SELECT generator of the differential tests: tables described by
+//! their columns' kinds, then statements on one table (predicates, aggregates, GROUP
+//! BY / HAVING / DISTINCT / ORDER BY / LIMIT) and over several or whole tables
+//! (joins on any columns, inner and outer, self-joins; subqueries IN, NOT IN, EXISTS,
+//! scalar, derived tables; set operations; window functions; the aggregates a
+//! shard-by-shard merge cannot combine). Each statement comes with whether its order
+//! is total. Shared by `differential.rs` and `cross_shard.rs`.
 
 use tests::rng::Rng;
 
-use super::{aggregate, literal, predicate, Column, Table, Ty};
+#[derive(Clone, Copy, PartialEq)]
+pub enum Ty {
+    Int,
+    Dec,
+    Float,
+    Str,
+    Date,
+}
+
+pub struct Column {
+    pub name: &'static str,
+    pub ty: Ty,
+}
+
+pub struct Table {
+    pub name: &'static str,
+    /// Its primary key: ORDER BY it makes any order total.
+    pub pk: &'static str,
+    pub columns: Vec<Column>,
+}
+
+pub fn literal(rng: &mut Rng, ty: Ty) -> String {
+    match ty {
+        Ty::Int => (rng.below(60) as i64 - 10).to_string(),
+        Ty::Dec => format!("{}.{:02}", rng.below(500) as i64 - 100, rng.below(100)),
+        Ty::Float => format!("{}", rng.below(40) as f64 * 0.25),
+        Ty::Str => rng
+            .pick(&["'a'", "'b'", "'zz'", "'m'", "'k3'", "'k10'", "'p1'", "'e'"])
+            .to_string(),
+        Ty::Date => format!("'2024-{:02}-{:02}'", rng.below(12) + 1, rng.below(28) + 1),
+    }
+}
+
+pub fn predicate(rng: &mut Rng, t: &Table, prefix: &str, depth: usize) -> String {
+    if depth < 2 && rng.chance(30) {
+        let a = predicate(rng, t, prefix, depth + 1);
+        let b = predicate(rng, t, prefix, depth + 1);
+        let op = if rng.chance(50) { "AND" } else { "OR" };
+        let p = format!("({a} {op} {b})");
+        return if rng.chance(15) {
+            format!("NOT {p}")
+        } else {
+            p
+        };
+    }
+    let c = rng.pick(&t.columns);
+    let name = format!("{prefix}{}", c.name);
+    match rng.below(5) {
+        0 => format!(
+            "{} IS {}NULL",
+            name,
+            if rng.chance(50) { "NOT " } else { "" }
+        ),
+        1 => {
+            let items: Vec<String> = (0..1 + rng.below(4)).map(|_| literal(rng, c.ty)).collect();
+            format!("{} IN ({})", name, items.join(", "))
+        }
+        2 => {
+            let (a, b) = (literal(rng, c.ty), literal(rng, c.ty));
+            format!("{} BETWEEN {a} AND {b}", name)
+        }
+        _ => {
+            let op = rng.pick(&["=", "<>", "<", "<=", ">", ">="]);
+            format!("{} {op} {}", name, literal(rng, c.ty))
+        }
+    }
+}
+
+pub fn aggregate(rng: &mut Rng, t: &Table) -> String {
+    let c = rng.pick(&t.columns);
+    let numeric = matches!(c.ty, Ty::Int | Ty::Dec | Ty::Float);
+    match rng.below(7) {
+        0 => "COUNT(*)".into(),
+        1 => format!("COUNT({})", c.name),
+        2 => format!("COUNT(DISTINCT {})", c.name),
+        3 if numeric => format!("SUM({})", c.name),
+        4 if numeric => format!("AVG({})", c.name),
+        5 => format!("MIN({})", c.name),
+        _ => format!("MAX({})", c.name),
+    }
+}
+
+/// One random query on one table, and whether its order is total (rows compare
+/// in order).
+pub fn query(rng: &mut Rng, t: &Table) -> (String, bool) {
+    let filter = if rng.chance(60) {
+        format!(" WHERE {}", predicate(rng, t, "", 0))
+    } else {
+        String::new()
+    };
+    let limit = |rng: &mut Rng| match rng.below(3) {
+        0 => format!(" LIMIT {}", rng.below(20)),
+        1 => format!(" LIMIT {}, {}", rng.below(10), 1 + rng.below(15)),
+        _ => String::new(),
+    };
+    let dir = |rng: &mut Rng| if rng.chance(40) { " DESC" } else { "" };
+    match rng.below(4) {
+        // Plain rows.
+        0 => {
+            let n = 1 + rng.below(3);
+            let cols: Vec<&str> = (0..n).map(|_| rng.pick(&t.columns).name).collect();
+            let cols = cols.join(", ");
+            if rng.chance(70) {
+                let first = rng.pick(&t.columns).name;
+                let order = format!(" ORDER BY {first}{}, {}{}", dir(rng), t.pk, dir(rng));
+                let lim = limit(rng);
+                (
+                    format!("SELECT {cols} FROM {}{filter}{order}{lim}", t.name),
+                    true,
+                )
+            } else {
+                (format!("SELECT {cols} FROM {}{filter}", t.name), false)
+            }
+        }
+        // Aggregates over the whole table.
+        1 => {
+            let aggs: Vec<String> = (0..1 + rng.below(4)).map(|_| aggregate(rng, t)).collect();
+            (
+                format!("SELECT {} FROM {}{filter}", aggs.join(", "), t.name),
+                true,
+            )
+        }
+        // GROUP BY, maybe HAVING, maybe a total order and LIMIT.
+        2 => {
+            let g = rng.pick(&t.columns).name;
+            let aggs: Vec<String> = (0..1 + rng.below(3)).map(|_| aggregate(rng, t)).collect();
+            let having = if rng.chance(30) {
+                format!(
+                    " HAVING {} {} {}",
+                    aggregate(rng, t),
+                    rng.pick(&[">", "<", ">=", "="]),
+                    rng.below(10)
+                )
+            } else {
+                String::new()
+            };
+            let base = format!(
+                "SELECT {g}, {} FROM {}{filter} GROUP BY {g}{having}",
+                aggs.join(", "),
+                t.name
+            );
+            if rng.chance(60) {
+                let lim = limit(rng);
+                (format!("{base} ORDER BY {g}{}{lim}", dir(rng)), true)
+            } else {
+                (base, false)
+            }
+        }
+        // DISTINCT.
+        _ => {
+            let a = rng.pick(&t.columns).name;
+            let b = rng.pick(&t.columns).name;
+            let cols = if a == b {
+                a.to_string()
+            } else {
+                format!("{a}, {b}")
+            };
+            if rng.chance(50) {
+                let lim = limit(rng);
+                (
+                    format!(
+                        "SELECT DISTINCT {cols} FROM {}{filter} ORDER BY {cols}{lim}",
+                        t.name
+                    ),
+                    // Collation-equal spellings make string orders partial.
+                    !t.columns
+                        .iter()
+                        .any(|c| c.ty == Ty::Str && (c.name == a || c.name == b)),
+                )
+            } else {
+                (
+                    format!("SELECT DISTINCT {cols} FROM {}{filter}", t.name),
+                    false,
+                )
+            }
+        }
+    }
+}
 
 /// Two columns that compare as the same kind of value.
 fn comparable<'t>(rng: &mut Rng, a: &'t Table, b: &'t Table) -> Option<(&'t Column, &'t Column)> {
@@ -264,8 +443,9 @@ fn hard_aggregate(rng: &mut Rng, tables: &[Table]) -> Option<(String, bool)> {
     })
 }
 
-/// One random statement of the shapes above.
-pub fn query(rng: &mut Rng, tables: &[Table]) -> (String, bool) {
+/// One random statement over several tables or needing a table whole (the
+/// shapes above).
+pub fn cross_query(rng: &mut Rng, tables: &[Table]) -> (String, bool) {
     loop {
         let made = match rng.below(5) {
             0 => join(rng, tables),
