@@ -319,3 +319,84 @@ pub(super) fn changed_tables(statement: &Statement, aliases: &[(String, String)]
         _ => Vec::new(),
     }
 }
+
+/// A multi-table write runs shard by shard: it may change only sharded tables. A
+/// broadcast or single table it changed would be changed on each shard's node by
+/// that shard's rows only, and the copies would part.
+pub(super) fn changes_only_sharded(
+    statement: &Statement,
+    schema: &rules::runtime::LogicalSchema,
+    named: &[&super::refs::TableRef],
+    aliases: &[(String, String)],
+    lead: &str,
+) -> Result<(), super::RouteError> {
+    use rules::TableKind;
+    let changed = changed_tables(statement, aliases);
+    if named.len() < 2 {
+        return Ok(());
+    }
+    let Some(t) = named.iter().find(|t| {
+        !matches!(schema.tables[&t.name].kind, TableKind::Sharded(_))
+            && changed
+                .iter()
+                .any(|c| c == "*" || c.eq_ignore_ascii_case(&t.name))
+    }) else {
+        return Ok(());
+    };
+    Err(super::RouteError::Unsupported(format!(
+        "a multi-table {} that changes `{}` (not sharded) together with sharded `{lead}`: \
+         each shard's node would change its copy by that shard's rows only; change `{}` in \
+         a statement of its own",
+        if matches!(statement, Statement::Delete(_)) {
+            "DELETE"
+        } else {
+            "UPDATE"
+        },
+        t.name,
+        t.name
+    )))
+}
+
+/// Every other table of a statement run shard by shard runs where each shard runs:
+/// it must be there (an unconfigured table on the schema's node, a single table on
+/// its node, a broadcast table on its nodes).
+pub(super) fn present_where_shards_run(
+    schema: &rules::runtime::LogicalSchema,
+    rt: &rules::Runtime,
+    named: &[&super::refs::TableRef],
+    unconfigured: &[&str],
+    targets: &[super::Target],
+    lead: &str,
+) -> Result<(), super::RouteError> {
+    use super::RouteError;
+    use rules::TableKind;
+    for u in unconfigured {
+        if let Some(far) = targets.iter().find(|t| t.node != schema.node) {
+            return Err(RouteError::Unsupported(format!(
+                "`{u}` is not configured in schema `{}`, so it lives only on {}, while sharded \
+                 `{lead}` also has shards on {}; declare `{u}` as a broadcast table, or shard it \
+                 in `{lead}`'s binding group",
+                schema.name, rt.nodes[schema.node].name, rt.nodes[far.node].name
+            )));
+        }
+    }
+    for t in named {
+        let (nodes, what) = match &schema.tables[&t.name].kind {
+            TableKind::Sharded(_) => continue,
+            TableKind::Broadcast { nodes } => (nodes.as_slice(), "has copies only on"),
+            TableKind::Single { node } => (std::slice::from_ref(node), "lives only on"),
+        };
+        if let Some(far) = targets.iter().find(|x| !nodes.contains(&x.node)) {
+            let on: Vec<&str> = nodes.iter().map(|n| rt.nodes[*n].name.as_str()).collect();
+            return Err(RouteError::Unsupported(format!(
+                "`{}` {what} {}, while sharded `{lead}` also has shards on {}; make `{}` a \
+                 broadcast table on every node of `{lead}`",
+                t.name,
+                on.join(", "),
+                rt.nodes[far.node].name,
+                t.name
+            )));
+        }
+    }
+    Ok(())
+}

@@ -13,6 +13,7 @@ mod gather;
 mod insert_select;
 mod joins;
 mod keys;
+mod load_data;
 mod merge;
 mod names;
 mod prepared;
@@ -272,7 +273,7 @@ fn plan_direct(
         .first_word(sql)
         .is_some_and(|w| w.eq_ignore_ascii_case(b"load"))
     {
-        return load_data(sql, schema, rt, reading);
+        return load_data::load_data(sql, schema, rt, reading);
     }
     let text = std::str::from_utf8(sql).map_err(|_| RouteError::NotUtf8(schema.name.clone()))?;
     let params = prepared.then(|| keys::Params::new(text, reading));
@@ -415,32 +416,7 @@ fn plan_direct(
                 .into(),
         ));
     }
-    // A multi-table write runs shard by shard: it may change only sharded tables.
-    // A broadcast or single table it changed would be changed on each shard's node by
-    // that shard's rows only, and the copies would part.
-    let changed = joins::changed_tables(statement, &refs.aliases);
-    if named.len() > 1 {
-        if let Some(t) = named.iter().find(|t| {
-            !matches!(schema.tables[&t.name].kind, TableKind::Sharded(_))
-                && changed
-                    .iter()
-                    .any(|c| c == "*" || c.eq_ignore_ascii_case(&t.name))
-        }) {
-            return Err(RouteError::Unsupported(format!(
-                "a multi-table {} that changes `{}` (not sharded) together with sharded `{}`: \
-                 each shard's node would change its copy by that shard's rows only; change \
-                 `{}` in a statement of its own",
-                if matches!(statement, Statement::Delete(_)) {
-                    "DELETE"
-                } else {
-                    "UPDATE"
-                },
-                t.name,
-                sharded[0],
-                t.name
-            )));
-        }
-    }
+    joins::changes_only_sharded(statement, schema, &named, &refs.aliases, sharded[0])?;
     let lead = sharded[0];
     let TableKind::Sharded(table) = &schema.tables[lead].kind else {
         unreachable!("filtered to sharded tables above")
@@ -692,35 +668,7 @@ fn plan_direct(
             sql,
         });
     }
-    // Every other table runs where each shard runs: it must be there.
-    for u in &unconfigured {
-        if let Some(far) = targets.iter().find(|t| t.node != schema.node) {
-            return Err(RouteError::Unsupported(format!(
-                "`{u}` is not configured in schema `{}`, so it lives only on {}, while sharded \
-                 `{lead}` also has shards on {}; declare `{u}` as a broadcast table, or shard it \
-                 in `{lead}`'s binding group",
-                schema.name, rt.nodes[schema.node].name, rt.nodes[far.node].name
-            )));
-        }
-    }
-    for t in &named {
-        let (nodes, what) = match &schema.tables[&t.name].kind {
-            TableKind::Sharded(_) => continue,
-            TableKind::Broadcast { nodes } => (nodes.as_slice(), "has copies only on"),
-            TableKind::Single { node } => (std::slice::from_ref(node), "lives only on"),
-        };
-        if let Some(far) = targets.iter().find(|x| !nodes.contains(&x.node)) {
-            let on: Vec<&str> = nodes.iter().map(|n| rt.nodes[*n].name.as_str()).collect();
-            return Err(RouteError::Unsupported(format!(
-                "`{}` {what} {}, while sharded `{lead}` also has shards on {}; make `{}` a \
-                 broadcast table on every node of `{lead}`",
-                t.name,
-                on.join(", "),
-                rt.nodes[far.node].name,
-                t.name
-            )));
-        }
-    }
+    joins::present_where_shards_run(schema, rt, &named, &unconfigured, &targets, lead)?;
     let merge = match (targets.len(), write, combine) {
         (1, _, _) => Merge::Single,
         (_, true, _) => Merge::SumAffected,
@@ -740,65 +688,6 @@ fn plan_direct(
         algorithm: Some(table.algorithm.clone()),
         params: params.as_ref().map_or(0, keys::Params::count),
     }))
-}
-
-/// `LOAD DATA|XML … INTO TABLE t`: the file reaches one server (the client sends it
-/// once, relayed as it comes), so it runs unchanged where `t` lives whole: a table
-/// the schema does not configure, or a single table on the schema's node. Rows that
-/// would have to be split over shards or copied to every node are refused by name.
-fn load_data(
-    sql: &[u8],
-    schema: &LogicalSchema,
-    rt: &Runtime,
-    reading: Reading,
-) -> Result<Option<Prepared>, RouteError> {
-    let tokens: Vec<Token<'_>> = reading
-        .lexer(sql)
-        .filter(|t| !matches!(t, Token::Comment(_)))
-        .collect();
-    let name = |t: &Token<'_>| match t {
-        Token::Word(w) | Token::Quoted(w) => Some(String::from_utf8_lossy(w).into_owned()),
-        _ => None,
-    };
-    let at = tokens.windows(2).position(|w| {
-        w[0].word().is_some_and(|x| x.eq_ignore_ascii_case(b"into"))
-            && w[1]
-                .word()
-                .is_some_and(|x| x.eq_ignore_ascii_case(b"table"))
-    });
-    let Some(first) = at.and_then(|i| tokens.get(i + 2)).and_then(name) else {
-        return Ok(None);
-    };
-    let qualified = matches!(tokens.get(at.unwrap_or(0) + 3), Some(Token::Punct(p)) if *p == b".");
-    let table = match qualified {
-        true if first != schema.name => return Ok(None),
-        true => at
-            .and_then(|i| tokens.get(i + 4))
-            .and_then(name)
-            .unwrap_or_default(),
-        false => first,
-    };
-    let Some(configured) = schema.tables.get(&table) else {
-        return Ok(None);
-    };
-    let node_name = |n: NodeId| rt.nodes.get(n).map_or("?", |d| d.name.as_str());
-    match &configured.kind {
-        TableKind::Single { node } if *node == schema.node && !qualified => Ok(None),
-        TableKind::Single { node } => Err(RouteError::Unsupported(format!(
-            "LOAD DATA into single table `{table}`, which lives on {}, not on the schema's \
-             node: send it with the hint /* shardgate:node={} */ and the table unqualified",
-            node_name(*node),
-            node_name(*node)
-        ))),
-        TableKind::Broadcast { .. } => Err(RouteError::Unsupported(format!(
-            "LOAD DATA into broadcast table `{table}`: the file would reach one copy; load it \
-             on each node with the hint /* shardgate:node=… */, or INSERT the rows"
-        ))),
-        TableKind::Sharded(_) => Err(RouteError::Unsupported(format!(
-            "LOAD DATA into sharded table `{table}`: shardgate does not split a file's rows \
-             over the shards yet; INSERT the rows (multi-row INSERTs are split by shard)"
-        ))),
-    }
 }
 
 /// sqlparser does not know MySQL's older `LOCK IN SHARE MODE`. For analysis only, it
