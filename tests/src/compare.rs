@@ -69,3 +69,81 @@ pub fn same(mut got: Vec<Vec<String>>, mut want: Vec<Vec<String>>, ordered: bool
     }
     got == want
 }
+
+/// Seeded-run settings: `SHARDGATE_DIFF_QUERIES` (else `default`) and
+/// `SHARDGATE_DIFF_SEED` (else `seed`).
+pub fn run_size(default: usize, seed: u64) -> (usize, u64) {
+    let queries = std::env::var("SHARDGATE_DIFF_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    let seed = std::env::var("SHARDGATE_DIFF_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(seed);
+    (queries, seed)
+}
+
+/// What running statements through shardgate and against the oracle found.
+#[derive(Default)]
+pub struct Differences {
+    pub compared: usize,
+    /// Statements MariaDB itself refuses (an overflow, say): nothing to compare.
+    pub invalid: usize,
+    pub failures: Vec<String>,
+}
+
+/// Runs each statement (with whether its order is total) through shardgate and
+/// against the oracle. A refusal by shardgate is a failure: every SELECT is to be
+/// answered.
+pub async fn compare_all(
+    sharded: &mut Conn,
+    oracle: &mut Conn,
+    statements: impl IntoIterator<Item = (String, bool)>,
+) -> Differences {
+    let mut d = Differences::default();
+    for (sql, ordered) in statements {
+        let Ok(want) = answer(oracle, &sql).await else {
+            d.invalid += 1;
+            continue;
+        };
+        d.compared += 1;
+        match answer(sharded, &sql).await {
+            Ok(got) if same(got.clone(), want.clone(), ordered) => {}
+            Ok(got) => d.failures.push(format!(
+                "{sql}\n  shardgate: {got:?}\n  mariadb:   {want:?}"
+            )),
+            Err(e) => d.failures.push(format!("{sql}\n  shardgate failed: {e}")),
+        }
+    }
+    d
+}
+
+impl Differences {
+    /// Fails the test on any difference, or when too little was compared to prove
+    /// anything (under three quarters of `planned`).
+    pub fn assert_none(&self, what: &str, planned: usize, seed: u64) {
+        eprintln!(
+            "{what} (seed {seed}): {} compared, {} invalid, {} wrong",
+            self.compared,
+            self.invalid,
+            self.failures.len()
+        );
+        assert!(
+            self.failures.is_empty(),
+            "{} of {planned} queries differ (seed {seed}); first ones:\n{}",
+            self.failures.len(),
+            self.failures
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(
+            self.compared > planned * 3 / 4,
+            "only {} of {planned} compared",
+            self.compared
+        );
+    }
+}

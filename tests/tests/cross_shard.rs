@@ -519,14 +519,7 @@ async fn load_data_runs_where_its_table_lives_whole() {
 /// `scripts/differential`.
 #[tokio::test]
 async fn random_selects_over_every_table_kind_match_one_mariadb() {
-    let queries: usize = std::env::var("SHARDGATE_DIFF_QUERIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(450);
-    let seed: u64 = std::env::var("SHARDGATE_DIFF_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5_40B);
+    let (queries, seed) = tests::compare::run_size(450, 0x5_40B);
     let Shop {
         proxy: _proxy,
         mut sharded,
@@ -534,44 +527,17 @@ async fn random_selects_over_every_table_kind_match_one_mariadb() {
     } = shop("xs_random", (USER, PASSWORD), "").await;
     let tables = shop_tables();
     let mut rng = tests::rng::Rng(seed);
-    let (mut compared, mut failures) = (0usize, Vec::new());
-    for _ in 0..queries {
-        let (sql, ordered) = if rng.chance(40) {
-            let t = &tables[rng.below(tables.len())];
-            gen::query(&mut rng, t)
-        } else {
-            gen::cross_query(&mut rng, &tables)
-        };
-        // What MariaDB itself refuses (an overflow, say) has nothing to compare.
-        let Ok(want) = answer(&mut oracle, &sql).await else {
-            continue;
-        };
-        compared += 1;
-        match answer(&mut sharded, &sql).await {
-            Ok(got) if same(got.clone(), want.clone(), ordered) => {}
-            Ok(got) => failures.push(format!(
-                "{sql}\n  shardgate: {got:?}\n  mariadb:   {want:?}"
-            )),
-            Err(e) => failures.push(format!("{sql}\n  shardgate failed: {e}")),
-        }
-    }
-    eprintln!(
-        "shop differential (seed {seed}): {compared} compared, {} wrong",
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {queries} queries differ (seed {seed}); first ones:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(8)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(
-        compared > queries * 3 / 4,
-        "only {compared} of {queries} compared"
-    );
+    let statements: Vec<(String, bool)> = (0..queries)
+        .map(|_| {
+            if rng.chance(40) {
+                let t = &tables[rng.below(tables.len())];
+                gen::query(&mut rng, t)
+            } else {
+                gen::cross_query(&mut rng, &tables)
+            }
+        })
+        .collect();
+    tests::compare::compare_all(&mut sharded, &mut oracle, statements)
+        .await
+        .assert_none("shop differential", queries, seed);
 }

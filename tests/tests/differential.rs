@@ -18,7 +18,7 @@ mod gen;
 use gen::{predicate, query, Column, Table, Ty};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
-use tests::compare::{answer, same};
+use tests::compare::{answer, compare_all, run_size, same};
 use tests::rng::Rng;
 use tests::{direct, Proxy, Sandbox, PASSWORD, USER};
 
@@ -140,19 +140,6 @@ const FOUND: &[(&str, bool)] = &[
     ("SELECT a.id, b.pid FROM orders a LEFT JOIN products b ON a.note = b.name WHERE (a.user_id IS NOT NULL AND a.id IN (15)) ORDER BY a.id, b.pid", true),
 ];
 
-/// Queries to run (`SHARDGATE_DIFF_QUERIES`, default `default`) and the seed.
-fn run_size(default: usize) -> (usize, u64) {
-    let queries: usize = std::env::var("SHARDGATE_DIFF_QUERIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    let seed: u64 = std::env::var("SHARDGATE_DIFF_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0xD1FF_5EED);
-    (queries, seed)
-}
-
 /// The tables behind a shardgate in `db` and, with the same rows, in the plain
 /// database `{db}_oracle` on dn1.
 async fn load(db: &str) -> (Proxy, Conn, Conn, Vec<Table>) {
@@ -206,11 +193,9 @@ async fn load(db: &str) -> (Proxy, Conn, Conn, Vec<Table>) {
 
 #[tokio::test]
 async fn random_selects_match_one_mariadb() {
-    let (queries, seed) = run_size(300);
+    let (queries, seed) = run_size(300, 0xD1FF_5EED);
     let (_proxy, mut sharded, mut oracle, tables) = load("diff").await;
     let mut rng = Rng(seed);
-    let (mut compared, mut skipped) = (0, 0);
-    let mut failures = Vec::new();
     // Every difference the generator ever found, first, as it found them.
     let found = FOUND
         .iter()
@@ -225,44 +210,10 @@ async fn random_selects_match_one_mariadb() {
         }
     });
     let all: Vec<(String, bool)> = found.chain(random).collect();
-    for (sql, ordered) in all {
-        let want = answer(&mut oracle, &sql).await;
-        let got = answer(&mut sharded, &sql).await;
-        match (got, want) {
-            (Ok(got), Ok(want)) => {
-                compared += 1;
-                if !same(got.clone(), want.clone(), ordered) {
-                    failures.push(format!(
-                        "{sql}\n  shardgate: {got:?}\n  mariadb:   {want:?}"
-                    ));
-                }
-            }
-            // A refusal is a failure too: every SELECT is to be answered.
-            (Err(e), Ok(_)) => failures.push(format!("{sql}\n  shardgate failed: {e}")),
-            // The generator wrote something MariaDB itself refuses: nothing to compare.
-            (_, Err(_)) => skipped += 1,
-        }
-    }
-    eprintln!(
-        "differential (seed {seed}): {compared} compared, {skipped} invalid, {} wrong",
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {queries} queries differ (seed {seed}); first ones:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(8)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    // A run that compares almost nothing proves nothing.
-    assert!(
-        compared > queries * 3 / 4,
-        "only {compared} of {queries} compared"
-    );
+    let planned = all.len();
+    compare_all(&mut sharded, &mut oracle, all)
+        .await
+        .assert_none("differential", planned, seed);
 }
 
 /// Ternary logic partitioning (SQLancer's TLP): for any predicate p, the rows where
@@ -271,7 +222,7 @@ async fn random_selects_match_one_mariadb() {
 /// shows even where both sides of a direct comparison could share a mistake.
 #[tokio::test]
 async fn partitioned_by_a_predicate_rows_add_up_to_the_whole() {
-    let (queries, seed) = run_size(150);
+    let (queries, seed) = run_size(150, 0xD1FF_5EED);
     let (_proxy, mut sharded, _oracle, tables) = load("tlp").await;
     let mut rng = Rng(seed ^ 0x7197);
     let mut failures = Vec::new();

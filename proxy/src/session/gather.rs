@@ -3,9 +3,9 @@
 //! connection to the evaluating node's primary; that connection runs the client's
 //! statement and its answer streams to the client as the server sent it.
 //!
-//! The copy streams: a shard's rows become multi-row INSERTs of about a MiB, each
-//! sent before more rows are read, so shardgate holds one batch whatever the size
-//! of the tables; the budget (`server.gather_max_rows`, `gather_max_bytes`) bounds
+//! The copy streams: a shard's rows become multi-row INSERTs of about a MiB; one is
+//! inserted while the next is read, so shardgate holds two batches at most whatever
+//! the size of the tables; the budget (`server.gather_max_rows`, `gather_max_bytes`) bounds
 //! what the evaluating server is asked to hold. Rows are read the way the session
 //! reads (its transaction, its replicas), so a transaction sees its own writes.
 //! The temporary tables stay out of the binary log (`sql_log_bin = 0`), and the
@@ -248,6 +248,7 @@ impl Session {
         let mut insert = RowsInsert::new(&g.database, &t.name, &columns, |head| {
             self.charset.encode(head).into_owned()
         });
+        let mut in_flight = false;
         let mut parts = self
             .start_parts(&targets, true, rt, schema)
             .await
@@ -259,7 +260,13 @@ impl Session {
                 .map_err(not_started)?;
             let mut reader = ResultReader::default();
             let copied = self
-                .copy_rows(&mut source, &mut reader, held, &mut insert, spent)
+                .copy_rows(
+                    &mut source,
+                    &mut reader,
+                    (held, &mut in_flight),
+                    &mut insert,
+                    spent,
+                )
                 .await;
             match copied {
                 Ok(warnings) => self.keep_or_release(source, warnings).await,
@@ -274,9 +281,9 @@ impl Session {
             }
         }
         if !insert.is_empty() {
-            insert_batch(held, &insert.take(), &t.name).await?;
+            send_batch(held, &mut in_flight, &insert.take(), &t.name).await?;
         }
-        Ok(())
+        settle_batch(held, &mut in_flight, &t.name).await
     }
 
     /// Creates `t`'s temporary twin on `held`, empty; the columns a copy fills.
@@ -371,7 +378,7 @@ impl Session {
         &mut self,
         source: &mut Held,
         reader: &mut ResultReader,
-        held: &mut Held,
+        (held, in_flight): (&mut Held, &mut bool),
         insert: &mut RowsInsert,
         spent: &mut Spent,
     ) -> Result<u16, Stop> {
@@ -400,7 +407,8 @@ impl Session {
                         .push((0..width).map(|i| row.get(i)))
                         .map_err(|e| Stop::Sql(SqlError::internal(e)))?;
                     if insert.len() >= BATCH_BYTES {
-                        insert_batch(held, &insert.take(), insert.table()).await?;
+                        let batch = insert.take();
+                        send_batch(held, in_flight, &batch, insert.table()).await?;
                     }
                 }
                 Event::End { warnings, .. } => return Ok(warnings),
@@ -561,11 +569,32 @@ impl Session {
     }
 }
 
-/// Sends one batch of copied rows. A value the server had to change (a warning:
-/// a string cut, a date it could not store) would make the copy differ from the
-/// shard: an error, never a different answer.
-async fn insert_batch(held: &mut Held, sql: &[u8], table: &str) -> Result<(), Stop> {
-    match held.conn.execute_ok(sql).await {
+/// Sends one batch of copied rows, once the batch before it is in: one INSERT at a
+/// time is outstanding, so the server inserts it while the next rows are read.
+async fn send_batch(
+    held: &mut Held,
+    in_flight: &mut bool,
+    sql: &[u8],
+    table: &str,
+) -> Result<(), Stop> {
+    settle_batch(held, in_flight, table).await?;
+    held.conn.send_query(None, sql).await.map_err(|e| {
+        Stop::Sql(e.to_client(&format!(
+            "(copying rows of `{table}` to evaluate the statement)"
+        )))
+    })?;
+    *in_flight = true;
+    Ok(())
+}
+
+/// Reads the answer to the outstanding batch, if any. A value the server had to
+/// change (a warning: a string cut, a date it could not store) would make the copy
+/// differ from the shard: an error, never a different answer.
+async fn settle_batch(held: &mut Held, in_flight: &mut bool, table: &str) -> Result<(), Stop> {
+    if !std::mem::take(in_flight) {
+        return Ok(());
+    }
+    match held.conn.read_ok().await {
         Ok(ok) if ok.warnings == 0 => Ok(()),
         Ok(ok) => Err(Stop::Sql(SqlError::new(
             1105,
