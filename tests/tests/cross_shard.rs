@@ -205,7 +205,7 @@ async fn explain_sharding_shows_the_gather_steps() {
     assert!(
         rows[0]
             .3
-            .starts_with("gather (a statement joining sharded tables"),
+            .starts_with("gather (a statement over sharded tables"),
         "{rows:?}"
     );
     assert!(
@@ -540,4 +540,38 @@ async fn random_selects_over_every_table_kind_match_one_mariadb() {
     tests::compare::compare_all(&mut sharded, &mut oracle, statements)
         .await
         .assert_none("shop differential", queries, seed);
+}
+
+/// A read over sharded tables that sets user variables would set them on a shard's
+/// connection: refused (1235), never answered with the variable left unset.
+#[tokio::test]
+async fn reads_that_set_variables_on_sharded_tables_are_refused() {
+    let Shop {
+        proxy: _proxy,
+        mut sharded,
+        ..
+    } = shop("xs_vars", (USER, PASSWORD), "").await;
+    let c = &mut sharded;
+    for sql in [
+        "SELECT COUNT(*), @a := 5 FROM orders",
+        "SELECT COUNT(*) INTO @n FROM orders",
+        "SELECT o.id FROM orders o JOIN items i ON i.order_id = o.id LOCK IN SHARE MODE",
+    ] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert_eq!(tests::error_code(&e), Some(1235), "{sql}: {e}");
+    }
+    let e = c
+        .query_drop(
+            "SELECT o.id FROM orders o JOIN items i ON i.order_id = o.id LOCK IN SHARE MODE",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("locking read"), "{e}");
+    let e = c
+        .query_drop("SELECT @b := id FROM orders WHERE user_id = 8 ORDER BY id")
+        .await
+        .unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1235), "{e}");
+    let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
 }

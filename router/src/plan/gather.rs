@@ -97,7 +97,10 @@ pub(super) fn plan(
     reading: Reading,
     reason: &str,
 ) -> Result<Option<Gather>, RouteError> {
-    let Ok(mut statements) = Parser::parse_sql(&reading.dialect(), text) else {
+    let masked = super::mask_lock_in_share_mode(text, reading);
+    let Ok(mut statements) =
+        Parser::parse_sql(&reading.dialect(), masked.as_deref().unwrap_or(text))
+    else {
         return Ok(None);
     };
     let (Some(statement), None) = (statements.pop(), statements.pop()) else {

@@ -362,7 +362,8 @@ fn plan_direct(
     }
     if !bound_together(schema, &sharded) {
         return Err(RouteError::Unsupported(format!(
-            "a statement joining sharded tables {} that are not in one binding group",
+            "a statement over sharded tables {} that are not in one binding group \
+             (only reads are evaluated across shards; a write must stay within one)",
             sharded.join(", ")
         )));
     }
@@ -492,6 +493,16 @@ fn plan_direct(
                 ));
             };
             let shards = shards_where(select.selection.as_ref());
+            // Values set by the statement (`INTO @n`, `@a := …`) would be set on a
+            // shard's connection, not in this session.
+            if select.into.is_some() || assigns_variables(text, reading) {
+                return Err(RouteError::Unsupported(
+                    "a SELECT over sharded tables that sets user variables (`INTO @n`, \
+                     `@a := …`): they would be set on a shard's connection, not in this \
+                     session; read the value, then SET it"
+                        .into(),
+                ));
+            }
             // An outer join keeping a broadcast table's rows is answered shard by
             // shard only when the WHERE drops the rows it fills with NULLs (a
             // condition on the shard key that NULL fails makes it an inner join).
@@ -693,7 +704,7 @@ fn plan_direct(
 /// sqlparser does not know MySQL's older `LOCK IN SHARE MODE`. For analysis only, it
 /// becomes `FOR SHARE` padded to the same length, so every position stays valid; the
 /// physical SQL is still cut from the client's own text.
-fn mask_lock_in_share_mode(text: &str, reading: Reading) -> Option<String> {
+pub(super) fn mask_lock_in_share_mode(text: &str, reading: Reading) -> Option<String> {
     let base = text.as_ptr() as usize;
     let words: Vec<(&[u8], usize)> = reading
         .lexer(text.as_bytes())
@@ -715,6 +726,17 @@ fn mask_lock_in_share_mode(text: &str, reading: Reading) -> Option<String> {
     out.extend(std::iter::repeat_n(' ', end - start - "FOR SHARE".len()));
     out.push_str(&text[end..]);
     Some(out)
+}
+
+/// A user variable assigned in the statement (`@a := …`).
+fn assigns_variables(text: &str, reading: Reading) -> bool {
+    let tokens: Vec<Token<'_>> = reading
+        .lexer(text.as_bytes())
+        .filter(|t| !matches!(t, Token::Comment(_)))
+        .collect();
+    tokens
+        .windows(2)
+        .any(|w| matches!((&w[0], &w[1]), (Token::UserVar(_), Token::Punct(p)) if *p == b":="))
 }
 
 fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
