@@ -1046,3 +1046,30 @@ fn load_data_runs_where_its_table_lives_whole() {
         }
     }
 }
+
+/// A window partitioned by the shard key sees each of its partitions whole on one
+/// shard: the shards compute it, and only their rows are merged. Other windows need
+/// every row at once and are gathered.
+#[test]
+fn windows_partitioned_by_the_shard_key_run_shard_by_shard() {
+    let (t, merge, _) = route(
+        "SELECT id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS n FROM orders ORDER BY id",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(t.len(), 4);
+    assert!(matches!(merge, Merge::Combine(_)), "{merge:?}");
+    let (t, _, _) = route("SELECT id, SUM(amount) OVER (PARTITION BY o.user_id) FROM orders o")
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.len(), 4);
+    for sql in [
+        "SELECT id, ROW_NUMBER() OVER (PARTITION BY note ORDER BY id) FROM orders",
+        "SELECT id, RANK() OVER (ORDER BY id) FROM orders",
+        "SELECT id FROM orders ORDER BY ROW_NUMBER() OVER (ORDER BY amount)",
+        "SELECT user_id, COUNT(*), ROW_NUMBER() OVER (PARTITION BY user_id) FROM orders GROUP BY user_id",
+        "SELECT id, ROW_NUMBER() OVER w FROM orders WINDOW w AS (PARTITION BY user_id)",
+    ] {
+        assert!(gathered(sql).reason.contains("window"), "{sql}");
+    }
+}

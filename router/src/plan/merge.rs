@@ -131,7 +131,7 @@ const AGGREGATES: &[&str] = &[
 ];
 
 /// True when some function call inside `e` satisfies `pred`.
-fn calls(e: &Expr, pred: impl Fn(&sqlparser::ast::Function) -> bool) -> bool {
+pub(super) fn calls(e: &Expr, pred: impl Fn(&sqlparser::ast::Function) -> bool) -> bool {
     struct Find<P>(P, bool);
     impl<P: Fn(&sqlparser::ast::Function) -> bool> Visitor for Find<P> {
         type Break = ();

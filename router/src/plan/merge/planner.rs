@@ -17,7 +17,24 @@ pub fn plan(
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
         _ => None,
     });
-    if item_exprs.clone().any(has_window) || !select.named_window.is_empty() {
+    // Window functions partitioned by the shard key see, on each shard, every row
+    // of each of their partitions: each shard computes them right, and only the
+    // rows are merged. Any other window needs every row at once (a gather).
+    let order_exprs = q.order_by.iter().flat_map(|o| match &o.kind {
+        OrderByKind::Expressions(list) => list.iter().map(|e| &e.expr).collect::<Vec<_>>(),
+        OrderByKind::All(_) => Vec::new(),
+    });
+    let windowed = item_exprs
+        .clone()
+        .chain(order_exprs.clone())
+        .any(has_window);
+    let local_windows = windowed
+        && select.named_window.is_empty()
+        && item_exprs
+            .clone()
+            .chain(order_exprs)
+            .all(|e| !calls(e, |f| f.over.is_some() && !partitioned_by_key(f, key)));
+    if (windowed || !select.named_window.is_empty()) && !local_windows {
         return Err(unsupported("window functions"));
     }
     let aggregating_items = select.projection.iter().any(|i| match i {
@@ -44,8 +61,11 @@ pub fn plan(
     }
     let clauses = clauses::find(text, reading)
         .ok_or_else(|| unsupported("a SELECT whose clauses shardgate could not find"))?;
-    if clauses.windows {
+    if clauses.windows && !local_windows {
         return Err(unsupported("window functions"));
+    }
+    if local_windows && (aggregating || distinct) {
+        return Err(unsupported("window functions with aggregates or DISTINCT"));
     }
     if clauses.items.len() != select.projection.len() {
         return Err(unsupported("a select list shardgate could not split"));
@@ -379,4 +399,15 @@ pub fn plan(
         limit,
     };
     Ok(Some((spec, splices)))
+}
+
+/// A window function whose window is partitioned by the shard key (inline, not a
+/// named window).
+fn partitioned_by_key(f: &sqlparser::ast::Function, key: &KeyColumn<'_>) -> bool {
+    match &f.over {
+        Some(sqlparser::ast::WindowType::WindowSpec(spec)) => {
+            spec.window_name.is_none() && spec.partition_by.iter().any(|p| key.is_key(p))
+        }
+        _ => false,
+    }
 }
