@@ -323,7 +323,20 @@ async fn a_deadlock_on_one_node_rolls_back_the_whole_transaction() {
                 .query("SELECT trx_state, trx_mysql_thread_id, trx_query FROM information_schema.innodb_trx")
                 .await
                 .unwrap();
-            panic!("A never waited; transactions on dn1: {trx:?}");
+            // What each server and shardgate were doing, to tell a stall from a race.
+            let mut threads = Vec::new();
+            for g in &sandbox().groups {
+                let mut n = direct(&g.primary, None).await;
+                let list: Vec<mysql_async::Row> = n.query("SHOW FULL PROCESSLIST").await.unwrap();
+                threads.push(list);
+            }
+            let log = p.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            panic!(
+                "A never waited; transactions on dn1: {trx:?}\nprocesslists: {threads:?}\n\
+                 shardgate's log (newest first):\n{}",
+                tail.join("\n")
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

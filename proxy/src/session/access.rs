@@ -214,13 +214,13 @@ impl Session {
         {
             return Err(denied(format!("database `{q}`")));
         }
-        let refs = router::plan::table_refs(sql, reading).map_err(|_| {
+        let refs = router::plan::table_refs(sql, reading).map_err(|e| {
             SqlError::table_access_denied(format!(
-                    "shardgate could not analyse this statement to check the tables it names, and user `{}` \
-                     may not reach every database; send statements it can parse",
-                    user.name
-                ),
-            )
+                "shardgate could not analyse this statement to check the tables it names ({e}), \
+                     and user `{}` may not reach every database; send statements it can parse \
+                     (e.g. a multi-table UPDATE with JOIN rather than commas)",
+                user.name
+            ))
         })?;
         for (schema, table) in &refs.tables {
             let Some(schema) = schema else { continue };
