@@ -37,6 +37,7 @@ mod nodes;
 mod planning;
 mod prepared;
 mod routed;
+mod routed_prepare;
 mod settings;
 mod sharded;
 mod show;

@@ -11,10 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use router::plan::Prepared;
 use rules::{Runtime, Value};
-use tokio::io::AsyncWriteExt;
 
 use super::binary::BinaryExecution;
 use super::charset::ClientCharset;
@@ -22,9 +20,7 @@ use super::multi_write::Tally;
 use super::sharded::{route_error, RelayError, Relayed, Renames};
 use super::{CommandError, Flow, Reply, Session};
 use crate::wire::command::*;
-use crate::wire::generic::eof_payload;
-use crate::wire::packet::write_packet;
-use crate::wire::stmt::{self, Execute, Param, PrepareOk};
+use crate::wire::stmt::{self, Execute, Param};
 use crate::wire::{SqlError, WireError};
 
 /// Ids of routed statements start here, far above the small per-connection ids a
@@ -33,30 +29,30 @@ pub(super) const FIRST_ROUTED_ID: u32 = 1 << 30;
 
 /// A client's prepared statement that shardgate routes.
 pub(super) struct RoutedStmt {
-    sql: String,
+    pub(super) sql: String,
     /// The logical schema of a statement on configured tables; `None` for others,
     /// which run where the session's database lives.
-    schema: Option<String>,
+    pub(super) schema: Option<String>,
     /// The physical database of a statement on no configured table.
-    database: Option<String>,
+    pub(super) database: Option<String>,
     /// The client's database when it was prepared, which placed such a statement.
-    client_db: Option<String>,
+    pub(super) client_db: Option<String>,
     /// The rules the plan was made with: a rule change re-plans at the next EXECUTE.
-    runtime: Arc<Runtime>,
+    pub(super) runtime: Arc<Runtime>,
     /// How the text was read when prepared (the server read it so): a plan made
     /// again after a rule change reads it the same way.
-    reading: router::reading::Reading,
-    prepared: Arc<Prepared>,
-    read_only: bool,
+    pub(super) reading: router::reading::Reading,
+    pub(super) prepared: Arc<Prepared>,
+    pub(super) read_only: bool,
     /// Names a table. One that does not (`SELECT 1`, a pool's validation query) runs
     /// without choosing the node of a transaction begun but not opened yet.
-    names_tables: bool,
-    params: u16,
+    pub(super) names_tables: bool,
+    pub(super) params: u16,
     /// Parameter types from the last execution that sent them.
-    types: Option<Arc<[u8]>>,
+    pub(super) types: Option<Arc<[u8]>>,
     /// COM_STMT_SEND_LONG_DATA chunks (parameter, bytes), replayed before EXECUTE.
-    long_data: Vec<(u16, Vec<u8>)>,
-    long_data_bytes: usize,
+    pub(super) long_data: Vec<(u16, Vec<u8>)>,
+    pub(super) long_data_bytes: usize,
 }
 
 #[derive(Default)]
@@ -76,6 +72,14 @@ impl RoutedStatements {
     pub(super) fn clear(&mut self) {
         self.map.clear();
         self.cursors.clear();
+    }
+
+    /// Keeps `stmt` under a new id, in shardgate's own range.
+    pub(super) fn insert(&mut self, stmt: RoutedStmt) -> u32 {
+        let id = FIRST_ROUTED_ID + self.next;
+        self.next = self.next.wrapping_add(1) % FIRST_ROUTED_ID;
+        self.map.insert(id, stmt);
+        id
     }
 }
 
@@ -102,233 +106,6 @@ fn to_value(p: &Param<'_>, charset: &ClientCharset) -> Result<Value, SqlError> {
 }
 
 impl Session {
-    /// COM_STMT_PREPARE of a statement that names configured tables. `None`: it does
-    /// not (the caller passes it through).
-    pub(super) async fn prepare_routed(
-        &mut self,
-        sql: &[u8],
-        seq: u8,
-    ) -> Result<Option<Flow>, CommandError> {
-        let rt = self.lease.topo.runtime.clone();
-        let configured = self.configured_schema(&rt);
-        // Planned as the text it means in the client's character set.
-        let decoded = match self.charset.decode(sql) {
-            Ok(d) => d,
-            Err(e) if configured.is_some() => {
-                return Err(e.into());
-            }
-            Err(_) => return Ok(None),
-        };
-        let sql: &[u8] = &decoded;
-        let planned = match configured {
-            Some(schema) if sql.len() >= super::planning::OFF_THREAD => Some(
-                super::planning::prepare(
-                    sql.to_vec(),
-                    rt.clone(),
-                    schema.name.clone(),
-                    self.reading,
-                )
-                .await,
-            ),
-            Some(schema) => Some(router::plan::prepare(sql, schema, &rt, self.reading)),
-            None => None,
-        };
-        let planned = match planned {
-            Some(Ok(p)) => p,
-            None => None,
-            Some(Err(e)) => {
-                return Err(route_error(&e).into());
-            }
-        };
-        let (prepared, schema_name, plain_db) = match planned {
-            Some(p) => (p, configured.map(|s| s.name.clone()), None),
-            None => {
-                // No configured table: the session's node, like a text statement.
-                // Statements that leave state on the connection keep the old way
-                // (pinned), and so do CALLs, whose several results need it.
-                let Ok(stmt) = router::classify::classify_in(sql, self.reading) else {
-                    return Ok(None);
-                };
-                use router::StatementKind as K;
-                let plain = matches!(
-                    stmt.kind,
-                    K::Select | K::Insert | K::Update | K::Delete | K::Replace
-                );
-                if !plain
-                    || stmt.pin.is_some()
-                    || stmt.needs_previous
-                    || stmt.reads_insert_id
-                    || stmt.hints.node.is_some()
-                {
-                    return Ok(None);
-                }
-                let Ok((node, database)) = self.placement(None) else {
-                    return Ok(None);
-                };
-                let target = router::Target {
-                    node,
-                    shard: None,
-                    sql: String::from_utf8_lossy(sql).into_owned(),
-                };
-                let write = !stmt.read_only;
-                (router::plan::Prepared::fixed(target, write), None, database)
-            }
-        };
-        if let Some(fill) = &prepared.plan.fill_global_id {
-            let e = SqlError::unsupported(format!(
-                "not supported by shardgate yet: generating global id column `{}` in a prepared INSERT; \
-                 bind its values, or send the INSERT as text",
-                fill.column
-            ));
-            return Err(e.into());
-        }
-        if let (Some(g), Some(schema)) = (
-            prepared.plan.gather.as_deref(),
-            schema_name.as_deref().and_then(|s| rt.schemas.get(s)),
-        ) {
-            // Its metadata comes from preparing it where it would be evaluated, over
-            // empty copies of its tables.
-            let answer = self.prepare_gathered(g).await?;
-            if usize::from(answer.stmt.params) != prepared.params {
-                let e = SqlError::internal(format!(
-                    "shardgate counted {} parameters where the server counts {}; the statement cannot be run safely",
-                    prepared.params, answer.stmt.params
-                ));
-                return Err(e.into());
-            }
-            let renames = Renames::database(&g.database, &schema.name);
-            return self
-                .register_prepared(
-                    sql,
-                    &prepared,
-                    (schema_name.clone(), plain_db),
-                    (answer, &renames),
-                    &rt,
-                    seq,
-                )
-                .await;
-        }
-        // The metadata comes from preparing one target's statement.
-        let Some(target) = prepared.plan.targets.first() else {
-            let e = SqlError::internal("shardgate planned the prepared statement onto no node");
-            return Err(e.into());
-        };
-        self.lease.writes_now = false;
-        let mut held = self.checkout(target.node, false, false).await?;
-        let schema = schema_name.as_deref().and_then(|s| rt.schemas.get(s));
-        let database = match schema {
-            Some(schema) => Some(schema.database_on(&rt.nodes, target.node).to_string()),
-            None => plain_db.clone(),
-        };
-        let answer = match &database {
-            Some(db) => held.conn.use_database(db).await,
-            None => Ok(()),
-        };
-        let answer = match answer {
-            Ok(()) => {
-                let wire = self.charset.encode(&target.sql);
-                held.conn.prepare(&target.sql, &wire).await
-            }
-            Err(e) => Err(e),
-        };
-        let answer = match answer {
-            Ok(a) => {
-                self.keep_or_release(held, 0).await;
-                a
-            }
-            Err(e) => {
-                if matches!(e, WireError::Server { .. }) {
-                    self.keep_or_release(held, 0).await;
-                } else {
-                    self.forget_connection_state();
-                }
-                return Err(e.to_client("(while preparing)").into());
-            }
-        };
-        if schema.is_some() && usize::from(answer.stmt.params) != prepared.params {
-            let e = SqlError::internal(format!(
-                "shardgate counted {} parameters where the server counts {}; the statement cannot be routed safely",
-                prepared.params, answer.stmt.params
-            ));
-            return Err(e.into());
-        }
-        let renames = match schema {
-            Some(schema) => Renames::new(&rt, schema, &prepared.plan),
-            None => Renames::none(),
-        };
-        self.register_prepared(
-            sql,
-            &prepared,
-            (schema_name, plain_db),
-            (answer, &renames),
-            &rt,
-            seq,
-        )
-        .await
-    }
-
-    /// Keeps a prepared statement under a new id and answers COM_STMT_PREPARE with
-    /// the server's metadata (names made logical).
-    async fn register_prepared(
-        &mut self,
-        sql: &[u8],
-        prepared: &router::plan::Prepared,
-        (schema_name, plain_db): (Option<String>, Option<String>),
-        (answer, renames): (crate::backend::conn::PrepareAnswer, &Renames<'_>),
-        rt: &Arc<Runtime>,
-        seq: u8,
-    ) -> Result<Option<Flow>, CommandError> {
-        let classified = router::classify::classify_in(sql, self.reading);
-        let read_only = classified.as_ref().is_ok_and(|s| s.read_only);
-        let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
-        let statements = &mut self.routed;
-        let id = FIRST_ROUTED_ID + statements.next;
-        statements.next = statements.next.wrapping_add(1) % FIRST_ROUTED_ID;
-        statements.map.insert(
-            id,
-            RoutedStmt {
-                sql: String::from_utf8_lossy(sql).into_owned(),
-                schema: schema_name,
-                database: plain_db,
-                client_db: self.db.clone(),
-                runtime: rt.clone(),
-                reading: self.reading,
-                prepared: Arc::new(prepared.clone()),
-                read_only,
-                names_tables,
-                params: answer.stmt.params,
-                types: None,
-                long_data: Vec::new(),
-                long_data_bytes: 0,
-            },
-        );
-        let mut out = BytesMut::new();
-        let mut seq = seq;
-        let ok = PrepareOk {
-            id,
-            columns: answer.stmt.columns,
-            params: answer.stmt.params,
-            warnings: answer.warnings,
-        };
-        write_packet(&mut out, &mut seq, &ok.encode());
-        let deprecate = self.deprecate_eof();
-        for defs in [&answer.param_defs, &answer.column_defs] {
-            for d in defs {
-                let renamed = renames.apply(d);
-                write_packet(&mut out, &mut seq, renamed.as_deref().unwrap_or(d));
-            }
-            if !defs.is_empty() && !deprecate {
-                write_packet(
-                    &mut out,
-                    &mut seq,
-                    &eof_payload(false, self.lease.status(), 0),
-                );
-            }
-        }
-        self.stream.write_all(&out).await?;
-        Ok(Some(Flow::Continue))
-    }
-
     /// COM_STMT_EXECUTE, SEND_LONG_DATA, RESET, CLOSE and FETCH of a routed statement.
     pub(super) async fn routed_command(&mut self, cmd: u8, payload: &[u8], seq: u8) -> Reply {
         let Some(id) = stmt::statement_id(payload) else {

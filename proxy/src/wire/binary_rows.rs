@@ -13,10 +13,12 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::outgoing::{self, Outgoing, Rewrites};
 
 use super::coltype as ty;
 use super::{coldef, generic, lenenc};
@@ -49,10 +51,8 @@ pub struct BinaryRows<S> {
     held: BytesMut,
     /// The payload of a packet longer than one frame, being put together.
     long: BytesMut,
-    /// Converted packets being written, and how much of the caller's buffer they
-    /// stand for.
-    pending: BytesMut,
-    pending_len: usize,
+    /// Rewritten bytes on their way to the socket.
+    out: Outgoing,
     /// The sequence id of the next packet out; the first packet written sets it.
     seq: Option<u8>,
 }
@@ -70,8 +70,7 @@ impl<S> BinaryRows<S> {
             columns: Vec::new(),
             held: BytesMut::new(),
             long: BytesMut::new(),
-            pending: BytesMut::new(),
-            pending_len: 0,
+            out: Outgoing::default(),
             seq: None,
         }
     }
@@ -113,9 +112,10 @@ impl<S> BinaryRows<S> {
             let n = rest.len().min(MAX_PAYLOAD);
             let seq = self.seq.unwrap_or(0);
             self.seq = Some(seq.wrapping_add(1));
-            self.pending
+            self.out
+                .pending
                 .extend_from_slice(&[n as u8, (n >> 8) as u8, (n >> 16) as u8, seq]);
-            self.pending.extend_from_slice(&rest[..n]);
+            self.out.pending.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if n < MAX_PAYLOAD {
                 break;
@@ -166,20 +166,6 @@ impl<S> BinaryRows<S> {
                 binary_row(&payload, &self.columns).ok_or_else(|| invalid("a malformed text row"))
             }
         }
-    }
-
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>
-    where
-        S: AsyncWrite + Unpin,
-    {
-        while !self.pending.is_empty() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.pending.advance(n);
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -323,36 +309,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for BinaryRows<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for BinaryRows<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.pending_len == 0 {
-            // A new write: converted whole. (After Pending the caller comes back with
-            // the same bytes, which are already converted.)
-            ready!(this.poll_drain(cx))?;
-            this.accept(buf)?;
-            this.pending_len = buf.len();
-        }
-        ready!(this.poll_drain(cx))?;
-        Poll::Ready(Ok(std::mem::take(&mut this.pending_len)))
+impl<S: AsyncWrite + Unpin> Rewrites for BinaryRows<S> {
+    type Inner = S;
+
+    fn outgoing(&mut self) -> (&mut S, &mut Outgoing) {
+        (&mut self.inner, &mut self.out)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+    fn accept(&mut self, buf: &[u8]) -> io::Result<()> {
+        BinaryRows::accept(self, buf)
     }
 }
+
+outgoing::rewriting_writes!(BinaryRows);
 
 #[cfg(test)]
 mod tests {

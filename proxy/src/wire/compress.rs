@@ -19,6 +19,8 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::outgoing::{self, Outgoing, Rewrites};
+
 const HEADER: usize = 7;
 /// Largest frame payload.
 const MAX_FRAME: usize = 0xFF_FFFF;
@@ -33,9 +35,8 @@ pub struct Compressed<S> {
     plain: BytesMut,
     /// The start of a packet whose rest has not been written yet.
     held: BytesMut,
-    /// Frames being written, and how much of the caller's buffer they hold.
-    pending: BytesMut,
-    pending_len: usize,
+    /// Rewritten bytes on their way to the socket.
+    out: Outgoing,
     /// Frames follow the sequence of the last frame received.
     next_seq: u8,
     /// Largest uncompressed frame accepted (the session's packet limit).
@@ -61,8 +62,7 @@ impl<S> Compressed<S> {
             raw: BytesMut::with_capacity(16 * 1024),
             plain: BytesMut::new(),
             held: BytesMut::new(),
-            pending: BytesMut::new(),
-            pending_len: 0,
+            out: Outgoing::default(),
             next_seq: 0,
             max,
         }
@@ -139,40 +139,27 @@ impl<S> Compressed<S> {
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             if chunk.len() < MIN_COMPRESS {
-                put3(&mut self.pending, chunk.len());
-                self.pending.extend_from_slice(&[seq, 0, 0, 0]);
-                self.pending.extend_from_slice(chunk);
+                put3(&mut self.out.pending, chunk.len());
+                self.out.pending.extend_from_slice(&[seq, 0, 0, 0]);
+                self.out.pending.extend_from_slice(chunk);
                 continue;
             }
             let mut z = ZlibEncoder::new(Vec::with_capacity(chunk.len() / 2), Compression::fast());
             z.write_all(chunk)?;
             let body = z.finish()?;
             if body.len() < chunk.len() {
-                put3(&mut self.pending, body.len());
-                self.pending.extend_from_slice(&[seq]);
-                put3(&mut self.pending, chunk.len());
-                self.pending.extend_from_slice(&body);
+                put3(&mut self.out.pending, body.len());
+                self.out.pending.extend_from_slice(&[seq]);
+                put3(&mut self.out.pending, chunk.len());
+                self.out.pending.extend_from_slice(&body);
             } else {
                 // Incompressible: stored as is.
-                put3(&mut self.pending, chunk.len());
-                self.pending.extend_from_slice(&[seq, 0, 0, 0]);
-                self.pending.extend_from_slice(chunk);
+                put3(&mut self.out.pending, chunk.len());
+                self.out.pending.extend_from_slice(&[seq, 0, 0, 0]);
+                self.out.pending.extend_from_slice(chunk);
             }
         }
         Ok(())
-    }
-}
-
-impl<S: AsyncWrite + Unpin> Compressed<S> {
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.pending.is_empty() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.pending.advance(n);
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -205,36 +192,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for Compressed<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Compressed<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.pending_len == 0 {
-            // A new write: frame it whole. (After Pending the caller comes back with
-            // the same bytes, which are already framed.)
-            ready!(this.poll_drain(cx))?;
-            this.accept(buf)?;
-            this.pending_len = buf.len();
-        }
-        ready!(this.poll_drain(cx))?;
-        Poll::Ready(Ok(std::mem::take(&mut this.pending_len)))
+impl<S: AsyncWrite + Unpin> Rewrites for Compressed<S> {
+    type Inner = S;
+
+    fn outgoing(&mut self) -> (&mut S, &mut Outgoing) {
+        (&mut self.inner, &mut self.out)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+    fn accept(&mut self, buf: &[u8]) -> io::Result<()> {
+        Compressed::accept(self, buf)
     }
 }
+
+outgoing::rewriting_writes!(Compressed);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod compress;
 pub mod generic;
 pub mod handshake;
 pub mod lenenc;
+pub mod outgoing;
 pub mod packet;
 pub mod response;
 pub mod resultset;

@@ -331,10 +331,10 @@ pub(super) fn changes_only_sharded(
     lead: &str,
 ) -> Result<(), super::RouteError> {
     use rules::TableKind;
-    let changed = changed_tables(statement, aliases);
     if named.len() < 2 {
         return Ok(());
     }
+    let changed = changed_tables(statement, aliases);
     let Some(t) = named.iter().find(|t| {
         !matches!(schema.tables[&t.name].kind, TableKind::Sharded(_))
             && changed
