@@ -50,6 +50,37 @@ impl Reading {
     }
 }
 
+/// MySQL's multi-table `UPDATE t1, t2 SET … WHERE …` (the comma form, which
+/// sqlparser does not read): the tables after the first become the statement's
+/// `FROM` list, where the join checks already look for the tables an UPDATE joins.
+/// Any other UPDATE fails here and is read by sqlparser's own rule.
+fn parse_comma_update(parser: &mut Parser) -> Result<Statement, ParserError> {
+    let update_token = parser.expect_keyword(Keyword::UPDATE)?;
+    let table = parser.parse_table_and_joins()?;
+    parser.expect_token(&TokenKind::Comma)?;
+    let others = parser.parse_comma_separated(Parser::parse_table_and_joins)?;
+    parser.expect_keyword(Keyword::SET)?;
+    let assignments = parser.parse_comma_separated(Parser::parse_assignment)?;
+    let selection = match parser.parse_keyword(Keyword::WHERE) {
+        true => Some(parser.parse_expr()?),
+        false => None,
+    };
+    Ok(sqlparser::ast::Update {
+        update_token: update_token.into(),
+        optimizer_hints: Vec::new(),
+        table,
+        assignments,
+        from: Some(sqlparser::ast::UpdateTableFromKind::BeforeSet(others)),
+        selection,
+        returning: None,
+        output: None,
+        or: None,
+        order_by: Vec::new(),
+        limit: None,
+    }
+    .into())
+}
+
 impl Reading {
     /// The eight readings, each once: an index for per-reading tables (the plan cache).
     pub fn index(self) -> usize {
@@ -138,6 +169,11 @@ impl Dialect for SessionDialect {
         MySqlDialect {}.get_next_precedence(parser)
     }
     fn parse_statement(&self, parser: &mut Parser) -> Option<Result<Statement, ParserError>> {
+        if parser.peek_keyword(Keyword::UPDATE) {
+            if let Ok(Some(update)) = parser.maybe_parse(parse_comma_update) {
+                return Some(Ok(update));
+            }
+        }
         MySqlDialect {}.parse_statement(parser)
     }
     fn require_interval_qualifier(&self) -> bool {

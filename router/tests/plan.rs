@@ -946,6 +946,37 @@ fn multi_table_writes_run_where_their_rows_live() {
     .unwrap()
     .unwrap();
     assert_eq!(t.len(), 1);
+    // MySQL's comma form joins in the WHERE: the same rules.
+    let (t, _, _) = route(
+        "UPDATE orders o, order_items i SET o.note = i.sku WHERE i.user_id = o.user_id \
+         AND o.user_id = 5",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        t,
+        [(
+            "dn2".to_string(),
+            "UPDATE `orders_0001` o, `order_items_0001` i SET o.note = i.sku WHERE \
+             i.user_id = o.user_id AND o.user_id = 5"
+                .to_string()
+        )]
+    );
+    let (t, _, _) = route(
+        "UPDATE orders, order_items SET orders.note = 'x' WHERE order_items.user_id = orders.user_id",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(t.len(), 4);
+    match route("UPDATE orders o, countries c SET c.name = o.note WHERE c.code = o.country") {
+        Err(RouteError::Unsupported(why)) => assert!(why.contains("changes `countries`"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Joined on something else than the shard key: refused, as with JOIN.
+    assert!(matches!(
+        route("UPDATE orders o, order_items i SET o.note = 'x' WHERE i.id = o.id"),
+        Err(RouteError::Unsupported(_))
+    ));
 }
 
 /// Conditions go to the mention of a table in whose scope they are written, never

@@ -210,3 +210,119 @@ pub fn ok_status(p: &[u8]) -> Option<u16> {
 pub fn err_code(p: &[u8]) -> Option<u16> {
     (p.first() == Some(&0xFF) && p.len() >= 3).then(|| u16::from_le_bytes([p[1], p[2]]))
 }
+
+/// What a cursor gave: its column definitions and its binary rows, as sent.
+pub struct Fetched {
+    pub columns: Vec<Vec<u8>>,
+    pub rows: Vec<Vec<u8>>,
+    /// COM_STMT_FETCH round trips until the server said the last row was sent.
+    pub fetches: usize,
+}
+
+impl RawClient {
+    /// Prepares `sql` (one BIGINT parameter), executes it with a read-only cursor
+    /// and fetches `batch` rows at a time to the end. An ERR packet anywhere is the
+    /// error, as its text.
+    pub fn cursor(&mut self, sql: &str, param: i64, batch: u32) -> Result<Fetched, String> {
+        let (id, columns) = self.open_cursor(sql, param)?;
+        let (mut rows, mut fetches) = (Vec::new(), 0);
+        loop {
+            let (mut more, last) = self.fetch(id, batch)?;
+            rows.append(&mut more);
+            fetches += 1;
+            if last {
+                return Ok(Fetched {
+                    columns,
+                    rows,
+                    fetches,
+                });
+            }
+        }
+    }
+
+    /// Prepares `sql` (one BIGINT parameter) and executes it with a read-only
+    /// cursor: the statement id and the column definitions.
+    pub fn open_cursor(
+        &mut self,
+        sql: &str,
+        param: i64,
+    ) -> Result<([u8; 4], Vec<Vec<u8>>), String> {
+        let io = |e: std::io::Error| e.to_string();
+        let mut prepare = vec![0x16];
+        prepare.extend_from_slice(sql.as_bytes());
+        self.write_packet(0, &prepare).map_err(io)?;
+        let (_, ok) = self.read_packet().map_err(io)?;
+        if ok.first() != Some(&0x00) || ok.len() < 9 {
+            return Err(String::from_utf8_lossy(&ok).into_owned());
+        }
+        let id = [ok[1], ok[2], ok[3], ok[4]];
+        let (cols, params) = (
+            u16::from_le_bytes([ok[5], ok[6]]),
+            u16::from_le_bytes([ok[7], ok[8]]),
+        );
+        for n in [params, cols] {
+            for _ in 0..n {
+                self.read_packet().map_err(io)?;
+            }
+            if n > 0 {
+                self.read_packet().map_err(io)?; // EOF
+            }
+        }
+        assert_eq!(params, 1, "{sql}: one parameter");
+        let mut exec = vec![0x17];
+        exec.extend_from_slice(&id);
+        exec.push(0x01); // CURSOR_TYPE_READ_ONLY
+        exec.extend_from_slice(&1u32.to_le_bytes());
+        exec.extend_from_slice(&[0x00, 0x01, 0x08, 0x00]);
+        exec.extend_from_slice(&param.to_le_bytes());
+        self.write_packet(0, &exec).map_err(io)?;
+        let (_, count) = self.read_packet().map_err(io)?;
+        if count.first() == Some(&0xFF) {
+            return Err(String::from_utf8_lossy(&count).into_owned());
+        }
+        let mut columns = Vec::new();
+        for _ in 0..count[0] {
+            columns.push(self.read_packet().map_err(io)?.1);
+        }
+        let (_, eof) = self.read_packet().map_err(io)?;
+        let status = u16::from_le_bytes([eof[3], eof[4]]);
+        if eof[0] != 0xFE || status & 0x0040 == 0 {
+            return Err(format!("no cursor opened: {eof:?}"));
+        }
+        Ok((id, columns))
+    }
+
+    /// One COM_STMT_FETCH of `n` rows: the binary rows, and whether the server said
+    /// the last row was sent.
+    pub fn fetch(&mut self, id: [u8; 4], n: u32) -> Result<(Vec<Vec<u8>>, bool), String> {
+        let io = |e: std::io::Error| e.to_string();
+        let mut fetch = vec![0x1C];
+        fetch.extend_from_slice(&id);
+        fetch.extend_from_slice(&n.to_le_bytes());
+        self.write_packet(0, &fetch).map_err(io)?;
+        let mut rows = Vec::new();
+        loop {
+            let (_, p) = self.read_packet().map_err(io)?;
+            match p.first() {
+                Some(0xFF) => return Err(String::from_utf8_lossy(&p).into_owned()),
+                Some(0xFE) if p.len() < 9 => {
+                    return Ok((rows, u16::from_le_bytes([p[3], p[4]]) & 0x0080 != 0));
+                }
+                _ => rows.push(p),
+            }
+        }
+    }
+}
+
+/// The (schema, table, org_table) of a column definition.
+pub fn column_tables(def: &[u8]) -> (String, String, String) {
+    let mut at = 0;
+    let mut next = || {
+        let n = usize::from(def.get(at).copied().unwrap_or(0));
+        let s = String::from_utf8_lossy(def.get(at + 1..at + 1 + n).unwrap_or_default());
+        at += 1 + n;
+        s.into_owned()
+    };
+    let _catalog = next();
+    (next(), next(), next())
+}

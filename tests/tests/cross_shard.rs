@@ -333,6 +333,24 @@ async fn an_insert_without_a_column_list_takes_the_tables_columns() {
         .await
         .unwrap();
     assert_eq!(row, Some((9, "x".to_string())));
+    // Prepared: the list is taken when it is prepared, each execution placed by its
+    // bound key.
+    let stmt = c
+        .prep("INSERT INTO orders VALUES (?, ?, NULL, 7, NULL, 'sent', NULL, NULL, ?)")
+        .await
+        .unwrap();
+    for (id, user) in [(5010, 1), (5011, 2), (5012, 3)] {
+        c.exec_drop(&stmt, (id, user, "p")).await.unwrap();
+    }
+    for (id, user) in [(5010, 1), (5011, 2), (5012, 3)] {
+        let row: Option<(i64, String, i64)> = c
+            .query_first(format!(
+                "SELECT qty, status, hidden FROM orders WHERE user_id = {user} AND id = {id}"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(row, Some((7, "sent".to_string(), 9)), "{id}");
+    }
     // Too few values: the server's own error, for the statement it would have had.
     let e = c
         .query_drop("INSERT INTO orders VALUES (5004, 6)")
@@ -410,6 +428,61 @@ async fn prepared_reads_that_need_a_gather_are_answered() {
     }
 }
 
+/// A cursor (EXECUTE with CURSOR_TYPE_READ_ONLY, then COM_STMT_FETCH in batches) on
+/// a prepared read over several shards, one that needs a gather, and one on a single
+/// shard: the rows fetched are byte for byte the ones one MariaDB's cursor gives,
+/// the column definitions name the logical schema and table, and closing a cursor
+/// midway leaves the session usable.
+#[tokio::test]
+async fn cursors_over_shards_fetch_what_one_mariadb_fetches() {
+    let Shop { proxy, .. } = shop("xs_cursor", (USER, PASSWORD), "").await;
+    let (addr, oracle) = (proxy.addr(), sandbox().groups[0].primary.port);
+    tokio::task::spawn_blocking(move || {
+        use tests::raw::{column_tables, RawClient};
+        let (mut c, _) = RawClient::connect(&addr, USER, PASSWORD).unwrap();
+        let (mut o, _) = RawClient::connect(&format!("127.0.0.1:{oracle}"), USER, PASSWORD).unwrap();
+        assert_eq!(c.command(b"\x02xs_cursor").unwrap().0[0], 0);
+        assert_eq!(o.command(b"\x02xs_cursor_oracle").unwrap().0[0], 0);
+        for (sql, param, table) in [
+            // Merged over every shard.
+            ("SELECT id, user_id, amount, ratio, status, created FROM orders WHERE qty > ? ORDER BY id", 1, "orders"),
+            // Gathered: a join across shard keys.
+            ("SELECT u.id, u.name, COUNT(o.id) AS n, SUM(o.amount) FROM users u LEFT JOIN orders o \
+              ON o.user_id = u.id WHERE u.id > ? GROUP BY u.id, u.name ORDER BY u.id", -5, "users"),
+            // One shard.
+            ("SELECT id, status, amount FROM orders WHERE user_id = ? ORDER BY id", 999, "orders"),
+        ] {
+            let got = c.cursor(sql, param, 2).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let want = o.cursor(sql, param, 2).unwrap();
+            assert!(want.rows.len() > 2, "{sql}: fetched in several batches");
+            assert_eq!(got.rows, want.rows, "{sql}");
+            assert_eq!(got.fetches, want.fetches, "{sql}");
+            let (schema, _, org_table) = column_tables(&got.columns[0]);
+            assert_eq!((schema.as_str(), org_table.as_str()), ("xs_cursor", table), "{sql}");
+        }
+        // Closed after the first batch (its connection goes back), executed again,
+        // and the session goes on.
+        let sql = "SELECT id FROM orders WHERE qty > ? ORDER BY id";
+        let (id, _) = c.open_cursor(sql, 0).unwrap();
+        let (rows, last) = c.fetch(id, 2).unwrap();
+        assert_eq!((rows.len(), last), (2, false));
+        let mut close = vec![0x19];
+        close.extend_from_slice(&id);
+        c.write_packet(0, &close).unwrap();
+        let closed = c.fetch(id, 2).unwrap_err();
+        assert!(closed.contains("Unknown prepared statement handler") || closed.contains("no open cursor"), "{closed}");
+        let whole = c.cursor(sql, 0, 1000).unwrap();
+        assert_eq!(whole.fetches, 1);
+        let (first, rows) = c.command(b"\x03SELECT COUNT(*) FROM orders WHERE qty > 0").unwrap();
+        assert_ne!(first[0], 0xFF, "{}", String::from_utf8_lossy(&first));
+        assert_eq!(rows.len(), 1);
+        let n: usize = String::from_utf8_lossy(&rows[0][1..]).parse().unwrap();
+        assert_eq!(n, whole.rows.len());
+    })
+    .await
+    .unwrap();
+}
+
 /// A gather leaves the session as it was: with autocommit off and settings replayed,
 /// its transaction goes on (the evaluating connection's own state never becomes the
 /// session's), sees its own rows, and commits them.
@@ -458,6 +531,8 @@ async fn multi_table_writes_run_where_their_rows_live() {
         "DELETE o FROM orders o JOIN users u ON u.id = o.user_id WHERE u.country = 'jp'",
         "UPDATE orders o JOIN products p ON p.id = o.product_id SET o.qty = o.qty + 100 WHERE p.category = 'food'",
         "DELETE orders FROM orders JOIN users ON users.id = orders.user_id WHERE users.score > 80",
+        // MySQL's comma form.
+        "UPDATE orders o, users u SET o.qty = o.qty * 2 WHERE u.id = o.user_id AND u.name LIKE 'a%'",
     ] {
         sharded.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         oracle.query_drop(sql).await.unwrap();

@@ -217,8 +217,7 @@ impl Session {
         let refs = router::plan::table_refs(sql, reading).map_err(|e| {
             SqlError::table_access_denied(format!(
                 "shardgate could not analyse this statement to check the tables it names ({e}), \
-                     and user `{}` may not reach every database; send statements it can parse \
-                     (e.g. a multi-table UPDATE with JOIN rather than commas)",
+                     and user `{}` may not reach every database; send statements it can parse",
                 user.name
             ))
         })?;

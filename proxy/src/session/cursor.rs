@@ -1,13 +1,14 @@
-//! Cursors on prepared statements that run on one node without configured tables
-//! (COM_STMT_EXECUTE with a cursor flag, then COM_STMT_FETCH): the server keeps the
+//! Cursors on prepared statements that run on one node (COM_STMT_EXECUTE with a cursor flag, then COM_STMT_FETCH): the server keeps the
 //! cursor on the connection that executed it, so the session holds that connection
 //! (`PinReason::Cursor`) until the last row is sent or the client resets or closes
 //! the statement. Java's `useCursorFetch` and Ruby's streaming modes work this way.
+//! A cursor over the rows of several shards is held on the connection that gathered
+//! them (see `gathered_cursor.rs`).
 
 use mysql_common::constants::StatusFlags;
 use router::PinReason;
 
-use super::sharded::RelayError;
+use super::sharded::{RelayError, Relayed, Renames};
 use super::{Flow, Held, Reply, Session};
 use crate::backend::ForwardError;
 use crate::wire::response::{Mode, Summary};
@@ -15,27 +16,32 @@ use crate::wire::SqlError;
 
 impl Session {
     /// The execution just sent on `held` asked for a cursor: relays its answer (the
-    /// column definitions, without rows when the server opened a cursor) and keeps
-    /// the connection while the cursor is open.
+    /// column definitions, names made logical, without rows when the server opened a
+    /// cursor) and keeps the connection while the cursor is open.
     pub(super) async fn open_cursor(
         &mut self,
         mut held: Held,
-        id: u32,
-        backend_id: u32,
+        (id, backend_id): (u32, u32),
+        seq: u8,
+        renames: &Renames<'_>,
     ) -> Result<Flow, RelayError> {
-        let add = self.lease.unopened_transaction();
-        let summary = match held.conn.forward(&mut self.stream, Mode::Query, add).await {
-            Ok(s) => s,
-            Err(ForwardError::Client(e)) => return Err(RelayError::Client(e)),
-            Err(ForwardError::Backend { err, forwarded }) => {
-                return Err(RelayError::Backend(err, forwarded))
-            }
+        let (mut seq, mut shapes) = (seq, Vec::new());
+        let relayed = self
+            .relay_one(&mut held, &mut seq, (true, true), &mut shapes, renames)
+            .await?;
+        let (status, diagnostics) = match relayed {
+            Relayed::Done {
+                status, warnings, ..
+            } => (status, warnings),
+            Relayed::Error => (None, 1),
         };
-        if has(&summary, StatusFlags::SERVER_STATUS_CURSOR_EXISTS) {
+        if status.is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)) {
             self.routed.cursors.insert(id, backend_id);
             self.pin(&mut held, PinReason::Cursor);
         }
-        self.finish_on(held, &summary).await;
+        self.lease.note_status(status);
+        self.keep_or_release(held, diagnostics).await;
+        self.release_if_no_cursor().await;
         Ok(Flow::Continue)
     }
 
@@ -46,6 +52,9 @@ impl Session {
             let message = format!("The statement ({id}) has no open cursor");
             SqlError::new(1421, "HY000", message)
         };
+        if self.routed.gathered.contains_key(&id) {
+            return self.fetch_gathered(id, payload).await;
+        }
         let Some(backend_id) = self.routed.cursors.get(&id).copied() else {
             return Err(no_cursor().into());
         };
@@ -100,6 +109,10 @@ impl Session {
 
     /// Closes statement `id`'s cursor, if one is open (COM_STMT_RESET, COM_STMT_CLOSE).
     pub(super) async fn close_cursor(&mut self, id: u32) {
+        if let Some(gathered) = self.routed.gathered.remove(&id) {
+            // Reset before its next use: the cursor and the copies go with it.
+            self.give_back(gathered.held).await;
+        }
         let Some(backend_id) = self.routed.cursors.remove(&id) else {
             return;
         };

@@ -61,6 +61,20 @@ impl Session {
         schema: &LogicalSchema,
         seq: u8,
     ) -> Reply {
+        match self.gather_rows(g, rt, schema).await {
+            Ok(held) => self.evaluate(held, g, schema, seq).await,
+            Err(e) => self.reply_gather_err(seq, &e).await,
+        }
+    }
+
+    /// Copies the rows `g` reads onto a connection to its evaluating node, which can
+    /// then run the statement (or hold a cursor on it).
+    pub(super) async fn gather_rows(
+        &mut self,
+        g: &Gather,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+    ) -> Result<Held, SqlError> {
         let sources: usize = g.tables.iter().map(|t| t.sources.len()).sum();
         let fan_out = u16::try_from(sources.max(1)).unwrap_or(u16::MAX);
         self.outcome.shards = self.outcome.shards.max(fan_out);
@@ -81,40 +95,30 @@ impl Session {
             .iter()
             .flat_map(|t| t.sources.iter().map(|s| s.node))
             .collect();
-        let conflict = match self.commit_before_ddl(&nodes).await {
-            Ok(()) => self.transaction_conflict(&nodes),
-            Err(e) => Some(e),
-        };
-        if let Some(e) = conflict {
-            return Err(e.into());
+        self.commit_before_ddl(&nodes).await?;
+        if let Some(e) = self.transaction_conflict(&nodes) {
+            return Err(e);
         }
-        let mut held = match self.evaluating_connection(g.node).await {
-            Ok(h) => h,
-            Err(e) => return self.reply_gather_err(seq, &e).await,
-        };
+        let mut held = self.evaluating_connection(g.node).await?;
         let mut spent = Spent { rows: 0, bytes: 0 };
         for t in copied {
-            match self
+            if let Err(stop) = self
                 .copy_table(&mut held, g, t, rt, schema, &mut spent)
                 .await
             {
-                Ok(()) => {}
-                Err(stop) => {
-                    // Its temporary tables go with it when it is reset.
-                    self.give_back(held).await;
-                    let e = match stop {
-                        Stop::Sql(e) => e,
-                        Stop::Lost(e) => {
-                            self.forget_connection_state();
-                            e.to_client("(the statement was not run)")
-                        }
-                    };
-                    return self.reply_gather_err(seq, &e).await;
-                }
+                // Its temporary tables go with it when it is reset.
+                self.give_back(held).await;
+                return Err(match stop {
+                    Stop::Sql(e) => e,
+                    Stop::Lost(e) => {
+                        self.forget_connection_state();
+                        e.to_client("(the statement was not run)")
+                    }
+                });
             }
         }
         metrics::counter!("shardgate_gathered_rows_total").increment(spent.rows);
-        self.evaluate(held, g, schema, seq).await
+        Ok(held)
     }
 
     async fn reply_gather_err(&mut self, seq: u8, e: &SqlError) -> Reply {

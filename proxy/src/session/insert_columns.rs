@@ -16,23 +16,54 @@ impl Session {
     pub(super) async fn insert_with_columns(
         &mut self,
         text: &str,
-        (table, at): (&str, usize),
+        place: (&str, usize),
         rt: Arc<Runtime>,
         db: &str,
         seq: u8,
     ) -> Reply {
+        let listed = self.with_column_list(text, place, &rt, db).await?;
         let Some(schema) = rt.schemas.get(db) else {
             return Err(SqlError::unknown_database(db).into());
+        };
+        let planned = if listed.len() >= super::planning::OFF_THREAD {
+            let (sql, name) = (listed.as_bytes().to_vec(), db.to_string());
+            super::planning::plan(sql, rt.clone(), name, self.reading).await
+        } else {
+            router::plan(listed.as_bytes(), schema, &rt, self.reading)
+        };
+        match planned {
+            Ok(Some(plan)) => {
+                self.run_plan(&plan, listed.as_bytes(), false, rt.clone(), db, seq)
+                    .await
+            }
+            Ok(None) => Err(SqlError::internal(
+                "shardgate could not plan the INSERT with its columns",
+            )
+            .into()),
+            Err(e) => Err(super::sharded::route_error(&e).into()),
+        }
+    }
+
+    /// `text` with the column list of `table` (sharded, in schema `db`) put in at
+    /// byte `at`, as the server would take the columns now.
+    pub(super) async fn with_column_list(
+        &mut self,
+        text: &str,
+        (table, at): (&str, usize),
+        rt: &Runtime,
+        db: &str,
+    ) -> Result<String, SqlError> {
+        let Some(schema) = rt.schemas.get(db) else {
+            return Err(SqlError::unknown_database(db));
         };
         let shard = match schema.tables.get(table).map(|t| &t.kind) {
             Some(TableKind::Sharded(s)) => s.shards.first(),
             _ => None,
         };
         let (Some(shard), true) = (shard, text.is_char_boundary(at)) else {
-            let e = SqlError::internal(format!(
+            return Err(SqlError::internal(format!(
                 "shardgate could not place the column list of the INSERT into `{table}`"
-            ));
-            return Err(e.into());
+            )));
         };
         let database = schema.database_on(&rt.nodes, shard.node).to_string();
         let sql = format!(
@@ -51,14 +82,12 @@ impl Session {
             }
             Err(e @ WireError::Server { .. }) => {
                 self.keep_or_release(held, 0).await;
-                return Err(e.to_client("").into());
+                return Err(e.to_client(""));
             }
             Err(e) => {
                 drop(held);
                 self.forget_connection_state();
-                return Err(e
-                    .to_client("(reading the table's columns; the INSERT was not run)")
-                    .into());
+                return Err(e.to_client("(reading the table's columns; the INSERT was not run)"));
             }
         };
         let names: Vec<String> = rows
@@ -67,30 +96,14 @@ impl Session {
             .map(|v| quote_ident(&String::from_utf8_lossy(&v)))
             .collect();
         if names.is_empty() {
-            return Err(
-                SqlError::no_such_table(format!("Table '{db}.{table}' doesn't exist")).into(),
-            );
+            return Err(SqlError::no_such_table(format!(
+                "Table '{db}.{table}' doesn't exist"
+            )));
         }
         let mut listed = String::with_capacity(text.len() + 64);
         listed.push_str(&text[..at]);
         listed.push_str(&format!(" ({})", names.join(", ")));
         listed.push_str(&text[at..]);
-        let planned = if listed.len() >= super::planning::OFF_THREAD {
-            let (sql, name) = (listed.as_bytes().to_vec(), db.to_string());
-            super::planning::plan(sql, rt.clone(), name, self.reading).await
-        } else {
-            router::plan(listed.as_bytes(), schema, &rt, self.reading)
-        };
-        match planned {
-            Ok(Some(plan)) => {
-                self.run_plan(&plan, listed.as_bytes(), false, rt.clone(), db, seq)
-                    .await
-            }
-            Ok(None) => Err(SqlError::internal(
-                "shardgate could not plan the INSERT with its columns",
-            )
-            .into()),
-            Err(e) => Err(super::sharded::route_error(&e).into()),
-        }
+        Ok(listed)
     }
 }

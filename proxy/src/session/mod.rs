@@ -24,6 +24,7 @@ mod explain;
 mod fanout;
 mod foreign;
 mod gather;
+mod gathered_cursor;
 mod global;
 mod grants;
 mod insert_columns;

@@ -16,6 +16,7 @@ use rules::{Runtime, Value};
 
 use super::binary::BinaryExecution;
 use super::charset::ClientCharset;
+use super::gathered_cursor::{CursorRequest, GatheredCursor};
 use super::multi_write::Tally;
 use super::sharded::{route_error, RelayError, Relayed, Renames};
 use super::{CommandError, Flow, Reply, Session};
@@ -62,6 +63,8 @@ pub(super) struct RoutedStatements {
     /// Open cursors: client statement id → the statement's id on the held
     /// connection (see `cursor.rs`).
     pub(super) cursors: HashMap<u32, u32>,
+    /// Open cursors over gathered rows, each on a connection of its own.
+    pub(super) gathered: HashMap<u32, GatheredCursor>,
 }
 
 impl RoutedStatements {
@@ -72,6 +75,7 @@ impl RoutedStatements {
     pub(super) fn clear(&mut self) {
         self.map.clear();
         self.cursors.clear();
+        self.gathered.clear();
     }
 
     /// Keeps `stmt` under a new id, in shardgate's own range.
@@ -148,6 +152,9 @@ impl Session {
                 let pending = aside.then(|| self.lease.set_pending_aside());
                 // Executing again closes the statement's cursor, as on the server.
                 self.routed.cursors.remove(&id);
+                if let Some(gathered) = self.routed.gathered.remove(&id) {
+                    self.give_back(gathered.held).await;
+                }
                 let executed = self.execute_routed(id, payload, seq).await;
                 if let Some(pending) = pending {
                     self.lease.restore_pending(pending);
@@ -202,13 +209,7 @@ impl Session {
             }
         }
         let cursor = exec.flags & 0x0F != 0;
-        let problem = if cursor && s.schema.is_some() {
-            Some(SqlError::unsupported(
-                "not supported by shardgate yet: cursors on prepared statements over configured \
-                 (sharded, broadcast or single) tables; fetch the whole result instead \
-                 (e.g. useCursorFetch=false)",
-            ))
-        } else if s.params > 0 && s.types.is_none() {
+        let problem = if s.params > 0 && s.types.is_none() {
             Some(SqlError::bad_execute("no parameter types were ever sent"))
         } else if s.long_data_bytes > max {
             Some(SqlError::packet_too_large(max))
@@ -359,9 +360,19 @@ impl Session {
             };
         }
         if prepared.plan.gather.is_some() || (targets.len() > 1 && !prepared.plan.write) {
+            metrics::counter!("shardgate_routed_executions_total", "class" => "read").increment(1);
+            if let (true, Some(schema)) = (cursor, schema) {
+                let req = CursorRequest {
+                    id,
+                    sql: &sql,
+                    params: &params,
+                    long_data: &long_data,
+                    flags: binary.exec.flags,
+                };
+                return self.open_gathered_cursor(req, &rt, schema, seq).await;
+            }
             // A read over several shards: answered as the text statement it stands
             // for (merged or gathered), in the binary protocol.
-            metrics::counter!("shardgate_routed_executions_total", "class" => "read").increment(1);
             return match self.execute_as_text(&sql, &params, &long_data, seq).await {
                 Ok(flow) => Ok(flow),
                 Err(CommandError::Client(e)) => Err(client(e)),
@@ -429,13 +440,15 @@ impl Session {
                 return Err(RelayError::Backend(e, false));
             }
         };
-        if cursor {
-            return self.open_cursor(held, id, backend_id).await;
-        }
         let renames = match schema {
             Some(schema) => Renames::new(&rt, schema, &prepared.plan),
             None => Renames::none(),
         };
+        if cursor {
+            return self
+                .open_cursor(held, (id, backend_id), seq, &renames)
+                .await;
+        }
         let mut seq = seq;
         match self
             .relay_one(&mut held, &mut seq, (true, true), &mut Vec::new(), &renames)

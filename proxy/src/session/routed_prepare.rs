@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use router::RouteError;
 use rules::Runtime;
 use tokio::io::AsyncWriteExt;
 
@@ -35,25 +36,28 @@ impl Session {
             }
             Err(_) => return Ok(None),
         };
-        let sql: &[u8] = &decoded;
-        let planned = match configured {
-            Some(schema) if sql.len() >= super::planning::OFF_THREAD => Some(
-                super::planning::prepare(
-                    sql.to_vec(),
-                    rt.clone(),
-                    schema.name.clone(),
-                    self.reading,
-                )
-                .await,
-            ),
-            Some(schema) => Some(router::plan::prepare(sql, schema, &rt, self.reading)),
-            None => None,
-        };
-        let planned = match planned {
-            Some(Ok(p)) => p,
-            None => None,
-            Some(Err(e)) => {
-                return Err(route_error(&e).into());
+        let mut sql: &[u8] = &decoded;
+        let mut listed = String::new();
+        let planned = loop {
+            let planned = match configured {
+                Some(schema) => Some(self.plan_prepared(sql, &rt, &schema.name).await),
+                None => None,
+            };
+            match (planned, configured) {
+                // An INSERT without a column list gets the table's, as the server
+                // takes them now (a later ALTER makes the client prepare it again).
+                (Some(Err(RouteError::NeedsColumns { table, at })), Some(schema))
+                    if listed.is_empty() =>
+                {
+                    let text = String::from_utf8_lossy(sql).into_owned();
+                    listed = self
+                        .with_column_list(&text, (&table, at), &rt, &schema.name)
+                        .await?;
+                    sql = listed.as_bytes();
+                }
+                (Some(Ok(p)), _) => break p,
+                (None, _) => break None,
+                (Some(Err(e)), _) => return Err(route_error(&e).into()),
             }
         };
         let (prepared, schema_name, plain_db) = match planned {
@@ -167,6 +171,22 @@ impl Session {
             seq,
         )
         .await
+    }
+
+    async fn plan_prepared(
+        &self,
+        sql: &[u8],
+        rt: &Arc<Runtime>,
+        schema: &str,
+    ) -> Result<Option<router::plan::Prepared>, RouteError> {
+        match rt.schemas.get(schema) {
+            Some(_) if sql.len() >= super::planning::OFF_THREAD => {
+                let name = schema.to_string();
+                super::planning::prepare(sql.to_vec(), rt.clone(), name, self.reading).await
+            }
+            Some(s) => router::plan::prepare(sql, s, rt, self.reading),
+            None => Ok(None),
+        }
     }
 
     /// Keeps a prepared statement under a new id and answers COM_STMT_PREPARE with

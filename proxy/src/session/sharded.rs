@@ -96,8 +96,8 @@ pub(super) fn route_error(e: &RouteError) -> SqlError {
         }
         RouteError::Invalid(_) => SqlError::new(1105, "HY000", e.to_string()),
         RouteError::NeedsColumns { table, .. } => SqlError::unsupported(format!(
-            "not supported by shardgate yet: {e} here (a prepared statement, or a statement \
-             naming another schema); list the columns of `{table}`"
+            "not supported by shardgate yet: {e} here (a statement naming another \
+             schema); list the columns of `{table}`"
         )),
         RouteError::ShardTable(..) => SqlError::no_such_table(e.to_string()),
     }
@@ -460,6 +460,24 @@ impl Session {
                 Event::ColumnsEnd(p) => {
                     if first {
                         write_packet(&mut out, seq, &p);
+                    }
+                    // An execution that opened a cursor ends here: its rows come
+                    // with COM_STMT_FETCH.
+                    let opened = crate::wire::generic::parse_eof(&p).filter(|(_, s)| {
+                        s.contains(
+                            mysql_common::constants::StatusFlags::SERVER_STATUS_CURSOR_EXISTS,
+                        )
+                    });
+                    if let Some((warnings, status)) = opened {
+                        self.stream
+                            .write_all(&out)
+                            .await
+                            .map_err(RelayError::Client)?;
+                        return Ok(Relayed::Done {
+                            status: Some(status),
+                            warnings,
+                            insert_id: 0,
+                        });
                     }
                 }
                 Event::Row(p) => {

@@ -39,7 +39,7 @@ impl Session {
 }
 
 /// `sql` with each `?` replaced by its parameter as a literal of the same type.
-fn bind(
+pub(super) fn bind(
     sql: &str,
     params: &[Param<'_>],
     long_data: &[(u16, Vec<u8>)],
