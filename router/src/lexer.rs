@@ -151,6 +151,48 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// The bytes a string literal (its quotes included, `'` or `"`) stands for: doubled
+/// quotes and, when the session reads them so, backslash escapes undone. `\%` and
+/// `\_` keep their backslash, as the server keeps it outside LIKE patterns.
+pub fn string_literal(s: &[u8], backslash_escapes: bool) -> Option<Vec<u8>> {
+    let (&quote, rest) = s.split_first()?;
+    if quote != b'\'' && quote != b'"' {
+        return None;
+    }
+    let inner = rest.strip_suffix(&[quote])?;
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        match inner[i] {
+            b'\\' if backslash_escapes => {
+                let c = *inner.get(i + 1)?;
+                if c == b'%' || c == b'_' {
+                    out.push(b'\\');
+                }
+                out.push(match c {
+                    b'0' => 0,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 8,
+                    b'Z' => 26,
+                    other => other,
+                });
+                i += 2;
+            }
+            c if c == quote && inner.get(i + 1) == Some(&quote) => {
+                out.push(quote);
+                i += 2;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// A system variable's name without `@@` and its scope (`@@session.sql_mode` →
 /// `sql_mode`).
 pub fn sysvar_name(v: &[u8]) -> &[u8] {

@@ -13,6 +13,7 @@ pub mod comments;
 pub mod decide;
 pub mod hint;
 pub mod lexer;
+pub mod load_format;
 pub mod plan;
 pub mod privilege;
 pub mod reading;

@@ -470,23 +470,8 @@ pub fn dynamic_sql_in(sql: &[u8], reading: Reading) -> Option<Result<String, ()>
 
 /// A string literal's text: quotes removed, doubled quotes and backslash escapes undone.
 fn unquote(s: &[u8], backslash_escapes: bool) -> String {
-    let quote = s[0];
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 1;
-    while i + 1 < s.len() {
-        let c = s[i];
-        if c == b'\\' && backslash_escapes && i + 2 < s.len() {
-            out.push(s[i + 1]);
-            i += 2;
-        } else if c == quote && s.get(i + 1) == Some(&quote) && i + 2 < s.len() {
-            out.push(quote);
-            i += 2;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let text = crate::lexer::string_literal(s, backslash_escapes).unwrap_or_default();
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 #[cfg(test)]

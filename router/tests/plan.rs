@@ -1053,26 +1053,89 @@ fn load_data_runs_where_its_table_lives_whole() {
             .unwrap(),
         None
     );
+    // Split over the shards: each runs it on its own table, without the lines
+    // shardgate skips; the format and the key's field are the splitter's.
+    let sql = "LOAD DATA LOCAL INFILE 'x' INTO TABLE shop.orders FIELDS TERMINATED BY ',' \
+               OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' IGNORE 2 LINES \
+               (id, @skip, user_id, note) SET note = UPPER(note)";
+    let rt = runtime();
+    let p = plan(
+        sql.as_bytes(),
+        &rt.schemas["shop"],
+        &rt,
+        router::reading::Reading::DEFAULT,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(p.targets.len(), 4);
+    assert_eq!(
+        p.targets[1].sql,
+        "LOAD DATA LOCAL INFILE 'x' INTO TABLE `orders_0001` FIELDS TERMINATED BY ',' \
+         OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n'  \
+         (id, @skip, user_id, note) SET note = UPPER(note)"
+    );
+    let load = p.load.unwrap();
+    assert_eq!(
+        (
+            load.key_field,
+            load.ignore_lines,
+            load.format.line_end.as_slice()
+        ),
+        (Some(2), 2, &b"\r\n"[..])
+    );
+    assert_eq!(load.format.enclosed, Some(b'"'));
+    // A broadcast table: every copy, every line.
+    let (t, _, write) = route("LOAD DATA LOCAL INFILE 'x' REPLACE INTO TABLE countries")
+        .unwrap()
+        .unwrap();
+    assert!(write);
+    assert!(t.len() > 1, "{t:?}");
+    assert!(t
+        .iter()
+        .all(|(_, sql)| sql == "LOAD DATA LOCAL INFILE 'x' REPLACE INTO TABLE `countries`"));
+    // No column list: the table's columns go in before SET (or at the end).
+    assert_eq!(
+        route("LOAD DATA LOCAL INFILE 'x' INTO TABLE orders SET note = 'a';"),
+        Err(RouteError::NeedsColumns {
+            table: "orders".into(),
+            at: 45
+        })
+    );
     for (sql, why) in [
         (
             "LOAD DATA LOCAL INFILE 'x' INTO TABLE audit",
             "shardgate:node=dn2",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' REPLACE INTO TABLE countries",
-            "broadcast table `countries`",
-        ),
-        (
             "load data infile 'x' into table `orders`",
-            "sharded table `orders`",
+            "use LOAD DATA LOCAL",
         ),
         (
             "LOAD XML LOCAL INFILE 'x' INTO TABLE shop.orders",
-            "sharded table `orders`",
+            "LOAD XML",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders LINES STARTING BY 'x' (id, user_id)",
+            "STARTING BY",
         ),
     ] {
         match route(sql) {
             Err(RouteError::Unsupported(m)) => assert!(m.contains(why), "{sql}: {m}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    for (sql, why) in [
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, @u) SET user_id = @u",
+            "may not SET the shard column",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, note)",
+            "name it in the column list",
+        ),
+    ] {
+        match route(sql) {
+            Err(RouteError::Invalid(m)) => assert!(m.contains(why), "{sql}: {m}"),
             other => panic!("{sql}: {other:?}"),
         }
     }

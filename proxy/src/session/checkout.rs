@@ -249,6 +249,50 @@ impl Session {
     }
 
     /// Returns a connection to its pool: the one way a session lets one go.
+    /// A connection of `node`'s primary pool that is not the session's: the session's
+    /// settings are replayed on it alone (none of its state, autocommit or a
+    /// transaction, becomes the session's), and it is marked dirty, so that the pool
+    /// resets it before lending it again. `why` ends the errors.
+    pub(super) async fn detached_primary(
+        &mut self,
+        node: NodeId,
+        why: &str,
+    ) -> Result<Held, SqlError> {
+        let pools = self.lease.topo.node(node).clone();
+        let conn = pools
+            .primary
+            .get_for(self.flavor, false)
+            .await
+            .map_err(|e| {
+                SqlError::backend_unavailable(format!(
+                    "shardgate: data node {} has no usable primary {why}: {e}",
+                    pools.name
+                ))
+            })?;
+        let mut held = Held {
+            node,
+            role: Role::Primary,
+            conn,
+        };
+        held.conn.dirty = true;
+        if held.conn.refuses_writes {
+            held.conn
+                .reset()
+                .await
+                .map_err(|e| e.to_client(&format!("(preparing a connection {why})")))?;
+            held.conn.dirty = true;
+        }
+        for sql in self.lease.replay_missing(held.conn.session_state, self.id) {
+            if let Err(e) = held.conn.execute_ok(&sql).await {
+                if matches!(e, WireError::Server { .. }) {
+                    self.give_back(held).await;
+                }
+                return Err(e.to_client(&format!("(restoring this session's settings {why})")));
+            }
+        }
+        Ok(held)
+    }
+
     pub(super) async fn give_back(&mut self, held: Held) {
         self.control.clear_if(self.running_on(&held));
         let pool = self.lease.topo.node(held.node).pool(held.role).clone();

@@ -186,51 +186,59 @@ impl Session {
 
     /// Several branches wrote: each prepares, the decision goes to the log, then each
     /// commits.
-    async fn commit_two_phase(
+    pub(super) async fn commit_two_phase(
         &mut self,
         flight: &Flight,
         conns: &mut [Held],
         xids: &[String],
         wrote: &[bool],
     ) -> Result<(), SqlError> {
+        // A node may have several branches (one per connection): each is told
+        // apart by its place in `conns`.
         let prepares = conns
             .iter_mut()
             .zip(xids.iter().zip(wrote))
-            .filter(|(_, (_, w))| **w)
-            .map(|(h, (xid, _))| async move {
+            .enumerate()
+            .filter(|(_, (_, (_, w)))| **w)
+            .map(|(i, (h, (xid, _)))| async move {
                 let end = format!("XA END {xid}");
                 let prepare = format!("XA PREPARE {xid}");
                 let r = h
                     .conn
                     .execute_pipelined(&[end.as_bytes(), prepare.as_bytes()])
                     .await;
-                (h.node, r)
+                (i, h.node, r)
             });
         let prepared: Vec<_> = join_all(prepares).await;
         if let Some((node, e)) = prepared
             .iter()
-            .find_map(|(n, r)| r.as_ref().err().map(|e| (*n, e)))
+            .find_map(|(_, n, r)| r.as_ref().err().map(|e| (*n, e)))
         {
             let err = not_committed(&self.node_name(node), e, "prepare");
-            let ok: Vec<rules::NodeId> = prepared
+            let ok: Vec<usize> = prepared
                 .iter()
-                .filter(|(_, r)| r.is_ok())
-                .map(|(n, _)| *n)
+                .filter(|(_, _, r)| r.is_ok())
+                .map(|(i, _, _)| *i)
                 .collect();
-            for (h, xid) in conns.iter_mut().zip(xids) {
-                xa_rollback(h, xid, ok.contains(&h.node)).await;
+            for (i, (h, xid)) in conns.iter_mut().zip(xids).enumerate() {
+                xa_rollback(h, xid, ok.contains(&i)).await;
             }
             return Err(err);
         }
         failpoint("xa_before_decision").await;
         let decision = Decision {
             gtrid: flight.gtrid.clone(),
-            nodes: conns
-                .iter()
-                .zip(wrote)
-                .filter(|(_, w)| **w)
-                .map(|(h, _)| self.node_name(h.node))
-                .collect(),
+            nodes: {
+                let mut nodes: Vec<String> = conns
+                    .iter()
+                    .zip(wrote)
+                    .filter(|(_, w)| **w)
+                    .map(|(h, _)| self.node_name(h.node))
+                    .collect();
+                nodes.sort();
+                nodes.dedup();
+                nodes
+            },
             decided_at: crate::xa::unix_seconds(),
         };
         let mut logged = flight.coordinator().log.commit(decision.clone()).await;
@@ -312,7 +320,7 @@ async fn one_phase(h: &mut Held, xid: &str) -> Result<crate::wire::generic::OkIn
 
 /// Rolls back an XA branch: `prepared` ones need no `XA END`. A connection where it
 /// fails is reset before reuse, or closed.
-async fn xa_rollback(h: &mut Held, xid: &str, prepared: bool) {
+pub(super) async fn xa_rollback(h: &mut Held, xid: &str, prepared: bool) {
     let rollback = format!("XA ROLLBACK {xid}");
     let r = if prepared {
         h.conn.execute_ok(rollback.as_bytes()).await

@@ -23,7 +23,6 @@ use tokio::io::AsyncWriteExt;
 use super::sharded::{RelayError, Relayed, Renames};
 use super::{Flow, Held, Reply, Session};
 use crate::backend::results::{Event, ResultReader};
-use crate::backend::Role;
 use crate::merge::Row;
 use crate::scratch::{self, Column, Kind, RowsInsert};
 use crate::wire::generic::eof_payload;
@@ -131,50 +130,17 @@ impl Session {
     /// temporary tables stay out of the binary log. It is marked dirty, so that the
     /// pool resets it (dropping every temporary table) before lending it again.
     async fn evaluating_connection(&mut self, node: NodeId) -> Result<Held, SqlError> {
-        let pools = self.lease.topo.node(node).clone();
-        let conn = pools
-            .primary
-            .get_for(self.flavor, false)
-            .await
-            .map_err(|e| {
-                SqlError::backend_unavailable(format!(
-                    "shardgate: data node {} has no usable primary to evaluate the statement: {e}",
-                    pools.name
-                ))
-            })?;
-        let mut held = Held {
-            node,
-            role: Role::Primary,
-            conn,
-        };
         if !self.shared.backend_version.mariadb {
-            self.give_back(held).await;
             return Err(SqlError::unsupported(
                 "not supported by shardgate yet: reads that need the rows of several shards \
                  evaluated together on MySQL backends (they are gathered with MariaDB's SET \
                  STATEMENT); run them against the shards one at a time",
             ));
         }
-        held.conn.dirty = true;
-        if held.conn.refuses_writes {
-            held.conn
-                .reset()
-                .await
-                .map_err(|e| e.to_client("(preparing a connection to evaluate on)"))?;
-            held.conn.dirty = true;
-        }
-        // The session's settings, replayed here alone: nothing of this connection's
-        // own state (autocommit, no transaction) may become the session's.
-        for sql in self.lease.replay_missing(held.conn.session_state, self.id) {
-            if let Err(e) = held.conn.execute_ok(&sql).await {
-                if matches!(e, WireError::Server { .. }) {
-                    self.give_back(held).await;
-                }
-                return Err(
-                    e.to_client("(restoring this session's settings to evaluate the statement)")
-                );
-            }
-        }
+        let mut held = self
+            .detached_primary(node, "to evaluate the statement")
+            .await?;
+        let pools = self.lease.topo.node(node).clone();
         match held.conn.execute_ok(b"SET SESSION sql_log_bin = 0").await {
             Ok(_) => {}
             Err(WireError::Server { code: 1227, .. }) => {

@@ -1,8 +1,9 @@
-//! INSERT into a sharded table without a column list: the server would take the
-//! table's columns in their order (invisible ones left out), so shardgate reads that
-//! list from the table's first shard, writes it into the statement and routes the
-//! result like any INSERT. It is read for every such statement, never cached: a
-//! column list from before an ALTER would put values into the wrong columns.
+//! INSERT (or LOAD DATA) into a sharded table without a column list: the server
+//! would take the table's columns in their order (invisible ones left out), so
+//! shardgate reads that list from the table's first shard, writes it into the
+//! statement and routes the result like any other. It is read for every such
+//! statement, never cached: a column list from before an ALTER would put values into
+//! the wrong columns.
 
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ impl Session {
                     .await
             }
             Ok(None) => Err(SqlError::internal(
-                "shardgate could not plan the INSERT with its columns",
+                "shardgate could not plan the statement with its columns",
             )
             .into()),
             Err(e) => Err(super::sharded::route_error(&e).into()),
@@ -62,7 +63,7 @@ impl Session {
         };
         let (Some(shard), true) = (shard, text.is_char_boundary(at)) else {
             return Err(SqlError::internal(format!(
-                "shardgate could not place the column list of the INSERT into `{table}`"
+                "shardgate could not place the column list of the statement into `{table}`"
             )));
         };
         let database = schema.database_on(&rt.nodes, shard.node).to_string();
@@ -87,7 +88,7 @@ impl Session {
             Err(e) => {
                 drop(held);
                 self.forget_connection_state();
-                return Err(e.to_client("(reading the table's columns; the INSERT was not run)"));
+                return Err(e.to_client("(reading the table's columns; the statement was not run)"));
             }
         };
         let names: Vec<String> = rows

@@ -30,6 +30,7 @@ mod grants;
 mod insert_columns;
 mod kill;
 mod lease;
+mod load_split;
 mod local;
 mod login;
 mod merged;

@@ -38,7 +38,7 @@ impl Tally {
 
     /// (affected rows, insert id, warnings) from the answers in the targets' order,
     /// as one statement on one server would count them.
-    fn count(self, answers: &[generic::OkInfo]) -> (u64, u64, u16) {
+    pub(super) fn count(self, answers: &[generic::OkInfo]) -> (u64, u64, u16) {
         match self {
             Tally::Copies => answers
                 .first()
@@ -249,7 +249,7 @@ impl Session {
     }
 
     /// The one OK a multi-target write answers with.
-    async fn send_write_ok(
+    pub(super) async fn send_write_ok(
         &mut self,
         affected: u64,
         insert_id: u64,

@@ -119,6 +119,9 @@ impl Session {
         if let Some(g) = &plan.gather {
             return self.run_gather(g, &rt, schema, seq).await;
         }
+        if let Some(load) = &plan.load {
+            return self.run_load(plan, load, &rt, schema, seq).await;
+        }
         if let Some(fill) = &plan.fill_global_id {
             return self.insert_with_ids(fill, sql, &rt, schema, seq).await;
         }

@@ -42,6 +42,7 @@ pub use fill_ids::FillIds;
 pub use gather::{Gather, Gathered, Source};
 use insert_select::insert_select_shards;
 pub use keys::{KeyExpr, Operand as KeyOperand};
+pub use load_data::LoadSplit;
 pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
 pub use names::{table_refs, Names};
 pub use prepared::{Prepared, Routing};
@@ -89,6 +90,9 @@ pub struct Plan {
     /// A read no direct strategy answers exactly: its tables are gathered on one
     /// node, which runs the statement (this plan has no targets).
     pub gather: Option<Box<Gather>>,
+    /// LOAD DATA LOCAL into a sharded or broadcast table: the executor splits the
+    /// file's lines over the targets (each runs its own statement on its table).
+    pub load: Option<Box<LoadSplit>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,10 +111,10 @@ pub enum RouteError {
     ShardTable(String, String),
     #[error("not supported by shardgate yet: {0}")]
     Unsupported(String),
-    /// An INSERT into sharded `table` without a column list: the executor reads the
-    /// table's columns (as the server would take them) and puts the list in at byte
-    /// `at`, then plans again.
-    #[error("INSERT into sharded table `{table}` without a column list")]
+    /// An INSERT (or LOAD DATA) into sharded `table` without a column list: the
+    /// executor reads the table's columns (as the server would take them) and puts
+    /// the list in at byte `at`, then plans again.
+    #[error("INSERT or LOAD DATA into sharded table `{table}` without a column list")]
     NeedsColumns { table: String, at: usize },
     #[error("{0}")]
     Rule(#[from] RuleError),
@@ -192,6 +196,7 @@ fn plan_with(
                         merge: Merge::Single,
                         fill_global_id: None,
                         gather: Some(Box::new(g)),
+                        load: None,
                     },
                     routing: Routing::Fixed,
                     algorithm: None,

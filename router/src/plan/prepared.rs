@@ -38,6 +38,7 @@ impl Prepared {
                 merge: Merge::Single,
                 fill_global_id: None,
                 gather: None,
+                load: None,
             },
             routing: Routing::Fixed,
             algorithm: None,

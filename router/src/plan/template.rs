@@ -39,42 +39,12 @@ fn value_position(prev: Option<&Token<'_>>) -> bool {
     }
 }
 
-/// Undoes MySQL's escapes in a single-quoted literal (quotes included in `s`);
-/// backslashes escape only when the session reads them so.
+/// A single-quoted literal's text.
 fn unquote(s: &[u8], backslash_escapes: bool) -> Option<String> {
-    let inner = s.strip_prefix(b"'")?.strip_suffix(b"'")?;
-    let mut out = Vec::with_capacity(inner.len());
-    let mut i = 0;
-    while i < inner.len() {
-        match inner[i] {
-            b'\\' if backslash_escapes => {
-                let c = *inner.get(i + 1)?;
-                // \% and \_ keep their backslash outside LIKE patterns.
-                if c == b'%' || c == b'_' {
-                    out.push(b'\\');
-                }
-                out.push(match c {
-                    b'0' => 0,
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'b' => 8,
-                    b'Z' => 26,
-                    other => other,
-                });
-                i += 2;
-            }
-            b'\'' if inner.get(i + 1) == Some(&b'\'') => {
-                out.push(b'\'');
-                i += 2;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
+    if s.first() != Some(&b'\'') {
+        return None;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(crate::lexer::string_literal(s, backslash_escapes)?).ok()
 }
 
 /// Lifts the literals out of `sql`. `None` when there is none to lift (or the text
@@ -162,6 +132,7 @@ pub fn instantiate(template: &Prepared, lifted: &Lifted<'_>, reading: Reading) -
         },
         fill_global_id: None,
         gather: None,
+        load: None,
     })
 }
 

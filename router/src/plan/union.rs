@@ -105,6 +105,7 @@ pub(super) fn plan_union_all(
             merge: Merge::Concat,
             fill_global_id: None,
             gather: None,
+            load: None,
         },
         routing: Routing::Fixed,
         algorithm: None,

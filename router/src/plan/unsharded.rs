@@ -69,5 +69,6 @@ pub(super) fn plan_unsharded(
         merge,
         fill_global_id: None,
         gather: None,
+        load: None,
     })
 }
