@@ -42,15 +42,19 @@ struct Part {
 }
 
 impl Part {
+    /// Sends what is buffered in packets of at most [`CHUNK`] bytes (the server reads
+    /// the file as a stream of bytes: a packet may end inside a line), so that one
+    /// packet is one sequence id however long a line is.
     async fn flush(&mut self) {
-        if self.out.is_empty() || self.broken.is_some() {
-            self.out.clear();
-            return;
+        for piece in self.out.chunks(CHUNK) {
+            if self.broken.is_some() {
+                break;
+            }
+            if let Err(e) = self.held.conn.send_packet(self.seq, piece).await {
+                self.broken = Some(e);
+            }
+            self.seq = self.seq.wrapping_add(1);
         }
-        if let Err(e) = self.held.conn.send_packet(self.seq, &self.out).await {
-            self.broken = Some(e);
-        }
-        self.seq = self.seq.wrapping_add(1);
         self.out.clear();
     }
 
