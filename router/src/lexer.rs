@@ -169,15 +169,7 @@ pub fn string_literal(s: &[u8], backslash_escapes: bool) -> Option<Vec<u8>> {
                 if c == b'%' || c == b'_' {
                     out.push(b'\\');
                 }
-                out.push(match c {
-                    b'0' => 0,
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'b' => 8,
-                    b'Z' => 26,
-                    other => other,
-                });
+                out.push(escaped_byte(c));
                 i += 2;
             }
             c if c == quote && inner.get(i + 1) == Some(&quote) => {
@@ -191,6 +183,20 @@ pub fn string_literal(s: &[u8], backslash_escapes: bool) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The byte a backslash sequence stands for, in string literals and LOAD DATA
+/// files alike (`\n`, `\t`, `\0`, `\Z`…; any other byte stands for itself).
+pub fn escaped_byte(c: u8) -> u8 {
+    match c {
+        b'0' => 0,
+        b'b' => 8,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'Z' => 26,
+        other => other,
+    }
 }
 
 /// A system variable's name without `@@` and its scope (`@@session.sql_mode` →

@@ -48,38 +48,83 @@ pub enum Scan {
     NeedMore,
 }
 
+/// How a field ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Field,
+    Line,
+}
+
+/// A field read: its value (when kept), how it ended, where the next one starts.
+type Read = Option<(Field, End, usize)>;
+
 impl LoadFormat {
-    /// Reads the line at the start of `buf`, decoding field `index`. `last`: no more
+    /// Reads the line at the start of `buf`, decoding field `index` (of `fields`, the
+    /// columns and variables the statement reads: past them the server skips the
+    /// rest of the line as [`skip_line`](Self::skip_line) does). `last`: no more
     /// bytes will come, so the line ends where `buf` ends.
-    pub fn scan(&self, buf: &[u8], index: usize, last: bool) -> Scan {
+    pub fn scan(&self, buf: &[u8], index: usize, fields: usize, last: bool) -> Scan {
         let mut pos = 0;
-        let mut field = 0;
         let mut key = Field::Missing;
-        loop {
-            let want = field == index;
+        for field in 0..fields.max(1) {
+            let keep = field == index;
             let read = match self.enclosed {
-                Some(q) if buf.get(pos) == Some(&q) => self.enclosed_field(buf, pos + 1, q, last),
-                _ => self.plain_field(buf, pos, last),
+                Some(q) if buf.get(pos) == Some(&q) => {
+                    self.enclosed_field(buf, pos + 1, q, keep, last)
+                }
+                _ => self.plain_field(buf, pos, keep, last),
             };
             let Some((value, end, after)) = read else {
                 return Scan::NeedMore;
             };
-            if want {
+            if keep {
                 key = value;
             }
-            match end {
-                End::Field => {
-                    pos = after;
-                    field += 1;
-                }
-                End::Line => return Scan::Line { len: after, key },
+            if end == End::Line {
+                return Scan::Line { len: after, key };
             }
+            pos = after;
+        }
+        // More fields than the statement reads: the rest of the line is skipped.
+        match self.skip_line(&buf[pos..], last) {
+            Some(len) => Scan::Line {
+                len: pos + len,
+                key,
+            },
+            None => Scan::NeedMore,
         }
     }
 
-    /// An unenclosed field from `pos`: its value, what ended it, and where the next
-    /// field (or line) starts. `None`: more bytes are needed.
-    fn plain_field(&self, buf: &[u8], pos: usize, last: bool) -> Option<(Field, End, usize)> {
+    /// The length of the line at the start of `buf` as the server skips one (for
+    /// `IGNORE n LINES`, and after the last field it reads): up to the line
+    /// terminator, the escape character making the next byte data, enclosures not
+    /// looked at.
+    pub fn skip_line(&self, buf: &[u8], last: bool) -> Option<usize> {
+        let mut p = 0;
+        while p < buf.len() {
+            if self.escaped == Some(buf[p]) {
+                p += 2;
+                continue;
+            }
+            if buf[p..].starts_with(&self.line_end) {
+                return Some(p + self.line_end.len());
+            }
+            if !last && self.line_end.starts_with(&buf[p..]) {
+                return None;
+            }
+            p += 1;
+        }
+        last.then_some(buf.len())
+    }
+
+    /// The escape character, unless it is the enclosing one too: then only a
+    /// doubled one means anything (one enclosing character), as in CSV.
+    fn escape(&self) -> Option<u8> {
+        self.escaped.filter(|e| Some(*e) != self.enclosed)
+    }
+
+    /// An unenclosed field from `pos`.
+    fn plain_field(&self, buf: &[u8], pos: usize, keep: bool, last: bool) -> Read {
         let mut out = Vec::new();
         let mut escapes = 0;
         let mut p = pos;
@@ -92,14 +137,16 @@ impl LoadFormat {
                 return Some((self.plain_value(out, escapes, p - pos), end, p + len));
             }
             let c = buf[p];
-            if self.escaped == Some(c) {
+            if self.escape() == Some(c) {
                 match buf.get(p + 1) {
                     Some(&next) => {
-                        out.push(unescape(next));
-                        escapes += 1;
-                        if next == b'N' && p == pos && self.plain_ends(buf, p + 2, last) {
+                        if next == b'N' && p == pos && self.ends_at(buf, p + 2, last)? {
                             return self.after_null(buf, p + 2, last);
                         }
+                        if keep {
+                            out.push(unescape(next));
+                        }
+                        escapes += 1;
                         p += 2;
                     }
                     None if last => {
@@ -110,7 +157,9 @@ impl LoadFormat {
                 }
                 continue;
             }
-            out.push(c);
+            if keep {
+                out.push(c);
+            }
             p += 1;
         }
     }
@@ -123,12 +172,19 @@ impl LoadFormat {
         Field::Bytes(out)
     }
 
-    /// `\N` ends at `p`: whether a terminator (or the end) follows.
-    fn plain_ends(&self, buf: &[u8], p: usize, last: bool) -> bool {
-        p >= buf.len() || matches!(self.terminator_at(buf, p, last), Some(Some(_)))
+    /// Whether a field ends at `p` (a terminator, or the end); `None`: unknown yet.
+    fn ends_at(&self, buf: &[u8], p: usize, last: bool) -> Option<bool> {
+        if p >= buf.len() {
+            return last.then_some(true);
+        }
+        match self.terminator_at(buf, p, last) {
+            Some(Some(_)) => Some(true),
+            Some(None) => None,
+            None => Some(false),
+        }
     }
 
-    fn after_null(&self, buf: &[u8], p: usize, last: bool) -> Option<(Field, End, usize)> {
+    fn after_null(&self, buf: &[u8], p: usize, last: bool) -> Read {
         if p >= buf.len() {
             return last.then_some((Field::Null, End::Line, p));
         }
@@ -137,22 +193,24 @@ impl LoadFormat {
     }
 
     /// An enclosed field whose text starts at `p` (after the opening character).
-    fn enclosed_field(
-        &self,
-        buf: &[u8],
-        mut p: usize,
-        q: u8,
-        last: bool,
-    ) -> Option<(Field, End, usize)> {
+    fn enclosed_field(&self, buf: &[u8], start: usize, q: u8, keep: bool, last: bool) -> Read {
         let mut out = Vec::new();
+        let mut p = start;
+        // `"\N"`: NULL, as unenclosed.
+        let mut null = false;
         loop {
             let Some(&c) = buf.get(p) else {
                 // An enclosed field the file never closes runs to its end.
                 return last.then_some((Field::Bytes(out), End::Line, p));
             };
-            if self.escaped == Some(c) && c != q {
+            if self.escape() == Some(c) {
                 match buf.get(p + 1) {
-                    Some(&next) => out.push(unescape(next)),
+                    Some(&next) => {
+                        null = next == b'N' && p == start;
+                        if keep {
+                            out.push(unescape(next));
+                        }
+                    }
                     None if last => {
                         out.push(c);
                         return Some((Field::Bytes(out), End::Line, p + 1));
@@ -165,22 +223,28 @@ impl LoadFormat {
             if c == q {
                 match buf.get(p + 1) {
                     Some(&next) if next == q => {
-                        out.push(q);
+                        if keep {
+                            out.push(q);
+                        }
+                        null = false;
                         p += 2;
                         continue;
                     }
-                    None if last => return Some((Field::Bytes(out), End::Line, p + 1)),
+                    None if last => return Some((closed(out, null), End::Line, p + 1)),
                     None => return None,
                     Some(_) => {}
                 }
                 match self.terminator_at(buf, p + 1, last) {
-                    Some(Some((end, len))) => return Some((Field::Bytes(out), end, p + 1 + len)),
+                    Some(Some((end, len))) => return Some((closed(out, null), end, p + 1 + len)),
                     Some(None) => return None,
                     // Not a closing one: part of the field.
                     None => {}
                 }
             }
-            out.push(c);
+            null = false;
+            if keep {
+                out.push(c);
+            }
             p += 1;
         }
     }
@@ -203,22 +267,150 @@ impl LoadFormat {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    Field,
-    Line,
+/// An enclosed field's value: `"\N"` alone is NULL.
+fn closed(out: Vec<u8>, null: bool) -> Field {
+    match null {
+        true => Field::Null,
+        false => Field::Bytes(out),
+    }
 }
 
-/// The byte an escape sequence stands for (`N` is handled by the caller).
+/// The byte an escape sequence stands for (`\N` is handled by the callers).
 fn unescape(c: u8) -> u8 {
-    match c {
-        b'0' => 0,
-        b'b' => 8,
-        b'n' => b'\n',
-        b'r' => b'\r',
-        b't' => b'\t',
-        b'Z' => 26,
-        other => other,
+    crate::lexer::escaped_byte(c)
+}
+
+/// The shard column's type, read from the table: a key is placed only when the server
+/// will store exactly the value shardgate places it by. A LOCAL load turns conversion
+/// errors into warnings (the server cannot stop the client's file), so a key the
+/// server would change (`12abc` into an INT, a string cut to the column's length,
+/// NULL into NOT NULL) would land on a shard where a read by its stored value does not
+/// look: such a line is refused instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyType {
+    pub class: KeyClass,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClass {
+    /// An integer type of `bits` bits.
+    Integer { bits: u32, unsigned: bool },
+    /// A character or binary string of at most this many characters (bytes).
+    Text { max: u64, binary: bool },
+    /// DATE, DATETIME or TIMESTAMP: the canonical text only.
+    Temporal,
+    /// DECIMAL and the rest: a plain number.
+    Number,
+}
+
+impl KeyType {
+    /// `DATA_TYPE`, `COLUMN_TYPE`, `CHARACTER_MAXIMUM_LENGTH` and `IS_NULLABLE` of
+    /// information_schema.COLUMNS.
+    pub fn from_columns(
+        data_type: &str,
+        column_type: &str,
+        max: Option<u64>,
+        nullable: &str,
+    ) -> KeyType {
+        let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
+        let class = match data_type.to_ascii_lowercase().as_str() {
+            "tinyint" => KeyClass::Integer { bits: 8, unsigned },
+            "smallint" => KeyClass::Integer { bits: 16, unsigned },
+            "mediumint" => KeyClass::Integer { bits: 24, unsigned },
+            "int" | "integer" => KeyClass::Integer { bits: 32, unsigned },
+            "bigint" => KeyClass::Integer { bits: 64, unsigned },
+            t @ ("char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
+            | "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+            | "enum" | "set") => KeyClass::Text {
+                max: max.unwrap_or(u64::MAX),
+                binary: t.contains("binary") || t.contains("blob"),
+            },
+            "date" | "datetime" | "timestamp" => KeyClass::Temporal,
+            _ => KeyClass::Number,
+        };
+        KeyType {
+            class,
+            nullable: nullable.eq_ignore_ascii_case("yes"),
+        }
+    }
+
+    /// The value the server stores for field `key`, as the rules read it; the error
+    /// says why the server would store something else.
+    pub fn value(&self, key: &Field) -> Result<rules::Value, String> {
+        let bytes = match key {
+            Field::Missing => return Err("no value".into()),
+            Field::Null if self.nullable => return Ok(rules::Value::Null),
+            Field::Null => {
+                return Err(
+                    "NULL (the column is NOT NULL: the server would store a default)".into(),
+                )
+            }
+            Field::Bytes(b) => b,
+        };
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| "a value that is not valid UTF-8".to_string())?;
+        let shown = || text.chars().take(40).collect::<String>();
+        match &self.class {
+            KeyClass::Integer { bits, unsigned } => {
+                let digits = text.strip_prefix('-').unwrap_or(text);
+                let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                let n: Option<i128> = plain.then(|| text.parse().ok()).flatten();
+                let (low, high) = match unsigned {
+                    true => (0, (1i128 << bits) - 1),
+                    false => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
+                };
+                match n {
+                    Some(n) if (low..=high).contains(&n) => Ok(rules::Value::Int(n)),
+                    _ => Err(format!(
+                        "'{}', which is not an integer the column holds",
+                        shown()
+                    )),
+                }
+            }
+            KeyClass::Text { max, binary } => {
+                let len = match binary {
+                    true => bytes.len() as u64,
+                    false => text.chars().count() as u64,
+                };
+                if len > *max {
+                    return Err(format!("'{}…', longer than the column's {max}", shown()));
+                }
+                Ok(rules::Value::text(text))
+            }
+            KeyClass::Temporal => {
+                let b = text.as_bytes();
+                let digits = |r: std::ops::Range<usize>| {
+                    b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+                };
+                let date = b.len() >= 10
+                    && digits(0..4)
+                    && b[4] == b'-'
+                    && digits(5..7)
+                    && b[7] == b'-'
+                    && digits(8..10);
+                let time = b.len() == 10
+                    || (b.len() >= 19
+                        && b[10] == b' '
+                        && digits(11..13)
+                        && b[13] == b':'
+                        && digits(14..16)
+                        && b[16] == b':'
+                        && digits(17..19)
+                        && (b.len() == 19
+                            || (b[19] == b'.' && b.len() > 20 && digits(20..b.len()))));
+                match date && time {
+                    true => Ok(rules::Value::text(text)),
+                    false => Err(format!(
+                        "'{}', which is not written YYYY-MM-DD[ hh:mm:ss]",
+                        shown()
+                    )),
+                }
+            }
+            KeyClass::Number => rules::Value::number(text)
+                .filter(|_| text.trim() == text && !text.is_empty())
+                .ok_or_else(|| format!("'{}', which is not a plain number", shown())),
+        }
     }
 }
 
@@ -239,89 +431,63 @@ mod tests {
         Field::Bytes(b.to_vec())
     }
 
+    fn line(len: usize, key: Field) -> Scan {
+        Scan::Line { len, key }
+    }
+
     #[test]
     fn plain_tab_separated_lines() {
         let f = LoadFormat::default();
         let buf = b"1\tab\\tc\t\\N\n2\tx\n";
-        assert_eq!(
-            f.scan(buf, 1, false),
-            Scan::Line {
-                len: 11,
-                key: bytes(b"ab\tc")
-            }
-        );
-        assert_eq!(
-            f.scan(buf, 2, false),
-            Scan::Line {
-                len: 11,
-                key: Field::Null
-            }
-        );
-        assert_eq!(
-            f.scan(&buf[11..], 5, false),
-            Scan::Line {
-                len: 4,
-                key: Field::Missing
-            }
-        );
+        assert_eq!(f.scan(buf, 1, 3, false), line(11, bytes(b"ab\tc")));
+        assert_eq!(f.scan(buf, 2, 3, false), line(11, Field::Null));
+        assert_eq!(f.scan(&buf[11..], 5, 6, false), line(4, Field::Missing));
         // An escaped terminator is data; a line cut short needs more bytes.
-        assert_eq!(
-            f.scan(b"7\\\n8\tz\n", 0, false),
-            Scan::Line {
-                len: 7,
-                key: bytes(b"7\n8")
-            }
-        );
-        assert_eq!(f.scan(b"12\t3", 0, false), Scan::NeedMore);
-        assert_eq!(
-            f.scan(b"12\t3", 0, true),
-            Scan::Line {
-                len: 4,
-                key: bytes(b"12")
-            }
-        );
+        assert_eq!(f.scan(b"7\\\n8\tz\n", 0, 2, false), line(7, bytes(b"7\n8")));
+        assert_eq!(f.scan(b"12\t3", 0, 2, false), Scan::NeedMore);
+        assert_eq!(f.scan(b"12\t3", 0, 2, true), line(4, bytes(b"12")));
         // `\N` followed by more is the text "N…".
-        assert_eq!(
-            f.scan(b"\\Nx\n", 0, false),
-            Scan::Line {
-                len: 4,
-                key: bytes(b"Nx")
-            }
-        );
+        assert_eq!(f.scan(b"\\Nx\n", 0, 1, false), line(4, bytes(b"Nx")));
     }
 
     #[test]
     fn enclosed_fields_hold_terminators_and_doubled_quotes() {
         let f = csv();
-        let buf = b"\"a,\r\nb\",\"say \"\"hi\"\"\",NULL,\"NULL\"\r\nnext";
-        let Scan::Line { len, key } = f.scan(buf, 0, false) else {
+        let buf = b"\"a,\r\nb\",\"say \"\"hi\"\"\",NULL,\"NULL\",\"\\N\"\r\nnext";
+        let Scan::Line { len, key } = f.scan(buf, 0, 5, false) else {
             panic!()
         };
-        assert_eq!((len, key), (34, bytes(b"a,\r\nb")));
+        assert_eq!((len, key), (39, bytes(b"a,\r\nb")));
         assert_eq!(&buf[len..], b"next");
-        assert!(
-            matches!(f.scan(buf, 1, false), Scan::Line { key, .. } if key == bytes(b"say \"hi\""))
-        );
-        assert!(matches!(
-            f.scan(buf, 2, false),
-            Scan::Line {
-                key: Field::Null,
-                ..
-            }
-        ));
-        assert!(matches!(f.scan(buf, 3, false), Scan::Line { key, .. } if key == bytes(b"NULL")));
+        assert_eq!(f.scan(buf, 1, 5, false), line(39, bytes(b"say \"hi\"")));
+        assert_eq!(f.scan(buf, 2, 5, false), line(39, Field::Null));
+        assert_eq!(f.scan(buf, 3, 5, false), line(39, bytes(b"NULL")));
+        assert_eq!(f.scan(buf, 4, 5, false), line(39, Field::Null));
         // A quote not followed by a terminator is part of the field.
-        assert!(matches!(
-            f.scan(b"\"a\"b\",1\r\n", 0, false),
-            Scan::Line { len: 9, key } if key == bytes(b"a\"b")
-        ));
-        // A terminator cut between packets: wait for the rest.
-        assert_eq!(f.scan(b"1,2\r", 0, false), Scan::NeedMore);
-        assert_eq!(f.scan(b"\"1\"", 0, false), Scan::NeedMore);
-        assert_eq!(f.scan(b"\"1\"\r", 0, false), Scan::NeedMore);
-        assert!(
-            matches!(f.scan(b"\"1\"", 0, true), Scan::Line { len: 3, key } if key == bytes(b"1"))
+        assert_eq!(
+            f.scan(b"\"a\"b\",1\r\n", 0, 2, false),
+            line(9, bytes(b"a\"b"))
         );
+        // A terminator cut between packets: wait for the rest.
+        assert_eq!(f.scan(b"1,2\r", 0, 2, false), Scan::NeedMore);
+        assert_eq!(f.scan(b"\"1\"", 0, 1, false), Scan::NeedMore);
+        assert_eq!(f.scan(b"\"1\"\r", 0, 1, false), Scan::NeedMore);
+        assert_eq!(f.scan(b"\"1\"", 0, 1, true), line(3, bytes(b"1")));
+    }
+
+    /// Past the fields the statement reads, the rest of the line is skipped without
+    /// looking at enclosures; so are the lines of IGNORE n LINES.
+    #[test]
+    fn extra_fields_and_ignored_lines_skip_as_the_server_does() {
+        let f = csv();
+        // The third field's enclosure is not looked at: the line ends inside it,
+        // and `y",3` is the next line, as the server reads it.
+        let buf = b"1,2,\"x\r\ny\",3\r\n4\r\n";
+        assert_eq!(f.scan(buf, 0, 2, false), line(8, bytes(b"1")));
+        assert_eq!(f.skip_line(b"a \"b\r\nc\r\n", false), Some(6));
+        assert_eq!(f.skip_line(b"a\\\r\nb\r\n", false), Some(7));
+        assert_eq!(f.skip_line(b"abc\r", false), None);
+        assert_eq!(f.skip_line(b"abc", true), Some(3));
     }
 
     #[test]
@@ -330,9 +496,43 @@ mod tests {
             escaped: None,
             ..csv()
         };
-        assert!(matches!(
-            f.scan(b"a\\,b\r\n", 0, false),
-            Scan::Line { len: 6, key } if key == bytes(b"a\\")
-        ));
+        assert_eq!(f.scan(b"a\\,b\r\n", 0, 2, false), line(6, bytes(b"a\\")));
+    }
+
+    /// `ENCLOSED BY '"' ESCAPED BY '"'` (CSV): a doubled quote is one quote, a
+    /// single one is data, in enclosed and plain fields alike.
+    #[test]
+    fn escape_and_enclosure_the_same_character() {
+        let f = LoadFormat {
+            escaped: Some(b'"'),
+            ..csv()
+        };
+        assert_eq!(f.scan(b"a\",b\r\n", 0, 2, false), line(6, bytes(b"a\"")));
+        assert_eq!(
+            f.scan(b"\"x\"\"y\",b\r\n", 0, 2, false),
+            line(10, bytes(b"x\"y"))
+        );
+    }
+
+    #[test]
+    fn keys_the_server_would_change_are_refused() {
+        let int = KeyType::from_columns("bigint", "bigint(20)", None, "NO");
+        let v = |t: &KeyType, b: &[u8]| t.value(&Field::Bytes(b.to_vec()));
+        assert_eq!(v(&int, b"-42"), Ok(rules::Value::Int(-42)));
+        assert_eq!(v(&int, b"007"), Ok(rules::Value::Int(7)));
+        for bad in [&b"12abc"[..], b"1.5", b" 1", b"", b"9223372036854775808"] {
+            assert!(v(&int, bad).is_err(), "{bad:?}");
+        }
+        assert!(int.value(&Field::Null).is_err());
+        let small = KeyType::from_columns("tinyint", "tinyint(3) unsigned", None, "YES");
+        assert!(v(&small, b"256").is_err() && v(&small, b"-1").is_err());
+        assert_eq!(small.value(&Field::Null), Ok(rules::Value::Null));
+        let text = KeyType::from_columns("varchar", "varchar(3)", Some(3), "NO");
+        assert_eq!(v(&text, "äöü".as_bytes()), Ok(rules::Value::text("äöü")));
+        assert!(v(&text, b"abcd").is_err());
+        let when = KeyType::from_columns("datetime", "datetime", None, "NO");
+        assert!(v(&when, b"2024-03-05 10:00:00").is_ok() && v(&when, b"2024-03-05").is_ok());
+        assert!(v(&when, b"2024-3-5").is_err() && v(&when, b"2024-03-05 10:00").is_err());
+        assert!(int.value(&Field::Missing).is_err());
     }
 }

@@ -56,6 +56,9 @@ impl Reading {
 /// Any other UPDATE fails here and is read by sqlparser's own rule.
 fn parse_comma_update(parser: &mut Parser) -> Result<Statement, ParserError> {
     let update_token = parser.expect_keyword(Keyword::UPDATE)?;
+    // The modifiers change how the server runs it, not which tables it names.
+    let _ = parser.parse_keyword(Keyword::LOW_PRIORITY);
+    let _ = parser.parse_keyword(Keyword::IGNORE);
     let table = parser.parse_table_and_joins()?;
     parser.expect_token(&TokenKind::Comma)?;
     let others = parser.parse_comma_separated(Parser::parse_table_and_joins)?;

@@ -972,6 +972,19 @@ fn multi_table_writes_run_where_their_rows_live() {
         Err(RouteError::Unsupported(why)) => assert!(why.contains("changes `countries`"), "{why}"),
         other => panic!("{other:?}"),
     }
+    // Its modifiers are not tables.
+    let (t, _, _) = route(
+        "UPDATE LOW_PRIORITY IGNORE orders o, order_items i SET o.note = 'x' \
+         WHERE i.user_id = o.user_id AND o.user_id = 5",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(t.len(), 1);
+    assert!(
+        t[0].1
+            .contains("IGNORE `orders_0001` o, `order_items_0001` i"),
+        "{t:?}"
+    );
     // Joined on something else than the shard key: refused, as with JOIN.
     assert!(matches!(
         route("UPDATE orders o, order_items i SET o.note = 'x' WHERE i.id = o.id"),
@@ -1118,6 +1131,22 @@ fn load_data_runs_where_its_table_lives_whole() {
             "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders LINES STARTING BY 'x' (id, user_id)",
             "STARTING BY",
         ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (user_id, note)",
+            "global id column `id`",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders FIELDS TERMINATED BY X'2C' (id, user_id)",
+            "cannot read",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, user_id, @n) SET note = CONCAT(@n, @other)",
+            "user variable @other",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE countries LINES TERMINATED BY '\\t'",
+            "same field and line terminator",
+        ),
     ] {
         match route(sql) {
             Err(RouteError::Unsupported(m)) => assert!(m.contains(why), "{sql}: {m}"),
@@ -1132,6 +1161,10 @@ fn load_data_runs_where_its_table_lives_whole() {
         (
             "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, note)",
             "name it in the column list",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, user_id, user_id)",
+            "twice",
         ),
     ] {
         match route(sql) {

@@ -211,10 +211,17 @@ pub fn err_code(p: &[u8]) -> Option<u16> {
     (p.first() == Some(&0xFF) && p.len() >= 3).then(|| u16::from_le_bytes([p[1], p[2]]))
 }
 
+/// A cursor just opened: the statement id, the column definitions, and the status
+/// flags of the EOF after them.
+pub type OpenCursor = ([u8; 4], Vec<Vec<u8>>, u16);
+
 /// What a cursor gave: its column definitions and its binary rows, as sent.
 pub struct Fetched {
     pub columns: Vec<Vec<u8>>,
     pub rows: Vec<Vec<u8>>,
+    /// The status flags of the EOF that ended the column definitions, then of each
+    /// fetch's EOF.
+    pub statuses: Vec<u16>,
     /// COM_STMT_FETCH round trips until the server said the last row was sent.
     pub fetches: usize,
 }
@@ -224,16 +231,18 @@ impl RawClient {
     /// and fetches `batch` rows at a time to the end. An ERR packet anywhere is the
     /// error, as its text.
     pub fn cursor(&mut self, sql: &str, param: i64, batch: u32) -> Result<Fetched, String> {
-        let (id, columns) = self.open_cursor(sql, param)?;
-        let (mut rows, mut fetches) = (Vec::new(), 0);
+        let (id, columns, opened) = self.open_cursor(sql, param)?;
+        let (mut rows, mut fetches, mut statuses) = (Vec::new(), 0, vec![opened]);
         loop {
-            let (mut more, last) = self.fetch(id, batch)?;
+            let (mut more, status) = self.fetch(id, batch)?;
             rows.append(&mut more);
             fetches += 1;
-            if last {
+            statuses.push(status);
+            if status & 0x0080 != 0 {
                 return Ok(Fetched {
                     columns,
                     rows,
+                    statuses,
                     fetches,
                 });
             }
@@ -241,12 +250,9 @@ impl RawClient {
     }
 
     /// Prepares `sql` (one BIGINT parameter) and executes it with a read-only
-    /// cursor: the statement id and the column definitions.
-    pub fn open_cursor(
-        &mut self,
-        sql: &str,
-        param: i64,
-    ) -> Result<([u8; 4], Vec<Vec<u8>>), String> {
+    /// cursor: the statement id, the column definitions and the status flags of the
+    /// EOF after them.
+    pub fn open_cursor(&mut self, sql: &str, param: i64) -> Result<OpenCursor, String> {
         let io = |e: std::io::Error| e.to_string();
         let mut prepare = vec![0x16];
         prepare.extend_from_slice(sql.as_bytes());
@@ -289,12 +295,12 @@ impl RawClient {
         if eof[0] != 0xFE || status & 0x0040 == 0 {
             return Err(format!("no cursor opened: {eof:?}"));
         }
-        Ok((id, columns))
+        Ok((id, columns, status))
     }
 
-    /// One COM_STMT_FETCH of `n` rows: the binary rows, and whether the server said
-    /// the last row was sent.
-    pub fn fetch(&mut self, id: [u8; 4], n: u32) -> Result<(Vec<Vec<u8>>, bool), String> {
+    /// One COM_STMT_FETCH of `n` rows: the binary rows, and the status flags of the
+    /// EOF after them (0x0080: the last row was sent).
+    pub fn fetch(&mut self, id: [u8; 4], n: u32) -> Result<(Vec<Vec<u8>>, u16), String> {
         let io = |e: std::io::Error| e.to_string();
         let mut fetch = vec![0x1C];
         fetch.extend_from_slice(&id);
@@ -306,7 +312,7 @@ impl RawClient {
             match p.first() {
                 Some(0xFF) => return Err(String::from_utf8_lossy(&p).into_owned()),
                 Some(0xFE) if p.len() < 9 => {
-                    return Ok((rows, u16::from_le_bytes([p[3], p[4]]) & 0x0080 != 0));
+                    return Ok((rows, u16::from_le_bytes([p[3], p[4]])));
                 }
                 _ => rows.push(p),
             }

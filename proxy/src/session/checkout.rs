@@ -248,7 +248,6 @@ impl Session {
         }
     }
 
-    /// Returns a connection to its pool: the one way a session lets one go.
     /// A connection of `node`'s primary pool that is not the session's: the session's
     /// settings are replayed on it alone (none of its state, autocommit or a
     /// transaction, becomes the session's), and it is marked dirty, so that the pool
@@ -293,9 +292,11 @@ impl Session {
         Ok(held)
     }
 
+    /// Returns a connection to its pool: the one way a session lets one go. The pool
+    /// is the one that lent it, even when a layout change has moved its node since.
     pub(super) async fn give_back(&mut self, held: Held) {
         self.control.clear_if(self.running_on(&held));
-        let pool = self.lease.topo.node(held.node).pool(held.role).clone();
+        let pool = held.conn.pool().clone();
         pool.put(held.conn).await;
     }
 

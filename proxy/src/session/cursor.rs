@@ -1,5 +1,6 @@
-//! Cursors on prepared statements that run on one node (COM_STMT_EXECUTE with a cursor flag, then COM_STMT_FETCH): the server keeps the
-//! cursor on the connection that executed it, so the session holds that connection
+//! Cursors on prepared statements that run on one node (COM_STMT_EXECUTE with a
+//! cursor flag, then COM_STMT_FETCH): the server keeps the cursor on the connection
+//! that executed it, so the session holds that connection
 //! (`PinReason::Cursor`) until the last row is sent or the client resets or closes
 //! the statement. Java's `useCursorFetch` and Ruby's streaming modes work this way.
 //! A cursor over the rows of several shards is held on the connection that gathered
@@ -8,7 +9,8 @@
 use mysql_common::constants::StatusFlags;
 use router::PinReason;
 
-use super::sharded::{RelayError, Relayed, Renames};
+use super::cursor_answer::Flags;
+use super::sharded::{RelayError, Renames};
 use super::{Flow, Held, Reply, Session};
 use crate::backend::ForwardError;
 use crate::wire::response::{Mode, Summary};
@@ -25,21 +27,20 @@ impl Session {
         seq: u8,
         renames: &Renames<'_>,
     ) -> Result<Flow, RelayError> {
-        let (mut seq, mut shapes) = (seq, Vec::new());
-        let relayed = self
-            .relay_one(&mut held, &mut seq, (true, true), &mut shapes, renames)
-            .await?;
-        let (status, diagnostics) = match relayed {
-            Relayed::Done {
-                status, warnings, ..
-            } => (status, warnings),
-            Relayed::Error => (None, 1),
+        let flags = Flags {
+            keep: StatusFlags::all(),
+            add: self.lease.unopened_transaction(),
         };
-        if status.is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS)) {
+        let answer = self
+            .relay_cursor_answer(&mut held, seq, renames, flags)
+            .await?;
+        if answer.opened() {
             self.routed.cursors.insert(id, backend_id);
             self.pin(&mut held, PinReason::Cursor);
         }
-        self.lease.note_status(status);
+        self.note_insert_id(answer.insert_id);
+        self.lease.note_status(answer.status);
+        let diagnostics = answer.warnings.max(u16::from(answer.failed));
         self.keep_or_release(held, diagnostics).await;
         self.release_if_no_cursor().await;
         Ok(Flow::Continue)

@@ -11,7 +11,8 @@ use mysql_common::constants::StatusFlags;
 use rules::runtime::LogicalSchema;
 use rules::Runtime;
 
-use super::sharded::{route_error, RelayError, Relayed, Renames};
+use super::cursor_answer::Flags;
+use super::sharded::{route_error, RelayError, Renames};
 use super::text_execution::bind;
 use super::{Flow, Held, Reply, Session};
 use crate::backend::ForwardError;
@@ -64,18 +65,17 @@ impl Session {
         execute.extend_from_slice(&1u32.to_le_bytes());
         if let Err(e) = held.conn.send_command(&execute).await {
             drop(held);
-            return Err(RelayError::Backend(e, false));
+            let e = e.to_client("(opening the cursor)");
+            self.send_err(seq, &e).await.map_err(RelayError::Client)?;
+            return Ok(Flow::Continue);
         }
         let renames = Renames::database(&g.database, &schema.name);
-        let (mut seq, mut shapes) = (seq, Vec::new());
-        let relayed = self
-            .relay_one(&mut held, &mut seq, (true, true), &mut shapes, &renames)
+        let flags = Flags::cursor_only(self.lease.status());
+        let answer = self
+            .relay_cursor_answer(&mut held, seq, &renames, flags)
             .await;
-        match relayed {
-            Ok(Relayed::Done {
-                status: Some(status),
-                ..
-            }) if status.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS) => {
+        match answer {
+            Ok(a) if a.opened() => {
                 self.routed
                     .gathered
                     .insert(req.id, GatheredCursor { held, backend_id });
@@ -85,7 +85,18 @@ impl Session {
                 self.give_back(held).await;
                 Ok(Flow::Continue)
             }
-            Err(e) => Err(e),
+            Err(RelayError::Client(e)) => Err(RelayError::Client(e)),
+            // The evaluating connection is not the session's: its loss is this
+            // statement's error alone.
+            Err(RelayError::Backend(e, forwarded)) => {
+                drop(held);
+                if forwarded {
+                    return Ok(Flow::Close);
+                }
+                let e = e.to_client("(opening the cursor)");
+                self.send_err(seq, &e).await.map_err(RelayError::Client)?;
+                Ok(Flow::Continue)
+            }
         }
     }
 
@@ -152,7 +163,8 @@ impl Session {
             backend_id,
         }) = self.routed.gathered.remove(&id)
         else {
-            return Ok(Flow::Continue);
+            let message = format!("The statement ({id}) has no open cursor");
+            return Err(SqlError::new(1421, "HY000", message).into());
         };
         let mut fetch = payload.to_vec();
         if let Some(at) = fetch.get_mut(1..5) {
@@ -160,7 +172,8 @@ impl Session {
         }
         let answer = match held.conn.send_command(&fetch).await {
             Ok(()) => {
-                let status = self.lease.unopened_transaction();
+                // The session's transaction, not this connection's.
+                let status = self.lease.status();
                 held.conn
                     .forward(&mut self.stream, Mode::Fetch, status)
                     .await

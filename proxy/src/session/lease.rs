@@ -161,6 +161,12 @@ impl Lease {
         }
     }
 
+    /// The client's transaction is open, about to open (a deferred BEGIN), or
+    /// autocommit is off: a statement now belongs to it.
+    pub(super) fn in_client_transaction(&self) -> bool {
+        self.in_transaction || !self.autocommit || !self.pending_txn.is_empty()
+    }
+
     /// The session's state lives on its held connection. With autocommit off, the
     /// transaction its next statement opens is what it keeps (the server's IN_TRANS
     /// says so); between such transactions it may move.

@@ -12,7 +12,7 @@
 //! need connections of their own, which the client's transaction does not span.
 
 use bytes::{Buf, BytesMut};
-use router::load_format::Scan;
+use router::load_format::{KeyType, Scan};
 use router::plan::LoadSplit;
 use router::Plan;
 use rules::runtime::LogicalSchema;
@@ -22,6 +22,7 @@ use tokio::io::AsyncWriteExt;
 use super::global::Flight;
 use super::multi_write::Tally;
 use super::{Flow, Held, Reply, Session};
+use crate::scratch::quote_literal;
 use crate::wire::generic::{self, LOCAL_INFILE};
 use crate::wire::packet::write_packet;
 use crate::wire::{SqlError, WireError};
@@ -75,18 +76,20 @@ impl Session {
         schema: &LogicalSchema,
         seq: u8,
     ) -> Reply {
-        let in_client_txn = self.lease.in_transaction
-            || !self.lease.autocommit
-            || !self.lease.pending_txn.is_empty();
-        if in_client_txn {
+        if self.lease.in_client_transaction() || self.lease.must_keep() {
             return Err(SqlError::unsupported(format!(
-                "not supported by shardgate yet: LOAD DATA into `{}` inside a transaction \
-                 (each of its shards or copies is loaded on a connection of its own, \
-                 committed together); run it with autocommit on, outside the transaction",
+                "not supported by shardgate yet: LOAD DATA into `{}` inside a transaction, or in \
+                 a session whose state (temporary tables, locks, user variables) lives on one \
+                 connection: each of its shards or copies is loaded on a connection of its own; \
+                 run it with autocommit on, outside the transaction, in a fresh session",
                 load.table
             ))
             .into());
         }
+        let key = match self.load_key_type(plan, load, rt, schema).await {
+            Ok(k) => k,
+            Err(e) => return Err(e.into()),
+        };
         let flight = match &self.shared.xa {
             Some(coord) if plan.targets.len() > 1 && self.xa_wanted(None) => {
                 Some(Flight::new(coord))
@@ -122,7 +125,10 @@ impl Session {
             let (mut out, mut seq) = (BytesMut::new(), seq);
             write_packet(&mut out, &mut seq, request);
             self.stream.write_all(&out).await?;
-            let (end_seq, placed) = match self.stream_file(load, schema, &mut parts).await {
+            let streamed = self
+                .stream_file(load, key.as_ref(), schema, &mut parts)
+                .await;
+            let (end_seq, placed) = match streamed {
                 Ok(streamed) => streamed,
                 Err(()) => return Ok(Flow::Close),
             };
@@ -217,6 +223,7 @@ impl Session {
     async fn stream_file(
         &mut self,
         load: &LoadSplit,
+        key: Option<&KeyType>,
         schema: &LogicalSchema,
         parts: &mut [Part],
     ) -> Result<(u8, Result<(), SqlError>), ()> {
@@ -224,6 +231,9 @@ impl Session {
         let mut pending = BytesMut::new();
         let mut placed: Result<(), SqlError> = Ok(());
         let mut line_no: u64 = 0;
+        // A line not whole yet is scanned again only once its bytes have doubled:
+        // a long line costs linear time, however small the client's packets.
+        let mut scan_at = 0;
         loop {
             let packet = match self.reader.read(&mut self.stream, max).await {
                 Ok(Some(p)) => p,
@@ -233,34 +243,47 @@ impl Session {
             pending.extend_from_slice(&packet.payload);
             // After a line could not be placed the rest of the file is read and
             // dropped: the client must still send it all.
-            while placed.is_ok() && !pending.is_empty() {
-                let index = load.key_field.unwrap_or(usize::MAX);
-                let Scan::Line { len, key } = load.format.scan(&pending, index, last) else {
+            while placed.is_ok() && !pending.is_empty() && (last || pending.len() >= scan_at) {
+                let len = if line_no < load.ignore_lines {
+                    // Skipped as the server skips a line.
+                    load.format.skip_line(&pending, last)
+                } else if let (Some(index), Some(key)) = (load.key_field, key) {
+                    match load.format.scan(&pending, index, load.fields, last) {
+                        Scan::Line { len, key: field } => {
+                            match load.target_of(&field, key, schema, line_no + 1) {
+                                Ok(i) => match parts.get_mut(i) {
+                                    Some(part) => part.push(&pending[..len]).await,
+                                    None => {
+                                        placed = Err(SqlError::internal(format!(
+                                            "shardgate has no connection for shard {i}"
+                                        )))
+                                    }
+                                },
+                                Err(e) => placed = Err(super::sharded::route_error(&e)),
+                            }
+                            Some(len)
+                        }
+                        Scan::NeedMore => None,
+                    }
+                } else {
+                    // Every copy gets the rest of the file as it comes.
+                    for part in parts.iter_mut() {
+                        part.push(&pending).await;
+                    }
+                    pending.clear();
                     break;
                 };
-                line_no += 1;
-                if line_no > load.ignore_lines {
-                    let line = &pending[..len];
-                    match load.key_field {
-                        None => {
-                            for part in parts.iter_mut() {
-                                part.push(line).await;
-                            }
-                        }
-                        Some(_) => match load.target_of(&key, schema, line_no) {
-                            Ok(i) => match parts.get_mut(i) {
-                                Some(part) => part.push(line).await,
-                                None => {
-                                    placed = Err(SqlError::internal(format!(
-                                        "shardgate has no connection for shard {i}"
-                                    )))
-                                }
-                            },
-                            Err(e) => placed = Err(super::sharded::route_error(&e)),
-                        },
+                match len {
+                    Some(len) => {
+                        line_no += 1;
+                        pending.advance(len);
+                        scan_at = 0;
+                    }
+                    None => {
+                        scan_at = pending.len().saturating_mul(2).max(CHUNK);
+                        break;
                     }
                 }
-                pending.advance(len);
             }
             if placed.is_err() {
                 pending.clear();
@@ -279,6 +302,91 @@ impl Session {
                 return Ok((packet.seq, placed));
             }
         }
+    }
+
+    /// The shard column's type (a sharded table's), read from the first shard's
+    /// table; and the file's character set must be one whose lines shardgate cuts as
+    /// the server does.
+    async fn load_key_type(
+        &mut self,
+        plan: &Plan,
+        load: &LoadSplit,
+        rt: &Runtime,
+        schema: &LogicalSchema,
+    ) -> Result<Option<KeyType>, SqlError> {
+        let Some(first) = plan.targets.first() else {
+            return Err(SqlError::internal(
+                "shardgate planned the load onto no table",
+            ));
+        };
+        // The first shard's table (or the broadcast table itself).
+        let (column, table) = match schema.tables.get(&load.table).map(|t| &t.kind) {
+            Some(rules::TableKind::Sharded(t)) => (
+                t.column.clone(),
+                t.shards
+                    .first()
+                    .map_or_else(|| load.table.clone(), |s| s.table.clone()),
+            ),
+            _ => (String::new(), load.table.clone()),
+        };
+        let database = schema.database_on(&rt.nodes, first.node).to_string();
+        let sql = format!(
+            "SELECT @@character_set_database, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, \
+             IS_NULLABLE FROM (SELECT 1) one LEFT JOIN information_schema.COLUMNS ON \
+             TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLUMN_NAME = {}",
+            quote_literal(&database),
+            quote_literal(&table),
+            quote_literal(&column)
+        );
+        let mut held = self
+            .detached_primary(first.node, "to load the file")
+            .await?;
+        let read = match held.conn.use_database(&database).await {
+            Ok(()) => held.conn.query_rows(sql.as_bytes()).await,
+            Err(e) => Err(e),
+        };
+        self.give_back(held).await;
+        let (_, rows) = read.map_err(|e| e.to_client("(reading the shard column's type)"))?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        let text = |i: usize| {
+            row.get(i)
+                .cloned()
+                .flatten()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        let charset = load
+            .charset
+            .clone()
+            .or_else(|| text(0))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if ["big5", "cp932", "gbk", "gb18030", "sjis"].contains(&charset.as_str()) {
+            return Err(SqlError::unsupported(format!(
+                "not supported by shardgate yet: LOAD DATA into `{}` of a file in {charset}, \
+                 whose characters may hold the bytes of a backslash; name another character set \
+                 (CHARACTER SET utf8mb4)",
+                load.table
+            )));
+        }
+        if load.key_field.is_none() {
+            return Ok(None);
+        }
+        let (Some(data_type), Some(column_type), Some(nullable)) = (text(1), text(2), text(4))
+        else {
+            return Err(SqlError::no_such_table(format!(
+                "Table '{}.{}' has no shard column `{column}` on data node {}",
+                schema.name,
+                load.table,
+                self.node_name(first.node)
+            )));
+        };
+        let max = text(3).and_then(|m| m.parse().ok());
+        Ok(Some(KeyType::from_columns(
+            &data_type,
+            &column_type,
+            max,
+            &nullable,
+        )))
     }
 
     /// Commits every part (or rolls every part back) and answers the client.

@@ -18,6 +18,7 @@ mod charset;
 mod checkout;
 mod commit;
 mod cursor;
+mod cursor_answer;
 mod ddl;
 mod execute;
 mod explain;

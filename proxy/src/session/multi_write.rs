@@ -70,9 +70,7 @@ impl Session {
     ) -> Reply {
         // A savepoint only inside a real transaction (or one about to open): outside
         // one, even in a pinned session, each node's part is a transaction of its own.
-        let in_client_txn = self.lease.in_transaction
-            || !self.lease.autocommit
-            || !self.lease.pending_txn.is_empty();
+        let in_client_txn = self.lease.in_client_transaction();
         // Each node's connection and its targets (by index), in the order they come.
         let mut conns: Vec<(NodeId, Held, Vec<usize>)> = Vec::new();
         let mut failure: Option<SqlError> = None;

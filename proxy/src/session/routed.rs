@@ -31,6 +31,9 @@ pub(super) const FIRST_ROUTED_ID: u32 = 1 << 30;
 /// A client's prepared statement that shardgate routes.
 pub(super) struct RoutedStmt {
     pub(super) sql: String,
+    /// An INSERT prepared without a column list: the list is read again at each
+    /// execution, as the server would take the columns then.
+    pub(super) unlisted: Option<Unlisted>,
     /// The logical schema of a statement on configured tables; `None` for others,
     /// which run where the session's database lives.
     pub(super) schema: Option<String>,
@@ -54,6 +57,15 @@ pub(super) struct RoutedStmt {
     /// COM_STMT_SEND_LONG_DATA chunks (parameter, bytes), replayed before EXECUTE.
     pub(super) long_data: Vec<(u16, Vec<u8>)>,
     pub(super) long_data_bytes: usize,
+}
+
+/// The text of an INSERT without a column list, and where the list of `table`'s
+/// columns goes in it.
+#[derive(Clone)]
+pub(super) struct Unlisted {
+    pub(super) text: String,
+    pub(super) table: String,
+    pub(super) at: usize,
 }
 
 #[derive(Default)]
@@ -165,6 +177,49 @@ impl Session {
         }
     }
 
+    /// An INSERT prepared without a column list takes the table's columns as they are
+    /// now: when an ALTER changed them, the statement is planned again with the new
+    /// list (its values then go where the server would put them, or it fails as the
+    /// server's would).
+    async fn list_columns_again(&mut self, id: u32) -> Result<(), SqlError> {
+        let Some((unlisted, schema)) = self
+            .routed
+            .map
+            .get(&id)
+            .and_then(|s| Some((s.unlisted.clone()?, s.schema.clone()?)))
+        else {
+            return Ok(());
+        };
+        let rt = self.lease.topo.runtime.clone();
+        let listed = self
+            .with_column_list(&unlisted.text, (&unlisted.table, unlisted.at), &rt, &schema)
+            .await?;
+        let Some(s) = self.routed.map.get_mut(&id) else {
+            return Ok(());
+        };
+        if s.sql == listed {
+            return Ok(());
+        }
+        let planned = rt
+            .schemas
+            .get(&schema)
+            .map(|sc| router::plan::prepare(listed.as_bytes(), sc, &rt, s.reading));
+        match planned {
+            Some(Ok(Some(p))) if p.params == usize::from(s.params) => {
+                s.prepared = Arc::new(p);
+                s.runtime = rt;
+                s.sql = listed;
+                Ok(())
+            }
+            Some(Err(e)) => Err(route_error(&e)),
+            _ => Err(SqlError::new(
+                1615,
+                "HY000",
+                "Prepared statement needs to be re-prepared: the table's columns changed",
+            )),
+        }
+    }
+
     /// How a routed execution ended, as the client's answer.
     fn after_routed(&mut self, executed: Result<Flow, RelayError>) -> Reply {
         match executed {
@@ -191,6 +246,10 @@ impl Session {
     ) -> Result<Flow, RelayError> {
         let client = RelayError::Client;
         let max = self.shared.settings.max_allowed_packet;
+        if let Err(e) = self.list_columns_again(id).await {
+            self.send_err(seq, &e).await.map_err(client)?;
+            return Ok(Flow::Continue);
+        }
         let Some(s) = self.routed.map.get_mut(&id) else {
             return Ok(Flow::Continue);
         };

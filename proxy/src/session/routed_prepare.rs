@@ -10,7 +10,7 @@ use router::RouteError;
 use rules::Runtime;
 use tokio::io::AsyncWriteExt;
 
-use super::routed::RoutedStmt;
+use super::routed::{RoutedStmt, Unlisted};
 use super::sharded::{route_error, Renames};
 use super::{CommandError, Flow, Session};
 use crate::wire::generic::eof_payload;
@@ -38,6 +38,7 @@ impl Session {
         };
         let mut sql: &[u8] = &decoded;
         let mut listed = String::new();
+        let mut unlisted = None;
         let planned = loop {
             let planned = match configured {
                 Some(schema) => Some(self.plan_prepared(sql, &rt, &schema.name).await),
@@ -45,7 +46,7 @@ impl Session {
             };
             match (planned, configured) {
                 // An INSERT without a column list gets the table's, as the server
-                // takes them now (a later ALTER makes the client prepare it again).
+                // takes them now (and again at each execution, after an ALTER).
                 (Some(Err(RouteError::NeedsColumns { table, at })), Some(schema))
                     if listed.is_empty() =>
                 {
@@ -53,6 +54,7 @@ impl Session {
                     listed = self
                         .with_column_list(&text, (&table, at), &rt, &schema.name)
                         .await?;
+                    unlisted = Some(Unlisted { text, table, at });
                     sql = listed.as_bytes();
                 }
                 (Some(Ok(p)), _) => break p,
@@ -114,7 +116,7 @@ impl Session {
                 .register_prepared(
                     sql,
                     prepared,
-                    (schema_name.clone(), plain_db),
+                    (schema_name.clone(), plain_db, unlisted),
                     (answer, &renames),
                     &rt,
                     seq,
@@ -165,7 +167,7 @@ impl Session {
         self.register_prepared(
             sql,
             prepared,
-            (schema_name, plain_db),
+            (schema_name, plain_db, unlisted),
             (answer, &renames),
             &rt,
             seq,
@@ -195,7 +197,7 @@ impl Session {
         &mut self,
         sql: &[u8],
         prepared: router::plan::Prepared,
-        (schema_name, plain_db): (Option<String>, Option<String>),
+        (schema_name, plain_db, unlisted): (Option<String>, Option<String>, Option<Unlisted>),
         (answer, renames): (crate::backend::conn::PrepareAnswer, &Renames<'_>),
         rt: &Arc<Runtime>,
         seq: u8,
@@ -212,6 +214,7 @@ impl Session {
         let names_tables = classified.as_ref().map_or(true, |s| s.names_tables);
         let id = self.routed.insert(RoutedStmt {
             sql: String::from_utf8_lossy(sql).into_owned(),
+            unlisted,
             schema: schema_name,
             database: plain_db,
             client_db: self.db.clone(),

@@ -464,24 +464,6 @@ impl Session {
                     if first {
                         write_packet(&mut out, seq, &p);
                     }
-                    // An execution that opened a cursor ends here: its rows come
-                    // with COM_STMT_FETCH.
-                    let opened = crate::wire::generic::parse_eof(&p).filter(|(_, s)| {
-                        s.contains(
-                            mysql_common::constants::StatusFlags::SERVER_STATUS_CURSOR_EXISTS,
-                        )
-                    });
-                    if let Some((warnings, status)) = opened {
-                        self.stream
-                            .write_all(&out)
-                            .await
-                            .map_err(RelayError::Client)?;
-                        return Ok(Relayed::Done {
-                            status: Some(status),
-                            warnings,
-                            insert_id: 0,
-                        });
-                    }
                 }
                 Event::Row(p) => {
                     self.outcome.rows += 1;

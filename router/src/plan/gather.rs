@@ -121,7 +121,7 @@ pub(super) fn plan(
              read the values and set them in a second statement"
         )));
     }
-    if let Some(what) = session_bound(text, reading) {
+    if let Some(what) = session_bound(text, reading, &[]) {
         return Err(RouteError::Unsupported(format!(
             "{what} in a statement that needs the rows of several shards evaluated together \
              ({reason}): it is evaluated on a connection of its own, where {what} is not this \
@@ -267,7 +267,9 @@ fn into_in(body: &SetExpr) -> bool {
 }
 
 /// A user variable or a session function the statement reads, by name.
-fn session_bound(text: &str, reading: Reading) -> Option<String> {
+/// `bound`: user variables the statement itself sets (LOAD DATA's column list), which
+/// are not the session's.
+pub(super) fn session_bound(text: &str, reading: Reading, bound: &[String]) -> Option<String> {
     use crate::lexer::Token;
     let tokens: Vec<Token<'_>> = reading
         .lexer(text.as_bytes())
@@ -277,7 +279,13 @@ fn session_bound(text: &str, reading: Reading) -> Option<String> {
         match t {
             // `@@name` is a system variable: the evaluating connection has the
             // session's settings.
-            Token::UserVar(_) => return Some("a user variable".into()),
+            Token::UserVar(v) => {
+                let name = String::from_utf8_lossy(v);
+                let name = name.trim_start_matches('@');
+                if !bound.iter().any(|b| b.eq_ignore_ascii_case(name)) {
+                    return Some(format!("user variable @{name}"));
+                }
+            }
             Token::SysVar(v) => {
                 let name = v.rsplit(|b| *b == b'.').next().unwrap_or(v);
                 if let Some(n) = SESSION_VARIABLES

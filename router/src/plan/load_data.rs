@@ -8,7 +8,7 @@
 //! lines are cut as the server cuts them ([`LoadFormat`]) while they stream.
 
 use super::*;
-use crate::load_format::{Field, LoadFormat};
+use crate::load_format::{Field, KeyType, LoadFormat};
 
 /// How the executor splits a LOAD DATA LOCAL file. The plan's targets are the
 /// statements each target runs (for a sharded table, in shard order).
@@ -22,49 +22,47 @@ pub struct LoadSplit {
     /// Field number of the shard key in each line; `None`: every line goes to every
     /// target (a broadcast table's copies).
     pub key_field: Option<usize>,
-    /// The statement names a UTF-8 character set for the file: a key that is not
-    /// ASCII can be read. Otherwise the file's character set is the server's choice.
-    pub utf8: bool,
+    /// The fields each line gives the statement (its column list's length).
+    pub fields: usize,
+    /// The file's character set as the statement names it (lowercase); without one
+    /// the server takes `character_set_database`.
+    pub charset: Option<String>,
 }
 
 impl LoadSplit {
-    /// The target (index into the plan's targets) of a line whose key field is `key`;
-    /// `line` numbers it for the error.
+    /// The target (index into the plan's targets) of a line whose key field is `key`,
+    /// for a shard column of type `column`; `line` numbers it for the error.
     pub fn target_of(
         &self,
         key: &Field,
+        column: &KeyType,
         schema: &LogicalSchema,
         line: u64,
     ) -> Result<usize, RouteError> {
         let Some(TableKind::Sharded(t)) = schema.tables.get(&self.table).map(|t| &t.kind) else {
             return Ok(0);
         };
-        let value = match key {
-            Field::Null => rules::Value::Null,
-            Field::Bytes(b) if b.is_ascii() || self.utf8 => match std::str::from_utf8(b) {
-                Ok(text) => rules::Value::text(text),
-                Err(_) => {
-                    return Err(RouteError::Invalid(format!(
-                    "line {line} of the file: its value for shard column `{}` is not valid UTF-8",
-                    t.column
-                )))
-                }
-            },
-            Field::Bytes(_) => {
-                return Err(RouteError::Invalid(format!(
-                    "line {line} of the file: its value for shard column `{}` is not ASCII; \
-                     name the file's character set (CHARACTER SET utf8mb4) so that shardgate \
-                     reads it as the server will",
-                    t.column
-                )))
-            }
-            Field::Missing => {
-                return Err(RouteError::Invalid(format!(
-                    "line {line} of the file has no value for shard column `{}`",
-                    t.column
-                )))
-            }
+        let invalid = |why: String| {
+            RouteError::Invalid(format!(
+                "line {line} of the file: {why} for shard column `{}`; shardgate places a \
+                 line only by a key the server stores unchanged",
+                t.column
+            ))
         };
+        if let Field::Bytes(b) = key {
+            let utf8 = self
+                .charset
+                .as_deref()
+                .is_some_and(|c| c.starts_with("utf8"));
+            if !b.is_ascii() && !utf8 {
+                return Err(invalid(
+                    "a value that is not ASCII, in a file of no named character set (name it: \
+                     CHARACTER SET utf8mb4)"
+                        .into(),
+                ));
+            }
+        }
+        let value = column.value(key).map_err(invalid)?;
         Ok(t.algorithm.shard_of(&value)? as usize)
     }
 }
@@ -75,11 +73,8 @@ struct Clauses {
     xml: bool,
     /// Bytes of the table name (qualified or not) in the text.
     table_at: std::ops::Range<usize>,
-    table: String,
-    /// The schema the statement names the table in, if it does.
-    qualifier: Option<String>,
     partition: bool,
-    utf8: bool,
+    charset: Option<String>,
     format: LoadFormat,
     starting_by: bool,
     /// `IGNORE n LINES`: n and the clause's bytes.
@@ -90,6 +85,8 @@ struct Clauses {
     list_at: usize,
     /// Columns the SET clause assigns.
     set: Vec<String>,
+    /// The SET clause's text.
+    set_text: String,
 }
 
 /// `LOAD DATA|XML … INTO TABLE t`: see the module comment.
@@ -99,20 +96,31 @@ pub(super) fn load_data(
     rt: &Runtime,
     reading: Reading,
 ) -> Result<Option<Prepared>, RouteError> {
-    let Some(c) = clauses(sql, reading) else {
+    let tokens = reading.tokens(sql);
+    let Some((qualifier, table, _, _)) = named_table(&tokens) else {
         return Ok(None);
     };
-    if c.qualifier.as_ref().is_some_and(|q| *q != schema.name) {
+    if qualifier.as_ref().is_some_and(|q| *q != schema.name) {
         return Ok(None);
     }
-    let Some(configured) = schema.tables.get(&c.table) else {
+    let Some(configured) = schema.tables.get(&table) else {
         return Ok(None);
     };
-    let table = &c.table;
+    let c = match clauses(sql, &tokens, reading) {
+        Some(c) => c,
+        None if matches!(configured.kind, TableKind::Single { .. }) => return Ok(None),
+        None => {
+            return Err(RouteError::Unsupported(format!(
+                "a LOAD DATA into `{table}` whose clauses shardgate cannot read (it splits the \
+                 file by them): write terminators as plain quoted strings ('\\t', ','), without \
+                 hex literals or character set introducers"
+            )))
+        }
+    };
     let node_name = |n: NodeId| rt.nodes.get(n).map_or("?", |d| d.name.as_str());
     let unsupported = |what: String| Err(RouteError::Unsupported(what));
     match &configured.kind {
-        TableKind::Single { node } if *node == schema.node && c.qualifier.is_none() => {
+        TableKind::Single { node } if *node == schema.node && qualifier.is_none() => {
             return Ok(None)
         }
         TableKind::Single { node } => {
@@ -141,10 +149,29 @@ pub(super) fn load_data(
              into {kind} table `{table}`; load a plain delimited file"
         ));
     }
+    if c.format.field_end == c.format.line_end {
+        return unsupported(format!(
+            "the same field and line terminator in LOAD DATA into {kind} table `{table}`"
+        ));
+    }
     if c.format.field_end.is_empty() {
         return unsupported(format!(
             "fixed-width rows (FIELDS TERMINATED BY '') in LOAD DATA into {kind} table \
              `{table}`; use a field terminator"
+        ));
+    }
+    // Only the statement's own variables: the parts run on connections where the
+    // session's are not set.
+    let bound: Vec<String> = c
+        .columns
+        .iter()
+        .flatten()
+        .filter_map(|n| n.strip_prefix('@').map(str::to_string))
+        .collect();
+    if let Some(what) = super::gather::session_bound(&c.set_text, reading, &bound) {
+        return unsupported(format!(
+            "{what} in the SET of a LOAD DATA into {kind} table `{table}`: each part runs on a \
+             connection of its own, where {what} is not this session's"
         ));
     }
     let key_field = match &configured.kind {
@@ -161,6 +188,25 @@ pub(super) fn load_data(
                      each line by the key the file holds; load the key from the file",
                     t.column
                 )));
+            }
+            let named = |col: &str| {
+                columns
+                    .iter()
+                    .filter(|n| n.eq_ignore_ascii_case(col))
+                    .count()
+            };
+            if named(&t.column) > 1 {
+                return Err(RouteError::Invalid(format!(
+                    "LOAD DATA names the shard column `{}` of `{table}` twice",
+                    t.column
+                )));
+            }
+            if let Some(id) = t.global_id.as_ref().filter(|id| named(&id.column) == 0) {
+                return unsupported(format!(
+                    "LOAD DATA into `{table}` without its global id column `{}`: shardgate \
+                     generates ids for INSERTs only; put the ids in the file",
+                    id.column
+                ));
             }
             let Some(i) = columns
                 .iter()
@@ -207,7 +253,7 @@ pub(super) fn load_data(
             .map(|n| Target {
                 node: *n,
                 shard: None,
-                sql: statement(table),
+                sql: statement(&table),
             })
             .collect(),
         TableKind::Single { .. } => return Ok(None),
@@ -217,7 +263,8 @@ pub(super) fn load_data(
         format: c.format,
         ignore_lines: c.ignore.map_or(0, |(n, _)| n),
         key_field,
-        utf8: c.utf8,
+        fields: c.columns.as_ref().map_or(0, Vec::len),
+        charset: c.charset,
     };
     Ok(Some(Prepared {
         plan: Plan {
@@ -237,52 +284,38 @@ pub(super) fn load_data(
 
 /// Reads the clauses of `sql`; `None` when it is not a LOAD DATA this understands
 /// (the server then says what is wrong with it).
-fn clauses(sql: &[u8], reading: Reading) -> Option<Clauses> {
+fn clauses(sql: &[u8], tokens: &[Token<'_>], reading: Reading) -> Option<Clauses> {
     let base = sql.as_ptr() as usize;
     let at = |t: &[u8]| t.as_ptr() as usize - base;
-    let tokens: Vec<Token<'_>> = reading.tokens(sql);
     let word = |i: usize| tokens.get(i).and_then(|t| t.word());
     let is = |i: usize, w: &str| word(i).is_some_and(|x| x.eq_ignore_ascii_case(w.as_bytes()));
     let string = |i: usize| match tokens.get(i) {
         Some(Token::Str(s)) => crate::lexer::string_literal(s, reading.backslash_escapes),
         _ => None,
     };
-    let name = |t: &Token<'_>| match t {
-        Token::Word(w) | Token::Quoted(w) => Some(String::from_utf8_lossy(w).into_owned()),
-        _ => None,
-    };
-    // The bytes of a name token, backticks included.
+    let xml = is(1, "xml");
+    let (_, _, into, mut i) = named_table(tokens)?;
+    let local = (0..into).any(|i| is(i, "local"));
+    // The bytes of the table's name, qualified or not, backticks included.
     let span = |t: &Token<'_>| match t {
         Token::Quoted(w) => at(w).saturating_sub(1)..at(w) + w.len() + 1,
         Token::Word(w) => at(w)..at(w) + w.len(),
         _ => 0..0,
     };
-    let xml = is(1, "xml");
-    let into = (0..tokens.len()).find(|&i| is(i, "into") && is(i + 1, "table"))?;
-    let local = (0..into).any(|i| is(i, "local"));
-    let first = tokens.get(into + 2)?;
-    let dotted = matches!(tokens.get(into + 3), Some(Token::Punct(p)) if *p == b".");
-    let (qualifier, table, table_at, mut i) = if dotted {
-        let second = tokens.get(into + 4)?;
-        let at = span(first).start..span(second).end;
-        (Some(name(first)?), name(second)?, at, into + 5)
-    } else {
-        (None, name(first)?, span(first), into + 3)
-    };
+    let table_at = span(&tokens[into + 2]).start..span(&tokens[i - 1]).end;
     let mut c = Clauses {
         local,
         xml,
         table_at,
-        table,
-        qualifier,
         partition: false,
-        utf8: false,
+        charset: None,
         format: LoadFormat::default(),
         starting_by: false,
         ignore: None,
         columns: None,
         list_at: sql.len(),
         set: Vec::new(),
+        set_text: String::new(),
     };
     let mut section = "";
     while i < tokens.len() {
@@ -293,10 +326,10 @@ fn clauses(sql: &[u8], reading: Reading) -> Option<Clauses> {
             i += if is(i, "charset") { 1 } else { 2 };
             let cs = tokens
                 .get(i)
-                .and_then(name)
+                .and_then(name_of)
                 .unwrap_or_default()
                 .to_ascii_lowercase();
-            c.utf8 = cs.starts_with("utf8");
+            c.charset = Some(cs);
             i += 1;
         } else if is(i, "fields") || is(i, "columns") || is(i, "lines") {
             section = if is(i, "lines") { "lines" } else { "fields" };
@@ -334,8 +367,11 @@ fn clauses(sql: &[u8], reading: Reading) -> Option<Clauses> {
             while let Some(t) = tokens.get(i) {
                 match t {
                     Token::Punct(p) if *p == b")" => break,
-                    Token::UserVar(v) => names.push(format!("@{}", String::from_utf8_lossy(v))),
-                    t => names.extend(name(t)),
+                    Token::UserVar(v) => names.push(format!(
+                        "@{}",
+                        String::from_utf8_lossy(v).trim_start_matches('@')
+                    )),
+                    t => names.extend(name_of(t)),
                 }
                 i += 1;
             }
@@ -343,6 +379,7 @@ fn clauses(sql: &[u8], reading: Reading) -> Option<Clauses> {
             i += 1;
         } else if is(i, "set") {
             c.list_at = at(word(i)?);
+            c.set_text = String::from_utf8_lossy(&sql[c.list_at..]).into_owned();
             // `col = expr, …`: a name followed by `=` at the top level is assigned.
             let mut depth = 0i32;
             for j in i + 1..tokens.len() {
@@ -350,7 +387,8 @@ fn clauses(sql: &[u8], reading: Reading) -> Option<Clauses> {
                     Token::Punct(p) if *p == b"(" => depth += 1,
                     Token::Punct(p) if *p == b")" => depth -= 1,
                     Token::Punct(p) if *p == b"=" && depth == 0 => {
-                        c.set.extend(tokens.get(j.wrapping_sub(1)).and_then(name));
+                        c.set
+                            .extend(tokens.get(j.wrapping_sub(1)).and_then(name_of));
                     }
                     _ => {}
                 }
@@ -367,4 +405,31 @@ fn clauses(sql: &[u8], reading: Reading) -> Option<Clauses> {
             .map_or(end.len(), |e| e.trim_ascii_end().len());
     }
     Some(c)
+}
+
+fn name_of(t: &Token<'_>) -> Option<String> {
+    match t {
+        Token::Word(w) | Token::Quoted(w) => Some(String::from_utf8_lossy(w).into_owned()),
+        _ => None,
+    }
+}
+
+/// `INTO TABLE [schema.]table`: the schema named, the table, the position of `INTO`
+/// and of the token after the name.
+fn named_table(tokens: &[Token<'_>]) -> Option<(Option<String>, String, usize, usize)> {
+    let is = |i: usize, w: &str| {
+        tokens
+            .get(i)
+            .and_then(|t| t.word())
+            .is_some_and(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    let into = (0..tokens.len()).find(|&i| is(i, "into") && is(i + 1, "table"))?;
+    let first = name_of(tokens.get(into + 2)?)?;
+    match tokens.get(into + 3) {
+        Some(Token::Punct(p)) if *p == b"." => {
+            let second = name_of(tokens.get(into + 4)?)?;
+            Some((Some(first), second, into, into + 5))
+        }
+        _ => Some((None, first, into, into + 3)),
+    }
 }

@@ -1,0 +1,150 @@
+//! The answer to a COM_STMT_EXECUTE that asked for a cursor, relayed: the column
+//! definitions (names made logical) and the packet that ends them, which carries
+//! SERVER_STATUS_CURSOR_EXISTS when the server opened one; or the rows, when it did
+//! not; or an OK or ERR. The status flags the client sees are the server's as the
+//! session means them (see [`Flags`]); the connection is left settled, so that it can
+//! be pooled or used again.
+
+use bytes::BytesMut;
+use mysql_common::constants::StatusFlags;
+use tokio::io::AsyncWriteExt;
+
+use super::sharded::{RelayError, Renames};
+use super::{Held, Session};
+use crate::backend::results::{Event, ResultReader};
+use crate::wire::generic::{self, eof_payload};
+use crate::wire::packet::write_packet;
+use crate::wire::WireError;
+
+/// How the server's status flags become the client's: `(server & keep) | add`.
+#[derive(Clone, Copy)]
+pub(super) struct Flags {
+    pub(super) keep: StatusFlags,
+    pub(super) add: StatusFlags,
+}
+
+impl Flags {
+    fn apply(self, server: StatusFlags) -> StatusFlags {
+        (server & self.keep) | self.add
+    }
+
+    /// The cursor's own flags from the server, the rest the session's: for a cursor
+    /// on a connection that is not the session's.
+    pub(super) fn cursor_only(session: StatusFlags) -> Flags {
+        Flags {
+            keep: StatusFlags::SERVER_STATUS_CURSOR_EXISTS
+                | StatusFlags::SERVER_STATUS_LAST_ROW_SENT
+                | StatusFlags::SERVER_STATUS_NO_INDEX_USED
+                | StatusFlags::SERVER_STATUS_NO_GOOD_INDEX_USED,
+            add: session,
+        }
+    }
+}
+
+/// What the server answered.
+pub(super) struct CursorAnswer {
+    /// The server's own status (none after an error).
+    pub(super) status: Option<StatusFlags>,
+    pub(super) warnings: u16,
+    pub(super) failed: bool,
+    pub(super) insert_id: u64,
+}
+
+impl CursorAnswer {
+    pub(super) fn opened(&self) -> bool {
+        self.status
+            .is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS))
+    }
+}
+
+impl Session {
+    pub(super) async fn relay_cursor_answer(
+        &mut self,
+        held: &mut Held,
+        seq: u8,
+        renames: &Renames<'_>,
+        flags: Flags,
+    ) -> Result<CursorAnswer, RelayError> {
+        let deprecate_eof = self.deprecate_eof();
+        let (mut out, mut seq) = (BytesMut::with_capacity(1024), seq);
+        let mut reader = ResultReader::default();
+        let mut forwarded = false;
+        let mut answer = CursorAnswer {
+            status: None,
+            warnings: 0,
+            failed: false,
+            insert_id: 0,
+        };
+        loop {
+            let event = reader
+                .next(&mut held.conn)
+                .await
+                .map_err(|e| RelayError::Backend(e, forwarded))?;
+            match event {
+                Event::Err(p) => {
+                    write_packet(&mut out, &mut seq, &p);
+                    answer.failed = true;
+                    break;
+                }
+                Event::Ok { info, payload } => {
+                    let mut p = payload.to_vec();
+                    if let (Some(info), Some(at)) = (info, generic::ok_status_at(&p)) {
+                        let client = flags.apply(info.status).bits().to_le_bytes();
+                        p[at..at + 2].copy_from_slice(&client);
+                        answer.status = Some(info.status);
+                        answer.warnings = info.warnings;
+                        answer.insert_id = info.last_insert_id;
+                    }
+                    write_packet(&mut out, &mut seq, &p);
+                    break;
+                }
+                Event::Columns { payload, .. } => write_packet(&mut out, &mut seq, &payload),
+                Event::ColumnDef(p) => match renames.apply(&p) {
+                    Some(renamed) => write_packet(&mut out, &mut seq, &renamed),
+                    None => write_packet(&mut out, &mut seq, &p),
+                },
+                Event::ColumnsEnd(p) => {
+                    let (warnings, status) = generic::parse_eof(&p).ok_or(RelayError::Backend(
+                        WireError::Protocol("bad EOF"),
+                        forwarded,
+                    ))?;
+                    let end = eof_payload(false, flags.apply(status), warnings);
+                    write_packet(&mut out, &mut seq, &end);
+                    if status.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS) {
+                        // Its rows come with COM_STMT_FETCH.
+                        held.conn.settle(Some(status));
+                        answer.status = Some(status);
+                        answer.warnings = warnings;
+                        break;
+                    }
+                }
+                Event::Row(p) => {
+                    write_packet(&mut out, &mut seq, &p);
+                    if out.len() >= 16 * 1024 {
+                        self.stream
+                            .write_all(&out)
+                            .await
+                            .map_err(RelayError::Client)?;
+                        out.clear();
+                        forwarded = true;
+                    }
+                }
+                Event::End {
+                    status, warnings, ..
+                } => {
+                    let server = status.unwrap_or(StatusFlags::empty());
+                    let end = eof_payload(deprecate_eof, flags.apply(server), warnings);
+                    write_packet(&mut out, &mut seq, &end);
+                    answer.status = status;
+                    answer.warnings = warnings;
+                    break;
+                }
+            }
+        }
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(RelayError::Client)?;
+        Ok(answer)
+    }
+}
