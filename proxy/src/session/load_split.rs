@@ -68,6 +68,8 @@ impl Part {
 }
 
 impl Session {
+    /// Runs `plan`'s parts of a LOAD DATA LOCAL (see the module comment) and answers
+    /// with one OK: the rows of every shard, or one copy's.
     pub(super) async fn run_load(
         &mut self,
         plan: &Plan,
@@ -86,10 +88,7 @@ impl Session {
             ))
             .into());
         }
-        let key = match self.load_key_type(plan, load, rt, schema).await {
-            Ok(k) => k,
-            Err(e) => return Err(e.into()),
-        };
+        let key = self.load_key_type(plan, load, rt, schema).await?;
         let flight = match &self.shared.xa {
             Some(coord) if plan.targets.len() > 1 && self.xa_wanted(None) => {
                 Some(Flight::new(coord))
