@@ -123,39 +123,41 @@ impl LoadFormat {
         self.escaped.filter(|e| Some(*e) != self.enclosed)
     }
 
-    /// An unenclosed field from `pos`.
+    /// An unenclosed field from `pos`. As the server, the escape character is looked
+    /// at before the terminators; when it is also the enclosing one, only a doubled
+    /// one escapes (one of it), and a single one is data.
     fn plain_field(&self, buf: &[u8], pos: usize, keep: bool, last: bool) -> Read {
         let mut out = Vec::new();
-        let mut escapes = 0;
         let mut p = pos;
         loop {
             if p >= buf.len() {
-                return last.then(|| (self.plain_value(out, escapes, p - pos), End::Line, p));
-            }
-            if let Some(end) = self.terminator_at(buf, p, last) {
-                let (end, len) = end?;
-                return Some((self.plain_value(out, escapes, p - pos), end, p + len));
+                return last.then(|| (self.plain_value(out), End::Line, p));
             }
             let c = buf[p];
-            if self.escape() == Some(c) {
+            if self.escaped == Some(c) {
                 match buf.get(p + 1) {
-                    Some(&next) => {
+                    Some(&next) if self.escaped != self.enclosed || next == c => {
                         if next == b'N' && p == pos && self.ends_at(buf, p + 2, last)? {
                             return self.after_null(buf, p + 2, last);
                         }
                         if keep {
                             out.push(unescape(next));
                         }
-                        escapes += 1;
                         p += 2;
+                        continue;
                     }
+                    Some(_) => {}
                     None if last => {
                         out.push(c);
                         p += 1;
+                        continue;
                     }
                     None => return None,
                 }
-                continue;
+            }
+            if let Some(end) = self.terminator_at(buf, p, last) {
+                let (end, len) = end?;
+                return Some((self.plain_value(out), end, p + len));
             }
             if keep {
                 out.push(c);
@@ -164,9 +166,10 @@ impl LoadFormat {
         }
     }
 
-    /// An unenclosed `NULL` is NULL when fields may be enclosed.
-    fn plain_value(&self, out: Vec<u8>, escapes: usize, raw_len: usize) -> Field {
-        if self.enclosed.is_some() && escapes == 0 && raw_len == 4 && out == b"NULL" {
+    /// An unenclosed field that reads `NULL` (escapes undone) is NULL when fields may
+    /// be enclosed.
+    fn plain_value(&self, out: Vec<u8>) -> Field {
+        if self.enclosed.is_some() && out == b"NULL" {
             return Field::Null;
         }
         Field::Bytes(out)
@@ -200,7 +203,9 @@ impl LoadFormat {
         let mut null = false;
         loop {
             let Some(&c) = buf.get(p) else {
-                // An enclosed field the file never closes runs to its end.
+                // An enclosed field the file never closes runs to its end, its
+                // opening character included.
+                out.insert(0, q);
                 return last.then_some((Field::Bytes(out), End::Line, p));
             };
             if self.escape() == Some(c) {
@@ -212,6 +217,7 @@ impl LoadFormat {
                         }
                     }
                     None if last => {
+                        out.insert(0, q);
                         out.push(c);
                         return Some((Field::Bytes(out), End::Line, p + 1));
                     }
@@ -284,54 +290,93 @@ fn unescape(c: u8) -> u8 {
 /// will store exactly the value shardgate places it by. A LOCAL load turns conversion
 /// errors into warnings (the server cannot stop the client's file), so a key the
 /// server would change (`12abc` into an INT, a string cut to the column's length,
-/// NULL into NOT NULL) would land on a shard where a read by its stored value does not
-/// look: such a line is refused instead.
+/// NULL into NOT NULL, a date out of range, digits past a DECIMAL's scale) would land
+/// on a shard where a read by its stored value does not look: such a line is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyType {
     pub class: KeyClass,
     pub nullable: bool,
+    /// AUTO_INCREMENT: the server makes up a value for 0 and NULL.
+    pub generated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClass {
     /// An integer type of `bits` bits.
-    Integer { bits: u32, unsigned: bool },
-    /// A character or binary string of at most this many characters (bytes).
-    Text { max: u64, binary: bool },
-    /// DATE, DATETIME or TIMESTAMP: the canonical text only.
-    Temporal,
-    /// DECIMAL and the rest: a plain number.
-    Number,
+    Integer {
+        bits: u32,
+        unsigned: bool,
+    },
+    /// A character or binary string of at most `max` characters (bytes).
+    Text {
+        max: u64,
+        binary: bool,
+    },
+    Date,
+    /// DATETIME or TIMESTAMP with `fraction` fractional digits.
+    DateTime {
+        fraction: usize,
+    },
+    Decimal {
+        precision: u64,
+        scale: u64,
+    },
+    /// A type whose stored values shardgate does not model (ENUM, SET, FLOAT, YEAR,
+    /// TIME, BIT…): loads into it are refused.
+    Unchecked(String),
+}
+
+/// A column's row of information_schema.COLUMNS, as far as [`KeyType`] reads it.
+#[derive(Debug, Default)]
+pub struct ColumnFacts {
+    pub data_type: String,
+    pub column_type: String,
+    pub max_chars: Option<u64>,
+    pub nullable: bool,
+    pub numeric_precision: Option<u64>,
+    pub numeric_scale: Option<u64>,
+    pub datetime_precision: Option<u64>,
+    pub extra: String,
 }
 
 impl KeyType {
-    /// `DATA_TYPE`, `COLUMN_TYPE`, `CHARACTER_MAXIMUM_LENGTH` and `IS_NULLABLE` of
-    /// information_schema.COLUMNS.
-    pub fn from_columns(
-        data_type: &str,
-        column_type: &str,
-        max: Option<u64>,
-        nullable: &str,
-    ) -> KeyType {
-        let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
-        let class = match data_type.to_ascii_lowercase().as_str() {
+    pub fn from_columns(c: &ColumnFacts) -> KeyType {
+        let unsigned = c.column_type.to_ascii_lowercase().contains("unsigned");
+        let class = match c.data_type.to_ascii_lowercase().as_str() {
             "tinyint" => KeyClass::Integer { bits: 8, unsigned },
             "smallint" => KeyClass::Integer { bits: 16, unsigned },
             "mediumint" => KeyClass::Integer { bits: 24, unsigned },
             "int" | "integer" => KeyClass::Integer { bits: 32, unsigned },
             "bigint" => KeyClass::Integer { bits: 64, unsigned },
             t @ ("char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
-            | "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
-            | "enum" | "set") => KeyClass::Text {
-                max: max.unwrap_or(u64::MAX),
-                binary: t.contains("binary") || t.contains("blob"),
+            | "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob") => {
+                KeyClass::Text {
+                    max: c.max_chars.unwrap_or(u64::MAX),
+                    binary: t.contains("binary") || t.contains("blob"),
+                }
+            }
+            "date" => KeyClass::Date,
+            "datetime" | "timestamp" => KeyClass::DateTime {
+                fraction: c.datetime_precision.unwrap_or(0) as usize,
             },
-            "date" | "datetime" | "timestamp" => KeyClass::Temporal,
-            _ => KeyClass::Number,
+            "decimal" | "numeric" => KeyClass::Decimal {
+                precision: c.numeric_precision.unwrap_or(10),
+                scale: c.numeric_scale.unwrap_or(0),
+            },
+            _ => KeyClass::Unchecked(c.column_type.clone()),
         };
         KeyType {
             class,
-            nullable: nullable.eq_ignore_ascii_case("yes"),
+            nullable: c.nullable,
+            generated: c.extra.to_ascii_lowercase().contains("auto_increment"),
+        }
+    }
+
+    /// Why no line can be placed by this column, if none can.
+    pub fn unchecked(&self) -> Option<&str> {
+        match &self.class {
+            KeyClass::Unchecked(t) => Some(t),
+            _ => None,
         }
     }
 
@@ -340,6 +385,11 @@ impl KeyType {
     pub fn value(&self, key: &Field) -> Result<rules::Value, String> {
         let bytes = match key {
             Field::Missing => return Err("no value".into()),
+            Field::Null if self.generated => {
+                return Err(
+                    "NULL (the column is AUTO_INCREMENT: the server would make one up)".into(),
+                )
+            }
             Field::Null if self.nullable => return Ok(rules::Value::Null),
             Field::Null => {
                 return Err(
@@ -353,14 +403,17 @@ impl KeyType {
         let shown = || text.chars().take(40).collect::<String>();
         match &self.class {
             KeyClass::Integer { bits, unsigned } => {
-                let digits = text.strip_prefix('-').unwrap_or(text);
-                let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-                let n: Option<i128> = plain.then(|| text.parse().ok()).flatten();
                 let (low, high) = match unsigned {
                     true => (0, (1i128 << bits) - 1),
                     false => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
                 };
-                match n {
+                match plain_digits(text)
+                    .then(|| text.parse::<i128>().ok())
+                    .flatten()
+                {
+                    Some(0) if self.generated => {
+                        Err("0 (the column is AUTO_INCREMENT: the server would make one up)".into())
+                    }
                     Some(n) if (low..=high).contains(&n) => Ok(rules::Value::Int(n)),
                     _ => Err(format!(
                         "'{}', which is not an integer the column holds",
@@ -378,40 +431,90 @@ impl KeyType {
                 }
                 Ok(rules::Value::text(text))
             }
-            KeyClass::Temporal => {
-                let b = text.as_bytes();
-                let digits = |r: std::ops::Range<usize>| {
-                    b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-                };
-                let date = b.len() >= 10
-                    && digits(0..4)
-                    && b[4] == b'-'
-                    && digits(5..7)
-                    && b[7] == b'-'
-                    && digits(8..10);
-                let time = b.len() == 10
-                    || (b.len() >= 19
-                        && b[10] == b' '
-                        && digits(11..13)
-                        && b[13] == b':'
-                        && digits(14..16)
-                        && b[16] == b':'
-                        && digits(17..19)
-                        && (b.len() == 19
-                            || (b[19] == b'.' && b.len() > 20 && digits(20..b.len()))));
-                match date && time {
-                    true => Ok(rules::Value::text(text)),
-                    false => Err(format!(
-                        "'{}', which is not written YYYY-MM-DD[ hh:mm:ss]",
+            KeyClass::Date => match valid_date(text) && text.len() == 10 {
+                true => Ok(rules::Value::text(text)),
+                false => Err(format!(
+                    "'{}', which is not a date written YYYY-MM-DD",
+                    shown()
+                )),
+            },
+            KeyClass::DateTime { fraction } => match valid_datetime(text, *fraction) {
+                true => Ok(rules::Value::text(text)),
+                false => Err(format!(
+                    "'{}', which is not written YYYY-MM-DD hh:mm:ss (with at most {fraction} \
+                     fractional digits)",
+                    shown()
+                )),
+            },
+            KeyClass::Decimal { precision, scale } => {
+                let (whole, part) = text.split_once('.').unwrap_or((text, ""));
+                let fits = plain_digits(whole)
+                    && part.bytes().all(|b| b.is_ascii_digit())
+                    && whole.trim_start_matches('-').trim_start_matches('0').len() as u64
+                        <= precision.saturating_sub(*scale)
+                    && part.len() as u64 <= *scale;
+                match fits.then(|| rules::Value::number(text)).flatten() {
+                    Some(v) => Ok(v),
+                    None => Err(format!(
+                        "'{}', which the column would round or clip",
                         shown()
                     )),
                 }
             }
-            KeyClass::Number => rules::Value::number(text)
-                .filter(|_| text.trim() == text && !text.is_empty())
-                .ok_or_else(|| format!("'{}', which is not a plain number", shown())),
+            KeyClass::Unchecked(t) => Err(format!("a column of type {t}")),
         }
     }
+}
+
+/// An optional minus sign and at least one digit, nothing else.
+fn plain_digits(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn number(text: &str, at: std::ops::Range<usize>) -> Option<u32> {
+    let part = text.get(at)?;
+    part.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| part.parse().ok())
+        .flatten()
+}
+
+/// `YYYY-MM-DD` at the start of `text`, a day that exists.
+fn valid_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let (Some(y), Some(m), Some(d)) = (number(text, 0..4), number(text, 5..7), number(text, 8..10))
+    else {
+        return false;
+    };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-') && y > 0 && (1..=days).contains(&d)
+}
+
+/// `YYYY-MM-DD hh:mm:ss[.f…]`, at most `fraction` fractional digits.
+fn valid_datetime(text: &str, fraction: usize) -> bool {
+    let b = text.as_bytes();
+    let time = b.get(10) == Some(&b' ')
+        && number(text, 11..13).is_some_and(|h| h < 24)
+        && b.get(13) == Some(&b':')
+        && number(text, 14..16).is_some_and(|m| m < 60)
+        && b.get(16) == Some(&b':')
+        && number(text, 17..19).is_some_and(|s| s < 60);
+    let fits = match text.get(19..) {
+        Some("") => true,
+        Some(f) => f.strip_prefix('.').is_some_and(|d| {
+            !d.is_empty() && d.len() <= fraction && d.bytes().all(|c| c.is_ascii_digit())
+        }),
+        None => false,
+    };
+    valid_date(text) && time && fits
 }
 
 #[cfg(test)]
@@ -446,8 +549,10 @@ mod tests {
         assert_eq!(f.scan(b"7\\\n8\tz\n", 0, 2, false), line(7, bytes(b"7\n8")));
         assert_eq!(f.scan(b"12\t3", 0, 2, false), Scan::NeedMore);
         assert_eq!(f.scan(b"12\t3", 0, 2, true), line(4, bytes(b"12")));
-        // `\N` followed by more is the text "N…".
+        // `\N` followed by more is the text "N…"; the escape is read before the
+        // terminators.
         assert_eq!(f.scan(b"\\Nx\n", 0, 1, false), line(4, bytes(b"Nx")));
+        assert_eq!(f.scan(b"a\\\tb\tc\n", 0, 2, false), line(7, bytes(b"a\tb")));
     }
 
     #[test]
@@ -509,6 +614,10 @@ mod tests {
         };
         assert_eq!(f.scan(b"a\",b\r\n", 0, 2, false), line(6, bytes(b"a\"")));
         assert_eq!(
+            f.scan(b"ab\"\"c,d\r\n", 0, 2, false),
+            line(9, bytes(b"ab\"c"))
+        );
+        assert_eq!(
             f.scan(b"\"x\"\"y\",b\r\n", 0, 2, false),
             line(10, bytes(b"x\"y"))
         );
@@ -516,23 +625,64 @@ mod tests {
 
     #[test]
     fn keys_the_server_would_change_are_refused() {
-        let int = KeyType::from_columns("bigint", "bigint(20)", None, "NO");
+        let column = |data_type: &str, column_type: &str, nullable: bool| {
+            KeyType::from_columns(&ColumnFacts {
+                data_type: data_type.into(),
+                column_type: column_type.into(),
+                max_chars: Some(3),
+                nullable,
+                numeric_precision: Some(5),
+                numeric_scale: Some(2),
+                datetime_precision: Some(0),
+                extra: String::new(),
+            })
+        };
         let v = |t: &KeyType, b: &[u8]| t.value(&Field::Bytes(b.to_vec()));
+        let int = column("bigint", "bigint(20)", false);
         assert_eq!(v(&int, b"-42"), Ok(rules::Value::Int(-42)));
         assert_eq!(v(&int, b"007"), Ok(rules::Value::Int(7)));
         for bad in [&b"12abc"[..], b"1.5", b" 1", b"", b"9223372036854775808"] {
             assert!(v(&int, bad).is_err(), "{bad:?}");
         }
         assert!(int.value(&Field::Null).is_err());
-        let small = KeyType::from_columns("tinyint", "tinyint(3) unsigned", None, "YES");
+        assert!(int.value(&Field::Missing).is_err());
+        let small = column("tinyint", "tinyint(3) unsigned", true);
         assert!(v(&small, b"256").is_err() && v(&small, b"-1").is_err());
         assert_eq!(small.value(&Field::Null), Ok(rules::Value::Null));
-        let text = KeyType::from_columns("varchar", "varchar(3)", Some(3), "NO");
+        let text = column("varchar", "varchar(3)", false);
         assert_eq!(v(&text, "äöü".as_bytes()), Ok(rules::Value::text("äöü")));
         assert!(v(&text, b"abcd").is_err());
-        let when = KeyType::from_columns("datetime", "datetime", None, "NO");
-        assert!(v(&when, b"2024-03-05 10:00:00").is_ok() && v(&when, b"2024-03-05").is_ok());
-        assert!(v(&when, b"2024-3-5").is_err() && v(&when, b"2024-03-05 10:00").is_err());
-        assert!(int.value(&Field::Missing).is_err());
+        let date = column("date", "date", false);
+        assert!(v(&date, b"2024-02-29").is_ok());
+        for bad in [
+            &b"2023-02-29"[..],
+            b"2024-3-5",
+            b"2024-03-05 10:00:00",
+            b"2024-13-01",
+        ] {
+            assert!(v(&date, bad).is_err(), "{bad:?}");
+        }
+        let when = column("datetime", "datetime", false);
+        assert!(v(&when, b"2024-03-05 10:00:00").is_ok());
+        for bad in [
+            &b"2024-03-05"[..],
+            b"2024-03-05 10:00",
+            b"2024-03-05 24:00:00",
+            b"2024-03-05 10:00:00.5",
+        ] {
+            assert!(v(&when, bad).is_err(), "{bad:?}");
+        }
+        let money = column("decimal", "decimal(5,2)", false);
+        assert_eq!(
+            v(&money, b"123.45"),
+            Ok(rules::Value::number("123.45").unwrap())
+        );
+        assert!(v(&money, b"1.234").is_err() && v(&money, b"1234.5").is_err());
+        assert!(column("enum", "enum('a','b')", false).unchecked().is_some());
+        let generated = KeyType {
+            generated: true,
+            ..int.clone()
+        };
+        assert!(v(&generated, b"0").is_err() && v(&generated, b"5").is_ok());
     }
 }

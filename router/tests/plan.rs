@@ -1068,7 +1068,7 @@ fn load_data_runs_where_its_table_lives_whole() {
     );
     // Split over the shards: each runs it on its own table, without the lines
     // shardgate skips; the format and the key's field are the splitter's.
-    let sql = "LOAD DATA LOCAL INFILE 'x' INTO TABLE shop.orders FIELDS TERMINATED BY ',' \
+    let sql = "LOAD DATA LOCAL INFILE 'x' INTO TABLE shop.order_items FIELDS TERMINATED BY ',' \
                OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n' IGNORE 2 LINES \
                (id, @skip, user_id, note) SET note = UPPER(note)";
     let rt = runtime();
@@ -1083,7 +1083,7 @@ fn load_data_runs_where_its_table_lives_whole() {
     assert_eq!(p.targets.len(), 4);
     assert_eq!(
         p.targets[1].sql,
-        "LOAD DATA LOCAL INFILE 'x' INTO TABLE `orders_0001` FIELDS TERMINATED BY ',' \
+        "LOAD DATA LOCAL INFILE 'x' INTO TABLE `order_items_0001` FIELDS TERMINATED BY ',' \
          OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n'  \
          (id, @skip, user_id, note) SET note = UPPER(note)"
     );
@@ -1108,10 +1108,10 @@ fn load_data_runs_where_its_table_lives_whole() {
         .all(|(_, sql)| sql == "LOAD DATA LOCAL INFILE 'x' REPLACE INTO TABLE `countries`"));
     // No column list: the table's columns go in before SET (or at the end).
     assert_eq!(
-        route("LOAD DATA LOCAL INFILE 'x' INTO TABLE orders SET note = 'a';"),
+        route("LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items SET note = 'a';"),
         Err(RouteError::NeedsColumns {
-            table: "orders".into(),
-            at: 45
+            table: "order_items".into(),
+            at: 50
         })
     );
     for (sql, why) in [
@@ -1120,27 +1120,27 @@ fn load_data_runs_where_its_table_lives_whole() {
             "shardgate:node=dn2",
         ),
         (
-            "load data infile 'x' into table `orders`",
+            "load data infile 'x' into table `order_items`",
             "use LOAD DATA LOCAL",
         ),
         (
-            "LOAD XML LOCAL INFILE 'x' INTO TABLE shop.orders",
+            "LOAD XML LOCAL INFILE 'x' INTO TABLE shop.order_items",
             "LOAD XML",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders LINES STARTING BY 'x' (id, user_id)",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items LINES STARTING BY 'x' (id, user_id)",
             "STARTING BY",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (user_id, note)",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, user_id, note)",
             "global id column `id`",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders FIELDS TERMINATED BY X'2C' (id, user_id)",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items FIELDS TERMINATED BY X'2C' (id, user_id)",
             "cannot read",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, user_id, @n) SET note = CONCAT(@n, @other)",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items (id, user_id, @n) SET note = CONCAT(@n, @other)",
             "user variable @other",
         ),
         (
@@ -1155,15 +1155,19 @@ fn load_data_runs_where_its_table_lives_whole() {
     }
     for (sql, why) in [
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, @u) SET user_id = @u",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items (id, @u) SET user_id = @u",
             "may not SET the shard column",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, note)",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items (id, @u) SET user_id := @u",
+            "may not SET the shard column",
+        ),
+        (
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items (id, note)",
             "name it in the column list",
         ),
         (
-            "LOAD DATA LOCAL INFILE 'x' INTO TABLE orders (id, user_id, user_id)",
+            "LOAD DATA LOCAL INFILE 'x' INTO TABLE order_items (id, user_id, user_id)",
             "twice",
         ),
     ] {

@@ -16,6 +16,11 @@ use crate::wire::generic::{self, eof_payload};
 use crate::wire::packet::write_packet;
 use crate::wire::WireError;
 
+/// Another result follows (a CALL): the answer goes on.
+fn more(status: Option<StatusFlags>) -> bool {
+    status.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
+}
+
 /// How the server's status flags become the client's: `(server & keep) | add`.
 #[derive(Clone, Copy)]
 pub(super) struct Flags {
@@ -96,6 +101,9 @@ impl Session {
                         answer.insert_id = info.last_insert_id;
                     }
                     write_packet(&mut out, &mut seq, &p);
+                    if more(answer.status) {
+                        continue;
+                    }
                     break;
                 }
                 Event::Columns { payload, .. } => write_packet(&mut out, &mut seq, &payload),
@@ -137,6 +145,9 @@ impl Session {
                     write_packet(&mut out, &mut seq, &end);
                     answer.status = status;
                     answer.warnings = warnings;
+                    if more(status) {
+                        continue;
+                    }
                     break;
                 }
             }
@@ -146,5 +157,62 @@ impl Session {
             .await
             .map_err(RelayError::Client)?;
         Ok(answer)
+    }
+}
+
+impl Session {
+    /// Relays the answer to a COM_STMT_FETCH just sent on `held`: binary rows, then
+    /// the packet that ends them (its status flags as `flags` make them) or an ERR.
+    /// The server's own status is returned (`None` after an error).
+    pub(super) async fn relay_fetch(
+        &mut self,
+        held: &mut Held,
+        flags: Flags,
+    ) -> Result<Option<StatusFlags>, RelayError> {
+        let deprecate_eof = self.deprecate_eof();
+        let (mut out, mut seq) = (BytesMut::with_capacity(1024), 1u8);
+        let mut forwarded = false;
+        let status = loop {
+            let p = held
+                .conn
+                .read_packet()
+                .await
+                .map_err(|e| RelayError::Backend(e, forwarded))?
+                .payload;
+            match p.first() {
+                Some(&generic::ERR) => {
+                    write_packet(&mut out, &mut seq, &p);
+                    held.conn.settle(None);
+                    break None;
+                }
+                Some(&generic::EOF) if generic::ends_rows(p.len(), deprecate_eof) => {
+                    let (warnings, status) = match deprecate_eof {
+                        true => generic::parse_ok(&p).map(|o| (o.warnings, o.status)),
+                        false => generic::parse_eof(&p),
+                    }
+                    .ok_or(RelayError::Backend(WireError::Protocol("bad end of rows"), forwarded))?;
+                    let end = eof_payload(deprecate_eof, flags.apply(status), warnings);
+                    write_packet(&mut out, &mut seq, &end);
+                    held.conn.settle(Some(status));
+                    break Some(status);
+                }
+                _ => {
+                    write_packet(&mut out, &mut seq, &p);
+                    if out.len() >= 16 * 1024 {
+                        self.stream
+                            .write_all(&out)
+                            .await
+                            .map_err(RelayError::Client)?;
+                        out.clear();
+                        forwarded = true;
+                    }
+                }
+            }
+        };
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(RelayError::Client)?;
+        Ok(status)
     }
 }

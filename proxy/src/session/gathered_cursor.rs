@@ -15,9 +15,7 @@ use super::cursor_answer::Flags;
 use super::sharded::{route_error, RelayError, Renames};
 use super::text_execution::bind;
 use super::{Flow, Held, Reply, Session};
-use crate::backend::ForwardError;
 use crate::wire::command::COM_STMT_EXECUTE;
-use crate::wire::response::Mode;
 use crate::wire::stmt::Param;
 use crate::wire::SqlError;
 
@@ -170,42 +168,32 @@ impl Session {
         if let Some(at) = fetch.get_mut(1..5) {
             at.copy_from_slice(&backend_id.to_le_bytes());
         }
-        let answer = match held.conn.send_command(&fetch).await {
-            Ok(()) => {
-                // The session's transaction, not this connection's.
-                let status = self.lease.status();
-                held.conn
-                    .forward(&mut self.stream, Mode::Fetch, status)
-                    .await
-            }
-            Err(err) => Err(ForwardError::Backend {
-                err,
-                forwarded: false,
-            }),
-        };
-        match answer {
-            Ok(summary) => {
-                let ended = summary.error.is_some()
-                    || summary
-                        .status
-                        .is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_LAST_ROW_SENT));
-                if ended {
-                    self.give_back(held).await;
-                } else {
-                    self.routed
-                        .gathered
-                        .insert(id, GatheredCursor { held, backend_id });
-                }
+        if let Err(e) = held.conn.send_command(&fetch).await {
+            drop(held);
+            return Err(e.to_client("(the cursor is gone)").into());
+        }
+        // The session's transaction and autocommit, not this connection's.
+        let flags = Flags::cursor_only(self.lease.status());
+        match self.relay_fetch(&mut held, flags).await {
+            Ok(Some(status)) if !status.contains(StatusFlags::SERVER_STATUS_LAST_ROW_SENT) => {
+                self.routed
+                    .gathered
+                    .insert(id, GatheredCursor { held, backend_id });
                 Ok(Flow::Continue)
             }
-            Err(ForwardError::Client(e)) => Err(e.into()),
-            Err(ForwardError::Backend { err, forwarded }) => {
+            // After the last row or an error the server has closed the cursor.
+            Ok(_) => {
+                self.give_back(held).await;
+                Ok(Flow::Continue)
+            }
+            Err(RelayError::Client(e)) => Err(e.into()),
+            Err(RelayError::Backend(e, forwarded)) => {
                 drop(held);
                 if forwarded {
-                    tracing::warn!(conn = self.id, error = %err, "evaluating node failed mid-fetch; closing client connection");
+                    tracing::warn!(conn = self.id, error = %e, "evaluating node failed mid-fetch; closing client connection");
                     return Ok(Flow::Close);
                 }
-                Err(err.to_client("(the cursor is gone)").into())
+                Err(e.to_client("(the cursor is gone)").into())
             }
         }
     }

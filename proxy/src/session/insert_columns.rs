@@ -73,21 +73,23 @@ impl Session {
             quote_literal(&database),
             quote_literal(&shard.table)
         );
-        // From the primary: a replica behind an ALTER would give the old order.
-        let mut held = self.checkout(shard.node, false, false).await?;
+        // From the primary (a replica behind an ALTER would give the old order), on a
+        // connection of its own: the read opens nothing of the session's.
+        let mut held = self
+            .detached_primary(shard.node, "to read the table's columns")
+            .await?;
         let read = held.conn.query_rows(sql.as_bytes()).await;
         let rows = match read {
             Ok((_, rows)) => {
-                self.keep_or_release(held, 0).await;
+                self.give_back(held).await;
                 rows
             }
             Err(e @ WireError::Server { .. }) => {
-                self.keep_or_release(held, 0).await;
+                self.give_back(held).await;
                 return Err(e.to_client(""));
             }
             Err(e) => {
                 drop(held);
-                self.forget_connection_state();
                 return Err(e.to_client("(reading the table's columns; the statement was not run)"));
             }
         };

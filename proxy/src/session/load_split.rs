@@ -12,7 +12,7 @@
 //! need connections of their own, which the client's transaction does not span.
 
 use bytes::{Buf, BytesMut};
-use router::load_format::{KeyType, Scan};
+use router::load_format::{ColumnFacts, KeyType, Scan};
 use router::plan::LoadSplit;
 use router::Plan;
 use rules::runtime::LogicalSchema;
@@ -233,6 +233,8 @@ impl Session {
         // A line not whole yet is scanned again only once its bytes have doubled:
         // a long line costs linear time, however small the client's packets.
         let mut scan_at = 0;
+        // The last scan found the line at the start of `pending` unfinished.
+        let mut incomplete = false;
         loop {
             let packet = match self.reader.read(&mut self.stream, max).await {
                 Ok(Some(p)) => p,
@@ -277,16 +279,19 @@ impl Session {
                         line_no += 1;
                         pending.advance(len);
                         scan_at = 0;
+                        incomplete = false;
                     }
                     None => {
-                        scan_at = pending.len().saturating_mul(2).max(CHUNK);
+                        // Never past the limit: a line over it is found as it passes.
+                        scan_at = pending.len().saturating_mul(2).max(CHUNK).min(max);
+                        incomplete = true;
                         break;
                     }
                 }
             }
             if placed.is_err() {
                 pending.clear();
-            } else if pending.len() > max {
+            } else if incomplete && pending.len() > max {
                 placed = Err(SqlError::new(
                     1153,
                     "08S01",
@@ -331,7 +336,8 @@ impl Session {
         let database = schema.database_on(&rt.nodes, first.node).to_string();
         let sql = format!(
             "SELECT @@character_set_database, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, \
-             IS_NULLABLE FROM (SELECT 1) one LEFT JOIN information_schema.COLUMNS ON \
+             IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, EXTRA \
+             FROM (SELECT 1) one LEFT JOIN information_schema.COLUMNS ON \
              TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLUMN_NAME = {}",
             quote_literal(&database),
             quote_literal(&table),
@@ -379,13 +385,26 @@ impl Session {
                 self.node_name(first.node)
             )));
         };
-        let max = text(3).and_then(|m| m.parse().ok());
-        Ok(Some(KeyType::from_columns(
-            &data_type,
-            &column_type,
-            max,
-            &nullable,
-        )))
+        let number = |i: usize| text(i).and_then(|m| m.parse().ok());
+        let key = KeyType::from_columns(&ColumnFacts {
+            data_type,
+            column_type,
+            max_chars: number(3),
+            nullable: nullable.eq_ignore_ascii_case("yes"),
+            numeric_precision: number(5),
+            numeric_scale: number(6),
+            datetime_precision: number(7),
+            extra: text(8).unwrap_or_default(),
+        });
+        if let Some(t) = key.unchecked() {
+            return Err(SqlError::unsupported(format!(
+                "not supported by shardgate yet: LOAD DATA into `{}`, whose shard column \
+                 `{column}` is of type {t}: shardgate cannot tell which values the server \
+                 would store changed; INSERT the rows",
+                load.table
+            )));
+        }
+        Ok(Some(key))
     }
 
     /// Commits every part (or rolls every part back) and answers the client.

@@ -106,17 +106,6 @@ pub(super) fn load_data(
     let Some(configured) = schema.tables.get(&table) else {
         return Ok(None);
     };
-    let c = match clauses(sql, &tokens, reading) {
-        Some(c) => c,
-        None if matches!(configured.kind, TableKind::Single { .. }) => return Ok(None),
-        None => {
-            return Err(RouteError::Unsupported(format!(
-                "a LOAD DATA into `{table}` whose clauses shardgate cannot read (it splits the \
-                 file by them): write terminators as plain quoted strings ('\\t', ','), without \
-                 hex literals or character set introducers"
-            )))
-        }
-    };
     let node_name = |n: NodeId| rt.nodes.get(n).map_or("?", |d| d.name.as_str());
     let unsupported = |what: String| Err(RouteError::Unsupported(what));
     match &configured.kind {
@@ -133,6 +122,16 @@ pub(super) fn load_data(
         }
         _ => {}
     }
+    let c = match clauses(sql, &tokens, reading) {
+        Some(c) => c,
+        None => {
+            return Err(RouteError::Unsupported(format!(
+                "a LOAD DATA into `{table}` whose clauses shardgate cannot read (it splits the \
+                 file by them): write terminators as plain quoted strings ('\\t', ','), without \
+                 hex literals or character set introducers"
+            )))
+        }
+    };
     let kind = match &configured.kind {
         TableKind::Sharded(_) => "sharded",
         _ => "broadcast",
@@ -201,10 +200,11 @@ pub(super) fn load_data(
                     t.column
                 )));
             }
-            if let Some(id) = t.global_id.as_ref().filter(|id| named(&id.column) == 0) {
+            if let Some(id) = &t.global_id {
                 return unsupported(format!(
-                    "LOAD DATA into `{table}` without its global id column `{}`: shardgate \
-                     generates ids for INSERTs only; put the ids in the file",
+                    "LOAD DATA into `{table}`, whose global id column `{}` shardgate fills \
+                     for INSERTs only (a line without an id would get a shard's own); INSERT \
+                     the rows",
                     id.column
                 ));
             }
@@ -309,7 +309,11 @@ fn clauses(sql: &[u8], tokens: &[Token<'_>], reading: Reading) -> Option<Clauses
         table_at,
         partition: false,
         charset: None,
-        format: LoadFormat::default(),
+        // Without ESCAPED BY, NO_BACKSLASH_ESCAPES leaves the file without one.
+        format: LoadFormat {
+            escaped: reading.backslash_escapes.then_some(b'\\'),
+            ..LoadFormat::default()
+        },
         starting_by: false,
         ignore: None,
         columns: None,
@@ -324,12 +328,18 @@ fn clauses(sql: &[u8], tokens: &[Token<'_>], reading: Reading) -> Option<Clauses
             i += 1;
         } else if is(i, "character") && is(i + 1, "set") || is(i, "charset") {
             i += if is(i, "charset") { 1 } else { 2 };
-            let cs = tokens
-                .get(i)
-                .and_then(name_of)
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            c.charset = Some(cs);
+            let cs = match tokens.get(i) {
+                Some(Token::Str(s)) => String::from_utf8_lossy(&crate::lexer::string_literal(
+                    s,
+                    reading.backslash_escapes,
+                )?)
+                .into_owned(),
+                Some(t) => name_of(t)?,
+                None => return None,
+            };
+            let cs = cs.to_ascii_lowercase();
+            // `DEFAULT`: the database's, as without the clause.
+            c.charset = (cs != "default").then_some(cs);
             i += 1;
         } else if is(i, "fields") || is(i, "columns") || is(i, "lines") {
             section = if is(i, "lines") { "lines" } else { "fields" };
@@ -386,7 +396,7 @@ fn clauses(sql: &[u8], tokens: &[Token<'_>], reading: Reading) -> Option<Clauses
                 match &tokens[j] {
                     Token::Punct(p) if *p == b"(" => depth += 1,
                     Token::Punct(p) if *p == b")" => depth -= 1,
-                    Token::Punct(p) if *p == b"=" && depth == 0 => {
+                    Token::Punct(p) if (*p == b"=" || *p == b":=") && depth == 0 => {
                         c.set
                             .extend(tokens.get(j.wrapping_sub(1)).and_then(name_of));
                     }
