@@ -486,6 +486,16 @@ async fn cursors_over_shards_fetch_what_one_mariadb_fetches() {
         assert!(got.statuses.iter().all(|s| s & 0x0001 != 0), "{:?}", got.statuses);
         for conn in [&mut c, &mut o] {
             assert_eq!(conn.command(b"\x03COMMIT").unwrap().0[0], 0);
+            assert_eq!(conn.command(b"\x03SET autocommit = 0").unwrap().0[0], 0);
+        }
+        // With autocommit off, no status may say it is on.
+        let got = c.cursor(sql, 0, 5).unwrap();
+        let want = o.cursor(sql, 0, 5).unwrap();
+        assert_eq!(session(&got), session(&want));
+        assert!(got.statuses.iter().all(|s| s & 0x0002 == 0), "{:?}", got.statuses);
+        for conn in [&mut c, &mut o] {
+            assert_eq!(conn.command(b"\x03COMMIT").unwrap().0[0], 0);
+            assert_eq!(conn.command(b"\x03SET autocommit = 1").unwrap().0[0], 0);
         }
         // Closed after the first batch (its connection goes back), executed again,
         // and the session goes on.

@@ -190,7 +190,10 @@ impl Session {
                         true => generic::parse_ok(&p).map(|o| (o.warnings, o.status)),
                         false => generic::parse_eof(&p),
                     }
-                    .ok_or(RelayError::Backend(WireError::Protocol("bad end of rows"), forwarded))?;
+                    .ok_or(RelayError::Backend(
+                        WireError::Protocol("bad end of rows"),
+                        forwarded,
+                    ))?;
                     let end = eof_payload(deprecate_eof, flags.apply(status), warnings);
                     write_packet(&mut out, &mut seq, &end);
                     held.conn.settle(Some(status));
