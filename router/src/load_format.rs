@@ -400,17 +400,20 @@ impl KeyType {
         };
         let text = std::str::from_utf8(bytes)
             .map_err(|_| "a value that is not valid UTF-8".to_string())?;
-        let shown = || text.chars().take(40).collect::<String>();
+        let shown = || {
+            text.chars()
+                .take(40)
+                .collect::<String>()
+                .escape_debug()
+                .to_string()
+        };
         match &self.class {
             KeyClass::Integer { bits, unsigned } => {
                 let (low, high) = match unsigned {
                     true => (0, (1i128 << bits) - 1),
                     false => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
                 };
-                match plain_digits(text)
-                    .then(|| text.parse::<i128>().ok())
-                    .flatten()
-                {
+                match integer(text) {
                     Some(0) if self.generated => {
                         Err("0 (the column is AUTO_INCREMENT: the server would make one up)".into())
                     }
@@ -464,6 +467,30 @@ impl KeyType {
             KeyClass::Unchecked(t) => Err(format!("a column of type {t}")),
         }
     }
+}
+
+/// The integer the server stores, without a warning, for `text`: leading spaces, a
+/// sign, `5.0`, `5e0` are the integer 5; anything it would round or cut is `None`.
+fn integer(text: &str) -> Option<i128> {
+    let t = text.trim_start_matches(' ');
+    let t = t.strip_prefix('+').unwrap_or(t);
+    if plain_digits(t) {
+        return t.parse().ok();
+    }
+    if let Some((whole, zeros)) = t.split_once('.') {
+        let exact = !zeros.is_empty() && zeros.bytes().all(|b| b == b'0');
+        return (exact && plain_digits(whole))
+            .then(|| whole.parse().ok())
+            .flatten();
+    }
+    if t.contains(['e', 'E']) {
+        // A DOUBLE: exact only while it holds every digit.
+        return match rules::Value::literal(t)? {
+            rules::Value::Int(n) if n.abs() < 1 << 53 => Some(n),
+            _ => None,
+        };
+    }
+    None
 }
 
 /// An optional minus sign and at least one digit, nothing else.
@@ -641,7 +668,19 @@ mod tests {
         let int = column("bigint", "bigint(20)", false);
         assert_eq!(v(&int, b"-42"), Ok(rules::Value::Int(-42)));
         assert_eq!(v(&int, b"007"), Ok(rules::Value::Int(7)));
-        for bad in [&b"12abc"[..], b"1.5", b" 1", b"", b"9223372036854775808"] {
+        for good in [&b" 5"[..], b"+5", b"5.0", b"5e0", b"50e-1"] {
+            assert_eq!(v(&int, good), Ok(rules::Value::Int(5)), "{good:?}");
+        }
+        assert_eq!(v(&int, b"  -0"), Ok(rules::Value::Int(0)));
+        for bad in [
+            &b"12abc"[..],
+            b"1.5",
+            b"5 ",
+            b"",
+            b"5.",
+            b"9223372036854775808",
+            b"1e300",
+        ] {
             assert!(v(&int, bad).is_err(), "{bad:?}");
         }
         assert!(int.value(&Field::Null).is_err());

@@ -68,6 +68,14 @@ fn parse_comma_update(parser: &mut Parser) -> Result<Statement, ParserError> {
         true => Some(parser.parse_expr()?),
         false => None,
     };
+    let order_by = match parser.parse_keywords(&[Keyword::ORDER, Keyword::BY]) {
+        true => parser.parse_comma_separated(Parser::parse_order_by_expr)?,
+        false => Vec::new(),
+    };
+    let limit = match parser.parse_keyword(Keyword::LIMIT) {
+        true => Some(parser.parse_expr()?),
+        false => None,
+    };
     Ok(sqlparser::ast::Update {
         update_token: update_token.into(),
         optimizer_hints: Vec::new(),
@@ -78,8 +86,8 @@ fn parse_comma_update(parser: &mut Parser) -> Result<Statement, ParserError> {
         returning: None,
         output: None,
         or: None,
-        order_by: Vec::new(),
-        limit: None,
+        order_by,
+        limit,
     }
     .into())
 }

@@ -946,6 +946,21 @@ fn multi_table_writes_run_where_their_rows_live() {
     .unwrap()
     .unwrap();
     assert_eq!(t.len(), 1);
+    // A table-qualified SET target names the table too (renamed with it).
+    let (t, _, _) = route("UPDATE orders SET orders.note = orders.note WHERE user_id = 5")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t[0].1,
+        "UPDATE `orders_0001` SET `orders_0001`.note = `orders_0001`.note WHERE user_id = 5"
+    );
+    let (t, _, _) = route(
+        "INSERT INTO orders (id, user_id, note) VALUES (1, 5, 'a') \
+         ON DUPLICATE KEY UPDATE orders.note = 'b'",
+    )
+    .unwrap()
+    .unwrap();
+    assert!(t[0].1.ends_with("UPDATE `orders_0001`.note = 'b'"), "{t:?}");
     // MySQL's comma form joins in the WHERE: the same rules.
     let (t, _, _) = route(
         "UPDATE orders o, order_items i SET o.note = i.sku WHERE i.user_id = o.user_id \

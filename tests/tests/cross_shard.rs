@@ -570,6 +570,10 @@ async fn multi_table_writes_run_where_their_rows_live() {
         "DELETE orders FROM orders JOIN users ON users.id = orders.user_id WHERE users.score > 80",
         // MySQL's comma form.
         "UPDATE orders o, users u SET o.qty = o.qty * 2 WHERE u.id = o.user_id AND u.name LIKE 'a%'",
+        // Table names as qualifiers, of the SET targets too.
+        "UPDATE orders, users SET orders.qty = orders.qty + 1 WHERE users.id = orders.user_id AND users.name LIKE 'b%'",
+        "UPDATE orders SET orders.qty = orders.qty - 1 WHERE orders.user_id = 3",
+        "UPDATE orders o, users u SET o.qty = 0 WHERE u.id = o.user_id AND o.user_id = 5 ORDER BY o.id LIMIT 1",
     ] {
         sharded.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         oracle.query_drop(sql).await.unwrap();

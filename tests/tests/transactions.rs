@@ -135,6 +135,27 @@ async fn a_transaction_over_two_nodes_commits_whole_or_not_at_all() {
     drop(p);
 }
 
+/// With autocommit off (the default of PyMySQL and mysql-connector-python), DDL as
+/// the first statement runs, as on the server: it opens no XA branch (which would
+/// refuse it); later DDL commits what came before.
+#[tokio::test]
+async fn ddl_with_autocommit_off_commits_as_the_server_does() {
+    let db = "tx_ddl_auto";
+    let (_p, mut c) = setup(db, "xa").await;
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop("TRUNCATE acct").await.unwrap();
+    c.query_drop("INSERT INTO acct (id, balance) VALUES (1, 5), (2, 6)")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE acct ADD COLUMN note INT")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(balances(db).await, [0, 5, 6, 0], "committed by the ALTER");
+    let e = c.query_drop("TRUNCATE no_such_table").await.unwrap_err();
+    assert_eq!(tests::error_code(&e), Some(1146), "{e}");
+}
+
 #[tokio::test]
 async fn savepoints_mean_the_same_on_every_node() {
     let db = "tx_savepoints";

@@ -132,9 +132,13 @@ impl Session {
             self.lease.global = Some(g);
             self.lease.writes_now = false;
         }
+        // With autocommit off a statement opens the transaction, but not one that
+        // commits first (DDL) or ends it: after them the server has none open.
         let opens = self.lease.global.is_none()
             && (!self.lease.pending_txn.is_empty()
                 || (!self.lease.autocommit
+                    && !self.ddl_commits
+                    && !self.ends_transaction
                     && !held.conn.in_transaction()
                     && self.lease.pins.is_empty()
                     && self.xa_wanted(None)));

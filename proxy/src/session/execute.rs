@@ -138,6 +138,7 @@ impl Session {
         // DDL ends the transaction: one begun but not opened anywhere has nothing to
         // commit; an open one is committed where the DDL needs it (`commit_before_ddl`).
         self.ddl_commits = stmt.commits_first;
+        self.ends_transaction = ending;
         if stmt.commits_first && stmt.hints.node.is_none() {
             self.check_ddl_parses(sql).await?;
         }

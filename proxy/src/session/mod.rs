@@ -140,6 +140,9 @@ pub struct Session {
     reading: router::reading::Reading,
     /// The statement running is DDL, which commits the session's transaction.
     ddl_commits: bool,
+    /// The statement running ends a transaction (COMMIT, ROLLBACK): with autocommit
+    /// off it must not open one first.
+    ends_transaction: bool,
     /// What `LAST_INSERT_ID()` answers: the insert id of the last statement that
     /// generated one, as the client was told in its OK packet.
     last_insert_id: u64,
@@ -199,6 +202,7 @@ impl Session {
             charset: charset::ClientCharset::Utf8,
             reading: router::reading::Reading::DEFAULT,
             ddl_commits: false,
+            ends_transaction: false,
             wants_insert_id: false,
             routed: routed::RoutedStatements::default(),
             control: Arc::new(crate::control::SessionControl::new(
@@ -352,6 +356,7 @@ impl Session {
             Err(CommandError::Client(e)) => Err(e),
         };
         self.ddl_commits = false;
+        self.ends_transaction = false;
         if std::mem::take(&mut self.lease.rolled_back) {
             // The client has the deadlock error; the server rolled back its branch
             // there, and the others follow, so that no part of it can commit.

@@ -122,27 +122,51 @@ impl Visitor for Collector<'_> {
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
         if let Expr::CompoundIdentifier(parts) = expr {
-            let (schema, table) = match parts.as_slice() {
-                [t, _col] => (None, t),
-                [s, t, _col] => (Some(s), t),
-                _ => return ControlFlow::Continue(()),
-            };
-            match (
-                self.offsets.range(table.span),
-                schema.map(|s| self.offsets.range(s.span)),
-            ) {
-                (Some(table_range), None) | (Some(table_range), Some(Some(_))) => {
-                    self.refs.qualified.push(QualifiedColumn {
-                        schema: schema.map(|s| s.value.clone()),
-                        table: table.value.clone(),
-                        table_range,
-                        schema_range: schema.and_then(|s| self.offsets.range(s.span)),
-                    })
-                }
-                _ => self.refs.unlocated = true,
-            }
+            let parts: Vec<&sqlparser::ast::Ident> = parts.iter().collect();
+            self.qualified_column(&parts);
         }
         ControlFlow::Continue(())
+    }
+}
+
+impl Collector<'_> {
+    /// `table.column` or `schema.table.column`: the qualifier is a mention of the
+    /// table (renamed with it).
+    fn qualified_column(&mut self, parts: &[&sqlparser::ast::Ident]) {
+        let (schema, table) = match parts {
+            [t, _col] => (None, *t),
+            [s, t, _col] => (Some(*s), *t),
+            _ => return,
+        };
+        match (
+            self.offsets.range(table.span),
+            schema.map(|s| self.offsets.range(s.span)),
+        ) {
+            (Some(table_range), None) | (Some(table_range), Some(Some(_))) => {
+                self.refs.qualified.push(QualifiedColumn {
+                    schema: schema.map(|s| s.value.clone()),
+                    table: table.value.clone(),
+                    table_range,
+                    schema_range: schema.and_then(|s| self.offsets.range(s.span)),
+                })
+            }
+            _ => self.refs.unlocated = true,
+        }
+    }
+
+    /// The columns an UPDATE (or ON DUPLICATE KEY UPDATE) assigns are names, not
+    /// expressions: their qualifiers are not visited as columns.
+    fn assigned(&mut self, assignments: &[sqlparser::ast::Assignment]) {
+        use sqlparser::ast::AssignmentTarget;
+        for a in assignments {
+            let names: Vec<&ObjectName> = match &a.target {
+                AssignmentTarget::ColumnName(n) => vec![n],
+                AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+            };
+            for n in names {
+                self.qualified_column(&ident_parts(n));
+            }
+        }
     }
 }
 
@@ -152,6 +176,15 @@ pub fn collect(statement: &Statement, offsets: &Offsets<'_>) -> Refs {
         refs: Refs::default(),
     };
     let _ = statement.visit(&mut c);
+    match statement {
+        Statement::Update(u) => c.assigned(&u.assignments),
+        Statement::Insert(ins) => {
+            if let Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
+                c.assigned(a);
+            }
+        }
+        _ => {}
+    }
     // The tables a multi-table DELETE deletes from (`DELETE o, i FROM …`) are names
     // or aliases, not visited as relations: the names are mentions of their tables.
     if let Statement::Delete(d) = statement {
