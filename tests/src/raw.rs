@@ -282,20 +282,34 @@ impl RawClient {
         exec.extend_from_slice(&[0x00, 0x01, 0x08, 0x00]);
         exec.extend_from_slice(&param.to_le_bytes());
         self.write_packet(0, &exec).map_err(io)?;
-        let (_, count) = self.read_packet().map_err(io)?;
+        let mut seq = 1;
+        let count = self.next_in_order(&mut seq)?;
         if count.first() == Some(&0xFF) {
             return Err(String::from_utf8_lossy(&count).into_owned());
         }
         let mut columns = Vec::new();
         for _ in 0..count[0] {
-            columns.push(self.read_packet().map_err(io)?.1);
+            columns.push(self.next_in_order(&mut seq)?);
         }
-        let (_, eof) = self.read_packet().map_err(io)?;
+        let eof = self.next_in_order(&mut seq)?;
         let status = u16::from_le_bytes([eof[3], eof[4]]);
         if eof[0] != 0xFE || status & 0x0040 == 0 {
             return Err(format!("no cursor opened: {eof:?}"));
         }
         Ok((id, columns, status))
+    }
+
+    /// The next packet of a response, whose sequence id must be `seq` (then
+    /// counted on).
+    fn next_in_order(&mut self, seq: &mut u8) -> Result<Vec<u8>, String> {
+        let (got, p) = self.read_packet().map_err(|e| e.to_string())?;
+        if got != *seq {
+            return Err(format!(
+                "packet out of order: sequence id {got}, expected {seq}"
+            ));
+        }
+        *seq = seq.wrapping_add(1);
+        Ok(p)
     }
 
     /// One COM_STMT_FETCH of `n` rows: the binary rows, and the status flags of the
@@ -306,9 +320,9 @@ impl RawClient {
         fetch.extend_from_slice(&id);
         fetch.extend_from_slice(&n.to_le_bytes());
         self.write_packet(0, &fetch).map_err(io)?;
-        let mut rows = Vec::new();
+        let (mut rows, mut seq) = (Vec::new(), 1);
         loop {
-            let (_, p) = self.read_packet().map_err(io)?;
+            let p = self.next_in_order(&mut seq)?;
             match p.first() {
                 Some(0xFF) => return Err(String::from_utf8_lossy(&p).into_owned()),
                 Some(0xFE) if p.len() < 9 => {
