@@ -126,17 +126,7 @@ impl Session {
                         break;
                     }
                 }
-                Event::Row(p) => {
-                    write_packet(&mut out, &mut seq, &p);
-                    if out.len() >= 16 * 1024 {
-                        self.stream
-                            .write_all(&out)
-                            .await
-                            .map_err(RelayError::Client)?;
-                        out.clear();
-                        forwarded = true;
-                    }
-                }
+                Event::Row(p) => forwarded |= self.pass_row(&mut out, &mut seq, &p).await?,
                 Event::End {
                     status, warnings, ..
                 } => {
@@ -199,17 +189,7 @@ impl Session {
                     held.conn.settle(Some(status));
                     break Some(status);
                 }
-                _ => {
-                    write_packet(&mut out, &mut seq, &p);
-                    if out.len() >= 16 * 1024 {
-                        self.stream
-                            .write_all(&out)
-                            .await
-                            .map_err(RelayError::Client)?;
-                        out.clear();
-                        forwarded = true;
-                    }
-                }
+                _ => forwarded |= self.pass_row(&mut out, &mut seq, &p).await?,
             }
         };
         self.stream

@@ -467,15 +467,7 @@ impl Session {
                 }
                 Event::Row(p) => {
                     self.outcome.rows += 1;
-                    write_packet(&mut out, seq, &p);
-                    if out.len() >= 16 * 1024 {
-                        self.stream
-                            .write_all(&out)
-                            .await
-                            .map_err(RelayError::Client)?;
-                        out.clear();
-                        forwarded = true;
-                    }
+                    forwarded |= self.pass_row(&mut out, seq, &p).await?;
                 }
                 Event::Err(p) => {
                     self.outcome.failed = true;
@@ -508,6 +500,26 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Appends a relayed row to `out`, and sends `out` once it holds about 16 KiB:
+    /// few writes, and memory bounded whatever the answer's size. True when sent.
+    pub(super) async fn pass_row(
+        &mut self,
+        out: &mut BytesMut,
+        seq: &mut u8,
+        row: &[u8],
+    ) -> Result<bool, RelayError> {
+        write_packet(out, seq, row);
+        if out.len() < 16 * 1024 {
+            return Ok(false);
+        }
+        self.stream
+            .write_all(out)
+            .await
+            .map_err(RelayError::Client)?;
+        out.clear();
+        Ok(true)
     }
 
     /// Appends the packet that ends this target's answer and sends what is buffered.
