@@ -14,6 +14,7 @@ pub mod decide;
 pub mod hint;
 pub mod lexer;
 pub mod load_format;
+pub mod load_key;
 pub mod plan;
 pub mod privilege;
 pub mod reading;

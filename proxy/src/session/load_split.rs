@@ -12,7 +12,8 @@
 //! need connections of their own, which the client's transaction does not span.
 
 use bytes::{Buf, BytesMut};
-use router::load_format::{ColumnFacts, KeyType, Scan};
+use router::load_format::Scan;
+use router::load_key::{ColumnFacts, KeyType};
 use router::plan::LoadSplit;
 use router::Plan;
 use rules::runtime::LogicalSchema;

@@ -8,7 +8,8 @@
 //! lines are cut as the server cuts them ([`LoadFormat`]) while they stream.
 
 use super::*;
-use crate::load_format::{Field, KeyType, LoadFormat};
+use crate::load_format::{Field, LoadFormat};
+use crate::load_key::KeyType;
 
 /// How the executor splits a LOAD DATA LOCAL file. The plan's targets are the
 /// statements each target runs (for a sharded table, in shard order).
