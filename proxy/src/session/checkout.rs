@@ -261,22 +261,7 @@ impl Session {
         node: NodeId,
         why: &str,
     ) -> Result<Held, SqlError> {
-        let pools = self.lease.topo.node(node).clone();
-        let conn = pools
-            .primary
-            .get_for(self.flavor, false)
-            .await
-            .map_err(|e| {
-                SqlError::backend_unavailable(format!(
-                    "shardgate: data node {} has no usable primary {why}: {e}",
-                    pools.name
-                ))
-            })?;
-        let mut held = Held {
-            node,
-            role: Role::Primary,
-            conn,
-        };
+        let mut held = self.pooled_primary(node, why).await?;
         held.conn.dirty = true;
         if held.conn.refuses_writes {
             held.conn
@@ -294,6 +279,32 @@ impl Session {
             }
         }
         Ok(held)
+    }
+
+    /// A connection of `node`'s primary pool as the pool lends it, for shardgate's
+    /// own reads that leave nothing behind (a catalog query): nothing is replayed,
+    /// and it goes back without a reset.
+    pub(super) async fn pooled_primary(
+        &mut self,
+        node: NodeId,
+        why: &str,
+    ) -> Result<Held, SqlError> {
+        let pools = self.lease.topo.node(node).clone();
+        let conn = pools
+            .primary
+            .get_for(self.flavor, false)
+            .await
+            .map_err(|e| {
+                SqlError::backend_unavailable(format!(
+                    "shardgate: data node {} has no usable primary {why}: {e}",
+                    pools.name
+                ))
+            })?;
+        Ok(Held {
+            node,
+            role: Role::Primary,
+            conn,
+        })
     }
 
     /// Returns a connection to its pool: the one way a session lets one go. The pool

@@ -74,9 +74,10 @@ impl Session {
             quote_literal(&shard.table)
         );
         // From the primary (a replica behind an ALTER would give the old order), on a
-        // connection of its own: the read opens nothing of the session's.
+        // pool connection as it is lent: the catalog read opens nothing of the
+        // session's, needs none of its settings, and leaves the connection clean.
         let mut held = self
-            .detached_primary(shard.node, "to read the table's columns")
+            .pooled_primary(shard.node, "to read the table's columns")
             .await?;
         let read = held.conn.query_rows(sql.as_bytes()).await;
         let rows = match read {
