@@ -509,6 +509,8 @@ impl Config {
                         idle_timeout: Duration::from_millis(p.idle_timeout_ms),
                         connect_timeout: Duration::from_millis(p.connect_timeout_ms),
                         acquire_timeout: Duration::from_millis(p.acquire_timeout_ms),
+                        read_timeout: (p.read_timeout_ms > 0)
+                            .then(|| Duration::from_millis(p.read_timeout_ms)),
                     },
                     health_interval: Duration::from_millis(p.health_check_interval_ms),
                     tls,

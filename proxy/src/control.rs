@@ -294,6 +294,7 @@ mod tests {
                 user: "u".into(),
                 password: String::new(),
                 track_gtid: false,
+                read_timeout: None,
             };
             Pool::new(target, crate::backend::PoolSettings::default())
         };

@@ -174,6 +174,7 @@ async fn load_orders(addr: std::net::SocketAddr) -> anyhow::Result<()> {
         user: APP_USER.into(),
         password: APP_PASSWORD.into(),
         track_gtid: false,
+        read_timeout: None,
     };
     let mut conn = BackendConn::connect(
         &target,

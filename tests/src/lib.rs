@@ -2,6 +2,7 @@
 //! `shardgate` binary started per test, and clients to talk to both.
 
 pub mod compare;
+pub mod fault_relay;
 pub mod raw;
 pub mod rng;
 

@@ -273,6 +273,9 @@ async fn primary_conn(
         user: n.user.clone(),
         password: n.password.clone(),
         track_gtid: false,
+        // Copies, checksums and DDL over whole tables are silent for long: the
+        // statement-sized read timeout is not theirs.
+        read_timeout: None,
     };
     crate::backend::BackendConn::connect(&target, crate::backend::Flavor::default(), None, timeout)
         .await

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::wire::command::{COM_INIT_DB, COM_PING, COM_RESET_CONNECTION};
 use crate::wire::generic::{self, OkInfo};
 use crate::wire::packet::write_packet;
-use crate::wire::response::{Mode, Progress, ResponseTracker, Summary};
+use crate::wire::response::{Mode, Progress, Reached, ResponseTracker, Summary};
 use crate::wire::{PacketReader, WireError};
 
 mod prepared;
@@ -20,6 +20,7 @@ mod scan;
 pub use scan::ScanColumn;
 
 use super::gtid::Written;
+use super::timed::{self, TimedStream};
 use super::{connect, BackendServer, Flavor};
 pub use prepared::{BackendStmt, PrepareAnswer};
 
@@ -29,10 +30,10 @@ const MAX_RESPONSE_PACKET: usize = 1 << 30;
 /// Forwarding failed. Which side failed decides what the session can still do.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    /// The backend broke or misbehaved. `forwarded` tells whether any byte of its
-    /// response already reached the client (then the statement cannot be retried).
+    /// The backend broke or misbehaved. `reached` tells how much of its response the
+    /// client already has (anything: the statement cannot be retried).
     #[error("backend: {err}")]
-    Backend { err: WireError, forwarded: bool },
+    Backend { err: WireError, reached: Reached },
     /// Writing to the client failed: the client is gone.
     #[error("client: {0}")]
     Client(std::io::Error),
@@ -40,7 +41,7 @@ pub enum ForwardError {
 
 #[derive(Debug)]
 pub struct BackendConn {
-    stream: TcpStream,
+    stream: TimedStream,
     reader: PacketReader,
     out: BytesMut,
     pub flavor: Flavor,
@@ -98,8 +99,10 @@ impl BackendConn {
         timeout: Duration,
     ) -> Result<BackendConn, WireError> {
         let fut = async {
-            let mut stream = TcpStream::connect(&target.address).await?;
+            let stream = TcpStream::connect(&target.address).await?;
             stream.set_nodelay(true)?;
+            timed::tune(&stream)?;
+            let mut stream = TimedStream::new(stream, target.read_timeout);
             let mut reader = PacketReader::default();
             let greeting =
                 connect::login(&mut stream, &mut reader, target, flavor, database).await?;
@@ -153,7 +156,7 @@ impl BackendConn {
             return true;
         }
         let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
+        match self.stream.get_ref().try_read(&mut probe) {
             Ok(_) => true,
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         }
@@ -164,6 +167,7 @@ impl BackendConn {
     /// cannot go back to a pool.
     pub async fn send_command(&mut self, payload: &[u8]) -> Result<(), WireError> {
         self.awaiting = true;
+        self.stream.restart_clock();
         self.send_unanswered(payload).await
     }
 
@@ -265,11 +269,15 @@ impl BackendConn {
         tracker.add_status = add_status;
         tracker.untrack = self.session_track;
         let mut forwarded = false;
-        let backend_err = |err, forwarded| ForwardError::Backend { err, forwarded };
+        let backend_err = |err, tracker: &ResponseTracker, forwarded| ForwardError::Backend {
+            err,
+            reached: tracker.reached(forwarded),
+        };
         loop {
-            let (n, progress) = tracker
-                .feed(&mut self.reader.buf)
-                .map_err(|e| backend_err(e, forwarded))?;
+            let (n, progress) = match tracker.feed(&mut self.reader.buf) {
+                Ok(fed) => fed,
+                Err(e) => return Err(backend_err(e, &tracker, forwarded)),
+            };
             // Kept before the client learns of the commit: a read it (or, in global
             // mode, another session it tells) sends next must find it.
             if !tracker.summary.gtids.is_empty() {
@@ -289,6 +297,7 @@ impl BackendConn {
                     if !self.reader.buf.is_empty() {
                         return Err(backend_err(
                             WireError::Protocol("backend sent bytes after the end of a response"),
+                            &tracker,
                             forwarded,
                         ));
                     }
@@ -304,6 +313,7 @@ impl BackendConn {
                     if !self.reader.buf.is_empty() {
                         return Err(backend_err(
                             WireError::Protocol("backend sent bytes after a LOCAL INFILE request"),
+                            &tracker,
                             forwarded,
                         ));
                     }
@@ -316,9 +326,11 @@ impl BackendConn {
                         self.reader.buf.reserve(64 * 1024);
                     }
                     match self.stream.read_buf(&mut self.reader.buf).await {
-                        Ok(0) => return Err(backend_err(WireError::UnexpectedEof, forwarded)),
+                        Ok(0) => {
+                            return Err(backend_err(WireError::UnexpectedEof, &tracker, forwarded))
+                        }
                         Ok(_) => {}
-                        Err(e) => return Err(backend_err(WireError::Io(e), forwarded)),
+                        Err(e) => return Err(backend_err(WireError::Io(e), &tracker, forwarded)),
                     }
                 }
             }

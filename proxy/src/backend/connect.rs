@@ -1,9 +1,9 @@
 //! Logging in to a backend: greeting, handshake response, auth switch, and the
 //! caching_sha2_password exchanges (fast path, and full auth by RSA public key).
 
+use super::timed::TimedStream;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::wire::handshake::{self, ServerGreeting, CACHING_SHA2};
 use crate::wire::packet::write_packet;
@@ -15,7 +15,7 @@ const MAX_AUTH_PACKET: usize = 1 << 20;
 
 /// Performs the connection phase on a fresh socket; returns the server's greeting.
 pub async fn login(
-    stream: &mut TcpStream,
+    stream: &mut TimedStream,
     reader: &mut PacketReader,
     target: &BackendServer,
     flavor: Flavor,
@@ -103,7 +103,7 @@ pub fn tracks_session(target: &BackendServer, server: &ServerGreeting) -> bool {
             .contains(mysql_common::constants::CapabilityFlags::CLIENT_SESSION_TRACK)
 }
 
-async fn send(stream: &mut TcpStream, seq: &mut u8, payload: &[u8]) -> Result<(), WireError> {
+async fn send(stream: &mut TimedStream, seq: &mut u8, payload: &[u8]) -> Result<(), WireError> {
     let mut out = BytesMut::with_capacity(payload.len() + 4);
     write_packet(&mut out, seq, payload);
     stream.write_all(&out).await?;

@@ -8,6 +8,7 @@ pub mod node;
 pub mod pool;
 pub mod replication;
 pub mod results;
+pub mod timed;
 mod tracking;
 
 pub use conn::{BackendConn, ForwardError, ScanColumn};
@@ -53,4 +54,7 @@ pub struct BackendServer {
     /// Connections report the GTID of each write in its OK packet (a primary with
     /// replicas that reads may need to wait for).
     pub track_gtid: bool,
+    /// A read or write on its connections that makes no progress this long fails
+    /// (`pool.read_timeout_ms`); `None`: no limit.
+    pub read_timeout: Option<std::time::Duration>,
 }

@@ -52,6 +52,7 @@ impl NodePools {
                 user: node.user.clone(),
                 password: node.password.clone(),
                 track_gtid,
+                read_timeout: settings.read_timeout,
             };
             let kept = before.and_then(|b| b.all_pools().find(|p| p.target == target));
             match kept {

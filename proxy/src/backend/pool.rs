@@ -30,6 +30,8 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     /// How long a statement waits for a connection when all `max_size` are in use.
     pub acquire_timeout: Duration,
+    /// See [`BackendServer::read_timeout`](super::BackendServer::read_timeout).
+    pub read_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -41,13 +43,18 @@ impl Default for PoolSettings {
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(3),
             acquire_timeout: Duration::from_secs(5),
+            read_timeout: None,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    #[error("{label} ({address}): all {max} connections are busy; waited {waited_ms} ms")]
+    #[error(
+        "{label} ({address}): all {max} connections are busy; waited {waited_ms} ms \
+         (pool.acquire_timeout_ms): retry later, or raise pool.max_size if the backend \
+         has room"
+    )]
     Exhausted {
         label: String,
         address: String,

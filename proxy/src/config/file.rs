@@ -136,6 +136,11 @@ pub(super) struct PoolSection {
     pub(super) idle_timeout_ms: u64,
     pub(super) connect_timeout_ms: u64,
     pub(super) acquire_timeout_ms: u64,
+    /// A backend that sends (or takes) nothing for this long while a statement waits
+    /// on it has its connection closed and the statement fails; 0 = never. Must be
+    /// longer than the longest statement's silence (a slow query sends nothing until
+    /// its first row).
+    pub(super) read_timeout_ms: u64,
     pub(super) health_check_interval_ms: u64,
 }
 
@@ -149,6 +154,7 @@ impl Default for PoolSection {
             idle_timeout_ms: p.idle_timeout.as_millis() as u64,
             connect_timeout_ms: p.connect_timeout.as_millis() as u64,
             acquire_timeout_ms: p.acquire_timeout.as_millis() as u64,
+            read_timeout_ms: 0,
             health_check_interval_ms: 1000,
         }
     }

@@ -13,7 +13,7 @@ use super::cursor_answer::Flags;
 use super::sharded::{RelayError, Renames};
 use super::{Flow, Held, Reply, Session};
 use crate::backend::ForwardError;
-use crate::wire::response::{Mode, Summary};
+use crate::wire::response::{Mode, Reached, Summary};
 use crate::wire::SqlError;
 
 impl Session {
@@ -80,7 +80,7 @@ impl Session {
             }
             Err(err) => Err(ForwardError::Backend {
                 err,
-                forwarded: false,
+                reached: Reached::Nothing,
             }),
         };
         match answer {
@@ -95,15 +95,13 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Err(ForwardError::Client(e)) => Err(e.into()),
-            Err(ForwardError::Backend { err, forwarded }) => {
+            Err(ForwardError::Backend { err, reached }) => {
                 drop(held);
                 self.routed.cursors.clear();
                 self.forget_connection_state();
-                if forwarded {
-                    tracing::warn!(conn = self.id, error = %err, "backend failed mid-fetch; closing client connection");
-                    return Ok(Flow::Close);
-                }
-                Err(err.to_client("(the cursor is gone)").into())
+                let err = err.to_client("(the cursor is gone)");
+                // A fetch's answer starts at sequence id 1.
+                Ok(self.answer_cut(reached, 1, err).await?)
             }
         }
     }

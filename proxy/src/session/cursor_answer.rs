@@ -81,10 +81,10 @@ impl Session {
             insert_id: 0,
         };
         loop {
-            let event = reader
-                .next(&mut held.conn)
-                .await
-                .map_err(|e| RelayError::Backend(e, forwarded))?;
+            let event = match reader.next(&mut held.conn).await {
+                Ok(event) => event,
+                Err(e) => return Err(self.cut_rows(&mut out, seq, forwarded, e).await),
+            };
             match event {
                 Event::Err(p) => {
                     write_packet(&mut out, &mut seq, &p);
@@ -112,10 +112,10 @@ impl Session {
                     None => write_packet(&mut out, &mut seq, &p),
                 },
                 Event::ColumnsEnd(p) => {
-                    let (warnings, status) = generic::parse_eof(&p).ok_or(RelayError::Backend(
-                        WireError::Protocol("bad EOF"),
-                        forwarded,
-                    ))?;
+                    let Some((warnings, status)) = generic::parse_eof(&p) else {
+                        let e = WireError::Protocol("bad EOF");
+                        return Err(self.cut_rows(&mut out, seq, forwarded, e).await);
+                    };
                     let end = eof_payload(false, flags.apply(status), warnings);
                     write_packet(&mut out, &mut seq, &end);
                     if status.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS) {
@@ -163,12 +163,10 @@ impl Session {
         let (mut out, mut seq) = (BytesMut::with_capacity(1024), 1u8);
         let mut forwarded = false;
         let status = loop {
-            let p = held
-                .conn
-                .read_packet()
-                .await
-                .map_err(|e| RelayError::Backend(e, forwarded))?
-                .payload;
+            let p = match held.conn.read_packet().await {
+                Ok(p) => p.payload,
+                Err(e) => return Err(self.cut_rows(&mut out, seq, forwarded, e).await),
+            };
             match p.first() {
                 Some(&generic::ERR) => {
                     write_packet(&mut out, &mut seq, &p);
@@ -176,14 +174,14 @@ impl Session {
                     break None;
                 }
                 Some(&generic::EOF) if generic::ends_rows(p.len(), deprecate_eof) => {
-                    let (warnings, status) = match deprecate_eof {
+                    let end = match deprecate_eof {
                         true => generic::parse_ok(&p).map(|o| (o.warnings, o.status)),
                         false => generic::parse_eof(&p),
-                    }
-                    .ok_or(RelayError::Backend(
-                        WireError::Protocol("bad end of rows"),
-                        forwarded,
-                    ))?;
+                    };
+                    let Some((warnings, status)) = end else {
+                        let e = WireError::Protocol("bad end of rows");
+                        return Err(self.cut_rows(&mut out, seq, forwarded, e).await);
+                    };
                     let end = eof_payload(deprecate_eof, flags.apply(status), warnings);
                     write_packet(&mut out, &mut seq, &end);
                     held.conn.settle(Some(status));

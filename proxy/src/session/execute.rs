@@ -8,7 +8,7 @@ use rules::NodeId;
 
 use super::{Flow, Held, Reply, Session};
 use crate::backend::ForwardError;
-use crate::wire::response::{Mode, Summary};
+use crate::wire::response::{Mode, Reached, Summary};
 use crate::wire::{SqlError, WireError};
 
 /// Where and how one command runs.
@@ -463,7 +463,7 @@ impl Session {
                         if retry_ok {
                             continue;
                         }
-                        return self.report_lost(seq, was_held, &e, false).await;
+                        return self.report_lost(was_held, &e, false).await;
                     }
                 }
             }
@@ -472,7 +472,7 @@ impl Session {
                 if retry_ok {
                     continue;
                 }
-                return self.report_lost(seq, was_held, &e, false).await;
+                return self.report_lost(was_held, &e, false).await;
             }
             let add = self.lease.unopened_transaction();
             let mut result = held.conn.forward(&mut self.stream, mode, add).await;
@@ -514,31 +514,27 @@ impl Session {
                     return Ok(Flow::Continue);
                 }
                 Err(ForwardError::Client(e)) => return Err(e.into()),
-                Err(ForwardError::Backend { err, forwarded }) => {
+                Err(ForwardError::Backend { err, reached }) => {
                     let role = held.role;
                     drop(held);
-                    if forwarded {
-                        // Part of a response reached the client; the stream cannot be mended.
-                        tracing::warn!(conn = self.id, error = %err, "backend failed mid-response; closing client connection");
-                        return Ok(Flow::Close);
-                    }
-                    if route.read_only && retry_ok {
+                    if route.read_only && retry_ok && reached == Reached::Nothing {
                         tracing::info!(conn = self.id, ?role, error = %err, "read failed before any result; retrying");
                         continue;
                     }
-                    return self.report_lost(seq, was_held, &err, true).await;
+                    let err = self.lost_error(was_held, &err, true);
+                    return Ok(self.answer_cut(reached, seq, err).await?);
                 }
             }
         }
     }
 
-    async fn report_lost(
-        &mut self,
-        _seq: u8,
-        was_held: bool,
-        err: &WireError,
-        sent: bool,
-    ) -> Reply {
+    async fn report_lost(&mut self, was_held: bool, err: &WireError, sent: bool) -> Reply {
+        Err(self.lost_error(was_held, err, sent).into())
+    }
+
+    /// The error for a statement whose backend connection broke; the session forgets
+    /// what that connection held.
+    fn lost_error(&mut self, was_held: bool, err: &WireError, sent: bool) -> SqlError {
         let mut msg = format!("shardgate: lost the backend connection: {err}; ");
         msg.push_str(if sent {
             "the statement may or may not have taken effect"
@@ -549,7 +545,7 @@ impl Session {
             msg.push_str("; the open transaction and session state on that connection are gone");
         }
         self.forget_connection_state();
-        Err(SqlError::backend_lost(msg).into())
+        SqlError::backend_lost(msg)
     }
 
     async fn after_statement(&mut self, mut held: Held, route: &Route, summary: &Summary) {

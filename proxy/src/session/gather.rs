@@ -27,6 +27,7 @@ use crate::merge::Row;
 use crate::scratch::{self, Column, Kind, RowsInsert};
 use crate::wire::generic::eof_payload;
 use crate::wire::packet::write_packet;
+use crate::wire::response::Reached;
 use crate::wire::{SqlError, WireError};
 
 /// INSERTs into the temporary tables are cut at about this size.
@@ -526,14 +527,13 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Err(RelayError::Client(e)) => Err(e.into()),
-            Err(RelayError::Backend(e, forwarded)) => {
+            Err(RelayError::Backend(e, reached)) => {
                 drop(held);
-                if forwarded {
-                    tracing::warn!(conn = self.id, error = %e, "evaluating node failed mid-response; closing client connection");
-                    return Ok(Flow::Close);
-                }
-                self.reply_gather_err(seq, &e.to_client("(the statement was not run)"))
-                    .await
+                let context = match reached {
+                    Reached::Nothing => "(the statement was not run)",
+                    _ => "(evaluating the statement)",
+                };
+                Ok(self.answer_cut(reached, seq, e.to_client(context)).await?)
             }
         }
     }

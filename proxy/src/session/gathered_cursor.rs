@@ -86,14 +86,12 @@ impl Session {
             Err(RelayError::Client(e)) => Err(RelayError::Client(e)),
             // The evaluating connection is not the session's: its loss is this
             // statement's error alone.
-            Err(RelayError::Backend(e, forwarded)) => {
+            Err(RelayError::Backend(e, reached)) => {
                 drop(held);
-                if forwarded {
-                    return Ok(Flow::Close);
-                }
                 let e = e.to_client("(opening the cursor)");
-                self.send_err(seq, &e).await.map_err(RelayError::Client)?;
-                Ok(Flow::Continue)
+                self.answer_cut(reached, seq, e)
+                    .await
+                    .map_err(RelayError::Client)
             }
         }
     }
@@ -187,13 +185,11 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Err(RelayError::Client(e)) => Err(e.into()),
-            Err(RelayError::Backend(e, forwarded)) => {
+            Err(RelayError::Backend(e, reached)) => {
                 drop(held);
-                if forwarded {
-                    tracing::warn!(conn = self.id, error = %e, "evaluating node failed mid-fetch; closing client connection");
-                    return Ok(Flow::Close);
-                }
-                Err(e.to_client("(the cursor is gone)").into())
+                let e = e.to_client("(the cursor is gone)");
+                // A fetch's answer starts at sequence id 1.
+                Ok(self.answer_cut(reached, 1, e).await?)
             }
         }
     }

@@ -19,6 +19,7 @@ mod checkout;
 mod commit;
 mod cursor;
 mod cursor_answer;
+mod cut_answer;
 mod ddl;
 mod execute;
 mod explain;

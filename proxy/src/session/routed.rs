@@ -21,6 +21,7 @@ use super::multi_write::Tally;
 use super::sharded::{route_error, RelayError, Relayed, Renames};
 use super::{CommandError, Flow, Reply, Session};
 use crate::wire::command::*;
+use crate::wire::response::Reached;
 use crate::wire::stmt::{self, Execute, Param};
 use crate::wire::{SqlError, WireError};
 
@@ -172,7 +173,7 @@ impl Session {
                     self.lease.restore_pending(pending);
                 }
                 self.release_if_no_cursor().await;
-                self.after_routed(executed)
+                self.after_routed(executed, seq).await
             }
         }
     }
@@ -221,19 +222,14 @@ impl Session {
     }
 
     /// How a routed execution ended, as the client's answer.
-    fn after_routed(&mut self, executed: Result<Flow, RelayError>) -> Reply {
+    async fn after_routed(&mut self, executed: Result<Flow, RelayError>, seq: u8) -> Reply {
         match executed {
             Ok(flow) => Ok(flow),
             Err(RelayError::Client(e)) => Err(e.into()),
-            Err(RelayError::Backend(e, forwarded)) => {
+            Err(RelayError::Backend(e, reached)) => {
                 self.forget_connection_state();
-                if forwarded {
-                    tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
-                    return Ok(Flow::Close);
-                }
-                Err(e
-                    .to_client("(the statement may or may not have run)")
-                    .into())
+                let e = e.to_client("(the statement may or may not have run)");
+                Ok(self.answer_cut(reached, seq, e).await?)
             }
         }
     }
@@ -496,7 +492,7 @@ impl Session {
                     self.send_err(seq, &e.to_client("")).await.map_err(client)?;
                     return Ok(Flow::Continue);
                 }
-                return Err(RelayError::Backend(e, false));
+                return Err(RelayError::Backend(e, Reached::Nothing));
             }
         };
         let renames = match schema {

@@ -76,16 +76,15 @@ impl Session {
                     stmt.kind,
                     K::Select | K::Insert | K::Update | K::Delete | K::Replace
                 );
-                if !plain
-                    || stmt.pin.is_some()
-                    || stmt.needs_previous
-                    || stmt.reads_insert_id
-                    || stmt.hints.node.is_some()
-                {
+                if !plain || stmt.pin.is_some() || stmt.needs_previous || stmt.reads_insert_id {
                     return Ok(None);
                 }
-                let Ok((node, database)) = self.placement(None) else {
-                    return Ok(None);
+                // The hinted node, as for a text statement.
+                let hint = stmt.hints.node.as_deref();
+                let (node, database) = match self.placement(hint) {
+                    Ok(placed) => placed,
+                    Err(e) if hint.is_some() => return Err(e.into()),
+                    Err(_) => return Ok(None),
                 };
                 let target = router::Target {
                     node,

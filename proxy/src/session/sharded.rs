@@ -21,6 +21,7 @@ use super::{Flow, Held, Reply, Session};
 use crate::backend::results::{Event, ResultReader};
 use crate::wire::coldef;
 use crate::wire::packet::write_packet;
+use crate::wire::response::Reached;
 use crate::wire::{SqlError, WireError};
 
 /// Physical → logical names for column metadata, borrowed from the snapshot: built
@@ -311,16 +312,11 @@ impl Session {
                     return Ok(Flow::Continue);
                 }
                 Err(RelayError::Client(e)) => return Err(e.into()),
-                Err(RelayError::Backend(e, forwarded)) => {
+                Err(RelayError::Backend(e, reached)) => {
                     self.forget_connection_state();
                     drop(held);
-                    if forwarded || header_sent {
-                        tracing::warn!(conn = self.id, error = %e, "backend failed mid-response; closing client connection");
-                        return Ok(Flow::Close);
-                    }
-                    return self
-                        .reply_err(seq, &e.to_client("(the statement may or may not have run)"))
-                        .await;
+                    let e = e.to_client("(the statement may or may not have run)");
+                    return Ok(self.answer_cut(reached, seq, e).await?);
                 }
             }
         }
@@ -368,25 +364,60 @@ impl Session {
     ) -> Result<Relayed, RelayError> {
         // Sized for a small answer (most are); a large one grows it to the flush size.
         let mut out = BytesMut::with_capacity(1024);
-        let mut forwarded = false;
+        // A later part's client already has the header (and maybe rows).
+        let mut flushed = !first;
+        let start = *seq;
+        let relayed = self
+            .relay_part(
+                held,
+                seq,
+                (first, last),
+                shapes,
+                renames,
+                &mut out,
+                &mut flushed,
+            )
+            .await;
+        match relayed {
+            Err(RelayError::Backend(e, _)) => {
+                if !flushed {
+                    // Nothing went out: the error is the whole answer.
+                    *seq = start;
+                }
+                Err(self.cut_rows(&mut out, *seq, flushed, e).await)
+            }
+            other => other,
+        }
+    }
+
+    /// [`relay_one`](Self::relay_one)'s work; a backend failure is placed by the caller.
+    #[allow(clippy::too_many_arguments)]
+    async fn relay_part(
+        &mut self,
+        held: &mut Held,
+        seq: &mut u8,
+        (first, last): (bool, bool),
+        shapes: &mut Vec<coldef::ColumnShape>,
+        renames: &Renames<'_>,
+        out: &mut BytesMut,
+        forwarded: &mut bool,
+    ) -> Result<Relayed, RelayError> {
+        let out = &mut *out;
         // The shapes are compared between parts; one part alone has nothing to match.
         let compare = !(first && last);
-        let backend = |e, f| RelayError::Backend(e, f);
+        let backend = |e| RelayError::Backend(e, Reached::Nothing);
         let mut reader = ResultReader::default();
         self.outcome.shards = self.outcome.shards.max(1);
-        let head = reader
-            .next(&mut held.conn)
-            .await
-            .map_err(|e| backend(e, false))?;
+        let head = reader.next(&mut held.conn).await.map_err(backend)?;
         let columns = match head {
             Event::Err(payload) => {
                 self.outcome.failed = true;
-                self.send_last(&mut out, seq, &payload).await?;
+                self.send_last(out, seq, &payload).await?;
                 return Ok(Relayed::Error);
             }
             Event::Ok { info, payload } => {
                 self.outcome.rows += info.map_or(0, |o| o.affected);
-                self.send_last(&mut out, seq, &payload).await?;
+                self.send_last(out, seq, &payload).await?;
                 return Ok(Relayed::Done {
                     status: info.map(|o| o.status),
                     warnings: info.map_or(0, |o| o.warnings),
@@ -395,11 +426,11 @@ impl Session {
             }
             Event::Columns { count, payload } => {
                 if first {
-                    write_packet(&mut out, seq, &payload);
+                    write_packet(out, seq, &payload);
                 }
                 count
             }
-            _ => return Err(backend(WireError::Protocol("bad column count"), false)),
+            _ => return Err(backend(WireError::Protocol("bad column count"))),
         };
         let mut these = Vec::with_capacity(if compare {
             usize::try_from(columns).unwrap_or(0).min(4096)
@@ -411,25 +442,22 @@ impl Session {
                 Ok(Event::ColumnDef(p)) => p,
                 Ok(_) => {
                     let e = WireError::Protocol("bad column definition");
-                    return Err(backend(e, forwarded));
+                    return Err(backend(e));
                 }
-                Err(e) => return Err(backend(e, forwarded)),
+                Err(e) => return Err(backend(e)),
             };
             if compare {
                 these.push(coldef::shape(&p));
             }
             if first {
                 match renames.apply(&p) {
-                    Some(renamed) => write_packet(&mut out, seq, &renamed),
-                    None => write_packet(&mut out, seq, &p),
+                    Some(renamed) => write_packet(out, seq, &renamed),
+                    None => write_packet(out, seq, &p),
                 }
             }
         }
         let these: Option<Vec<coldef::ColumnShape>> = these.into_iter().collect();
-        let these = these.ok_or(backend(
-            WireError::Protocol("malformed column definition"),
-            forwarded,
-        ))?;
+        let these = these.ok_or(backend(WireError::Protocol("malformed column definition")))?;
         if first {
             *shapes = these;
         } else if *shapes != these {
@@ -437,7 +465,7 @@ impl Session {
             // (perhaps the session's transaction) stays usable.
             loop {
                 let event = reader.next(&mut held.conn).await;
-                match event.map_err(|e| backend(e, true))? {
+                match event.map_err(backend)? {
                     Event::Err(_) | Event::End { .. } => break,
                     _ => {}
                 }
@@ -453,25 +481,25 @@ impl Session {
                     these.len()
                 ),
             );
-            self.send_last(&mut out, seq, &crate::wire::generic::err_payload(&e))
+            self.send_last(out, seq, &crate::wire::generic::err_payload(&e))
                 .await?;
             return Ok(Relayed::Error);
         }
         loop {
             let event = reader.next(&mut held.conn).await;
-            match event.map_err(|e| backend(e, forwarded))? {
+            match event.map_err(backend)? {
                 Event::ColumnsEnd(p) => {
                     if first {
-                        write_packet(&mut out, seq, &p);
+                        write_packet(out, seq, &p);
                     }
                 }
                 Event::Row(p) => {
                     self.outcome.rows += 1;
-                    forwarded |= self.pass_row(&mut out, seq, &p).await?;
+                    *forwarded |= self.pass_row(out, seq, &p).await?;
                 }
                 Event::Err(p) => {
                     self.outcome.failed = true;
-                    self.send_last(&mut out, seq, &p).await?;
+                    self.send_last(out, seq, &p).await?;
                     return Ok(Relayed::Error);
                 }
                 Event::End {
@@ -480,11 +508,11 @@ impl Session {
                     payload,
                 } => {
                     if last {
-                        write_packet(&mut out, seq, &payload);
+                        write_packet(out, seq, &payload);
                     }
                     if !out.is_empty() {
                         self.stream
-                            .write_all(&out)
+                            .write_all(out)
                             .await
                             .map_err(RelayError::Client)?;
                     }
@@ -496,7 +524,7 @@ impl Session {
                 }
                 Event::Ok { .. } | Event::Columns { .. } | Event::ColumnDef(_) => {
                     let e = WireError::Protocol("unexpected packet in a result set");
-                    return Err(backend(e, forwarded));
+                    return Err(backend(e));
                 }
             }
         }
@@ -546,5 +574,5 @@ pub(super) enum Relayed {
 
 pub(super) enum RelayError {
     Client(std::io::Error),
-    Backend(WireError, bool),
+    Backend(WireError, Reached),
 }

@@ -40,6 +40,20 @@ enum State {
     PrepColsEof,
 }
 
+/// How much of an answer a client holds when its backend fails mid-way: whether the
+/// session can go on (an ERR ends the answer there) or the client's stream is torn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// Nothing of the answer was sent: the error is the whole answer.
+    Nothing,
+    /// Whole packets up to a place where an ERR may stand (among rows, or before a
+    /// further result); the ERR takes sequence id `seq`.
+    Resumable { seq: u8 },
+    /// Part of a packet, or a place no ERR may follow: only closing the client
+    /// connection tells it the answer is over.
+    Torn,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     NeedMore,
@@ -95,7 +109,14 @@ pub struct ResponseTracker {
     /// The connection reports session state in its OKs (CLIENT_SESSION_TRACK): they
     /// are rewritten before the client gets them.
     pub untrack: bool,
+    /// Sequence id of the last packet passed.
+    seq: u8,
 }
+
+/// Packets up to this size are passed whole, never in pieces: a backend failing
+/// mid-answer then leaves the client at a packet boundary, where an ERR can end the
+/// answer and the session go on. Larger packets (big BLOBs) still stream in pieces.
+const WHOLE: usize = 16 * 1024;
 
 /// Bytes of a packet inspected at most: enough for any OK/EOF status and column count.
 const INSPECT: usize = 32;
@@ -113,6 +134,29 @@ impl ResponseTracker {
             add_status: StatusFlags::empty(),
             status_at: None,
             untrack: false,
+            seq: 0,
+        }
+    }
+
+    /// Where the client stands if the backend fails now, having been sent everything
+    /// fed so far (`forwarded`: anything at all).
+    pub fn reached(&self, forwarded: bool) -> Reached {
+        if !forwarded {
+            return Reached::Nothing;
+        }
+        let boundary = self.skip == 0 && !self.continued && self.finish.is_none();
+        let err_may_stand = match self.state {
+            State::Rows | State::ColumnsEof => matches!(self.mode, Mode::Query | Mode::Fetch),
+            // Only after a result that announced more: nothing was forwarded otherwise.
+            State::Start => self.mode == Mode::Query,
+            _ => false,
+        };
+        if boundary && err_may_stand {
+            Reached::Resumable {
+                seq: self.seq.wrapping_add(1),
+            }
+        } else {
+            Reached::Torn
         }
     }
 
@@ -147,10 +191,11 @@ impl ResponseTracker {
             }
             let mut len = payload_len(&buf[pos..]);
             if !self.continued {
-                let need = len.min(INSPECT);
-                if avail - HEADER < need {
+                let whole = if len <= WHOLE { len } else { INSPECT };
+                if avail - HEADER < whole {
                     return Ok((pos, Progress::NeedMore));
                 }
+                let need = len.min(INSPECT);
                 let head = &buf[pos + HEADER..pos + HEADER + need];
                 // An OK that carries session state is rewritten whole: it is waited
                 // for. Only a packet where an OK may stand is asked, so rows (a binary
@@ -170,6 +215,7 @@ impl ResponseTracker {
                 }
             }
             self.continued = len == MAX_PAYLOAD;
+            self.seq = buf[pos + 3];
             pos += HEADER;
             self.skip = len;
         }

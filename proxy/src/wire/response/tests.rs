@@ -270,3 +270,42 @@ fn adds_status_flags_to_what_the_client_sees_only() {
         Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT | add)
     );
 }
+
+/// Wherever a backend stops, the client holds whole rows (an ERR with the next
+/// sequence id can end the answer) unless a row is larger than `WHOLE`.
+#[test]
+fn a_cut_answer_leaves_the_client_at_a_row_boundary() {
+    let big = vec![b'b'; WHOLE + 100];
+    let rows: [&[u8]; 5] = [&[1], &[3, b'd', b'e', b'f'], &[2, b'a', b'b'], &[1, b'c'], &big];
+    let input = frame(&rows);
+    // The big row's start: everything before it is whole packets.
+    let before_big = input.len() - (HEADER + big.len());
+    for cut in 1..input.len() {
+        let mut t = ResponseTracker::new(Mode::Query, true);
+        let mut buf = BytesMut::from(&input[..cut]);
+        let (n, progress) = t.feed(&mut buf).unwrap();
+        assert_eq!(progress, Progress::NeedMore);
+        let reached = t.reached(n > 0);
+        if n == 0 {
+            assert_eq!(reached, Reached::Nothing, "cut at {cut}");
+        } else if n <= before_big {
+            // Only whole packets went: the column count and definitions, then rows.
+            let mut seqs = 0;
+            let mut pos = 0;
+            while pos < n {
+                pos += HEADER + payload_len(&input[pos..]);
+                seqs += 1;
+            }
+            assert_eq!(pos, n, "cut at {cut}: a packet passed in part");
+            let expected = match seqs {
+                // Column count alone, or with the definition: no ERR may stand there.
+                1 => Reached::Torn,
+                _ => Reached::Resumable { seq: seqs as u8 + 1 },
+            };
+            assert_eq!(reached, expected, "cut at {cut}");
+        } else {
+            // Inside the big row, streamed in pieces.
+            assert_eq!(reached, Reached::Torn, "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Backends that fail the way networks and servers fail: a reset in the middle of a
+//! result, a path that swallows packets without closing, slow delivery, a node that
+//! accepts connections and never answers, a pool with no connection free. Each time
+//! the statement fails with a clear error in bounded time, the client's session
+//! goes on, other nodes' sessions never wait, and no backend connection is left open.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
+use tests::fault_relay::{Fault, FaultRelay};
+use tests::{direct, error_code, Proxy, Sandbox, PASSWORD, USER};
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[0, 0]).expect("start the MariaDB sandbox"))
+}
+
+/// A rows-without-end query: MariaDB's sequence engine streams it as fast as it is
+/// read, so the relay's fault always lands in the middle of it.
+const ENDLESS: &str =
+    "/* shardgate:node=dn1 */ SELECT seq, REPEAT('x', 200) FROM seq_1_to_100000000";
+
+/// shardgate with schema `db` on node dn2 (group 2's primary, table `t2` there), and
+/// node dn1 at `dn1` (a relay to group 1's primary, or a listener of the test's),
+/// reached with the hint `/* shardgate:node=dn1 */`.
+async fn proxy(db: &str, dn1: &str, extra: &str) -> Proxy {
+    let s = sandbox();
+    for g in &s.groups {
+        let mut c = direct(&g.primary, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.t2 (id INT PRIMARY KEY)"))
+            .await
+            .unwrap();
+        c.query_drop(format!("INSERT INTO {db}.t2 VALUES (1), (2), (3)"))
+            .await
+            .unwrap();
+    }
+    Proxy::with_config(&format!(
+        "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn1]\nprimary = \"{dn1}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [nodes.dn2]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [schemas.{db}]\nnode = \"dn2\"\n{extra}",
+        s.groups[1].primary.address(),
+    ))
+}
+
+/// Reads `n` rows of a result, then returns what the rest of it ends with.
+async fn rows_then_end(
+    c: &mut Conn,
+    sql: &str,
+    n: usize,
+    fault: impl FnOnce(),
+) -> mysql_async::Error {
+    let mut result = c.query_iter(sql).await.unwrap();
+    for _ in 0..n {
+        let row: Option<Row> = result.next().await.unwrap();
+        assert!(row.is_some(), "the result ended early");
+    }
+    fault();
+    loop {
+        match result.next().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the result ended without an error"),
+            Err(e) => return e,
+        }
+    }
+}
+
+/// The session answers on both nodes.
+async fn still_works(c: &mut Conn, db: &str) {
+    let sum: Option<i64> = c
+        .query_first("/* shardgate:node=dn1 */ SELECT SUM(seq) FROM seq_1_to_10")
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(55));
+    dn2_works(c, db).await;
+}
+
+async fn dn2_works(c: &mut Conn, db: &str) {
+    let v: Option<i64> = c.query_first("SELECT 42").await.unwrap();
+    assert_eq!(v, Some(42));
+    let ids: Vec<i32> = c
+        .query(format!("SELECT id FROM {db}.t2 ORDER BY id"))
+        .await
+        .unwrap();
+    assert_eq!(ids, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_reset_mid_result_ends_the_statement_and_the_session_goes_on() {
+    let db = "rel_reset";
+    let relay = FaultRelay::start(&sandbox().groups[0].primary.address()).await;
+    let p = proxy(db, &relay.address(), "[pool]\nmax_size = 4\n").await;
+    let mut c = p.conn(Some(db)).await;
+    still_works(&mut c, db).await;
+    let before = relay.live();
+
+    let err = rows_then_end(&mut c, ENDLESS, 1000, || relay.reset_all()).await;
+    assert_eq!(error_code(&err), Some(1430), "{err}");
+    assert!(
+        err.to_string().contains("lost the backend connection"),
+        "{err}"
+    );
+
+    still_works(&mut c, db).await;
+    let left = relay.settle_at_most(before, Duration::from_secs(5)).await;
+    assert!(
+        left <= before,
+        "{left} connections through the relay, {before} before"
+    );
+
+    // Prepared statements (binary rows) end the same way.
+    let stmt = c.prep(ENDLESS).await.unwrap();
+    let mut result = c.exec_iter(&stmt, ()).await.unwrap();
+    for _ in 0..1000 {
+        assert!(result.next().await.unwrap().is_some());
+    }
+    relay.reset_all();
+    let err = loop {
+        match result.next().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the result ended without an error"),
+            Err(e) => break e,
+        }
+    };
+    drop(result);
+    assert_eq!(error_code(&err), Some(1430), "{err}");
+    still_works(&mut c, db).await;
+}
+
+#[tokio::test]
+async fn a_half_open_backend_fails_the_statement_within_the_read_timeout() {
+    let db = "rel_swallow";
+    let relay = FaultRelay::start(&sandbox().groups[0].primary.address()).await;
+    let p = proxy(db, &relay.address(), "[pool]\nread_timeout_ms = 1000\n").await;
+    let mut c = p.conn(Some(db)).await;
+    still_works(&mut c, db).await;
+    let before = relay.live();
+
+    // Mid-result: the rows stop coming and nothing closes.
+    let started = Instant::now();
+    let err = rows_then_end(&mut c, ENDLESS, 1000, || relay.set(Fault::Swallow)).await;
+    assert_eq!(error_code(&err), Some(1430), "{err}");
+    assert!(err.to_string().contains("read_timeout_ms"), "{err}");
+    let took = started.elapsed();
+    relay.set(Fault::None);
+    still_works(&mut c, db).await;
+
+    // Before any answer: the statement is sent and nothing ever comes back.
+    relay.set(Fault::Swallow);
+    let err = c
+        .query_drop("/* shardgate:node=dn1 */ INSERT INTO seq_1_to_3 VALUES (1)")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1430), "{err}");
+    assert!(err.to_string().contains("may or may not"), "{err}");
+    relay.set(Fault::None);
+    still_works(&mut c, db).await;
+
+    let left = relay.settle_at_most(before, Duration::from_secs(5)).await;
+    assert!(
+        left <= before,
+        "{left} connections through the relay, {before} before"
+    );
+    eprintln!("half-open mid-result detected after {took:?}");
+}
+
+#[tokio::test]
+async fn slow_delivery_slows_answers_but_changes_none() {
+    let db = "rel_delay";
+    let relay = FaultRelay::start(&sandbox().groups[0].primary.address()).await;
+    let p = proxy(db, &relay.address(), "[pool]\nread_timeout_ms = 5000\n").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop("/* shardgate:node=dn1 */ CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))")
+        .await
+        .unwrap();
+    relay.set(Fault::Delay(Duration::from_millis(30)));
+    let rows: Vec<(i64, String)> = c
+        .query("/* shardgate:node=dn1 */ SELECT seq, REPEAT('y', seq % 90) FROM seq_1_to_20000")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 20000);
+    assert!(rows
+        .iter()
+        .all(|(n, s)| s.len() as i64 == n % 90 && s.bytes().all(|b| b == b'y')));
+    c.query_drop("/* shardgate:node=dn1 */ INSERT INTO t SELECT seq, 'z' FROM seq_1_to_500")
+        .await
+        .unwrap();
+    relay.set(Fault::None);
+    let n: Option<i64> = c
+        .query_first("/* shardgate:node=dn1 */ SELECT COUNT(*) FROM t")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(500));
+}
+
+/// A node that accepts TCP connections and never says a word.
+async fn mute_node() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_mute_node_never_stalls_sessions_on_other_nodes() {
+    let db = "rel_mute";
+    let (mute, _task) = mute_node().await;
+    let p = proxy(db, &mute, "[pool]\nconnect_timeout_ms = 4000\n").await;
+    let mut stuck = p.conn(Some(db)).await;
+    let mut other = p.conn(Some(db)).await;
+
+    let started = Instant::now();
+    let blocked = async {
+        let r = stuck.query_drop("/* shardgate:node=dn1 */ SELECT 1").await;
+        (r, Instant::now())
+    };
+    let meanwhile = async {
+        for _ in 0..50 {
+            dn2_works(&mut other, db).await;
+        }
+        Instant::now()
+    };
+    let ((result, failed_at), others_done) = tokio::join!(blocked, meanwhile);
+    let err = result.unwrap_err();
+    assert!(
+        matches!(error_code(&err), Some(1429 | 1430)),
+        "the statement on the mute node: {err}"
+    );
+    assert!(
+        others_done < failed_at,
+        "sessions on dn2 finished {:?} after the start, the mute node's statement failed after {:?}",
+        others_done - started,
+        failed_at - started
+    );
+    // Both sessions go on.
+    dn2_works(&mut stuck, db).await;
+    dn2_works(&mut other, db).await;
+}
+
+#[tokio::test]
+async fn a_node_stopping_mid_result_never_stalls_sessions_on_other_nodes() {
+    let db = "rel_stop";
+    let relay = FaultRelay::start(&sandbox().groups[0].primary.address()).await;
+    let p = proxy(db, &relay.address(), "[pool]\nread_timeout_ms = 3000\n").await;
+    let mut stuck = p.conn(Some(db)).await;
+    let mut other = p.conn(Some(db)).await;
+    still_works(&mut other, db).await;
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let blocked = async {
+        let e = rows_then_end(&mut stuck, ENDLESS, 100, || {
+            relay.set(Fault::Swallow);
+            let _ = tx.send(());
+        })
+        .await;
+        (e, Instant::now())
+    };
+    let meanwhile = async {
+        rx.await.unwrap();
+        for _ in 0..50 {
+            dn2_works(&mut other, db).await;
+        }
+        Instant::now()
+    };
+    let ((err, failed_at), others_done) = tokio::join!(blocked, meanwhile);
+    assert_eq!(error_code(&err), Some(1430), "{err}");
+    assert!(
+        others_done < failed_at,
+        "dn2's sessions waited for dn1's failure"
+    );
+    relay.set(Fault::None);
+    still_works(&mut stuck, db).await;
+}
+
+#[tokio::test]
+async fn a_full_pool_makes_statements_wait_no_longer_than_acquire_timeout() {
+    let db = "rel_pool";
+    let g1 = sandbox().groups[0].primary.address();
+    let p = proxy(db, &g1, "[pool]\nmax_size = 1\nacquire_timeout_ms = 700\n").await;
+    let mut holder = p.conn(Some(db)).await;
+    let mut waiter = p.conn(Some(db)).await;
+    holder
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    // A transaction keeps dn1's only connection.
+    holder.query_drop("BEGIN").await.unwrap();
+    holder.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+
+    let started = Instant::now();
+    let err = waiter
+        .query_drop("INSERT INTO t VALUES (2)")
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(error_code(&err), Some(1429), "{err}");
+    assert!(err.to_string().contains("acquire_timeout_ms"), "{err}");
+    assert!(
+        waited >= Duration::from_millis(700),
+        "gave up after {waited:?}"
+    );
+    // dn1 has its own pool: the waiter's statements there do not wait.
+    let sum: Option<i64> = waiter
+        .query_first("/* shardgate:node=dn1 */ SELECT SUM(seq) FROM seq_1_to_10")
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(55));
+
+    holder.query_drop("COMMIT").await.unwrap();
+    waiter.query_drop("INSERT INTO t VALUES (2)").await.unwrap();
+    let ids: Vec<i32> = waiter.query("SELECT id FROM t ORDER BY id").await.unwrap();
+    assert_eq!(ids, [1, 2]);
+}
+
+/// Found by the fault tests: a prepared statement's node hint was ignored, and it ran
+/// on the schema's node.
+#[tokio::test]
+async fn a_prepared_statement_runs_on_its_hinted_node() {
+    let db = "rel_hint";
+    let p = proxy(db, &sandbox().groups[0].primary.address(), "").await;
+    let mut c = p.conn(Some(db)).await;
+    let ids = [0, 1].map(|g| sandbox().groups[g].primary.server_id);
+    for (node, id) in [("dn1", ids[0]), ("dn2", ids[1])] {
+        let sql = format!("/* shardgate:node={node} */ SELECT @@server_id");
+        let text: Option<u32> = c.query_first(&sql).await.unwrap();
+        let stmt = c.prep(&sql).await.unwrap();
+        let prepared: Option<u32> = c.exec_first(&stmt, ()).await.unwrap();
+        assert_eq!((text, prepared), (Some(id), Some(id)), "{node}");
+    }
+    let err = c
+        .prep("/* shardgate:node=dn9 */ SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1235), "{err}");
+}
