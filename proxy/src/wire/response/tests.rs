@@ -276,7 +276,13 @@ fn adds_status_flags_to_what_the_client_sees_only() {
 #[test]
 fn a_cut_answer_leaves_the_client_at_a_row_boundary() {
     let big = vec![b'b'; WHOLE + 100];
-    let rows: [&[u8]; 5] = [&[1], &[3, b'd', b'e', b'f'], &[2, b'a', b'b'], &[1, b'c'], &big];
+    let rows: [&[u8]; 5] = [
+        &[1],
+        &[3, b'd', b'e', b'f'],
+        &[2, b'a', b'b'],
+        &[1, b'c'],
+        &big,
+    ];
     let input = frame(&rows);
     // The big row's start: everything before it is whole packets.
     let before_big = input.len() - (HEADER + big.len());
@@ -300,7 +306,9 @@ fn a_cut_answer_leaves_the_client_at_a_row_boundary() {
             let expected = match seqs {
                 // Column count alone, or with the definition: no ERR may stand there.
                 1 => Reached::Torn,
-                _ => Reached::Resumable { seq: seqs as u8 + 1 },
+                _ => Reached::Resumable {
+                    seq: seqs as u8 + 1,
+                },
             };
             assert_eq!(reached, expected, "cut at {cut}");
         } else {
