@@ -32,7 +32,9 @@ pub fn ddl(prefix: &str) -> String {
             user TEXT NOT NULL,
             password TEXT NOT NULL DEFAULT '',
             database_name TEXT,
-            auto_detect_primary INTEGER NOT NULL DEFAULT 0);
+            auto_detect_primary INTEGER NOT NULL DEFAULT 0,
+            password_env TEXT,
+            password_file TEXT);
          CREATE TABLE IF NOT EXISTS {prefix}replicas (
             node TEXT NOT NULL,
             address TEXT NOT NULL,
@@ -78,7 +80,10 @@ pub fn ddl(prefix: &str) -> String {
             privileges TEXT,
             require_tls INTEGER NOT NULL DEFAULT 0,
             causal_reads TEXT,
-            transactions TEXT);
+            transactions TEXT,
+            password_native_hash TEXT,
+            password_sha2_hash TEXT,
+            max_user_connections INTEGER);
          CREATE TABLE IF NOT EXISTS {prefix}settings (
             name TEXT PRIMARY KEY NOT NULL,
             value TEXT NOT NULL);"
@@ -95,7 +100,7 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
     for (name, node) in &table(doc.get("nodes")) {
         let n = node.as_table().unwrap_or(&empty);
         db.execute(
-            &format!("INSERT INTO {prefix}nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            &format!("INSERT INTO {prefix}nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 name,
                 text(n.get("primary")),
@@ -103,6 +108,8 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
                 text(n.get("password")).unwrap_or_default(),
                 text(n.get("database")),
                 flag(n.get("auto_detect_primary")),
+                text(n.get("password_env")),
+                text(n.get("password_file")),
             ],
         )?;
         for r in n
@@ -198,7 +205,7 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
     {
         let u = user.as_table().unwrap_or(&empty);
         db.execute(
-            &format!("INSERT INTO {prefix}users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            &format!("INSERT INTO {prefix}users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
             params![
                 text(u.get("name")),
                 text(u.get("password")).unwrap_or_default(),
@@ -209,6 +216,9 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
                 flag(u.get("require_tls")),
                 text(u.get("causal_reads")),
                 text(u.get("transactions")),
+                text(u.get("password_native_hash")),
+                text(u.get("password_sha2_hash")),
+                u.get("max_user_connections").and_then(Value::as_integer),
             ],
         )?;
     }
@@ -239,13 +249,15 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
 pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     let mut doc = Table::new();
     let mut nodes = Table::new();
-    for row in rows(db, &format!("SELECT name, primary_address, user, password, database_name, auto_detect_primary FROM {prefix}nodes ORDER BY name"))? {
+    for row in rows(db, &format!("SELECT name, primary_address, user, password, database_name, auto_detect_primary, password_env, password_file FROM {prefix}nodes ORDER BY name"))? {
         let mut n = Table::new();
         put(&mut n, "primary", value(&row[1], false));
         put(&mut n, "user", value(&row[2], false));
         put(&mut n, "password", value(&row[3], false));
         put(&mut n, "database", value(&row[4], false));
         put(&mut n, "auto_detect_primary", boolean(&row[5]));
+        put(&mut n, "password_env", value(&row[6], false));
+        put(&mut n, "password_file", value(&row[7], false));
         nodes.insert(name_of(&row[0]), Value::Table(n));
     }
     for row in rows(
@@ -360,8 +372,9 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     for row in rows(
         db,
         &format!(
-            "SELECT name, password, schemas, privileges, require_tls, causal_reads, transactions \
-         FROM {prefix}users ORDER BY rowid"
+            "SELECT name, password, schemas, privileges, require_tls, causal_reads, transactions, \
+             password_native_hash, password_sha2_hash, max_user_connections \
+             FROM {prefix}users ORDER BY rowid"
         ),
     )? {
         let mut u = Table::new();
@@ -377,6 +390,9 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
         put(&mut u, "require_tls", boolean(&row[4]));
         put(&mut u, "causal_reads", value(&row[5], false));
         put(&mut u, "transactions", value(&row[6], false));
+        put(&mut u, "password_native_hash", value(&row[7], false));
+        put(&mut u, "password_sha2_hash", value(&row[8], false));
+        put(&mut u, "max_user_connections", value(&row[9], true));
         users.push(Value::Table(u));
     }
     if !users.is_empty() {

@@ -8,6 +8,7 @@ use rules::{CausalReads, ClusterConfig, ConfigErrors, Runtime, TransactionMode};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::PoolSettings;
+use crate::credential::Credential;
 
 pub mod document;
 mod file;
@@ -25,6 +26,27 @@ pub struct AdminUser {
     pub name: String,
     #[serde(default)]
     pub password: String,
+    /// The password as hashes instead (see [`Credential`]).
+    #[serde(default)]
+    pub password_native_hash: Option<String>,
+    #[serde(default)]
+    pub password_sha2_hash: Option<String>,
+    /// What logins are checked against: set when the config is validated.
+    #[serde(skip)]
+    pub credential: Credential,
+}
+
+impl AdminUser {
+    /// An account with a cleartext password (zero-config mode).
+    pub fn new(name: &str, password: &str) -> AdminUser {
+        AdminUser {
+            name: name.to_string(),
+            password: password.to_string(),
+            password_native_hash: None,
+            password_sha2_hash: None,
+            credential: Credential::from_password(password),
+        }
+    }
 }
 
 /// A front-end account: what clients log in to shardgate with.
@@ -34,6 +56,17 @@ pub struct UserConfig {
     pub name: String,
     #[serde(default)]
     pub password: String,
+    /// The password as `mysql_native_password`'s hash (`*` and 40 hex digits) instead
+    /// of in clear; see [`Credential`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_native_hash: Option<String>,
+    /// The password as `caching_sha2_password`'s SHA256(SHA256(password)), 64 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_sha2_hash: Option<String>,
+    /// Most sessions this user may have at once (MySQL's MAX_USER_CONNECTIONS); unset:
+    /// `server.max_user_connections`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_user_connections: Option<usize>,
     /// Logical schemas this user may use; empty means every logical schema, and `*`
     /// also the databases a `passthrough_node` makes visible.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,6 +89,10 @@ pub struct UserConfig {
     /// `privileges` read once: every statement asks.
     #[serde(skip)]
     needs: std::sync::OnceLock<Vec<router::privilege::Need>>,
+    /// What logins are checked against: set when the layout is validated (until
+    /// then nobody can log in as this user).
+    #[serde(skip)]
+    pub credential: Credential,
 }
 
 fn default_privileges() -> Vec<String> {
@@ -117,7 +154,7 @@ impl Layout {
     /// a user with `require_tls` needs.
     pub fn validate(
         mut cluster: ClusterConfig,
-        users: Vec<UserConfig>,
+        mut users: Vec<UserConfig>,
         tls: bool,
     ) -> Result<Layout, Vec<rules::ConfigError>> {
         let mut errors = Vec::new();
@@ -131,6 +168,19 @@ impl Layout {
             }
         };
         errors.extend(user_errors(&users, &cluster, tls));
+        for (i, u) in users.iter_mut().enumerate() {
+            let hashes = (
+                u.password_native_hash.as_deref(),
+                u.password_sha2_hash.as_deref(),
+            );
+            match Credential::from_config(&u.password, hashes.0, hashes.1) {
+                Ok(c) => u.credential = c,
+                Err(e) => errors.push(rules::ConfigError::new(
+                    format!("users[{i}]"),
+                    e.to_string(),
+                )),
+            }
+        }
         // Checked with the layout, which LOAD CONFIG TO RUNTIME changes too.
         if cluster.transactions.recovery_interval_ms == 0 {
             errors.push(rules::ConfigError::new(
@@ -218,6 +268,8 @@ pub struct GatherBudget {
 pub struct Settings {
     pub listen: String,
     pub max_connections: usize,
+    /// `server.max_user_connections`: for users without their own limit; 0 = none.
+    pub max_user_connections: usize,
     pub max_allowed_packet: usize,
     pub server_version: Option<String>,
     pub worker_threads: usize,
@@ -225,6 +277,8 @@ pub struct Settings {
     pub client_idle_timeout: Option<Duration>,
     pub connect_timeout: Duration,
     pub max_unauthenticated: usize,
+    /// What failed logins cost an address (see [`crate::host_guard`]).
+    pub login_policy: crate::host_guard::LoginPolicy,
     /// `None`: statements may run as long as they like.
     pub statement_timeout: Option<Duration>,
     /// Most rows and bytes one statement may gather (see `server.gather_max_rows`).
@@ -321,7 +375,7 @@ impl Config {
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, LoadError> {
         // The path of the key a type error is about (`rules.r.shards`), which the TOML
         // error alone places at the table's header.
-        let file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        let mut file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| {
                 let mut key = e.path().to_string();
                 let inner = e.into_inner();
@@ -367,6 +421,20 @@ impl Config {
                 None
             }
         };
+        let mut admin_users = std::mem::take(&mut file.admin.users);
+        for (i, u) in admin_users.iter_mut().enumerate() {
+            let hashes = (
+                u.password_native_hash.as_deref(),
+                u.password_sha2_hash.as_deref(),
+            );
+            match Credential::from_config(&u.password, hashes.0, hashes.1) {
+                Ok(c) => u.credential = c,
+                Err(e) => errors.push(rules::ConfigError::new(
+                    format!("admin.users[{i}]"),
+                    e.to_string(),
+                )),
+            }
+        }
         let s = &file.server;
         if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
             errors.push(rules::ConfigError::new(
@@ -446,6 +514,20 @@ impl Config {
                 errors.push(rules::ConfigError::new(key, "must be at least 1"));
             }
         }
+        if s.login_delay_after > 0 {
+            if s.login_delay_max_ms < s.login_delay_ms {
+                errors.push(rules::ConfigError::new(
+                    "server.login_delay_max_ms",
+                    "must be at least server.login_delay_ms",
+                ));
+            }
+            if s.login_delay_max_ms >= s.connect_timeout_ms {
+                errors.push(rules::ConfigError::new(
+                    "server.login_delay_max_ms",
+                    "must be less than server.connect_timeout_ms, or delayed clients time out before their answer",
+                ));
+            }
+        }
         let p = &file.pool;
         if p.max_size == Some(0) {
             errors.push(rules::ConfigError::new(
@@ -489,6 +571,7 @@ impl Config {
                 settings: Settings {
                     listen: s.listen.clone(),
                     max_connections: s.max_connections,
+                    max_user_connections: s.max_user_connections,
                     max_allowed_packet: s.max_allowed_packet,
                     server_version: s.server_version.clone(),
                     worker_threads: s.worker_threads,
@@ -496,6 +579,12 @@ impl Config {
                         .then(|| Duration::from_millis(s.client_idle_timeout_ms)),
                     connect_timeout: Duration::from_millis(s.connect_timeout_ms),
                     max_unauthenticated: s.max_unauthenticated,
+                    login_policy: crate::host_guard::LoginPolicy {
+                        max_connect_errors: s.max_connect_errors,
+                        delay_after: s.login_delay_after,
+                        delay: Duration::from_millis(s.login_delay_ms),
+                        delay_max: Duration::from_millis(s.login_delay_max_ms),
+                    },
                     statement_timeout: (s.statement_timeout_ms > 0)
                         .then(|| Duration::from_millis(s.statement_timeout_ms)),
                     gather_budget: GatherBudget {
@@ -521,9 +610,9 @@ impl Config {
                     http_listen_asked: file.admin.http_listen.is_some(),
                     http_listen: (!http_listen.is_empty()).then_some(http_listen),
                     admin_listen_asked: file.admin.listen.is_some(),
-                    admin_listen: (!admin_listen.is_empty() && !file.admin.users.is_empty())
+                    admin_listen: (!admin_listen.is_empty() && !admin_users.is_empty())
                         .then_some(admin_listen),
-                    admin_users: file.admin.users,
+                    admin_users,
                     slow_query: Duration::from_millis(file.admin.slow_query_ms),
                     config_file: None,
                 },
@@ -571,10 +660,7 @@ impl Config {
         let mut config = Self::from_toml(&text, "command line")?;
         config.settings.enforce_privileges = false;
         // The admin port is on, on loopback, for the account given.
-        config.settings.admin_users = vec![AdminUser {
-            name: user.to_string(),
-            password: password.to_string(),
-        }];
+        config.settings.admin_users = vec![AdminUser::new(user, password)];
         config.settings.admin_listen = Some(DEFAULT_ADMIN_LISTEN.to_string());
         Ok(config)
     }

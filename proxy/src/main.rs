@@ -36,6 +36,10 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the config lines for a front-end password given as hashes
+    /// (`password_native_hash`, `password_sha2_hash`); the password is read from
+    /// standard input, one line.
+    HashPassword,
     /// Validate a config file and exit.
     CheckConfig {
         /// The config file (TOML) to check.
@@ -150,6 +154,32 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Errors are printed as their message chain only: a config mistake is not a crash,
 /// and gets no backtrace even under RUST_BACKTRACE=1.
+/// Each client holds a socket, and so may a backend connection for it: the soft
+/// limit on open files (often 1024) is raised to the hard one, as servers do, and a
+/// limit still too small for `max_connections` is said at start, not found at the
+/// first refused accept.
+fn raise_fd_limit(max_connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let now = getrlimit(Resource::Nofile);
+    let wanted = Rlimit {
+        current: now.maximum,
+        maximum: now.maximum,
+    };
+    if now.current != now.maximum {
+        if let Err(e) = setrlimit(Resource::Nofile, wanted) {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+        }
+    }
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    // A client, a backend connection for it, and room for pools, logs, listeners.
+    let needed = 2 * max_connections as u64 + 100;
+    if limit < needed {
+        tracing::warn!(open_files = limit, max_connections, "the open-file limit is too low for server.max_connections clients; raise it (ulimit -n, LimitNOFILE=) to at least {needed}");
+    } else {
+        tracing::debug!(open_files = limit, "open-file limit");
+    }
+}
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -177,6 +207,19 @@ fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::HashPassword) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.strip_suffix('\n').unwrap_or(&line);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            if password.is_empty() {
+                bail!("no password on standard input");
+            }
+            print!("{}", proxy::credential::config_lines(password));
+            Ok(())
+        }
         #[cfg(feature = "playground")]
         Some(Command::Playground { listen }) => proxy::playground::run(&listen),
         Some(Command::CheckBroadcast { config }) => {
@@ -194,6 +237,7 @@ fn run() -> anyhow::Result<()> {
         }
         None => {
             let config = config_from(&cli.serve)?;
+            raise_fd_limit(config.settings.max_connections);
             let reload = cli.serve.config.clone();
             let rt = runtime(config.settings.worker_threads)?;
             rt.block_on(async move {

@@ -66,7 +66,7 @@ pub async fn start_admin(shared: &Arc<Shared>) -> std::io::Result<Option<std::ne
     let listener = TcpListener::bind(&wanted).await?;
     let at = listener.local_addr()?;
     for u in &shared.settings.admin_users {
-        if u.password.is_empty() {
+        if u.credential.is_empty() {
             tracing::warn!(user = %u.name, "an admin account without a password: the admin port shows every node's password");
         }
     }

@@ -21,6 +21,10 @@ pub struct Shared {
     next_connection_id: AtomicU32,
     /// Logged-in clients: `max_connections` places.
     pub connections: Arc<Semaphore>,
+    /// Logged-in clients per user: `max_user_connections` places each.
+    pub user_slots: Arc<crate::user_slots::UserSlots>,
+    /// Failed logins per client address, for the data port and the admin port.
+    pub hosts: [crate::host_guard::HostGuard; 2],
     /// Clients still logging in: a place of their own, so sockets that never log in
     /// cannot lock out the clients that do.
     pub(crate) handshakes: Arc<Semaphore>,
@@ -128,6 +132,8 @@ impl Shared {
             sha2_cache: crate::control::Sha2Cache::default(),
             user_writes: Default::default(),
             connections: Arc::new(Semaphore::new(settings.max_connections)),
+            user_slots: Arc::default(),
+            hosts: [(); 2].map(|()| crate::host_guard::HostGuard::new(settings.login_policy)),
             handshakes: Arc::new(Semaphore::new(settings.max_unauthenticated)),
             next_connection_id: AtomicU32::new(1),
             shutdown: tokio::sync::watch::channel(false).0,

@@ -126,6 +126,13 @@ pub struct NodeConfig {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// Read the password from this environment variable instead (at start and at
+    /// each reload), so that the config file need not hold it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Read the password from this file instead (its first line; a secrets mount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<std::path::PathBuf>,
     /// Physical database on this node; defaults to the logical schema's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
@@ -134,6 +141,30 @@ pub struct NodeConfig {
     /// replica becomes the primary (and the old primary a replica).
     #[serde(default, skip_serializing_if = "crate::config::is_false")]
     pub auto_detect_primary: bool,
+}
+
+impl NodeConfig {
+    /// The password to log in to the node with: given, or read from the environment
+    /// variable or file named. The error says what to fix.
+    pub fn resolve_password(&self) -> Result<String, String> {
+        match (&self.password_env, &self.password_file) {
+            (None, None) => Ok(self.password.clone()),
+            (Some(_), Some(_)) => Err("give password_env or password_file, not both".into()),
+            _ if !self.password.is_empty() => {
+                Err("give password, password_env or password_file, only one".into())
+            }
+            (Some(var), None) => std::env::var(var).map_err(|_| {
+                format!("environment variable `{var}` (password_env) is not set, or not UTF-8")
+            }),
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => Ok(text.lines().next().unwrap_or("").to_string()),
+                Err(e) => Err(format!(
+                    "cannot read `{}` (password_file): {e}",
+                    path.display()
+                )),
+            },
+        }
+    }
 }
 
 /// A replica, as `"host:port"` or `{ address = "host:port", weight = 2 }`.

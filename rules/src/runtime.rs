@@ -170,13 +170,17 @@ impl Runtime {
             if let Some(db) = &node.database {
                 check_name(&format!("{key}.database"), db, &mut errors);
             }
+            let password = node.resolve_password().unwrap_or_else(|e| {
+                errors.push(ConfigError::new(format!("{key}.password"), e));
+                String::new()
+            });
             node_ids.insert(name.clone(), nodes.len());
             nodes.push(DataNode {
                 name: name.clone(),
                 primary,
                 replicas,
                 user: node.user.clone(),
-                password: node.password.clone(),
+                password,
                 database: node.database.clone(),
             });
         }

@@ -77,6 +77,8 @@ pub(super) struct TlsSection {
 pub(super) struct ServerSection {
     pub(super) listen: String,
     pub(super) max_connections: usize,
+    /// Sessions one user may have at once unless the user says otherwise; 0 = no limit.
+    pub(super) max_user_connections: usize,
     pub(super) max_allowed_packet: usize,
     pub(super) server_version: Option<String>,
     pub(super) worker_threads: usize,
@@ -90,6 +92,15 @@ pub(super) struct ServerSection {
     /// Connections still logging in, at most; they do not count against
     /// `max_connections`, which is for logged-in clients.
     pub(super) max_unauthenticated: usize,
+    /// Failed logins in a row after which a client address is refused until FLUSH
+    /// HOSTS on the admin port; 0 = never.
+    pub(super) max_connect_errors: u32,
+    /// Failed logins in a row from an address before its attempts are delayed; 0 =
+    /// never.
+    pub(super) login_delay_after: u32,
+    /// The first delay; it doubles with each further failure, up to the max.
+    pub(super) login_delay_ms: u64,
+    pub(super) login_delay_max_ms: u64,
     /// Names this shardgate in the XA transactions it starts, so that instances
     /// sharing backends never take each other's branches for their own.
     pub(super) instance_id: Option<String>,
@@ -107,12 +118,17 @@ impl Default for ServerSection {
         ServerSection {
             listen: DEFAULT_LISTEN.into(),
             max_connections: 1000,
+            max_user_connections: 0,
             max_allowed_packet: 64 * 1024 * 1024,
             server_version: None,
             worker_threads: 1,
             client_idle_timeout_ms: 28_800_000,
             connect_timeout_ms: 10_000,
             max_unauthenticated: 1000,
+            max_connect_errors: 100,
+            login_delay_after: 3,
+            login_delay_ms: 1000,
+            login_delay_max_ms: 8000,
             statement_timeout_ms: 0,
             instance_id: None,
             data_dir: "shardgate-data".into(),

@@ -1,8 +1,8 @@
 //! The admin port's views and operations on the running proxy: `SHOW NODES`,
 //! `SHOW SESSIONS`, `SHOW XA`, `SHOW STATS` / `RESET STATS`, `SHOW SLOW QUERIES`,
 //! `SHOW DATE TABLES`, `PREVIEW <sql>`, `KILL [QUERY|CONNECTION] <id>`, `SET REPLICA
-//! '<addr>' OFFLINE|ONLINE`, `SWITCH PRIMARY OF <node> TO '<addr>'`. Changes are
-//! audited.
+//! '<addr>' OFFLINE|ONLINE`, `SWITCH PRIMARY OF <node> TO '<addr>'`, `SHOW HOSTS` /
+//! `FLUSH HOSTS`. Changes are audited.
 
 use super::{Flow, Reply, Session};
 use crate::admin_plane::Who;
@@ -16,6 +16,8 @@ enum Verb<'a> {
     Xa,
     Stats,
     ResetStats,
+    Hosts,
+    FlushHosts,
     SlowQueries,
     Preview(&'a str),
     Kill { query_only: bool, id: u64 },
@@ -48,6 +50,8 @@ fn verb(sql: &str) -> Option<Result<Verb<'_>, SqlError>> {
         ["SHOW", "XA"] => Verb::Xa,
         ["SHOW", "STATS"] => Verb::Stats,
         ["RESET", "STATS"] => Verb::ResetStats,
+        ["SHOW", "HOSTS"] => Verb::Hosts,
+        ["FLUSH", "HOSTS"] => Verb::FlushHosts,
         ["SHOW", "SLOW", "QUERIES"] => Verb::SlowQueries,
         ["SHOW", "DATE", "TABLES"] => Verb::DateTables,
         ["PREVIEW", ..] => Verb::Preview(text[7..].trim_start()),
@@ -134,6 +138,40 @@ impl Session {
             }
             Verb::ResetStats => {
                 self.shared.stats.reset();
+                plane.note(&who, sql, "ok").await?;
+                self.send_ok(seq).await?;
+                Ok(Flow::Continue)
+            }
+            Verb::Hosts => {
+                let columns = [
+                    "port",
+                    "address",
+                    "failed_logins",
+                    "blocked",
+                    "last_failure_s_ago",
+                ]
+                .map(LocalColumn::text);
+                let rows: Vec<Vec<Option<String>>> = ["data", "admin"]
+                    .iter()
+                    .zip(&self.shared.hosts)
+                    .flat_map(|(port, guard)| {
+                        guard.list().into_iter().map(move |h| {
+                            vec![
+                                Some(port.to_string()),
+                                Some(h.address.to_string()),
+                                Some(h.failures.to_string()),
+                                Some(if h.blocked { "yes" } else { "no" }.to_string()),
+                                Some(h.since_last.as_secs().to_string()),
+                            ]
+                        })
+                    })
+                    .collect();
+                self.send_result_set(seq, "", &columns, &rows).await
+            }
+            Verb::FlushHosts => {
+                for guard in &self.shared.hosts {
+                    guard.flush();
+                }
                 plane.note(&who, sql, "ok").await?;
                 self.send_ok(seq).await?;
                 Ok(Flow::Continue)

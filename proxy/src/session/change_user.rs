@@ -20,13 +20,20 @@ impl Session {
                 return Ok(Flow::Close);
             }
         };
-        // The client answers a fresh scramble, whatever it computed before.
+        // The accounts in effect now, not those of a snapshot the session still holds.
+        let account = self.shared.topology.load().user(&request.user).cloned();
+        // The client answers a fresh scramble, whatever it computed before, with a
+        // plugin the account can check.
+        let plugin = super::login::plugin_for(
+            handshake::NATIVE_PASSWORD,
+            account.as_ref().map(|u| &u.credential),
+        );
         let scramble = handshake::new_scramble();
         let mut seq = seq;
         write_packet(
             &mut self.out,
             &mut seq,
-            &handshake::auth_switch_request(handshake::NATIVE_PASSWORD, &scramble),
+            &handshake::auth_switch_request(plugin, &scramble),
         );
         self.flush().await?;
         let answer = match self.reader.read(&mut self.stream, MAX_AUTH_PACKET).await {
@@ -34,21 +41,36 @@ impl Session {
             _ => return Ok(Flow::Close),
         };
         let mut seq = answer.seq.wrapping_add(1);
-        // The accounts in effect now, not those of a snapshot the session still holds.
-        let user = self
-            .shared
-            .topology
-            .load()
-            .user(&request.user)
-            .filter(|u| handshake::verify_native(&scramble, &u.password, &answer.payload))
-            .cloned();
+        let wait = self.host_guard().delay(self.peer.ip());
+        tokio::time::sleep(wait).await;
+        let sha2 = plugin == handshake::CACHING_SHA2;
+        let user = account.filter(|u| match sha2 {
+            true => u.credential.verify_sha2(&scramble, &answer.payload),
+            false => u.credential.verify_native(&scramble, &answer.payload),
+        });
+        let host = self.peer.ip().to_string();
         let Some(user) = user else {
+            self.host_guard().failed(self.peer.ip());
             metrics::counter!("shardgate_login_failures_total").increment(1);
-            let host = self.peer.ip().to_string();
             let e = SqlError::access_denied(&request.user, &host, !answer.payload.is_empty());
             self.send_err(seq, &e).await?;
             return Ok(Flow::Close);
         };
+        // As at login: a user who must use TLS cannot be reached by changing user on
+        // a connection without it.
+        if user.require_tls && !self.stream.is_tls() {
+            tracing::info!(conn = self.id, peer = %self.peer, user = %user.name, "change to a TLS-only user without TLS refused");
+            let e = SqlError::access_denied(&request.user, &host, true);
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Close);
+        }
+        if let Err(e) = self.take_user_slot(&user) {
+            self.send_err(seq, &e).await?;
+            return Ok(Flow::Close);
+        }
+        if sha2 {
+            write_packet(&mut self.out, &mut seq, &handshake::FAST_AUTH_SUCCESS);
+        }
         self.reset_session().await;
         self.db = None;
         // What the session wrote was the old user's (its record feeds that user's).

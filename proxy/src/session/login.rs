@@ -7,6 +7,7 @@ use tokio::io::AsyncReadExt;
 use super::{Port, Session};
 use crate::backend::Flavor;
 use crate::config::{AdminUser, UserConfig};
+use crate::credential::Credential;
 use crate::wire::handshake::{self, CACHING_SHA2, NATIVE_PASSWORD};
 use crate::wire::packet::{payload_len, write_packet, HEADER};
 use crate::wire::{Packet, SqlError, WireError};
@@ -20,10 +21,10 @@ enum Account {
 }
 
 impl Account {
-    fn password(&self) -> &str {
+    fn credential(&self) -> &Credential {
         match self {
-            Account::Data(u) => &u.password,
-            Account::Admin(a) => &a.password,
+            Account::Data(u) => &u.credential,
+            Account::Admin(a) => &a.credential,
         }
     }
 
@@ -32,9 +33,33 @@ impl Account {
     }
 }
 
+/// The plugin a login runs: the client's own when the account can check it (an
+/// unknown account is checked as if it could, to fail the same way), else one it
+/// can. An account given only as one hash can check only that hash's plugin.
+pub(super) fn plugin_for(asked: &str, credential: Option<&Credential>) -> &'static str {
+    let can = |plugin: &str| {
+        credential.is_none_or(|c| match plugin {
+            CACHING_SHA2 => c.knows_sha2(),
+            _ => c.knows_native(),
+        })
+    };
+    match asked {
+        CACHING_SHA2 if can(CACHING_SHA2) => CACHING_SHA2,
+        _ if can(NATIVE_PASSWORD) => NATIVE_PASSWORD,
+        _ => CACHING_SHA2,
+    }
+}
+
 impl Session {
     /// Returns `Ok(true)` when the client is logged in and commands may follow.
     pub(super) async fn login(&mut self) -> Result<bool, WireError> {
+        let ip = self.peer.ip();
+        if self.host_guard().is_blocked(ip) {
+            metrics::counter!("shardgate_login_failures_total").increment(1);
+            self.send_err(0, &SqlError::host_blocked(&ip.to_string()))
+                .await?;
+            return Ok(false);
+        }
         let scramble = handshake::new_scramble();
         let tls = self.shared.settings.tls.clone();
         let greeting = handshake::server_greeting(
@@ -73,6 +98,7 @@ impl Session {
         let hello = match handshake::parse_client_hello(&p.payload) {
             Ok(h) => h,
             Err(e) => {
+                self.host_guard().failed(ip);
                 let msg = format!("Bad handshake: {e}");
                 self.send_err(seq, &SqlError::bad_handshake(msg)).await?;
                 return Ok(false);
@@ -80,18 +106,14 @@ impl Session {
         };
 
         let mut response = hello.auth_response.clone();
-        let plugin = hello.plugin.as_deref().unwrap_or(NATIVE_PASSWORD);
+        let known = self.account(&hello.user);
+        let asked = hello.plugin.as_deref().unwrap_or(NATIVE_PASSWORD);
+        let plugin = plugin_for(asked, known.as_ref().map(Account::credential));
         let sha2 = plugin == CACHING_SHA2;
-        // Other plugins switch to native; a caching_sha2 client that sent no scramble
-        // (it waits for the server to name its plugin, as libmariadb does when the
-        // greeting named another) is switched to caching_sha2.
-        let switch_to = if plugin != NATIVE_PASSWORD && !sha2 {
-            Some(NATIVE_PASSWORD)
-        } else if sha2 && response.is_empty() {
-            Some(CACHING_SHA2)
-        } else {
-            None
-        };
+        // A client whose plugin the account cannot check is switched; so is a
+        // caching_sha2 client that sent no scramble (it waits for the server to name
+        // its plugin, as libmariadb does when the greeting named another).
+        let switch_to = (plugin != asked || (sha2 && response.is_empty())).then_some(plugin);
         if let Some(target) = switch_to {
             write_packet(
                 &mut self.out,
@@ -106,8 +128,14 @@ impl Session {
             response = p.payload.to_vec();
         }
 
-        let host = self.peer.ip().to_string();
-        let known = self.account(&hello.user);
+        let host = ip.to_string();
+        // An address that failed before waits before its answer is even looked at,
+        // right password or not.
+        let wait = self.host_guard().delay(ip);
+        if !wait.is_zero() {
+            tracing::info!(conn = self.id, peer = %self.peer, wait_ms = wait.as_millis() as u64, "login delayed after failed logins from this address");
+            tokio::time::sleep(wait).await;
+        }
         // caching_sha2_password as MySQL runs it: a user not seen since start gets full
         // authentication, which over TLS means the password itself. Without TLS,
         // where MySQL would need RSA, shardgate checks the scramble itself (it knows
@@ -128,12 +156,18 @@ impl Session {
                     return Ok(false);
                 };
                 seq = p.seq.wrapping_add(1);
-                handshake::verify_cleartext(u.password(), &p.payload)
+                u.credential().verify_cleartext(&p.payload)
             }
-            Some(u) if sha2 => handshake::verify_caching_sha2(&scramble, u.password(), &response),
-            Some(u) => handshake::verify_native(&scramble, u.password(), &response),
+            Some(u) if sha2 => u.credential().verify_sha2(&scramble, &response),
+            Some(u) => u.credential().verify_native(&scramble, &response),
         };
         let user = known.filter(|_| verified);
+        if user
+            .as_ref()
+            .is_none_or(|u| u.require_tls() && !self.stream.is_tls())
+        {
+            self.host_guard().failed(ip);
+        }
         let Some(user) = user else {
             tracing::info!(conn = self.id, peer = %self.peer, user = %hello.user, "access denied");
             metrics::counter!("shardgate_login_failures_total").increment(1);
@@ -146,6 +180,13 @@ impl Session {
             let e = SqlError::access_denied(&hello.user, &host, true);
             self.send_err(seq, &e).await?;
             return Ok(false);
+        }
+        self.host_guard().succeeded(ip);
+        if let Account::Data(u) = &user {
+            if let Err(e) = self.take_user_slot(u) {
+                self.send_err(seq, &e).await?;
+                return Ok(false);
+            }
         }
         if sha2 {
             self.shared.sha2_cache.insert(&cache_key);
@@ -205,6 +246,34 @@ impl Session {
         }
         tracing::debug!(conn = self.id, peer = %self.peer, user = %hello.user, tls = self.stream.is_tls(), "logged in");
         Ok(true)
+    }
+
+    /// Failed logins from the client's address on this port.
+    pub(super) fn host_guard(&self) -> &crate::host_guard::HostGuard {
+        match self.port {
+            Port::Data => &self.shared.hosts[0],
+            Port::Admin => &self.shared.hosts[1],
+        }
+    }
+
+    /// A place among `u`'s sessions, for as long as this session is `u`'s.
+    pub(super) fn take_user_slot(&mut self, u: &UserConfig) -> Result<(), SqlError> {
+        // The old user's place goes first: changing to the same user is no new session.
+        self.user_slot = None;
+        let limit = u
+            .max_user_connections
+            .unwrap_or(self.shared.settings.max_user_connections);
+        match self.shared.user_slots.take(&u.name, limit) {
+            Some(slot) => {
+                self.user_slot = Some(slot);
+                Ok(())
+            }
+            None => {
+                tracing::info!(conn = self.id, peer = %self.peer, user = %u.name, limit, "user's connection limit reached");
+                metrics::counter!("shardgate_user_limit_refusals_total").increment(1);
+                Err(SqlError::user_limit_reached(&u.name, limit))
+            }
+        }
     }
 
     /// The account `name` logs in to on this session's port.

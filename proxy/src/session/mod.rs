@@ -134,6 +134,8 @@ pub struct Session {
     db: Option<String>,
     /// This logged-in client's place among `server.max_connections`.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its place among its user's `max_user_connections`.
+    user_slot: Option<crate::user_slots::UserSlot>,
     /// The character set the client's statements and string parameters are in.
     charset: charset::ClientCharset,
     /// How the session's sql_mode reads strings and double quotes (NO_BACKSLASH_ESCAPES,
@@ -199,6 +201,7 @@ impl Session {
             flavor: Flavor::default(),
             db: None,
             slot: None,
+            user_slot: None,
             last_insert_id: 0,
             charset: charset::ClientCharset::Utf8,
             reading: router::reading::Reading::DEFAULT,

@@ -18,6 +18,17 @@ impl SqlError {
         }
     }
 
+    /// ER_HOST_IS_BLOCKED: too many failed logins from this address.
+    pub fn host_blocked(host: &str) -> Self {
+        Self::new(
+            1129,
+            "HY000",
+            format!(
+                "Host '{host}' is blocked because of many connection errors; unblock with FLUSH HOSTS on shardgate's admin port"
+            ),
+        )
+    }
+
     pub fn access_denied(user: &str, host: &str, with_password: bool) -> Self {
         Self::new(
             1045,
@@ -83,6 +94,17 @@ impl SqlError {
 
     pub fn too_many_connections() -> Self {
         Self::new(1040, "08004", "Too many connections")
+    }
+
+    /// ER_USER_LIMIT_REACHED, as MySQL words it for max_user_connections.
+    pub fn user_limit_reached(user: &str, limit: usize) -> Self {
+        Self::new(
+            1226,
+            "42000",
+            format!(
+                "User '{user}' has exceeded the 'max_user_connections' resource (current value: {limit})"
+            ),
+        )
     }
 
     pub fn packet_too_large(max: usize) -> Self {

@@ -175,69 +175,11 @@ pub fn auth_switch_request(plugin: &str, scramble: &[u8; 20]) -> Vec<u8> {
     out
 }
 
-/// Checks a `mysql_native_password` answer against the cleartext password, in time
-/// independent of where the bytes differ.
-pub fn verify_native(scramble: &[u8; 20], password: &str, response: &[u8]) -> bool {
-    let expected: Vec<u8> = if password.is_empty() {
-        Vec::new()
-    } else {
-        mysql_common::auth::plugins::mysql_native_password::scramble_native(
-            scramble,
-            password.as_bytes(),
-        )
-        .map(|s| s.to_vec())
-        .unwrap_or_default()
-    };
-    same_bytes(&expected, response)
-}
-
-/// Checks a `caching_sha2_password` fast-path answer. shardgate holds the cleartext
-/// password, so it can always check the scramble itself: the "cache" a MySQL server
-/// needs for this is never cold, and full authentication is never asked for.
-pub fn verify_caching_sha2(scramble: &[u8; 20], password: &str, response: &[u8]) -> bool {
-    let expected: Vec<u8> = if password.is_empty() {
-        Vec::new()
-    } else {
-        mysql_common::auth::plugins::caching_sha2_password::scramble_sha256(
-            scramble,
-            password.as_bytes(),
-        )
-        .map(|s| s.to_vec())
-        .unwrap_or_default()
-    };
-    // Clients may end an empty answer with a NUL.
-    let response = if expected.is_empty() && response == [0] {
-        &[][..]
-    } else {
-        response
-    };
-    same_bytes(&expected, response)
-}
-
 /// caching_sha2_password's "fast authentication succeeded" (AuthMoreData 0x03).
 pub const FAST_AUTH_SUCCESS: [u8; 2] = [0x01, 0x03];
 
 /// caching_sha2_password's "perform full authentication" (AuthMoreData 0x04).
 pub const PERFORM_FULL_AUTH: [u8; 2] = [0x01, 0x04];
-
-/// Checks the cleartext password a client sends in full authentication (over TLS),
-/// NUL-terminated.
-pub fn verify_cleartext(password: &str, sent: &[u8]) -> bool {
-    let sent = sent.strip_suffix(&[0]).unwrap_or(sent);
-    same_bytes(password.as_bytes(), sent)
-}
-
-/// Equality in time independent of where the bytes differ.
-fn same_bytes(expected: &[u8], response: &[u8]) -> bool {
-    if expected.len() != response.len() {
-        return false;
-    }
-    expected
-        .iter()
-        .zip(response)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
-}
 
 /// The backend's greeting, as shardgate-the-client needs it.
 #[derive(Debug, Clone)]
@@ -343,10 +285,9 @@ mod tests {
         let s = new_scramble();
         assert!(s.iter().all(|&b| b != 0));
         let answer = client_auth_data(NATIVE_PASSWORD, &s, "secret").unwrap();
-        assert!(verify_native(&s, "secret", &answer));
-        assert!(!verify_native(&s, "Secret", &answer));
-        assert!(verify_native(&s, "", &[]));
-        assert!(!verify_native(&s, "x", &[]));
+        let secret = crate::credential::Credential::from_password("secret");
+        assert!(secret.verify_native(&s, &answer));
+        assert!(!crate::credential::Credential::from_password("Secret").verify_native(&s, &answer));
     }
 
     #[test]
