@@ -268,6 +268,7 @@ pub struct GatherBudget {
 pub struct Settings {
     pub listen: String,
     pub max_connections: usize,
+    pub listen_backlog: u32,
     /// `server.max_user_connections`: for users without their own limit; 0 = none.
     pub max_user_connections: usize,
     pub max_allowed_packet: usize,
@@ -571,6 +572,7 @@ impl Config {
                 settings: Settings {
                     listen: s.listen.clone(),
                     max_connections: s.max_connections,
+                    listen_backlog: s.listen_backlog.max(1),
                     max_user_connections: s.max_user_connections,
                     max_allowed_packet: s.max_allowed_packet,
                     server_version: s.server_version.clone(),

@@ -16,9 +16,31 @@ use crate::wire::SqlError;
 /// Binds the listener, then serves until the future is dropped.
 pub async fn bind(config: Config) -> std::io::Result<(TcpListener, Arc<Shared>)> {
     let Config { settings, layout } = config;
-    let listener = TcpListener::bind(&settings.listen).await?;
+    let listener = listen(&settings.listen, settings.listen_backlog).await?;
     let shared = Shared::start(settings, layout).await?;
     Ok((listener, shared))
+}
+
+/// A listener whose accept queue holds a burst of `backlog` new clients (up to the
+/// kernel's somaxconn). With a short queue, connections past it are dropped by the
+/// kernel after the client already thinks it is connected: it then waits for a
+/// greeting that never comes.
+async fn listen(address: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
 }
 
 /// Accepts until shutdown begins; then the listener closes and new clients are refused.
@@ -63,7 +85,7 @@ pub async fn start_admin(shared: &Arc<Shared>) -> std::io::Result<Option<std::ne
     let Some(wanted) = shared.settings.admin_listen.clone() else {
         return Ok(None);
     };
-    let listener = TcpListener::bind(&wanted).await?;
+    let listener = listen(&wanted, shared.settings.listen_backlog).await?;
     let at = listener.local_addr()?;
     for u in &shared.settings.admin_users {
         if u.credential.is_empty() {

@@ -77,6 +77,9 @@ pub(super) struct TlsSection {
 pub(super) struct ServerSection {
     pub(super) listen: String,
     pub(super) max_connections: usize,
+    /// New connections the kernel queues before shardgate accepts them (a burst of
+    /// clients starting at once); capped by net.core.somaxconn.
+    pub(super) listen_backlog: u32,
     /// Sessions one user may have at once unless the user says otherwise; 0 = no limit.
     pub(super) max_user_connections: usize,
     pub(super) max_allowed_packet: usize,
@@ -118,6 +121,7 @@ impl Default for ServerSection {
         ServerSection {
             listen: DEFAULT_LISTEN.into(),
             max_connections: 1000,
+            listen_backlog: 4096,
             max_user_connections: 0,
             max_allowed_packet: 64 * 1024 * 1024,
             server_version: None,
