@@ -515,20 +515,6 @@ impl Config {
                 errors.push(rules::ConfigError::new(key, "must be at least 1"));
             }
         }
-        if s.login_delay_after > 0 {
-            if s.login_delay_max_ms < s.login_delay_ms {
-                errors.push(rules::ConfigError::new(
-                    "server.login_delay_max_ms",
-                    "must be at least server.login_delay_ms",
-                ));
-            }
-            if s.login_delay_max_ms >= s.connect_timeout_ms {
-                errors.push(rules::ConfigError::new(
-                    "server.login_delay_max_ms",
-                    "must be less than server.connect_timeout_ms, or delayed clients time out before their answer",
-                ));
-            }
-        }
         let p = &file.pool;
         if p.max_size == Some(0) {
             errors.push(rules::ConfigError::new(
@@ -585,7 +571,11 @@ impl Config {
                         max_connect_errors: s.max_connect_errors,
                         delay_after: s.login_delay_after,
                         delay: Duration::from_millis(s.login_delay_ms),
-                        delay_max: Duration::from_millis(s.login_delay_max_ms),
+                        // A delayed client must still get its answer before
+                        // connect_timeout closes it.
+                        delay_max: Duration::from_millis(
+                            s.login_delay_max_ms.min(s.connect_timeout_ms / 2),
+                        ),
                     },
                     statement_timeout: (s.statement_timeout_ms > 0)
                         .then(|| Duration::from_millis(s.statement_timeout_ms)),

@@ -19,7 +19,8 @@ pub struct LoginPolicy {
     pub max_connect_errors: u32,
     /// Failures in a row before attempts are delayed; 0: never delay.
     pub delay_after: u32,
-    /// The first delay; each further failure doubles it, up to `delay_max`.
+    /// The first delay; each further failure doubles it, up to `delay_max` (which
+    /// also caps the first).
     pub delay: Duration,
     pub delay_max: Duration,
 }
