@@ -15,6 +15,8 @@ pub mod check_broadcast;
 pub mod config;
 pub mod control;
 pub mod credential;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod host_guard;
 pub mod http;
 pub mod ids;

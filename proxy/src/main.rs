@@ -152,8 +152,6 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(rt)
 }
 
-/// Errors are printed as their message chain only: a config mistake is not a crash,
-/// and gets no backtrace even under RUST_BACKTRACE=1.
 /// Each client holds a socket, and so may a backend connection for it: the soft
 /// limit on open files (often 1024) is raised to the hard one, as servers do, and a
 /// limit still too small for `max_connections` is said at start, not found at the
@@ -180,6 +178,8 @@ fn raise_fd_limit(max_connections: usize) {
     }
 }
 
+/// Errors are printed as their message chain only: a config mistake is not a crash,
+/// and gets no backtrace even under RUST_BACKTRACE=1.
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

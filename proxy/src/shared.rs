@@ -133,7 +133,8 @@ impl Shared {
             user_writes: Default::default(),
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             user_slots: Arc::default(),
-            hosts: [(); 2].map(|()| crate::host_guard::HostGuard::new(settings.login_policy)),
+            hosts: [true, false]
+                .map(|blocks| crate::host_guard::HostGuard::new(settings.login_policy, blocks)),
             handshakes: Arc::new(Semaphore::new(settings.max_unauthenticated)),
             next_connection_id: AtomicU32::new(1),
             shutdown: tokio::sync::watch::channel(false).0,

@@ -101,7 +101,7 @@ impl BackendConn {
         let fut = async {
             let stream = TcpStream::connect(&target.address).await?;
             stream.set_nodelay(true)?;
-            timed::tune(&stream)?;
+            timed::tune(&stream, target.read_timeout)?;
             let mut stream = TimedStream::new(stream, target.read_timeout);
             let mut reader = PacketReader::default();
             let greeting =

@@ -114,7 +114,11 @@ impl ResultReader {
     }
 
     /// What `payload` means where the answer stands.
-    fn classify(&mut self, payload: Bytes, deprecate_eof: bool) -> Result<Event, WireError> {
+    pub(crate) fn classify(
+        &mut self,
+        payload: Bytes,
+        deprecate_eof: bool,
+    ) -> Result<Event, WireError> {
         match self.phase {
             Phase::Head => match payload.first() {
                 Some(&generic::ERR) => Ok(Event::Err(payload)),

@@ -15,23 +15,25 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-/// How long the kernel waits on an idle connection before probing, between probes,
-/// and for unacknowledged data: a backend host that vanished is noticed in about
-/// half a minute, whatever `read_timeout_ms` says.
+/// How long the kernel waits on an idle connection before probing, and between
+/// probes: a backend host that vanished while shardgate waits for its answer is
+/// noticed in about half a minute, whatever `read_timeout_ms` says.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_PROBES: u32 = 3;
-const USER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Turns on keepalive and bounds unacknowledged data on a backend socket.
-pub fn tune(stream: &TcpStream) -> io::Result<()> {
+/// Turns on keepalive on a backend socket. With a read timeout, data the backend does
+/// not acknowledge for that long fails the connection too (TCP_USER_TIMEOUT); without
+/// one it may wait, as a backend legitimately blocked on a lock stops reading (a LOAD
+/// DATA behind a row lock), and the kernel's own retransmission limit applies.
+pub fn tune(stream: &TcpStream, read_timeout: Option<Duration>) -> io::Result<()> {
     let sock = socket2::SockRef::from(stream);
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_PROBES);
     sock.set_tcp_keepalive(&keepalive)?;
-    sock.set_tcp_user_timeout(Some(USER_TIMEOUT))
+    sock.set_tcp_user_timeout(read_timeout)
 }
 
 /// A stream whose reads and writes fail with `TimedOut` after `limit` without

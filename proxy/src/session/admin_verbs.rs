@@ -143,9 +143,11 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Verb::Hosts => {
+                // One row per address, and one per account tried from it (delays).
                 let columns = [
                     "port",
                     "address",
+                    "user",
                     "failed_logins",
                     "blocked",
                     "last_failure_s_ago",
@@ -159,6 +161,7 @@ impl Session {
                             vec![
                                 Some(port.to_string()),
                                 Some(h.address.to_string()),
+                                h.user,
                                 Some(h.failures.to_string()),
                                 Some(if h.blocked { "yes" } else { "no" }.to_string()),
                                 Some(h.since_last.as_secs().to_string()),

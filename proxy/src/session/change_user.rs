@@ -41,8 +41,9 @@ impl Session {
             _ => return Ok(Flow::Close),
         };
         let mut seq = answer.seq.wrapping_add(1);
-        let wait = self.host_guard().delay(self.peer.ip());
-        tokio::time::sleep(wait).await;
+        if !self.begin_attempt(&request.user, seq).await? {
+            return Ok(Flow::Close);
+        }
         let sha2 = plugin == handshake::CACHING_SHA2;
         let user = account.filter(|u| match sha2 {
             true => u.credential.verify_sha2(&scramble, &answer.payload),
@@ -50,7 +51,6 @@ impl Session {
         });
         let host = self.peer.ip().to_string();
         let Some(user) = user else {
-            self.host_guard().failed(self.peer.ip());
             metrics::counter!("shardgate_login_failures_total").increment(1);
             let e = SqlError::access_denied(&request.user, &host, !answer.payload.is_empty());
             self.send_err(seq, &e).await?;
@@ -64,6 +64,7 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Close);
         }
+        self.host_guard().succeeded(self.peer.ip(), &user.name);
         if let Err(e) = self.take_user_slot(&user) {
             self.send_err(seq, &e).await?;
             return Ok(Flow::Close);

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use mysql_common::constants::StatusFlags;
 use tokio::io::AsyncWriteExt;
 
+use super::cut_answer::Sent;
 use super::sharded::{RelayError, Renames};
 use super::{Held, Session};
 use crate::backend::results::{Event, ResultReader};
@@ -73,7 +74,11 @@ impl Session {
         let deprecate_eof = self.deprecate_eof();
         let (mut out, mut seq) = (BytesMut::with_capacity(1024), seq);
         let mut reader = ResultReader::default();
-        let mut forwarded = false;
+        // Among rows until a result's column count is buffered, again after its end.
+        let mut sent = Sent {
+            among_rows: true,
+            ..Sent::default()
+        };
         let mut answer = CursorAnswer {
             status: None,
             warnings: 0,
@@ -83,7 +88,7 @@ impl Session {
         loop {
             let event = match reader.next(&mut held.conn).await {
                 Ok(event) => event,
-                Err(e) => return Err(self.cut_rows(&mut out, seq, forwarded, e).await),
+                Err(e) => return Err(self.cut_rows(&mut out, seq, sent, e).await),
             };
             match event {
                 Event::Err(p) => {
@@ -101,12 +106,16 @@ impl Session {
                         answer.insert_id = info.last_insert_id;
                     }
                     write_packet(&mut out, &mut seq, &p);
+                    sent.status = answer.status;
                     if more(answer.status) {
                         continue;
                     }
                     break;
                 }
-                Event::Columns { payload, .. } => write_packet(&mut out, &mut seq, &payload),
+                Event::Columns { payload, .. } => {
+                    sent.among_rows = false;
+                    write_packet(&mut out, &mut seq, &payload);
+                }
                 Event::ColumnDef(p) => match renames.apply(&p) {
                     Some(renamed) => write_packet(&mut out, &mut seq, &renamed),
                     None => write_packet(&mut out, &mut seq, &p),
@@ -114,10 +123,11 @@ impl Session {
                 Event::ColumnsEnd(p) => {
                     let Some((warnings, status)) = generic::parse_eof(&p) else {
                         let e = WireError::Protocol("bad EOF");
-                        return Err(self.cut_rows(&mut out, seq, forwarded, e).await);
+                        return Err(self.cut_rows(&mut out, seq, sent, e).await);
                     };
                     let end = eof_payload(false, flags.apply(status), warnings);
                     write_packet(&mut out, &mut seq, &end);
+                    sent.among_rows = true;
                     if status.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS) {
                         // Its rows come with COM_STMT_FETCH.
                         held.conn.settle(Some(status));
@@ -126,7 +136,10 @@ impl Session {
                         break;
                     }
                 }
-                Event::Row(p) => forwarded |= self.pass_row(&mut out, &mut seq, &p).await?,
+                Event::Row(p) => {
+                    sent.among_rows = true;
+                    sent.flushed |= self.pass_row(&mut out, &mut seq, &p).await?;
+                }
                 Event::End {
                     status, warnings, ..
                 } => {
@@ -135,6 +148,7 @@ impl Session {
                     write_packet(&mut out, &mut seq, &end);
                     answer.status = status;
                     answer.warnings = warnings;
+                    sent.status = status;
                     if more(status) {
                         continue;
                     }
@@ -165,7 +179,7 @@ impl Session {
         let status = loop {
             let p = match held.conn.read_packet().await {
                 Ok(p) => p.payload,
-                Err(e) => return Err(self.cut_rows(&mut out, seq, forwarded, e).await),
+                Err(e) => return Err(self.cut_rows(&mut out, seq, Sent::rows(forwarded), e).await),
             };
             match p.first() {
                 Some(&generic::ERR) => {
@@ -180,7 +194,7 @@ impl Session {
                     };
                     let Some((warnings, status)) = end else {
                         let e = WireError::Protocol("bad end of rows");
-                        return Err(self.cut_rows(&mut out, seq, forwarded, e).await);
+                        return Err(self.cut_rows(&mut out, seq, Sent::rows(forwarded), e).await);
                     };
                     let end = eof_payload(deprecate_eof, flags.apply(status), warnings);
                     write_packet(&mut out, &mut seq, &end);

@@ -476,6 +476,8 @@ impl Session {
             }
             let add = self.lease.unopened_transaction();
             let mut result = held.conn.forward(&mut self.stream, mode, add).await;
+            // After a LOCAL INFILE exchange the answer follows the client's last packet.
+            let mut reply_seq = seq;
             // LOAD DATA LOCAL INFILE: the client's file goes to the backend, packet by
             // packet with the client's sequence ids, up to the empty packet that ends it.
             while matches!(&result, Ok(s) if s.local_infile) {
@@ -490,6 +492,7 @@ impl Session {
                         return Ok(Flow::Close);
                     }
                     if packet.payload.is_empty() {
+                        reply_seq = packet.seq.wrapping_add(1);
                         break;
                     }
                 }
@@ -522,7 +525,7 @@ impl Session {
                         continue;
                     }
                     let err = self.lost_error(was_held, &err, true);
-                    return Ok(self.answer_cut(reached, seq, err).await?);
+                    return Ok(self.answer_cut(reached, reply_seq, err).await?);
                 }
             }
         }

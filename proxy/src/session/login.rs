@@ -98,7 +98,7 @@ impl Session {
         let hello = match handshake::parse_client_hello(&p.payload) {
             Ok(h) => h,
             Err(e) => {
-                self.host_guard().failed(ip);
+                self.host_guard().failed_handshake(ip);
                 let msg = format!("Bad handshake: {e}");
                 self.send_err(seq, &SqlError::bad_handshake(msg)).await?;
                 return Ok(false);
@@ -129,12 +129,8 @@ impl Session {
         }
 
         let host = ip.to_string();
-        // An address that failed before waits before its answer is even looked at,
-        // right password or not.
-        let wait = self.host_guard().delay(ip);
-        if !wait.is_zero() {
-            tracing::info!(conn = self.id, peer = %self.peer, wait_ms = wait.as_millis() as u64, "login delayed after failed logins from this address");
-            tokio::time::sleep(wait).await;
+        if !self.begin_attempt(&hello.user, seq).await? {
+            return Ok(false);
         }
         // caching_sha2_password as MySQL runs it: a user not seen since start gets full
         // authentication, which over TLS means the password itself. Without TLS,
@@ -162,12 +158,6 @@ impl Session {
             Some(u) => u.credential().verify_native(&scramble, &response),
         };
         let user = known.filter(|_| verified);
-        if user
-            .as_ref()
-            .is_none_or(|u| u.require_tls() && !self.stream.is_tls())
-        {
-            self.host_guard().failed(ip);
-        }
         let Some(user) = user else {
             tracing::info!(conn = self.id, peer = %self.peer, user = %hello.user, "access denied");
             metrics::counter!("shardgate_login_failures_total").increment(1);
@@ -181,7 +171,7 @@ impl Session {
             self.send_err(seq, &e).await?;
             return Ok(false);
         }
-        self.host_guard().succeeded(ip);
+        self.host_guard().succeeded(ip, &hello.user);
         if let Account::Data(u) = &user {
             if let Err(e) = self.take_user_slot(u) {
                 self.send_err(seq, &e).await?;
@@ -254,6 +244,26 @@ impl Session {
             Port::Data => &self.shared.hosts[0],
             Port::Admin => &self.shared.hosts[1],
         }
+    }
+
+    /// Counts a login attempt at `user` (failed until it succeeds) and makes it wait
+    /// as the failures before it say: right password or not, its answer is not even
+    /// looked at before. False: refused (ERR `seq` sent), the address being blocked
+    /// by attempts that ran at the same time.
+    pub(super) async fn begin_attempt(&mut self, user: &str, seq: u8) -> std::io::Result<bool> {
+        let ip = self.peer.ip();
+        let attempt = self.host_guard().begin(ip, user);
+        if !attempt.delay.is_zero() {
+            tracing::info!(conn = self.id, peer = %self.peer, user, wait_ms = attempt.delay.as_millis() as u64, "login delayed after failed logins");
+            tokio::time::sleep(attempt.delay).await;
+        }
+        if attempt.blocked {
+            metrics::counter!("shardgate_login_failures_total").increment(1);
+            self.send_err(seq, &SqlError::host_blocked(&ip.to_string()))
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// A place among `u`'s sessions, for as long as this session is `u`'s.

@@ -15,6 +15,7 @@ use rules::{NodeId, Runtime, TableKind};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
+use super::cut_answer::Sent;
 use super::fanout::StartError;
 use super::multi_write::Tally;
 use super::{Flow, Held, Reply, Session};
@@ -384,7 +385,8 @@ impl Session {
                     // Nothing went out: the error is the whole answer.
                     *seq = start;
                 }
-                Err(self.cut_rows(&mut out, *seq, flushed, e).await)
+                // Nothing of this part's header goes out before its rows.
+                Err(self.cut_rows(&mut out, *seq, Sent::rows(flushed), e).await)
             }
             other => other,
         }

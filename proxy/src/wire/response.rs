@@ -47,8 +47,13 @@ pub enum Reached {
     /// Nothing of the answer was sent: the error is the whole answer.
     Nothing,
     /// Whole packets up to a place where an ERR may stand (among rows, or before a
-    /// further result); the ERR takes sequence id `seq`.
-    Resumable { seq: u8 },
+    /// further result); the ERR takes sequence id `seq`. `status`: the last status
+    /// flags the client was sent in this answer (an earlier statement of a batch may
+    /// have opened a transaction the client now believes in).
+    Resumable {
+        seq: u8,
+        status: Option<StatusFlags>,
+    },
     /// Part of a packet, or a place no ERR may follow: only closing the client
     /// connection tells it the answer is over.
     Torn,
@@ -154,6 +159,7 @@ impl ResponseTracker {
         if boundary && err_may_stand {
             Reached::Resumable {
                 seq: self.seq.wrapping_add(1),
+                status: self.summary.status,
             }
         } else {
             Reached::Torn

@@ -306,8 +306,10 @@ fn a_cut_answer_leaves_the_client_at_a_row_boundary() {
             let expected = match seqs {
                 // Column count alone, or with the definition: no ERR may stand there.
                 1 => Reached::Torn,
+                // No OK or EOF came before the rows.
                 _ => Reached::Resumable {
                     seq: seqs as u8 + 1,
+                    status: None,
                 },
             };
             assert_eq!(reached, expected, "cut at {cut}");
