@@ -265,8 +265,11 @@ fn chaos(
     s
 }
 
-fn sysbench(p: &Proxy, args: &[&str]) -> std::process::Output {
-    Command::new("sysbench")
+fn sysbench(p: &Proxy, args: &[&str], limit: Duration) -> std::process::Output {
+    // A client stuck retrying must end the test, not hang it.
+    Command::new("timeout")
+        .arg(limit.as_secs().to_string())
+        .arg("sysbench")
         .arg("oltp_read_write")
         .args([
             "--mysql-host=127.0.0.1",
@@ -314,7 +317,7 @@ async fn nothing_acknowledged_is_lost_and_resources_come_back() {
         )
         .await
         .unwrap();
-    let prepared = sysbench(&p, &["prepare"]);
+    let prepared = sysbench(&p, &["prepare"], Duration::from_secs(120));
     assert!(
         prepared.status.success(),
         "{}",
@@ -348,6 +351,7 @@ async fn nothing_acknowledged_is_lost_and_resources_come_back() {
                     "--mysql-ignore-errors=all",
                     "--report-interval=0",
                 ],
+                Duration::from_secs(secs + 60),
             )
         })
     };

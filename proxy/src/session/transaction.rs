@@ -164,7 +164,10 @@ impl Session {
                 self.lease.lost_txn = false;
                 self.send_ok(seq).await?;
             }
-            Some(TxnOp::Commit) => {
+            // BEGIN would commit the transaction first, as COMMIT does: the client
+            // learns it is gone, and its next BEGIN starts afresh (drivers and
+            // sysbench retry a failed transaction from its BEGIN).
+            Some(TxnOp::Commit | TxnOp::Begin) => {
                 self.lease.lost_txn = false;
                 return Err(transaction_lost(true).into());
             }
