@@ -169,17 +169,8 @@ impl Layout {
         };
         errors.extend(user_errors(&users, &cluster, tls));
         for (i, u) in users.iter_mut().enumerate() {
-            let hashes = (
-                u.password_native_hash.as_deref(),
-                u.password_sha2_hash.as_deref(),
-            );
-            match Credential::from_config(&u.password, hashes.0, hashes.1) {
-                Ok(c) => u.credential = c,
-                Err(e) => errors.push(rules::ConfigError::new(
-                    format!("users[{i}]"),
-                    e.to_string(),
-                )),
-            }
+            let hashes = [&u.password_native_hash, &u.password_sha2_hash];
+            u.credential = credential(&format!("users[{i}]"), &u.password, hashes, &mut errors);
         }
         // Checked with the layout, which LOAD CONFIG TO RUNTIME changes too.
         if cluster.transactions.recovery_interval_ms == 0 {
@@ -197,6 +188,20 @@ impl Layout {
             _ => Err(errors),
         }
     }
+}
+
+/// An account's credential from its password or hashes; a bad one is an error under
+/// `key` (and the account can log in with nothing).
+fn credential(
+    key: &str,
+    password: &str,
+    [native, sha2]: [&Option<String>; 2],
+    errors: &mut Vec<rules::ConfigError>,
+) -> Credential {
+    Credential::from_config(password, native.as_deref(), sha2.as_deref()).unwrap_or_else(|e| {
+        errors.push(rules::ConfigError::new(key, e.to_string()));
+        Credential::default()
+    })
 }
 
 /// Seconds since the Unix epoch, now.
@@ -424,17 +429,9 @@ impl Config {
         };
         let mut admin_users = std::mem::take(&mut file.admin.users);
         for (i, u) in admin_users.iter_mut().enumerate() {
-            let hashes = (
-                u.password_native_hash.as_deref(),
-                u.password_sha2_hash.as_deref(),
-            );
-            match Credential::from_config(&u.password, hashes.0, hashes.1) {
-                Ok(c) => u.credential = c,
-                Err(e) => errors.push(rules::ConfigError::new(
-                    format!("admin.users[{i}]"),
-                    e.to_string(),
-                )),
-            }
+            let hashes = [&u.password_native_hash, &u.password_sha2_hash];
+            let key = format!("admin.users[{i}]");
+            u.credential = credential(&key, &u.password, hashes, &mut errors);
         }
         let s = &file.server;
         if let Err(e) = s.listen.parse::<std::net::SocketAddr>() {
@@ -545,13 +542,28 @@ impl Config {
         }
         let tls = match &file.tls {
             None => None,
-            Some(t) => match crate::tls::server_config(&t.cert, &t.key) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(rules::ConfigError::new("tls", e));
-                    None
+            Some(t) => {
+                let min_version_13 = match t.min_version.as_deref() {
+                    None | Some("1.2") => false,
+                    Some("1.3") => true,
+                    Some(other) => {
+                        let e = format!("`{other}`: write \"1.2\" or \"1.3\"");
+                        errors.push(rules::ConfigError::new("tls.min_version", e));
+                        false
+                    }
+                };
+                let policy = crate::tls::TlsPolicy {
+                    min_version_13,
+                    ciphers: t.ciphers.clone(),
+                };
+                match crate::tls::server_config(&t.cert, &t.key, &policy) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        errors.push(rules::ConfigError::new("tls", e));
+                        None
+                    }
                 }
-            },
+            }
         };
         match layout {
             Some(layout) if errors.is_empty() => Ok(Config {

@@ -17,7 +17,11 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// Loads a PEM certificate chain and private key. Errors say which file and why.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    policy: &TlsPolicy,
+) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("`{}`: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -26,7 +30,24 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
         return Err(format!("`{}` holds no PEM certificate", cert.display()));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("`{}`: {e}", key.display()))?;
-    build(certs, key)
+    build(certs, key, policy)
+}
+
+/// What TLS clients may negotiate: the oldest version, and the cipher suites (by
+/// their IANA names, e.g. `TLS13_AES_256_GCM_SHA384`); empty: rustls' safe defaults.
+#[derive(Debug, Clone, Default)]
+pub struct TlsPolicy {
+    pub min_version_13: bool,
+    pub ciphers: Vec<String>,
+}
+
+/// The cipher suite names a policy may list.
+pub fn cipher_names() -> Vec<String> {
+    tokio_rustls::rustls::crypto::ring::default_provider()
+        .cipher_suites
+        .iter()
+        .map(|s| format!("{:?}", s.suite()))
+        .collect()
 }
 
 /// [`server_config`] from PEM text in memory (the fuzzers' own test certificate).
@@ -35,17 +56,37 @@ pub fn server_config_from_pem(cert: &[u8], key: &[u8]) -> Result<Arc<ServerConfi
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| e.to_string())?;
-    build(certs, key)
+    build(certs, key, &TlsPolicy::default())
 }
 
 fn build(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    policy: &TlsPolicy,
 ) -> Result<Arc<ServerConfig>, String> {
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+    use tokio_rustls::rustls::version::{TLS12, TLS13};
+    let mut provider = tokio_rustls::rustls::crypto::ring::default_provider();
+    if !policy.ciphers.is_empty() {
+        for name in &policy.ciphers {
+            if !cipher_names().iter().any(|n| n == name) {
+                return Err(format!(
+                    "unknown cipher suite `{name}`; known: {}",
+                    cipher_names().join(", ")
+                ));
+            }
+        }
+        provider
+            .cipher_suites
+            .retain(|s| policy.ciphers.contains(&format!("{:?}", s.suite())));
+    }
+    let versions: &[&tokio_rustls::rustls::SupportedProtocolVersion] = if policy.min_version_13 {
+        &[&TLS13]
+    } else {
+        &[&TLS13, &TLS12]
+    };
+    let config = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("no cipher suite left for the TLS versions allowed: {e}"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key do not match: {e}"))?;

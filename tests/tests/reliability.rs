@@ -49,6 +49,19 @@ async fn proxy(db: &str, dn1: &str, extra: &str) -> Proxy {
     ))
 }
 
+/// Reads a result to its end, which must be an error.
+async fn error_at_end<P: mysql_async::prelude::Protocol>(
+    result: &mut mysql_async::QueryResult<'_, '_, P>,
+) -> mysql_async::Error {
+    loop {
+        match result.next().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the result ended without an error"),
+            Err(e) => return e,
+        }
+    }
+}
+
 /// Reads `n` rows of a result, then returns what the rest of it ends with.
 async fn rows_then_end(
     c: &mut Conn,
@@ -62,13 +75,7 @@ async fn rows_then_end(
         assert!(row.is_some(), "the result ended early");
     }
     fault();
-    loop {
-        match result.next().await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("the result ended without an error"),
-            Err(e) => return e,
-        }
-    }
+    error_at_end(&mut result).await
 }
 
 /// The session answers on both nodes.
@@ -121,13 +128,7 @@ async fn a_reset_mid_result_ends_the_statement_and_the_session_goes_on() {
         assert!(result.next().await.unwrap().is_some());
     }
     relay.reset_all();
-    let err = loop {
-        match result.next().await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("the result ended without an error"),
-            Err(e) => break e,
-        }
-    };
+    let err = error_at_end(&mut result).await;
     drop(result);
     assert_eq!(error_code(&err), Some(1430), "{err}");
     still_works(&mut c, db).await;
@@ -366,13 +367,7 @@ async fn a_cut_inside_a_batch_transaction_loses_the_transaction_loudly() {
         assert!(result.next().await.unwrap().is_some());
     }
     relay.reset_all();
-    let err = loop {
-        match result.next().await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("the result ended without an error"),
-            Err(e) => break e,
-        }
-    };
+    let err = error_at_end(&mut result).await;
     drop(result);
     assert_eq!(error_code(&err), Some(1430), "{err}");
     assert!(err.to_string().contains("ROLLBACK"), "{err}");

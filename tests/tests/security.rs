@@ -45,6 +45,59 @@ fn hash_lines(password: &str) -> (String, String) {
     (lines.next().unwrap(), lines.next().unwrap())
 }
 
+/// A self-signed certificate and key (RSA) in `dir`, made with openssl.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
+/// Whether `openssl s_client` completes a TLS handshake with shardgate (the MySQL
+/// STARTTLS exchange) with these options.
+fn tls_handshake(port: u16, options: &[&str]) -> bool {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-starttls",
+            "mysql",
+        ])
+        .args(options)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && text.contains("Cipher is") && !text.contains("Cipher is (NONE)")
+}
+
+/// `shardgate check-config` on `body`: it must fail; returns what it said.
+fn refused_config(dir: &std::path::Path, body: &str) -> String {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, body).unwrap();
+    let out = Command::new(shardgate_bin())
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{body}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 async fn login(p: &Proxy, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
     Conn::new(p.opts(user, password, None)).await
 }
@@ -127,19 +180,11 @@ async fn a_malformed_hash_or_a_password_given_twice_is_refused_at_start() {
             "not both",
         ),
     ] {
-        let path = dir.path().join("bad.toml");
-        std::fs::write(
-            &path,
-            format!("passthrough_node = \"dn1\"\n[[users]]\nname = \"app\"\n{user}\n{}", node(&backend_password())),
-        )
-        .unwrap();
-        let out = Command::new(shardgate_bin())
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
+        let body = format!(
+            "passthrough_node = \"dn1\"\n[[users]]\nname = \"app\"\n{user}\n{}",
+            node(&backend_password())
+        );
+        let err = refused_config(dir.path(), &body);
         assert!(err.contains("users[0]") && err.contains(said), "{err}");
     }
 }
@@ -171,15 +216,7 @@ async fn backend_passwords_come_from_the_environment_or_a_file() {
             "only one",
         ),
     ] {
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, format!("{user}{}", node(login_line))).unwrap();
-        let out = Command::new(shardgate_bin())
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
+        let err = refused_config(dir.path(), &format!("{user}{}", node(login_line)));
         assert!(
             err.contains("nodes.dn1.password") && err.contains(said),
             "{err}"
@@ -301,26 +338,7 @@ async fn failed_logins_delay_then_block_the_address_until_flush_hosts() {
 #[tokio::test]
 async fn change_user_keeps_require_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(made.status.success());
+    let (cert, key) = self_signed(dir.path());
     let p = Proxy::with_config(&format!(
         "passthrough_node = \"dn1\"\n[[users]]\nname = \"plain\"\npassword = \"pw\"\nschemas = [\"*\"]\n\
          [[users]]\nname = \"tls_only\"\npassword = \"pw\"\nschemas = [\"*\"]\nrequire_tls = true\n{}\
@@ -441,4 +459,53 @@ async fn passwords_never_reach_the_log_or_the_statement_views() {
         assert!(!log.contains(s), "the log holds `{s}`");
         assert!(!seen.contains(s), "the admin views hold `{s}`: {seen}");
     }
+}
+
+#[tokio::test]
+async fn tls_keeps_to_its_minimum_version_and_ciphers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let users = "passthrough_node = \"dn1\"\n[[users]]\nname = \"app\"\npassword = \"pw\"\nschemas = [\"*\"]\n";
+    let tls = |extra: &str| {
+        format!(
+            "{users}{}[tls]\ncert = \"{}\"\nkey = \"{}\"\n{extra}",
+            node(&backend_password()),
+            cert.display(),
+            key.display()
+        )
+    };
+    // The default: TLS 1.2 and 1.3.
+    let p = Proxy::with_config(&tls(""));
+    assert!(tls_handshake(p.port, &["-tls1_2"]));
+    assert!(tls_handshake(p.port, &["-tls1_3"]));
+    let p = Proxy::with_config(&tls("min_version = \"1.3\"\n"));
+    assert!(!tls_handshake(p.port, &["-tls1_2"]), "TLS 1.2 refused");
+    assert!(tls_handshake(p.port, &["-tls1_3"]));
+    let p = Proxy::with_config(&tls(
+        "ciphers = [\"TLS13_AES_256_GCM_SHA384\", \"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\"]\n",
+    ));
+    assert!(tls_handshake(
+        p.port,
+        &["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"]
+    ));
+    assert!(!tls_handshake(
+        p.port,
+        &["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"]
+    ));
+    assert!(tls_handshake(
+        p.port,
+        &["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"]
+    ));
+    assert!(!tls_handshake(
+        p.port,
+        &["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]
+    ));
+    // A name rustls does not know, or a version that is none, stops the config.
+    let err = refused_config(dir.path(), &tls("ciphers = [\"RC4_MD5\"]\n"));
+    assert!(
+        err.contains("unknown cipher suite `RC4_MD5`") && err.contains("TLS13_AES_256_GCM_SHA384"),
+        "{err}"
+    );
+    let err = refused_config(dir.path(), &tls("min_version = \"1.1\"\n"));
+    assert!(err.contains("tls.min_version"), "{err}");
 }

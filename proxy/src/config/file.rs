@@ -70,6 +70,12 @@ impl Default for AdminSection {
 pub(super) struct TlsSection {
     pub(super) cert: std::path::PathBuf,
     pub(super) key: std::path::PathBuf,
+    /// The oldest TLS version clients may use: "1.2" (the default) or "1.3".
+    #[serde(default)]
+    pub(super) min_version: Option<String>,
+    /// Cipher suites offered, by IANA name; unset: rustls' safe defaults.
+    #[serde(default)]
+    pub(super) ciphers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

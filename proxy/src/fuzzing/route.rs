@@ -218,7 +218,8 @@ pub fn merge_seeds() -> Vec<Vec<u8>> {
 }
 
 /// Statements for the router: every kind of statement and table in the cluster.
-pub const SQL: [&str; 16] = [
+pub const SQL: [&str; 17] = [
+    "SELECT * FROM events WHERE created_at = '2024-\u{fffd}\u{fffd}1'",
     "SELECT * FROM orders WHERE user_id = 7",
     "SELECT o.id, i.sku FROM orders o JOIN order_items i ON o.user_id = i.user_id WHERE o.user_id IN (1, 2, 3)",
     "INSERT INTO orders (user_id, total) VALUES (1, 2.5), (2, 3.5)",

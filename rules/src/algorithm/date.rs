@@ -104,6 +104,11 @@ fn num(s: &str) -> Option<u32> {
 /// Returns the wall clock and, when the text names an offset, that offset in seconds.
 pub fn parse_datetime(text: &str) -> Option<(Civil, Option<i64>)> {
     let t = text.trim();
+    // Every form is ASCII; anything else is no date (and the byte offsets below
+    // would cut a character: found by fuzzing the config parser).
+    if !t.is_ascii() {
+        return None;
+    }
     let (date, rest) = if t.len() >= 10 && t.as_bytes()[4] == b'-' {
         (&t[..10], &t[10..])
     } else if t.len() == 8 || t.len() == 14 {
@@ -392,6 +397,20 @@ mod tests {
         for z in [-800_000i64, -1, 0, 59, 11_016, 19_782, 2_932_896] {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+
+    /// Found by fuzzing: a non-ASCII character where the date's byte offsets fall
+    /// panicked (a config's `start`, or a client's literal for a date-sharded key).
+    #[test]
+    fn text_with_non_ascii_characters_is_no_date() {
+        for t in [
+            "2024-\u{fffd}\u{fffd}1",
+            "2024-01-0\u{e9}",
+            "2024010\u{e9}",
+            "\u{e9}2024-01-01 10:00:00",
+        ] {
+            assert_eq!(parse_datetime(t), None, "{t}");
         }
     }
 
