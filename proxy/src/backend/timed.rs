@@ -43,8 +43,16 @@ pub fn tune(stream: &TcpStream, read_timeout: Option<Duration>) -> io::Result<()
 pub struct TimedStream {
     inner: TcpStream,
     limit: Option<Duration>,
-    read_timer: Option<Pin<Box<Sleep>>>,
-    write_timer: Option<Pin<Box<Sleep>>>,
+    read_timer: Timer,
+    write_timer: Timer,
+}
+
+/// A deadline armed when an operation starts to wait and disarmed when it makes
+/// progress. Its timer is allocated once and reset after, not made per wait.
+#[derive(Debug, Default)]
+struct Timer {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
 }
 
 impl TimedStream {
@@ -52,8 +60,8 @@ impl TimedStream {
         TimedStream {
             inner,
             limit,
-            read_timer: None,
-            write_timer: None,
+            read_timer: Timer::default(),
+            write_timer: Timer::default(),
         }
     }
 
@@ -64,13 +72,13 @@ impl TimedStream {
     /// A new command starts a new wait: a timer left by an operation its caller gave
     /// up on must not cut the next one short.
     pub fn restart_clock(&mut self) {
-        self.read_timer = None;
-        self.write_timer = None;
+        self.read_timer.armed = false;
+        self.write_timer.armed = false;
     }
 }
 
 fn expired(
-    timer: &mut Option<Pin<Box<Sleep>>>,
+    timer: &mut Timer,
     limit: Option<Duration>,
     cx: &mut Context<'_>,
     what: &str,
@@ -78,10 +86,19 @@ fn expired(
     let Some(limit) = limit else {
         return Poll::Pending;
     };
-    let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+    let deadline = tokio::time::Instant::now() + limit;
+    let sleep = match (&mut timer.sleep, timer.armed) {
+        (Some(sleep), true) => sleep,
+        (Some(sleep), false) => {
+            sleep.as_mut().reset(deadline);
+            sleep
+        }
+        (slot @ None, _) => slot.insert(Box::pin(tokio::time::sleep_until(deadline))),
+    };
+    timer.armed = true;
     match sleep.as_mut().poll(cx) {
         Poll::Ready(()) => {
-            *timer = None;
+            timer.armed = false;
             Poll::Ready(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
@@ -103,7 +120,7 @@ impl AsyncRead for TimedStream {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                this.read_timer = None;
+                this.read_timer.armed = false;
                 Poll::Ready(r)
             }
             Poll::Pending => expired(&mut this.read_timer, this.limit, cx, "sent nothing").map(Err),
@@ -120,7 +137,7 @@ impl AsyncWrite for TimedStream {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(r) => {
-                this.write_timer = None;
+                this.write_timer.armed = false;
                 Poll::Ready(r)
             }
             Poll::Pending => {
