@@ -187,6 +187,8 @@ const KEPT_WORDS: &[&str] = &[
     "table_name",
     "privileges",
     "require_tls",
+    "require_where",
+    "user_name",
 ];
 
 /// `sql` as the audit keeps it. A statement that may carry a password (one that names

@@ -7,11 +7,13 @@
 //! for validation, which names its config key, rather than refused here.
 
 use rusqlite::types::{Value as Sql, ValueRef};
+use std::collections::BTreeMap;
+
 use rusqlite::{params, Connection};
 use toml::{Table, Value};
 
 /// The staged tables, in the order they are written.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 11] = [
     "nodes",
     "replicas",
     "rules",
@@ -20,6 +22,8 @@ pub const TABLES: [&str; 9] = [
     "tables",
     "binding_groups",
     "users",
+    "user_tables",
+    "firewall_rules",
     "settings",
 ];
 
@@ -83,7 +87,18 @@ pub fn ddl(prefix: &str) -> String {
             transactions TEXT,
             password_native_hash TEXT,
             password_sha2_hash TEXT,
-            max_user_connections INTEGER);
+            max_user_connections INTEGER,
+            require_where INTEGER NOT NULL DEFAULT 0);
+         CREATE TABLE IF NOT EXISTS {prefix}user_tables (
+            user_name TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            privileges TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (user_name, table_name));
+         CREATE TABLE IF NOT EXISTS {prefix}firewall_rules (
+            user_name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (user_name, kind, value));
          CREATE TABLE IF NOT EXISTS {prefix}settings (
             name TEXT PRIMARY KEY NOT NULL,
             value TEXT NOT NULL);"
@@ -205,7 +220,9 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
     {
         let u = user.as_table().unwrap_or(&empty);
         db.execute(
-            &format!("INSERT INTO {prefix}users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!(
+                "INSERT INTO {prefix}users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
             params![
                 text(u.get("name")),
                 text(u.get("password")).unwrap_or_default(),
@@ -219,8 +236,27 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
                 text(u.get("password_native_hash")),
                 text(u.get("password_sha2_hash")),
                 u.get("max_user_connections").and_then(Value::as_integer),
+                flag(u.get("require_where")),
             ],
         )?;
+        for (table, rights) in &table(u.get("tables")) {
+            db.execute(
+                &format!("INSERT INTO {prefix}user_tables VALUES (?1, ?2, ?3)"),
+                params![
+                    text(u.get("name")),
+                    table,
+                    list(Some(rights)).unwrap_or_default()
+                ],
+            )?;
+        }
+        for (kind, key) in [("digest", "deny_digests"), ("pattern", "deny_patterns")] {
+            for v in u.get(key).and_then(Value::as_array).into_iter().flatten() {
+                db.execute(
+                    &format!("INSERT INTO {prefix}firewall_rules VALUES (?1, ?2, ?3)"),
+                    params![text(u.get("name")), kind, text(Some(v))],
+                )?;
+            }
+        }
     }
     let mut settings = Vec::new();
     if let Some(v) = doc.get("passthrough_node") {
@@ -368,12 +404,34 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     }
     put_table(&mut doc, "schemas", schemas);
 
+    // Rights per table and firewall rules, by user.
+    let mut own_tables: BTreeMap<String, Table> = BTreeMap::new();
+    let sql =
+        format!("SELECT user_name, table_name, privileges FROM {prefix}user_tables ORDER BY rowid");
+    for r in rows(db, &sql)? {
+        let rights = split(&r[2]).unwrap_or(Value::Array(Vec::new()));
+        own_tables
+            .entry(name_of(&r[0]))
+            .or_default()
+            .insert(name_of(&r[1]), rights);
+    }
+    let mut denials: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    let sql = format!("SELECT user_name, kind, value FROM {prefix}firewall_rules ORDER BY rowid");
+    for r in rows(db, &sql)? {
+        // A kind other than digest or pattern becomes a key validation names.
+        denials
+            .entry(name_of(&r[0]))
+            .or_default()
+            .entry(format!("deny_{}s", name_of(&r[1])))
+            .or_default()
+            .push(Value::String(name_of(&r[2])));
+    }
     let mut users = Vec::new();
     for row in rows(
         db,
         &format!(
             "SELECT name, password, schemas, privileges, require_tls, causal_reads, transactions, \
-             password_native_hash, password_sha2_hash, max_user_connections \
+             password_native_hash, password_sha2_hash, max_user_connections, require_where \
              FROM {prefix}users ORDER BY rowid"
         ),
     )? {
@@ -393,10 +451,28 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
         put(&mut u, "password_native_hash", value(&row[7], false));
         put(&mut u, "password_sha2_hash", value(&row[8], false));
         put(&mut u, "max_user_connections", value(&row[9], true));
+        put(&mut u, "require_where", boolean(&row[10]));
+        let name = name_of(&row[0]);
+        put_table(
+            &mut u,
+            "tables",
+            own_tables.remove(&name).unwrap_or_default(),
+        );
+        for (key, values) in denials.remove(&name).unwrap_or_default() {
+            u.insert(key, Value::Array(values));
+        }
         users.push(Value::Table(u));
     }
     if !users.is_empty() {
         doc.insert("users".into(), Value::Array(users));
+    }
+    // Rows for a user that does not exist would silently grant or deny nothing:
+    // validation names them.
+    for name in own_tables.keys().chain(denials.keys()) {
+        doc.insert(
+            format!("user_tables or firewall_rules of unknown user `{name}`"),
+            Value::Boolean(true),
+        );
     }
 
     for row in rows(

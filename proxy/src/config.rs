@@ -11,9 +11,11 @@ use crate::backend::PoolSettings;
 mod accounts;
 pub mod document;
 mod file;
+mod user_rules;
 
 use accounts::{credential, user_errors};
 pub use accounts::{AdminUser, UserConfig};
+pub use user_rules::UserRules;
 
 use file::FileConfig;
 
@@ -70,6 +72,11 @@ impl Layout {
         for (i, u) in users.iter_mut().enumerate() {
             let hashes = [&u.password_native_hash, &u.password_sha2_hash];
             u.credential = credential(&format!("users[{i}]"), &u.password, hashes, &mut errors);
+            let known = |schema: &str| {
+                cluster.schemas.contains_key(schema)
+                    || (cluster.passthrough_node.is_some() && u.schemas.iter().any(|s| s == "*"))
+            };
+            u.rules = UserRules::compile(u, &format!("users[{i}]"), &known, &mut errors);
         }
         // Checked with the layout, which LOAD CONFIG TO RUNTIME changes too.
         if cluster.transactions.recovery_interval_ms == 0 {

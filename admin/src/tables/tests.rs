@@ -31,6 +31,12 @@ fn a_document_survives_the_tables() {
         schemas = ["shop", "crm"]
         privileges = ["read"]
         require_tls = true
+        require_where = true
+        deny_digests = ["00000000000000ff"]
+        deny_patterns = ["^drop ", "a,b"]
+        [users.tables]
+        "shop.a" = ["read", "write"]
+        "crm.secret" = []
         [[users]]
         name = "ops"
         privileges = []
@@ -90,4 +96,22 @@ fn a_document_survives_the_tables() {
         }
     }
     assert_eq!(read(&db, "").expect("read"), expected);
+}
+
+#[test]
+fn rules_of_a_user_that_does_not_exist_are_named() {
+    let db = Connection::open_in_memory().expect("sqlite");
+    db.execute_batch(&ddl("")).expect("ddl");
+    db.execute_batch(
+        "INSERT INTO users (name) VALUES ('app');
+         INSERT INTO user_tables VALUES ('app', 'shop.a', 'read');
+         INSERT INTO user_tables VALUES ('ghost', 'shop.a', '');",
+    )
+    .expect("rows");
+    let doc = read(&db, "").expect("read");
+    assert_eq!(
+        doc["users"][0]["tables"]["shop.a"],
+        Value::Array(vec![Value::String("read".into())])
+    );
+    assert!(doc.contains_key("user_tables or firewall_rules of unknown user `ghost`"));
 }

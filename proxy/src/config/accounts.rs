@@ -1,9 +1,12 @@
 //! The accounts in a config: front-end users (`[[users]]`) and admin accounts
 //! (`[[admin.users]]`), their rights and credentials, and the checks on them.
 
+use std::collections::BTreeMap;
+
 use rules::{CausalReads, ClusterConfig, TransactionMode};
 use serde::{Deserialize, Serialize};
 
+use super::UserRules;
 use crate::credential::Credential;
 
 /// An account of the admin port (`[[admin.users]]`).
@@ -73,6 +76,26 @@ pub struct UserConfig {
     /// setting overrides both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TransactionMode>,
+    /// Rights on single tables (`"schema.table" = ["read"]`), in place of `privileges`
+    /// there: a table can be made read-only or unreachable (`[]`), or writable for a
+    /// user whose `privileges` do not write.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, Vec<String>>,
+    /// The SQL firewall: statements refused whatever the rights, by digest (16 hex
+    /// digits, as SHOW STATS shows them) ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_digests: Vec<String>,
+    /// ... or by a regular expression matched against the digest text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_patterns: Vec<String>,
+    /// Refuse UPDATE and DELETE without a WHERE clause on sharded tables (an accident
+    /// that rewrites every shard).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_where: bool,
+    /// `tables`, `deny_digests` and `deny_patterns` compiled: set when the layout is
+    /// validated.
+    #[serde(skip)]
+    pub rules: UserRules,
     /// `privileges` read once: every statement asks.
     #[serde(skip)]
     needs: std::sync::OnceLock<Vec<router::privilege::Need>>,

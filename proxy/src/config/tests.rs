@@ -66,3 +66,49 @@ fn errors_name_file_and_key() {
         "{err}"
     );
 }
+
+#[test]
+fn rights_per_table_and_firewall_rules_are_checked_by_key() {
+    let base =
+        "[nodes.dn1]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n[schemas.s]\nnode = \"dn1\"\n";
+    let user = |rules: &str| format!("[[users]]\nname = \"u\"\n{rules}\n{base}");
+    let good = user(
+        "deny_digests = [\"00ff00ff00ff00ff\"]\ndeny_patterns = [\"^drop \"]\n\
+         [users.tables]\n\"s.t\" = [\"read\"]\n\"s.hidden\" = []\n",
+    );
+    let c = Config::from_toml(&good, "t").expect("valid");
+    let rules = &c.layout.users[0].rules;
+    assert_eq!(
+        rules.table("S", "T"),
+        Some(&[router::privilege::Need::Read][..])
+    );
+    assert_eq!(rules.table("s", "hidden"), Some(&[][..]));
+    assert_eq!(rules.table("s", "other"), None);
+    assert!(rules.denial(0x00ff00ff00ff00ff, "select ?").is_some());
+    assert!(rules.denial(1, "drop table x").is_some());
+    assert!(rules.denial(1, "select ?").is_none());
+    for (rules, key) in [
+        (
+            "[users.tables]\n\"t\" = [\"read\"]\n",
+            "users[0].tables.\"t\"",
+        ),
+        (
+            "[users.tables]\n\"nope.t\" = [\"read\"]\n",
+            "users[0].tables.\"nope.t\"",
+        ),
+        (
+            "[users.tables]\n\"s.t\" = [\"admin\"]\n",
+            "users[0].tables.\"s.t\"",
+        ),
+        ("deny_digests = [\"12\"]\n", "users[0].deny_digests[0]"),
+        (
+            "deny_patterns = [\"a\", \"(\"]\n",
+            "users[0].deny_patterns[1]",
+        ),
+    ] {
+        let err = Config::from_toml(&user(rules), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{rules}: {err}");
+    }
+}

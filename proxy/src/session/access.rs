@@ -141,8 +141,17 @@ impl Session {
         }
         // Named in errors only: not formatted for every statement.
         let host = || self.peer.ip().to_string();
-        for need in router::privilege::needs_in(sql, reading) {
+        // The firewall refuses what it names whatever the rights.
+        self.check_firewall(user, sql)?;
+        let needs = router::privilege::needs_in(sql, reading);
+        // Rights on tables a table's own rights grant are checked table by table.
+        let mut by_table = Vec::new();
+        for &need in &needs {
             if user.may(need) {
+                continue;
+            }
+            if router::plan::on_tables(need) && user.rules.grants_somewhere(need) {
+                by_table.push(need);
                 continue;
             }
             return Err(match need {
@@ -164,6 +173,7 @@ impl Session {
                 ),
             });
         }
+        self.check_tables(user, sql, reading, rt, &needs, &by_table)?;
         // SHOW … FROM db names a database without a dot.
         for db in router::privilege::show_databases(sql, reading) {
             if !may_name(user, &db, rt) {
@@ -253,10 +263,17 @@ pub(super) fn may_name(user: &UserConfig, db: &str, rt: &Runtime) -> bool {
 }
 
 impl Session {
-    /// The session's user may write (always so without checks: pass-through mode).
+    /// The session's user may write somewhere (always so without checks: pass-through
+    /// mode): its connections need not refuse writes. A user who writes only tables
+    /// granted one by one gets connections that write too: each statement is checked
+    /// table by table, and a connection's read-only state cannot change inside a
+    /// transaction.
     pub(super) fn may_write(&self) -> bool {
         !self.shared.settings.enforce_privileges
-            || self.user.as_ref().is_none_or(|u| u.may(Need::Write))
+            || self
+                .user
+                .as_ref()
+                .is_none_or(|u| u.may(Need::Write) || u.rules.grants_somewhere(Need::Write))
     }
 
     /// A physical shard table `sql` names: unqualified, of the session's schema, or

@@ -16,7 +16,7 @@ const MAX_LOGIN_PACKET: usize = 64 * 1024;
 
 /// An account a client logs in to.
 enum Account {
-    Data(UserConfig),
+    Data(Box<UserConfig>),
     Admin(AdminUser),
 }
 
@@ -186,7 +186,7 @@ impl Session {
         }
         let admin = match user {
             Account::Data(u) => {
-                self.user = Some(u);
+                self.user = Some(*u);
                 false
             }
             Account::Admin(a) => {
@@ -294,8 +294,7 @@ impl Session {
                 .topology
                 .load()
                 .user(name)
-                .cloned()
-                .map(Account::Data),
+                .map(|u| Account::Data(Box::new(u.clone()))),
             Port::Admin => self
                 .shared
                 .settings

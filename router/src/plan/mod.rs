@@ -22,6 +22,7 @@ mod pushdown;
 mod refs;
 mod rewrite;
 mod spans;
+mod table_access;
 mod template;
 mod union;
 mod unsharded;
@@ -46,6 +47,7 @@ pub use load_data::LoadSplit;
 pub use merge::{Agg, CmpOp, Col, Cond, Grouping, Key, MergeSpec, Operand};
 pub use names::{table_refs, Names};
 pub use prepared::{Prepared, Routing};
+pub use table_access::{on_tables, table_access, TableAccess, TableUse};
 use union::{parenthesized_union_parts, plan_union_all, union_parts};
 use unsharded::plan_unsharded;
 

@@ -1,0 +1,303 @@
+//! Rights per table and the SQL firewall: a user's rights narrowed or widened on single
+//! tables, statements denied by digest or pattern, and the guard against UPDATE and
+//! DELETE without WHERE on sharded tables; set in the config and changed live on the
+//! admin port. One sandbox for the binary, each test in its own schema.
+
+use std::sync::OnceLock;
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+use tests::{direct, error_code, recreate_db, Proxy, Sandbox, PASSWORD, USER};
+
+const DBA: &str = "dba";
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::start(&[0]).expect("start the MariaDB sandbox"))
+}
+
+/// Schema `db` on the sandbox's node: `orders` sharded in two tables, `salaries`,
+/// `audit` and `notes` unconfigured; `users` are the config's extra accounts.
+async fn proxy(db: &str, users: &str) -> (Proxy, Conn) {
+    recreate_db(sandbox(), db).await;
+    let p = Proxy::with_config(&format!(
+        "[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n{users}\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\
+         users = [{{ name = \"{DBA}\", password = \"{PASSWORD}\" }}]\n\
+         [nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+         [rules.two]\nalgorithm = \"mod\"\nshards = 2\n\
+         [schemas.{db}]\nnode = \"dn1\"\n\
+         [schemas.{db}.tables.orders]\nkind = \"sharded\"\ncolumn = \"id\"\nrule = \"two\"\n\
+         nodes = [\"dn1\"]\ntables_per_node = 2\n",
+        sandbox().groups[0].primary.address()
+    ));
+    let mut owner = p.conn(Some(db)).await;
+    for sql in [
+        "CREATE TABLE orders (id INT PRIMARY KEY, v INT)",
+        "CREATE TABLE salaries (id INT PRIMARY KEY, pay INT)",
+        "CREATE TABLE audit (id INT PRIMARY KEY, note VARCHAR(20))",
+        "CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(20))",
+        "INSERT INTO orders VALUES (1, 10), (2, 20), (3, 30), (4, 40)",
+        "INSERT INTO salaries VALUES (1, 1000)",
+        "INSERT INTO notes VALUES (1, 'a'), (2, 'b')",
+    ] {
+        owner.query_drop(sql).await.unwrap();
+    }
+    (p, owner)
+}
+
+async fn login(p: &Proxy, user: &str, db: &str) -> Conn {
+    Conn::new(p.opts(user, "pw", Some(db)))
+        .await
+        .unwrap_or_else(|e| panic!("{user}: {e}"))
+}
+
+async fn admin(p: &Proxy) -> Conn {
+    Conn::new(p.admin_opts(DBA, PASSWORD))
+        .await
+        .expect("log in to the admin port")
+}
+
+/// `sql` fails with `code`; returns the message.
+async fn refused(c: &mut Conn, sql: &str, code: u16) -> String {
+    match c.query_drop(sql).await {
+        Err(e) => {
+            assert_eq!(error_code(&e), Some(code), "{sql}: {e}");
+            e.to_string()
+        }
+        Ok(()) => panic!("{sql}: must be refused with {code}"),
+    }
+}
+
+async fn count(c: &mut Conn, sql: &str) -> i64 {
+    c.query_first(sql).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn rights_per_table_narrow_and_widen_a_users_rights() {
+    let db = "rt_tables";
+    let users = format!(
+        "[[users]]\nname = \"clerk\"\npassword = \"pw\"\n\
+         [users.tables]\n\"{db}.salaries\" = []\n\"{db}.orders\" = [\"read\"]\n\
+         [[users]]\nname = \"auditor\"\npassword = \"pw\"\nprivileges = [\"read\"]\n\
+         [users.tables]\n\"{db}.audit\" = [\"read\", \"write\"]\n"
+    );
+    let (p, mut owner) = proxy(db, &users).await;
+
+    // clerk: everything but orders (read only) and salaries (nothing).
+    let mut clerk = login(&p, "clerk", db).await;
+    assert_eq!(count(&mut clerk, "SELECT COUNT(*) FROM orders").await, 4);
+    let m = refused(&mut clerk, "SELECT * FROM salaries", 1142).await;
+    assert!(m.contains(&format!("`{db}`.`salaries`")), "{m}");
+    assert!(m.contains("SELECT command denied"), "{m}");
+    for sql in [
+        "INSERT INTO orders VALUES (9, 90)",
+        "UPDATE orders SET v = 0 WHERE id = 1",
+        "DELETE FROM orders",
+        "UPDATE salaries SET pay = 0 WHERE id = 1",
+        "INSERT INTO audit SELECT id, 'x' FROM salaries",
+        "DROP TABLE orders",
+        "ALTER TABLE salaries ADD COLUMN c INT",
+        "PREPARE s FROM 'DELETE FROM orders WHERE id = 1'",
+        "SELECT n.body FROM notes n JOIN salaries s ON s.id = n.id",
+        "SHOW CREATE TABLE salaries",
+        "DESCRIBE salaries",
+        "SHOW COLUMNS FROM salaries",
+        "SHOW INDEX FROM salaries",
+    ] {
+        refused(&mut clerk, sql, 1142).await;
+    }
+    let m = refused(
+        &mut clerk,
+        &format!("DELETE FROM {db}.orders WHERE id = 2"),
+        1142,
+    )
+    .await;
+    assert!(m.contains("privileges for it: read"), "{m}");
+    // Through the binary protocol too.
+    let e = clerk
+        .prep("UPDATE orders SET v = ? WHERE id = ?")
+        .await
+        .expect_err("prepare refused");
+    assert_eq!(error_code(&e), Some(1142), "{e}");
+    // What the rights allow runs.
+    for sql in [
+        "SHOW INDEX FROM notes",
+        "SHOW WARNINGS",
+        "DESCRIBE orders",
+        "SHOW TABLES",
+    ] {
+        clerk
+            .query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    clerk
+        .query_drop("INSERT INTO audit SELECT id, 'copied' FROM notes")
+        .await
+        .unwrap();
+    clerk
+        .query_drop("UPDATE notes SET body = 'c' WHERE id = 1")
+        .await
+        .unwrap();
+    // Nothing refused changed anything.
+    assert_eq!(count(&mut owner, "SELECT SUM(v) FROM orders").await, 100);
+    assert_eq!(
+        count(&mut owner, "SELECT SUM(pay) FROM salaries").await,
+        1000
+    );
+    assert_eq!(count(&mut owner, "SELECT COUNT(*) FROM audit").await, 2);
+
+    // auditor: reads everything, and writes audit only.
+    let mut auditor = login(&p, "auditor", db).await;
+    auditor
+        .query_drop("INSERT INTO audit VALUES (10, 'seen')")
+        .await
+        .unwrap();
+    auditor
+        .query_drop(
+            "UPDATE audit a JOIN notes n ON n.id = a.id SET a.note = 'checked' WHERE n.body <> ''",
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO orders VALUES (9, 90)",
+        "UPDATE orders o JOIN audit a ON o.id = a.id SET o.v = 0",
+        "DELETE FROM notes WHERE id = 1",
+        "CREATE TABLE audit2 (id INT)",
+    ] {
+        refused(&mut auditor, sql, 1142).await;
+    }
+    assert_eq!(
+        count(
+            &mut owner,
+            "SELECT COUNT(*) FROM audit WHERE note = 'checked'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(count(&mut owner, "SELECT SUM(v) FROM orders").await, 100);
+    assert_eq!(count(&mut owner, "SELECT COUNT(*) FROM notes").await, 2);
+
+    // Changed live on the admin port: clerk's open session may now write orders.
+    let mut a = admin(&p).await;
+    a.query_drop(format!(
+        "UPDATE user_tables SET privileges = 'read,write' \
+         WHERE user_name = 'clerk' AND table_name = '{db}.orders'"
+    ))
+    .await
+    .unwrap();
+    a.query_drop("LOAD CONFIG TO RUNTIME").await.unwrap();
+    clerk
+        .query_drop("UPDATE orders SET v = 11 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&mut owner, "SELECT v FROM orders WHERE id = 1").await,
+        11
+    );
+    // A row for a user that does not exist is refused, not ignored.
+    a.query_drop(format!(
+        "INSERT INTO user_tables VALUES ('clark', '{db}.salaries', '')"
+    ))
+    .await
+    .unwrap();
+    let e = a
+        .query_drop("LOAD CONFIG TO RUNTIME")
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains("unknown user `clark`"), "{e}");
+}
+
+#[tokio::test]
+async fn the_firewall_denies_by_digest_and_pattern_and_guards_unbounded_writes() {
+    let db = "rt_firewall";
+    let users = "[[users]]\nname = \"guarded\"\npassword = \"pw\"\nrequire_where = true\n\
+                 deny_patterns = [\"^drop table\"]\n";
+    let (p, mut owner) = proxy(db, users).await;
+    let mut g = login(&p, "guarded", db).await;
+
+    // UPDATE and DELETE without WHERE on a sharded table: refused on every shard.
+    for sql in [
+        "DELETE FROM orders",
+        "UPDATE orders SET v = 0",
+        "DELETE FROM orders LIMIT 1",
+        &format!("UPDATE {db}.orders SET v = v + 1"),
+    ] {
+        let m = refused(&mut g, sql, 1175).await;
+        assert!(m.contains("require_where"), "{m}");
+    }
+    assert_eq!(count(&mut owner, "SELECT SUM(v) FROM orders").await, 100);
+    // With a WHERE, or on a table that is not sharded, they run.
+    g.query_drop("UPDATE orders SET v = 0 WHERE id = 4")
+        .await
+        .unwrap();
+    g.query_drop("DELETE FROM notes").await.unwrap();
+    assert_eq!(count(&mut owner, "SELECT SUM(v) FROM orders").await, 60);
+    assert_eq!(count(&mut owner, "SELECT COUNT(*) FROM notes").await, 0);
+
+    // A pattern on the digest text: any spelling of the statement.
+    let m = refused(&mut g, "  DROP   TABLE  notes", 1227).await;
+    assert!(m.contains("deny_patterns[0]"), "{m}");
+    refused(&mut g, "drop /* x */ table `notes`", 1227).await;
+
+    // A digest from SHOW STATS, denied live: every literal value of that shape.
+    let v: Option<i64> = g
+        .query_first("SELECT v FROM orders WHERE id = 3")
+        .await
+        .unwrap();
+    assert_eq!(v, Some(30));
+    let mut a = admin(&p).await;
+    let stats: Vec<mysql_async::Row> = a.query("SHOW STATS").await.unwrap();
+    let digest: String = stats
+        .iter()
+        .find(|r| {
+            r.get::<String, _>("statement").as_deref() == Some("select v from orders where id = ?")
+        })
+        .and_then(|r| r.get("digest"))
+        .unwrap_or_else(|| panic!("no digest: {stats:?}"));
+    a.query_drop(format!(
+        "INSERT INTO firewall_rules VALUES ('guarded', 'digest', '{digest}')"
+    ))
+    .await
+    .unwrap();
+    a.query_drop("LOAD CONFIG TO RUNTIME").await.unwrap();
+    let m = refused(&mut g, "SELECT v FROM orders WHERE id = 1", 1227).await;
+    assert!(m.contains(&digest), "{m}");
+    let id: Option<i64> = g
+        .query_first("SELECT id FROM orders WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(id, Some(1));
+    // Other users are not affected.
+    let v: Option<i64> = owner
+        .query_first("SELECT v FROM orders WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(v, Some(10));
+
+    // Bad rules are refused with their key.
+    for (kind, value, key) in [
+        ("digest", "xyz", "deny_digests[0]"),
+        ("pattern", "(unclosed", "deny_patterns[0]"),
+    ] {
+        a.query_drop(format!(
+            "INSERT INTO firewall_rules VALUES ('{USER}', '{kind}', '{value}')"
+        ))
+        .await
+        .unwrap();
+        let e = a
+            .query_drop("LOAD CONFIG TO RUNTIME")
+            .await
+            .expect_err("refused");
+        assert!(e.to_string().contains(key), "{e}");
+        a.query_drop(format!(
+            "DELETE FROM firewall_rules WHERE user_name = '{USER}'"
+        ))
+        .await
+        .unwrap();
+    }
+    let mut d = direct(&sandbox().groups[0].primary, Some(db)).await;
+    let tables: Vec<String> = d.query("SHOW TABLES LIKE 'notes'").await.unwrap();
+    assert_eq!(tables, ["notes"]);
+}
