@@ -165,6 +165,8 @@ const KEPT_WORDS: &[&str] = &[
     "password",
     "database_name",
     "auto_detect_primary",
+    "tls_ca",
+    "tls_server_name",
     "node",
     "address",
     "weight",

@@ -38,7 +38,9 @@ pub fn ddl(prefix: &str) -> String {
             database_name TEXT,
             auto_detect_primary INTEGER NOT NULL DEFAULT 0,
             password_env TEXT,
-            password_file TEXT);
+            password_file TEXT,
+            tls_ca TEXT,
+            tls_server_name TEXT);
          CREATE TABLE IF NOT EXISTS {prefix}replicas (
             node TEXT NOT NULL,
             address TEXT NOT NULL,
@@ -115,7 +117,7 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
     for (name, node) in &table(doc.get("nodes")) {
         let n = node.as_table().unwrap_or(&empty);
         db.execute(
-            &format!("INSERT INTO {prefix}nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            &format!("INSERT INTO {prefix}nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
             params![
                 name,
                 text(n.get("primary")),
@@ -125,6 +127,8 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
                 flag(n.get("auto_detect_primary")),
                 text(n.get("password_env")),
                 text(n.get("password_file")),
+                text(n.get("tls_ca")),
+                text(n.get("tls_server_name")),
             ],
         )?;
         for r in n
@@ -285,7 +289,7 @@ pub fn write(db: &Connection, prefix: &str, doc: &Table) -> rusqlite::Result<()>
 pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     let mut doc = Table::new();
     let mut nodes = Table::new();
-    for row in rows(db, &format!("SELECT name, primary_address, user, password, database_name, auto_detect_primary, password_env, password_file FROM {prefix}nodes ORDER BY name"))? {
+    for row in rows(db, &format!("SELECT name, primary_address, user, password, database_name, auto_detect_primary, password_env, password_file, tls_ca, tls_server_name FROM {prefix}nodes ORDER BY name"))? {
         let mut n = Table::new();
         put(&mut n, "primary", value(&row[1], false));
         put(&mut n, "user", value(&row[2], false));
@@ -294,6 +298,8 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
         put(&mut n, "auto_detect_primary", boolean(&row[5]));
         put(&mut n, "password_env", value(&row[6], false));
         put(&mut n, "password_file", value(&row[7], false));
+        put(&mut n, "tls_ca", value(&row[8], false));
+        put(&mut n, "tls_server_name", value(&row[9], false));
         nodes.insert(name_of(&row[0]), Value::Table(n));
     }
     for row in rows(

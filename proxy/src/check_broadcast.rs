@@ -50,6 +50,7 @@ pub async fn check(rt: &Runtime, timeout: Duration) -> Vec<TableCopies> {
                     track_gtid: false,
                     // CHECKSUM TABLE … EXTENDED reads a whole table before it answers.
                     read_timeout: None,
+                    tls: crate::backend::link::BackendTls::of(node),
                 };
                 let sql = format!(
                     "CHECKSUM TABLE `{}`.`{}` EXTENDED",

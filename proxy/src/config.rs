@@ -68,6 +68,14 @@ impl Layout {
                 None
             }
         };
+        for node in runtime.iter().flat_map(|rt| rt.nodes.iter()) {
+            if let Err(e) = crate::backend::link::BackendTls::check(node) {
+                errors.push(rules::ConfigError::new(
+                    format!("nodes.{}.tls_ca", node.name),
+                    e,
+                ));
+            }
+        }
         errors.extend(user_errors(&users, &cluster, tls));
         for (i, u) in users.iter_mut().enumerate() {
             let hashes = [&u.password_native_hash, &u.password_sha2_hash];

@@ -295,6 +295,7 @@ mod tests {
                 password: String::new(),
                 track_gtid: false,
                 read_timeout: None,
+                tls: None,
             };
             Pool::new(target, crate::backend::PoolSettings::default())
         };

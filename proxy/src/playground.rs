@@ -175,6 +175,7 @@ async fn load_orders(addr: std::net::SocketAddr) -> anyhow::Result<()> {
         password: APP_PASSWORD.into(),
         track_gtid: false,
         read_timeout: None,
+        tls: None,
     };
     let mut conn = BackendConn::connect(
         &target,

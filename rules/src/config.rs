@@ -141,6 +141,14 @@ pub struct NodeConfig {
     /// replica becomes the primary (and the old primary a replica).
     #[serde(default, skip_serializing_if = "crate::config::is_false")]
     pub auto_detect_primary: bool,
+    /// Connect to this node (primary and replicas) over TLS, its certificate checked
+    /// against the CA certificates in this PEM file; unset: plain connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the node's certificate must carry; default: the host of each address
+    /// (a DNS name or an IP address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
 }
 
 impl NodeConfig {

@@ -23,6 +23,6 @@ pub use config::{
 pub use endpoint::Endpoint;
 pub use error::{ConfigError, ConfigErrors};
 pub use rule_config::RuleConfig;
-pub use runtime::{DataNode, LogicalSchema, NodeId, Replica, Runtime};
+pub use runtime::{DataNode, LogicalSchema, NodeId, NodeTls, Replica, Runtime};
 pub use table::{ShardLocation, ShardedTable, Table, TableKind};
 pub use value::Value;

@@ -31,6 +31,18 @@ pub struct DataNode {
     pub user: String,
     pub password: String,
     pub database: Option<String>,
+    /// TLS to the node: `None` for plain connections.
+    pub tls: Option<NodeTls>,
+}
+
+/// How the node's certificate is checked: the CA certificates (PEM, read when the
+/// layout is built, like a password file) and the name it must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTls {
+    pub ca_file: std::path::PathBuf,
+    pub ca_pem: Vec<u8>,
+    /// `None`: the host of the address connected to.
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +186,30 @@ impl Runtime {
                 errors.push(ConfigError::new(format!("{key}.password"), e));
                 String::new()
             });
+            let tls = match (&node.tls_ca, &node.tls_server_name) {
+                (Some(ca), name) => match std::fs::read(ca) {
+                    Ok(ca_pem) => Some(NodeTls {
+                        ca_file: ca.clone(),
+                        ca_pem,
+                        server_name: name.clone(),
+                    }),
+                    Err(e) => {
+                        errors.push(ConfigError::new(
+                            format!("{key}.tls_ca"),
+                            format!("cannot read `{}`: {e}", ca.display()),
+                        ));
+                        None
+                    }
+                },
+                (None, Some(_)) => {
+                    errors.push(ConfigError::new(
+                        format!("{key}.tls_server_name"),
+                        "needs tls_ca: the CA the node's certificate is checked against",
+                    ));
+                    None
+                }
+                (None, None) => None,
+            };
             node_ids.insert(name.clone(), nodes.len());
             nodes.push(DataNode {
                 name: name.clone(),
@@ -182,6 +218,7 @@ impl Runtime {
                 user: node.user.clone(),
                 password,
                 database: node.database.clone(),
+                tls,
             });
         }
 

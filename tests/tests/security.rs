@@ -12,9 +12,102 @@ use mysql_async::prelude::*;
 use mysql_async::{ChangeUserOpts, Conn};
 use tests::{error_code, shardgate_bin, Proxy, Sandbox, PASSWORD, USER};
 
+/// The sandbox's server offers TLS with a certificate of [`BackendCerts`]' CA.
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| Sandbox::start(&[0]).expect("start the MariaDB sandbox"))
+    SANDBOX.get_or_init(|| {
+        let c = backend_certs();
+        let options = [
+            format!("--ssl-ca={}", c.ca.display()),
+            format!("--ssl-cert={}", c.dir.join("server.pem").display()),
+            format!("--ssl-key={}", c.dir.join("server.key").display()),
+        ];
+        Sandbox::start_with(&[0], &options).expect("start the MariaDB sandbox")
+    })
+}
+
+/// A CA, the sandbox server's certificate from it (for 127.0.0.1 and `db.sandbox`),
+/// and a CA that signed nothing.
+struct BackendCerts {
+    dir: std::path::PathBuf,
+    ca: std::path::PathBuf,
+    other_ca: std::path::PathBuf,
+}
+
+fn backend_certs() -> &'static BackendCerts {
+    static CERTS: OnceLock<BackendCerts> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .current_dir(&dir)
+                .args(args)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for ca in ["ca", "other_ca"] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=shardgate test {ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ]);
+        }
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=IP:127.0.0.1,DNS:db.sandbox\n",
+        )
+        .unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=db.sandbox",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        BackendCerts {
+            ca: dir.join("ca.pem"),
+            other_ca: dir.join("other_ca.pem"),
+            dir,
+        }
+    })
 }
 
 /// The node section for the sandbox's primary; `login` replaces `password = …`.
@@ -508,4 +601,105 @@ async fn tls_keeps_to_its_minimum_version_and_ciphers() {
     );
     let err = refused_config(dir.path(), &tls("min_version = \"1.1\"\n"));
     assert!(err.contains("tls.min_version"), "{err}");
+}
+
+/// What the backend says of its side of shardgate's connection: the TLS cipher
+/// (empty for a plain connection).
+async fn backend_cipher(c: &mut Conn) -> String {
+    let row: Option<(String, String)> = c
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .await
+        .unwrap();
+    row.map(|r| r.1).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn backends_are_reached_over_tls_with_their_certificate_checked() {
+    let certs = backend_certs();
+    let users = "passthrough_node = \"dn1\"\n[[users]]\nname = \"app\"\npassword = \"pw\"\nschemas = [\"*\"]\n";
+    let config = |tls: &str| format!("{users}{}", node(&format!("{}\n{tls}", backend_password())));
+    tests::direct(&sandbox().groups[0].primary, None)
+        .await
+        .query_drop("CREATE DATABASE IF NOT EXISTS sec_tls")
+        .await
+        .unwrap();
+    // Plain by default; over TLS with the node's CA, by address or by a name of its own.
+    let p = Proxy::with_config(&config(""));
+    assert_eq!(
+        backend_cipher(&mut login(&p, "app", "pw").await.unwrap()).await,
+        ""
+    );
+    for tls in [
+        format!("tls_ca = \"{}\"", certs.ca.display()),
+        format!(
+            "tls_ca = \"{}\"\ntls_server_name = \"db.sandbox\"",
+            certs.ca.display()
+        ),
+    ] {
+        let p = Proxy::with_config(&config(&tls));
+        let mut c = login(&p, "app", "pw").await.unwrap();
+        let cipher = backend_cipher(&mut c).await;
+        assert!(
+            !cipher.is_empty(),
+            "{tls}: the backend connection is not TLS"
+        );
+        works(&mut c).await;
+        // Statements and rows larger than a socket's buffers cross whole.
+        let big = "x".repeat(4 << 20);
+        c.query_drop("CREATE OR REPLACE TABLE sec_tls.t (b LONGTEXT)")
+            .await
+            .unwrap();
+        c.query_drop(format!("INSERT INTO sec_tls.t VALUES ('{big}')"))
+            .await
+            .unwrap();
+        let back: Option<String> = c.query_first("SELECT b FROM sec_tls.t").await.unwrap();
+        assert_eq!(back.map(|b| b.len()), Some(big.len()));
+    }
+    // Another CA, or a name the certificate does not carry: no connection, and an
+    // error that says why; never a plain connection instead.
+    for (tls, said) in [
+        (
+            format!("tls_ca = \"{}\"", certs.other_ca.display()),
+            "UnknownIssuer",
+        ),
+        (
+            format!(
+                "tls_ca = \"{}\"\ntls_server_name = \"db.elsewhere\"",
+                certs.ca.display()
+            ),
+            "certificate not valid for name",
+        ),
+    ] {
+        let p = Proxy::with_config(&config(&tls));
+        // The login or the first statement needs the backend.
+        let text = match login(&p, "app", "pw").await {
+            Err(e) => e.to_string(),
+            Ok(mut c) => c
+                .query_drop("SELECT 1")
+                .await
+                .expect_err("refused")
+                .to_string(),
+        };
+        assert!(
+            text.contains("TLS to dn1/primary") && text.contains(said),
+            "{tls}: {text}"
+        );
+    }
+    // A CA file that is none stops the config with its key.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let err = refused_config(
+        dir.path(),
+        &config(&format!("tls_ca = \"{}\"", junk.display())),
+    );
+    assert!(
+        err.contains("nodes.dn1.tls_ca") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+    let err = refused_config(dir.path(), &config("tls_ca = \"/nonexistent/ca.pem\""));
+    assert!(
+        err.contains("nodes.dn1.tls_ca") && err.contains("cannot read"),
+        "{err}"
+    );
 }

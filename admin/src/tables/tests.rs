@@ -53,6 +53,8 @@ fn a_document_survives_the_tables() {
         user = "u"
         database = "shop_b"
         auto_detect_primary = true
+        tls_ca = "/etc/ca.pem"
+        tls_server_name = "db2.internal"
         [rules.r]
         algorithm = "list"
         shards = 2

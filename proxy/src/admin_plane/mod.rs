@@ -276,6 +276,7 @@ async fn primary_conn(
         // Copies, checksums and DDL over whole tables are silent for long: the
         // statement-sized read timeout is not theirs.
         read_timeout: None,
+        tls: crate::backend::link::BackendTls::of(n),
     };
     crate::backend::BackendConn::connect(&target, crate::backend::Flavor::default(), None, timeout)
         .await

@@ -156,7 +156,11 @@ impl BackendConn {
             return true;
         }
         let mut probe = [0u8; 1];
-        match self.stream.get_ref().try_read(&mut probe) {
+        let Some(tcp) = self.stream.tcp() else {
+            return true;
+        };
+        // Under TLS, bytes read here are a record's: the connection is dropped anyway.
+        match tcp.try_read(&mut probe) {
             Ok(_) => true,
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         }
@@ -177,6 +181,8 @@ impl BackendConn {
         let mut seq = 0;
         write_packet(&mut self.out, &mut seq, payload);
         self.stream.write_all(&self.out).await?;
+        // TLS may hold the end of it until flushed (a no-op on plain TCP).
+        self.stream.flush().await?;
         self.last_used = Instant::now();
         Ok(())
     }
@@ -252,6 +258,8 @@ impl BackendConn {
         let mut seq = seq;
         write_packet(&mut self.out, &mut seq, payload);
         self.stream.write_all(&self.out).await?;
+        // TLS may hold the end of it until flushed (a no-op on plain TCP).
+        self.stream.flush().await?;
         Ok(())
     }
 
@@ -444,6 +452,8 @@ impl BackendConn {
         }
         self.awaiting = true;
         self.stream.write_all(&self.out).await?;
+        // TLS may hold the end of it until flushed (a no-op on plain TCP).
+        self.stream.flush().await?;
         self.last_used = Instant::now();
         let (mut first_error, mut last) = (None, None);
         for _ in statements {

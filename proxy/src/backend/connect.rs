@@ -3,6 +3,7 @@
 
 use super::timed::TimedStream;
 use bytes::BytesMut;
+use mysql_common::constants::CapabilityFlags;
 use tokio::io::AsyncWriteExt;
 
 use crate::wire::handshake::{self, ServerGreeting, CACHING_SHA2};
@@ -12,6 +13,9 @@ use crate::wire::{PacketReader, WireError};
 use super::{BackendServer, Flavor};
 
 const MAX_AUTH_PACKET: usize = 1 << 20;
+
+/// Length of the SSL request packet: the handshake response up to the user name.
+const SSL_REQUEST_LEN: usize = 32;
 
 /// Performs the connection phase on a fresh socket; returns the server's greeting.
 pub async fn login(
@@ -31,7 +35,10 @@ pub async fn login(
     let data = handshake::client_auth_data(&plugin, &nonce, &target.password)?;
     let mut capabilities = flavor.capabilities & handshake::backend_visible_capabilities();
     if tracks_session(target, &server) {
-        capabilities |= mysql_common::constants::CapabilityFlags::CLIENT_SESSION_TRACK;
+        capabilities |= CapabilityFlags::CLIENT_SESSION_TRACK;
+    }
+    if target.tls.is_some() {
+        capabilities |= CapabilityFlags::CLIENT_SSL;
     }
     let hello = handshake::client_hello(
         &target.user,
@@ -42,6 +49,22 @@ pub async fn login(
         flavor.collation,
     );
     let mut seq = greeting.seq.wrapping_add(1);
+    if let Some(tls) = &target.tls {
+        if !server.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
+            return Err(WireError::Auth(format!(
+                "{} does not offer TLS, and the node's tls_ca asks for it; configure the \
+                 server's ssl_cert and ssl_key, or remove tls_ca",
+                target.label
+            )));
+        }
+        // The SSL request is the handshake response's fixed head: capabilities,
+        // packet size, collation, filler.
+        send(stream, &mut seq, &hello[..SSL_REQUEST_LEN]).await?;
+        stream
+            .start_tls(tls, &target.address)
+            .await
+            .map_err(|e| WireError::Auth(format!("TLS to {}: {e}", target.label)))?;
+    }
     send(stream, &mut seq, &hello).await?;
 
     loop {
@@ -100,12 +123,13 @@ pub fn tracks_session(target: &BackendServer, server: &ServerGreeting) -> bool {
         && server.version.contains("MariaDB")
         && server
             .capabilities
-            .contains(mysql_common::constants::CapabilityFlags::CLIENT_SESSION_TRACK)
+            .contains(CapabilityFlags::CLIENT_SESSION_TRACK)
 }
 
 async fn send(stream: &mut TimedStream, seq: &mut u8, payload: &[u8]) -> Result<(), WireError> {
     let mut out = BytesMut::with_capacity(payload.len() + 4);
     write_packet(&mut out, seq, payload);
     stream.write_all(&out).await?;
+    stream.flush().await?;
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod conn;
 pub mod connect;
 pub mod gtid;
 pub mod health;
+pub mod link;
 pub mod node;
 pub mod pool;
 pub mod replication;
@@ -57,4 +58,6 @@ pub struct BackendServer {
     /// A read or write on its connections that makes no progress this long fails
     /// (`pool.read_timeout_ms`); `None`: no limit.
     pub read_timeout: Option<std::time::Duration>,
+    /// TLS to it, with the node's CA and name; `None`: plain TCP.
+    pub tls: Option<std::sync::Arc<link::BackendTls>>,
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rules::DataNode;
 
+use super::link::BackendTls;
 use super::{BackendServer, Pool, PoolSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,7 @@ impl NodePools {
         causal: bool,
     ) -> NodePools {
         let track_gtid = causal && !node.replicas.is_empty();
+        let tls = BackendTls::of(node);
         let pool = |label: String, endpoint: &rules::Endpoint, track_gtid: bool| {
             let target = BackendServer {
                 label,
@@ -53,6 +55,7 @@ impl NodePools {
                 password: node.password.clone(),
                 track_gtid,
                 read_timeout: settings.read_timeout,
+                tls: tls.clone(),
             };
             let kept = before.and_then(|b| b.all_pools().find(|p| p.target == target));
             match kept {

@@ -15,6 +15,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+use super::link::{BackendTls, Link};
+
 /// How long the kernel waits on an idle connection before probing, and between
 /// probes: a backend host that vanished while shardgate waits for its answer is
 /// noticed in about half a minute, whatever `read_timeout_ms` says.
@@ -41,7 +43,7 @@ pub fn tune(stream: &TcpStream, read_timeout: Option<Duration>) -> io::Result<()
 /// pool, or one whose client is slow to take rows, is never timed out.
 #[derive(Debug)]
 pub struct TimedStream {
-    inner: TcpStream,
+    inner: Link,
     limit: Option<Duration>,
     read_timer: Timer,
     write_timer: Timer,
@@ -58,15 +60,22 @@ struct Timer {
 impl TimedStream {
     pub fn new(inner: TcpStream, limit: Option<Duration>) -> TimedStream {
         TimedStream {
-            inner,
+            inner: Link::Plain(inner),
             limit,
             read_timer: Timer::default(),
             write_timer: Timer::default(),
         }
     }
 
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.inner
+    /// The TCP socket under it (`None` after a failed TLS handshake).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        self.inner.tcp()
+    }
+
+    /// Switches the connection to TLS; the handshake is timed as a whole by the
+    /// login's own timeout.
+    pub async fn start_tls(&mut self, tls: &BackendTls, address: &str) -> io::Result<()> {
+        self.inner.start_tls(tls, address).await
     }
 
     /// A new command starts a new wait: a timer left by an operation its caller gave

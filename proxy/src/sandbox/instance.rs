@@ -73,9 +73,9 @@ impl Instance {
         bins: &Binaries,
         template: &Path,
         dir: &Path,
-        name: &str,
-        server_id: u32,
+        (name, server_id): (&str, u32),
         primary: bool,
+        options: &[String],
     ) -> Result<Instance> {
         let data = dir.join("data");
         copy_dir(template, &data)?;
@@ -114,6 +114,7 @@ impl Instance {
             if running_as_root() {
                 args.push("--user=root".into());
             }
+            args.extend(options.iter().cloned());
             // The first guard also removes the directory: the last thing of all.
             let script = format!("{SERVER_GUARD}; rm -rf \"$SG_DIR\"");
             let guard =

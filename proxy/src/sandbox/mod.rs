@@ -57,6 +57,11 @@ impl Sandbox {
     /// Starts one group per entry of `replicas`, with that many replicas each, and
     /// waits until replication runs.
     pub fn start(replicas: &[usize]) -> Result<Sandbox> {
+        Self::start_with(replicas, &[])
+    }
+
+    /// [`Sandbox::start`] with more server options for every instance (`--ssl-cert=…`).
+    pub fn start_with(replicas: &[usize], options: &[String]) -> Result<Sandbox> {
         let bins = Binaries::find()?;
         let root = tempfile::Builder::new()
             .prefix("shardgate-sandbox-")
@@ -94,7 +99,9 @@ impl Sandbox {
                     let bins = &sandbox.bins;
                     let dir = sandbox.root.join(name);
                     let template = &template;
-                    s.spawn(move || Instance::start(bins, template, &dir, name, *id, *r == 0))
+                    s.spawn(move || {
+                        Instance::start(bins, template, &dir, (name, *id), *r == 0, options)
+                    })
                 })
                 .collect();
             handles

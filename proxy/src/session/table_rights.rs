@@ -36,11 +36,13 @@ impl Session {
         let host = || self.peer.ip().to_string();
         let access = match router::plan::table_access(sql, reading, needs) {
             Ok(a) => a,
-            Err(e) if guard => return Err(SqlError::table_access_denied(format!(
+            Err(e) if guard => {
+                return Err(SqlError::table_access_denied(format!(
                 "shardgate could not analyse this statement to find the tables it changes ({e}), \
                      and user `{}` has require_where; send statements it can parse",
                 user.name
-            ))),
+            )))
+            }
             // Read by its words only (not exact): below.
             Err(_) => router::plan::TableAccess::default(),
         };
