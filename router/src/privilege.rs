@@ -415,6 +415,10 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
             if read_write {
                 needs.push(Need::Write);
             }
+            // `SET @x = (SELECT …)` reads what its subquery reads.
+            if has(b"select") {
+                needs.push(Need::Read);
+            }
         }
         b"shutdown" | b"restart" | b"install" | b"uninstall" | b"flush" | b"reset" | b"purge"
         | b"binlog" | b"change" | b"cache" | b"clone" | b"import" | b"backup" | b"lock"

@@ -171,6 +171,39 @@ async fn a_half_open_backend_fails_the_statement_within_the_read_timeout() {
     eprintln!("half-open mid-result detected after {took:?}");
 }
 
+/// A backend that goes silent after a client's LOAD DATA LOCAL file: the error that
+/// ends the statement follows the file's last packet (the client waits for that
+/// sequence id, not the command's), and the session goes on.
+#[tokio::test]
+async fn a_backend_silent_after_a_local_file_fails_the_load_in_sequence() {
+    let db = "rel_infile";
+    let relay =
+        std::sync::Arc::new(FaultRelay::start(&sandbox().groups[0].primary.address()).await);
+    let p = proxy(db, &relay.address(), "[pool]\nread_timeout_ms = 1000\n").await;
+    let mut c = p.conn(Some(db)).await;
+    c.query_drop(format!(
+        "/* shardgate:node=dn1 */ CREATE TABLE {db}.loaded (v INT)"
+    ))
+    .await
+    .unwrap();
+    // The backend asks for the file; as the client sends it, the path goes silent.
+    let silence = relay.clone();
+    c.set_infile_handler(async move {
+        silence.set(Fault::Swallow);
+        let lines = (0..5000).map(|i| Ok(bytes::Bytes::from(format!("{i}\n"))));
+        Ok(Box::pin(futures_util::stream::iter(lines)) as mysql_async::InfileData)
+    });
+    let err = c
+        .query_drop(format!(
+            "/* shardgate:node=dn1 */ LOAD DATA LOCAL INFILE 'mem' INTO TABLE {db}.loaded"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), Some(1430), "{err}");
+    relay.set(Fault::None);
+    still_works(&mut c, db).await;
+}
+
 #[tokio::test]
 async fn slow_delivery_slows_answers_but_changes_none() {
     let db = "rel_delay";

@@ -69,6 +69,25 @@ async fn refused(c: &mut Conn, sql: &str, code: u16) -> String {
     }
 }
 
+/// The digest SHOW STATS gives `statement`, once it is there.
+async fn wait_for_digest(admin: &mut Conn, statement: &str) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats: Vec<mysql_async::Row> = admin.query("SHOW STATS").await.unwrap();
+        let found = stats
+            .iter()
+            .find(|r| r.get::<String, _>("statement").as_deref() == Some(statement))
+            .and_then(|r| r.get("digest"));
+        match found {
+            Some(d) => return d,
+            None if std::time::Instant::now() < until => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            None => panic!("no digest for {statement}: {stats:?}"),
+        }
+    }
+}
+
 async fn count(c: &mut Conn, sql: &str) -> i64 {
     c.query_first(sql).await.unwrap().unwrap()
 }
@@ -104,8 +123,33 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
         "DESCRIBE salaries",
         "SHOW COLUMNS FROM salaries",
         "SHOW INDEX FROM salaries",
+        // A common table expression does not hide a table of that name.
+        "WITH a AS (SELECT * FROM salaries), salaries AS (SELECT 1) SELECT * FROM a",
+        // Targets by alias or by name, in the comma form and in nested joins.
+        "UPDATE orders o SET o.v = 0 WHERE o.id = 1",
+        "UPDATE notes, orders SET v = 0 WHERE notes.id = orders.id",
+        "UPDATE (notes JOIN orders ON notes.id = orders.id) SET v = 0",
+        // A subquery in SET, a view, a table copied by LIKE.
+        "SET @x = (SELECT GROUP_CONCAT(pay) FROM salaries)",
+        "CREATE VIEW v_orders AS SELECT * FROM orders",
+        "CREATE TABLE salaries2 LIKE salaries",
+        // Routine and trigger bodies, and dynamic SQL whose code is in a comment.
+        "CREATE PROCEDURE p_pay() SELECT pay FROM salaries",
+        "CREATE TRIGGER tr AFTER INSERT ON audit FOR EACH ROW UPDATE orders SET v = 0",
+        "PREPARE s FROM '/*!DELETE*/ FROM orders'",
     ] {
         refused(&mut clerk, sql, 1142).await;
+    }
+    // With no database selected, qualified names still find their rights, and a
+    // body's unqualified names those of any schema.
+    let mut nowhere = Conn::new(p.opts("clerk", "pw", None)).await.unwrap();
+    for sql in [
+        format!("UPDATE {db}.orders o SET o.v = 0 WHERE o.id = 1"),
+        format!("DELETE o FROM {db}.orders o WHERE o.id = 1"),
+        format!("UPDATE {db}.orders SET orders.v = 0 WHERE id = 1"),
+        format!("CREATE PROCEDURE {db}.p_pay() SELECT pay FROM salaries"),
+    ] {
+        refused(&mut nowhere, &sql, 1142).await;
     }
     let m = refused(
         &mut clerk,
@@ -165,6 +209,8 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
         "UPDATE orders o JOIN audit a ON o.id = a.id SET o.v = 0",
         "DELETE FROM notes WHERE id = 1",
         "CREATE TABLE audit2 (id INT)",
+        // A routine may act on any table: a right on single tables never covers it.
+        "CALL no_such_procedure((SELECT COUNT(*) FROM audit))",
     ] {
         refused(&mut auditor, sql, 1142).await;
     }
@@ -240,22 +286,20 @@ async fn the_firewall_denies_by_digest_and_pattern_and_guards_unbounded_writes()
     let m = refused(&mut g, "  DROP   TABLE  notes", 1227).await;
     assert!(m.contains("deny_patterns[0]"), "{m}");
     refused(&mut g, "drop /* x */ table `notes`", 1227).await;
+    refused(&mut g, "PREPARE s FROM '/*!DROP*/ TABLE notes'", 1227).await;
+    // ANALYZE runs the DELETE it explains.
+    refused(&mut g, "ANALYZE DELETE FROM orders", 1175).await;
 
     // A digest from SHOW STATS, denied live: every literal value of that shape.
+    let mut a = admin(&p).await;
+    a.query_drop("RESET STATS").await.unwrap();
     let v: Option<i64> = g
         .query_first("SELECT v FROM orders WHERE id = 3")
         .await
         .unwrap();
     assert_eq!(v, Some(30));
-    let mut a = admin(&p).await;
-    let stats: Vec<mysql_async::Row> = a.query("SHOW STATS").await.unwrap();
-    let digest: String = stats
-        .iter()
-        .find(|r| {
-            r.get::<String, _>("statement").as_deref() == Some("select v from orders where id = ?")
-        })
-        .and_then(|r| r.get("digest"))
-        .unwrap_or_else(|| panic!("no digest: {stats:?}"));
+    // A statement is counted after its answer is sent: wait for it.
+    let digest = wait_for_digest(&mut a, "select v from orders where id = ?").await;
     a.query_drop(format!(
         "INSERT INTO firewall_rules VALUES ('guarded', 'digest', '{digest}')"
     ))
@@ -269,6 +313,9 @@ async fn the_firewall_denies_by_digest_and_pattern_and_guards_unbounded_writes()
         .await
         .unwrap();
     assert_eq!(id, Some(1));
+    // Read as the session's sql_mode says: a name in double quotes.
+    g.query_drop("SET sql_mode = 'ANSI_QUOTES'").await.unwrap();
+    refused(&mut g, "DROP TABLE \"notes\"", 1227).await;
     // Other users are not affected.
     let v: Option<i64> = owner
         .query_first("SELECT v FROM orders WHERE id = 1")

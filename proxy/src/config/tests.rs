@@ -70,7 +70,8 @@ fn errors_name_file_and_key() {
 #[test]
 fn rights_per_table_and_firewall_rules_are_checked_by_key() {
     let base =
-        "[nodes.dn1]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n[schemas.s]\nnode = \"dn1\"\n";
+        "[nodes.dn1]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n[schemas.s]\nnode = \"dn1\"\n\
+                [schemas.s2]\nnode = \"dn1\"\n";
     let user = |rules: &str| format!("[[users]]\nname = \"u\"\n{rules}\n{base}");
     let good = user(
         "deny_digests = [\"00ff00ff00ff00ff\"]\ndeny_patterns = [\"^drop \"]\n\
@@ -104,6 +105,22 @@ fn rights_per_table_and_firewall_rules_are_checked_by_key() {
         (
             "deny_patterns = [\"a\", \"(\"]\n",
             "users[0].deny_patterns[1]",
+        ),
+        (
+            "deny_patterns = [\"a\", \"a\"]\n",
+            "users[0].deny_patterns[1]",
+        ),
+        (
+            "deny_digests = [\"00000000000000aa\", \"00000000000000AA\"]\n",
+            "users[0].deny_digests[1]",
+        ),
+        (
+            "[users.tables]\n\"s.t\" = []\n\"S.T\" = []\n",
+            "given twice",
+        ),
+        (
+            "schemas = [\"s\"]\n[users.tables]\n\"s2.t\" = []\n",
+            "may not use schema `s2`",
         ),
     ] {
         let err = Config::from_toml(&user(rules), "t")

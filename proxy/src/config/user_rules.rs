@@ -53,6 +53,23 @@ impl UserRules {
                     &at,
                     format!("unknown schema `{schema}`"),
                 ));
+            } else if !u.schemas.is_empty() && !u.schemas.iter().any(|s| s == "*" || s == schema) {
+                errors.push(rules::ConfigError::new(
+                    &at,
+                    format!(
+                        "user `{}` may not use schema `{schema}`: the rule would do nothing",
+                        u.name
+                    ),
+                ));
+            }
+            let twice = out.tables.iter().any(|t| {
+                t.schema.eq_ignore_ascii_case(schema) && t.table.eq_ignore_ascii_case(table)
+            });
+            if twice {
+                errors.push(rules::ConfigError::new(
+                    &at,
+                    "given twice (names compare without case)",
+                ));
             }
             let mut needs = Vec::new();
             for r in rights {
@@ -75,6 +92,10 @@ impl UserRules {
                 .then(|| u64::from_str_radix(d, 16).ok())
                 .flatten();
             match parsed {
+                Some(v) if out.deny_digests.contains(&v) => errors.push(rules::ConfigError::new(
+                    format!("{key}.deny_digests[{i}]"),
+                    format!("`{d}` is listed twice"),
+                )),
                 Some(v) => out.deny_digests.push(v),
                 None => errors.push(rules::ConfigError::new(
                     format!("{key}.deny_digests[{i}]"),
@@ -83,6 +104,13 @@ impl UserRules {
             }
         }
         for (i, p) in u.deny_patterns.iter().enumerate() {
+            if u.deny_patterns[..i].contains(p) {
+                errors.push(rules::ConfigError::new(
+                    format!("{key}.deny_patterns[{i}]"),
+                    format!("`{p}` is listed twice"),
+                ));
+                continue;
+            }
             match regex::RegexBuilder::new(p)
                 .size_limit(PATTERN_SIZE_LIMIT)
                 .build()
@@ -137,8 +165,9 @@ impl UserRules {
             .iter()
             .find(|(_, r)| r.is_match(text))
             .map(|(i, r)| {
+                let shown: String = text.chars().take(200).collect();
                 format!(
-                    "deny_patterns[{i}] `{}` matches its digest `{text}`",
+                    "deny_patterns[{i}] `{}` matches its digest `{shown}`",
                     r.as_str()
                 )
             })

@@ -9,6 +9,7 @@
 use router::privilege::{Need, Reading};
 use rules::Runtime;
 
+use super::table_rights::Scope;
 use super::Session;
 use crate::config::UserConfig;
 use crate::wire::SqlError;
@@ -75,7 +76,7 @@ impl Session {
                          only when sent alone; send them as statements of their own",
                     ));
                 }
-                self.check_statement(user, part, reading, rt, u8::from(nested))?;
+                self.check_statement(user, part, reading, rt, u8::from(nested), Scope::Session)?;
             }
         }
         Ok(())
@@ -89,6 +90,7 @@ impl Session {
         reading: Reading,
         rt: &Runtime,
         depth: u8,
+        scope: Scope,
     ) -> Result<(), SqlError> {
         if depth > 4 {
             return Err(SqlError::specific_access_denied(
@@ -112,14 +114,18 @@ impl Session {
         }
         // SET STATEMENT … FOR <statement>: the statement is what runs.
         if let Some(inner) = router::privilege::set_statement_inner(sql, reading) {
-            self.check_statement(user, inner, reading, rt, depth + 1)?;
+            self.check_statement(user, inner, reading, rt, depth + 1, scope)?;
         }
         // PREPARE … FROM '<sql>' and EXECUTE IMMEDIATE '<sql>': the inner statement is
         // what runs; from a variable or an expression it is hidden from these checks.
         match router::privilege::dynamic_sql_in(sql, reading) {
             Some(Ok(inner)) => {
-                for part in router::privilege::statements(inner.as_bytes(), reading) {
-                    self.check_statement(user, part, reading, rt, depth + 1)?;
+                // The server runs the code of its executable comments too.
+                let resolved =
+                    router::comments::resolve(inner.as_bytes(), reading, self.shared.backend_version);
+                let inner = resolved.as_deref().unwrap_or(inner.as_bytes());
+                for part in router::privilege::statements(inner, reading) {
+                    self.check_statement(user, part, reading, rt, depth + 1, scope)?;
                 }
                 // The statement around it is checked too (EXECUTE … USING LOAD_FILE()).
             }
@@ -135,14 +141,14 @@ impl Session {
             _ => {}
         }
         // A routine, trigger or event body runs later with the backend account's
-        // rights: each statement in it is checked as if sent now.
+        // rights: each statement in it is checked as if sent now, in its own schema.
         for part in router::routine::body_statements(sql, reading) {
-            self.check_statement(user, part, reading, rt, depth + 1)?;
+            self.check_statement(user, part, reading, rt, depth + 1, Scope::Body)?;
         }
         // Named in errors only: not formatted for every statement.
         let host = || self.peer.ip().to_string();
         // The firewall refuses what it names whatever the rights.
-        self.check_firewall(user, sql)?;
+        self.check_firewall(user, sql, reading)?;
         let needs = router::privilege::needs_in(sql, reading);
         // Rights on tables a table's own rights grant are checked table by table.
         let mut by_table = Vec::new();
@@ -173,7 +179,7 @@ impl Session {
                 ),
             });
         }
-        self.check_tables(user, sql, reading, rt, &needs, &by_table)?;
+        self.check_tables(user, sql, reading, rt, scope, &needs, &by_table)?;
         // SHOW … FROM db names a database without a dot.
         for db in router::privilege::show_databases(sql, reading) {
             if !may_name(user, &db, rt) {
@@ -202,13 +208,7 @@ impl Session {
             return Ok(());
         }
         // MySQL names the statement's command in the error.
-        let command = reading
-            .lexer(sql)
-            .find_map(|t| match t {
-                router::lexer::Token::Word(w) => Some(String::from_utf8_lossy(w).to_uppercase()),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let command = command_word(sql, reading);
         let denied = |what: String| {
             SqlError::table_access_denied(format!(
                 "{command} command denied to user '{}'@'{}' for {what}",
@@ -247,6 +247,17 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// The statement's first word in upper case: the command MySQL names in errors.
+pub(super) fn command_word(sql: &[u8], reading: Reading) -> String {
+    reading
+        .lexer(sql)
+        .find_map(|t| match t {
+            router::lexer::Token::Word(w) => Some(String::from_utf8_lossy(w).to_uppercase()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// `db` may appear as a table's qualifier in this user's statements, be selected with

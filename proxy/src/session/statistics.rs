@@ -16,7 +16,12 @@ impl Session {
     /// Counts the statement in the statistics (and the slow log, when it was slow).
     pub(super) fn note_statement(&mut self, sql: &[u8], elapsed: std::time::Duration) {
         let stats = &self.shared.stats;
-        let digest = crate::stats::digest::digest(sql, &mut self.digest_buf);
+        let digest = crate::stats::digest::digest_as(
+            sql,
+            &mut self.digest_buf,
+            self.reading,
+            crate::stats::digest::MAX_DIGEST,
+        );
         let o = self.outcome;
         crate::http::metrics::hot().statement(&self.digest_buf, o.failed);
         stats.record(&crate::stats::Observation {

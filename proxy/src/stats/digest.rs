@@ -28,10 +28,27 @@ fn spaced(prev: Kind, next: Kind) -> bool {
     )
 }
 
-/// Writes the digest of `sql` into `out` (cleared first) and returns its hash.
+/// Writes the digest of `sql` into `out` (cleared first) and returns its hash: as a
+/// session with the default sql_mode reads it, at most [`MAX_DIGEST`] bytes.
 pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
+    digest_as(sql, out, router::reading::Reading::DEFAULT, MAX_DIGEST)
+}
+
+/// [`digest`] as `reading` reads the text (`"x"` is a name under ANSI_QUOTES, `\` no
+/// escape under NO_BACKSLASH_ESCAPES), at most `limit` bytes. The code in
+/// executable comments (`/*! … */`, `/*M!100000 … */`) is the statement's, as the
+/// server runs it.
+pub fn digest_as(
+    sql: &[u8],
+    out: &mut Vec<u8>,
+    reading: router::reading::Reading,
+    limit: usize,
+) -> u64 {
     out.clear();
+    let backslash = reading.backslash_escapes;
     let mut i = 0;
+    // Inside an executable comment: its `*/` is no operator.
+    let mut executable = false;
     let mut prev: Option<Kind> = None;
     // Whitespace came since the last token (a digit after it starts a number).
     let mut gap = false;
@@ -41,7 +58,7 @@ pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
         }
         *prev = Some(kind);
     };
-    while i < sql.len() && out.len() < MAX_DIGEST {
+    while i < sql.len() && out.len() < limit {
         let b = sql[i];
         match b {
             b' ' | b'\t' | b'\n' | b'\r' => {
@@ -49,17 +66,41 @@ pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
                 i += 1;
                 continue;
             }
-            b'\'' | b'"' => {
-                i = skip_quoted(sql, i);
+            b'\'' | b'"' if !(b == b'"' && reading.ansi_quotes) => {
+                i = skip_quoted(sql, i, backslash);
                 put(out, &mut prev, Kind::Literal);
                 literal(out);
             }
-            b'`' => {
-                let end = skip_quoted(sql, i);
+            b'`' | b'"' => {
+                let end = skip_quoted(sql, i, false);
                 put(out, &mut prev, Kind::Word);
-                let room = MAX_DIGEST.saturating_sub(out.len());
-                out.extend_from_slice(&sql[i..end.min(i + room)]);
+                // A quoted name that needs no quotes is spelled as the bare word
+                // (`Orders` is orders); others keep their quotes.
+                let inner = &sql[i + 1..end.saturating_sub(1).max(i + 1)];
+                let bare = end - i >= 3
+                    && sql[end - 1] == b
+                    && inner
+                        .iter()
+                        .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$');
+                let room = limit.saturating_sub(out.len());
+                if bare {
+                    out.extend(inner.iter().take(room).map(u8::to_ascii_lowercase));
+                } else {
+                    out.extend_from_slice(&sql[i..end.min(i + room)]);
+                }
                 i = end;
+            }
+            b'/' if sql.get(i + 1) == Some(&b'*') && executable_opening(&sql[i..]) > 0 => {
+                i += executable_opening(&sql[i..]);
+                executable = true;
+                gap = true;
+                continue;
+            }
+            b'*' if executable && sql.get(i + 1) == Some(&b'/') => {
+                i += 2;
+                executable = false;
+                gap = true;
+                continue;
             }
             b'/' if sql.get(i + 1) == Some(&b'*') => {
                 i = sql[i + 2..]
@@ -118,7 +159,7 @@ pub fn digest(sql: &[u8], out: &mut Vec<u8>) -> u64 {
         }
         gap = false;
     }
-    out.truncate(MAX_DIGEST);
+    out.truncate(limit);
     while out.last() == Some(&b' ') {
         out.pop();
     }
@@ -152,11 +193,28 @@ fn literal(out: &mut Vec<u8>) {
     out.push(b'?');
 }
 
-fn skip_quoted(sql: &[u8], start: usize) -> usize {
+/// The length of `/*!`, `/*M!` and the version after it, when `rest` opens an
+/// executable comment; 0 otherwise.
+fn executable_opening(rest: &[u8]) -> usize {
+    let head = match rest {
+        [b'/', b'*', b'!', ..] => 3,
+        [b'/', b'*', b'M' | b'm', b'!', ..] => 4,
+        _ => return 0,
+    };
+    head + rest[head..]
+        .iter()
+        .take(6)
+        .take_while(|b| b.is_ascii_digit())
+        .count()
+}
+
+/// The end of the quoted text at `start`; `backslash`: a backslash escapes the next
+/// byte (never in a name).
+fn skip_quoted(sql: &[u8], start: usize, backslash: bool) -> usize {
     let q = sql[start];
     let mut i = start + 1;
     while i < sql.len() {
-        if sql[i] == b'\\' && q != b'`' {
+        if backslash && sql[i] == b'\\' && q != b'`' {
             i += 2;
             continue;
         }
@@ -226,6 +284,43 @@ mod tests {
             d("SELECT COUNT(*) FROM s.t WHERE a<=-2"),
             "select count(*) from s.t where a <= ?"
         );
+    }
+
+    /// What the server runs is what the digest spells: the code of executable
+    /// comments, names however quoted, strings as the session's sql_mode reads them.
+    #[test]
+    fn the_digest_reads_as_the_server_does() {
+        use router::reading::Reading;
+        let as_read = |sql: &str, reading: Reading| {
+            let mut out = Vec::new();
+            digest_as(sql.as_bytes(), &mut out, reading, usize::MAX);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(d("/*!DROP*/ TABLE `Notes`"), "drop table notes");
+        assert_eq!(
+            d("/*M!100000 DELETE */ FROM t /* plain */"),
+            "delete from t"
+        );
+        assert_eq!(d("SELECT * FROM `my table`"), "select * from `my table`");
+        let ansi = Reading {
+            ansi_quotes: true,
+            ..Reading::DEFAULT
+        };
+        assert_eq!(
+            as_read("SELECT * FROM \"salaries\"", ansi),
+            "select * from salaries"
+        );
+        let plain = Reading {
+            backslash_escapes: false,
+            ..Reading::DEFAULT
+        };
+        assert_eq!(
+            as_read("SELECT 'a\\' FROM salaries -- '", plain),
+            "select ? from salaries"
+        );
+        let long = format!("SELECT {} pay FROM salaries", "id, ".repeat(400));
+        assert!(as_read(&long, Reading::DEFAULT).ends_with("from salaries"));
+        assert!(d(&long).len() <= MAX_DIGEST);
     }
 
     /// The client's spacing does not make another statement.

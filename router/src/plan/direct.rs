@@ -204,7 +204,7 @@ pub(super) fn plan_direct(
                 .into(),
         ));
     }
-    joins::changes_only_sharded(statement, schema, &named, &refs.aliases, sharded[0])?;
+    joins::changes_only_sharded(statement, schema, &named, sharded[0])?;
     let lead = sharded[0];
     let TableKind::Sharded(table) = &schema.tables[lead].kind else {
         unreachable!("filtered to sharded tables above")

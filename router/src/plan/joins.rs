@@ -282,44 +282,6 @@ pub(super) fn keeps_unsharded_rows(statement: &Statement, sharded: &dyn Fn(&str)
     false
 }
 
-/// The tables a multi-table UPDATE or DELETE changes, by name (aliases resolved):
-/// DELETE's target list; the tables whose columns UPDATE's SET names (every table
-/// of the statement when one is not qualified). Empty for other statements.
-pub(super) fn changed_tables(statement: &Statement, aliases: &[(String, String)]) -> Vec<String> {
-    let resolve = |q: &str| {
-        aliases
-            .iter()
-            .find(|(_, a)| a.eq_ignore_ascii_case(q))
-            .map_or_else(|| q.to_string(), |(t, _)| t.clone())
-    };
-    let last = |n: &sqlparser::ast::ObjectName| {
-        n.0.last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.clone())
-            .unwrap_or_default()
-    };
-    match statement {
-        Statement::Delete(d) => d.tables.iter().map(|n| resolve(&last(n))).collect(),
-        Statement::Update(u) => {
-            let mut out = Vec::new();
-            for a in &u.assignments {
-                let sqlparser::ast::AssignmentTarget::ColumnName(n) = &a.target else {
-                    continue;
-                };
-                match n.0.as_slice() {
-                    [.., t, _] => out.push(resolve(
-                        &t.as_ident().map(|i| i.value.clone()).unwrap_or_default(),
-                    )),
-                    // Unqualified: any of the statement's tables may own it.
-                    _ => return vec![String::from("*")],
-                }
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
-}
-
 /// A multi-table write runs shard by shard: it may change only sharded tables. A
 /// broadcast or single table it changed would be changed on each shard's node by
 /// that shard's rows only, and the copies would part.
@@ -327,19 +289,19 @@ pub(super) fn changes_only_sharded(
     statement: &Statement,
     schema: &rules::runtime::LogicalSchema,
     named: &[&super::refs::TableRef],
-    aliases: &[(String, String)],
     lead: &str,
 ) -> Result<(), super::RouteError> {
     use rules::TableKind;
     if named.len() < 2 {
         return Ok(());
     }
-    let changed = changed_tables(statement, aliases);
+    // Targets that cannot be told may be any of the tables.
+    let changed = super::write_targets::write_targets(statement);
     let Some(t) = named.iter().find(|t| {
         !matches!(schema.tables[&t.name].kind, TableKind::Sharded(_))
             && changed
-                .iter()
-                .any(|c| c == "*" || c.eq_ignore_ascii_case(&t.name))
+                .as_ref()
+                .is_none_or(|c| c.iter().any(|(_, c)| c.eq_ignore_ascii_case(&t.name)))
     }) else {
         return Ok(());
     };

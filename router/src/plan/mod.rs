@@ -27,6 +27,7 @@ mod template;
 mod union;
 mod unsharded;
 mod values;
+mod write_targets;
 
 use rules::runtime::LogicalSchema;
 use rules::{NodeId, RuleError, Runtime, ShardSet, TableKind};

@@ -1,15 +1,20 @@
 //! What a statement does to each table it names, for rights granted per table: the
 //! tables it writes (INSERT's, UPDATE's and DELETE's targets), those whose definition
 //! it changes (DDL), and those it only reads (everything else it names). A statement
-//! whose targets this cannot tell is taken to do everything it needs to every table
-//! it names, so an unknown shape is refused rather than let through.
+//! whose targets this cannot tell is taken to read every table it names and do to
+//! each everything it needs, so an unknown shape is refused rather than let through.
+//! Names are taken as written: a common table expression named like a table is
+//! checked as that table (a scope that hides a table is not tracked).
+
+use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AssignmentTarget, FromTable, ObjectName, ObjectType, SetExpr, ShowCreateObject, Statement,
-    TableFactor, TableObject, TableWithJoins,
+    CreateTableLikeKind, ObjectType, SetExpr, ShowCreateObject, Statement, TableObject, Visit,
+    Visitor,
 };
 use sqlparser::parser::Parser;
 
+use super::write_targets::{name_of, same, write_targets, Name};
 use super::{mask_lock_in_share_mode, refs, spans, RouteError};
 use crate::privilege::Need;
 use crate::reading::Reading;
@@ -17,13 +22,13 @@ use crate::reading::Reading;
 /// A table a statement uses, and the right that use needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableUse {
-    /// The qualifier as written; `None`: the session's database.
+    /// The qualifier as written; `None`: the database the statement runs in.
     pub schema: Option<String>,
     pub table: String,
     pub need: Need,
 }
 
-/// The statement's table uses, and whether it is an UPDATE or DELETE without WHERE.
+/// What a statement does to the tables it names.
 #[derive(Debug, Default)]
 pub struct TableAccess {
     pub uses: Vec<TableUse>,
@@ -32,6 +37,9 @@ pub struct TableAccess {
     /// Every statement was of a shape whose tables are known: otherwise a table may
     /// be named other than as a relation (`SHOW INDEX FROM t`), and `uses` may miss it.
     pub exact: bool,
+    /// It defines a view: the tables it reads become reachable through the view,
+    /// with the view's rights.
+    pub defines_view: bool,
 }
 
 /// `needs`: what the statement needs as a whole (from its words); a shape whose
@@ -51,24 +59,21 @@ pub fn table_access(
         ..TableAccess::default()
     };
     for statement in &statements {
-        let ctes = refs::cte_names(statement);
         let refs = refs::collect(statement, &offsets);
-        let named: Vec<(Option<String>, String)> = refs
+        // A multi-table DELETE's target list names its tables again: they are
+        // targets, and mentioned in its FROM.
+        let named: Vec<Name> = refs
             .tables
             .iter()
-            .filter(|t| !t.deleted && (t.schema.is_some() || !ctes.contains(&t.name)))
+            .filter(|t| !t.deleted)
             .map(|t| (t.schema.clone(), t.name.clone()))
             .collect();
-        let alias_of = |n: &str| -> Option<String> {
-            refs.aliases
-                .iter()
-                .find(|(_, a)| a.eq_ignore_ascii_case(n))
-                .map(|(t, _)| t.clone())
-        };
-        let Some(shape) = shape(statement, &alias_of) else {
-            // Targets unknown: every table may be anything the statement needs.
+        // `TABLE t` names its table outside any relation.
+        access.exact &= !has_table_expression(statement);
+        let Some(shape) = shape(statement) else {
             access.exact = false;
             for (schema, table) in &named {
+                access.push(schema.clone(), table.clone(), Need::Read);
                 for &need in needs.iter().filter(|n| on_tables(**n)) {
                     access.push(schema.clone(), table.clone(), need);
                 }
@@ -76,23 +81,24 @@ pub fn table_access(
             continue;
         };
         access.unbounded_write |= shape.unbounded;
+        access.defines_view |= shape.view;
         for (schema, table) in &shape.targets {
             access.push(schema.clone(), table.clone(), shape.need);
             if shape.reads_targets {
                 access.push(schema.clone(), table.clone(), Need::Read);
             }
         }
+        for (schema, table) in &shape.reads {
+            access.push(schema.clone(), table.clone(), Need::Read);
+        }
         // Each target's own mention is the target; every other mention is a read.
         let mut unmatched = shape.targets.clone();
-        for (schema, table) in named {
-            if let Some(i) = unmatched
-                .iter()
-                .position(|t| same(t, &(schema.clone(), table.clone())))
-            {
+        for n in named {
+            if let Some(i) = unmatched.iter().position(|t| same(t, &n)) {
                 unmatched.remove(i);
                 continue;
             }
-            access.push(schema, table, Need::Read);
+            access.push(n.0, n.1, Need::Read);
         }
     }
     Ok(access)
@@ -116,184 +122,136 @@ impl TableAccess {
     }
 }
 
-type Name = (Option<String>, String);
-
-fn same(a: &Name, b: &Name) -> bool {
-    let schema = match (&a.0, &b.0) {
-        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-        (None, None) => true,
-        _ => false,
-    };
-    schema && a.1.eq_ignore_ascii_case(&b.1)
-}
-
 /// What a statement of a known shape writes or redefines.
 struct Shape {
     targets: Vec<Name>,
     need: Need,
     /// The targets' rows are read too (a WHERE picks them).
     reads_targets: bool,
+    /// Tables read that are no relation of the tree (`CREATE TABLE … LIKE t`).
+    reads: Vec<Name>,
     unbounded: bool,
+    view: bool,
 }
 
-fn name(n: &ObjectName) -> Option<Name> {
-    let parts: Vec<String> =
-        n.0.iter()
-            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
-            .collect();
-    match parts.as_slice() {
-        [t] => Some((None, t.clone())),
-        [s, t] => Some((Some(s.clone()), t.clone())),
-        _ => None,
-    }
-}
-
-/// The tables of a FROM-like list (`a JOIN b`), by name.
-fn joined(from: &[TableWithJoins]) -> Vec<Name> {
-    let mut out = Vec::new();
-    for t in from {
-        for factor in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
-            if let TableFactor::Table { name: n, .. } = factor {
-                out.extend(name(n));
-            }
+impl Shape {
+    fn new(targets: Vec<Name>, need: Need) -> Shape {
+        Shape {
+            targets,
+            need,
+            reads_targets: false,
+            reads: Vec::new(),
+            unbounded: false,
+            view: false,
         }
     }
-    out
 }
 
-/// A name that may be an alias (`DELETE o FROM orders o`, `SET o.x = 1`), as its table.
-fn unaliased(n: Name, alias_of: &dyn Fn(&str) -> Option<String>) -> Name {
-    match (&n.0, alias_of(&n.1)) {
-        (None, Some(table)) => (None, table),
-        _ => n,
-    }
-}
-
-fn shape(statement: &Statement, alias_of: &dyn Fn(&str) -> Option<String>) -> Option<Shape> {
-    let ddl = |targets: Vec<Name>| Shape {
-        targets,
-        need: Need::Ddl,
-        reads_targets: false,
-        unbounded: false,
-    };
+fn shape(statement: &Statement) -> Option<Shape> {
+    let one = |n| name_of(n).into_iter().collect::<Vec<_>>();
     Some(match statement {
         // `WITH … DELETE …`: the data statement decides.
-        Statement::Query(q)
-            if !matches!(
-                *q.body,
-                SetExpr::Select(_)
-                    | SetExpr::Query(_)
-                    | SetExpr::SetOperation { .. }
-                    | SetExpr::Values(_)
-                    | SetExpr::Table(_)
-            ) =>
-        {
-            match &*q.body {
-                SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) => {
-                    return shape(s, alias_of)
-                }
-                _ => return None,
-            }
-        }
-        Statement::Query(_) => Shape {
-            targets: Vec::new(),
-            need: Need::Read,
-            reads_targets: false,
-            unbounded: false,
+        Statement::Query(q) => match &*q.body {
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) => return shape(s),
+            SetExpr::Select(_)
+            | SetExpr::Query(_)
+            | SetExpr::SetOperation { .. }
+            | SetExpr::Values(_)
+            | SetExpr::Table(_) => Shape::new(Vec::new(), Need::Read),
+            _ => return None,
         },
         Statement::ShowCreate {
             obj_type: ShowCreateObject::Table | ShowCreateObject::View,
             obj_name,
-        } => Shape {
-            targets: name(obj_name).into_iter().collect(),
-            need: Need::Read,
-            reads_targets: false,
-            unbounded: false,
-        },
+        } => Shape::new(one(obj_name), Need::Read),
         Statement::Insert(ins) => match &ins.table {
-            TableObject::TableName(n) => Shape {
-                targets: name(n).into_iter().collect(),
-                need: Need::Write,
-                reads_targets: false,
-                unbounded: false,
-            },
+            TableObject::TableName(n) => Shape::new(one(n), Need::Write),
             _ => return None,
         },
-        Statement::Update(u) => {
-            // `SET a.x = …` names the tables written; an unqualified column may be
-            // any joined table's.
-            let mut targets = Vec::new();
-            let mut all_qualified = true;
-            for a in &u.assignments {
-                let columns = match &a.target {
-                    AssignmentTarget::ColumnName(c) => std::slice::from_ref(c),
-                    AssignmentTarget::Tuple(cs) => cs.as_slice(),
-                };
-                for c in columns {
-                    let parts: Vec<String> =
-                        c.0.iter()
-                            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
-                            .collect();
-                    match parts.as_slice() {
-                        [_] => all_qualified = false,
-                        [t, _] => targets.push(unaliased((None, t.clone()), alias_of)),
-                        [s, t, _] => targets.push((Some(s.clone()), t.clone())),
-                        _ => return None,
-                    }
+        Statement::Update(u) => Shape {
+            reads_targets: u.selection.is_some(),
+            unbounded: u.selection.is_none(),
+            ..Shape::new(write_targets(statement)?, Need::Write)
+        },
+        Statement::Delete(d) => Shape {
+            reads_targets: d.selection.is_some(),
+            unbounded: d.selection.is_none(),
+            ..Shape::new(write_targets(statement)?, Need::Write)
+        },
+        Statement::CreateTable(ct) => {
+            let like = match &ct.like {
+                Some(CreateTableLikeKind::Parenthesized(l) | CreateTableLikeKind::Plain(l)) => {
+                    one(&l.name)
                 }
-            }
-            if !all_qualified || targets.is_empty() {
-                targets = joined(std::slice::from_ref(&u.table));
-            }
-            Shape {
-                targets,
-                need: Need::Write,
-                reads_targets: u.selection.is_some(),
-                unbounded: u.selection.is_none(),
-            }
-        }
-        Statement::Delete(d) => {
-            let targets = if d.tables.is_empty() {
-                match &d.from {
-                    FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => joined(f),
-                }
-            } else {
-                d.tables
-                    .iter()
-                    .filter_map(name)
-                    .map(|n| unaliased(n, alias_of))
-                    .collect()
+                None => Vec::new(),
             };
             Shape {
-                targets,
-                need: Need::Write,
-                reads_targets: d.selection.is_some(),
-                unbounded: d.selection.is_none(),
+                reads: like
+                    .into_iter()
+                    .chain(ct.clone.iter().flat_map(one))
+                    .collect(),
+                ..Shape::new(one(&ct.name), Need::Ddl)
             }
         }
-        Statement::CreateTable(ct) => ddl(name(&ct.name).into_iter().collect()),
-        Statement::CreateView(cv) => ddl(name(&cv.name).into_iter().collect()),
-        Statement::AlterView { name: n, .. } => ddl(name(n).into_iter().collect()),
-        Statement::AlterTable(at) => ddl(name(&at.name).into_iter().collect()),
-        Statement::CreateIndex(ci) => ddl(name(&ci.table_name).into_iter().collect()),
-        Statement::Truncate(t) => ddl(t.table_names.iter().filter_map(|t| name(&t.name)).collect()),
-        Statement::RenameTable(r) => ddl(r
-            .iter()
-            .flat_map(|r| [name(&r.old_name), name(&r.new_name)])
-            .flatten()
-            .collect()),
+        Statement::CreateView(cv) => Shape {
+            view: true,
+            ..Shape::new(one(&cv.name), Need::Ddl)
+        },
+        Statement::AlterView { name: n, .. } => Shape {
+            view: true,
+            ..Shape::new(one(n), Need::Ddl)
+        },
+        Statement::AlterTable(at) => Shape::new(one(&at.name), Need::Ddl),
+        Statement::CreateIndex(ci) => Shape::new(one(&ci.table_name), Need::Ddl),
+        Statement::Truncate(t) => Shape::new(
+            t.table_names
+                .iter()
+                .filter_map(|t| name_of(&t.name))
+                .collect(),
+            Need::Ddl,
+        ),
+        Statement::RenameTable(r) => Shape::new(
+            r.iter()
+                .flat_map(|r| [name_of(&r.old_name), name_of(&r.new_name)])
+                .flatten()
+                .collect(),
+            Need::Ddl,
+        ),
         Statement::Drop {
             object_type: ObjectType::Table | ObjectType::View,
             names,
             ..
-        } => ddl(names.iter().filter_map(name).collect()),
+        } => Shape::new(names.iter().filter_map(name_of).collect(), Need::Ddl),
         Statement::Drop {
             object_type: ObjectType::Index,
             table: Some(t),
             ..
-        } => ddl(name(t).into_iter().collect()),
+        } => Shape::new(one(t), Need::Ddl),
         _ => return None,
     })
+}
+
+/// Some query of `statement` is `TABLE t`.
+fn has_table_expression(statement: &Statement) -> bool {
+    struct Finder;
+    fn in_set(e: &SetExpr) -> bool {
+        match e {
+            SetExpr::Table(_) => true,
+            SetExpr::SetOperation { left, right, .. } => in_set(left) || in_set(right),
+            SetExpr::Query(q) => in_set(&q.body),
+            _ => false,
+        }
+    }
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            if in_set(&q.body) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    statement.visit(&mut Finder).is_break()
 }
 
 #[cfg(test)]
@@ -376,11 +334,11 @@ mod tests {
         assert_eq!(uses("DESCRIBE a"), [("a".into(), Read)]);
         assert_eq!(
             uses("WITH x AS (SELECT 1) DELETE FROM a WHERE id IN (SELECT * FROM x)"),
-            [("a".into(), Write), ("a".into(), Read)]
+            [("a".into(), Write), ("a".into(), Read), ("x".into(), Read)]
         );
         assert_eq!(
             uses("WITH x AS (SELECT * FROM a) SELECT * FROM x"),
-            [("a".into(), Read)]
+            [("a".into(), Read), ("x".into(), Read)]
         );
     }
 
@@ -404,11 +362,44 @@ mod tests {
     }
 
     #[test]
+    fn tables_named_outside_relations_are_found_or_flagged() {
+        use Need::*;
+        assert_eq!(
+            uses("CREATE TABLE x LIKE salaries"),
+            [("x".into(), Ddl), ("salaries".into(), Read)]
+        );
+        // SET reads what its subquery reads (its shape is not one of the known).
+        let set = table_access(
+            b"SET @x = (SELECT GROUP_CONCAT(pay) FROM salaries)",
+            Reading::DEFAULT,
+            &[Read],
+        )
+        .expect("parses");
+        assert!(!set.exact);
+        assert!(set.uses.contains(&TableUse {
+            schema: None,
+            table: "salaries".into(),
+            need: Read
+        }));
+        let view = table_access(
+            b"CREATE VIEW v AS SELECT * FROM notes",
+            Reading::DEFAULT,
+            &[Ddl],
+        )
+        .expect("parses");
+        assert!(view.defines_view && view.exact);
+        // `TABLE t` names no relation: not exact (alone, it does not parse at all).
+        let table = table_access(b"SELECT 1 UNION TABLE salaries", Reading::DEFAULT, &[Read])
+            .expect("parses");
+        assert!(!table.exact);
+    }
+
+    #[test]
     fn unbounded_writes_are_those_without_where() {
         let unbounded = |sql: &str| {
             table_access(sql.as_bytes(), Reading::DEFAULT, &[Need::Write])
-                .map(|a| a.unbounded_write)
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .unbounded_write
         };
         assert!(unbounded("DELETE FROM t"));
         assert!(unbounded("UPDATE t SET a = 1 LIMIT 5"));
