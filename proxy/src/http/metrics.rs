@@ -20,6 +20,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// The command latency histogram's name.
 pub const COMMAND_SECONDS: &str = "shardgate_command_seconds";
 
+/// How often histogram samples are folded into their buckets when no scrape does it.
+/// Between two, the samples of that time are held (16 bytes per command).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Installs the recorder, once per process (the playground's and the tests' several
 /// starts share it).
 pub fn install() {
@@ -28,7 +32,22 @@ pub fn install() {
             .set_buckets_for_metric(Matcher::Full(COMMAND_SECONDS.into()), LATENCY_BUCKETS)
             .map(PrometheusBuilder::install_recorder);
         match built {
-            Ok(Ok(handle)) => Some(handle),
+            Ok(Ok(handle)) => {
+                // The recorder keeps every histogram sample until an upkeep folds it
+                // into the buckets; a scrape runs one, but nobody may scrape: without
+                // this, memory grows by each command's sample for ever.
+                let kept = handle.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-upkeep".into())
+                    .spawn(move || loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        kept.run_upkeep();
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "metrics upkeep not started: histograms grow until scraped");
+                }
+                Some(handle)
+            }
             Ok(Err(e)) | Err(e) => {
                 tracing::warn!(error = %e, "metrics are not recorded");
                 None
