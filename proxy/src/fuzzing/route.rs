@@ -47,6 +47,18 @@ pub fn route_sql(data: &[u8]) {
     };
     for reading in READINGS {
         let _ = router::classify::classify_in(data, reading);
+        // What the access checks and the firewall read of every statement.
+        let needs = router::privilege::needs_in(data, reading);
+        let _ = router::plan::table_access(data, reading, &needs);
+        let mut digest = Vec::new();
+        crate::stats::digest::digest_as(data, &mut digest, reading, usize::MAX);
+        crate::stats::digest::digest_as(
+            data,
+            &mut digest,
+            reading,
+            crate::stats::digest::MAX_DIGEST,
+        );
+        assert!(digest.len() <= crate::stats::digest::MAX_DIGEST);
         let _ = router::plan(data, shop, rt, reading);
         let _ = router::plan::plan_foreign(data, shop, rt, reading);
         if let Ok(Some(prepared)) = router::plan::prepare(data, shop, rt, reading) {

@@ -86,7 +86,7 @@ pub fn digest_as(
                 if bare {
                     out.extend(inner.iter().take(room).map(u8::to_ascii_lowercase));
                 } else {
-                    out.extend_from_slice(&sql[i..end.min(i + room)]);
+                    out.extend_from_slice(&sql[i..end.min(i.saturating_add(room))]);
                 }
                 i = end;
             }
@@ -302,6 +302,11 @@ mod tests {
             "delete from t"
         );
         assert_eq!(d("SELECT * FROM `my table`"), "select * from `my table`");
+        // Unbounded (the firewall's): found by the route_sql fuzzer, an overflow.
+        assert_eq!(
+            as_read("SELECT * FROM `my table`", Reading::DEFAULT),
+            "select * from `my table`"
+        );
         let ansi = Reading {
             ansi_quotes: true,
             ..Reading::DEFAULT
