@@ -415,15 +415,15 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
             if read_write {
                 needs.push(Need::Write);
             }
-            // `SET @x = (SELECT …)` reads what its subquery reads.
-            if has(b"select") {
+            // `SET @x = (SELECT …)` reads what its subquery reads (`TABLE t` too).
+            if has(b"select") || has(b"table") {
                 needs.push(Need::Read);
             }
         }
+        // LOCK TABLES holds other clients off its tables: MySQL asks SELECT on them.
+        b"lock" if has(b"tables") || has(b"table") => needs.push(Need::Read),
         b"shutdown" | b"restart" | b"install" | b"uninstall" | b"flush" | b"reset" | b"purge"
-        | b"binlog" | b"change" | b"cache" | b"clone" | b"import" | b"backup" | b"lock"
-            if !(eq(first, b"lock") && (has(b"tables") || has(b"table"))) =>
-        {
+        | b"binlog" | b"change" | b"cache" | b"clone" | b"import" | b"backup" | b"lock" => {
             needs.push(Need::Admin)
         }
         // START/STOP SLAVE, REPLICA, ALL SLAVES, GROUP_REPLICATION ...

@@ -99,7 +99,9 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
         "[[users]]\nname = \"clerk\"\npassword = \"pw\"\n\
          [users.tables]\n\"{db}.salaries\" = []\n\"{db}.orders\" = [\"read\"]\n\
          [[users]]\nname = \"auditor\"\npassword = \"pw\"\nprivileges = [\"read\"]\n\
-         [users.tables]\n\"{db}.audit\" = [\"read\", \"write\"]\n"
+         [users.tables]\n\"{db}.audit\" = [\"read\", \"write\"]\n\
+         [[users]]\nname = \"reader\"\npassword = \"pw\"\nprivileges = []\n\
+         [users.tables]\n\"{db}.notes\" = [\"read\"]\n"
     );
     let (p, mut owner) = proxy(db, &users).await;
 
@@ -137,6 +139,13 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
         "CREATE PROCEDURE p_pay() SELECT pay FROM salaries",
         "CREATE TRIGGER tr AFTER INSERT ON audit FOR EACH ROW UPDATE orders SET v = 0",
         "PREPARE s FROM '/*!DELETE*/ FROM orders'",
+        // Aliases that differ only in case are two tables on the server.
+        "UPDATE notes N JOIN orders n ON N.id = n.id SET n.v = 0 WHERE N.id = 1",
+        // Tables named outside relations: locks, foreign keys, a new name.
+        "LOCK TABLES salaries READ",
+        "CREATE TABLE fk (a INT, FOREIGN KEY (a) REFERENCES salaries (id))",
+        "ALTER TABLE notes RENAME TO salaries",
+        "SET @x = EXISTS(TABLE salaries)",
     ] {
         refused(&mut clerk, sql, 1142).await;
     }
@@ -225,6 +234,27 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
     assert_eq!(count(&mut owner, "SELECT SUM(v) FROM orders").await, 100);
     assert_eq!(count(&mut owner, "SELECT COUNT(*) FROM notes").await, 2);
 
+    // reader: reads notes only, also as ORMs look at a table.
+    let mut reader = login(&p, "reader", db).await;
+    for sql in [
+        "SELECT * FROM notes",
+        "DESCRIBE notes",
+        "SHOW FULL COLUMNS FROM notes",
+        "EXPLAIN SELECT * FROM notes WHERE id = 1",
+    ] {
+        reader
+            .query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    for sql in [
+        "SELECT * FROM audit",
+        "DESCRIBE audit",
+        "INSERT INTO notes VALUES (5, 'x')",
+    ] {
+        refused(&mut reader, sql, 1142).await;
+    }
+
     // Changed live on the admin port: clerk's open session may now write orders.
     let mut a = admin(&p).await;
     a.query_drop(format!(
@@ -289,6 +319,8 @@ async fn the_firewall_denies_by_digest_and_pattern_and_guards_unbounded_writes()
     refused(&mut g, "PREPARE s FROM '/*!DROP*/ TABLE notes'", 1227).await;
     // ANALYZE runs the DELETE it explains.
     refused(&mut g, "ANALYZE DELETE FROM orders", 1175).await;
+    // ANALYZE TABLE changes no rows: not guarded.
+    g.query_drop("ANALYZE TABLE notes").await.unwrap();
 
     // A digest from SHOW STATS, denied live: every literal value of that shape.
     let mut a = admin(&p).await;

@@ -9,7 +9,7 @@
 use router::privilege::{Need, Reading};
 use rules::Runtime;
 
-use super::table_rights::Scope;
+use super::table_rights::{Checked, Scope};
 use super::Session;
 use crate::config::UserConfig;
 use crate::wire::SqlError;
@@ -179,7 +179,12 @@ impl Session {
                 ),
             });
         }
-        self.check_tables(user, sql, reading, rt, scope, &needs, &by_table)?;
+        let stmt = Checked {
+            sql,
+            reading,
+            scope,
+        };
+        self.check_tables(user, stmt, rt, &needs, &by_table)?;
         // SHOW … FROM db names a database without a dot.
         for db in router::privilege::show_databases(sql, reading) {
             if !may_name(user, &db, rt) {

@@ -24,10 +24,8 @@ impl Session {
         }
         // Patterns see the whole statement; the digest is SHOW STATS' (bounded).
         let mut text = Vec::new();
-        let mut hash = digest_as(sql, &mut text, reading, usize::MAX);
-        if text.len() >= MAX_DIGEST {
-            hash = digest_as(sql, &mut Vec::new(), reading, MAX_DIGEST);
-        }
+        digest_as(sql, &mut text, reading, usize::MAX);
+        let hash = digest_as(sql, &mut Vec::new(), reading, MAX_DIGEST);
         match user.rules.denial(hash, &String::from_utf8_lossy(&text)) {
             Some(why) => Err(SqlError::specific_access_denied(format!(
                 "Access denied; shardgate's SQL firewall refuses this statement for user `{}`: {why}",

@@ -12,55 +12,71 @@ use super::Session;
 use crate::config::UserConfig;
 use crate::wire::SqlError;
 
+/// A statement being checked, as read.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Checked<'a> {
+    pub(super) sql: &'a [u8],
+    pub(super) reading: Reading,
+    pub(super) scope: Scope,
+}
+
 /// Where a statement's unqualified names are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scope {
     /// In the session's database.
     Session,
     /// In a routine's, trigger's or event's own schema, which may be another: an
-    /// unqualified name may be that table of any schema.
+    /// unqualified name may be that table of any schema. (The statement around a
+    /// body is also read word by word, being of no shape whose tables are known.)
     Body,
 }
 
 impl Session {
     /// `needs`: what the statement needs as a whole; `by_table`: those of them the
     /// user holds only on some tables, to be found on every table that needs them.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn check_tables(
         &self,
         user: &UserConfig,
-        sql: &[u8],
-        reading: Reading,
+        stmt: Checked<'_>,
         rt: &Runtime,
-        scope: Scope,
         needs: &[Need],
         by_table: &[Need],
     ) -> Result<(), SqlError> {
+        let Checked {
+            sql,
+            reading,
+            scope,
+        } = stmt;
+        let host = || self.peer.ip().to_string();
         let touches_tables = needs.iter().any(|n| on_tables(*n));
-        let guard = user.require_where
-            && needs.contains(&Need::Write)
-            && reading.first_word(sql).is_some_and(|w| {
-                [&b"update"[..], b"delete", b"with", b"analyze"]
-                    .iter()
-                    .any(|k| w.eq_ignore_ascii_case(k))
-            });
+        if !touches_tables && user.rules.has_tables() {
+            // No right on tables is needed, yet a table may hide in what is read
+            // (`SET @x = EXISTS(TABLE t)`): one with rights of its own must allow it.
+            if let Some((name, need)) = ruled_table_lacking(user, sql, reading, &[]) {
+                return Err(lacking(user, &host(), &name, need, stmt));
+            }
+        }
+        let guard = user.require_where && needs.contains(&Need::Write) && changes_rows(stmt);
         if !touches_tables || !(user.rules.has_tables() || guard) {
             return Ok(());
         }
-        let host = || self.peer.ip().to_string();
-        let denied = |message: String| SqlError::table_access_denied(message);
         // Unparsed, it is read by its words only (not exact).
         let access = router::plan::table_access(sql, reading, needs).unwrap_or_default();
-        // MySQL names the command the missing right is for.
-        let command = |need: Need| match need {
-            Need::Read => "SELECT".to_string(),
-            _ => command_word(sql, reading),
-        };
         for &need in by_table {
+            // A read of no table at all (`SELECT @@version`, what drivers ask at
+            // login) needs no right on one, unless it calls what may be a stored
+            // function, which reads with its definer's rights.
+            let tableless = need == Need::Read
+                && access.exact
+                && access.uses.is_empty()
+                && calls_only_builtins(sql, reading);
+            if tableless {
+                continue;
+            }
             // Only a statement whose every table is known may use a right granted
             // on some tables (never CALL, whose routine acts on any).
             if !access.exact || !access.uses.iter().any(|u| u.need == need) {
-                return Err(denied(format!(
+                return Err(SqlError::table_access_denied(format!(
                     "{} command denied to user '{}'@'{}' (shardgate's privileges for it: {}; \
                      its rights on single tables do not cover this statement)",
                     need.mysql_name(),
@@ -71,77 +87,65 @@ impl Session {
             }
         }
         for u in &access.uses {
-            let schema = match scope {
-                Scope::Session => u.schema.as_deref().or(self.db.as_deref()),
-                Scope::Body => u.schema.as_deref(),
-            };
-            let rights = self.rights_on(user, schema, &u.table);
-            if !rights
+            let schema = self.schema_of(u.schema.as_deref(), scope);
+            let rights = rights_on(user, schema, &u.table);
+            let granted = rights
                 .as_deref()
-                .map_or(user.may(u.need), |r| r.contains(&u.need))
-            {
-                return Err(denied(format!(
-                    "{} command denied to user '{}'@'{}' for table `{}`.`{}` (shardgate's privileges \
-                     for it: {})",
-                    command(u.need),
-                    user.name,
-                    host(),
-                    schema.unwrap_or("?"),
-                    u.table,
-                    shown(user, rights.as_deref())
-                )));
+                .map_or(user.may(u.need), |r| r.contains(&u.need));
+            // A view reads its tables with the view's rights: a table of rights of its
+            // own may be reached through one only if they allow reading and writing.
+            let through_view = access.defines_view
+                && u.need == Need::Read
+                && rights
+                    .as_deref()
+                    .is_some_and(|r| !(r.contains(&Need::Read) && r.contains(&Need::Write)));
+            if granted && !through_view {
+                continue;
             }
-            // A view reads its tables with the rights of the view: a table of its
-            // own rights may be read and written through it only if those allow it.
-            let through_view = access.defines_view && u.need == Need::Read;
-            if through_view
-                && rights.is_some_and(|r| !(r.contains(&Need::Read) && r.contains(&Need::Write)))
-            {
-                return Err(denied(format!(
-                    "{} command denied to user '{}'@'{}' for table `{}`.`{}`: a view over it would \
-                     let its rows be read and changed past its own rights; select from it directly",
-                    command(Need::Ddl),
-                    user.name,
-                    host(),
-                    schema.unwrap_or("?"),
-                    u.table,
-                )));
-            }
+            let (need, why) = if granted {
+                (
+                    Need::Ddl,
+                    "a view over it would let its rows be read and changed past them; select \
+                     from it directly"
+                        .to_string(),
+                )
+            } else {
+                (
+                    u.need,
+                    format!(
+                        "shardgate's privileges for it: {}",
+                        shown(user, rights.as_deref())
+                    ),
+                )
+            };
+            return Err(SqlError::table_access_denied(format!(
+                "{} command denied to user '{}'@'{}' for table `{}`.`{}` ({why})",
+                command(need, stmt),
+                user.name,
+                host(),
+                schema.unwrap_or("any schema"),
+                u.table,
+            )));
         }
         // A shape whose tables are not all known: a word that names a table with rights
         // of its own needs on it everything the statement needs, and reading.
         if !access.exact {
             if let Some((name, need)) = ruled_table_lacking(user, sql, reading, needs) {
-                return Err(denied(format!(
-                    "{} command denied to user '{}'@'{}' for table `{name}` (shardgate's privileges \
-                     for it do not cover this statement, which it cannot read table by table)",
-                    command(need),
-                    user.name,
-                    host(),
-                )));
+                return Err(lacking(user, &host(), &name, need, stmt));
             }
         }
         if guard {
-            self.check_bounded(user, sql, reading, rt, &access)?;
+            self.check_bounded(user, stmt, rt, &access)?;
         }
         Ok(())
     }
 
-    /// The rights `user` has on `table` of `schema` (`None`: unknown, so that table
-    /// of any schema) when some are the table's own; several apply all at once.
-    fn rights_on(&self, user: &UserConfig, schema: Option<&str>, table: &str) -> Option<Vec<Need>> {
-        if let Some(s) = schema {
-            return user.rules.table(s, table).map(<[Need]>::to_vec);
+    /// The schema of a name written with `written` as its qualifier (`None`: unknown).
+    fn schema_of<'a>(&'a self, written: Option<&'a str>, scope: Scope) -> Option<&'a str> {
+        match scope {
+            Scope::Session => written.or(self.db.as_deref()),
+            Scope::Body => written,
         }
-        let mut all: Option<Vec<Need>> = None;
-        for rights in user.rules.rights_named(table) {
-            let common = match all {
-                None => rights.to_vec(),
-                Some(v) => v.into_iter().filter(|n| rights.contains(n)).collect(),
-            };
-            all = Some(common);
-        }
-        all
     }
 
     /// `require_where`: an UPDATE or DELETE without WHERE on a sharded table, or one
@@ -149,8 +153,7 @@ impl Session {
     fn check_bounded(
         &self,
         user: &UserConfig,
-        sql: &[u8],
-        reading: Reading,
+        stmt: Checked<'_>,
         rt: &Runtime,
         access: &TableAccess,
     ) -> Result<(), SqlError> {
@@ -161,31 +164,123 @@ impl Session {
                 format!(
                     "{} {what} refused: user `{}` has require_where (it would change every \
                      shard); add a WHERE clause",
-                    command_word(sql, reading),
+                    command_word(stmt.sql, stmt.reading),
                     user.name
                 ),
             )
         };
         if !access.exact {
-            return Err(refuse(
-                "whose tables shardgate cannot tell (it parses no such statement)".into(),
-            ));
+            return Err(refuse("whose tables shardgate cannot tell".into()));
         }
         if !access.unbounded_write {
             return Ok(());
         }
         for u in access.uses.iter().filter(|u| u.need == Need::Write) {
-            let schema = u.schema.as_deref().or(self.db.as_deref());
+            let schema = self.schema_of(u.schema.as_deref(), stmt.scope);
             if is_sharded(rt, schema, &u.table) {
                 return Err(refuse(format!(
                     "without WHERE on sharded table `{}`.`{}`",
-                    schema.unwrap_or("?"),
+                    schema.unwrap_or("any schema"),
                     u.table
                 )));
             }
         }
         Ok(())
     }
+}
+
+/// The rights `user` has on `table` of `schema` when some are the table's own. With
+/// the schema unknown it may be that table of any schema: a right only if every table
+/// of that name with rights of its own, and the user's privileges, grant it.
+fn rights_on(user: &UserConfig, schema: Option<&str>, table: &str) -> Option<Vec<Need>> {
+    if let Some(s) = schema {
+        return user.rules.table(s, table).map(<[Need]>::to_vec);
+    }
+    let mut all: Option<Vec<Need>> = None;
+    for rights in user.rules.rights_named(table) {
+        let common: Vec<Need> = all
+            .unwrap_or_else(|| rights.to_vec())
+            .into_iter()
+            .filter(|n| rights.contains(n) && user.may(*n))
+            .collect();
+        all = Some(common);
+    }
+    all
+}
+
+/// Functions of the server itself that read no table, as drivers call them at login
+/// and ORMs around their statements.
+const BUILTINS: [&str; 24] = [
+    "version",
+    "database",
+    "schema",
+    "user",
+    "current_user",
+    "session_user",
+    "system_user",
+    "connection_id",
+    "last_insert_id",
+    "found_rows",
+    "row_count",
+    "now",
+    "current_timestamp",
+    "utc_timestamp",
+    "unix_timestamp",
+    "concat",
+    "replace",
+    "if",
+    "ifnull",
+    "coalesce",
+    "lower",
+    "upper",
+    "cast",
+    "convert",
+];
+
+/// Every function `sql` calls is one of [`BUILTINS`].
+fn calls_only_builtins(sql: &[u8], reading: Reading) -> bool {
+    let tokens: Vec<router::lexer::Token<'_>> = reading.lexer(sql).collect();
+    tokens.windows(2).all(|w| match w {
+        [router::lexer::Token::Word(f) | router::lexer::Token::Quoted(f), router::lexer::Token::Punct(b"(")] => {
+            BUILTINS.iter().any(|b| f.eq_ignore_ascii_case(b.as_bytes()))
+        }
+        _ => true,
+    })
+}
+
+/// MySQL names the command the missing right is for: SELECT for reading.
+fn command(need: Need, stmt: Checked<'_>) -> String {
+    match need {
+        Need::Read => "SELECT".to_string(),
+        _ => command_word(stmt.sql, stmt.reading),
+    }
+}
+
+/// An UPDATE or DELETE (also under WITH, ANALYZE or EXPLAIN ANALYZE): what the
+/// require_where guard looks at. ANALYZE TABLE is none.
+fn changes_rows(stmt: Checked<'_>) -> bool {
+    let words: Vec<&[u8]> = stmt
+        .reading
+        .lexer(stmt.sql)
+        .filter_map(|t| match t {
+            router::lexer::Token::Word(w) => Some(w),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    let is = |i: usize, w: &[u8]| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+    let dml = |i: usize| is(i, b"update") || is(i, b"delete");
+    dml(0) || is(0, b"with") || ((is(0, b"analyze") || is(0, b"explain")) && (dml(1) || dml(2)))
+}
+
+/// The error for a table named by a word whose own rights lack `need`.
+fn lacking(user: &UserConfig, host: &str, table: &str, need: Need, stmt: Checked<'_>) -> SqlError {
+    SqlError::table_access_denied(format!(
+        "{} command denied to user '{}'@'{host}' for table `{table}` (shardgate's privileges \
+         for it do not cover this statement, which it cannot read table by table)",
+        command(need, stmt),
+        user.name,
+    ))
 }
 
 /// The rights shown in an error: the table's own, or the user's.

@@ -61,7 +61,8 @@ pub fn digest_as(
     while i < sql.len() && out.len() < limit {
         let b = sql[i];
         match b {
-            b' ' | b'\t' | b'\n' | b'\r' => {
+            // The server's whitespace: space and \t \n \x0b \x0c \r.
+            b' ' | b'\t'..=b'\r' => {
                 gap = true;
                 i += 1;
                 continue;
@@ -110,7 +111,9 @@ pub fn digest_as(
                 gap = true;
                 continue;
             }
-            b'-' if sql.get(i + 1) == Some(&b'-') => {
+            // `--` starts a comment only before whitespace or a control byte, as the
+            // server reads it (`5--1` is five minus minus one).
+            b'-' if sql.get(i + 1) == Some(&b'-') && sql.get(i + 2).is_none_or(|&c| c <= b' ') => {
                 i = line_end(sql, i);
                 gap = true;
                 continue;
@@ -297,6 +300,11 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         assert_eq!(d("/*!DROP*/ TABLE `Notes`"), "drop table notes");
+        assert_eq!(
+            d("SELECT 5--1, pay FROM salaries"),
+            "select ? -- ?, pay from salaries"
+        );
+        assert_eq!(d("DROP\x0cTABLE notes -- gone"), "drop table notes");
         assert_eq!(
             d("/*M!100000 DELETE */ FROM t /* plain */"),
             "delete from t"

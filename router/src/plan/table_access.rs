@@ -9,8 +9,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CreateTableLikeKind, ObjectType, SetExpr, ShowCreateObject, Statement, TableObject, Visit,
-    Visitor,
+    AlterTableOperation, CreateTableLikeKind, ObjectType, RenameTableNameKind, SetExpr,
+    ShowCreateObject, Statement, TableObject, Visit, Visitor,
 };
 use sqlparser::parser::Parser;
 
@@ -68,8 +68,18 @@ pub fn table_access(
             .filter(|t| !t.deleted)
             .map(|t| (t.schema.clone(), t.name.clone()))
             .collect();
-        // `TABLE t` names its table outside any relation.
+        // `TABLE t` names its table outside any relation, and so do a foreign key's
+        // REFERENCES and a MERGE table's UNION in CREATE and ALTER TABLE.
         access.exact &= !has_table_expression(statement);
+        if matches!(
+            statement,
+            Statement::CreateTable(_) | Statement::AlterTable(_)
+        ) {
+            access.exact &= !reading.lexer(sql).any(|t| {
+                matches!(t, crate::lexer::Token::Word(w)
+                    if w.eq_ignore_ascii_case(b"references") || w.eq_ignore_ascii_case(b"union"))
+            });
+        }
         let Some(shape) = shape(statement) else {
             access.exact = false;
             for (schema, table) in &named {
@@ -164,17 +174,34 @@ fn shape(statement: &Statement) -> Option<Shape> {
             obj_type: ShowCreateObject::Table | ShowCreateObject::View,
             obj_name,
         } => Shape::new(one(obj_name), Need::Read),
+        // DESCRIBE t, SHOW COLUMNS FROM t: their table is a relation of the tree.
+        Statement::ExplainTable { .. } | Statement::ShowColumns { .. } => {
+            Shape::new(Vec::new(), Need::Read)
+        }
+        // EXPLAIN reads the tables of its statement; EXPLAIN ANALYZE runs it.
+        Statement::Explain {
+            analyze, statement, ..
+        } => match analyze {
+            true => return shape(statement),
+            false => Shape::new(Vec::new(), Need::Read),
+        },
+        // ON DUPLICATE KEY UPDATE may read the row it meets (its count tells).
         Statement::Insert(ins) => match &ins.table {
-            TableObject::TableName(n) => Shape::new(one(n), Need::Write),
+            TableObject::TableName(n) => Shape {
+                reads_targets: ins.on.is_some(),
+                ..Shape::new(one(n), Need::Write)
+            },
             _ => return None,
         },
+        // SET expressions, WHERE and ORDER BY read the rows they change, and the
+        // counts of changed rows tell what they read.
         Statement::Update(u) => Shape {
-            reads_targets: u.selection.is_some(),
+            reads_targets: true,
             unbounded: u.selection.is_none(),
             ..Shape::new(write_targets(statement)?, Need::Write)
         },
         Statement::Delete(d) => Shape {
-            reads_targets: d.selection.is_some(),
+            reads_targets: d.selection.is_some() || !d.order_by.is_empty() || d.limit.is_some(),
             unbounded: d.selection.is_none(),
             ..Shape::new(write_targets(statement)?, Need::Write)
         },
@@ -201,7 +228,19 @@ fn shape(statement: &Statement) -> Option<Shape> {
             view: true,
             ..Shape::new(one(n), Need::Ddl)
         },
-        Statement::AlterTable(at) => Shape::new(one(&at.name), Need::Ddl),
+        // ALTER TABLE … RENAME TO: the new name is changed too.
+        Statement::AlterTable(at) => {
+            let renamed = at.operations.iter().filter_map(|op| match op {
+                AlterTableOperation::RenameTable {
+                    table_name: RenameTableNameKind::As(n) | RenameTableNameKind::To(n),
+                } => name_of(n),
+                _ => None,
+            });
+            Shape::new(
+                one(&at.name).into_iter().chain(renamed).collect(),
+                Need::Ddl,
+            )
+        }
         Statement::CreateIndex(ci) => Shape::new(one(&ci.table_name), Need::Ddl),
         Statement::Truncate(t) => Shape::new(
             t.table_names
@@ -298,7 +337,12 @@ mod tests {
         );
         assert_eq!(
             uses("UPDATE orders o JOIN users u ON o.u = u.id SET total = 1"),
-            [("orders".into(), Write), ("users".into(), Write)]
+            [
+                ("orders".into(), Write),
+                ("orders".into(), Read),
+                ("users".into(), Write),
+                ("users".into(), Read)
+            ]
         );
         assert_eq!(
             uses("DELETE o FROM orders o JOIN users u ON o.u = u.id WHERE u.x = 1"),

@@ -51,7 +51,7 @@ pub fn write_targets(statement: &Statement) -> Option<Vec<Name>> {
                 let joined = factors(using)?;
                 let targets = from_names(from)?
                     .iter()
-                    .map(|n| resolve(&n.qualifier(), &joined))
+                    .map(|n| resolve(&qualifier(n), &joined))
                     .collect::<Option<Vec<_>>>()?;
                 return Some(dedup(targets));
             }
@@ -125,14 +125,9 @@ pub fn same(a: &Name, b: &Name) -> bool {
     schema && a.1.eq_ignore_ascii_case(&b.1)
 }
 
-trait Qualifier {
-    fn qualifier(&self) -> Vec<String>;
-}
-
-impl Qualifier for Name {
-    fn qualifier(&self) -> Vec<String> {
-        self.0.iter().cloned().chain([self.1.clone()]).collect()
-    }
+/// A name as the parts a qualifier is written with.
+fn qualifier(n: &Name) -> Vec<String> {
+    n.0.iter().cloned().chain([n.1.clone()]).collect()
 }
 
 /// The names of a DELETE … USING's FROM list.
@@ -146,21 +141,27 @@ fn from_names(from: &[TableWithJoins]) -> Option<Vec<Name>> {
 fn resolve(qualifier: &[String], factors: &[Factor]) -> Option<Name> {
     match qualifier {
         [t] => {
-            let by_alias = factors.iter().find(|f| {
-                f.alias
-                    .as_deref()
-                    .is_some_and(|a| a.eq_ignore_ascii_case(t))
-            });
-            if let Some(f) = by_alias {
-                return f.name.clone();
-            }
-            factors
+            // Aliases (and names) that differ only in case are two on the server and
+            // one here: such a statement's targets are unknown, not guessed.
+            let by_alias: Vec<&Factor> = factors
                 .iter()
-                .find(|f| {
+                .filter(|f| {
+                    f.alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(t))
+                })
+                .collect();
+            let by_name: Vec<&Factor> = factors
+                .iter()
+                .filter(|f| {
                     f.alias.is_none()
                         && f.name.as_ref().is_some_and(|n| n.1.eq_ignore_ascii_case(t))
                 })
-                .and_then(|f| f.name.clone())
+                .collect();
+            match (by_alias.as_slice(), by_name.as_slice()) {
+                ([f], []) | ([], [f]) => f.name.clone(),
+                _ => None,
+            }
         }
         [s, t] => Some((Some(s.clone()), t.clone())),
         _ => None,
@@ -229,5 +230,14 @@ mod tests {
             None
         );
         assert_eq!(targets("UPDATE notes n SET x.body = 1"), None);
+        // `N` and `n` are two aliases on the server: not told apart here, so unknown.
+        assert_eq!(
+            targets("UPDATE notes N JOIN salaries n ON N.id = n.id SET n.pay = 0"),
+            None
+        );
+        assert_eq!(
+            targets("DELETE n FROM notes N JOIN salaries n ON N.id = n.id"),
+            None
+        );
     }
 }
