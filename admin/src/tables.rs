@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection};
 use toml::{Table, Value};
 
+/// A top-level key of a layout read from the tables that stands for a row that
+/// belongs nowhere; its value says why. Validation reports it as an error.
+pub const BAD_ROW: &str = "bad staged row";
+
 /// The staged tables, in the order they are written.
 pub const TABLES: [&str; 11] = [
     "nodes",
@@ -422,13 +426,25 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
             .insert(name_of(&r[1]), rights);
     }
     let mut denials: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    let mut bad: Vec<(String, String)> = Vec::new();
     let sql = format!("SELECT user_name, kind, value FROM {prefix}firewall_rules ORDER BY rowid");
     for r in rows(db, &sql)? {
-        // A kind other than digest or pattern becomes a key validation names.
+        let (user, kind) = (name_of(&r[0]), name_of(&r[1]));
+        let key = match kind.as_str() {
+            "digest" => "deny_digests",
+            "pattern" => "deny_patterns",
+            _ => {
+                bad.push((
+                    format!("firewall_rules ({user}, {kind})"),
+                    format!("kind `{kind}` is none: use digest or pattern"),
+                ));
+                continue;
+            }
+        };
         denials
-            .entry(name_of(&r[0]))
+            .entry(user)
             .or_default()
-            .entry(format!("deny_{}s", name_of(&r[1])))
+            .entry(key.to_string())
             .or_default()
             .push(Value::String(name_of(&r[2])));
     }
@@ -472,13 +488,21 @@ pub fn read(db: &Connection, prefix: &str) -> rusqlite::Result<Table> {
     if !users.is_empty() {
         doc.insert("users".into(), Value::Array(users));
     }
-    // Rows for a user that does not exist would silently grant or deny nothing:
-    // validation names them.
-    for name in own_tables.keys().chain(denials.keys()) {
-        doc.insert(
-            format!("user_tables or firewall_rules of unknown user `{name}`"),
-            Value::Boolean(true),
-        );
+    // Rows for a user that does not exist would silently grant or deny nothing.
+    for name in own_tables.keys() {
+        bad.push((
+            format!("user_tables ({name}, …)"),
+            format!("no user `{name}` in users: add the user, or delete its rows"),
+        ));
+    }
+    for name in denials.keys() {
+        bad.push((
+            format!("firewall_rules ({name}, …)"),
+            format!("no user `{name}` in users: add the user, or delete its rows"),
+        ));
+    }
+    for (row, why) in bad {
+        doc.insert(format!("{BAD_ROW} {row}"), Value::String(why));
     }
 
     for row in rows(

@@ -68,12 +68,20 @@ impl Layout {
                 None
             }
         };
-        for node in runtime.iter().flat_map(|rt| rt.nodes.iter()) {
-            if let Err(e) = crate::backend::link::BackendTls::check(node) {
-                errors.push(rules::ConfigError::new(
-                    format!("nodes.{}.tls_ca", node.name),
-                    e,
-                ));
+        // Every node's, whether or not the runtime could be built.
+        for (name, node) in &cluster.nodes {
+            let Some(ca) = &node.tls_ca else { continue };
+            // An unreadable file is the runtime's error already.
+            let Ok(ca_pem) = std::fs::read(ca) else {
+                continue;
+            };
+            let tls = rules::NodeTls {
+                ca_file: ca.clone(),
+                ca_pem,
+                server_name: node.tls_server_name.clone(),
+            };
+            if let Err((key, e)) = crate::backend::link::BackendTls::check(&tls) {
+                errors.push(rules::ConfigError::new(format!("nodes.{name}.{key}"), e));
             }
         }
         errors.extend(user_errors(&users, &cluster, tls));

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a shared MariaDB sandbox per test binary, the real
 //! `shardgate` binary started per test, and clients to talk to both.
 
+pub mod certs;
 pub mod compare;
 pub mod fault_relay;
 pub mod raw;
@@ -311,6 +312,20 @@ fn config_text(body: &str, path: &Path) -> String {
         Some(i) => format!("{}{listen}{}{admin}", &body[..i + 9], &body[i + 9..]),
         None => format!("{body}\n[server]\n{listen}{admin}"),
     }
+}
+
+/// `shardgate check-config` on `body`, written to `dir`: it must fail; returns what
+/// it said.
+pub fn refused_config(dir: &Path, body: &str) -> String {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, body).expect("write the config");
+    let out = Command::new(shardgate_bin())
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run shardgate check-config");
+    assert!(!out.status.success(), "{body}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Writes `body` to `path` as [`Proxy::with_config`] would run it.

@@ -28,7 +28,8 @@ async fn proxy(db: &str, users: &str) -> (Proxy, Conn) {
          [rules.two]\nalgorithm = \"mod\"\nshards = 2\n\
          [schemas.{db}]\nnode = \"dn1\"\n\
          [schemas.{db}.tables.orders]\nkind = \"sharded\"\ncolumn = \"id\"\nrule = \"two\"\n\
-         nodes = [\"dn1\"]\ntables_per_node = 2\n",
+         nodes = [\"dn1\"]\ntables_per_node = 2\n\
+         [schemas.{db}.tables.regions]\nkind = \"broadcast\"\n",
         sandbox().groups[0].primary.address()
     ));
     let mut owner = p.conn(Some(db)).await;
@@ -37,6 +38,8 @@ async fn proxy(db: &str, users: &str) -> (Proxy, Conn) {
         "CREATE TABLE salaries (id INT PRIMARY KEY, pay INT)",
         "CREATE TABLE audit (id INT PRIMARY KEY, note VARCHAR(20))",
         "CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(20))",
+        "CREATE TABLE regions (id INT PRIMARY KEY)",
+        "INSERT INTO regions VALUES (1), (2)",
         "INSERT INTO orders VALUES (1, 10), (2, 20), (3, 30), (4, 40)",
         "INSERT INTO salaries VALUES (1, 1000)",
         "INSERT INTO notes VALUES (1, 'a'), (2, 'b')",
@@ -108,6 +111,17 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
     // clerk: everything but orders (read only) and salaries (nothing).
     let mut clerk = login(&p, "clerk", db).await;
     assert_eq!(count(&mut clerk, "SELECT COUNT(*) FROM orders").await, 4);
+    // SHOW GRANTS tells of them.
+    let grants: Vec<String> = clerk.query("SHOW GRANTS").await.unwrap();
+    let all = grants.join("\n");
+    assert!(
+        all.contains(&format!("GRANT SELECT ON `{db}`.`orders` TO `clerk`@`%`")),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("no rights on `{db}`.`salaries`")),
+        "{all}"
+    );
     let m = refused(&mut clerk, "SELECT * FROM salaries", 1142).await;
     assert!(m.contains(&format!("`{db}`.`salaries`")), "{m}");
     assert!(m.contains("SELECT command denied"), "{m}");
@@ -282,7 +296,7 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
         .query_drop("LOAD CONFIG TO RUNTIME")
         .await
         .expect_err("refused");
-    assert!(e.to_string().contains("unknown user `clark`"), "{e}");
+    assert!(e.to_string().contains("no user `clark` in users"), "{e}");
 }
 
 #[tokio::test]
@@ -313,6 +327,9 @@ async fn the_firewall_denies_by_digest_and_pattern_and_guards_unbounded_writes()
     assert_eq!(count(&mut owner, "SELECT COUNT(*) FROM notes").await, 0);
 
     // A pattern on the digest text: any spelling of the statement.
+    // A broadcast table's copies are every node's.
+    refused(&mut g, "DELETE FROM regions", 1175).await;
+    assert_eq!(count(&mut owner, "SELECT COUNT(*) FROM regions").await, 2);
     let m = refused(&mut g, "  DROP   TABLE  notes", 1227).await;
     assert!(m.contains("deny_patterns[0]"), "{m}");
     refused(&mut g, "drop /* x */ table `notes`", 1227).await;

@@ -115,5 +115,10 @@ fn rules_of_a_user_that_does_not_exist_are_named() {
         doc["users"][0]["tables"]["shop.a"],
         Value::Array(vec![Value::String("read".into())])
     );
-    assert!(doc.contains_key("user_tables or firewall_rules of unknown user `ghost`"));
+    assert_eq!(
+        doc.get(&format!("{BAD_ROW} user_tables (ghost, …)")),
+        Some(&Value::String(
+            "no user `ghost` in users: add the user, or delete its rows".into()
+        ))
+    );
 }

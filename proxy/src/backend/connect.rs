@@ -51,7 +51,7 @@ pub async fn login(
     let mut seq = greeting.seq.wrapping_add(1);
     if let Some(tls) = &target.tls {
         if !server.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
-            return Err(WireError::Auth(format!(
+            return Err(WireError::Tls(format!(
                 "{} does not offer TLS, and the node's tls_ca asks for it; configure the \
                  server's ssl_cert and ssl_key, or remove tls_ca",
                 target.label
@@ -63,7 +63,7 @@ pub async fn login(
         stream
             .start_tls(tls, &target.address)
             .await
-            .map_err(|e| WireError::Auth(format!("TLS to {}: {e}", target.label)))?;
+            .map_err(|e| WireError::Tls(format!("to {}: {e}", target.label)))?;
     }
     send(stream, &mut seq, &hello).await?;
 

@@ -113,7 +113,7 @@ async fn probe_replication(node: &NodePools, max_lag: Duration) {
             // (the next rounds try it again).
             Err(e) => {
                 tracing::warn!(backend = %replica.target.label, error = %e, "replication probe failed; the replica leaves the read rotation");
-                replica.set_healthy(false);
+                replica.mark_down(&e);
             }
         }
     }

@@ -44,12 +44,14 @@ impl BackendTls {
         }))
     }
 
-    /// What is wrong with the node's TLS settings, if anything (checked with the layout).
-    pub fn check(node: &rules::DataNode) -> Result<(), String> {
-        match Self::of(node) {
-            Some(t) => t.config.as_ref().map(|_| ()).map_err(Clone::clone),
-            None => Ok(()),
+    /// What is wrong with a node's TLS settings, if anything (checked with the
+    /// layout): the key at fault and why.
+    pub fn check(tls: &rules::NodeTls) -> Result<(), (&'static str, String)> {
+        if let Some(name) = &tls.server_name {
+            ServerName::try_from(name.clone())
+                .map_err(|e| ("tls_server_name", format!("`{name}`: {e}")))?;
         }
+        client_config(tls).map(|_| ()).map_err(|e| ("tls_ca", e))
     }
 
     /// The name `address`'s certificate must carry: the node's `tls_server_name`, or
@@ -80,9 +82,6 @@ fn client_config(tls: &rules::NodeTls) -> Result<Arc<ClientConfig>, String> {
     }
     if roots.is_empty() {
         return Err(format!("`{file}` holds no PEM certificate"));
-    }
-    if let Some(name) = &tls.server_name {
-        ServerName::try_from(name.clone()).map_err(|e| format!("tls_server_name `{name}`: {e}"))?;
     }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)

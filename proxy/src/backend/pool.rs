@@ -298,6 +298,16 @@ impl Pool {
     }
 
     pub fn set_healthy(&self, healthy: bool) {
+        self.set_health(healthy, None);
+    }
+
+    /// Marks it down for `why`, which the log says (a TLS certificate refused, a
+    /// refused connection …).
+    pub fn mark_down(&self, why: &dyn std::fmt::Display) {
+        self.set_health(false, Some(why));
+    }
+
+    fn set_health(&self, healthy: bool, why: Option<&dyn std::fmt::Display>) {
         if healthy {
             self.answered.store(true, Ordering::Relaxed);
         }
@@ -306,7 +316,8 @@ impl Pool {
             if healthy {
                 tracing::info!(backend = %self.target.label, address = %self.target.address, "backend is back");
             } else {
-                tracing::warn!(backend = %self.target.label, address = %self.target.address, "backend marked down");
+                let why = why.map(|w| w.to_string()).unwrap_or_default();
+                tracing::warn!(backend = %self.target.label, address = %self.target.address, %why, "backend marked down");
                 let closed: Vec<Idle> = {
                     let mut st = self.state();
                     let closed = std::mem::take(&mut st.idle);
@@ -532,7 +543,7 @@ impl Pool {
             Err(source) => {
                 metrics::counter!("shardgate_backend_connect_errors_total", "backend" => self.target.label.clone()).increment(1);
                 if matches!(source, WireError::Io(_) | WireError::UnexpectedEof) {
-                    self.set_healthy(false);
+                    self.mark_down(&source);
                 }
                 Err(PoolError::Connect {
                     label: self.target.label.clone(),
@@ -624,7 +635,7 @@ impl Pool {
                 Err(e) => {
                     tracing::debug!(backend = %self.target.label, error = %e, "could not open an idle connection");
                     drop(slot);
-                    self.set_healthy(false);
+                    self.mark_down(&e);
                     break;
                 }
             }

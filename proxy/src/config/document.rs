@@ -105,6 +105,11 @@ fn read_form(doc: &toml::Table) -> Result<LayoutForm, Vec<ConfigError>> {
                         .err()
                         .unwrap_or_default(),
                 ),
+                // A staged row that belongs nowhere, and why (admin tables).
+                _ if key.starts_with(admin::tables::BAD_ROW) => all.push(ConfigError::new(
+                    key[admin::tables::BAD_ROW.len()..].trim().to_string(),
+                    value.as_str().unwrap_or_default().to_string(),
+                )),
                 _ if !LAYOUT_KEYS.contains(&key.as_str()) => all.push(ConfigError::new(
                     key.clone(),
                     format!(

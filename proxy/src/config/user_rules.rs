@@ -42,9 +42,25 @@ impl UserRules {
                 .split_once('.')
                 .filter(|(s, t)| !s.is_empty() && !t.is_empty() && !t.contains('.'))
             else {
+                // `deny_patterns = […]` after `[users.tables]` lands in the table.
+                let hint = if [
+                    "deny_digests",
+                    "deny_patterns",
+                    "require_where",
+                    "privileges",
+                    "schemas",
+                ]
+                .contains(&name.as_str())
+                {
+                    format!(
+                        "; `{name}` belongs before the [users.tables] header, as a key of the user"
+                    )
+                } else {
+                    String::new()
+                };
                 errors.push(rules::ConfigError::new(
                     at,
-                    "name the table with its schema: \"schema.table\"",
+                    format!("name the table with its schema: \"schema.table\"{hint}"),
                 ));
                 continue;
             };

@@ -68,6 +68,43 @@ impl Session {
                 rows.push(format!("GRANT {} ON {s}.* TO {who}", on_schema.join(", ")));
             }
         }
+        // Rights of single tables replace the schema's: MySQL's grammar has no
+        // narrowing, so each says so.
+        for (table, rights) in &user.tables {
+            let (s, t) = table.split_once('.').unwrap_or(("", table));
+            let on = format!("`{s}`.`{t}`");
+            let granted: Vec<&str> = [
+                (Need::Read, "SELECT"),
+                (Need::Write, "INSERT, UPDATE, DELETE"),
+                (Need::Ddl, "CREATE, ALTER, DROP, INDEX"),
+            ]
+            .iter()
+            .filter(|(n, _)| rights.iter().any(|r| Need::parse(r) == Some(*n)))
+            .map(|(_, p)| *p)
+            .collect();
+            rows.push(if granted.is_empty() {
+                format!("-- shardgate: no rights on {on} (in place of its schema's)")
+            } else {
+                format!(
+                    "GRANT {} ON {on} TO {who} -- shardgate: only these, in place of its schema's",
+                    granted.join(", ")
+                )
+            });
+        }
+        if user.require_where {
+            rows.push(
+                "-- shardgate: require_where (UPDATE and DELETE without WHERE refused on sharded and broadcast tables)"
+                    .into(),
+            );
+        }
+        let denials = user.deny_digests.len() + user.deny_patterns.len();
+        if denials > 0 {
+            rows.push(format!(
+                "-- shardgate: SQL firewall: {} denied digests, {} denied patterns",
+                user.deny_digests.len(),
+                user.deny_patterns.len()
+            ));
+        }
         let rows: Vec<Vec<Option<String>>> = rows.into_iter().map(|r| vec![Some(r)]).collect();
         let column = LocalColumn::text(&format!("Grants for {}@%", user.name));
         self.send_result_set(seq, "", &[column], &rows).await

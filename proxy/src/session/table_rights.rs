@@ -77,7 +77,7 @@ impl Session {
             // on some tables (never CALL, whose routine acts on any).
             if !access.exact || !access.uses.iter().any(|u| u.need == need) {
                 return Err(SqlError::table_access_denied(format!(
-                    "{} command denied to user '{}'@'{}' (shardgate's privileges for it: {}; \
+                    "{} command denied to user '{}'@'{}' (the user's privileges in shardgate: {}; \
                      its rights on single tables do not cover this statement)",
                     need.mysql_name(),
                     user.name,
@@ -119,12 +119,11 @@ impl Session {
                 )
             };
             return Err(SqlError::table_access_denied(format!(
-                "{} command denied to user '{}'@'{}' for table `{}`.`{}` ({why})",
+                "{} command denied to user '{}'@'{}' for table {} ({why})",
                 command(need, stmt),
                 user.name,
                 host(),
-                schema.unwrap_or("any schema"),
-                u.table,
+                table_name(schema, &u.table),
             )));
         }
         // A shape whose tables are not all known: a word that names a table with rights
@@ -163,8 +162,8 @@ impl Session {
                 "HY000",
                 format!(
                     "{} {what} refused: user `{}` has require_where (it would change every \
-                     shard); add a WHERE clause",
-                    command_word(stmt.sql, stmt.reading),
+                     shard or copy); add a WHERE clause",
+                    dml_word(stmt),
                     user.name
                 ),
             )
@@ -177,11 +176,10 @@ impl Session {
         }
         for u in access.uses.iter().filter(|u| u.need == Need::Write) {
             let schema = self.schema_of(u.schema.as_deref(), stmt.scope);
-            if is_sharded(rt, schema, &u.table) {
+            if on_every_node(rt, schema, &u.table) {
                 return Err(refuse(format!(
-                    "without WHERE on sharded table `{}`.`{}`",
-                    schema.unwrap_or("any schema"),
-                    u.table
+                    "without WHERE on sharded or broadcast table {}",
+                    table_name(schema, &u.table)
                 )));
             }
         }
@@ -320,13 +318,42 @@ fn ruled_table_lacking(
     })
 }
 
-/// `table` is a sharded table of logical schema `schema` (`None`: of any).
-fn is_sharded(rt: &Runtime, schema: Option<&str>, table: &str) -> bool {
+/// `table` is a sharded or broadcast table of logical schema `schema` (`None`: of
+/// any): a write to all its rows reaches every shard or copy.
+fn on_every_node(rt: &Runtime, schema: Option<&str>, table: &str) -> bool {
     rt.schemas
         .values()
         .filter(|s| schema.is_none_or(|n| s.name.eq_ignore_ascii_case(n)))
         .flat_map(|s| s.tables.iter())
         .any(|(name, t)| {
-            name.eq_ignore_ascii_case(table) && matches!(t.kind, rules::TableKind::Sharded(_))
+            name.eq_ignore_ascii_case(table)
+                && matches!(
+                    t.kind,
+                    rules::TableKind::Sharded(_) | rules::TableKind::Broadcast { .. }
+                )
         })
+}
+
+/// A table as errors name it: `` `s`.`t` ``, or `` `t` (in any schema) `` when its
+/// schema is not known.
+fn table_name(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(s) => format!("`{s}`.`{table}`"),
+        None => format!("`{table}` (in any schema)"),
+    }
+}
+
+/// UPDATE or DELETE, whatever comes before it (WITH, ANALYZE).
+fn dml_word(stmt: Checked<'_>) -> String {
+    stmt.reading
+        .lexer(stmt.sql)
+        .find_map(|t| match t {
+            router::lexer::Token::Word(w)
+                if w.eq_ignore_ascii_case(b"update") || w.eq_ignore_ascii_case(b"delete") =>
+            {
+                Some(String::from_utf8_lossy(w).to_uppercase())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| command_word(stmt.sql, stmt.reading))
 }

@@ -38,6 +38,9 @@ pub enum WireError {
     },
     #[error("authentication: {0}")]
     Auth(String),
+    /// TLS to a backend was asked for and could not be had.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl WireError {
