@@ -72,6 +72,16 @@ async fn refused(c: &mut Conn, sql: &str, code: u16) -> String {
     }
 }
 
+/// Runs `edit` on the admin port; LOAD CONFIG TO RUNTIME must then refuse: what it said.
+async fn refused_load(admin: &mut Conn, edit: &str) -> String {
+    admin.query_drop(edit).await.unwrap();
+    admin
+        .query_drop("LOAD CONFIG TO RUNTIME")
+        .await
+        .expect_err("refused")
+        .to_string()
+}
+
 /// The digest SHOW STATS gives `statement`, once it is there.
 async fn wait_for_digest(admin: &mut Conn, statement: &str) -> String {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -287,16 +297,12 @@ async fn rights_per_table_narrow_and_widen_a_users_rights() {
         11
     );
     // A row for a user that does not exist is refused, not ignored.
-    a.query_drop(format!(
-        "INSERT INTO user_tables VALUES ('clark', '{db}.salaries', '')"
-    ))
-    .await
-    .unwrap();
-    let e = a
-        .query_drop("LOAD CONFIG TO RUNTIME")
-        .await
-        .expect_err("refused");
-    assert!(e.to_string().contains("no user `clark` in users"), "{e}");
+    let e = refused_load(
+        &mut a,
+        &format!("INSERT INTO user_tables VALUES ('clark', '{db}.salaries', '')"),
+    )
+    .await;
+    assert!(e.contains("no user `clark` in users"), "{e}");
 }
 
 #[tokio::test]
@@ -377,16 +383,12 @@ async fn the_firewall_denies_by_digest_and_pattern_and_guards_unbounded_writes()
         ("digest", "xyz", "deny_digests[0]"),
         ("pattern", "(unclosed", "deny_patterns[0]"),
     ] {
-        a.query_drop(format!(
-            "INSERT INTO firewall_rules VALUES ('{USER}', '{kind}', '{value}')"
-        ))
-        .await
-        .unwrap();
-        let e = a
-            .query_drop("LOAD CONFIG TO RUNTIME")
-            .await
-            .expect_err("refused");
-        assert!(e.to_string().contains(key), "{e}");
+        let e = refused_load(
+            &mut a,
+            &format!("INSERT INTO firewall_rules VALUES ('{USER}', '{kind}', '{value}')"),
+        )
+        .await;
+        assert!(e.contains(key), "{e}");
         a.query_drop(format!(
             "DELETE FROM firewall_rules WHERE user_name = '{USER}'"
         ))
