@@ -215,7 +215,8 @@ impl<'a> Iterator for Lexer<'a> {
 
     fn next(&mut self) -> Option<Token<'a>> {
         loop {
-            self.take_while(|c| c.is_ascii_whitespace());
+            // The server's whitespace: \t \n \x0b \x0c \r and space.
+            self.take_while(|c| matches!(c, b' ' | b'\t'..=b'\r'));
             if self.pos >= self.src.len() {
                 return None;
             }
@@ -248,8 +249,12 @@ impl<'a> Iterator for Lexer<'a> {
                     self.pos += 1;
                     return Some(Token::Comment(self.take_while(|c| c != b'\n')));
                 }
+                // `--` opens a comment before whitespace or a control byte, as the
+                // server reads it.
                 b'-' if self.peek(1) == b'-'
-                    && (self.peek(2).is_ascii_whitespace() || self.pos + 2 == self.src.len()) =>
+                    && (self.peek(2) <= b' '
+                        || self.peek(2) == 0x7f
+                        || self.pos + 2 == self.src.len()) =>
                 {
                     self.pos += 2;
                     return Some(Token::Comment(self.take_while(|c| c != b'\n')));

@@ -276,7 +276,7 @@ fn statement_needs(tokens: &[Token<'_>]) -> Vec<Need> {
     match lower.as_slice() {
         // ANALYZE runs the statement, whatever its FORMAT; EXPLAIN FORMAT=… does not.
         b"with" | b"analyze" | b"explain"
-            if dml.is_some() && (!has(b"format") || eq(first, b"analyze")) =>
+            if dml.is_some() && (!has(b"format") || has(b"analyze")) =>
         {
             needs.push(Need::Write)
         }

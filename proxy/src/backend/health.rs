@@ -47,18 +47,21 @@ async fn check(pool: &Arc<Pool>) {
     if pool.is_healthy() && pool.has_answered() {
         return;
     }
-    let ok = match BackendConn::connect(
+    let connected = BackendConn::connect(
         &pool.target,
         Flavor::default(),
         None,
         pool.settings.connect_timeout,
     )
-    .await
-    {
-        Ok(mut c) => c.ping().await.is_ok(),
-        Err(_) => false,
-    };
-    pool.set_healthy(ok);
+    .await;
+    match connected {
+        Ok(mut c) => match c.ping().await {
+            Ok(()) => pool.set_healthy(true),
+            Err(e) => pool.mark_down(&e),
+        },
+        // Why, in the log: a refused certificate, a refused connection …
+        Err(e) => pool.mark_down(&e),
+    }
 }
 
 /// Samples the primary's position, then asks each replica where it stands.

@@ -167,6 +167,11 @@ impl UserRules {
         self.tables.iter().any(|t| t.needs.contains(&need))
     }
 
+    /// Some statement digests are denied.
+    pub fn has_digests(&self) -> bool {
+        !self.deny_digests.is_empty()
+    }
+
     /// The firewall has denials to check.
     pub fn has_denials(&self) -> bool {
         !self.deny_digests.is_empty() || !self.deny_patterns.is_empty()
@@ -174,7 +179,7 @@ impl UserRules {
 
     /// Which denial refuses a statement with this digest, if one does.
     pub fn denial(&self, digest: u64, text: &str) -> Option<String> {
-        if self.deny_digests.contains(&digest) {
+        if self.has_digests() && self.deny_digests.contains(&digest) {
             return Some(format!("deny_digests has its digest {digest:016x}"));
         }
         self.deny_patterns

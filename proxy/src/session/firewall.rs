@@ -25,7 +25,11 @@ impl Session {
         // Patterns see the whole statement; the digest is SHOW STATS' (bounded).
         let mut text = Vec::new();
         digest_as(sql, &mut text, reading, usize::MAX);
-        let hash = digest_as(sql, &mut Vec::new(), reading, MAX_DIGEST);
+        let hash = if user.rules.has_digests() {
+            digest_as(sql, &mut Vec::new(), reading, MAX_DIGEST)
+        } else {
+            0
+        };
         match user.rules.denial(hash, &String::from_utf8_lossy(&text)) {
             Some(why) => Err(SqlError::specific_access_denied(format!(
                 "Access denied; shardgate's SQL firewall refuses this statement for user `{}`: {why}",

@@ -82,28 +82,30 @@ impl Session {
             .filter(|(n, _)| rights.iter().any(|r| Need::parse(r) == Some(*n)))
             .map(|(_, p)| *p)
             .collect();
-            rows.push(if granted.is_empty() {
-                format!("-- shardgate: no rights on {on} (in place of its schema's)")
+            // Every row stays a GRANT statement a tool can replay; the comment
+            // says what MySQL's grammar cannot (narrowing).
+            let granted = if granted.is_empty() {
+                "USAGE".to_string()
             } else {
-                format!(
-                    "GRANT {} ON {on} TO {who} -- shardgate: only these, in place of its schema's",
-                    granted.join(", ")
-                )
-            });
-        }
-        if user.require_where {
-            rows.push(
-                "-- shardgate: require_where (UPDATE and DELETE without WHERE refused on sharded and broadcast tables)"
-                    .into(),
-            );
-        }
-        let denials = user.deny_digests.len() + user.deny_patterns.len();
-        if denials > 0 {
+                granted.join(", ")
+            };
             rows.push(format!(
-                "-- shardgate: SQL firewall: {} denied digests, {} denied patterns",
+                "GRANT {granted} ON {on} TO {who} -- shardgate: only these, in place of its schema's"
+            ));
+        }
+        let mut notes = Vec::new();
+        if user.require_where {
+            notes.push("require_where".to_string());
+        }
+        if !user.deny_digests.is_empty() || !user.deny_patterns.is_empty() {
+            notes.push(format!(
+                "SQL firewall: {} denied digests, {} denied patterns",
                 user.deny_digests.len(),
                 user.deny_patterns.len()
             ));
+        }
+        if let (Some(first), false) = (rows.first_mut(), notes.is_empty()) {
+            first.push_str(&format!(" -- shardgate: {}", notes.join("; ")));
         }
         let rows: Vec<Vec<Option<String>>> = rows.into_iter().map(|r| vec![Some(r)]).collect();
         let column = LocalColumn::text(&format!("Grants for {}@%", user.name));

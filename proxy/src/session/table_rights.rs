@@ -49,7 +49,7 @@ impl Session {
         } = stmt;
         let host = || self.peer.ip().to_string();
         let touches_tables = needs.iter().any(|n| on_tables(*n));
-        if !touches_tables && user.rules.has_tables() {
+        if !touches_tables && user.rules.has_tables() && evaluates(stmt) {
             // No right on tables is needed, yet a table may hide in what is read
             // (`SET @x = EXISTS(TABLE t)`): one with rights of its own must allow it.
             if let Some((name, need)) = ruled_table_lacking(user, sql, reading, &[]) {
@@ -237,8 +237,22 @@ const BUILTINS: [&str; 24] = [
 
 /// Every function `sql` calls is one of [`BUILTINS`].
 fn calls_only_builtins(sql: &[u8], reading: Reading) -> bool {
-    let tokens: Vec<router::lexer::Token<'_>> = reading.lexer(sql).collect();
-    tokens.windows(2).all(|w| match w {
+    // Comments between a name and its `(` do not hide a call; `db.f(` is a stored one.
+    let tokens: Vec<router::lexer::Token<'_>> = reading
+        .lexer(sql)
+        .filter(|t| !matches!(t, router::lexer::Token::Comment(_)))
+        .collect();
+    let qualified = tokens.windows(3).any(|w| {
+        matches!(
+            w,
+            [
+                router::lexer::Token::Punct(b"."),
+                router::lexer::Token::Word(_) | router::lexer::Token::Quoted(_),
+                router::lexer::Token::Punct(b"(")
+            ]
+        )
+    });
+    !qualified && tokens.windows(2).all(|w| match w {
         [router::lexer::Token::Word(f) | router::lexer::Token::Quoted(f), router::lexer::Token::Punct(b"(")] => {
             BUILTINS.iter().any(|b| f.eq_ignore_ascii_case(b.as_bytes()))
         }
@@ -264,11 +278,25 @@ fn changes_rows(stmt: Checked<'_>) -> bool {
             router::lexer::Token::Word(w) => Some(w),
             _ => None,
         })
-        .take(3)
         .collect();
     let is = |i: usize, w: &[u8]| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
-    let dml = |i: usize| is(i, b"update") || is(i, b"delete");
-    dml(0) || is(0, b"with") || ((is(0, b"analyze") || is(0, b"explain")) && (dml(1) || dml(2)))
+    let dml = |w: &&[u8]| w.eq_ignore_ascii_case(b"update") || w.eq_ignore_ascii_case(b"delete");
+    // ANALYZE FORMAT=JSON DELETE …: the data statement may come after options.
+    let explained = (is(0, b"analyze") || is(0, b"explain")) && words.iter().any(dml);
+    words.first().is_some_and(dml) || is(0, b"with") || explained
+}
+
+/// A statement that needs no right on tables yet evaluates expressions, in which a
+/// table may be read: `SET x = …`, `DO …` (not `SET NAMES`, `START TRANSACTION`).
+fn evaluates(stmt: Checked<'_>) -> bool {
+    let mut tokens = stmt.reading.lexer(stmt.sql);
+    match tokens.next() {
+        Some(router::lexer::Token::Word(w)) if w.eq_ignore_ascii_case(b"do") => true,
+        Some(router::lexer::Token::Word(w)) if w.eq_ignore_ascii_case(b"set") => {
+            tokens.any(|t| matches!(t, router::lexer::Token::Punct(b"=" | b":=")))
+        }
+        _ => false,
+    }
 }
 
 /// The error for a table named by a word whose own rights lack `need`.

@@ -113,7 +113,9 @@ pub fn digest_as(
             }
             // `--` starts a comment only before whitespace or a control byte, as the
             // server reads it (`5--1` is five minus minus one).
-            b'-' if sql.get(i + 1) == Some(&b'-') && sql.get(i + 2).is_none_or(|&c| c <= b' ') => {
+            b'-' if sql.get(i + 1) == Some(&b'-')
+                && sql.get(i + 2).is_none_or(|&c| c <= b' ' || c == 0x7f) =>
+            {
                 i = line_end(sql, i);
                 gap = true;
                 continue;
@@ -305,6 +307,10 @@ mod tests {
             "select ? -- ?, pay from salaries"
         );
         assert_eq!(d("DROP\x0cTABLE notes -- gone"), "drop table notes");
+        assert_eq!(
+            d("SELECT 1 --\x7f'\nFROM salaries"),
+            "select ? from salaries"
+        );
         assert_eq!(
             d("/*M!100000 DELETE */ FROM t /* plain */"),
             "delete from t"

@@ -175,9 +175,25 @@ fn shape(statement: &Statement) -> Option<Shape> {
             obj_name,
         } => Shape::new(one(obj_name), Need::Read),
         // DESCRIBE t, SHOW COLUMNS FROM t: their table is a relation of the tree.
-        Statement::ExplainTable { .. } | Statement::ShowColumns { .. } => {
+        Statement::ExplainTable { .. } => Shape::new(Vec::new(), Need::Read),
+        // Only when the parser kept the table (`SHOW COLUMNS FROM account` reads
+        // `account` as a keyword and loses it).
+        Statement::ShowColumns { show_options, .. }
+            if show_options
+                .show_in
+                .as_ref()
+                .is_some_and(|i| i.parent_name.is_some() && i.parent_type.is_none()) =>
+        {
             Shape::new(Vec::new(), Need::Read)
         }
+        // LOCK TABLES holds its tables (named as plain words, not relations).
+        Statement::LockTables { tables } => Shape {
+            reads: tables
+                .iter()
+                .map(|t| (None, t.table.value.clone()))
+                .collect(),
+            ..Shape::new(Vec::new(), Need::Read)
+        },
         // EXPLAIN reads the tables of its statement; EXPLAIN ANALYZE runs it.
         Statement::Explain {
             analyze, statement, ..
@@ -400,6 +416,19 @@ mod tests {
         ] {
             assert_eq!(uses(sql), [("t".into(), Read)], "{sql}");
         }
+        // `account` is a keyword to the parser here: the table is lost, so not exact.
+        let lost =
+            table_access(b"SHOW COLUMNS FROM account", Reading::DEFAULT, &[Read]).expect("parses");
+        assert!(!lost.exact);
+        let lock =
+            table_access(b"LOCK TABLES notes READ", Reading::DEFAULT, &[Read]).expect("parses");
+        assert!(
+            lock.exact
+                && lock
+                    .uses
+                    .iter()
+                    .any(|u| u.table == "notes" && u.need == Read)
+        );
         // Parsed, but the table is no relation in the tree: not exact.
         let parsed = table_access(b"SHOW INDEX FROM t", Reading::DEFAULT, &[Read]);
         assert!(parsed.is_ok_and(|a| !a.exact));
