@@ -345,6 +345,20 @@ mod tests {
         );
     }
 
+    /// `--` opens a comment before whitespace or any control byte, and \x0b \x0c
+    /// are whitespace, as the server reads them: a quote after `--\x01` is no string.
+    #[test]
+    fn comments_and_whitespace_are_the_servers() {
+        assert_eq!(
+            words("SELECT 1 --\x01 'x\nFROM\x0bt"),
+            ["W:SELECT", "N:1", "C:\x01 'x", "W:FROM", "W:t"]
+        );
+        assert_eq!(
+            words("SELECT 5--1"),
+            ["W:SELECT", "N:5", "P:-", "P:-", "N:1"]
+        );
+    }
+
     #[test]
     fn identifiers_may_start_with_digits_numbers_may_not_hold_letters() {
         assert_eq!(

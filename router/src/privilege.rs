@@ -508,6 +508,14 @@ mod tests {
     fn statements_are_read_for_what_they_need() {
         let n = |s: &str| needs(s.as_bytes());
         assert_eq!(n("SELECT * FROM t"), [Need::Read]);
+        // EXPLAIN ANALYZE runs its statement, whatever its FORMAT.
+        assert_eq!(
+            n("EXPLAIN ANALYZE FORMAT=TREE DELETE FROM t"),
+            [Need::Write]
+        );
+        assert_eq!(n("EXPLAIN FORMAT=JSON DELETE FROM t"), [Need::Read]);
+        assert_eq!(n("SET @x = (SELECT 1 FROM t)"), [Need::Read]);
+        assert_eq!(n("LOCK TABLES t READ"), [Need::Read]);
         assert_eq!(
             n("select load_file('/etc/hostname')"),
             [Need::Read, Need::File]

@@ -314,6 +314,29 @@ fn config_text(body: &str, path: &Path) -> String {
     }
 }
 
+/// Logs in to `p` as `user` with no database.
+pub async fn login(
+    p: &Proxy,
+    user: &str,
+    password: &str,
+) -> Result<mysql_async::Conn, mysql_async::Error> {
+    mysql_async::Conn::new(p.opts(user, password, None)).await
+}
+
+/// COM_CHANGE_USER to `user`.
+pub fn as_user(user: &str, password: &str) -> mysql_async::ChangeUserOpts {
+    mysql_async::ChangeUserOpts::default()
+        .with_user(Some(user.into()))
+        .with_pass(Some(password.into()))
+}
+
+/// The session answers a query.
+pub async fn works(c: &mut mysql_async::Conn) {
+    use mysql_async::prelude::Queryable;
+    let v: Option<i64> = c.query_first("SELECT 6 * 7").await.expect("SELECT 6 * 7");
+    assert_eq!(v, Some(42));
+}
+
 /// `shardgate check-config` on `body`, written to `dir`: it must fail; returns what
 /// it said.
 pub fn refused_config(dir: &Path, body: &str) -> String {

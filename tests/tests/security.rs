@@ -9,8 +9,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
-use mysql_async::{ChangeUserOpts, Conn};
-use tests::{error_code, refused_config, shardgate_bin, Proxy, Sandbox, PASSWORD, USER};
+use mysql_async::Conn;
+use tests::{
+    as_user, error_code, login, refused_config, shardgate_bin, works, Proxy, Sandbox, PASSWORD,
+    USER,
+};
 
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
@@ -45,16 +48,6 @@ fn hash_lines(password: &str) -> (String, String) {
     (lines.next().unwrap(), lines.next().unwrap())
 }
 
-async fn login(p: &Proxy, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
-    Conn::new(p.opts(user, password, None)).await
-}
-
-fn as_user(user: &str, password: &str) -> ChangeUserOpts {
-    ChangeUserOpts::default()
-        .with_user(Some(user.into()))
-        .with_pass(Some(password.into()))
-}
-
 /// Logs in, retrying while a place just given back is still being released.
 async fn retry_login(p: &Proxy, user: &str) -> Conn {
     let until = Instant::now() + Duration::from_secs(10);
@@ -68,11 +61,6 @@ async fn retry_login(p: &Proxy, user: &str) -> Conn {
             Err(e) => panic!("{user}: {e}"),
         }
     }
-}
-
-async fn works(c: &mut Conn) {
-    let v: Option<i64> = c.query_first("SELECT 6 * 7").await.unwrap();
-    assert_eq!(v, Some(42));
 }
 
 #[tokio::test]

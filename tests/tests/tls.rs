@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use mysql_async::prelude::*;
-use mysql_async::{ChangeUserOpts, Conn};
+use mysql_async::Conn;
 use tests::certs::{self_signed, BackendCerts};
-use tests::{error_code, refused_config, Proxy, Sandbox, PASSWORD, USER};
+use tests::{as_user, error_code, login, refused_config, works, Proxy, Sandbox, PASSWORD, USER};
 
 fn backend_certs() -> &'static BackendCerts {
     static CERTS: OnceLock<BackendCerts> = OnceLock::new();
@@ -31,21 +31,6 @@ fn node(extra: &str) -> String {
         "[nodes.dn1]\nprimary = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n{extra}\n",
         sandbox().groups[0].primary.address()
     )
-}
-
-async fn login(p: &Proxy, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
-    Conn::new(p.opts(user, password, None)).await
-}
-
-fn as_user(user: &str, password: &str) -> ChangeUserOpts {
-    ChangeUserOpts::default()
-        .with_user(Some(user.into()))
-        .with_pass(Some(password.into()))
-}
-
-async fn works(c: &mut Conn) {
-    let v: Option<i64> = c.query_first("SELECT 6 * 7").await.unwrap();
-    assert_eq!(v, Some(42));
 }
 
 /// Whether `openssl s_client` completes a TLS handshake with shardgate (the MySQL
@@ -244,7 +229,26 @@ async fn backends_are_reached_over_tls_with_their_certificate_checked() {
             text.contains("TLS: to dn1/primary") && text.contains(said),
             "{tls}: {text}"
         );
+        // The log says why the node is down (the health check's next try).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !p
+            .log()
+            .lines()
+            .any(|l| l.contains("backend marked down") && l.contains(said))
+        {
+            assert!(std::time::Instant::now() < until, "{tls}: {}", p.log());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
+    // A name no certificate can carry is refused under its own key.
+    let err = refused_config(
+        tempfile::tempdir().unwrap().path(),
+        &config(&format!(
+            "tls_ca = \"{}\"\ntls_server_name = \"not a name!\"",
+            certs.ca.display()
+        )),
+    );
+    assert!(err.contains("nodes.dn1.tls_server_name"), "{err}");
     // A CA file that is none stops the config with its key.
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pem");

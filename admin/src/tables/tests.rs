@@ -107,13 +107,20 @@ fn rules_of_a_user_that_does_not_exist_are_named() {
     db.execute_batch(
         "INSERT INTO users (name) VALUES ('app');
          INSERT INTO user_tables VALUES ('app', 'shop.a', 'read');
-         INSERT INTO user_tables VALUES ('ghost', 'shop.a', '');",
+         INSERT INTO user_tables VALUES ('ghost', 'shop.a', '');
+         INSERT INTO firewall_rules VALUES ('app', 'regex', 'x');",
     )
     .expect("rows");
     let doc = read(&db, "").expect("read");
     assert_eq!(
         doc["users"][0]["tables"]["shop.a"],
         Value::Array(vec![Value::String("read".into())])
+    );
+    assert_eq!(
+        doc.get(&format!("{BAD_ROW} firewall_rules (app, regex)")),
+        Some(&Value::String(
+            "kind `regex` is none: use digest or pattern".into()
+        ))
     );
     assert_eq!(
         doc.get(&format!("{BAD_ROW} user_tables (ghost, …)")),
